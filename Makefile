@@ -1,0 +1,43 @@
+# The doors into the project. Every target bootstraps what it needs.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: run test bench lint manage stop lock venv services-test browsers
+
+venv: $(STAMP)
+$(STAMP): requirements.txt
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet --require-virtualenv -r requirements.txt
+	@touch $(STAMP)
+
+## make run: PostgreSQL + Redis (project-local), migrations, demo data, web + worker + beat.
+run: venv
+	@scripts/run.sh
+
+## make test: the whole suite against real PostgreSQL, Redis, Celery worker and Chromium.
+test: venv
+	@scripts/test.sh $(ARGS)
+
+## make bench: benchmarks; prints a table and writes bench/results/latest.json.
+bench: venv
+	@scripts/bench.sh $(ARGS)
+
+lint: venv
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check compliance_portal apps tests bench
+
+## make manage ARGS="…": a management command against the stack of `make run`.
+manage: venv
+	@set -a; eval "$$(scripts/services.sh env run)"; set +a; \
+	PORTAL_PROFILE=$${PORTAL_PROFILE:-dev} $(BIN)/python manage.py $(ARGS)
+
+stop:
+	scripts/services.sh stop run
+	scripts/services.sh stop test
+
+lock: venv
+	$(BIN)/pip-compile --quiet --strip-extras --output-file requirements.txt requirements.in

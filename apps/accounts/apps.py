@@ -1,0 +1,15 @@
+from django.apps import AppConfig
+
+
+class AccountsConfig(AppConfig):
+    name = "apps.accounts"
+    label = "accounts"
+    verbose_name = "Accounts and roles"
+
+    def ready(self):
+        from django.db.models.signals import post_migrate
+
+        from apps.accounts.services import roles_sync
+
+        # Permissions of every app exist only after migrate, so role groups follow them.
+        post_migrate.connect(lambda **kwargs: roles_sync(), weak=False, dispatch_uid="roles_sync")

@@ -1,0 +1,30 @@
+"""Selector output in, Plotly figure dicts out. No queries here."""
+
+from apps.inventory.models import RiskTier
+
+TIER_COLOURS = {"low": "#2e7d32", "medium": "#b26a00", "high": "#c62828", "critical": "#6a1b9a"}
+
+
+def systems_by_risk_tier(counts: dict[str, int]) -> dict:
+    """A bar chart of how many systems sit in each risk tier."""
+    tiers = RiskTier.values
+    return {
+        "data": [
+            {
+                "type": "bar",
+                "x": [RiskTier(t).label for t in tiers],
+                "y": [counts.get(t, 0) for t in tiers],
+                "marker": {"color": [TIER_COLOURS[t] for t in tiers]},
+                "hovertemplate": "%{x}: %{y} systems<extra></extra>",
+            }
+        ],
+        "layout": {
+            "margin": {"l": 40, "r": 10, "t": 10, "b": 40},
+            "height": 220,
+            "yaxis": {"title": {"text": "Systems"}, "dtick": 1, "rangemode": "tozero"},
+            "paper_bgcolor": "rgba(0,0,0,0)",
+            "plot_bgcolor": "rgba(0,0,0,0)",
+            "font": {"family": "system-ui, sans-serif", "size": 13},
+        },
+        "config": {"displayModeBar": False, "responsive": True},
+    }

@@ -1,0 +1,10 @@
+from django.urls import path
+
+from apps.dashboard import views
+
+app_name = "dashboard"
+
+urlpatterns = [
+    path("", views.home, name="home"),
+    path("soon/<slug:page>/", views.placeholder, name="placeholder"),
+]

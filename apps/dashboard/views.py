@@ -1,0 +1,50 @@
+from django.contrib.auth.decorators import login_required
+from django.db.models import Count
+from django.http import Http404
+from django.shortcuts import render
+
+from apps.accounts.roles import Role
+from apps.dashboard import charts
+from apps.dashboard.navigation import PLACEHOLDERS, navigation_for
+from apps.inventory.models import System
+from apps.inventory.selectors import system_summary
+
+# What each role's home page says it is for, and what it will show as the portal grows.
+ROLE_HOME = {
+    Role.ADMIN: ("Operate the portal", "Sources, connectors and service health."),
+    Role.COMPLIANCE_OFFICER: ("Run the programme", "Coverage, expiring exceptions and engagements."),
+    Role.RISK_OWNER: ("Decide on risk", "Exceptions and releases waiting for your sign-off."),
+    Role.ENGINEER: ("Ship with evidence", "Your systems, their failing controls and your requests."),
+    Role.AUDITOR: ("Review evidence", "The systems and evidence of your engagements, read-only."),
+}
+
+
+@login_required
+def home(request):
+    user = request.user
+    tier_counts = dict(System.objects.values_list("risk_tier").annotate(n=Count("id")).order_by())
+    my_systems = System.objects.none()
+    if user.has_role(Role.RISK_OWNER):
+        my_systems = user.risk_owned_systems.all()
+    elif user.has_role(Role.ENGINEER):
+        my_systems = user.engineering_systems.all()
+    cards = [ROLE_HOME[role] for role in Role.values if role in user.roles]
+    return render(
+        request,
+        "dashboard/home.html",
+        {
+            "summary": system_summary(),
+            "risk_chart": charts.systems_by_risk_tier(tier_counts),
+            "my_systems": my_systems,
+            "role_cards": cards,
+        },
+    )
+
+
+@login_required
+def placeholder(request, page):
+    allowed = {entry.key for entry in navigation_for(request.user)}
+    if page not in PLACEHOLDERS or page not in allowed:
+        raise Http404("No such page")
+    label = next(entry.label for entry in navigation_for(request.user) if entry.key == page)
+    return render(request, "dashboard/placeholder.html", {"title": label, "message": PLACEHOLDERS[page]})

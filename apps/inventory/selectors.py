@@ -1,0 +1,36 @@
+"""Reads of systems, scoped to what the user may see."""
+
+from django.db.models import Prefetch, QuerySet
+from django.shortcuts import get_object_or_404
+
+from apps.accounts.models import User
+from apps.inventory.models import Environment, System
+
+
+def system_list_for_user(*, user: User) -> QuerySet[System]:
+    """Systems the user may see. Auditor scoping by engagement arrives with the auditor issue;
+    until then every signed-in role sees the inventory read-only."""
+    return System.objects.prefetch_related(
+        "environments", "risk_owners", "engineering_owners"
+    ).order_by("name")
+
+
+def system_get_for_user(*, user: User, slug: str) -> System:
+    return get_object_or_404(
+        System.objects.prefetch_related(
+            Prefetch("environments", queryset=Environment.objects.order_by("name")),
+            "risk_owners",
+            "engineering_owners",
+        ),
+        slug=slug,
+    )
+
+
+def system_summary() -> dict[str, int]:
+    """Counts for the overview page."""
+    qs = System.objects.all()
+    return {
+        "systems": qs.count(),
+        "high_risk": qs.filter(risk_tier__in=["high", "critical"]).count(),
+        "ml_models": qs.filter(kind=System.Kind.ML_MODEL).count(),
+    }

@@ -1,0 +1,46 @@
+"""Each role signs in through the real login page in headless Chromium and sees its navigation."""
+
+import pytest
+
+from apps.accounts.roles import Role
+from tests.conftest import TEST_PASSWORD
+
+pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
+
+EXPECTED_NAV = {
+    Role.ADMIN: {"home", "systems", "evidence", "controls", "exceptions", "packs", "ledger", "engagements",
+                 "sources", "admin"},
+    Role.COMPLIANCE_OFFICER: {"home", "systems", "evidence", "controls", "exceptions", "approvals", "packs",
+                              "ledger", "engagements"},
+    Role.RISK_OWNER: {"home", "systems", "evidence", "controls", "exceptions", "approvals"},
+    Role.ENGINEER: {"home", "systems", "evidence", "controls", "exceptions"},
+    Role.AUDITOR: {"home", "systems", "evidence", "controls", "exceptions", "packs", "ledger", "engagements"},
+}
+ALL_KEYS = set().union(*EXPECTED_NAV.values())
+
+
+@pytest.mark.parametrize("role", list(EXPECTED_NAV))
+def test_role_signs_in_and_sees_only_its_navigation(live_server, page, make_user, role):
+    user = make_user(role, first_name="Pat", last_name="Lee")
+    page.goto(f"{live_server.url}/")
+    assert "/accounts/login/" in page.url
+    page.get_by_label("Username").fill(user.username)
+    page.get_by_label("Password").fill(TEST_PASSWORD)
+    page.get_by_role("button", name="Sign in").click()
+    page.wait_for_url(f"{live_server.url}/")
+
+    shown = set(page.locator("nav[aria-label=Main] [data-nav]").evaluate_all("els => els.map(e => e.dataset.nav)"))
+    assert shown == EXPECTED_NAV[role]
+    assert not (ALL_KEYS - EXPECTED_NAV[role]) & shown
+    assert page.get_by_text("Pat Lee").is_visible()
+    # The risk chart is drawn by the Plotly bundle served from our own static files.
+    page.wait_for_selector("[data-chart][data-rendered=true]")
+
+
+def test_wrong_password_shows_an_error_and_stays_on_login(live_server, page, engineer):
+    page.goto(f"{live_server.url}/accounts/login/")
+    page.get_by_label("Username").fill(engineer.username)
+    page.get_by_label("Password").fill("not-the-password")
+    page.get_by_role("button", name="Sign in").click()
+    assert page.get_by_role("alert").is_visible()
+    assert "/accounts/login/" in page.url

@@ -1,0 +1,154 @@
+"""Shared fixtures: users per role, a real Celery worker process, a real headless Chromium."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from apps.accounts.roles import Role
+
+ROOT = Path(__file__).resolve().parent.parent
+# Playwright's sync API runs an event loop in the test thread; Django's ORM calls made by
+# the test around it are still synchronous and safe.
+os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+
+CHROMIUM = os.environ.get("PORTAL_CHROMIUM", "/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+TEST_PASSWORD = "correct-horse-battery-staple-42"
+
+
+@pytest.fixture
+def make_user(db):
+    """make_user(role, username=None) creates a user through the accounts service."""
+    from apps.accounts.services import user_create
+
+    counter = {"n": 0}
+
+    def _make(*roles: str, username: str | None = None, **fields):
+        counter["n"] += 1
+        name = username or f"{'-'.join(roles) or 'norole'}-{counter['n']}"
+        return user_create(username=name, password=TEST_PASSWORD, roles=roles, **fields)
+
+    return _make
+
+
+@pytest.fixture
+def admin_user(make_user):
+    return make_user(Role.ADMIN)
+
+
+@pytest.fixture
+def compliance_officer(make_user):
+    return make_user(Role.COMPLIANCE_OFFICER)
+
+
+@pytest.fixture
+def risk_owner(make_user):
+    return make_user(Role.RISK_OWNER)
+
+
+@pytest.fixture
+def engineer(make_user):
+    return make_user(Role.ENGINEER)
+
+
+@pytest.fixture
+def auditor(make_user):
+    return make_user(Role.AUDITOR)
+
+
+def _worker_env(db_name: str) -> dict[str, str]:
+    import dj_database_url
+
+    env = dict(os.environ)
+    url = dj_database_url.parse(os.environ["DATABASE_URL"])
+    # The worker must see the test database that pytest-django created, not the dev one.
+    env["DATABASE_URL"] = (
+        f"postgres://{url['USER']}@{url['HOST']}:{url['PORT']}/{db_name}"
+    )
+    env["PORTAL_DB_CONN_MAX_AGE"] = "0"
+    return env
+
+
+@pytest.fixture(scope="module")
+def celery_worker(django_db_setup, django_db_blocker):
+    """A real `celery worker` process on the test Redis and the test database."""
+    import redis
+    from django.conf import settings
+    from django.db import connection
+
+    from compliance_portal.celery import app
+
+    redis.Redis.from_url(settings.REDIS_URL).flushdb()
+    with django_db_blocker.unblock():
+        db_name = connection.settings_dict["NAME"]
+    log = open(ROOT / "var" / f"celery-worker-{os.getpid()}.log", "w")  # noqa: SIM115
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "celery", "-A", "compliance_portal", "worker", "--pool", "solo",
+         "--loglevel", "INFO", "--queues", "default,heavy", "--without-mingle", "--without-gossip",
+         "--hostname", f"test-{os.getpid()}@%h"],
+        cwd=ROOT, env=_worker_env(db_name), stdout=log, stderr=subprocess.STDOUT,
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            if proc.poll() is not None:
+                raise RuntimeError(f"celery worker exited with {proc.returncode}; see {log.name}")
+            if app.control.ping(timeout=0.5):
+                break
+        else:
+            raise RuntimeError(f"celery worker did not answer a ping in 60 s; see {log.name}")
+        yield proc
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+        log.close()
+
+
+@pytest.fixture(scope="session")
+def browser():
+    """Headless Debian Chromium driven by Playwright (its own browser download cannot work here)."""
+    from playwright.sync_api import sync_playwright
+
+    if not os.path.exists(CHROMIUM):
+        pytest.fail(f"{CHROMIUM} is missing: apt-get install chromium (.ci/run does)")
+    with sync_playwright() as pw:
+        chromium = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield chromium
+        chromium.close()
+
+
+@pytest.fixture
+def page(browser):
+    context = browser.new_context(viewport={"width": 1280, "height": 900})
+    page = context.new_page()
+    yield page
+    context.close()
+
+
+def wait_until(predicate, *, timeout: float = 30.0, interval: float = 0.1):
+    """Poll until predicate() is truthy; returns its value or fails the test."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(interval)
+    pytest.fail(f"condition not met within {timeout} s")

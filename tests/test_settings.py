@@ -1,0 +1,51 @@
+"""The production profile: secure by default, and no secret has a default."""
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+PROD_ENV = {
+    "PORTAL_PROFILE": "prod",
+    "SECRET_KEY": "a-production-like-secret-key-of-sufficient-length-and-variety-Zq8$",
+    "ALLOWED_HOSTS": "portal.example.org",
+    "DATABASE_URL": "postgres://portal@127.0.0.1:1/portal",
+    "REDIS_URL": "redis://127.0.0.1:1/0",
+}
+
+
+def _manage(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess:
+    # A clean environment: nothing of the test profile (or pytest's async override) leaks in.
+    leaked = set(PROD_ENV) | {"DJANGO_ALLOW_ASYNC_UNSAFE"}
+    clean = {k: v for k, v in os.environ.items() if k not in leaked and not k.startswith("PORTAL_")}
+    return subprocess.run(
+        [sys.executable, "manage.py", *args],
+        cwd=ROOT, env={**clean, **env}, capture_output=True, text=True, timeout=120, check=False,
+    )
+
+
+def test_check_deploy_is_clean_in_the_production_profile():
+    result = _manage("check", "--deploy", "--fail-level", "WARNING", env=PROD_ENV)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "no issues" in result.stdout
+
+
+def test_production_refuses_to_start_without_a_secret_key():
+    env = {k: v for k, v in PROD_ENV.items() if k != "SECRET_KEY"}
+    result = _manage("check", env=env)
+    assert result.returncode != 0
+    assert "SECRET_KEY is required in the prod profile" in result.stderr
+
+
+def test_production_refuses_to_start_without_a_database_url():
+    env = {k: v for k, v in PROD_ENV.items() if k != "DATABASE_URL"}
+    result = _manage("check", env=env)
+    assert result.returncode != 0
+    assert "DATABASE_URL is required" in result.stderr
+
+
+def test_demo_data_is_refused_in_production():
+    result = _manage("seed_demo", env=PROD_ENV)
+    assert result.returncode != 0
+    assert "refuses to run in the prod profile" in result.stderr

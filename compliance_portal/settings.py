@@ -52,6 +52,7 @@ INSTALLED_APPS = [
     "apps.accounts",
     "apps.inventory",
     "apps.dashboard",
+    "apps.ledger",
 ]
 
 MIDDLEWARE = [
@@ -83,6 +84,7 @@ TEMPLATES = [
                 "django.contrib.messages.context_processors.messages",
                 "apps.dashboard.context_processors.navigation",
             ],
+            "builtins": ["template_partials.templatetags.partials"],
         },
     },
 ]
@@ -98,6 +100,10 @@ DATABASES = {
     )
 }
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+if PROFILE == "test":
+    # Only test connections may TRUNCATE the append-only ledger tables (pytest-django empties the
+    # database between transactional tests); UPDATE and DELETE stay refused. See ledger migration 0002.
+    DATABASES["default"]["OPTIONS"] = {"options": "-c portal.ledger_allow_truncate=on"}
 
 # ---------------------------------------------------------------- redis, cache, celery
 REDIS_URL = (
@@ -126,6 +132,13 @@ CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 # A message not acknowledged within this time is redelivered; longer than any task.
 CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": CELERY_TASK_TIME_LIMIT * 2}
 CELERY_BEAT_SCHEDULE = {
+    # The `sequencer` process sequences within ~200 ms; this is the safety net if it is down.
+    "ledger-integrate": {"task": "apps.ledger.tasks.ledger_integrate", "schedule": 5.0, "options": {"expires": 4}},
+    "ledger-checkpoint": {
+        "task": "apps.ledger.tasks.ledger_checkpoint",
+        "schedule": env_int("PORTAL_LEDGER_CHECKPOINT_SECONDS", default=60, minimum=1),
+        "options": {"expires": 55},
+    },
     "sessions-clear": {
         "task": "apps.accounts.tasks.sessions_clear",
         "schedule": 3600.0,
@@ -265,3 +278,19 @@ LOGGING = {
 
 # ---------------------------------------------------------------- portal
 PORTAL_DEMO_DATA = PROFILE != "prod"
+VAR_DIR = Path(env_str("PORTAL_VAR_DIR", default=str(BASE_DIR / "var")))
+
+# ---------------------------------------------------------------- ledger
+# Ed25519 signing key for checkpoints, in the signed-note private key format
+# (PRIVATE+KEY+<name>+<keyid>+<base64>); make one with `manage.py ledger_keygen NAME`.
+PORTAL_LEDGER_SIGNING_KEY = env_secret(
+    "PORTAL_LEDGER_SIGNING_KEY",
+    dev_default="PRIVATE+KEY+dev.compliance-portal.local+a873788d+AVZcEvCO3ZClc+GNeKCD1976MNenE59wTEYN+AW+Di5B",
+    profile=PROFILE,
+)
+# Verifier keys of earlier signing keys, so checkpoints signed before a rotation still verify.
+PORTAL_LEDGER_TRUSTED_KEYS = env_list("PORTAL_LEDGER_TRUSTED_KEYS", default=[])
+PORTAL_LEDGER_ORIGIN = env_str("PORTAL_LEDGER_ORIGIN", default="compliance-portal.local/ledger")
+# Every checkpoint is also appended here, outside the database (point it at other storage).
+_witness = env_str("PORTAL_LEDGER_WITNESS_FILE", default=str(VAR_DIR / "ledger-checkpoints.jsonl"))
+PORTAL_LEDGER_WITNESS_FILE = Path(_witness) if _witness != "off" else None

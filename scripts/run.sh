@@ -4,6 +4,7 @@ set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
 export PORT=${PORT:-8000}
+export PATH="$root/.venv/bin:$PATH"
 export PORTAL_PROFILE=${PORTAL_PROFILE:-dev}
 started_here=false
 scripts/services.sh status run | grep -q "postgres: running" || started_here=true

@@ -152,3 +152,14 @@ def wait_until(predicate, *, timeout: float = 30.0, interval: float = 0.1):
             return value
         time.sleep(interval)
     pytest.fail(f"condition not met within {timeout} s")
+
+
+@pytest.fixture(autouse=True)
+def _ledger_witness_file(request, tmp_path):
+    """Each test gets its own checkpoint witness file (the real one lives under var/)."""
+    if "settings" not in request.fixturenames and not request.node.get_closest_marker("django_db"):
+        yield
+        return
+    settings = request.getfixturevalue("settings")
+    settings.PORTAL_LEDGER_WITNESS_FILE = tmp_path / "ledger-checkpoints.jsonl"
+    yield

@@ -12,6 +12,8 @@ PROD_ENV = {
     "ALLOWED_HOSTS": "portal.example.org",
     "DATABASE_URL": "postgres://portal@127.0.0.1:1/portal",
     "REDIS_URL": "redis://127.0.0.1:1/0",
+    # A throwaway key made for this test with `manage.py ledger_keygen`; signs nothing real.
+    "PORTAL_LEDGER_SIGNING_KEY": "PRIVATE+KEY+attacker.example+a2a1f6cf+AVSM57YbvQr5nXN3zUWG8KFWac0H4T+D6BwYPbtRfgBj",
 }
 
 

@@ -9,6 +9,7 @@ from django.db import transaction
 
 from apps.accounts.models import User
 from apps.accounts.roles import ROLE_PERMISSIONS, Role
+from apps.ledger.services import ledger_record
 
 
 def roles_sync() -> None:
@@ -39,6 +40,7 @@ def user_set_roles(*, user: User, roles: Iterable[str], actor: User | None = Non
     """Replace a user's roles. Platform admins get access to the Django admin."""
     roles = _check_roles(roles)
     user = User.objects.select_for_update().get(pk=user.pk)
+    before = sorted(user.roles)
     role_groups = Group.objects.filter(name__in=Role.values)
     user.groups.remove(*role_groups)
     user.groups.add(*Group.objects.filter(name__in=roles))
@@ -47,6 +49,11 @@ def user_set_roles(*, user: User, roles: Iterable[str], actor: User | None = Non
         user.is_staff = is_staff
         user.save(update_fields=["is_staff"])
     user.__dict__.pop("roles", None)
+    if before != sorted(roles):
+        ledger_record(
+            actor=actor or "system:accounts", action="user.roles_changed", target=user,
+            data={"username": user.username, "before": before, "after": sorted(roles)},
+        )
     return user
 
 
@@ -71,6 +78,8 @@ def user_create(
         user.set_password(password)
     user.full_clean(exclude=["password"])
     user.save()
+    ledger_record(actor=actor or "system:accounts", action="user.created", target=user,
+                  data={"username": username})
     return user_set_roles(user=user, roles=roles, actor=actor)
 
 

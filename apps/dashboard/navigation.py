@@ -38,7 +38,7 @@ NAVIGATION: tuple[NavEntry, ...] = (
     ),
     _placeholder("approvals", "Approvals", {Role.RISK_OWNER, Role.COMPLIANCE_OFFICER}),
     _placeholder("packs", "Evidence packs", {Role.ADMIN, Role.COMPLIANCE_OFFICER, Role.AUDITOR}),
-    _placeholder("ledger", "Ledger", {Role.ADMIN, Role.COMPLIANCE_OFFICER, Role.AUDITOR}),
+    NavEntry("ledger", "Ledger", "ledger:list", frozenset({Role.ADMIN, Role.COMPLIANCE_OFFICER, Role.AUDITOR})),
     _placeholder("engagements", "Engagements", {Role.ADMIN, Role.COMPLIANCE_OFFICER, Role.AUDITOR}),
     _placeholder("sources", "Sources", {Role.ADMIN}),
     NavEntry("admin", "Administration", "admin:index", frozenset({Role.ADMIN})),
@@ -51,7 +51,6 @@ PLACEHOLDERS: dict[str, str] = {
     "exceptions": "Exceptions arrive with the exception workflow (issue #6).",
     "approvals": "The approval inbox arrives with the exception workflow (issue #6).",
     "packs": "Evidence packs arrive with the packs issue (#8).",
-    "ledger": "The ledger page arrives with the tamper-evident ledger (issue #4).",
     "engagements": "Audit engagements arrive with auditor access (issue #9).",
     "sources": "Ingestion sources arrive with evidence ingestion (issue #3).",
 }

@@ -5,6 +5,7 @@ from apps.inventory.forms import SystemForm
 from apps.inventory.models import System
 from apps.inventory.selectors import system_get_for_user, system_list_for_user
 from apps.inventory.services import system_save
+from apps.ledger.selectors import ledger_timeline_for, ledger_visible_to
 
 
 @login_required
@@ -16,7 +17,15 @@ def system_list(request):
 @login_required
 def system_detail(request, slug):
     system = system_get_for_user(user=request.user, slug=slug)
-    return render(request, "inventory/system_detail.html", {"system": system})
+    return render(
+        request,
+        "inventory/system_detail.html",
+        {
+            "system": system,
+            "timeline": ledger_timeline_for(system),
+            "show_ledger_links": ledger_visible_to(request.user),
+        },
+    )
 
 
 def _system_form(request, system: System, *, title: str):

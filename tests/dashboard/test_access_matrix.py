@@ -16,7 +16,7 @@ MATRIX = {
     "/systems/demo/": [OK, OK, OK, OK, OK],
     "/systems/new/": [OK, OK, FORBIDDEN, FORBIDDEN, FORBIDDEN],
     "/systems/demo/edit/": [OK, OK, FORBIDDEN, FORBIDDEN, FORBIDDEN],
-    "/soon/ledger/": [OK, OK, NOT_FOUND, NOT_FOUND, OK],
+    "/ledger/": [OK, OK, FORBIDDEN, FORBIDDEN, OK],
     "/soon/sources/": [OK, NOT_FOUND, NOT_FOUND, NOT_FOUND, NOT_FOUND],
     "/soon/approvals/": [NOT_FOUND, OK, OK, NOT_FOUND, NOT_FOUND],
     "/admin/": [OK, 302, 302, 302, 302],

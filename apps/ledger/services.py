@@ -1,0 +1,302 @@
+"""Writes to the ledger: record a change, sequence pending entries, sign checkpoints.
+
+`ledger_record()` is the one way every app records a state change. It must run inside
+the transaction of the change (so both commit or roll back together) and it takes no
+shared lock: it inserts one pending row. The sequencer (`ledger_integrate()`, run by the
+`ledger_sequencer` loop and, as a safety net, by Celery beat) gives committed entries
+their indexes in one place, so indexes are strictly increasing with no gaps.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from django.conf import settings
+from django.db import connection, models, transaction
+from django.utils import timezone
+
+from apps.ledger import merkle
+from apps.ledger.canonical import canonical_json, format_timestamp, to_jsonable
+from apps.ledger.checkpoint import Checkpoint as CheckpointBody
+from apps.ledger.checkpoint import Signer
+from apps.ledger.models import Checkpoint, LedgerEntry, LedgerNode, PendingEntry
+
+# pg_advisory_xact_lock key held by whoever sequences: one sequencer at a time.
+SEQUENCER_LOCK = 0x1ED6E5
+ENTRY_VERSION = 1
+
+
+class LedgerError(Exception):
+    """The ledger cannot do what was asked (for example: recording outside a transaction)."""
+
+
+@dataclass(frozen=True)
+class Actor:
+    """Who made a change: a user, an ingestion source, or a system task."""
+
+    type: str  # "user" | "source" | "system"
+    id: str
+    label: str
+
+    def as_json(self) -> dict[str, str]:
+        return {"type": self.type, "id": self.id, "label": self.label}
+
+
+def actor_of(actor: Any) -> Actor:
+    """Normalise what callers pass as actor: a User, a Source, an Actor or 'system:<task>'."""
+    if isinstance(actor, Actor):
+        return actor
+    if actor is None:
+        return Actor("system", "", "system")
+    if isinstance(actor, str):
+        name = actor.removeprefix("system:")
+        return Actor("system", name, name)
+    if hasattr(actor, "ledger_actor"):
+        return actor.ledger_actor()
+    if getattr(actor, "is_authenticated", False) and hasattr(actor, "get_username"):
+        return Actor("user", str(actor.pk), actor.get_username())
+    raise LedgerError(f"cannot record {type(actor).__name__} as an actor")
+
+
+def object_ref(target: Any) -> tuple[str, str]:
+    """(type, id) of what a change was about: a model instance or an explicit pair."""
+    if target is None:
+        return ("", "")
+    if isinstance(target, models.Model):
+        return (target._meta.label_lower, str(target.pk))
+    if isinstance(target, tuple) and len(target) == 2:
+        return (str(target[0]), str(target[1]))
+    raise LedgerError(f"cannot record {type(target).__name__} as an object")
+
+
+def ledger_record(*, actor: Any, action: str, target: Any = None, data: dict | None = None) -> PendingEntry:
+    """Record one state change in the ledger, in the caller's transaction."""
+    if not connection.in_atomic_block:
+        raise LedgerError("ledger_record() must run inside the transaction of the change it records")
+    who = actor_of(actor)
+    object_type, object_id = object_ref(target)
+    now = timezone.now()
+    body = {
+        "v": ENTRY_VERSION,
+        "time": format_timestamp(now),
+        "actor": who.as_json(),
+        "action": action,
+        "object": {"type": object_type, "id": object_id},
+        "data": to_jsonable(data or {}),
+    }
+    return PendingEntry.objects.create(
+        canonical=canonical_json(body),
+        recorded_at=now,
+        actor_type=who.type,
+        actor_id=who.id,
+        actor_label=who.label[:200],
+        action=action,
+        object_type=object_type,
+        object_id=object_id[:200],
+    )
+
+
+# ---------------------------------------------------------------- the tree as stored
+
+
+def tree_size() -> int:
+    """Number of sequenced entries (the next index)."""
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT COALESCE(MAX(index) + 1, 0) FROM ledger_entry")
+        return cursor.fetchone()[0]
+
+
+def _fetch_nodes(keys: set[tuple[int, int]]) -> dict[tuple[int, int], bytes]:
+    """Fetch the given (level, idx) nodes in one query."""
+    if not keys:
+        return {}
+    levels, idxs = zip(*keys, strict=True)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT n.level, n.idx, n.hash FROM ledger_node n "
+            "JOIN unnest(%s::smallint[], %s::bigint[]) AS k(level, idx) ON n.level = k.level AND n.idx = k.idx",
+            [list(levels), list(idxs)],
+        )
+        return {(level, idx): bytes(h) for level, idx, h in cursor.fetchall()}
+
+
+def _getter(nodes: dict[tuple[int, int], bytes]):
+    def get(level: int, idx: int) -> bytes:
+        try:
+            return nodes[(level, idx)]
+        except KeyError:
+            raise LedgerError(f"ledger node ({level}, {idx}) is missing") from None
+
+    return get
+
+
+def root_at(size: int) -> bytes:
+    return merkle.root_at(size, _getter(_fetch_nodes(merkle.root_keys(size))))
+
+
+def inclusion_proof(index: int, size: int) -> list[bytes]:
+    return merkle.inclusion_proof(index, size, _getter(_fetch_nodes(merkle.inclusion_proof_keys(index, size))))
+
+
+def consistency_proof(old_size: int, new_size: int) -> list[bytes]:
+    keys = merkle.consistency_proof_keys(old_size, new_size)
+    return merkle.consistency_proof(old_size, new_size, _getter(_fetch_nodes(keys)))
+
+
+# ---------------------------------------------------------------- the sequencer
+
+
+def _copy_rows(table: str, columns: list[str], rows: list[tuple]) -> None:
+    cursor = connection.cursor()
+    with cursor.cursor.copy(f"COPY {table} ({', '.join(columns)}) FROM STDIN") as copy:  # noqa: S608
+        for row in rows:
+            copy.write_row(row)
+
+
+def ledger_integrate(*, max_batch: int = 10_000) -> int:
+    """Sequence up to max_batch committed pending entries; returns how many. Safe to run anywhere,
+    any number of times at once: an advisory lock lets one caller in, the others return 0."""
+    with transaction.atomic():
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_try_advisory_xact_lock(%s)", [SEQUENCER_LOCK])
+            if not cursor.fetchone()[0]:
+                return 0
+            cursor.execute(
+                "SELECT id, canonical, recorded_at, actor_type, actor_id, actor_label, action, object_type, object_id "
+                "FROM ledger_pending ORDER BY id LIMIT %s",
+                [max_batch],
+            )
+            pending = cursor.fetchall()
+        if not pending:
+            return 0
+        size = tree_size()
+        leaves = [merkle.leaf_hash(bytes(row[1])) for row in pending]
+        nodes = merkle.append_nodes(size, leaves, _getter(_fetch_nodes(merkle.append_keys(size))))
+        now = timezone.now()
+        _copy_rows(
+            "ledger_entry",
+            ["index", "canonical", "recorded_at", "actor_type", "actor_id", "actor_label", "action",
+             "object_type", "object_id", "sequenced_at"],
+            [(size + i, bytes(row[1]), *row[2:], now) for i, row in enumerate(pending)],
+        )
+        _copy_rows("ledger_node", ["level", "idx", "hash"], nodes)
+        with connection.cursor() as cursor:
+            cursor.execute("DELETE FROM ledger_pending WHERE id = ANY(%s)", [[row[0] for row in pending]])
+        return len(pending)
+
+
+def ledger_integrate_all() -> int:
+    """Sequence everything that is pending now (tests, commands, the beat safety net)."""
+    total = 0
+    while True:
+        done = ledger_integrate()
+        total += done
+        if not done:
+            return total
+
+
+# ---------------------------------------------------------------- checkpoints
+
+
+def signer() -> Signer:
+    return Signer.from_skey(settings.PORTAL_LEDGER_SIGNING_KEY)
+
+
+def trusted_verifier_keys() -> list[str]:
+    """The current key's verifier key first, then older keys still trusted (rotation)."""
+    keys = [signer().verifier_key()]
+    keys += [k for k in settings.PORTAL_LEDGER_TRUSTED_KEYS if k not in keys]
+    return keys
+
+
+@transaction.atomic
+def ledger_checkpoint(*, force: bool = False) -> Checkpoint | None:
+    """Sign a checkpoint of the current tree, unless one of this size exists (then return it).
+
+    Runs under the sequencer lock so that the size and root it signs cannot move underneath it.
+    """
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_advisory_xact_lock(%s)", [SEQUENCER_LOCK])
+    size = tree_size()
+    latest = Checkpoint.objects.order_by("-size").first()
+    if latest is not None and latest.size == size:
+        return latest
+    if size == 0 and not force:
+        return None
+    key = signer()
+    root = root_at(size) if size else merkle.EMPTY_ROOT
+    body = CheckpointBody(origin=settings.PORTAL_LEDGER_ORIGIN, size=size, root=root).body()
+    checkpoint = Checkpoint.objects.create(
+        size=size,
+        root=root,
+        note=key.sign(body),
+        key_name=key.name,
+        key_id=key.key_id.hex(),
+        verifier_key=key.verifier_key(),
+        created_at=timezone.now(),
+    )
+    transaction.on_commit(lambda: witness_append(checkpoint.note))
+    return checkpoint
+
+
+def latest_checkpoint() -> Checkpoint | None:
+    return Checkpoint.objects.order_by("-size").first()
+
+
+def entry_bundle(entry: LedgerEntry, checkpoint: Checkpoint | None = None) -> dict:
+    """Everything needed to verify one entry offline: its bytes, index, proof and a checkpoint."""
+    from apps.ledger.verify import encode_proof
+
+    checkpoint = checkpoint or latest_checkpoint()
+    if checkpoint is None or checkpoint.size <= entry.index:
+        return {"index": entry.index, "entry": bytes(entry.canonical).decode(), "checkpoint": None, "proof": None}
+    return {
+        "index": entry.index,
+        "entry": bytes(entry.canonical).decode(),
+        "checkpoint": checkpoint.note,
+        "proof": encode_proof(inclusion_proof(entry.index, checkpoint.size)),
+        "verifier_keys": [checkpoint.verifier_key],
+    }
+
+
+def read_entries_with_leaves(batch: int = 20_000):
+    """Stream (index, canonical bytes, stored leaf hash or None) in index order, a batch at a time
+    (keyset pagination: constant memory, no cursor left open if the reader stops early)."""
+    after = -1
+    while True:
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT e.index, e.canonical, n.hash FROM ledger_entry e "
+                "LEFT JOIN ledger_node n ON n.level = 0 AND n.idx = e.index "
+                "WHERE e.index > %s ORDER BY e.index LIMIT %s",
+                [after, batch],
+            )
+            rows = cursor.fetchall()
+        for index, canonical, leaf in rows:
+            yield index, bytes(canonical), bytes(leaf) if leaf is not None else None
+        if len(rows) < batch:
+            return
+        after = rows[-1][0]
+
+
+def witness_append(note: str) -> None:
+    """Copy a new checkpoint outside the database (PORTAL_LEDGER_WITNESS_FILE), so that someone who
+    controls only the database cannot roll the log back to an older checkpoint unnoticed."""
+    path = settings.PORTAL_LEDGER_WITNESS_FILE
+    if not path:
+        return
+    path.parent.mkdir(parents=True, exist_ok=True)
+    # JSON Lines: one {"note": ...} per checkpoint (a note has blank lines of its own).
+    with open(path, "a", encoding="utf-8") as fh:
+        fh.write(json.dumps({"note": note}) + "\n")
+
+
+def witness_notes() -> list[str]:
+    """Checkpoints kept in the witness file, oldest first."""
+    path = settings.PORTAL_LEDGER_WITNESS_FILE
+    if not path or not path.exists():
+        return []
+    with open(path, encoding="utf-8") as fh:
+        return [json.loads(line)["note"] for line in fh if line.strip()]

@@ -1,0 +1,54 @@
+import json
+
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied
+from django.core.paginator import Paginator
+from django.http import JsonResponse
+from django.shortcuts import get_object_or_404, render
+from django.utils.dateparse import parse_date
+
+from apps.ledger.models import LedgerEntry
+from apps.ledger.selectors import ledger_action_names, ledger_entry_list, ledger_visible_to
+from apps.ledger.services import entry_bundle, latest_checkpoint, trusted_verifier_keys
+
+
+def _require_ledger_role(user):
+    if not ledger_visible_to(user):
+        raise PermissionDenied("The ledger is for compliance officers, auditors and admins.")
+
+
+@login_required
+def entry_list(request):
+    _require_ledger_role(request.user)
+    params = {key: request.GET.get(key, "").strip() for key in ("actor", "action", "object_type", "object_id")}
+    since = parse_date(request.GET.get("since", "") or "") if request.GET.get("since") else None
+    until = parse_date(request.GET.get("until", "") or "") if request.GET.get("until") else None
+    entries = ledger_entry_list(**params, since=since, until=until)
+    page = Paginator(entries, 50).get_page(request.GET.get("page"))
+    template = "ledger/entry_list.html"
+    if request.htmx and not request.htmx.boosted:
+        template += "#results"
+    return render(
+        request,
+        template,
+        {
+            "page": page,
+            "filters": {**params, "since": request.GET.get("since", ""), "until": request.GET.get("until", "")},
+            "actions": ledger_action_names(),
+            "checkpoint": latest_checkpoint(),
+            "verifier_keys": trusted_verifier_keys(),
+        },
+    )
+
+
+@login_required
+def entry_detail(request, index: int):
+    _require_ledger_role(request.user)
+    entry = get_object_or_404(LedgerEntry, index=index)
+    bundle = entry_bundle(entry)
+    if request.GET.get("format") == "json":
+        response = JsonResponse(bundle, json_dumps_params={"indent": 2})
+        response["Content-Disposition"] = f'attachment; filename="ledger-entry-{index}.json"'
+        return response
+    pretty = json.dumps(json.loads(bytes(entry.canonical)), indent=2, ensure_ascii=False)
+    return render(request, "ledger/entry_detail.html", {"entry": entry, "bundle": bundle, "pretty": pretty})

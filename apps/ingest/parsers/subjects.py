@@ -1,0 +1,321 @@
+"""Canonical identities for the things evidence is about.
+
+The same commit seen in a GitHub run, a JUnit upload and a provenance attestation
+must get the identical `uri`, so every parser builds subjects through these helpers.
+
+Canonical forms:
+
+- commit      git+https://github.com/org/repo@<40 or 64 lowercase hex>
+              (host lowercased, `.git` and trailing `/` dropped, ssh and scp-style
+              remotes turned into https; owner/repo lowercased on github.com and
+              gitlab.com, whose paths are case-insensitive)
+- image       oci://registry/repository@sha256:<64 hex> (registry and repository
+              lowercased, tags dropped, Docker Hub short names expanded to
+              docker.io/library/...)
+- package     a purl, normalized per the purl spec type rules for pypi, npm, github,
+              bitbucket and golang (case, `_` to `-` for pypi, sorted qualifiers)
+- model-version mlflow://<model>/<version>
+- dataset     dataset:sha256:<64 hex>
+- file        file:sha256:<64 hex> (name kept only as the display name)
+- release     release:<repo url>@<tag>
+- deployment  deployment:<repo url>/<environment>/<id>
+- other       the text, stripped
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from urllib.parse import quote, unquote
+
+from .base import ParseError, Subject
+
+MAX_URI = 2048
+
+_HEX = re.compile(r"^[0-9a-fA-F]+$")
+_DIGEST = re.compile(r"^(sha256|sha384|sha512|sha1):([0-9a-fA-F]+)$", re.IGNORECASE)
+_DIGEST_LENGTHS = {"sha1": 40, "sha256": 64, "sha384": 96, "sha512": 128}
+_CASE_INSENSITIVE_HOSTS = {"github.com", "www.github.com", "gitlab.com", "www.gitlab.com"}
+_SCP_REMOTE = re.compile(r"^(?:[\w.-]+@)?([\w.-]+):(?!//)(.+)$")
+_REGISTRY_REF = re.compile(r"^[a-z0-9][a-z0-9._:/@-]*$", re.IGNORECASE)
+
+
+def _check_text(text: str) -> str:
+    if not isinstance(text, str):
+        raise ParseError(f"subject: expected text, got {type(text).__name__}")
+    stripped = text.strip()
+    if not stripped:
+        raise ParseError("subject: the identity is empty")
+    if len(stripped) > MAX_URI:
+        raise ParseError(f"subject: the identity is {len(stripped)} characters long; the limit is {MAX_URI}")
+    for char in stripped:
+        if unicodedata.category(char) in ("Cc", "Cf", "Zl", "Zp") or char in "\t\n\r":
+            raise ParseError(f"subject: the identity contains the control character {char!r}; remove it")
+    return stripped
+
+
+def is_sha(value: str) -> bool:
+    """A full git object id: 40 (SHA-1) or 64 (SHA-256) hex digits."""
+    return isinstance(value, str) and len(value) in (40, 64) and bool(_HEX.match(value))
+
+
+def is_null_sha(value: str) -> bool:
+    return is_sha(value) and set(value) == {"0"}
+
+
+def normalize_digest(digest: str) -> str:
+    """'SHA256:ABC…' -> 'sha256:abc…'; ParseError unless algorithm and length agree."""
+    match = _DIGEST.match(digest.strip()) if isinstance(digest, str) else None
+    if not match:
+        raise ParseError(f"subject: digest {str(digest)[:100]!r} is not of the form sha256:<hex>")
+    algo, hexpart = match.group(1).lower(), match.group(2).lower()
+    if len(hexpart) != _DIGEST_LENGTHS[algo]:
+        raise ParseError(f"subject: {algo} digest must have {_DIGEST_LENGTHS[algo]} hex digits, got {len(hexpart)}")
+    return f"{algo}:{hexpart}"
+
+
+def normalize_repo_url(repo_url: str) -> str:
+    """A clone or web URL of a repository in one canonical https form (no `.git`)."""
+    url = _check_text(repo_url)
+    if url.startswith("git+"):
+        url = url[4:]
+    if "://" not in url:
+        scp = _SCP_REMOTE.match(url)
+        url = f"https://{scp.group(1)}/{scp.group(2)}" if scp and "/" not in scp.group(1) else "https://" + url
+    scheme, _, rest = url.partition("://")
+    scheme = scheme.lower()
+    was_ssh = scheme in ("ssh", "git", "git+ssh")
+    if was_ssh:
+        scheme = "https"
+    if scheme not in ("http", "https"):
+        raise ParseError(f"subject: repository URL {repo_url[:200]!r} must be http(s), ssh or git@host:path")
+    host, _, path = rest.partition("/")
+    host = host.rpartition("@")[2].lower()  # drop user info such as git@ or vlad@
+    if was_ssh:  # an ssh port says nothing about the web address
+        host = host.split(":", 1)[0]
+    path = path.split("?", 1)[0].split("#", 1)[0].strip("/")
+    if path.endswith(".git"):
+        path = path[:-4]
+    if not host or not path:
+        raise ParseError(f"subject: repository URL {repo_url[:200]!r} has no host or path")
+    if host in _CASE_INSENSITIVE_HOSTS:
+        host = host.removeprefix("www.")
+        path = path.lower()
+    return f"{scheme}://{host}/{path}"
+
+
+def commit_subject(repo_url: str, sha: str) -> Subject:
+    """The commit `sha` of the repository at `repo_url`."""
+    if not is_sha(sha):
+        raise ParseError(f"subject: commit id {str(sha)[:80]!r} is not a full 40- or 64-digit hex sha")
+    sha = sha.lower()
+    repo = normalize_repo_url(repo_url)
+    algo = "sha1" if len(sha) == 40 else "sha256"
+    short_repo = repo.split("://", 1)[1].split("/", 1)[1]
+    return Subject(kind="commit", uri=f"git+{repo}@{sha}", digest=f"{algo}:{sha}", name=f"{short_repo}@{sha[:7]}")
+
+
+def _split_image_name(name: str) -> tuple[str, str]:
+    """'ghcr.io/Org/App:1.0' -> ('ghcr.io', 'org/app'); Docker Hub short names expanded."""
+    ref = name.strip()
+    if ref.startswith("oci://"):
+        ref = ref[6:]
+    for prefix in ("docker://", "https://", "http://"):
+        if ref.startswith(prefix):
+            ref = ref[len(prefix) :]
+    ref = ref.split("@", 1)[0]
+    first, _, rest = ref.partition("/")
+    if rest and ("." in first or ":" in first or first == "localhost"):
+        host, repo = first.lower(), rest
+    else:
+        host, repo = "docker.io", ref
+    if host in ("index.docker.io", "registry-1.docker.io"):
+        host = "docker.io"
+    # A tag is a ':' after the last '/'.
+    last_slash = repo.rfind("/")
+    colon = repo.find(":", last_slash + 1)
+    if colon != -1:
+        repo = repo[:colon]
+    repo = repo.strip("/").lower()
+    if host == "docker.io" and "/" not in repo:
+        repo = f"library/{repo}"
+    if not repo or not _REGISTRY_REF.match(repo) or not _REGISTRY_REF.match(host):
+        raise ParseError(f"subject: {name[:200]!r} is not an image reference like registry/repository")
+    return host, repo
+
+
+def image_subject(ref: str, digest: str) -> Subject:
+    """The image `ref` (registry/repository, tag ignored) pinned to `digest`."""
+    _check_text(ref)
+    digest = normalize_digest(digest)
+    host, repo = _split_image_name(ref)
+    return Subject(kind="image", uri=f"oci://{host}/{repo}@{digest}", digest=digest, name=f"{host}/{repo}")
+
+
+def file_subject(name: str, digest: str) -> Subject:
+    """A file known by its content digest; the name is only for display."""
+    digest = normalize_digest(digest)
+    return Subject(kind="file", uri=f"file:{digest}", digest=digest, name=(name or "").strip()[:200])
+
+
+def release_subject(repo_url: str, tag: str) -> Subject:
+    repo = normalize_repo_url(repo_url)
+    tag = _check_text(tag)
+    return Subject(kind="release", uri=f"release:{repo}@{tag}", name=f"{repo.split('/', 3)[-1]} {tag}")
+
+
+def deployment_subject(repo_url: str, environment: str, deployment_id) -> Subject:
+    repo = normalize_repo_url(repo_url)
+    env = _check_text(str(environment or "default"))
+    dep = _check_text(str(deployment_id))
+    return Subject(kind="deployment", uri=f"deployment:{repo}/{env}/{dep}", name=f"{env} #{dep}")
+
+
+# --- purl --------------------------------------------------------------------------
+
+
+def _purl_quote(part: str) -> str:
+    # '@', '/', '?', '#' and '%' must be encoded inside a purl component; ':' may stay.
+    return quote(part, safe="-._~:+!$'()*,;=")
+
+
+def _normalize_purl(purl: str) -> tuple[str, str, str, str]:
+    """Return (canonical purl, type, display name, sha256 digest from qualifiers or '')."""
+    raw = _check_text(purl)
+    if not raw.lower().startswith("pkg:"):
+        raise ParseError(f"subject: {raw[:200]!r} is not a purl (must start with 'pkg:')")
+    rest = raw[4:].lstrip("/")
+    rest, _, subpath = rest.partition("#")
+    rest, _, qualifier_text = rest.partition("?")
+    ptype, _, path = rest.partition("/")
+    ptype = ptype.lower()
+    if not ptype or not re.match(r"^[a-z.+-][a-z0-9.+-]*$", ptype):
+        raise ParseError(f"subject: purl {raw[:200]!r} has no valid type")
+    path = path.strip("/")
+    version = ""
+    # The version separator is the last '@' of the path, after the last '/'.
+    at = path.rfind("@")
+    if at != -1 and at > path.rfind("/") - 1 and at != 0:
+        path, version = path[:at], unquote(path[at + 1 :])
+    segments = [unquote(seg) for seg in path.split("/") if seg]
+    if not segments:
+        raise ParseError(f"subject: purl {raw[:200]!r} has no name")
+    name, namespace = segments[-1], segments[:-1]
+    if ptype == "pypi":
+        name = re.sub(r"[-_.]+", "-", name).lower()
+    elif ptype in ("npm", "github", "bitbucket", "golang", "oci"):
+        name = name.lower()
+        namespace = [seg.lower() for seg in namespace]
+    qualifiers = {}
+    for pair in qualifier_text.split("&"):
+        if not pair:
+            continue
+        key, _, value = pair.partition("=")
+        key, value = key.lower(), unquote(value)
+        if value:
+            qualifiers[key] = value
+    digest = ""
+    checksum = qualifiers.get("checksum", "")
+    for item in checksum.split(","):
+        if item.lower().startswith("sha256:"):
+            try:
+                digest = normalize_digest(item)
+            except ParseError:
+                digest = ""
+    canonical = "pkg:" + ptype + "/"
+    if namespace:
+        canonical += "/".join(_purl_quote(seg) for seg in namespace) + "/"
+    canonical += _purl_quote(name)
+    if version:
+        canonical += "@" + _purl_quote(version)
+    if qualifiers:
+        canonical += "?" + "&".join(f"{k}={_purl_quote(v)}" for k, v in sorted(qualifiers.items()))
+    subpath = "/".join(seg for seg in subpath.split("/") if seg not in ("", ".", ".."))
+    if subpath:
+        canonical += "#" + subpath
+    display = "/".join([*namespace, name]) + (f"@{version}" if version else "")
+    return canonical, ptype, display, digest
+
+
+def purl_subject(purl: str) -> Subject:
+    """A package by purl. `pkg:oci/...@sha256:...?repository_url=host/repo` becomes an image."""
+    canonical, ptype, display, digest = _normalize_purl(purl)
+    if ptype == "oci":
+        version = display.rpartition("@")[2]
+        repo_url = ""
+        query = canonical.partition("?")[2].partition("#")[0]
+        for pair in query.split("&"):
+            key, _, value = pair.partition("=")
+            if key == "repository_url":
+                repo_url = unquote(value)
+        if repo_url and version.lower().startswith("sha256:"):
+            return image_subject(repo_url, version)
+    if len(canonical) > MAX_URI:
+        raise ParseError(f"subject: purl is longer than {MAX_URI} characters")
+    return Subject(kind="package", uri=canonical, digest=digest, name=display[:200])
+
+
+# --- free text ---------------------------------------------------------------------
+
+
+def _git_subject_from_text(text: str) -> Subject | None:
+    """'git+https://host/org/repo@sha' or 'https://host/org/repo@sha' -> commit."""
+    body = text[4:] if text.startswith("git+") else text
+    if "://" not in body:
+        return None
+    scheme = body.split("://", 1)[0].lower()
+    if scheme not in ("http", "https", "ssh"):
+        return None
+    repo, at, ref = body.rpartition("@")
+    if not at or "/" in ref or "://" not in repo:
+        return None
+    if is_sha(ref):
+        return commit_subject(repo, ref)
+    return None
+
+
+def normalize_subject(text: str) -> Subject:
+    """Parse an identity a person or tool wrote into its canonical Subject."""
+    value = _check_text(text)
+    lower = value.lower()
+    if lower.startswith("pkg:"):
+        return purl_subject(value)
+    if lower.startswith("mlflow://"):
+        parts = [p for p in value[9:].split("/") if p]
+        if len(parts) != 2:
+            raise ParseError(f"subject: {value[:200]!r} should look like mlflow://<model>/<version>")
+        model, version = (unquote(p).strip() for p in parts)
+        return Subject(kind="model-version", uri=f"mlflow://{model}/{version}", name=f"{model} v{version}")
+    if lower.startswith("dataset:"):
+        digest = normalize_digest(value[8:])
+        return Subject(kind="dataset", uri=f"dataset:{digest}", digest=digest, name=f"dataset {digest[:19]}")
+    if lower.startswith("file:sha"):
+        return file_subject("", value[5:])
+    if lower.startswith("release:"):
+        repo, at, tag = value[8:].rpartition("@")
+        if at and "://" in repo:
+            return release_subject(repo, tag)
+    if lower.startswith("deployment:"):
+        repo_env, _, dep = value[11:].rpartition("/")
+        repo, _, env = repo_env.rpartition("/")
+        if repo and "://" in repo:
+            return deployment_subject(repo, env, dep)
+    commit = _git_subject_from_text(value)
+    if commit:
+        return commit
+    if "@sha256:" in lower or "@sha512:" in lower:
+        ref, _, digest = value.rpartition("@")
+        try:
+            return image_subject(ref, digest)
+        except ParseError:
+            pass
+    return Subject(kind="other", uri=value, name=value[:200])
+
+
+def looks_like_image_ref(name: str) -> bool:
+    """True for 'ghcr.io/org/app', 'localhost:5000/x', 'docker.io/library/python:3'."""
+    if not isinstance(name, str) or " " in name or "/" not in name or name.startswith("pkg:"):
+        return False
+    ref = name[6:] if name.startswith("oci://") else name
+    first = ref.split("/", 1)[0]
+    return ("." in first or ":" in first or first == "localhost") and "://" not in ref

@@ -3,19 +3,20 @@
 #
 #   scripts/services.sh start|stop|status|env  run|test
 #
-# "run" is what `make run` uses, "test" what `make test` uses: separate ports and data,
-# so the two never clash. Nothing system-wide is reconfigured: the Debian packages are
+# "run" is what `make run` uses, "test" what `make test` uses, "bench" what `make bench`
+# uses: separate ports and data, so they never clash. Nothing system-wide is reconfigured: the Debian packages are
 # installed if missing (as root), their default services are left alone.
 set -euo pipefail
 
-cmd=${1:?usage: services.sh start|stop|status|env run|test}
-profile=${2:?usage: services.sh start|stop|status|env run|test}
+cmd=${1:?usage: services.sh start|stop|status|env run|test|bench}
+profile=${2:?usage: services.sh start|stop|status|env run|test|bench}
 root=$(cd "$(dirname "$0")/.." && pwd)
 # PORTAL_SLOT lets several checkouts or agents run tests side by side (ports shift by slot*10).
 slot=${PORTAL_SLOT:-0}
 case "$profile" in
   run)  pg_port=$((54320 + slot * 10)); redis_port=$((63790 + slot * 10)) ;;
   test) pg_port=$((54330 + slot * 10)); redis_port=$((63800 + slot * 10)) ;;
+  bench) pg_port=$((54390 + slot * 10)); redis_port=$((63890 + slot * 10)) ;;
   *) echo "unknown profile $profile" >&2; exit 2 ;;
 esac
 var="$root/var/$profile${PORTAL_SLOT:+-$slot}"

@@ -28,7 +28,7 @@ bench: venv
 
 lint: venv
 	$(BIN)/ruff check .
-	$(BIN)/ruff format --check compliance_portal apps tests bench
+
 
 ## make manage ARGS="…": a management command against the stack of `make run`.
 manage: venv

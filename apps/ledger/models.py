@@ -31,6 +31,9 @@ class PendingEntry(_EntryFields):
     class Meta:
         db_table = "ledger_pending"
 
+    def __str__(self) -> str:
+        return f"pending {self.id}: {self.action}"
+
 
 class LedgerEntry(_EntryFields):
     """One sequenced entry: leaf `index` of the Merkle tree. Never updated or deleted."""
@@ -49,6 +52,9 @@ class LedgerEntry(_EntryFields):
         ]
         verbose_name_plural = "ledger entries"
 
+    def __str__(self) -> str:
+        return f"{self.index}: {self.action}"
+
 
 class LedgerNode(models.Model):
     """Hash of a complete subtree: leaves [idx * 2**level, (idx + 1) * 2**level)."""
@@ -60,6 +66,9 @@ class LedgerNode(models.Model):
 
     class Meta:
         db_table = "ledger_node"
+
+    def __str__(self) -> str:
+        return f"node ({self.level}, {self.idx})"
 
 
 class Checkpoint(models.Model):
@@ -80,3 +89,6 @@ class Checkpoint(models.Model):
         constraints = [
             models.UniqueConstraint(fields=["size"], name="ledger_checkpoint_one_per_size"),
         ]
+
+    def __str__(self) -> str:
+        return f"checkpoint {self.size}"

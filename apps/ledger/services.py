@@ -21,7 +21,7 @@ from apps.ledger import merkle
 from apps.ledger.canonical import canonical_json, format_timestamp, to_jsonable
 from apps.ledger.checkpoint import Checkpoint as CheckpointBody
 from apps.ledger.checkpoint import Signer
-from apps.ledger.models import Checkpoint, LedgerEntry, LedgerNode, PendingEntry
+from apps.ledger.models import Checkpoint, LedgerEntry, PendingEntry
 
 # pg_advisory_xact_lock key held by whoever sequences: one sequencer at a time.
 SEQUENCER_LOCK = 0x1ED6E5

@@ -64,7 +64,8 @@ def test_sequencer_assigns_contiguous_indexes_and_builds_the_tree():
     indexes = list(LedgerEntry.objects.order_by("index").values_list("index", flat=True))
     assert indexes == list(range(37))
     assert not PendingEntry.objects.exists()
-    leaves = [merkle.leaf_hash(bytes(c)) for c in LedgerEntry.objects.order_by("index").values_list("canonical", flat=True)]
+    stored = LedgerEntry.objects.order_by("index").values_list("canonical", flat=True)
+    leaves = [merkle.leaf_hash(bytes(c)) for c in stored]
     assert root_at(37) == merkle.root_from_leaves(leaves)
     assert root_at(20) == merkle.root_from_leaves(leaves[:20])
     assert LedgerNode.objects.filter(level=0).count() == 37
@@ -98,8 +99,8 @@ def test_database_refuses_update_and_delete_of_entries_nodes_and_checkpoints():
         "DELETE FROM ledger_checkpoint",
     ]
     for sql in statements:
-        with pytest.raises(DatabaseError, match="ledger is append-only"), transaction.atomic(), connection.cursor() as c:
-            c.execute(sql)
+        with pytest.raises(DatabaseError, match="ledger is append-only"), transaction.atomic():
+            connection.cursor().execute(sql)
     assert LedgerEntry.objects.count() == 3 and Checkpoint.objects.count() == 1
 
 

@@ -5,6 +5,13 @@ from apps.accounts.roles import Role
 from apps.inventory.models import DataClass, Environment, FrameworkCode, System
 
 
+class PersonChoiceField(forms.ModelMultipleChoiceField):
+    """People listed by name and title, not by username."""
+
+    def label_from_instance(self, obj):
+        return f"{obj.display_name} ({obj.title})" if obj.title else obj.display_name
+
+
 class SystemForm(forms.ModelForm):
     data_classes = forms.MultipleChoiceField(
         choices=DataClass.choices, required=False, widget=forms.CheckboxSelectMultiple
@@ -15,12 +22,12 @@ class SystemForm(forms.ModelForm):
     environments = forms.MultipleChoiceField(
         choices=Environment.Name.choices, required=False, widget=forms.CheckboxSelectMultiple
     )
-    risk_owners = forms.ModelMultipleChoiceField(
+    risk_owners = PersonChoiceField(
         queryset=User.objects.filter(groups__name=Role.RISK_OWNER, is_active=True).distinct(),
         required=False,
         widget=forms.CheckboxSelectMultiple,
     )
-    engineering_owners = forms.ModelMultipleChoiceField(
+    engineering_owners = PersonChoiceField(
         queryset=User.objects.filter(groups__name=Role.ENGINEER, is_active=True).distinct(),
         required=False,
         widget=forms.CheckboxSelectMultiple,

@@ -1,0 +1,590 @@
+"""The rule engine: CEL expressions over a documented fact model, no Django.
+
+A rule is a CEL (Common Expression Language) expression that must produce `true` or
+`false` for one subject. `compile_rule()` parses it once (raising RuleSyntaxError with a
+line and column the editor can point at) and `evaluate()` runs it over the facts the
+policy app gathers for a subject. The outcome is one of four:
+
+    pass     the expression was true
+    fail     the expression was false
+    missing  an evidence kind the rule `requires` has not been recorded for the subject,
+             so the expression was not run: no evidence is not the same as failing evidence
+    error    the expression could not be evaluated on these facts (a key that is not
+             there, a type mismatch, a non-boolean result); `passed` is False so that a
+             hard gate fails closed, and the reason says what to fix
+
+Nothing raised inside CEL escapes `evaluate()`.
+
+The engine is the `common-expression-language` package (Rust bindings to cel-rust):
+its parser reports `<input>:line:column: message` for every syntax error and a
+compiled program runs tens of thousands of times a second, which matters because
+every rule is re-run per subject whenever evidence arrives.
+
+The fact model is documented once, in FACT_MODEL_DOC below; docs/policy-fact-model.md
+is the same text (a test keeps them equal).
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime
+
+import cel
+
+FACT_MODEL_DOC = """\
+# Policy fact model
+
+A rule is a [CEL](https://cel.dev) expression that must evaluate to `true` (pass) or
+`false` (fail) for one *subject*: a commit, image, model version, release or
+deployment. The policy app builds the facts below for each subject and evaluates every
+applicable rule over them. The engine lives in `apps/policy/engine.py`; this page is
+generated from its `FACT_MODEL_DOC` string.
+
+## Names a rule can use
+
+- `subject` (map): the artifact being judged.
+  `kind` (commit, image, package, model-version, dataset, release, deployment, file,
+  other), `uri`, `digest`, `name`.
+- `system` (map): the governed system the subject belongs to.
+  `slug`, `name`, `kind` (service, ml_model, data_platform), `risk_tier` (low, medium,
+  high, critical), `data_classes` (list: phi, pii, financial, cardholder, credentials,
+  model_output, public), `frameworks` (list: hipaa, gdpr, soc2, eu-ai-act, sr-11-7),
+  `environment` (dev, staging, prod, or "" when the subject is not deployed).
+- `evidence` (map): the latest evidence of each kind, keyed by kind with `-` written
+  as `_` (CEL names cannot contain `-`): `evidence.test_report`, `evidence.sast_scan`,
+  `evidence.sbom`, `evidence.provenance`, `evidence.fairness`, ... A kind with no
+  evidence is an absent key.
+- `lineage` (map): `has_provenance_chain` (bool: commit, build, artifact and
+  deployment are all evidenced and linked), `builders` (list of builder ids seen
+  upstream), `upstream_kinds` (list of subject kinds upstream), `commit` (uri of the
+  source commit, or "").
+- `approvals` (list): sign-offs on the subject, each `{approver, role, at}` (`at` is
+  a timestamp).
+- `baseline` (map): for a model version, the model version now in production:
+  `{version, subject_uri, evidence_id, metrics: {...}, fairness: {...}}`; an empty map
+  when there is none.
+- `now` (timestamp): when the evaluation runs (the "as of" time of a historical
+  evaluation).
+
+## One piece of evidence
+
+Every `evidence.<kind>` value is a map:
+
+- `id` (string): the evidence id, reported in the outcome's `used` list.
+- `kind` (string): the evidence kind as stored, e.g. `sast-scan`.
+- `title` (string): one-line description.
+- `verdict` (string): the parser's own verdict, `pass`, `fail` or `info`;
+  `verdict_reason` (string) says why.
+- `effective_at` (timestamp): when the evidence was produced (scan time, test run,
+  build end).
+- `age_days` (double): days from `effective_at` to `now`.
+- `subject_uri` (string): the artifact the evidence is about, the subject itself or
+  an upstream artifact.
+- `inherited` (bool): true when it was found upstream along lineage rather than on
+  the subject (a deployment sees its image's SBOM and its commit's tests).
+- `summary` (map): the parsed fields, per kind, as the ingest parsers produce them:
+  - `test_report` (JUnit XML): `tests`, `passed`, `failed`, `errored`, `skipped`,
+    `time_seconds`, `suites_total`, `failing_tests_total`.
+  - `sast_scan` (SARIF): `results_total`, `by_level` (`error`, `warning`, `note`,
+    `none`), `high_severity` (results with security-severity >= 7.0), `suppressed`,
+    `baseline_absent`, `rules_total`, `tools`.
+  - `sbom` (CycloneDX or SPDX): CycloneDX has `components_total`,
+    `components_without_license`, `main_component`; SPDX has `packages_total`,
+    `packages_without_license`; both have `licenses` (map of license to count).
+  - `provenance` (in-toto, DSSE, SLSA): `builder_id`, `build_type`, `signed` (bool),
+    `signature_count`, `predicate_type`, `subjects_total`, `materials_total`.
+  - `metrics`, `fairness`, `model_card` (metrics and fairness reports, model cards):
+    `model`, `version`, `metrics` (map of name to number, e.g. `auc`), `fairness`
+    (map, e.g. `demographic_parity_difference`), `violations`.
+  - `deployment`, `release`, `pipeline_run`, `check_run`, ... (GitHub and GitLab
+    webhooks): see the parser of that event.
+
+## Rules, `requires` and missing evidence
+
+A rule lists the evidence kinds it `requires` (kind names with `-` or `_`, and the
+special name `baseline` for the production model's metrics). When one is absent the
+outcome is **missing** and the expression is not run, so "no scan uploaded" is never
+confused with "the scan failed". Inside an expression, `has(evidence.sbom)` tests for
+an optional kind and `has(evidence.sbom.summary.components_total)` for an optional field.
+
+Reading a key that is not there, comparing a string with a number, or producing
+something other than `true`/`false` gives the outcome **error**, with a message; an
+error counts as not passed so a hard gate fails closed.
+
+## Helper functions
+
+Besides CEL's standard functions and macros (`size`, `has`, `exists`, `all`,
+`exists_one`, `map`, `filter`, `in`, `startsWith`, `endsWith`, `contains`, `matches`,
+`timestamp`, `duration`, `int`, `double`, `string`):
+
+| function | meaning |
+| --- | --- |
+| `age_days(t)` | days from timestamp (or ISO 8601 string) `t` to `now`, as a double |
+| `distinct(list)` / `list.distinct()` | the list without repeated elements, first occurrence kept |
+
+Numbers: `1 == 1.0` and `2 < 2.5` work, but arithmetic does not mix types (`1 + 2.5` is
+an error): write `1.0 + 2.5` or `double(x) + 2.5`.
+
+## Examples
+
+```cel
+// no high SARIF results in the last scan (requires: sast-scan)
+evidence.sast_scan.summary.high_severity == 0
+
+// tests ran and none failed (requires: test-report)
+evidence.test_report.summary.tests > 0
+  && evidence.test_report.summary.failed + evidence.test_report.summary.errored == 0
+
+// a security scan at most 30 days old (requires: sast-scan)
+evidence.sast_scan.age_days <= 30.0
+
+// demographic parity difference under 0.05 and AUC no more than 0.02 below production
+// (requires: fairness, baseline)
+evidence.fairness.summary.fairness.demographic_parity_difference < 0.05
+  && evidence.fairness.summary.metrics.auc >= baseline.metrics.auc - 0.02
+
+// two distinct approvers signed the release
+size(approvals.map(a, a.approver).distinct()) >= 2
+```
+"""
+
+# cel logs a WARNING each time a helper function raises; evaluate() already turns that into an
+# "error" outcome with the same message, so a broken rule re-run nightly over every subject
+# would only flood the worker log. Errors from the library itself still get through.
+logging.getLogger("cel").setLevel(logging.ERROR)
+
+MAX_EXPRESSION_LENGTH = 2000  # deeper nesting than this allows can overflow the native parser's stack
+FACT_NAMES = ("subject", "system", "evidence", "lineage", "approvals", "baseline", "now")
+BASELINE = "baseline"  # the one `requires` name that is not an evidence kind
+
+# Functions a rule may call: CEL's standard library as cel-rust implements it, and ours.
+KNOWN_FUNCTIONS = frozenset(
+    {
+        "size", "has", "int", "uint", "double", "string", "bytes", "bool", "dyn", "type",
+        "timestamp", "duration", "matches", "contains", "startsWith", "endsWith",
+        "exists", "all", "exists_one", "map", "filter", "max", "min",
+        "getFullYear", "getMonth", "getDate", "getDayOfMonth", "getDayOfWeek", "getDayOfYear",
+        "getHours", "getMinutes", "getSeconds", "getMilliseconds",
+        "age_days", "distinct",
+    }
+)  # fmt: skip
+
+_POSITION_RE = re.compile(r"ERROR: <input>:(\d+):(\d+): ([^\n]*)")
+_EXPECTING_RE = re.compile(r"expecting \{[^}]*\}")
+_STRING_RE = re.compile(r"""(?s)[rR]?(?:'''.*?'''|\"\"\".*?\"\"\"|'(?:\\.|[^'\\\n])*'|"(?:\\.|[^"\\\n])*")""")
+_BOUND_RE = re.compile(r"\.\s*(?:all|exists|exists_one|map|filter)\s*\(\s*([A-Za-z_]\w*)\s*,")
+_EVIDENCE_REF_RE = re.compile(r"\bevidence\s*(?:\.\s*([A-Za-z_]\w*)|\[\s*(['\"])([^'\"]*)\2\s*\])")
+_PATH_RE = re.compile(
+    r"(?<![\w.])(" + "|".join(FACT_NAMES) + r")((?:\s*\.\s*[A-Za-z_]\w*|\s*\[\s*(?:'[^']*'|\"[^\"]*\")\s*\])*)"
+)
+
+
+class RuleSyntaxError(ValueError):
+    """A rule expression does not compile; `line` and `column` (1-based) point at the problem."""
+
+    def __init__(self, message: str, *, line: int = 1, column: int = 1, expression: str = ""):
+        self.message = message
+        self.line = line
+        self.column = column
+        self.expression = expression
+        super().__init__(f"line {line}, column {column}: {message}")
+
+    def as_dict(self) -> dict:
+        """What an editor needs to underline the problem while the user types."""
+        return {"message": self.message, "line": self.line, "column": self.column}
+
+
+@dataclass(frozen=True)
+class CompiledRule:
+    """A parsed expression, ready to run over many fact sets."""
+
+    expression: str
+    requires: tuple[str, ...]  # normalized: evidence keys with "_", plus possibly "baseline"
+    evidence_keys: tuple[str, ...]  # evidence kinds the expression reads (for `used`); ("*",) if any
+    program: object = field(repr=False, compare=False)
+    # fact paths the expression reads, (label, root, keys), for the outcome's reason
+    fact_paths: tuple[tuple[str, str, tuple[str, ...]], ...] = field(default=(), repr=False, compare=False)
+
+
+@dataclass(frozen=True)
+class RuleOutcome:
+    """What one rule said about one subject."""
+
+    status: str  # "pass" | "fail" | "missing" | "error"; rulesets adds "not-applicable"
+    passed: bool | None  # True, False, or None when evidence is missing
+    reason: str
+    used: list[str] = field(default_factory=list)  # ids of the evidence the rule read
+    missing: list[str] = field(default_factory=list)  # required kinds that were absent
+
+
+def _key(kind: str) -> str:
+    return kind.strip().replace("-", "_")
+
+
+def _position_of(source: str, index: int) -> tuple[int, int]:
+    line = source.count("\n", 0, index) + 1
+    column = index - (source.rfind("\n", 0, index) + 1) + 1
+    return line, column
+
+
+def _friendly(message: str) -> str:
+    """Shorten ANTLR's wording into something a person can act on while typing."""
+    message = message.removeprefix("Syntax error: ")
+    if "mismatched input '<EOF>'" in message:
+        return "the expression ends too early: a value, name or closing bracket is expected here"
+    if message.startswith("token recognition error at: '"):
+        bad = message[len("token recognition error at: '") :].rstrip("'")
+        if bad[:1] in ("'", '"'):
+            return "a string is not closed: add the matching quote"
+        return f"unexpected character {bad[:1]!r}"
+    match = _EXPECTING_RE.search(message)
+    if match and match.group(0).count(",") >= 6:
+        message = message[: match.start()].rstrip() + ": a value or a name is expected here"
+    elif match:
+        message = message[: match.start()].rstrip() + ": expected one of " + match.group(0)[len("expecting ") :]
+    message = message.replace(" expecting <EOF>", ": the expression should end here (is an operator missing?)")
+    message = message.replace(" at '<EOF>'", " at the end")
+    return message.replace("extraneous input", "unexpected").replace("mismatched input", "unexpected")
+
+
+def _blank_strings(source: str) -> str:
+    """The source with string literals replaced by spaces (same length), for regex scans."""
+    return _STRING_RE.sub(lambda m: '""'.ljust(len(m.group(0))), source)
+
+
+def compile_rule(expression: str, *, requires: Iterable[str] = ()) -> CompiledRule:
+    """Parse a rule expression; raise RuleSyntaxError (with line and column) when it is not valid."""
+    if not isinstance(expression, str):
+        raise RuleSyntaxError(f"the expression must be text, got {type(expression).__name__}")
+    if not expression.strip():
+        raise RuleSyntaxError("the expression is empty: write a condition such as subject.kind == 'image'")
+    if len(expression) > MAX_EXPRESSION_LENGTH:
+        line, column = _position_of(expression, MAX_EXPRESSION_LENGTH)
+        raise RuleSyntaxError(
+            f"the expression is longer than {MAX_EXPRESSION_LENGTH} characters; split it into several rules",
+            line=line,
+            column=column,
+            expression=expression,
+        )
+    if "\x00" in expression:
+        line, column = _position_of(expression, expression.index("\x00"))
+        raise RuleSyntaxError("the text contains a NUL character", line=line, column=column, expression=expression)
+    try:
+        program = cel.compile(expression)
+    except ValueError as exc:
+        text = str(exc)
+        prefix = f"Failed to parse expression '{expression}': "
+        details = text[len(prefix) :] if text.startswith(prefix) else text
+        errors = list(_POSITION_RE.finditer(details))
+        # cel-rust sometimes reports an internal complaint first; the parser's own message is clearer
+        match = next((m for m in errors if m.group(3).startswith("Syntax error")), errors[0] if errors else None)
+        if match:
+            raise RuleSyntaxError(
+                _friendly(match.group(3)), line=int(match.group(1)), column=int(match.group(2)), expression=expression
+            ) from None
+        raise RuleSyntaxError(_friendly(details.strip() or "not a valid expression"), expression=expression) from None
+    except Exception as exc:  # noqa: BLE001 - the contract is RuleSyntaxError or a program
+        raise RuleSyntaxError(f"not a valid expression ({type(exc).__name__})", expression=expression) from None
+
+    scan = _blank_strings(expression)
+    _check_names(program, expression, scan)
+    required = []
+    for item in requires:
+        if not isinstance(item, str) or not item.strip():
+            raise RuleSyntaxError(f"requires: {item!r} is not an evidence kind", expression=expression)
+        key = _key(item)
+        if key not in required:
+            required.append(key)
+    return CompiledRule(
+        expression=expression,
+        requires=tuple(required),
+        evidence_keys=_evidence_keys(expression, scan),
+        program=program,
+        fact_paths=_fact_paths(expression, scan),
+    )
+
+
+def _check_names(program, expression: str, scan: str) -> None:
+    """Unknown names and functions are compile errors here, not surprises at run time."""
+    bound = set(_BOUND_RE.findall(scan))
+    for name in program.variables():
+        if name in FACT_NAMES or name in bound:
+            continue
+        match = re.search(rf"(?<![\w.]){re.escape(name)}\b", scan)
+        line, column = _position_of(expression, match.start()) if match else (1, 1)
+        raise RuleSyntaxError(
+            f"unknown name {name!r}: a rule can use {', '.join(FACT_NAMES)}",
+            line=line,
+            column=column,
+            expression=expression,
+        )
+    for name in program.functions():
+        if name in KNOWN_FUNCTIONS or not name[:1].isalpha():  # operators look like _+_, !_, @in
+            continue
+        match = re.search(rf"\b{re.escape(name)}\s*\(", scan)
+        line, column = _position_of(expression, match.start()) if match else (1, 1)
+        raise RuleSyntaxError(f"unknown function {name!r}", line=line, column=column, expression=expression)
+
+
+def _evidence_keys(expression: str, scan: str) -> tuple[str, ...]:
+    keys: list[str] = []
+    matches = 0
+    for match in _EVIDENCE_REF_RE.finditer(expression):
+        if not scan.startswith("evidence", match.start()):  # inside a string literal
+            continue
+        if match.group(1) and re.match(r"\s*\(", scan[match.end() :]):  # a method on the whole map
+            continue
+        if match.group(3) is not None and "-" in match.group(3):
+            line, column = _position_of(expression, match.start(3))
+            raise RuleSyntaxError(
+                f"evidence kinds are written with _ in rules: use evidence.{_key(match.group(3))}",
+                line=line,
+                column=column,
+                expression=expression,
+            )
+        matches += 1
+        key = _key(match.group(1) or match.group(3))
+        if key not in keys:
+            keys.append(key)
+    uses = len(re.findall(r"(?<![\w.])evidence\b", scan))
+    if uses > matches:  # `evidence` used as a whole (e.g. evidence.exists(...), evidence[k]): it may read any kind
+        return ("*",)
+    return tuple(keys)
+
+
+# --- facts --------------------------------------------------------------------------
+
+
+def _as_datetime(value) -> datetime | None:
+    if isinstance(value, datetime):
+        return value if value.tzinfo else value.replace(tzinfo=UTC)
+    if isinstance(value, date):
+        return datetime(value.year, value.month, value.day, tzinfo=UTC)
+    if isinstance(value, str) and value:
+        raw = value.strip()
+        if raw.endswith(("Z", "z")):
+            raw = raw[:-1] + "+00:00"
+        try:
+            parsed = datetime.fromisoformat(raw)
+        except ValueError:
+            return None
+        return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+    return None
+
+
+def _plain(value):
+    """Facts as CEL can take them: tuples to lists, sets sorted, non-finite floats dropped."""
+    if isinstance(value, Mapping):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    if isinstance(value, (set, frozenset)):
+        return sorted((_plain(v) for v in value), key=repr)
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, date) and not isinstance(value, datetime):
+        return _as_datetime(value)
+    return value
+
+
+class Facts:
+    """Facts for one subject, prepared once and reused by every rule evaluated on it."""
+
+    __slots__ = ("context", "data", "now")
+
+    def __init__(self, facts: Mapping | None = None):
+        facts = dict(facts or {})
+        now = _as_datetime(facts.get("now")) or datetime.now(UTC)
+        evidence = {}
+        for kind, item in (facts.get("evidence") or {}).items():
+            if not isinstance(item, Mapping):
+                continue
+            item = _plain(item)
+            item.setdefault("kind", kind)
+            item.setdefault("summary", {})
+            if "id" in item and item["id"] is not None:
+                item["id"] = str(item["id"])
+            effective = _as_datetime(item.get("effective_at"))
+            if effective is not None:
+                item["effective_at"] = effective
+                item.setdefault("age_days", round((now - effective).total_seconds() / 86400, 4))
+            evidence[_key(kind)] = item
+        approvals = []
+        for row in facts.get("approvals") or []:
+            row = _plain(row)
+            if isinstance(row, dict) and "at" in row:
+                row["at"] = _as_datetime(row["at"]) or row["at"]
+            approvals.append(row)
+        lineage = {"has_provenance_chain": False, "builders": [], "upstream_kinds": [], "commit": ""}
+        lineage.update(_plain(facts.get("lineage") or {}))
+        data = {
+            **{k: _plain(v) for k, v in facts.items() if k not in FACT_NAMES},
+            "subject": _plain(facts.get("subject") or {}),
+            "system": _plain(facts.get("system") or {}),
+            "evidence": evidence,
+            "lineage": lineage,
+            "approvals": approvals,
+            "baseline": _plain(facts.get("baseline") or {}),
+            "now": now,
+        }
+        self.data = data
+        self.now = now
+        context = cel.Context()
+        for name, value in data.items():
+            context.add_variable(name, value)
+        context.add_function("age_days", self._age_days)
+        context.add_function("distinct", _distinct)
+        self.context = context
+
+    def _age_days(self, value) -> float:
+        moment = _as_datetime(value)
+        if moment is None:
+            raise ValueError(f"age_days() needs a timestamp or an ISO 8601 date-time, got {value!r}")
+        return (self.now - moment).total_seconds() / 86400
+
+    def has_requirement(self, key: str) -> bool:
+        if key == BASELINE:
+            return bool(self.data["baseline"])
+        return key in self.data["evidence"]
+
+    def evidence_ids(self, keys: Iterable[str]) -> list[str]:
+        evidence = self.data["evidence"]
+        if "*" in keys:
+            keys = list(evidence)
+        ids = []
+        for key in keys:
+            source = self.data["baseline"] if key == BASELINE else (evidence.get(key) or {})
+            ev_id = source.get("evidence_id" if key == BASELINE else "id")
+            if ev_id not in (None, "") and str(ev_id) not in ids:
+                ids.append(str(ev_id))
+        return ids
+
+
+def _distinct(values):
+    if not isinstance(values, list):
+        raise TypeError(f"distinct() needs a list, got {type(values).__name__}")
+    out = []
+    for v in values:
+        if v not in out:
+            out.append(v)
+    return out
+
+
+def prepare_facts(facts: Mapping | Facts | None) -> Facts:
+    """Normalize a subject's facts once (see FACT_MODEL_DOC); pass the result to evaluate()."""
+    return facts if isinstance(facts, Facts) else Facts(facts)
+
+
+# --- evaluation ---------------------------------------------------------------------
+
+
+def _show(value) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if value is None:
+        return "null"
+    if isinstance(value, datetime):
+        return value.astimezone(UTC).isoformat().replace("+00:00", "Z")
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    if isinstance(value, str):
+        return repr(value if len(value) <= 60 else value[:59] + "…")
+    if isinstance(value, list):
+        return f"[{len(value)} item{'s' if len(value) != 1 else ''}]"
+    if isinstance(value, dict):
+        return f"{{{len(value)} field{'s' if len(value) != 1 else ''}}}"
+    return str(value)
+
+
+_ABSENT = object()
+
+
+def _fact_paths(expression: str, scan: str, limit: int = 4) -> tuple[tuple[str, str, tuple[str, ...]], ...]:
+    """The first few fact paths an expression reads, found once at compile time."""
+    found: list[tuple[str, str, tuple[str, ...]]] = []
+    seen: set[str] = set()
+    for match in _PATH_RE.finditer(scan):
+        root, path = match.group(1), re.sub(r"\s+", "", expression[match.start(2) : match.end(2)])
+        if root == "now":
+            continue
+        # a path that continues into a method call (x.startsWith(...)) shows its receiver
+        if re.match(r"\s*\(", scan[match.end() :]) and "." in path:
+            path = path[: path.rfind(".")]
+        label = root + path
+        if label in seen:
+            continue
+        seen.add(label)
+        keys = tuple(
+            m.group(1) or m.group(2) or m.group(3) or ""
+            for m in re.finditer(r"\.([A-Za-z_]\w*)|\[(?:'([^']*)'|\"([^\"]*)\")\]", path)
+        )
+        found.append((label, root, keys))
+        if len(found) >= limit:
+            break
+    return tuple(found)
+
+
+def _explain(compiled: CompiledRule, facts: Facts) -> str:
+    """The fact values the expression read, e.g. `evidence.sast_scan.summary.high_severity = 3`."""
+    shown: list[str] = []
+    for label, root, keys in compiled.fact_paths:
+        value = facts.data.get(root, _ABSENT)
+        for key in keys:
+            if not isinstance(value, dict) or key not in value:
+                value = _ABSENT
+                break
+            value = value[key]
+        shown.append(f"{label} = {'absent' if value is _ABSENT else _show(value)}")
+    return "; ".join(shown)
+
+
+def _error_reason(exc: Exception) -> str:
+    if isinstance(exc, KeyError):
+        key = exc.args[0] if exc.args else "?"
+        return (
+            f"no field {key!r} in the facts: check the spelling, list the evidence kind in requires, "
+            "or guard it with has()"
+        )
+    text = " ".join(str(exc).split())
+    if isinstance(exc, TypeError) and "No such overload" in text:
+        text = "no such overload for these operand types (CEL does not coerce between int, double and string)"
+    return text[:300] or type(exc).__name__
+
+
+def evaluate(compiled: CompiledRule, facts: Mapping | Facts | None) -> RuleOutcome:
+    """Run one compiled rule over one subject's facts. Never raises for anything the facts hold."""
+    prepared = prepare_facts(facts)
+    missing = [key for key in compiled.requires if not prepared.has_requirement(key)]
+    if missing:
+        words = [
+            "no production baseline to compare with" if key == BASELINE else f"no {key.replace('_', '-')} evidence"
+            for key in missing
+        ]
+        return RuleOutcome(
+            status="missing",
+            passed=None,
+            reason="missing evidence: " + ", ".join(words),
+            used=prepared.evidence_ids([k for k in compiled.requires if k not in missing]),
+            missing=[BASELINE if key == BASELINE else key.replace("_", "-") for key in missing],
+        )
+    used = prepared.evidence_ids([*compiled.requires, *compiled.evidence_keys])
+    try:
+        value = compiled.program.execute(prepared.context)
+    except Exception as exc:  # noqa: BLE001 - any evaluation failure becomes an "error" outcome
+        return RuleOutcome(status="error", passed=False, reason=f"could not evaluate: {_error_reason(exc)}", used=used)
+    if not isinstance(value, bool):
+        return RuleOutcome(
+            status="error",
+            passed=False,
+            reason=f"the expression produced {_show(value)} ({type(value).__name__}), not true or false",
+            used=used,
+        )
+    detail = _explain(compiled, prepared)
+    suffix = f": {detail}" if detail else ""
+    if value:
+        return RuleOutcome(status="pass", passed=True, reason="satisfied" + suffix, used=used)
+    return RuleOutcome(status="fail", passed=False, reason="not satisfied" + suffix, used=used)

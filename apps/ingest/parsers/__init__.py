@@ -11,16 +11,24 @@ import hashlib
 from collections.abc import Callable
 
 from .base import Edge, EvidenceFacts, ParseError, ParseResult, Subject
+from .checkov import parse_checkov
 from .cyclonedx import parse_cyclonedx
 from .detect import detect_format, sniff_content_type
+from .drift import parse_drift
+from .dvc import parse_dvc
+from .fairness import parse_fairness
 from .github import parse_github
 from .gitlab import parse_gitlab
+from .great_expectations import parse_great_expectations
 from .intoto import parse_intoto
 from .junit import parse_junit
+from .kubernetes import parse_kubernetes
 from .mlreports import parse_metrics, parse_model_card
+from .opa import parse_opa
 from .sarif import parse_sarif
 from .spdx import parse_spdx
 from .subjects import commit_subject, image_subject, normalize_subject, purl_subject
+from .terraform import parse_terraform
 
 __all__ = [
     "PARSERS",
@@ -47,6 +55,14 @@ PARSERS: dict[str, Callable[[bytes], ParseResult]] = {
     "intoto": parse_intoto,
     "model-card": parse_model_card,
     "metrics": parse_metrics,
+    "terraform": parse_terraform,
+    "kubernetes": parse_kubernetes,
+    "checkov": parse_checkov,
+    "great-expectations": parse_great_expectations,
+    "drift": parse_drift,
+    "fairness": parse_fairness,
+    "dvc": parse_dvc,
+    "opa": parse_opa,
 }
 
 WEBHOOK_PARSERS: dict[str, Callable[[str, bytes], ParseResult]] = {

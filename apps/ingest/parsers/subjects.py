@@ -33,8 +33,9 @@ from .base import ParseError, Subject
 MAX_URI = 2048
 
 _HEX = re.compile(r"^[0-9a-fA-F]+$")
-_DIGEST = re.compile(r"^(sha256|sha384|sha512|sha1):([0-9a-fA-F]+)$", re.IGNORECASE)
-_DIGEST_LENGTHS = {"sha1": 40, "sha256": 64, "sha384": 96, "sha512": 128}
+_DIGEST = re.compile(r"^(sha256|sha384|sha512|sha1|md5):([0-9a-fA-F]+)$", re.IGNORECASE)
+# md5: DVC identifies data versions by md5 only.
+_DIGEST_LENGTHS = {"md5": 32, "sha1": 40, "sha256": 64, "sha384": 96, "sha512": 128}
 _CASE_INSENSITIVE_HOSTS = {"github.com", "www.github.com", "gitlab.com", "www.gitlab.com"}
 _SCP_REMOTE = re.compile(r"^(?:[\w.-]+@)?([\w.-]+):(?!//)(.+)$")
 _REGISTRY_REF = re.compile(r"^[a-z0-9][a-z0-9._:/@-]*$", re.IGNORECASE)
@@ -287,9 +288,11 @@ def normalize_subject(text: str) -> Subject:
         model, version = (unquote(p).strip() for p in parts)
         return Subject(kind="model-version", uri=f"mlflow://{model}/{version}", name=f"{model} v{version}")
     if lower.startswith("dataset:"):
-        digest = normalize_digest(value[8:])
-        return Subject(kind="dataset", uri=f"dataset:{digest}", digest=digest, name=f"dataset {digest[:19]}")
-    if lower.startswith("file:sha"):
+        # DVC marks a directory's manifest hash with a ".dir" suffix; it is part of the identity.
+        raw, suffix = (value[8:-4], ".dir") if lower.endswith(".dir") else (value[8:], "")
+        digest = normalize_digest(raw)
+        return Subject(kind="dataset", uri=f"dataset:{digest}{suffix}", digest=digest, name=f"dataset {digest[:19]}")
+    if lower.startswith(("file:sha", "file:md5")):
         return file_subject("", value[5:])
     if lower.startswith("release:"):
         repo, at, tag = value[8:].rpartition("@")

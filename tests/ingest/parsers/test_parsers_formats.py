@@ -83,7 +83,10 @@ def test_an_explicit_unknown_kind_is_generic_and_a_known_kind_is_enforced():
     assert parse_upload(read("junit_pytest.xml"), kind="other").format == "generic"
     with pytest.raises(ParseError, match="SARIF"):
         parse_upload(read("junit_pytest.xml"), kind="sarif")
-    assert set(PARSERS) == {"junit", "sarif", "cyclonedx", "spdx", "intoto", "model-card", "metrics"}
+    assert set(PARSERS) == {
+        "junit", "sarif", "cyclonedx", "spdx", "intoto", "model-card", "metrics",
+        "terraform", "kubernetes", "checkov", "great-expectations", "drift", "fairness", "dvc", "opa",
+    }
 
 
 def test_detection_of_plain_text_and_json_arrays_is_generic():

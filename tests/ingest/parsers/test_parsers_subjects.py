@@ -90,3 +90,12 @@ def test_unusable_identities_are_refused(text):
 def test_malformed_structured_identities_are_refused(text):
     with pytest.raises(ParseError):
         normalize_subject(text)
+
+
+def test_dvc_md5_identities_can_be_typed_back_in():
+    from apps.ingest.parsers.subjects import normalize_subject
+
+    data = normalize_subject("dataset:MD5:" + "AB" * 16 + ".dir")
+    assert (data.kind, data.uri, data.digest) == ("dataset", "dataset:md5:" + "ab" * 16 + ".dir", "md5:" + "ab" * 16)
+    model = normalize_subject("file:md5:" + "cd" * 16)
+    assert model.kind == "file" and model.uri.endswith("cd" * 16)

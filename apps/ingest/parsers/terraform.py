@@ -1,0 +1,852 @@
+"""Terraform plans and states in their JSON form (`terraform show -json`).
+
+Both documents carry `format_version` "1.x" (a major version other than 1 is refused,
+as Terraform's JSON output format asks). A plan has `planned_values` and/or
+`resource_changes` (plus `configuration`, `prior_state`, `variables`); a state has
+`values.root_module`. Every managed resource instance (data sources are skipped) in
+the root module and all nested `child_modules` becomes one record:
+
+    {
+      "address": "module.audit.aws_s3_bucket.trail[0]", "type": "aws_s3_bucket",
+      "name": "trail", "module": "module.audit", "provider": "aws",
+      "region": "eu-west-1",        # resource attribute region/location/availability_zone,
+                                    # else its provider configuration's region (plans), else ""
+      "action": "create",           # plans: create, update, replace, no-op, read; states: ""
+      "encryption": null | {"at_rest": true|false, "algorithm": "aws:kms", "kms_key": "<arn or
+                     reference such as aws_kms_key.data.arn>", "detail": "..."},
+      "public": null | true | false, "public_reasons": ["acl public-read", ...],
+      "public_access_block": null | {"block_public_acls": bool, ..., "all": bool},
+      "tls": null | {"protocol": "HTTPS", "ssl_policy": "...", "min_tls_version": "1.0"|"1.1"|
+                     "1.2"|"1.3"|"", "plaintext": bool},
+      "log_retention_days": null | int,   # 0 = never expires
+      "iam_wildcards": [{"sid", "effect", "actions": ["*"], "resource_wildcard": bool}],
+      "findings": ["not encrypted at rest", ...]
+    }
+
+`encryption` is null for resource types that store nothing. A value that is only
+known after apply is taken from the plan's configuration expression instead: a
+`kms_master_key_id = aws_kms_key.data.arn` shows as kms_key "aws_kms_key.data.arn".
+Settings that live in their own resources are attached to their bucket, matched by the
+configuration's reference or by bucket name: `aws_s3_bucket_server_side_encryption_
+configuration`, `_public_access_block`, `_acl` and `_policy` to the S3 bucket, and
+`google_storage_bucket_iam_member/_binding` granting allUsers to the GCS bucket. An S3
+bucket without an explicit encryption configuration counts as not encrypted: the
+default SSE-S3 that AWS applies is not evidence of a managed key. Platforms that always
+encrypt (GCS, Cloud SQL, Azure Storage, DynamoDB, CloudWatch Logs) say at_rest true
+with kms_key "" unless a customer key is named. Regions are lowercased, spaces
+removed ("West Europe" -> "westeurope").
+
+Findings (one per resource and issue, `issue` text): "not encrypted at rest";
+"public: <reasons>"; "no public access block" (S3); "plain HTTP listener without a
+redirect to HTTPS"; "accepts unencrypted connections"; "TLS policy <name> allows TLS
+<1.0|1.1>"; "IAM statement allows <actions> on Resource '*'|on named resources" (also
+for an AdministratorAccess attachment). Log retention and regions are facts only,
+because the acceptable values are per-system settings of the rules.
+
+Verdict: always info. Whether a finding breaks a control depends on the system
+(PHI, allowed regions, required retention), which the rules decide; the reason
+counts resources and findings.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections import Counter
+
+from .base import (
+    MAX_LIST,
+    EvidenceFacts,
+    ParseError,
+    ParseResult,
+    arr,
+    guard,
+    iso,
+    load_json_object,
+    number,
+    obj,
+    parse_datetime,
+    plural,
+    text,
+)
+
+LABEL = "Terraform"
+MAX_MODULE_DEPTH = 100
+MAX_POLICY_BYTES = 256 * 1024
+
+_INDEX = re.compile(r"\[[^\]]*\]")
+_TLS_IN_NAME = re.compile(r"(?:TLS13|TLS|FS)-(1)-(\d)")
+PUBLIC_ACLS = ("public-read", "public-read-write", "authenticated-read")
+PUBLIC_CIDRS = ("0.0.0.0/0", "::/0")
+PUBLIC_MEMBERS = ("allUsers", "allAuthenticatedUsers")
+ADMIN_POLICIES = ("arn:aws:iam::aws:policy/AdministratorAccess",)
+POLICY_ATTRIBUTES = {
+    "aws_iam_policy": "policy",
+    "aws_iam_role_policy": "policy",
+    "aws_iam_user_policy": "policy",
+    "aws_iam_group_policy": "policy",
+    "aws_s3_bucket_policy": "policy",
+    "aws_sqs_queue_policy": "policy",
+    "aws_sns_topic_policy": "policy",
+    "aws_kms_key": "policy",
+    "aws_ecr_repository_policy": "policy",
+}
+RETENTION_ATTRIBUTES = {
+    "aws_cloudwatch_log_group": "retention_in_days",
+    "azurerm_log_analytics_workspace": "retention_in_days",
+    "google_logging_project_bucket_config": "retention_days",
+    "aws_cloudtrail_event_data_store": "retention_period",
+}
+# (encrypted flag attribute, key attribute) for types that say it in one attribute
+SIMPLE_ENCRYPTION = {
+    "aws_db_instance": ("storage_encrypted", "kms_key_id"),
+    "aws_rds_cluster": ("storage_encrypted", "kms_key_id"),
+    "aws_docdb_cluster": ("storage_encrypted", "kms_key_id"),
+    "aws_neptune_cluster": ("storage_encrypted", "kms_key_arn"),
+    "aws_ebs_volume": ("encrypted", "kms_key_id"),
+    "aws_efs_file_system": ("encrypted", "kms_key_id"),
+    "aws_redshift_cluster": ("encrypted", "kms_key_id"),
+    "aws_elasticache_replication_group": ("at_rest_encryption_enabled", "kms_key_id"),
+}
+# types that are always encrypted at rest by the platform; the key attribute names a customer key
+ALWAYS_ENCRYPTED = {
+    "aws_cloudwatch_log_group": "kms_key_id",
+    "aws_dynamodb_table": "",
+    "google_storage_bucket": "",
+    "google_sql_database_instance": "encryption_key_name",
+    "google_compute_disk": "",
+    "google_bigquery_dataset": "",
+    "azurerm_storage_account": "",
+    "azurerm_managed_disk": "disk_encryption_set_id",
+    "azurerm_mssql_database": "",
+    "azurerm_postgresql_flexible_server": "",
+}
+PUBLIC_DB_TYPES = (
+    "aws_db_instance",
+    "aws_rds_cluster_instance",
+    "aws_redshift_cluster",
+    "aws_dms_replication_instance",
+)
+
+
+# --- small readers ------------------------------------------------------------------
+
+
+def _first(value) -> dict:
+    """Terraform renders nested blocks as lists of objects; the first one, or {}."""
+    if isinstance(value, list):
+        value = value[0] if value else None
+    return value if isinstance(value, dict) else {}
+
+
+def _blocks(value) -> list[dict]:
+    if isinstance(value, dict):
+        return [value]
+    return [item for item in value if isinstance(item, dict)] if isinstance(value, list) else []
+
+
+def _bool(value) -> bool | None:
+    return value if isinstance(value, bool) else None
+
+
+def _strings(value) -> list[str]:
+    if isinstance(value, str):
+        return [value]
+    return [item for item in value if isinstance(item, str)] if isinstance(value, list) else []
+
+
+def _strip_index(address: str) -> str:
+    return _INDEX.sub("", address)
+
+
+def _provider_short(provider_name: str) -> str:
+    return provider_name.rsplit("/", 1)[-1] if provider_name else ""
+
+
+def tls_version_of(policy: str) -> str:
+    """The minimum TLS version a named TLS policy allows: '1.0'..'1.3', '' if unknown.
+
+    Covers AWS ELB policies (ELBSecurityPolicy-TLS13-1-2-2021-06, -TLS-1-2-2017-01,
+    -FS-1-2-..., -2016-08), CloudFront (TLSv1.2_2021), API Gateway (TLS_1_2),
+    OpenSearch (Policy-Min-TLS-1-2-2019-07) and Azure/GCP spellings (TLS1_2, TLS_1_2, 1.2).
+    """
+    if not isinstance(policy, str) or not policy:
+        return ""
+    raw = policy.strip()
+    match = _TLS_IN_NAME.search(raw)
+    if match:
+        return f"{match.group(1)}.{match.group(2)}"
+    match = re.search(r"TLS[_ v]?(?:1[._])(\d)", raw, re.IGNORECASE)
+    if match:
+        return f"1.{match.group(1)}"
+    if re.fullmatch(r"TLSv1(?:_\d{4})?", raw):
+        return "1.0"
+    if re.fullmatch(r"1\.[0-3]", raw):
+        return raw
+    if raw in ("ELBSecurityPolicy-2016-08", "ELBSecurityPolicy-2015-05", "ELBSecurityPolicy-FS-2018-06"):
+        return "1.0"
+    if raw.upper().startswith("SSL"):
+        return "0"  # SSLv3: older than any TLS
+    return ""
+
+
+def _tls_below(version: str, floor: str = "1.2") -> bool:
+    return bool(version) and version < floor
+
+
+# --- IAM ------------------------------------------------------------------------------
+
+
+def iam_wildcards(document) -> list[dict]:
+    """Allow statements of a policy document whose Action is '*' or 'service:*', or whose Resource is '*'."""
+    if isinstance(document, str):
+        if len(document) > MAX_POLICY_BYTES:
+            return []
+        try:
+            document = json.loads(document)
+        except (ValueError, RecursionError):
+            return []
+    if not isinstance(document, dict):
+        return []
+    statements = document.get("Statement")
+    out = []
+    for statement in _blocks(statements):
+        effect = statement.get("Effect")
+        if effect != "Allow":
+            continue
+        actions = [a for a in _strings(statement.get("Action")) if a == "*" or a.endswith(":*")]
+        if "NotAction" in statement:
+            actions.append("NotAction")  # allow everything except a list: as broad as a wildcard
+        resource_wildcard = "*" in _strings(statement.get("Resource"))
+        if actions or resource_wildcard:
+            out.append(
+                {
+                    "sid": text(statement.get("Sid"), 100),
+                    "effect": "Allow",
+                    "actions": [text(a, 100) for a in actions[:20]],
+                    "resource_wildcard": resource_wildcard,
+                }
+            )
+        if len(out) >= MAX_LIST:
+            break
+    return out
+
+
+def _wildcard_issue(item: dict) -> str:
+    actions = ", ".join(item["actions"]) or "specific actions"
+    where = "on Resource '*'" if item["resource_wildcard"] else "on named resources"
+    return f"IAM statement allows {actions} {where}"
+
+
+# --- the document ---------------------------------------------------------------------
+
+
+class _Config:
+    """What the plan's `configuration` says: provider regions and attribute expressions."""
+
+    def __init__(self, doc: dict):
+        self.providers: dict[str, str] = {}
+        self.resources: dict[tuple[str, str], dict] = {}
+        configuration = doc.get("configuration") if isinstance(doc.get("configuration"), dict) else {}
+        variables = doc.get("variables") if isinstance(doc.get("variables"), dict) else {}
+        for key, provider in (configuration.get("provider_config") or {}).items():
+            if not isinstance(provider, dict) or not isinstance(key, str):
+                continue
+            expressions = provider.get("expressions") if isinstance(provider.get("expressions"), dict) else {}
+            region = self._constant(expressions.get("region"), variables) or self._constant(
+                expressions.get("location"), variables
+            )
+            if region:
+                self.providers[key] = region
+        stack = [("", configuration.get("root_module"), 0)]
+        while stack:
+            prefix, module, depth = stack.pop()
+            if not isinstance(module, dict) or depth > MAX_MODULE_DEPTH:
+                continue
+            for resource in _blocks(module.get("resources")):
+                address = resource.get("address")
+                if isinstance(address, str):
+                    self.resources[(prefix, address)] = resource
+            calls = module.get("module_calls")
+            for name, call in calls.items() if isinstance(calls, dict) else []:
+                if isinstance(call, dict) and isinstance(name, str):
+                    child = f"{prefix}.module.{name}" if prefix else f"module.{name}"
+                    stack.append((child, call.get("module"), depth + 1))
+
+    @staticmethod
+    def _constant(expression, variables: dict) -> str:
+        if not isinstance(expression, dict):
+            return ""
+        if isinstance(expression.get("constant_value"), str):
+            return expression["constant_value"]
+        for reference in _strings(expression.get("references")):
+            if reference.startswith("var."):
+                variable = variables.get(reference[4:])
+                if isinstance(variable, dict) and isinstance(variable.get("value"), str):
+                    return variable["value"]
+        return ""
+
+    def resource(self, module: str, address: str) -> dict:
+        local = _strip_index(address)
+        if module and local.startswith(module + "."):
+            local = local[len(module) + 1 :]
+        return self.resources.get((_strip_index(module), local), {})
+
+    def region(self, module: str, address: str, provider: str) -> str:
+        resource = self.resource(module, address)
+        key = resource.get("provider_config_key")
+        candidates = []
+        if isinstance(key, str):
+            candidates += [key, key.split(":", 1)[-1]]
+        candidates.append(provider)
+        for candidate in candidates:
+            if candidate in self.providers:
+                return self.providers[candidate]
+        return ""
+
+    def reference(self, module: str, address: str, *path: str) -> str:
+        """The first reference of a configuration expression, e.g. 'aws_kms_key.data.arn'."""
+        node = self.resource(module, address).get("expressions")
+        for step in path:
+            node = _first(node) if isinstance(node, list) else node
+            node = node.get(step) if isinstance(node, dict) else None
+        if isinstance(node, dict):
+            references = _strings(node.get("references"))
+            if references:
+                return references[0]
+        return ""
+
+
+def _walk_modules(root: dict, where: str) -> list[tuple[str, dict]]:
+    """(module address, resource) for every resource of `root` and its child modules."""
+    out = []
+    stack = [(root, 0)]
+    while stack:
+        module, depth = stack.pop()
+        if depth > MAX_MODULE_DEPTH:
+            raise ParseError(f"{LABEL}: {where} nests modules more than {MAX_MODULE_DEPTH} deep")
+        address = text(module.get("address"), 500)
+        for index, resource in enumerate(arr(module.get("resources"), f"{where} resources", LABEL)):
+            resource = obj(resource, f"{where} resources[{index}]", LABEL, required=True)
+            out.append((address, resource))
+        for index, child in enumerate(arr(module.get("child_modules"), f"{where} child_modules", LABEL)):
+            stack.append((obj(child, f"{where} child_modules[{index}]", LABEL, required=True), depth + 1))
+    return out
+
+
+def _action(actions) -> str:
+    actions = _strings(actions)
+    if actions in (["delete", "create"], ["create", "delete"]):
+        return "replace"
+    return actions[0] if len(actions) == 1 else "+".join(actions)
+
+
+def _instances(doc: dict) -> tuple[str, list[dict], Counter]:
+    """('plan'|'state', [{module, address, type, name, provider, values, action}], action counts)."""
+    actions: dict[str, str] = {}
+    action_counts: Counter = Counter()
+    after_values: dict[str, dict] = {}
+    is_plan = "planned_values" in doc or "resource_changes" in doc
+    for index, change in enumerate(arr(doc.get("resource_changes"), "resource_changes", LABEL)):
+        change = obj(change, f"resource_changes[{index}]", LABEL, required=True)
+        if change.get("mode", "managed") != "managed":
+            continue
+        address = text(change.get("address"), 1000)
+        detail = obj(change.get("change"), f"resource_changes[{index}].change", LABEL)
+        action = _action(detail.get("actions"))
+        actions[address] = action
+        action_counts[action or "unknown"] += 1
+        if isinstance(detail.get("after"), dict):
+            after_values[address] = {
+                "values": detail["after"],
+                "module": text(change.get("module_address"), 500),
+                "type": change.get("type"),
+                "name": change.get("name"),
+                "provider_name": change.get("provider_name"),
+            }
+    if is_plan:
+        root = doc.get("planned_values")
+        root = obj(root, "planned_values", LABEL).get("root_module") if root is not None else None
+        where = "planned_values.root_module"
+    else:
+        values = obj(doc.get("values"), "values", LABEL)
+        root = values.get("root_module")
+        where = "values.root_module"
+    rows = []
+    seen = set()
+    if root is not None:
+        for module, resource in _walk_modules(obj(root, where, LABEL), where):
+            if resource.get("mode", "managed") != "managed":
+                continue
+            address = text(resource.get("address"), 1000)
+            seen.add(address)
+            rows.append(
+                {
+                    "module": module,
+                    "address": address,
+                    "type": resource.get("type"),
+                    "name": resource.get("name"),
+                    "provider_name": resource.get("provider_name"),
+                    "values": resource.get("values") if isinstance(resource.get("values"), dict) else {},
+                    "action": actions.get(address, "no-op" if is_plan and actions else ""),
+                }
+            )
+    for address, after in after_values.items():  # plans without planned_values
+        if address not in seen:
+            rows.append({**after, "address": address, "action": actions.get(address, "")})
+    return ("plan" if is_plan else "state"), rows, action_counts
+
+
+# --- safeguards -----------------------------------------------------------------------
+
+
+def _region(row: dict, config: _Config, provider: str) -> str:
+    values = row["values"]
+    for key in ("region", "location"):
+        if isinstance(values.get(key), str) and values[key]:
+            return values[key]
+    zone = values.get("availability_zone")
+    if isinstance(zone, str) and len(zone) > 1 and zone[-1].isalpha() and zone[-2].isdigit():
+        return zone[:-1]
+    arn = values.get("arn")
+    if isinstance(arn, str) and arn.startswith("arn:"):
+        parts = arn.split(":")
+        if len(parts) > 3 and parts[3]:
+            return parts[3]
+    return config.region(row["module"], row["address"], provider)
+
+
+def _value_or_ref(row: dict, config: _Config, *path: str) -> str:
+    node = row["values"]
+    for step in path:
+        node = _first(node) if isinstance(node, list) else node
+        node = node.get(step) if isinstance(node, dict) else None
+    if isinstance(node, str) and node:
+        return node
+    return config.reference(row["module"], row["address"], *path)
+
+
+def _sse_from_rules(rules) -> dict | None:
+    for rule in _blocks(rules):
+        default = _first(rule.get("apply_server_side_encryption_by_default"))
+        if default:
+            return default
+    return None
+
+
+def _encryption(row: dict, config: _Config) -> dict | None:
+    rtype, values = row["type"], row["values"]
+    if rtype in SIMPLE_ENCRYPTION:
+        flag, key_attr = SIMPLE_ENCRYPTION[rtype]
+        enabled = _bool(values.get(flag))
+        return {
+            "at_rest": bool(enabled),
+            "algorithm": "",
+            "kms_key": _value_or_ref(row, config, key_attr),
+            "detail": f"{flag} = {str(enabled).lower() if enabled is not None else 'not set'}",
+        }
+    if rtype == "aws_instance":
+        devices = _blocks(values.get("root_block_device")) + _blocks(values.get("ebs_block_device"))
+        unencrypted = [d for d in devices if d.get("encrypted") is not True]
+        return {
+            "at_rest": bool(devices) and not unencrypted,
+            "algorithm": "",
+            "kms_key": next((d["kms_key_id"] for d in devices if isinstance(d.get("kms_key_id"), str)), ""),
+            "detail": f"{len(devices) - len(unencrypted)} of {len(devices)} block devices encrypted",
+        }
+    if rtype == "aws_sqs_queue":
+        key = _value_or_ref(row, config, "kms_master_key_id")
+        managed = values.get("sqs_managed_sse_enabled") is True
+        return {"at_rest": bool(key) or managed, "algorithm": "", "kms_key": key, "detail": ""}
+    if rtype in ("aws_sns_topic", "aws_kinesis_stream"):
+        key = _value_or_ref(row, config, "kms_master_key_id" if rtype == "aws_sns_topic" else "kms_key_id")
+        return {"at_rest": bool(key), "algorithm": "", "kms_key": key, "detail": ""}
+    if rtype in ("aws_opensearch_domain", "aws_elasticsearch_domain"):
+        block = _first(values.get("encrypt_at_rest"))
+        return {
+            "at_rest": block.get("enabled") is True,
+            "algorithm": "",
+            "kms_key": text(block.get("kms_key_id"), 500),
+            "detail": "",
+        }
+    if rtype == "aws_s3_bucket":
+        inline = _sse_from_rules(_first(values.get("server_side_encryption_configuration")).get("rule"))
+        if inline:
+            return {
+                "at_rest": True,
+                "algorithm": text(inline.get("sse_algorithm"), 50),
+                "kms_key": text(inline.get("kms_master_key_id"), 500),
+                "detail": "inline server_side_encryption_configuration",
+            }
+        return {"at_rest": False, "algorithm": "", "kms_key": "", "detail": "no server-side encryption configuration"}
+    if rtype in ALWAYS_ENCRYPTED:
+        key_attr = ALWAYS_ENCRYPTED[rtype]
+        key = _value_or_ref(row, config, key_attr) if key_attr else ""
+        if rtype == "aws_dynamodb_table":
+            sse = _first(values.get("server_side_encryption"))
+            key = text(sse.get("kms_key_arn"), 500) if sse.get("enabled") is True else ""
+        elif rtype == "google_storage_bucket":
+            key = text(_first(values.get("encryption")).get("default_kms_key_name"), 500)
+        elif rtype == "google_compute_disk":
+            key = text(_first(values.get("disk_encryption_key")).get("kms_key_self_link"), 500)
+        elif rtype == "google_bigquery_dataset":
+            key = text(_first(values.get("default_encryption_configuration")).get("kms_key_name"), 500)
+        elif rtype == "azurerm_storage_account":
+            key = text(_first(values.get("customer_managed_key")).get("key_vault_key_id"), 500)
+        return {"at_rest": True, "algorithm": "", "kms_key": key, "detail": "encrypted by the platform"}
+    return None
+
+
+def _tls(row: dict) -> dict | None:
+    rtype, values = row["type"], row["values"]
+    if rtype in ("aws_lb_listener", "aws_alb_listener"):
+        protocol = text(values.get("protocol"), 20).upper()
+        policy = text(values.get("ssl_policy"), 200)
+        redirects = any(
+            _first(action.get("redirect")).get("protocol") == "HTTPS"
+            for action in _blocks(values.get("default_action"))
+            if action.get("type") == "redirect"
+        )
+        plaintext = protocol in ("HTTP", "TCP", "UDP", "TCP_UDP") and not redirects
+        return {
+            "protocol": protocol,
+            "ssl_policy": policy,
+            "min_tls_version": tls_version_of(policy) if protocol in ("HTTPS", "TLS") else "",
+            "plaintext": plaintext,
+            "redirects_to_https": redirects,
+        }
+    if rtype == "aws_cloudfront_distribution":
+        viewer = _first(values.get("viewer_certificate"))
+        policy = text(viewer.get("minimum_protocol_version"), 50)
+        behaviours = _blocks(values.get("default_cache_behavior")) + _blocks(values.get("ordered_cache_behavior"))
+        plaintext = any(b.get("viewer_protocol_policy") == "allow-all" for b in behaviours)
+        version = tls_version_of(policy) or ("1.0" if viewer.get("cloudfront_default_certificate") is True else "")
+        return {"protocol": "HTTPS", "ssl_policy": policy, "min_tls_version": version, "plaintext": plaintext}
+    if rtype == "aws_api_gateway_domain_name":
+        policy = text(values.get("security_policy"), 50)
+        return {
+            "protocol": "HTTPS",
+            "ssl_policy": policy,
+            "min_tls_version": tls_version_of(policy),
+            "plaintext": False,
+        }
+    if rtype in ("aws_opensearch_domain", "aws_elasticsearch_domain"):
+        options = _first(values.get("domain_endpoint_options"))
+        policy = text(options.get("tls_security_policy"), 100)
+        return {
+            "protocol": "HTTPS",
+            "ssl_policy": policy,
+            "min_tls_version": tls_version_of(policy),
+            "plaintext": options.get("enforce_https") is False,
+        }
+    if rtype == "azurerm_storage_account":
+        policy = text(values.get("min_tls_version"), 20)
+        https_only = values.get("https_traffic_only_enabled", values.get("enable_https_traffic_only"))
+        return {
+            "protocol": "HTTPS",
+            "ssl_policy": policy,
+            "min_tls_version": tls_version_of(policy),
+            "plaintext": https_only is False,
+        }
+    if rtype in ("azurerm_mssql_server", "azurerm_postgresql_server", "azurerm_mysql_server", "azurerm_redis_cache"):
+        policy = text(values.get("minimum_tls_version") or values.get("ssl_minimal_tls_version_enforced"), 30) or text(
+            values.get("minimum_tls_version"), 30
+        )
+        return {"protocol": "TLS", "ssl_policy": policy, "min_tls_version": tls_version_of(policy), "plaintext": False}
+    if rtype == "google_compute_ssl_policy":
+        policy = text(values.get("min_tls_version"), 20)
+        return {
+            "protocol": "HTTPS",
+            "ssl_policy": policy,
+            "min_tls_version": tls_version_of(policy),
+            "plaintext": False,
+        }
+    if rtype == "google_sql_database_instance":
+        ip = _first(_first(values.get("settings")).get("ip_configuration"))
+        mode = text(ip.get("ssl_mode"), 60)
+        plaintext = mode == "ALLOW_UNENCRYPTED_AND_ENCRYPTED" or (not mode and ip.get("require_ssl") is False)
+        return {"protocol": "TLS", "ssl_policy": mode, "min_tls_version": "", "plaintext": plaintext}
+    if rtype == "aws_elasticache_replication_group":
+        enabled = values.get("transit_encryption_enabled")
+        return {"protocol": "TLS", "ssl_policy": "", "min_tls_version": "", "plaintext": enabled is not True}
+    return None
+
+
+def _public(row: dict) -> tuple[bool | None, list[str]]:
+    rtype, values = row["type"], row["values"]
+    reasons = []
+    if rtype in PUBLIC_DB_TYPES:
+        flag = _bool(values.get("publicly_accessible"))
+        if flag:
+            reasons.append("publicly_accessible = true")
+        return (flag if flag is not None else None), reasons
+    if rtype == "aws_s3_bucket":
+        acl = values.get("acl")
+        if acl in PUBLIC_ACLS:
+            reasons.append(f"acl {acl}")
+        return bool(reasons), reasons
+    if rtype == "aws_security_group":
+        for rule in _blocks(values.get("ingress")):
+            cidrs = _strings(rule.get("cidr_blocks")) + _strings(rule.get("ipv6_cidr_blocks"))
+            open_cidrs = [c for c in cidrs if c in PUBLIC_CIDRS]
+            if open_cidrs:
+                reasons.append(f"ingress {_ports(rule.get('from_port'), rule.get('to_port'))} from {open_cidrs[0]}")
+        return bool(reasons), reasons
+    if rtype == "aws_security_group_rule":
+        cidrs = _strings(values.get("cidr_blocks")) + _strings(values.get("ipv6_cidr_blocks"))
+        if values.get("type") == "ingress" and any(c in PUBLIC_CIDRS for c in cidrs):
+            reasons.append(f"ingress {_ports(values.get('from_port'), values.get('to_port'))} from the internet")
+        return bool(reasons), reasons
+    if rtype == "aws_vpc_security_group_ingress_rule":
+        for key in ("cidr_ipv4", "cidr_ipv6"):
+            if values.get(key) in PUBLIC_CIDRS:
+                reasons.append(f"ingress {_ports(values.get('from_port'), values.get('to_port'))} from {values[key]}")
+        return bool(reasons), reasons
+    if rtype == "aws_instance":
+        flag = _bool(values.get("associate_public_ip_address"))
+        if flag:
+            reasons.append("associate_public_ip_address = true")
+        return flag, reasons
+    if rtype == "google_sql_database_instance":
+        ip = _first(_first(values.get("settings")).get("ip_configuration"))
+        for network in _blocks(ip.get("authorized_networks")):
+            if network.get("value") in PUBLIC_CIDRS and ip.get("ipv4_enabled") is not False:
+                reasons.append(f"authorized network {network['value']}")
+        return bool(reasons), reasons
+    if rtype == "google_storage_bucket":
+        return (False if values.get("public_access_prevention") == "enforced" else None), reasons
+    if rtype in ("google_storage_bucket_iam_member", "google_storage_bucket_iam_binding"):
+        members = _strings(values.get("members")) + _strings(values.get("member"))
+        public = [m for m in members if m in PUBLIC_MEMBERS]
+        if public:
+            reasons.append(f"{public[0]} granted {text(values.get('role'), 100)}")
+        return bool(public), reasons
+    if rtype == "azurerm_storage_account":
+        nested = values.get("allow_nested_items_to_be_public", values.get("allow_blob_public_access"))
+        if nested is True:
+            reasons.append("allow_nested_items_to_be_public = true")
+        return (nested is True), reasons
+    return None, reasons
+
+
+def _ports(low, high) -> str:
+    low_n, high_n = number(low), number(high)
+    if low_n is None:
+        return "all ports"
+    if low_n == 0 and high_n in (0, 65535):
+        return "all ports"
+    low_i = int(low_n)
+    return f"port {low_i}" if high_n in (None, low_n) else f"ports {low_i}-{int(high_n)}"
+
+
+def _bucket_keys(row: dict, config: _Config) -> list[str]:
+    """Keys of the bucket a satellite resource belongs to: its referenced bucket address, then its name."""
+    keys = []
+    reference = config.reference(row["module"], row["address"], "bucket")
+    if reference.startswith(("aws_s3_bucket.", "google_storage_bucket.")):
+        local = _strip_index(".".join(reference.split(".")[:2]))
+        keys.append("addr:" + (f"{_strip_index(row['module'])}.{local}" if row["module"] else local))
+    bucket = row["values"].get("bucket")
+    if isinstance(bucket, str) and bucket:
+        keys.append("name:" + bucket.removeprefix("b/"))
+    return keys
+
+
+def _record(row: dict, config: _Config) -> dict:
+    provider = _provider_short(text(row.get("provider_name"), 300))
+    rtype = text(row.get("type"), 200)
+    row["type"] = rtype
+    retention = None
+    if rtype in RETENTION_ATTRIBUTES:
+        days = number(row["values"].get(RETENTION_ATTRIBUTES[rtype]))
+        retention = int(days) if days is not None else 0
+    wildcards: list[dict] = []
+    attribute = POLICY_ATTRIBUTES.get(rtype)
+    if attribute:
+        wildcards = iam_wildcards(row["values"].get(attribute))
+    if rtype == "aws_iam_role":
+        for inline in _blocks(row["values"].get("inline_policy")):
+            wildcards += iam_wildcards(inline.get("policy"))
+    if rtype.endswith("_policy_attachment") and row["values"].get("policy_arn") in ADMIN_POLICIES:
+        wildcards.append({"sid": "AdministratorAccess", "effect": "Allow", "actions": ["*"], "resource_wildcard": True})
+    public, reasons = _public(row)
+    return {
+        "address": row["address"],
+        "type": rtype,
+        "name": text(row.get("name"), 200),
+        "module": row["module"],
+        "provider": provider,
+        "region": text(_region(row, config, provider), 100).lower().replace(" ", ""),
+        "action": row.get("action", ""),
+        "encryption": _encryption(row, config),
+        "public": public,
+        "public_reasons": reasons,
+        "public_access_block": None,
+        "tls": _tls(row),
+        "log_retention_days": retention,
+        "iam_wildcards": wildcards[:MAX_LIST],
+        "findings": [],
+    }
+
+
+def _attach_s3_satellites(rows: list[dict], records: list[dict], config: _Config) -> None:
+    """Fold the separate S3 encryption/public-access/ACL/policy resources into their buckets."""
+    buckets: dict[str, dict] = {}
+    for row, record in zip(rows, records, strict=True):
+        if record["type"] in ("aws_s3_bucket", "google_storage_bucket"):
+            buckets.setdefault("addr:" + _strip_index(row["address"]), record)
+            name = row["values"].get("bucket" if record["type"] == "aws_s3_bucket" else "name")
+            if isinstance(name, str) and name:
+                buckets.setdefault("name:" + name, record)
+    for row, record in zip(rows, records, strict=True):
+        rtype = record["type"]
+        if not rtype.startswith(("aws_s3_bucket_", "google_storage_bucket_iam_")):
+            continue
+        bucket = next((buckets[key] for key in _bucket_keys(row, config) if key in buckets), None)
+        if bucket is None:
+            continue
+        values = row["values"]
+        if rtype == "aws_s3_bucket_server_side_encryption_configuration":
+            default = _sse_from_rules(values.get("rule")) or {}
+            bucket["encryption"] = {
+                "at_rest": True,
+                "algorithm": text(default.get("sse_algorithm"), 50),
+                "kms_key": text(default.get("kms_master_key_id"), 500)
+                or config.reference(
+                    row["module"],
+                    row["address"],
+                    "rule",
+                    "apply_server_side_encryption_by_default",
+                    "kms_master_key_id",
+                ),
+                "detail": record["address"],
+            }
+        elif rtype == "aws_s3_bucket_public_access_block":
+            flags = {
+                key: values.get(key) is True
+                for key in ("block_public_acls", "block_public_policy", "ignore_public_acls", "restrict_public_buckets")
+            }
+            bucket["public_access_block"] = {**flags, "all": all(flags.values())}
+        elif rtype.startswith("google_storage_bucket_iam_") and record["public"]:
+            bucket["public_reasons"].append(f"{record['public_reasons'][0]} ({record['address']})")
+        elif rtype == "aws_s3_bucket_acl" and values.get("acl") in PUBLIC_ACLS:
+            bucket["public_reasons"].append(f"acl {values['acl']} ({record['address']})")
+        elif rtype == "aws_s3_bucket_policy":
+            document = values.get("policy")
+            try:
+                parsed = json.loads(document) if isinstance(document, str) and len(document) < MAX_POLICY_BYTES else {}
+            except (ValueError, RecursionError):
+                parsed = {}
+            for statement in _blocks(parsed.get("Statement") if isinstance(parsed, dict) else None):
+                principal = statement.get("Principal")
+                anyone = principal == "*" or (isinstance(principal, dict) and "*" in _strings(principal.get("AWS")))
+                if statement.get("Effect") == "Allow" and anyone and not statement.get("Condition"):
+                    bucket["public_reasons"].append(f"bucket policy allows Principal '*' ({record['address']})")
+                    break
+    for record in records:
+        if record["type"] == "google_storage_bucket" and record["public_reasons"]:
+            record["public"] = True
+        if record["type"] != "aws_s3_bucket":
+            continue
+        block = record["public_access_block"]
+        if block and block["ignore_public_acls"]:
+            record["public_reasons"] = [r for r in record["public_reasons"] if not r.startswith("acl ")]
+        if block and block["restrict_public_buckets"]:
+            record["public_reasons"] = [r for r in record["public_reasons"] if "bucket policy" not in r]
+        record["public"] = bool(record["public_reasons"])
+
+
+def _findings(record: dict) -> list[str]:
+    issues = []
+    encryption = record["encryption"]
+    if encryption is not None and not encryption["at_rest"]:
+        issues.append("not encrypted at rest")
+    if record["public"]:
+        issues.append("public: " + "; ".join(record["public_reasons"][:3]))
+    if record["type"] == "aws_s3_bucket" and record["public_access_block"] is None:
+        issues.append("no public access block")
+    tls = record["tls"]
+    if tls is not None:
+        if tls.get("plaintext") and tls["protocol"] == "HTTP":
+            issues.append("plain HTTP listener without a redirect to HTTPS")
+        elif tls.get("plaintext"):
+            issues.append("accepts unencrypted connections")
+        if _tls_below(tls["min_tls_version"]):
+            issues.append(f"TLS policy {tls['ssl_policy']} allows TLS {tls['min_tls_version']}")
+    for item in record["iam_wildcards"]:
+        issues.append(_wildcard_issue(item))
+    return issues
+
+
+@guard(LABEL)
+def parse_terraform(body: bytes) -> ParseResult:
+    """Resources of a plan or state with their region and safeguard attributes; see the module docstring."""
+    doc = load_json_object(body, LABEL)
+    version = doc.get("format_version")
+    if not isinstance(version, str) or not version:
+        raise ParseError(f"{LABEL}: format_version is missing; expected the output of `terraform show -json`")
+    if version.split(".", 1)[0] != "1":
+        raise ParseError(f"{LABEL}: format_version {text(version, 20)!r} is not supported; only 1.x is")
+    if not any(key in doc for key in ("planned_values", "resource_changes", "values", "terraform_version")):
+        raise ParseError(
+            f"{LABEL}: neither planned_values/resource_changes (a plan) nor values (a state); "
+            "expected the output of `terraform show -json`"
+        )
+    config = _Config(doc)
+    document, rows, action_counts = _instances(doc)
+    records = [_record(row, config) for row in rows]
+    _attach_s3_satellites(rows, records, config)
+    findings = []
+    for record in records:
+        record["findings"] = _findings(record)
+        for issue in record["findings"]:
+            findings.append({"address": record["address"], "type": record["type"], "issue": issue})
+
+    by_type = Counter(r["type"] or "unknown" for r in records)
+    regions = Counter(r["region"] for r in records if r["region"])
+    encrypted = [r for r in records if r["encryption"] is not None]
+    tls = [r for r in records if r["tls"] is not None]
+    retention = [r for r in records if r["log_retention_days"] is not None]
+    effective_at = parse_datetime(doc.get("timestamp"))
+    summary = {
+        "document": document,
+        "format_version": text(version, 20),
+        "terraform_version": text(doc.get("terraform_version"), 40),
+        "resources_total": len(records),
+        "by_type": dict(by_type.most_common(MAX_LIST)),
+        "regions": dict(regions.most_common(MAX_LIST)),
+        "actions": dict(action_counts.most_common()),
+        "errored": doc.get("errored") is True,
+        "storage_total": len(encrypted),
+        "unencrypted": [r["address"] for r in encrypted if not r["encryption"]["at_rest"]][:MAX_LIST],
+        "encrypted_without_customer_key": [
+            r["address"] for r in encrypted if r["encryption"]["at_rest"] and not r["encryption"]["kms_key"]
+        ][:MAX_LIST],
+        "public": [r["address"] for r in records if r["public"]][:MAX_LIST],
+        "tls_endpoints": [
+            {"address": r["address"], "protocol": r["tls"]["protocol"], "min_tls_version": r["tls"]["min_tls_version"]}
+            for r in tls
+        ][:MAX_LIST],
+        "log_retention": [{"address": r["address"], "days": r["log_retention_days"]} for r in retention][:MAX_LIST],
+        "iam_wildcard_statements": sum(len(r["iam_wildcards"]) for r in records),
+        "findings_total": len(findings),
+        "findings": findings[:MAX_LIST],
+        "generated_at": iso(effective_at),
+    }
+    noun = "plan" if document == "plan" else "state"
+    title = f"Terraform {noun}: {plural(len(records), 'resource')}, {plural(len(findings), 'finding')}"
+    reason = (
+        f"{plural(len(records), 'resource')} in {plural(len(regions), 'region')}, "
+        f"{plural(len(findings), 'safeguard finding')}; the rules decide"
+    )
+    evidence = EvidenceFacts(
+        kind="infrastructure",
+        title=title,
+        verdict="info",
+        verdict_reason=reason,
+        effective_at=effective_at,
+        subjects=[],
+        summary=summary,
+        records=records,
+    )
+    return ParseResult(format="terraform", evidence=[evidence])

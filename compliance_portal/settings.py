@@ -53,6 +53,8 @@ INSTALLED_APPS = [
     "apps.inventory",
     "apps.dashboard",
     "apps.ledger",
+    "apps.ingest",
+    "apps.evidence",
 ]
 
 MIDDLEWARE = [
@@ -294,3 +296,51 @@ PORTAL_LEDGER_ORIGIN = env_str("PORTAL_LEDGER_ORIGIN", default="compliance-porta
 # Every checkpoint is also appended here, outside the database (point it at other storage).
 _witness = env_str("PORTAL_LEDGER_WITNESS_FILE", default=str(VAR_DIR / "ledger-checkpoints.jsonl"))
 PORTAL_LEDGER_WITNESS_FILE = Path(_witness) if _witness != "off" else None
+
+# ---------------------------------------------------------------- ingestion
+# Fernet key(s) that encrypt webhook signing secrets at rest. A comma-separated list
+# rotates: the first key encrypts, every key decrypts. Make one with
+# `python -c "from cryptography.fernet import Fernet; print(Fernet.generate_key().decode())"`.
+PORTAL_SECRETS_KEY = env_secret(
+    "PORTAL_SECRETS_KEY",
+    dev_default="ZGV2LW9ubHktaW5zZWN1cmUtZmVybmV0LWtleS0zMmI=",
+    profile=PROFILE,
+)
+# Largest request body an ingestion endpoint accepts (413 above it), checked before reading.
+PORTAL_INGEST_MAX_BYTES = env_int("PORTAL_INGEST_MAX_BYTES", default=25 * 1024 * 1024, minimum=1024)
+# Accepted requests per source and window ("<n>/<sec|min|hour>"); 429 above it.
+PORTAL_INGEST_RATE = env_str("PORTAL_INGEST_RATE", default="6000/min")
+# A receipt still queued this long is queued again (a lost Redis message delays, never drops).
+PORTAL_RECEIPT_SWEEP_SECONDS = env_int("PORTAL_RECEIPT_SWEEP_SECONDS", default=300, minimum=10)
+# fsync every new blob (and its directory) before the 202: a crash cannot lose an accepted body.
+PORTAL_BLOB_FSYNC = env_bool("PORTAL_BLOB_FSYNC", default=True)
+# Raw bodies, content-addressed by sha256: the local filesystem or any S3-compatible store.
+PORTAL_EVIDENCE_STORAGE = env_choice("PORTAL_EVIDENCE_STORAGE", ("filesystem", "s3"), default="filesystem")
+if PORTAL_EVIDENCE_STORAGE == "s3":
+    # Credentials come the usual boto3 way: AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY or an instance role.
+    STORAGES["evidence"] = {
+        "BACKEND": "storages.backends.s3.S3Storage",
+        "OPTIONS": {
+            "bucket_name": env_str("AWS_STORAGE_BUCKET_NAME"),
+            "endpoint_url": env_str("AWS_S3_ENDPOINT_URL", default="") or None,
+            "region_name": env_str("AWS_S3_REGION_NAME", default="") or None,
+            "location": env_str("PORTAL_EVIDENCE_S3_PREFIX", default="blobs"),
+            "default_acl": None,
+            "querystring_auth": True,
+        },
+    }
+else:
+    STORAGES["evidence"] = {
+        "BACKEND": "apps.ingest.blobs.BlobFileSystemStorage",
+        "OPTIONS": {"location": env_str("PORTAL_EVIDENCE_ROOT", default=str(VAR_DIR / "blobs"))},
+    }
+# Several models have a field called "kind": name their OpenAPI enums explicitly.
+SPECTACULAR_SETTINGS["ENUM_NAME_OVERRIDES"] = {
+    "ArtifactKindEnum": "apps.evidence.models.ArtifactKind",
+    "UploadKindEnum": "apps.ingest.api.UPLOAD_KINDS",
+}
+CELERY_BEAT_SCHEDULE["receipt-sweep"] = {
+    "task": "apps.ingest.tasks.receipt_sweep",
+    "schedule": 60.0,
+    "options": {"expires": 55},
+}

@@ -14,6 +14,8 @@ PROD_ENV = {
     "REDIS_URL": "redis://127.0.0.1:1/0",
     # A throwaway key made for this test with `manage.py ledger_keygen`; signs nothing real.
     "PORTAL_LEDGER_SIGNING_KEY": "PRIVATE+KEY+attacker.example+a2a1f6cf+AVSM57YbvQr5nXN3zUWG8KFWac0H4T+D6BwYPbtRfgBj",
+    # A throwaway Fernet key for webhook secrets at rest; encrypts nothing real.
+    "PORTAL_SECRETS_KEY": "dGhyb3dhd2F5LWZlcm5ldC1rZXktZm9yLXRlc3RzLTA=",
 }
 
 

@@ -31,7 +31,7 @@ def _placeholder(key: str, label: str, roles) -> NavEntry:
 NAVIGATION: tuple[NavEntry, ...] = (
     NavEntry("home", "Overview", "dashboard:home", ALL),
     NavEntry("systems", "Systems", "inventory:list", ALL),
-    _placeholder("evidence", "Evidence", ALL),
+    NavEntry("evidence", "Evidence", "evidence:list", ALL),
     _placeholder("controls", "Controls", ALL),
     _placeholder(
         "exceptions", "Exceptions", {Role.ADMIN, Role.COMPLIANCE_OFFICER, Role.RISK_OWNER, Role.ENGINEER, Role.AUDITOR}
@@ -40,19 +40,17 @@ NAVIGATION: tuple[NavEntry, ...] = (
     _placeholder("packs", "Evidence packs", {Role.ADMIN, Role.COMPLIANCE_OFFICER, Role.AUDITOR}),
     NavEntry("ledger", "Ledger", "ledger:list", frozenset({Role.ADMIN, Role.COMPLIANCE_OFFICER, Role.AUDITOR})),
     _placeholder("engagements", "Engagements", {Role.ADMIN, Role.COMPLIANCE_OFFICER, Role.AUDITOR}),
-    _placeholder("sources", "Sources", {Role.ADMIN}),
+    NavEntry("sources", "Sources", "ingest:source_list", frozenset({Role.ADMIN})),
     NavEntry("admin", "Administration", "admin:index", frozenset({Role.ADMIN})),
 )
 
 # Which issue builds each placeholder page, shown on it so nobody mistakes it for the feature.
 PLACEHOLDERS: dict[str, str] = {
-    "evidence": "Evidence browsing arrives with evidence ingestion (issue #3).",
     "controls": "Controls and coverage arrive with policy as code (issue #5).",
     "exceptions": "Exceptions arrive with the exception workflow (issue #6).",
     "approvals": "The approval inbox arrives with the exception workflow (issue #6).",
     "packs": "Evidence packs arrive with the packs issue (#8).",
     "engagements": "Audit engagements arrive with auditor access (issue #9).",
-    "sources": "Ingestion sources arrive with evidence ingestion (issue #3).",
 }
 
 

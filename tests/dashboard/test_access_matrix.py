@@ -17,7 +17,11 @@ MATRIX = {
     "/systems/new/": [OK, OK, FORBIDDEN, FORBIDDEN, FORBIDDEN],
     "/systems/demo/edit/": [OK, OK, FORBIDDEN, FORBIDDEN, FORBIDDEN],
     "/ledger/": [OK, OK, FORBIDDEN, FORBIDDEN, OK],
-    "/soon/sources/": [OK, NOT_FOUND, NOT_FOUND, NOT_FOUND, NOT_FOUND],
+    "/evidence/": [OK, OK, OK, OK, OK],
+    "/sources/": [OK, FORBIDDEN, FORBIDDEN, FORBIDDEN, FORBIDDEN],
+    "/sources/new/": [OK, FORBIDDEN, FORBIDDEN, FORBIDDEN, FORBIDDEN],
+    "/receipts/": [OK, FORBIDDEN, FORBIDDEN, FORBIDDEN, FORBIDDEN],
+    "/soon/sources/": [NOT_FOUND, NOT_FOUND, NOT_FOUND, NOT_FOUND, NOT_FOUND],
     "/soon/approvals/": [NOT_FOUND, OK, OK, NOT_FOUND, NOT_FOUND],
     "/admin/": [OK, 302, 302, 302, 302],
 }

@@ -7,6 +7,7 @@ from django.db import transaction
 from apps.accounts.models import User
 from apps.accounts.roles import Role
 from apps.accounts.services import user_create, user_set_roles
+from apps.ingest.demo import demo_evidence_seed
 from apps.inventory.models import System
 from apps.inventory.services import system_save
 
@@ -145,7 +146,9 @@ class Command(BaseCommand):
                     engineering_owners=[users[u] for u in spec["engineering_owners"]],
                     environments=spec["environments"],
                 )
-        self.stdout.write(f"demo data: {len(users)} users, {len(DEMO_SYSTEMS)} systems")
+        # Outside the transaction above: parsing commits per receipt, like a worker does.
+        new_receipts = demo_evidence_seed(actor=admin)
+        self.stdout.write(f"demo data: {len(users)} users, {len(DEMO_SYSTEMS)} systems, {new_receipts} new receipts")
 
     def _users(self) -> dict[str, User]:
         users = {}

@@ -1,0 +1,12 @@
+from django.urls import path
+
+from apps.evidence import views
+
+app_name = "evidence"
+
+urlpatterns = [
+    path("", views.evidence_list, name="list"),
+    path("<int:pk>/", views.evidence_detail, name="detail"),
+    path("<int:pk>/raw", views.evidence_raw, name="raw"),
+    path("artifacts/<int:pk>/", views.artifact_detail, name="artifact"),
+]

@@ -1,0 +1,109 @@
+import re
+
+from django.contrib.auth.decorators import login_required
+from django.core.paginator import Paginator
+from django.http import FileResponse, Http404
+from django.shortcuts import render
+
+from apps.evidence.forms import EvidenceFilterForm
+from apps.evidence.selectors import (
+    EvidenceFilters,
+    artifact_evidence_for_user,
+    artifact_get_for_user,
+    artifact_lineage,
+    evidence_edges,
+    evidence_get_for_user,
+    evidence_kinds,
+    evidence_list_for_user,
+    evidence_records,
+    evidence_subjects,
+)
+from apps.ingest.blobs import blob_open
+from apps.ledger.selectors import ledger_timeline_for, ledger_visible_to
+
+PAGE_SIZE = 50
+
+
+@login_required
+def evidence_list(request):
+    form = EvidenceFilterForm(request.GET or None)
+    filters = form.filters() if form.is_valid() else EvidenceFilters()
+    page = Paginator(evidence_list_for_user(user=request.user, filters=filters), PAGE_SIZE).get_page(
+        request.GET.get("page")
+    )
+    query = request.GET.copy()
+    query.pop("page", None)
+    template = "evidence/evidence_list.html"
+    if request.htmx and not request.htmx.boosted:
+        template += "#results"
+    return render(
+        request,
+        template,
+        {"form": form, "page": page, "kinds": evidence_kinds(), "query": query.urlencode()},
+    )
+
+
+@login_required
+def evidence_detail(request, pk: int):
+    evidence = evidence_get_for_user(user=request.user, pk=pk)
+    records, records_total = evidence_records(evidence)
+    others = []
+    if evidence.subject_id:
+        others = [
+            e
+            for e in artifact_evidence_for_user(user=request.user, artifact=evidence.subject, limit=21)
+            if e.pk != evidence.pk
+        ][:20]
+    return render(
+        request,
+        "evidence/evidence_detail.html",
+        {
+            "evidence": evidence,
+            "receipt": evidence.receipt,
+            "subjects": evidence_subjects(evidence),
+            "edges": evidence_edges(evidence),
+            "records": records,
+            "records_total": records_total,
+            "others": others,
+            "superseded": evidence.generation != evidence.receipt.generation,
+            "timeline": ledger_timeline_for(evidence),
+            "show_ledger_links": ledger_visible_to(request.user),
+        },
+    )
+
+
+_UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
+
+
+@login_required
+def evidence_raw(request, pk: int):
+    """The raw body the evidence was parsed from, as an attachment (never rendered inline)."""
+    evidence = evidence_get_for_user(user=request.user, pk=pk)
+    try:
+        fh = blob_open(evidence.sha256)
+    except FileNotFoundError:
+        raise Http404("The raw body is missing from the blob store.") from None
+    name = _UNSAFE.sub("_", evidence.receipt.filename.rsplit("/", 1)[-1])[:100].strip("._")
+    filename = (
+        name
+        or f"evidence-{evidence.pk}-{evidence.sha256[:12]}.{'json' if evidence.receipt.channel != 'upload' else 'bin'}"
+    )
+    response = FileResponse(fh, as_attachment=True, filename=filename, content_type="application/octet-stream")
+    response["X-Content-Type-Options"] = "nosniff"
+    response["Content-Security-Policy"] = "sandbox; default-src 'none'"
+    response["X-Evidence-SHA256"] = evidence.sha256
+    return response
+
+
+@login_required
+def artifact_detail(request, pk: int):
+    artifact = artifact_get_for_user(user=request.user, pk=pk)
+    return render(
+        request,
+        "evidence/artifact_detail.html",
+        {
+            "artifact": artifact,
+            "evidence_list": artifact_evidence_for_user(user=request.user, artifact=artifact),
+            "lineage": artifact_lineage(artifact),
+        },
+    )

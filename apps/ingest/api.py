@@ -1,0 +1,330 @@
+"""Ingestion endpoints of the contract: GitHub and GitLab webhooks, uploads, receipt status.
+
+Answers: 202 {"receipt", "sha256", "state": "queued", "duplicate": false}; a replay gets
+the original receipt with "duplicate": true and 200; errors are {"error": "..."}.
+"""
+
+from __future__ import annotations
+
+import json
+
+from django.conf import settings
+from django.shortcuts import get_object_or_404
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, inline_serializer
+from rest_framework import exceptions, serializers, status
+from rest_framework.authentication import SessionAuthentication
+from rest_framework.parsers import MultiPartParser
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from apps.evidence.models import Evidence
+from apps.ingest.auth import (
+    GitHubSignatureAuthentication,
+    GitLabTokenAuthentication,
+    IsEnabledSource,
+    IsSignedInUserOrEnabledSource,
+    PayloadTooLarge,
+    SourceRateThrottle,
+    SourceTokenAuthentication,
+    check_content_length,
+    parse_rate,
+    read_body,
+)
+from apps.ingest.models import Receipt, Source
+from apps.ingest.parsers import PARSERS, ParseError, normalize_subject
+from apps.ingest.services import receipt_accept
+from apps.inventory.models import System
+
+
+class AcceptedOutput(serializers.Serializer):
+    receipt = serializers.CharField(help_text="Receipt id; GET /api/v1/receipts/{id} tells how parsing went.")
+    sha256 = serializers.CharField(help_text="sha256 (hex) of the raw body as stored.")
+    state = serializers.ChoiceField(choices=["queued", "parsed", "failed"])
+    duplicate = serializers.BooleanField(help_text="true: a replay; this is the original receipt (status 200).")
+
+
+ERROR = inline_serializer("Error", {"error": serializers.CharField()})
+ACCEPT_RESPONSES = {
+    202: AcceptedOutput,
+    200: OpenApiResponse(AcceptedOutput, description="A replay: the original receipt, nothing new written."),
+    400: OpenApiResponse(ERROR, description="Malformed body, missing header or field, wrong content type."),
+    401: OpenApiResponse(ERROR, description="Missing or wrong signature, token or source id."),
+    403: OpenApiResponse(ERROR, description="The source is disabled."),
+    413: OpenApiResponse(ERROR, description="The body is larger than PORTAL_INGEST_MAX_BYTES."),
+    429: OpenApiResponse(ERROR, description="The source sent more than PORTAL_INGEST_RATE."),
+}
+
+
+def accepted(receipt: Receipt, created: bool) -> Response:
+    data = {
+        "receipt": str(receipt.pk),
+        "sha256": receipt.sha256,
+        "state": receipt.public_state,
+        "duplicate": not created,
+    }
+    return Response(data, status=status.HTTP_202_ACCEPTED if created else status.HTTP_200_OK)
+
+
+def _header(request, name: str, limit: int = 200) -> str:
+    return request.META.get(name, "").strip()[:limit]
+
+
+class _IngestApi(APIView):
+    permission_classes = [IsEnabledSource]
+    throttle_classes = [SourceRateThrottle]
+
+    def initial(self, request, *args, **kwargs):
+        # 413 before authentication reads anything.
+        check_content_length(request._request)
+        super().initial(request, *args, **kwargs)
+
+    def throttled(self, request, wait):
+        limit, period = parse_rate(settings.PORTAL_INGEST_RATE)
+        raise exceptions.Throttled(
+            wait,
+            detail=f"source {request.auth.name!r} sent more than {limit} requests in {period} s; "
+            f"retry in {int(wait or 1)} s",
+        )
+
+
+class _WebhookApi(_IngestApi):
+    parser_classes: list = []  # the raw body is read once, by the authentication (signature) step
+
+    def _json_body(self, request) -> bytes:
+        body = read_body(request)
+        content_type = request.content_type.split(";", 1)[0].strip().lower()
+        if content_type != "application/json":
+            raise exceptions.ParseError(
+                f"content type {content_type or '(none)'!r} is not accepted: set the webhook to send application/json"
+            )
+        try:
+            doc = json.loads(body)
+        except (ValueError, RecursionError) as exc:
+            raise exceptions.ParseError(f"the body is not valid JSON ({exc})"[:300]) from None
+        if not isinstance(doc, dict):
+            raise exceptions.ParseError("the body must be a JSON object")
+        return body
+
+    @staticmethod
+    def _event(request, meta_key: str, header: str) -> str:
+        event = _header(request, meta_key, 100)
+        if not event:
+            raise exceptions.ParseError(f"missing {header} header")
+        return event
+
+
+class GitHubWebhookApi(_WebhookApi):
+    authentication_classes = [GitHubSignatureAuthentication]
+
+    @extend_schema(
+        tags=["ingest"],
+        operation_id="ingest_github",
+        summary="Receive a GitHub webhook delivery",
+        description=(
+            "Point a GitHub webhook (content type application/json) at `/api/v1/ingest/github?source=<id>` with the "
+            "secret create_source printed. Verified with X-Hub-Signature-256, deduplicated by X-GitHub-Delivery. "
+            "Events the portal does not understand yet are kept as generic evidence."
+        ),
+        parameters=[
+            OpenApiParameter(
+                "source", OpenApiTypes.INT, OpenApiParameter.QUERY, required=True, description="The GitHub source's id."
+            ),
+            OpenApiParameter("X-GitHub-Event", OpenApiTypes.STR, OpenApiParameter.HEADER, required=True),
+            OpenApiParameter("X-GitHub-Delivery", OpenApiTypes.STR, OpenApiParameter.HEADER),
+            OpenApiParameter("X-Hub-Signature-256", OpenApiTypes.STR, OpenApiParameter.HEADER, required=True),
+        ],
+        request={"application/json": OpenApiTypes.OBJECT},
+        responses=ACCEPT_RESPONSES,
+    )
+    def post(self, request):
+        event = self._event(request, "HTTP_X_GITHUB_EVENT", "X-GitHub-Event")
+        body = self._json_body(request)
+        receipt, created = receipt_accept(
+            source=request.auth,
+            channel=Receipt.Channel.GITHUB,
+            body=body,
+            content_type="application/json",
+            event=event,
+            delivery_key=_header(request, "HTTP_X_GITHUB_DELIVERY"),
+            headers={
+                "event": event,
+                "delivery": _header(request, "HTTP_X_GITHUB_DELIVERY"),
+                "hook_id": _header(request, "HTTP_X_GITHUB_HOOK_ID", 40),
+                "target_type": _header(request, "HTTP_X_GITHUB_HOOK_INSTALLATION_TARGET_TYPE", 40),
+                "user_agent": _header(request, "HTTP_USER_AGENT"),
+            },
+        )
+        return accepted(receipt, created)
+
+
+class GitLabWebhookApi(_WebhookApi):
+    authentication_classes = [GitLabTokenAuthentication]
+
+    @extend_schema(
+        tags=["ingest"],
+        operation_id="ingest_gitlab",
+        summary="Receive a GitLab webhook",
+        description=(
+            "Point a GitLab webhook at `/api/v1/ingest/gitlab?source=<id>` with the secret token create_source "
+            "printed. Verified with X-Gitlab-Token, deduplicated by X-Gitlab-Event-UUID (or Idempotency-Key)."
+        ),
+        parameters=[
+            OpenApiParameter(
+                "source", OpenApiTypes.INT, OpenApiParameter.QUERY, required=True, description="The GitLab source's id."
+            ),
+            OpenApiParameter("X-Gitlab-Event", OpenApiTypes.STR, OpenApiParameter.HEADER, required=True),
+            OpenApiParameter("X-Gitlab-Event-UUID", OpenApiTypes.STR, OpenApiParameter.HEADER),
+            OpenApiParameter("X-Gitlab-Token", OpenApiTypes.STR, OpenApiParameter.HEADER, required=True),
+        ],
+        request={"application/json": OpenApiTypes.OBJECT},
+        responses=ACCEPT_RESPONSES,
+    )
+    def post(self, request):
+        event = self._event(request, "HTTP_X_GITLAB_EVENT", "X-Gitlab-Event")
+        body = self._json_body(request)
+        key = _header(request, "HTTP_X_GITLAB_EVENT_UUID") or _header(request, "HTTP_IDEMPOTENCY_KEY")
+        receipt, created = receipt_accept(
+            source=request.auth,
+            channel=Receipt.Channel.GITLAB,
+            body=body,
+            content_type="application/json",
+            event=event,
+            delivery_key=key,
+            headers={
+                "event": event,
+                "event_uuid": _header(request, "HTTP_X_GITLAB_EVENT_UUID"),
+                "webhook_uuid": _header(request, "HTTP_X_GITLAB_WEBHOOK_UUID"),
+                "instance": _header(request, "HTTP_X_GITLAB_INSTANCE"),
+                "user_agent": _header(request, "HTTP_USER_AGENT"),
+            },
+        )
+        return accepted(receipt, created)
+
+
+# The formats an upload may name in `kind` (otherwise detected from the content).
+UPLOAD_KINDS = [*PARSERS, "generic"]
+
+
+class UploadInput(serializers.Serializer):
+    file = serializers.FileField(allow_empty_file=False, help_text="The evidence file, any format.")
+    subject = serializers.CharField(
+        max_length=2048,
+        help_text="What the evidence is about: git+https://host/org/repo@<sha>, oci://host/repo@sha256:<digest>, "
+        "pkg:pypi/name@1.0, mlflow://<model>/<version>, dataset:sha256:<hex>…",
+    )
+    kind = serializers.ChoiceField(
+        choices=UPLOAD_KINDS,
+        required=False,
+        allow_blank=True,
+        help_text="The file's format; detected from the content when left out.",
+    )
+    effective_at = serializers.DateTimeField(
+        required=False,
+        allow_null=True,
+        help_text="When the evidence speaks about (for backfills); otherwise taken from the content.",
+    )
+    system = serializers.SlugField(required=False, allow_blank=True, help_text="System slug; default: the source's.")
+
+    def validate_subject(self, value: str) -> str:
+        try:
+            return normalize_subject(value).uri
+        except ParseError as exc:
+            raise serializers.ValidationError(str(exc)) from None
+
+    def validate_system(self, value: str):
+        if not value:
+            return None
+        system = System.objects.filter(slug=value).first()
+        if system is None:
+            raise serializers.ValidationError(f"there is no system {value!r}")
+        return system
+
+
+class EvidenceUploadApi(_IngestApi):
+    """POST /api/v1/evidence: a file about a subject, from a source with its bearer token."""
+
+    authentication_classes = [SourceTokenAuthentication]
+    parser_classes = [MultiPartParser]
+
+    @extend_schema(
+        tags=["ingest"],
+        operation_id="evidence_upload",
+        summary="Upload an evidence file",
+        description=(
+            "multipart/form-data with `file` and `subject` (and optionally `kind`, `effective_at`, `system`). "
+            "The file is parsed by a worker; a file that cannot be parsed ends as a failed receipt with the "
+            "reason. Send Idempotency-Key to make a retry harmless."
+        ),
+        parameters=[OpenApiParameter("Idempotency-Key", OpenApiTypes.STR, OpenApiParameter.HEADER)],
+        request={"multipart/form-data": UploadInput},
+        responses=ACCEPT_RESPONSES,
+    )
+    def post(self, request):
+        content_type = request.content_type.split(";", 1)[0].strip().lower()
+        if content_type != "multipart/form-data":
+            raise exceptions.ParseError(
+                f"content type {content_type or '(none)'!r} is not accepted: send multipart/form-data "
+                "with the file in the 'file' field"
+            )
+        data = UploadInput(data=request.data)
+        data.is_valid(raise_exception=True)
+        values = data.validated_data
+        upload = values["file"]
+        limit = settings.PORTAL_INGEST_MAX_BYTES
+        if upload.size > limit:
+            raise PayloadTooLarge(f"the file is {upload.size} bytes; this portal accepts at most {limit}")
+        key = _header(request, "HTTP_IDEMPOTENCY_KEY")
+        receipt, created = receipt_accept(
+            source=request.auth,
+            channel=Receipt.Channel.UPLOAD,
+            body=upload.read(),
+            content_type=(upload.content_type or "")[:200],
+            delivery_key=key,
+            headers={"idempotency_key": key, "user_agent": _header(request, "HTTP_USER_AGENT")},
+            filename=(upload.name or "")[:255],
+            subject=values["subject"],
+            format_hint=values.get("kind") or "",
+            system=values.get("system"),
+            effective_at=values.get("effective_at"),
+        )
+        return accepted(receipt, created)
+
+
+class ReceiptOutput(serializers.Serializer):
+    id = serializers.CharField()
+    state = serializers.ChoiceField(choices=["queued", "parsed", "failed"])
+    error = serializers.CharField(help_text="Why parsing failed (empty otherwise).")
+    evidence = serializers.ListField(child=serializers.CharField(), help_text="Ids of the evidence parsed from it.")
+    sha256 = serializers.CharField()
+
+
+class ReceiptDetailApi(APIView):
+    """GET /api/v1/receipts/{id}: how a delivery or upload was processed."""
+
+    authentication_classes = [SourceTokenAuthentication, SessionAuthentication]
+    permission_classes = [IsSignedInUserOrEnabledSource]
+
+    @extend_schema(
+        tags=["ingest"],
+        operation_id="receipt_get",
+        summary="How a delivery or upload was processed",
+        description="With the source's bearer token (its own receipts only) or a signed-in user's session.",
+        responses={200: ReceiptOutput, 401: ERROR, 403: ERROR, 404: ERROR},
+    )
+    def get(self, request, pk: int):
+        receipts = Receipt.objects.all()
+        if isinstance(request.auth, Source):
+            receipts = receipts.filter(source=request.auth)
+        # Every signed-in role may look up a receipt for now; auditor scoping arrives with engagements.
+        receipt = get_object_or_404(receipts.only("id", "state", "error", "sha256", "attempts"), pk=pk)
+        evidence = Evidence.objects.filter(receipt=receipt, generation=receipt.generation).order_by("ordinal")
+        return Response(
+            {
+                "id": str(receipt.pk),
+                "state": receipt.public_state,
+                "error": receipt.error,
+                "evidence": [str(pk) for pk in evidence.values_list("pk", flat=True)],
+                "sha256": receipt.sha256,
+            }
+        )

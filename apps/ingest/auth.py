@@ -1,0 +1,245 @@
+"""How ingestion requests prove which source sent them, and how fast a source may send.
+
+- Uploads (and receipt look-ups) carry the source's bearer token: `Authorization: Bearer cps_…`.
+- GitHub cannot send a bearer token, so its webhook URL names the source
+  (`/api/v1/ingest/github?source=<id>`) and the body is checked against
+  `X-Hub-Signature-256` (HMAC-SHA256 with the source's signing secret).
+- GitLab likewise names the source in the URL and sends the secret in `X-Gitlab-Token`.
+
+A source that authenticates but is disabled gets 403; the check that it may send comes
+after the credential, so nobody learns anything about a source without its credential.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import hmac
+import logging
+import time
+
+import redis
+from django.conf import settings
+from django.contrib.auth.models import AnonymousUser
+from rest_framework import exceptions
+from rest_framework.authentication import BaseAuthentication
+from rest_framework.permissions import BasePermission
+from rest_framework.throttling import BaseThrottle
+
+from apps.ingest.crypto import SecretUnreadable, secret_decrypt
+from apps.ingest.models import Source
+from apps.ingest.services import TOKEN_PREFIX, token_hash
+
+logger = logging.getLogger(__name__)
+
+# Only what the accept path and permission checks read: one narrow query per request.
+SOURCE_FIELDS = ("id", "kind", "name", "enabled", "system_id", "token_hash", "secret_encrypted")
+
+
+class PayloadTooLarge(exceptions.APIException):
+    status_code = 413
+    default_detail = "the request body is too large"
+    default_code = "payload_too_large"
+
+
+def check_content_length(request) -> None:
+    """413 from the Content-Length header alone, before a byte of the body is read."""
+    raw = request.META.get("CONTENT_LENGTH") or "0"
+    try:
+        length = int(raw)
+    except ValueError:
+        raise exceptions.ParseError(f"Content-Length {raw[:40]!r} is not a number") from None
+    limit = settings.PORTAL_INGEST_MAX_BYTES
+    if length > limit:
+        raise PayloadTooLarge(f"the body is {length} bytes; this portal accepts at most {limit} bytes")
+
+
+def read_body(request) -> bytes:
+    """The raw body, read once (the length was checked first; this also guards a lying header)."""
+    django_request = getattr(request, "_request", request)
+    body = getattr(django_request, "_ingest_body", None)
+    if body is None:
+        check_content_length(django_request)
+        limit = settings.PORTAL_INGEST_MAX_BYTES
+        body = django_request.read(limit + 1)
+        if len(body) > limit:
+            raise PayloadTooLarge(f"the body is larger than {limit} bytes, the most this portal accepts")
+        django_request._ingest_body = body
+    return body
+
+
+def _bearer(request) -> str | None:
+    header = request.META.get("HTTP_AUTHORIZATION", "")
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() != "bearer":
+        return None
+    return token.strip()
+
+
+def source_for_token(token: str) -> Source | None:
+    """The source whose token this is (constant-time comparison of the stored hash)."""
+    digest = token_hash(token)
+    source = next(iter(Source.objects.only(*SOURCE_FIELDS).filter(token_hash=digest)), None)
+    if source is None or not hmac.compare_digest(source.token_hash, digest):
+        return None
+    return source
+
+
+class SourceTokenAuthentication(BaseAuthentication):
+    """`Authorization: Bearer cps_…`: the request comes from that source (request.auth)."""
+
+    def authenticate(self, request):
+        token = _bearer(request)
+        if token is None:
+            return None
+        if not token.startswith(TOKEN_PREFIX):
+            raise exceptions.AuthenticationFailed("the bearer token is not a source token (they start with cps_)")
+        source = source_for_token(token)
+        if source is None:
+            raise exceptions.AuthenticationFailed("the bearer token is not valid (rotated, or never issued)")
+        return (AnonymousUser(), source)
+
+    def authenticate_header(self, request):
+        return 'Bearer realm="compliance-portal"'
+
+
+class _WebhookAuthentication(BaseAuthentication):
+    kind: str = ""
+    label: str = ""
+
+    def authenticate(self, request):
+        check_content_length(request._request)
+        raw_id = request.query_params.get("source", "")
+        if not raw_id:
+            raise exceptions.NotAuthenticated(
+                f"name the source in the webhook URL: /api/v1/ingest/{self.kind}?source=<id> "
+                "(the id printed by create_source)"
+            )
+        if not raw_id.isdigit() or len(raw_id) > 18:
+            raise exceptions.AuthenticationFailed(f"?source={raw_id[:40]!r} is not a source id")
+        source = next(iter(Source.objects.only(*SOURCE_FIELDS).filter(pk=int(raw_id), kind=self.kind)), None)
+        if source is None or not source.secret_encrypted:
+            raise exceptions.AuthenticationFailed(f"there is no {self.label} source with id {raw_id}")
+        try:
+            secret = secret_decrypt(source.secret_encrypted)
+        except SecretUnreadable:
+            logger.error("source %s: signing secret does not decrypt with PORTAL_SECRETS_KEY", source.pk)
+            raise exceptions.AuthenticationFailed(
+                "this source's secret cannot be read; ask an admin to rotate it"
+            ) from None
+        self.verify(request, secret, read_body(request))
+        return (AnonymousUser(), source)
+
+    def verify(self, request, secret: str, body: bytes) -> None:
+        raise NotImplementedError
+
+
+class GitHubSignatureAuthentication(_WebhookAuthentication):
+    """`?source=<id>` names the source; `X-Hub-Signature-256` must be the HMAC-SHA256 of the body."""
+
+    kind, label = Source.Kind.GITHUB, "GitHub"
+
+    def verify(self, request, secret: str, body: bytes) -> None:
+        given = request.META.get("HTTP_X_HUB_SIGNATURE_256", "")
+        if not given:
+            raise exceptions.AuthenticationFailed(
+                "missing X-Hub-Signature-256 header: set the webhook's secret to the one create_source printed"
+            )
+        expected = "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
+        if not hmac.compare_digest(expected.encode(), given.strip().encode()):
+            raise exceptions.AuthenticationFailed(
+                "X-Hub-Signature-256 does not match the body and this source's secret"
+            )
+
+    def authenticate_header(self, request):
+        return 'X-Hub-Signature-256 realm="compliance-portal"'
+
+
+class GitLabTokenAuthentication(_WebhookAuthentication):
+    """`?source=<id>` names the source; `X-Gitlab-Token` must equal its secret."""
+
+    kind, label = Source.Kind.GITLAB, "GitLab"
+
+    def verify(self, request, secret: str, body: bytes) -> None:
+        given = request.META.get("HTTP_X_GITLAB_TOKEN", "")
+        if not given:
+            raise exceptions.AuthenticationFailed(
+                "missing X-Gitlab-Token header: set the webhook's secret token to the one create_source printed"
+            )
+        if not hmac.compare_digest(secret.encode(), given.encode()):
+            raise exceptions.AuthenticationFailed("X-Gitlab-Token is not this source's secret token")
+
+    def authenticate_header(self, request):
+        return 'X-Gitlab-Token realm="compliance-portal"'
+
+
+class IsEnabledSource(BasePermission):
+    """The request was authenticated as a source, and that source is enabled."""
+
+    def has_permission(self, request, view):
+        source = request.auth
+        if not isinstance(source, Source):
+            return False
+        if not source.enabled:
+            raise exceptions.PermissionDenied(f"source {source.name!r} is disabled; an admin can enable it again")
+        return True
+
+
+class IsSignedInUserOrEnabledSource(BasePermission):
+    def has_permission(self, request, view):
+        if isinstance(request.auth, Source):
+            return IsEnabledSource().has_permission(request, view)
+        return bool(request.user and request.user.is_authenticated)
+
+
+# ---------------------------------------------------------------- rate limit
+
+_PERIODS = {"s": 1, "sec": 1, "second": 1, "m": 60, "min": 60, "minute": 60, "h": 3600, "hour": 3600}
+
+
+@functools.lru_cache(maxsize=8)
+def parse_rate(rate: str) -> tuple[int, int]:
+    """'6000/min' -> (6000, 60)."""
+    number, _, period = rate.partition("/")
+    try:
+        return int(number), _PERIODS[period.strip().lower()]
+    except (ValueError, KeyError):
+        from django.core.exceptions import ImproperlyConfigured
+
+        raise ImproperlyConfigured(f"PORTAL_INGEST_RATE={rate!r}: use <n>/sec, <n>/min or <n>/hour") from None
+
+
+@functools.lru_cache(maxsize=2)
+def _redis(url: str) -> redis.Redis:
+    return redis.Redis.from_url(url, socket_timeout=0.5, socket_connect_timeout=0.5)
+
+
+class SourceRateThrottle(BaseThrottle):
+    """PORTAL_INGEST_RATE per source, a fixed window counted in Redis (one INCR per request).
+
+    DRF's SimpleRateThrottle keeps every request's timestamp in one cache value and rewrites
+    it on each request, which at thousands of requests a minute costs more than the accept
+    itself; an INCR per window is enough to stop a runaway sender. If Redis is down the
+    request goes through: ingestion must not depend on the rate limiter.
+    """
+
+    def allow_request(self, request, view):
+        source = request.auth
+        if not isinstance(source, Source):
+            return True
+        limit, period = parse_rate(settings.PORTAL_INGEST_RATE)
+        now = time.time()
+        key = f"portal:ingest-rate:{source.pk}:{int(now // period)}"
+        try:
+            conn = _redis(settings.REDIS_URL)
+            count = conn.incr(key)
+            if count == 1:  # the window's first request sets its expiry (a lost EXPIRE only leaks one key)
+                conn.expire(key, period + 1)
+        except redis.RedisError as exc:
+            logger.warning("ingest rate limit not applied: %s", exc)
+            return True
+        self._wait = period - (now % period)
+        return count <= limit
+
+    def wait(self):
+        return getattr(self, "_wait", None)

@@ -1,0 +1,173 @@
+"""Sources that push evidence, and the Receipt of every accepted delivery or upload.
+
+A Receipt is committed, with its raw body already in the blob store, before the sender
+gets its 202; parsing it into evidence happens later in Celery. The states and the
+moves between them are data here; `apps.ingest.services` makes the moves.
+"""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.db import models
+from django.urls import reverse
+
+from apps.ledger.services import Actor
+
+
+class SourceKind(models.TextChoices):
+    GITHUB = "github", "GitHub"
+    GITLAB = "gitlab", "GitLab"
+    GENERIC_CI = "generic-ci", "Generic CI"
+    OPENLINEAGE = "openlineage", "OpenLineage"
+    MLFLOW = "mlflow", "MLflow"
+    OCI = "oci", "OCI registry"
+
+
+class ReceiptState(models.TextChoices):
+    QUEUED = "queued", "Queued"
+    PARSING = "parsing", "Parsing"
+    PARSED = "parsed", "Parsed"
+    FAILED = "failed", "Failed"
+
+
+class Source(models.Model):
+    """Something that pushes evidence (a CI system, a registry), with its credential."""
+
+    Kind = SourceKind
+
+    # Kinds that send signed webhooks and therefore get a signing secret next to the token.
+    WEBHOOK_KINDS = frozenset({Kind.GITHUB, Kind.GITLAB})
+
+    kind = models.CharField(max_length=20, choices=Kind.choices)
+    name = models.CharField(max_length=120, unique=True)
+    system = models.ForeignKey(
+        "inventory.System",
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="sources",
+        help_text="Evidence from this source belongs to this system unless an upload names another.",
+    )
+    enabled = models.BooleanField(default=True)
+    # sha256 hex of the bearer token; the token itself is shown once and never stored.
+    token_hash = models.CharField(max_length=64, unique=True)
+    token_prefix = models.CharField(max_length=16, help_text="First characters of the token, for recognising it.")
+    # Fernet ciphertext of the webhook signing secret (it must be read back to check signatures).
+    secret_encrypted = models.TextField(blank=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    rotated_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["name"]
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(kind__in=SourceKind.values),
+                name="source_kind_valid",
+                violation_error_message="Unknown source kind.",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+    def get_absolute_url(self) -> str:
+        return reverse("ingest:source_detail", kwargs={"pk": self.pk})
+
+    @property
+    def is_webhook(self) -> bool:
+        return self.kind in self.WEBHOOK_KINDS
+
+    def ledger_actor(self) -> Actor:
+        return Actor("source", str(self.pk), self.name)
+
+
+class Receipt(models.Model):
+    """One accepted delivery or upload: where it came from, its raw body's sha256, its parse state."""
+
+    State = ReceiptState
+
+    class Channel(models.TextChoices):
+        GITHUB = "github", "GitHub webhook"
+        GITLAB = "gitlab", "GitLab webhook"
+        UPLOAD = "upload", "Upload"
+
+    # state -> states it may move to (services check moves against this table).
+    TRANSITIONS: dict[str, frozenset[str]] = {
+        ReceiptState.QUEUED: frozenset({ReceiptState.PARSING}),
+        # back to QUEUED: the sweep found it stuck after a worker died
+        ReceiptState.PARSING: frozenset({ReceiptState.PARSED, ReceiptState.FAILED, ReceiptState.QUEUED}),
+        ReceiptState.PARSED: frozenset({ReceiptState.QUEUED}),  # re-parse
+        ReceiptState.FAILED: frozenset({ReceiptState.QUEUED}),  # re-parse after a fix
+    }
+
+    source = models.ForeignKey(Source, on_delete=models.PROTECT, related_name="receipts")
+    channel = models.CharField(max_length=10, choices=Channel.choices)
+    event = models.CharField(
+        max_length=100, blank=True, help_text="Webhook event name (X-GitHub-Event, X-Gitlab-Event)."
+    )
+    delivery_key = models.CharField(
+        max_length=200,
+        blank=True,
+        help_text="X-GitHub-Delivery, X-Gitlab-Event-UUID or Idempotency-Key; empty: never deduplicated.",
+    )
+    sha256 = models.CharField(max_length=64)
+    size = models.BigIntegerField()
+    content_type = models.CharField(max_length=200, blank=True)
+    headers = models.JSONField(default=dict, blank=True, help_text="Headers worth keeping; never credentials.")
+    filename = models.CharField(max_length=255, blank=True)
+    # What an upload said about itself (webhooks leave these empty).
+    subject = models.TextField(blank=True)
+    format_hint = models.CharField(max_length=40, blank=True)
+    system = models.ForeignKey(
+        "inventory.System",
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="+",
+    )
+    effective_at = models.DateTimeField(null=True, blank=True)
+    received_at = models.DateTimeField()
+    state = models.CharField(max_length=10, choices=ReceiptState.choices, default=ReceiptState.QUEUED)
+    state_since = models.DateTimeField(help_text="When the receipt entered its current state (the sweep reads it).")
+    error = models.TextField(blank=True)
+    attempts = models.PositiveIntegerField(default=0, help_text="How many times a worker claimed it.")
+    parsed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-received_at", "-id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["source", "delivery_key"],
+                condition=~models.Q(delivery_key=""),
+                name="receipt_unique_delivery_per_source",
+                violation_error_message="This source already delivered this delivery id or idempotency key.",
+            ),
+            models.CheckConstraint(
+                condition=models.Q(state__in=ReceiptState.values),
+                name="receipt_state_valid",
+                violation_error_message="Unknown receipt state.",
+            ),
+        ]
+        indexes = [
+            models.Index(fields=["state", "state_since"], name="receipt_state_since"),
+            models.Index(fields=["-received_at"], name="receipt_received"),
+        ]
+
+    def __str__(self) -> str:
+        return f"receipt {self.pk} ({self.get_channel_display()}, {self.state})"
+
+    def get_absolute_url(self) -> str:
+        return reverse("ingest:receipt_detail", kwargs={"pk": self.pk})
+
+    @property
+    def public_state(self) -> str:
+        """The state as the contract names it: a receipt being parsed is still "queued" to the sender."""
+        return self.State.QUEUED.value if self.state == self.State.PARSING else self.state
+
+    @property
+    def generation(self) -> int:
+        """Evidence written by the latest parse carries this number (see Evidence.generation)."""
+        return self.attempts

@@ -1,0 +1,431 @@
+"""Writes of the ingest app: sources and their credentials, accepting and parsing receipts.
+
+The accept path (`receipt_accept`) is what every webhook and upload runs before its 202:
+the raw body goes to the blob store, then one transaction inserts the Receipt and its
+ledger entry, and the parse task is queued after commit. Everything slow (parsing,
+evidence rows) happens in `receipt_parse`, in a worker.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import secrets
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from django.conf import settings
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.db import DatabaseError, IntegrityError, connection, transaction
+from django.db.models import F, Q
+from django.utils import timezone
+
+from apps.evidence.services import evidence_record
+from apps.ingest.blobs import blob_read, blob_store
+from apps.ingest.crypto import secret_encrypt
+from apps.ingest.models import Receipt, Source
+from apps.ingest.parsers import ParseError, normalize_subject, parse_upload, parse_webhook
+from apps.inventory.models import System
+from apps.ledger.services import ledger_record
+
+logger = logging.getLogger(__name__)
+
+TOKEN_PREFIX = "cps_"  # noqa: S105 - the prefix that marks a source token, not a secret
+ERROR_LIMIT = 4000
+
+
+class InvalidTransition(Exception):
+    """A receipt cannot move from its current state to the one asked for."""
+
+
+# ---------------------------------------------------------------- sources
+
+
+def token_hash(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def _new_token() -> str:
+    return TOKEN_PREFIX + secrets.token_urlsafe(32)
+
+
+def _new_secret() -> str:
+    return secrets.token_urlsafe(32)
+
+
+@dataclass(frozen=True)
+class SourceCredentials:
+    """What is shown once after creating or rotating a source: never stored in clear."""
+
+    source: Source
+    token: str
+    secret: str | None
+
+    def as_json(self) -> dict:
+        return {"id": self.source.pk, "kind": self.source.kind, "token": self.token, "secret": self.secret}
+
+
+def ensure_can_manage_sources(actor) -> None:
+    if isinstance(actor, str):  # "system:<command>": management commands run by an operator
+        return
+    if not (actor.is_superuser or actor.has_perm("ingest.change_source")):
+        raise PermissionDenied("Only platform admins manage sources.")
+
+
+@transaction.atomic
+def source_create(*, actor, kind: str, name: str, system: System | None = None) -> SourceCredentials:
+    """Create a source; returns its bearer token (and signing secret for webhook kinds), shown once."""
+    ensure_can_manage_sources(actor)
+    token = _new_token()
+    secret = _new_secret() if kind in Source.WEBHOOK_KINDS else None
+    source = Source(
+        kind=kind,
+        name=name.strip(),
+        system=system,
+        token_hash=token_hash(token),
+        token_prefix=token[: len(TOKEN_PREFIX) + 6],
+        secret_encrypted=secret_encrypt(secret) if secret else "",
+        created_by=actor if not isinstance(actor, str) else None,
+    )
+    source.full_clean(exclude=["created_by"])
+    source.save()
+    ledger_record(
+        actor=actor,
+        action="source.created",
+        target=source,
+        data={
+            "name": source.name,
+            "kind": kind,
+            "system": system.slug if system else "",
+            "token_prefix": source.token_prefix,
+            "has_secret": secret is not None,
+        },
+    )
+    return SourceCredentials(source=source, token=token, secret=secret)
+
+
+@transaction.atomic
+def source_rotate(*, actor, source_id: int) -> SourceCredentials:
+    """Replace a source's token (and secret); the old ones stop working at commit."""
+    ensure_can_manage_sources(actor)
+    source = Source.objects.select_for_update().get(pk=source_id)
+    token = _new_token()
+    secret = _new_secret() if source.is_webhook else None
+    source.token_hash = token_hash(token)
+    source.token_prefix = token[: len(TOKEN_PREFIX) + 6]
+    source.secret_encrypted = secret_encrypt(secret) if secret else ""
+    source.rotated_at = timezone.now()
+    source.save(update_fields=["token_hash", "token_prefix", "secret_encrypted", "rotated_at"])
+    ledger_record(
+        actor=actor,
+        action="source.rotated",
+        target=source,
+        data={"token_prefix": source.token_prefix, "has_secret": secret is not None},
+    )
+    return SourceCredentials(source=source, token=token, secret=secret)
+
+
+def _source_set_enabled(*, actor, source_id: int, enabled: bool) -> Source:
+    ensure_can_manage_sources(actor)
+    source = Source.objects.select_for_update().get(pk=source_id)
+    if source.enabled != enabled:
+        source.enabled = enabled
+        source.save(update_fields=["enabled"])
+        ledger_record(
+            actor=actor,
+            action="source.enabled" if enabled else "source.disabled",
+            target=source,
+            data={"name": source.name},
+        )
+    return source
+
+
+@transaction.atomic
+def source_disable(*, actor, source_id: int) -> Source:
+    """Refuse everything the source sends from now on (403); its evidence stays."""
+    return _source_set_enabled(actor=actor, source_id=source_id, enabled=False)
+
+
+@transaction.atomic
+def source_enable(*, actor, source_id: int) -> Source:
+    return _source_set_enabled(actor=actor, source_id=source_id, enabled=True)
+
+
+# ---------------------------------------------------------------- accepting
+
+_INSERT_RECEIPT = (
+    "INSERT INTO ingest_receipt (source_id, channel, event, delivery_key, sha256, size, content_type, headers, "
+    "filename, subject, format_hint, system_id, effective_at, received_at, state, state_since, error, attempts) "
+    "VALUES (%s, %s, %s, %s, %s, %s, %s, %s::jsonb, %s, %s, %s, %s, %s, %s, %s, %s, '', 0) RETURNING id"
+)
+
+
+def receipt_accept(
+    *,
+    source: Source,
+    channel: str,
+    body: bytes,
+    content_type: str = "",
+    delivery_key: str = "",
+    event: str = "",
+    headers: dict | None = None,
+    filename: str = "",
+    subject: str = "",
+    format_hint: str = "",
+    system: System | None = None,
+    effective_at: datetime | None = None,
+    enqueue: bool = True,
+) -> tuple[Receipt, bool]:
+    """Store the raw body and commit a Receipt; returns (receipt, created).
+
+    A repeated (source, delivery_key) returns the original receipt and writes nothing.
+    The blob is written before the transaction: if the insert then fails, an unreferenced
+    content-addressed blob is harmless, while a Receipt without its blob would not be.
+    `enqueue=False` is for the demo seed and benchmarks, which parse synchronously.
+    """
+    digest = blob_store(body)
+    now = timezone.now()
+    receipt = Receipt(
+        source=source,
+        channel=channel,
+        event=event[:100],
+        delivery_key=delivery_key[:200],
+        sha256=digest,
+        size=len(body),
+        content_type=content_type[:200],
+        headers=headers or {},
+        filename=filename[:255],
+        subject=subject,
+        format_hint=format_hint,
+        system=system,
+        effective_at=effective_at,
+        received_at=now,
+        state=Receipt.State.QUEUED,
+        state_since=now,
+    )
+    try:
+        with transaction.atomic():
+            # One plain INSERT: this runs for every delivery (the ORM's save() costs more than the insert).
+            with connection.cursor() as cursor:
+                cursor.execute(
+                    _INSERT_RECEIPT,
+                    [
+                        source.pk,
+                        receipt.channel,
+                        receipt.event,
+                        receipt.delivery_key,
+                        digest,
+                        receipt.size,
+                        receipt.content_type,
+                        json.dumps(receipt.headers),
+                        receipt.filename,
+                        subject,
+                        format_hint,
+                        system.pk if system else None,
+                        effective_at,
+                        now,
+                        receipt.state,
+                        now,
+                    ],
+                )
+                receipt.pk = cursor.fetchone()[0]
+            receipt._state.adding, receipt._state.db = False, connection.alias
+            ledger_record(
+                actor=source,
+                action="receipt.accepted",
+                target=receipt,
+                data={
+                    "sha256": digest,
+                    "size": len(body),
+                    "channel": channel,
+                    "event": event[:100],
+                    "delivery": delivery_key[:200],
+                },
+            )
+    except IntegrityError:
+        if not delivery_key:
+            raise
+        original = Receipt.objects.filter(source=source, delivery_key=delivery_key[:200]).first()
+        if original is None:  # not a replay after all: some other constraint failed
+            raise
+        return original, False
+    if enqueue:
+        from apps.ingest.tasks import receipt_parse as receipt_parse_task
+
+        receipt_id = receipt.pk
+        # robust: a broker outage after commit must not turn a committed receipt into a 500;
+        # the sweep queues it again later.
+        transaction.on_commit(lambda: receipt_parse_task.delay(receipt_id), robust=True)
+    return receipt, True
+
+
+# ---------------------------------------------------------------- parsing
+
+
+def _parse(receipt: Receipt, body: bytes):
+    if receipt.channel == Receipt.Channel.UPLOAD:
+        return parse_upload(
+            body, receipt.format_hint or None, content_type=receipt.content_type, filename=receipt.filename
+        )
+    return parse_webhook(receipt.channel, receipt.event, body)
+
+
+def _finish(receipt_id: int, attempt: int, state: str, *, error: str = "") -> bool:
+    """Move a receipt this worker claimed (attempt number) out of PARSING; False if it lost the claim."""
+    now = timezone.now()
+    return bool(
+        Receipt.objects.filter(pk=receipt_id, state=Receipt.State.PARSING, attempts=attempt).update(
+            state=state,
+            state_since=now,
+            error=error[:ERROR_LIMIT],
+            parsed_at=now if state == Receipt.State.PARSED else None,
+        )
+    )
+
+
+def receipt_parse(*, receipt_id: int) -> Receipt | None:
+    """Parse a queued receipt into evidence. Safe to run twice: the first claim wins, others return None.
+
+    A ParseError marks the receipt failed with the parser's message (the blob stays, a re-parse
+    can follow a fix). Database and storage errors put the receipt back to queued and re-raise,
+    so the task retries; any other error is a bug and marks it failed with what happened.
+    """
+    claimed = Receipt.objects.filter(pk=receipt_id, state=Receipt.State.QUEUED).update(
+        state=Receipt.State.PARSING, state_since=timezone.now(), attempts=F("attempts") + 1
+    )
+    if not claimed:
+        return None
+    receipt = Receipt.objects.select_related("source").get(pk=receipt_id)
+    attempt = receipt.attempts
+    try:
+        body = blob_read(receipt.sha256)
+        result = _parse(receipt, body)
+        given_subject = normalize_subject(receipt.subject) if receipt.subject else None
+        with transaction.atomic():
+            evidence = evidence_record(
+                receipt=receipt,
+                result=result,
+                given_subject=given_subject,
+                given_effective_at=receipt.effective_at,
+                system_id=receipt.system_id or receipt.source.system_id,
+            )
+            if not _finish(receipt.pk, attempt, Receipt.State.PARSED):
+                transaction.set_rollback(True)  # the sweep gave it to someone else meanwhile
+                return None
+            ledger_record(
+                actor="system:receipt_parse",
+                action="receipt.parsed",
+                target=receipt,
+                data={"format": result.format, "evidence": [str(e.pk) for e in evidence], "attempt": attempt},
+            )
+    except ParseError as exc:
+        _fail(receipt, attempt, str(exc))
+    except FileNotFoundError:
+        _fail(
+            receipt,
+            attempt,
+            f"the raw body sha256:{receipt.sha256} is missing from the blob store; "
+            "restore it from backup, then re-parse",
+        )
+    except (DatabaseError, OSError):
+        # Transient (database restarting, blob store unreachable): give it back and let the task retry.
+        Receipt.objects.filter(pk=receipt.pk, state=Receipt.State.PARSING, attempts=attempt).update(
+            state=Receipt.State.QUEUED, state_since=timezone.now()
+        )
+        raise
+    except Exception as exc:
+        logger.exception("receipt %s: unexpected error while parsing", receipt.pk)
+        _fail(
+            receipt,
+            attempt,
+            f"internal error while parsing ({type(exc).__name__}: {exc}); the raw body is kept, re-parse after the fix",
+        )
+    receipt.refresh_from_db()
+    return receipt
+
+
+def _fail(receipt: Receipt, attempt: int, message: str) -> None:
+    with transaction.atomic():
+        if _finish(receipt.pk, attempt, Receipt.State.FAILED, error=message):
+            ledger_record(
+                actor="system:receipt_parse",
+                action="receipt.failed",
+                target=receipt,
+                data={"error": message[:ERROR_LIMIT], "attempt": attempt},
+            )
+
+
+def _enqueue_after_commit(receipt_ids: list[int]) -> None:
+    from apps.ingest.tasks import receipt_parse as receipt_parse_task
+
+    def send():
+        for receipt_id in receipt_ids:
+            receipt_parse_task.delay(receipt_id)
+
+    transaction.on_commit(send, robust=True)
+
+
+@transaction.atomic
+def receipt_reparse(*, actor, receipt_id: int) -> Receipt:
+    """Queue a failed or parsed receipt again (after a parser fix). A parsed receipt's earlier
+    evidence stays as it is (evidence is never edited); the new parse writes a new generation."""
+    if not isinstance(actor, str) and not (actor.is_superuser or actor.has_perm("ingest.change_receipt")):
+        raise PermissionDenied("Only platform admins re-parse receipts.")
+    receipt = Receipt.objects.select_for_update().get(pk=receipt_id)
+    if Receipt.State.QUEUED not in Receipt.TRANSITIONS[receipt.state]:
+        raise InvalidTransition(f"receipt {receipt.pk} is {receipt.state}; only failed or parsed receipts re-parse")
+    before = receipt.state
+    receipt.state, receipt.state_since, receipt.error = Receipt.State.QUEUED, timezone.now(), ""
+    receipt.save(update_fields=["state", "state_since", "error"])
+    ledger_record(actor=actor, action="receipt.requeued", target=receipt, data={"from": before, "reason": "re-parse"})
+    _enqueue_after_commit([receipt.pk])
+    return receipt
+
+
+def receipt_sweep(*, older_than: int | None = None, now: datetime | None = None) -> int:
+    """Queue again receipts left queued (lost message) or parsing (dead worker) too long; returns how many.
+
+    Parsing receipts get at least the task time limit before they count as stuck, so a large
+    file still being parsed is not taken away from its worker.
+    """
+    now = now or timezone.now()
+    queued_cutoff = now - timedelta(seconds=older_than or settings.PORTAL_RECEIPT_SWEEP_SECONDS)
+    parsing_cutoff = now - timedelta(
+        seconds=max(older_than or settings.PORTAL_RECEIPT_SWEEP_SECONDS, settings.CELERY_TASK_TIME_LIMIT + 30)
+    )
+    with transaction.atomic():
+        stuck = list(
+            Receipt.objects.select_for_update(skip_locked=True)
+            .filter(
+                Q(state=Receipt.State.QUEUED, state_since__lt=queued_cutoff)
+                | Q(state=Receipt.State.PARSING, state_since__lt=parsing_cutoff)
+            )
+            .order_by("id")
+            .values_list("id", "state")[:1000]
+        )
+        if not stuck:
+            return 0
+        ids = [pk for pk, _ in stuck]
+        # state_since moves forward, so a receipt is re-sent at most once per sweep interval.
+        Receipt.objects.filter(pk__in=ids).update(state=Receipt.State.QUEUED, state_since=now)
+        for pk, state in stuck:
+            if state == Receipt.State.PARSING:
+                ledger_record(
+                    actor="system:receipt_sweep",
+                    action="receipt.requeued",
+                    target=("ingest.receipt", pk),
+                    data={"from": state, "reason": "stuck while parsing"},
+                )
+        _enqueue_after_commit(ids)
+    return len(ids)
+
+
+def validate_format_hint(kind: str) -> str:
+    """An upload's `kind`: one of the parser formats or "generic"."""
+    from apps.ingest.parsers import PARSERS
+
+    kind = (kind or "").strip().lower()
+    if kind and kind not in PARSERS and kind != "generic":
+        raise ValidationError(f"unknown kind {kind!r}; use one of {', '.join([*PARSERS, 'generic'])} or leave it out")
+    return kind

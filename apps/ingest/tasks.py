@@ -1,0 +1,25 @@
+from celery import shared_task
+from django.db import DatabaseError
+
+
+@shared_task(
+    acks_late=True,
+    reject_on_worker_lost=True,
+    autoretry_for=(OSError, DatabaseError),
+    retry_backoff=15,
+    retry_jitter=True,
+    max_retries=5,
+)
+def receipt_parse(receipt_id: int) -> None:
+    """Parse one receipt into evidence (a no-op if another worker already claimed it)."""
+    from apps.ingest.services import receipt_parse as parse
+
+    parse(receipt_id=receipt_id)
+
+
+@shared_task(acks_late=True, time_limit=60, soft_time_limit=55)
+def receipt_sweep() -> int:
+    """Beat, every minute: queue again receipts a lost message or a dead worker left behind."""
+    from apps.ingest.services import receipt_sweep as sweep
+
+    return sweep()

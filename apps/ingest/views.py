@@ -1,0 +1,155 @@
+"""Admin pages: sources (create, rotate, disable) and receipts (states, failures, re-parse)."""
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required, permission_required
+from django.core.paginator import Paginator
+from django.shortcuts import get_object_or_404, redirect, render
+from django.views.decorators.cache import never_cache
+from django.views.decorators.http import require_POST
+
+from apps.evidence.models import Evidence
+from apps.ingest.forms import ReceiptFilterForm, SourceForm
+from apps.ingest.models import Receipt, Source
+from apps.ingest.selectors import receipt_list, receipt_state_counts, source_list
+from apps.ingest.services import (
+    InvalidTransition,
+    SourceCredentials,
+    receipt_reparse,
+    source_create,
+    source_disable,
+    source_enable,
+    source_rotate,
+)
+from apps.ledger.selectors import ledger_timeline_for, ledger_visible_to
+
+
+@login_required
+@permission_required("ingest.view_source", raise_exception=True)
+def source_list_page(request):
+    return render(request, "ingest/source_list.html", {"sources": source_list()})
+
+
+def _credentials_page(request, credentials: SourceCredentials, *, what: str):
+    """The one and only time a token and secret are shown; never cached."""
+    response = render(
+        request,
+        "ingest/source_credentials.html",
+        {
+            "source": credentials.source,
+            "token": credentials.token,
+            "secret": credentials.secret,
+            "what": what,
+            "github_url": request.build_absolute_uri(f"/api/v1/ingest/github?source={credentials.source.pk}"),
+            "gitlab_url": request.build_absolute_uri(f"/api/v1/ingest/gitlab?source={credentials.source.pk}"),
+            "upload_url": request.build_absolute_uri("/api/v1/evidence"),
+        },
+    )
+    response["Cache-Control"] = "no-store"
+    return response
+
+
+@never_cache
+@login_required
+@permission_required("ingest.add_source", raise_exception=True)
+def source_create_page(request):
+    form = SourceForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        credentials = source_create(
+            actor=request.user,
+            kind=form.cleaned_data["kind"],
+            name=form.cleaned_data["name"],
+            system=form.cleaned_data["system"],
+        )
+        return _credentials_page(request, credentials, what="created")
+    return render(request, "ingest/source_form.html", {"form": form})
+
+
+@login_required
+@permission_required("ingest.view_source", raise_exception=True)
+def source_detail(request, pk: int):
+    source = get_object_or_404(Source.objects.select_related("system", "created_by"), pk=pk)
+    return render(
+        request,
+        "ingest/source_detail.html",
+        {
+            "source": source,
+            "receipts": receipt_list(source_id=source.pk)[:20],
+            "timeline": ledger_timeline_for(source),
+            "show_ledger_links": ledger_visible_to(request.user),
+        },
+    )
+
+
+@never_cache
+@require_POST
+@login_required
+@permission_required("ingest.change_source", raise_exception=True)
+def source_rotate_page(request, pk: int):
+    credentials = source_rotate(actor=request.user, source_id=get_object_or_404(Source, pk=pk).pk)
+    return _credentials_page(request, credentials, what="rotated")
+
+
+@require_POST
+@login_required
+@permission_required("ingest.change_source", raise_exception=True)
+def source_toggle(request, pk: int):
+    source = get_object_or_404(Source, pk=pk)
+    if request.POST.get("enabled") == "true":
+        source_enable(actor=request.user, source_id=source.pk)
+        messages.success(request, f"{source.name} is enabled again.")
+    else:
+        source_disable(actor=request.user, source_id=source.pk)
+        messages.success(request, f"{source.name} is disabled: everything it sends now gets 403.")
+    return redirect(source)
+
+
+@login_required
+@permission_required("ingest.view_receipt", raise_exception=True)
+def receipt_list_page(request):
+    form = ReceiptFilterForm(request.GET or None)
+    state, source_id = "", None
+    if form.is_valid():
+        state, source_id = form.cleaned_data["state"], form.cleaned_data["source"]
+    page = Paginator(receipt_list(state=state, source_id=source_id), 50).get_page(request.GET.get("page"))
+    query = request.GET.copy()
+    query.pop("page", None)
+    template = "ingest/receipt_list.html"
+    if request.htmx and not request.htmx.boosted:
+        template += "#results"
+    return render(
+        request, template, {"form": form, "page": page, "counts": receipt_state_counts(), "query": query.urlencode()}
+    )
+
+
+@login_required
+@permission_required("ingest.view_receipt", raise_exception=True)
+def receipt_detail(request, pk: int):
+    receipt = get_object_or_404(Receipt.objects.select_related("source", "system"), pk=pk)
+    evidence = (
+        Evidence.objects.filter(receipt=receipt)
+        .only("id", "title", "verdict", "generation", "kind")
+        .order_by("-generation", "ordinal")
+    )
+    return render(
+        request,
+        "ingest/receipt_detail.html",
+        {
+            "receipt": receipt,
+            "evidence": evidence,
+            "timeline": ledger_timeline_for(receipt),
+            "show_ledger_links": ledger_visible_to(request.user),
+        },
+    )
+
+
+@require_POST
+@login_required
+@permission_required("ingest.change_receipt", raise_exception=True)
+def receipt_reparse_page(request, pk: int):
+    receipt = get_object_or_404(Receipt, pk=pk)
+    try:
+        receipt_reparse(actor=request.user, receipt_id=receipt.pk)
+        messages.success(request, f"Receipt {receipt.pk} is queued to be parsed again.")
+    except InvalidTransition as exc:
+        messages.error(request, str(exc))
+    return redirect(receipt)

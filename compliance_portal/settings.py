@@ -96,7 +96,7 @@ DATABASES = {
     "default": dj_database_url.parse(
         env_str("DATABASE_URL")
         if IS_PROD
-        else env_str("DATABASE_URL", default="postgres://portal@127.0.0.1:54320/portal"),
+        else env_str("DATABASE_URL", default="postgres://portal@127.0.0.1:25432/portal"),
         conn_max_age=env_int("PORTAL_DB_CONN_MAX_AGE", default=60, minimum=0),
         conn_health_checks=True,
     )
@@ -109,7 +109,7 @@ if PROFILE == "test":
 
 # ---------------------------------------------------------------- redis, cache, celery
 REDIS_URL = (
-    env_str("REDIS_URL") if IS_PROD else env_str("REDIS_URL", default="redis://127.0.0.1:63790/0")
+    env_str("REDIS_URL") if IS_PROD else env_str("REDIS_URL", default="redis://127.0.0.1:26379/0")
 )
 CACHES = {
     "default": {

@@ -12,11 +12,12 @@ cmd=${1:?usage: services.sh start|stop|status|env run|test|bench}
 profile=${2:?usage: services.sh start|stop|status|env run|test|bench}
 root=$(cd "$(dirname "$0")/.." && pwd)
 # PORTAL_SLOT lets several checkouts or agents run tests side by side (ports shift by slot*10).
+# Ports stay below Linux's ephemeral range (32768+), so no outgoing connection can hold them.
 slot=${PORTAL_SLOT:-0}
 case "$profile" in
-  run)  pg_port=$((54320 + slot * 10)); redis_port=$((63790 + slot * 10)) ;;
-  test) pg_port=$((54330 + slot * 10)); redis_port=$((63800 + slot * 10)) ;;
-  bench) pg_port=$((54390 + slot * 10)); redis_port=$((63890 + slot * 10)) ;;
+  run)  pg_port=$((25432 + slot * 10)); redis_port=$((26379 + slot * 10)) ;;
+  test) pg_port=$((25442 + slot * 10)); redis_port=$((26389 + slot * 10)) ;;
+  bench) pg_port=$((25502 + slot * 10)); redis_port=$((26449 + slot * 10)) ;;
   *) echo "unknown profile $profile" >&2; exit 2 ;;
 esac
 var="$root/var/$profile${PORTAL_SLOT:+-$slot}"

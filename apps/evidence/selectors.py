@@ -9,6 +9,7 @@ from django.db.models import Exists, OuterRef, Q, QuerySet
 from django.shortcuts import get_object_or_404
 from django.utils import timezone
 
+from apps.accounts.scoping import effective_window, scope_by_system
 from apps.evidence.models import Artifact, Evidence, EvidenceRecord, EvidenceSubject, LineageEdge
 from apps.ingest.parsers import ParseError, normalize_subject
 
@@ -42,9 +43,13 @@ def _end(value: date | datetime) -> datetime:
 
 
 def _visible_evidence(user) -> QuerySet[Evidence]:
-    # Every signed-in role sees all evidence for now. Auditor scoping by engagement (issue #9)
-    # belongs HERE, so that the browser, the detail page, the raw download and the API all get it.
-    return Evidence.objects.all()
+    # The one scoping point of evidence: the browser, the detail page, the raw download and
+    # the API all come through here (apps.accounts.scoping decides what a user may see).
+    qs = scope_by_system(user, Evidence.objects.all())
+    window = effective_window(user)
+    if window is not None:
+        qs = qs.filter(effective_at__gte=window[0], effective_at__lt=window[1])
+    return qs
 
 
 def evidence_list_for_user(*, user, filters: EvidenceFilters = EvidenceFilters()) -> QuerySet[Evidence]:

@@ -53,7 +53,10 @@ generated from its `FACT_MODEL_DOC` string.
   `slug`, `name`, `kind` (service, ml_model, data_platform), `risk_tier` (low, medium,
   high, critical), `data_classes` (list: phi, pii, financial, cardholder, credentials,
   model_output, public), `frameworks` (list: hipaa, gdpr, soc2, eu-ai-act, sr-11-7),
-  `environment` (dev, staging, prod, or "" when the subject is not deployed).
+  `environment` (dev, staging, prod, or "" when the subject is not deployed),
+  `allowed_regions` (list: the cloud regions resources may live in, set per system, else
+  the regions of the system's environments), `log_retention_days` (int: the log
+  retention the system must keep, set per system, default 365).
 - `evidence` (map): the latest evidence of each kind, keyed by kind with `-` written
   as `_` (CEL names cannot contain `-`): `evidence.test_report`, `evidence.sast_scan`,
   `evidence.sbom`, `evidence.provenance`, `evidence.fairness`, ... A kind with no
@@ -102,6 +105,33 @@ Every `evidence.<kind>` value is a map:
     (map, e.g. `demographic_parity_difference`), `violations`.
   - `deployment`, `release`, `pipeline_run`, `check_run`, ... (GitHub and GitLab
     webhooks): see the parser of that event.
+  - `infrastructure` (Terraform plan or state): `unencrypted`,
+    `encrypted_without_customer_key` and `public` (lists of resource addresses),
+    `tls_endpoints` (list of `{address, protocol, min_tls_version}`), `log_retention`
+    (list of `{address, days}`), `regions` (map of region to resource count),
+    `iam_wildcard_statements`, `findings` (list of `{address, type, issue}`).
+  - `kubernetes_manifests`: `privileged`, `host_paths`, `host_namespaces`,
+    `privilege_escalation_allowed`, `without_limits`, `not_pinned` (lists of
+    `namespace/Kind/name:container`), `findings`.
+  - `iac_scan` (Checkov): `passed`, `failed`, `failed_checks` (list of
+    `{check_id, resource, file, lines}`).
+  - `data_quality` (Great Expectations): `suite`, `success` (bool),
+    `evaluated_expectations`, `unsuccessful_expectations`, `failed_expectations`.
+  - `drift` (Evidently, PSI/KS): `dataset_drift` (bool), `share_of_drifted_columns`,
+    `drifted_columns`, `max_psi` (number, or null when no PSI was computed).
+  - `fairness` (also from Fairlearn MetricFrame exports): `fairness` (map, e.g.
+    `demographic_parity_difference`, `equalized_odds_difference`), `difference`, `ratio`.
+  - `data_version` (DVC): `datasets` (list of `{path, md5, size}`), `models`, `stages`.
+  - `policy_decisions` (OPA decision logs): `decisions_total`, `by_outcome` (`allow`,
+    `deny`, ...), `denied`.
+
+## Artifacts and systems as subjects
+
+A rule whose selector names `artifact_kinds` judges every artifact of those kinds on its
+own. A rule without `artifact_kinds` judges each system as a whole (infrastructure,
+assessments, monitoring): then `subject.kind` is `system`, `evidence` holds the system's
+latest evidence of each kind whatever artifact it is about, `lineage` is empty, and
+`system.environment` is the system's most production-like environment.
 
 ## Rules, `requires` and missing evidence
 
@@ -494,10 +524,33 @@ def _show(value) -> str:
     if isinstance(value, str):
         return repr(value if len(value) <= 60 else value[:59] + "…")
     if isinstance(value, list):
-        return f"[{len(value)} item{'s' if len(value) != 1 else ''}]"
+        # Short lists are spelled out, so that a reason names what failed (e.g. the resource
+        # addresses of unencrypted buckets); long ones show their first items and a count.
+        count = f"{len(value)} item{'s' if len(value) != 1 else ''}"
+        if not value:
+            return "[0 items]"
+        shown, width = [], 0
+        for item in value:
+            text = _show_item(item)
+            if shown and width + len(text) > 200:
+                break
+            shown.append(text)
+            width += len(text) + 2
+        more = "" if len(shown) == len(value) else f", … ({count})"
+        return "[" + ", ".join(shown) + more + "]"
     if isinstance(value, dict):
         return f"{{{len(value)} field{'s' if len(value) != 1 else ''}}}"
     return str(value)
+
+
+def _show_item(value) -> str:
+    """One element of a list in a reason: scalars as themselves, small maps inline."""
+    if isinstance(value, dict):
+        inner = ", ".join(f"{k}: {_show(v)}" for k, v in list(value.items())[:4])
+        return "{" + inner + (", …" if len(value) > 4 else "") + "}"
+    if isinstance(value, list):
+        return f"[{len(value)} item{'s' if len(value) != 1 else ''}]"
+    return _show(value)
 
 
 _ABSENT = object()

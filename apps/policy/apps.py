@@ -1,0 +1,21 @@
+from django.apps import AppConfig
+from django.db.models.signals import post_migrate
+
+
+def _load_policy_data(sender, using="default", **kwargs):
+    """After every migrate: the shipped catalogs and the default rule set, idempotently."""
+    from apps.policy.services import catalogs_load_shipped, rules_load_default
+
+    # No ledger entries here: this also runs after every test-database flush, and the shipped
+    # catalogs and rules are part of the release (the load_catalogs command records its loads).
+    catalogs_load_shipped(actor="system:migrate", record=False)
+    rules_load_default(actor="system:migrate", record=False)
+
+
+class PolicyConfig(AppConfig):
+    name = "apps.policy"
+    label = "policy"
+    verbose_name = "Policy"
+
+    def ready(self):
+        post_migrate.connect(_load_policy_data, sender=self, dispatch_uid="policy-load-shipped-data")

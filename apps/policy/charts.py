@@ -1,0 +1,145 @@
+"""Selector output in, Plotly figure dicts out (drawn by static/js/charts.js). No queries here.
+
+Every figure has a title and axis units; the templates put the same numbers in a
+<details> table next to it for people who cannot see the chart.
+"""
+
+from __future__ import annotations
+
+STATUS_COLOURS = {
+    "pass": "#2e7d32",
+    "fail": "#b3261e",
+    "missing": "#8a5300",
+    "excepted": "#1f4e8c",
+    "not-applicable": "#9aa3ad",
+}
+SERIES_COLOURS = ["#1f4e8c", "#2e7d32", "#b3261e", "#6a1b9a", "#8a5300", "#00838f", "#5d4037"]
+
+_LAYOUT = {
+    "paper_bgcolor": "rgba(0,0,0,0)",
+    "plot_bgcolor": "rgba(0,0,0,0)",
+    "font": {"family": "system-ui, sans-serif", "size": 13},
+}
+_CONFIG = {"displayModeBar": False, "responsive": True}
+
+
+def _pct(value: float | None) -> float | None:
+    return None if value is None else round(100 * value, 1)
+
+
+def coverage_by_framework(frameworks) -> dict:
+    """Stacked horizontal bars: per framework, applicable controls by status (counted over systems)."""
+    labels = [f.title if len(f.title) <= 38 else f.code.upper() for f in frameworks]
+    data = []
+    for status, attr, name in (
+        ("pass", "passing", "Passing"),
+        ("excepted", "excepted", "Excepted"),
+        ("missing", "missing", "Missing evidence"),
+        ("fail", "failing", "Failing"),
+    ):
+        data.append(
+            {
+                "type": "bar",
+                "orientation": "h",
+                "name": name,
+                "y": labels,
+                "x": [getattr(f, attr) for f in frameworks],
+                "marker": {"color": STATUS_COLOURS[status]},
+                "hovertemplate": "%{y}: %{x} controls " + name.lower() + "<extra></extra>",
+            }
+        )
+    return {
+        "data": data,
+        "layout": {
+            **_LAYOUT,
+            "title": {"text": "Controls by status, per framework"},
+            "barmode": "stack",
+            "height": 90 + 42 * max(len(frameworks), 1),
+            "margin": {"l": 150, "r": 10, "t": 40, "b": 40},
+            "xaxis": {"title": {"text": "Controls (count)"}, "rangemode": "tozero"},
+            "legend": {"orientation": "h", "y": -0.35},
+        },
+        "config": _CONFIG,
+    }
+
+
+def coverage_trend(trend: dict[str, list], *, title: str) -> dict:
+    """One line per framework: coverage (% of applicable controls passing or excepted) per day."""
+    data = []
+    for i, (code, points) in enumerate(sorted(trend.items())):
+        data.append(
+            {
+                "type": "scatter",
+                "mode": "lines+markers" if len(points) < 30 else "lines",
+                "name": code.upper(),
+                "x": [day.isoformat() for day, _ in points],
+                "y": [_pct(cov) for _, cov in points],
+                "line": {"color": SERIES_COLOURS[i % len(SERIES_COLOURS)], "width": 2},
+                "hovertemplate": code.upper() + " %{x}: %{y}%<extra></extra>",
+                "connectgaps": False,
+            }
+        )
+    return {
+        "data": data,
+        "layout": {
+            **_LAYOUT,
+            "title": {"text": title},
+            "height": 330,
+            "margin": {"l": 50, "r": 10, "t": 40, "b": 90},
+            "yaxis": {"title": {"text": "Coverage (%)"}, "range": [0, 100]},
+            "xaxis": {"title": {"text": "Day (UTC)"}, "type": "date"},
+            "legend": {"orientation": "h", "y": -0.45},
+        },
+        "config": _CONFIG,
+    }
+
+
+def top_failing_controls(rows: list[dict]) -> dict:
+    """Bars: systems failing or missing evidence, per control (worst first)."""
+    labels = [r["control"].label if r["control"] else r["control_id"] for r in rows][::-1]
+    return {
+        "data": [
+            {
+                "type": "bar",
+                "orientation": "h",
+                "name": "Failing",
+                "y": labels,
+                "x": [r["failing_systems"] for r in rows][::-1],
+                "marker": {"color": STATUS_COLOURS["fail"]},
+                "hovertemplate": "%{y}: failing on %{x} systems<extra></extra>",
+            },
+            {
+                "type": "bar",
+                "orientation": "h",
+                "name": "Missing evidence",
+                "y": labels,
+                "x": [r["missing_systems"] for r in rows][::-1],
+                "marker": {"color": STATUS_COLOURS["missing"]},
+                "hovertemplate": "%{y}: evidence missing on %{x} systems<extra></extra>",
+            },
+        ],
+        "layout": {
+            **_LAYOUT,
+            "title": {"text": "Top failing controls"},
+            "barmode": "stack",
+            "height": 90 + 28 * max(len(rows), 1),
+            "margin": {"l": 130, "r": 10, "t": 40, "b": 40},
+            "xaxis": {"title": {"text": "Systems (count)"}, "dtick": 1, "rangemode": "tozero"},
+            "legend": {"orientation": "h", "y": -0.3},
+        },
+        "config": _CONFIG,
+    }
+
+
+def trend_table(trend: dict[str, list]) -> dict:
+    """The trend as a table for <details>: one row per day, one column per framework, in percent."""
+    codes = sorted(trend)
+    by_day: dict = {}
+    for code in codes:
+        for day, cov in trend[code]:
+            by_day.setdefault(day, {})[code] = cov
+    rows = [
+        [day.isoformat()] + [("—" if values.get(c) is None else f"{_pct(values[c]):.0f}") for c in codes]
+        for day, values in sorted(by_day.items(), reverse=True)
+    ]
+    return {"columns": [c.upper() for c in codes], "rows": rows}

@@ -1,0 +1,596 @@
+"""Reads of the policy app, scoped to what the user may see (apps.accounts.scoping).
+
+Pages read rollups (CoverageSnapshot, SystemMetricSnapshot) and bounded slices of results;
+nothing here aggregates evidence or the whole result table per request. "As of" a day means
+the state at the end of that day, read from the append-only result history.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+
+from django.db.models import Q, QuerySet, Sum
+from django.http import Http404
+from django.shortcuts import get_object_or_404
+from django.utils import timezone
+
+from apps.accounts.scoping import effective_window, scope_by_system
+from apps.evidence.models import Artifact, Evidence
+from apps.ingest.parsers import ParseError, normalize_subject
+from apps.inventory.models import System
+from apps.policy import facts as facts_mod
+from apps.policy.models import (
+    STATUS_ORDER,
+    Control,
+    ControlResult,
+    ControlResultChange,
+    CoverageSnapshot,
+    EvaluatedSubject,
+    Framework,
+    ResultStatus,
+    Rule,
+    RuleVersion,
+    SystemMetricSnapshot,
+    worst_status,
+)
+from apps.policy.rulesets import RuleSpec, evaluate_rule
+from apps.policy.services import current_rules, day_end, subjects_queryset
+
+TREND_DAYS = 90
+MATRIX_SUBJECTS = 8
+RESULTS_LIMIT = 300
+MATRIX_KINDS = ("release", "deployment")
+
+
+# ---------------------------------------------------------------- as of
+
+
+def as_of_for_user(user, requested: date | None) -> date | None:
+    """The "as of" day a page shows: the requested one (None: now), never past the user's window."""
+    window = effective_window(user)
+    if window is None:
+        return requested
+    last = (window[1] - timedelta(microseconds=1)).date()
+    if requested is None or requested > last:
+        return last if last < timezone.localdate() else requested
+    return requested
+
+
+@dataclass
+class ResultView:
+    """One result as pages show it, current or as of a past day."""
+
+    result_id: int
+    control_id: int
+    rule_id: int
+    rule_version_id: int
+    system_id: int
+    artifact_id: int | None
+    status: str
+    reason: str
+    evidence_ids: list[int]
+    exception_id: int | None
+    at: datetime  # evaluated_at (current) or changed_at (history)
+    control: Control | None = None
+    rule_version: RuleVersion | None = None
+    system: System | None = None
+    artifact: Artifact | None = None
+
+    def get_status_display(self) -> str:
+        return ResultStatus(self.status).label
+
+
+def _views_from_current(qs) -> list[ResultView]:
+    return [
+        ResultView(
+            result_id=r.pk, control_id=r.control_id, rule_id=r.rule_id, rule_version_id=r.rule_version_id,
+            system_id=r.system_id, artifact_id=r.artifact_id, status=r.status, reason=r.reason,
+            evidence_ids=list(r.evidence_ids), exception_id=r.exception_id, at=r.evaluated_at,
+        )
+        for r in qs
+    ]  # fmt: skip
+
+
+def _views_as_of(condition: Q, end: datetime, limit: int) -> list[ResultView]:
+    """The latest change before `end` of every result matching `condition` (on ControlResultChange)."""
+    rows = (
+        ControlResultChange.objects.filter(condition, changed_at__lt=end)
+        .order_by("result_id", "-changed_at", "-id")
+        .distinct("result_id")[:limit]
+    )
+    return [
+        ResultView(
+            result_id=c.result_id, control_id=c.control_id, rule_id=c.rule_id, rule_version_id=c.rule_version_id,
+            system_id=c.system_id, artifact_id=c.artifact_id, status=c.status, reason=c.reason,
+            evidence_ids=list(c.evidence_ids), exception_id=c.exception_id, at=c.changed_at,
+        )
+        for c in rows
+    ]  # fmt: skip
+
+
+def results_view(
+    user, condition: Q, *, as_of: date | None, limit: int = RESULTS_LIMIT, attach: bool = True
+) -> list[ResultView]:
+    """Results matching `condition`, current or as of the end of a day, with their related rows attached."""
+    if as_of is None:
+        # No ORDER BY in SQL: with one, PostgreSQL walks the primary key past every other row.
+        qs = scope_by_system(user, ControlResult.objects.filter(condition)).order_by()[:limit]
+        views = sorted(_views_from_current(qs), key=lambda v: v.result_id)
+    else:
+        visible = scope_by_system(user, System.objects.all(), "id").values("id")
+        views = _views_as_of(condition & Q(system_id__in=visible), day_end(as_of), limit)
+    if attach:
+        _attach(views)
+    return views
+
+
+def _attach(views: list[ResultView]) -> None:
+    """Controls, rule versions, systems and artifacts of the views: four queries, whatever the count."""
+    if not views:
+        return
+    controls = Control.objects.in_bulk({v.control_id for v in views})
+    versions = RuleVersion.objects.select_related("rule").in_bulk({v.rule_version_id for v in views})
+    systems = System.objects.in_bulk({v.system_id for v in views})
+    artifacts = Artifact.objects.in_bulk({v.artifact_id for v in views if v.artifact_id})
+    for v in views:
+        v.control = controls.get(v.control_id)
+        v.rule_version = versions.get(v.rule_version_id)
+        v.system = systems.get(v.system_id)
+        v.artifact = artifacts.get(v.artifact_id) if v.artifact_id else None
+
+
+# ---------------------------------------------------------------- overview
+
+
+@dataclass
+class FrameworkCoverage:
+    code: str
+    title: str
+    applicable: int = 0
+    passing: int = 0
+    failing: int = 0
+    missing: int = 0
+    excepted: int = 0
+    systems: int = 0
+
+    @property
+    def coverage(self) -> float | None:
+        return (self.passing + self.excepted) / self.applicable if self.applicable else None
+
+
+@dataclass
+class Overview:
+    day: date | None  # the snapshot day shown (None: no rollup yet)
+    frameworks: list[FrameworkCoverage]
+    trend: dict[str, list[tuple[date, float | None]]]  # framework code -> [(day, coverage)]
+    top_failing: list[dict]
+    at_risk: list[dict]
+    metrics: dict
+    systems: int = 0
+
+
+def _snapshot_day(qs: QuerySet, wanted: date) -> date | None:
+    """The latest rollup day at or before `wanted` (today's may not exist yet)."""
+    return qs.filter(day__lte=wanted).order_by("-day").values_list("day", flat=True).first()
+
+
+def overview_for_user(*, user, as_of: date | None = None) -> Overview:
+    """Coverage by framework, its trend, top failing controls and systems at risk, from rollups only."""
+    wanted = as_of or timezone.localdate()
+    snapshots = scope_by_system(user, CoverageSnapshot.objects.all())
+    day = _snapshot_day(snapshots, wanted)
+    frameworks = {f.pk: f for f in Framework.objects.all()}
+    rows = list(snapshots.filter(day=day).select_related("system")) if day else []
+    by_fw: dict[int, FrameworkCoverage] = {}
+    failing_controls: dict[str, dict] = {}
+    per_system: dict[int, dict] = {}
+    for snap in rows:
+        fw = frameworks[snap.framework_id]
+        agg = by_fw.setdefault(fw.pk, FrameworkCoverage(code=fw.code, title=fw.title))
+        agg.applicable += snap.applicable
+        agg.passing += snap.passing
+        agg.failing += snap.failing
+        agg.missing += snap.missing
+        agg.excepted += snap.excepted
+        agg.systems += 1
+        s = per_system.setdefault(
+            snap.system_id, {"system": snap.system, "applicable": 0, "good": 0, "failing": 0, "missing": 0}
+        )
+        s["applicable"] += snap.applicable
+        s["good"] += snap.passing + snap.excepted
+        s["failing"] += snap.failing
+        s["missing"] += snap.missing
+        for control_id, status in (snap.control_status or {}).items():
+            if status in (ResultStatus.FAIL, ResultStatus.MISSING):
+                entry = failing_controls.setdefault(
+                    control_id, {"control_id": control_id, "fail": set(), "missing": set()}
+                )
+                entry["fail" if status == ResultStatus.FAIL else "missing"].add(snap.system_id)
+    trend: dict[str, list] = defaultdict(list)
+    if day:
+        series = (
+            snapshots.filter(day__gt=day - timedelta(days=TREND_DAYS), day__lte=day)
+            .values("day", "framework_id")
+            .annotate(good=Sum("passing") + Sum("excepted"), applicable=Sum("applicable"))
+            .order_by("day", "framework_id")
+        )
+        for point in series:
+            code = frameworks[point["framework_id"]].code
+            cov = point["good"] / point["applicable"] if point["applicable"] else None
+            trend[code].append((point["day"], cov))
+    top = sorted(failing_controls.values(), key=lambda e: (-len(e["fail"]), -len(e["missing"]), e["control_id"]))[:10]
+    controls = {c.control_id: c for c in Control.objects.filter(control_id__in=[e["control_id"] for e in top])}
+    top_failing = [
+        {"control": controls.get(e["control_id"]), "control_id": e["control_id"], "failing_systems": len(e["fail"]),
+         "missing_systems": len(e["missing"])}
+        for e in top
+    ]  # fmt: skip
+    metrics_rows = {
+        m.system_id: m for m in scope_by_system(user, SystemMetricSnapshot.objects.filter(day=day))
+    } if day else {}  # fmt: skip
+    at_risk = []
+    for system_id, s in per_system.items():
+        m = metrics_rows.get(system_id)
+        cov = s["good"] / s["applicable"] if s["applicable"] else None
+        at_risk.append({**s, "coverage": cov, "blocked": m.gate_blocked_subjects if m else 0, "metrics": m})
+    at_risk.sort(key=lambda s: (-(s["blocked"] > 0), s["coverage"] if s["coverage"] is not None else 2, -s["failing"]))
+    prod = sum(m.prod_deployments for m in metrics_rows.values())
+    prod_ok = sum(m.prod_deployments_with_provenance for m in metrics_rows.values())
+    kinds = sum(m.evidence_kinds for m in metrics_rows.values())
+    fresh = sum(m.evidence_kinds_fresh for m in metrics_rows.values())
+    applicable = sum(m.results_applicable for m in metrics_rows.values())
+    failing = sum(m.results_failing for m in metrics_rows.values())
+    metrics = {
+        "provenance": (prod_ok / prod) if prod else None,
+        "prod_deployments": prod,
+        "freshness": (fresh / kinds) if kinds else None,
+        "failure_rate": (failing / applicable) if applicable else None,
+    }
+    return Overview(
+        day=day,
+        frameworks=sorted(by_fw.values(), key=lambda f: f.code),
+        trend=dict(trend),
+        top_failing=top_failing,
+        at_risk=at_risk[:8],
+        metrics=metrics,
+        systems=len(per_system),
+    )
+
+
+# ---------------------------------------------------------------- system page
+
+
+@dataclass
+class MatrixRow:
+    control: Control
+    cells: list[dict]  # one per column: {"status", "reasons", "rules"}
+
+
+@dataclass
+class SystemControls:
+    columns: list[dict]  # {"label", "artifact", "kind", "environment"} + the system column
+    rows: list[MatrixRow]
+    trend: dict[str, list[tuple[date, float | None]]]
+    coverage: list[CoverageSnapshot]
+    metrics: SystemMetricSnapshot | None
+    as_of: date | None
+    counts: dict[str, int] = field(default_factory=dict)
+
+
+def system_controls_for_user(*, user, system: System, as_of: date | None = None) -> SystemControls:
+    """The control matrix (controls x recent releases and deployments, plus the system itself) and trend."""
+    subjects = EvaluatedSubject.objects.filter(system=system, kind__in=MATRIX_KINDS)
+    if as_of is not None:
+        subjects = subjects.filter(first_seen__lt=day_end(as_of))
+    recent = list(subjects.select_related("artifact").order_by("-first_seen", "-artifact_id")[:MATRIX_SUBJECTS])
+    if not recent:  # a system without releases or deployments: its latest subjects of any kind
+        others = EvaluatedSubject.objects.filter(system=system)
+        if as_of is not None:
+            others = others.filter(first_seen__lt=day_end(as_of))
+        recent = list(others.select_related("artifact").order_by("-first_seen", "-artifact_id")[:MATRIX_SUBJECTS])
+    artifact_ids = [s.artifact_id for s in recent]
+    # Two narrow queries (the subjects' results by artifact, the system's own by system) rather
+    # than one OR, which the planner answers by scanning the system's results.
+    views = results_view(user, Q(artifact_id__in=artifact_ids), as_of=as_of, limit=5000, attach=False)
+    views += results_view(user, Q(system_id=system.pk, artifact__isnull=True), as_of=as_of, limit=5000, attach=False)
+    _attach(views)
+    columns = [
+        {"key": s.artifact_id, "label": s.artifact.name or s.artifact.uri.rsplit("/", 1)[-1][:40],
+         "artifact": s.artifact, "kind": s.kind, "environment": s.environment}
+        for s in reversed(recent)
+    ] + [{"key": None, "label": "System", "artifact": None, "kind": "system", "environment": ""}]  # fmt: skip
+    index = {c["key"]: i for i, c in enumerate(columns)}
+    cells: dict[int, list[list[ResultView]]] = {}
+    controls: dict[int, Control] = {}
+    counts: dict[str, int] = defaultdict(int)
+    in_scope = set(system.frameworks or [])
+    framework_ids = set(Framework.objects.filter(code__in=in_scope).values_list("pk", flat=True)) if in_scope else None
+    for v in views:
+        if v.status == ResultStatus.NOT_APPLICABLE or v.control is None:
+            continue
+        if framework_ids is not None and v.control.framework_id not in framework_ids:
+            continue  # a control of a framework the system is not in scope for
+        controls[v.control_id] = v.control
+        row = cells.setdefault(v.control_id, [[] for _ in columns])
+        row[index[v.artifact_id]].append(v)
+    rows = []
+    for control_id, control in sorted(controls.items(), key=lambda kv: (kv[1].framework_id, kv[1].order)):
+        out = []
+        for col in cells[control_id]:
+            status = worst_status(v.status for v in col) if col else ""
+            if status:
+                counts[status] += 1
+            out.append({
+                "status": status,
+                "reasons": [f"{v.rule_version.rule.key}: {v.reason}" for v in col if v.rule_version][:4],
+            })  # fmt: skip
+        rows.append(MatrixRow(control=control, cells=out))
+    end_day = as_of or timezone.localdate()
+    codes = dict(Framework.objects.values_list("pk", "code"))
+    snapshots = CoverageSnapshot.objects.filter(system=system)
+    if system.frameworks:
+        snapshots = snapshots.filter(framework__code__in=system.frameworks)
+    series = (
+        snapshots.filter(day__gt=end_day - timedelta(days=TREND_DAYS), day__lte=end_day)
+        .order_by("day")
+        .values_list("day", "framework_id", "coverage")
+    )
+    trend: dict[str, list] = defaultdict(list)
+    last_day = None
+    for day, framework_id, coverage in series:
+        trend[codes[framework_id]].append((day, coverage))
+        last_day = day
+    latest = (
+        list(snapshots.filter(day=last_day).select_related("framework").defer("control_status")) if last_day else []
+    )
+    metrics = SystemMetricSnapshot.objects.filter(system=system, day__lte=end_day).order_by("-day").first()
+    return SystemControls(
+        columns=columns,
+        rows=rows,
+        trend=dict(trend),
+        coverage=sorted(latest, key=lambda s: s.framework.code),
+        metrics=metrics,
+        as_of=as_of,
+        counts=dict(counts),
+    )
+
+
+# ---------------------------------------------------------------- controls
+
+
+def framework_list() -> list[Framework]:
+    return list(Framework.objects.order_by("code"))
+
+
+def control_list_for_user(*, user, framework: str = "", as_of: date | None = None) -> tuple[list[dict], date | None]:
+    """Every control (of a framework) with how many visible systems pass, fail or miss it (from rollups)."""
+    controls = Control.objects.select_related("framework").order_by("framework__code", "order")
+    if framework:
+        controls = controls.filter(framework__code=framework)
+    snapshots = scope_by_system(user, CoverageSnapshot.objects.all())
+    day = _snapshot_day(snapshots, as_of or timezone.localdate())
+    tallies: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
+    if day:
+        for status_map in snapshots.filter(day=day).values_list("control_status", flat=True):
+            for control_id, status in (status_map or {}).items():
+                tallies[control_id][status] += 1
+    rules_by_control: dict[str, list[str]] = defaultdict(list)
+    for key, control_ids in RuleVersion.objects.filter(current_of__isnull=False).values_list("rule__key", "controls"):
+        for cid in control_ids:
+            rules_by_control[cid].append(key)
+    out = []
+    for c in controls:
+        t = tallies.get(c.control_id, {})
+        out.append({"control": c, "rules": sorted(rules_by_control.get(c.control_id, [])), **{
+            "pass": t.get("pass", 0), "fail": t.get("fail", 0), "missing": t.get("missing", 0),
+            "excepted": t.get("excepted", 0)}})  # fmt: skip
+    return out, day
+
+
+def control_get(control_id: str) -> Control:
+    return get_object_or_404(Control.objects.select_related("framework", "parent"), control_id=control_id)
+
+
+def control_detail_for_user(*, user, control: Control, as_of: date | None = None) -> dict:
+    """A control's rules, its results across the systems the user sees, and the evidence they used."""
+    rules = list(
+        RuleVersion.objects.filter(current_of__isnull=False, controls__contains=[control.control_id])
+        .select_related("rule")
+        .order_by("rule__key")
+    )
+    views = results_view(user, Q(control_id=control.pk), as_of=as_of)
+    views = [v for v in views if v.status != ResultStatus.NOT_APPLICABLE]
+    views.sort(key=lambda v: (STATUS_ORDER[v.status], v.system.name if v.system else "", -(v.artifact_id or 0)))
+    evidence_ids = sorted({e for v in views for e in v.evidence_ids})[-200:]
+    evidence = list(
+        scope_by_system(user, Evidence.objects.filter(pk__in=evidence_ids))
+        .select_related("system")
+        .only("id", "title", "kind", "verdict", "effective_at", "system__name", "system__slug")
+        .order_by("-effective_at")[:50]
+    )
+    counts: dict[str, int] = defaultdict(int)
+    for v in views:
+        counts[v.status] += 1
+    return {"rules": rules, "results": views, "evidence": evidence, "counts": dict(counts)}
+
+
+# ---------------------------------------------------------------- rules
+
+
+def rule_list() -> list[Rule]:
+    return list(Rule.objects.select_related("current").order_by("key"))
+
+
+def rule_get(key: str) -> Rule:
+    return get_object_or_404(Rule.objects.select_related("current"), key=key)
+
+
+def rule_versions(rule: Rule) -> list[RuleVersion]:
+    return list(rule.versions.select_related("created_by").order_by("-version")[:50])
+
+
+def rule_dry_run(*, user, spec: RuleSpec, limit: int = 2000) -> dict:
+    """What a rule would say on current data, without writing anything: counts and the first rows.
+
+    Runs the unsaved rule over the subjects (or systems, for a system-scope rule) its selector
+    may select, among those the user may see, and compares with the saved rule's results."""
+    from apps.policy.services import _Rule, _selector_prefilter
+
+    fake = _Rule(version=None, spec=spec, control_ids=())  # type: ignore[arg-type]
+    now = timezone.now()
+    rows = []
+    if spec.selector.artifact_kinds:
+        subjects = scope_by_system(user, subjects_queryset())
+        subjects = _selector_prefilter(subjects, [fake], system_field="system")
+        artifacts = list(subjects.order_by("-first_seen")[:limit])
+        facts = facts_mod.subject_facts_batch(artifacts, now=now)
+        for a in artifacts:
+            outcome = evaluate_rule(spec, facts[a.pk])
+            rows.append({"subject": a.uri, "system": facts[a.pk]["system"]["name"], "artifact_id": a.pk,
+                         "system_id": a.system_id, "status": outcome.status, "reason": outcome.reason})  # fmt: skip
+    else:
+        systems = scope_by_system(user, System.objects.all(), "id")
+        systems = _selector_prefilter(systems, [fake], system_field="")
+        ids = list(systems.values_list("pk", flat=True)[:limit])
+        facts = facts_mod.system_scope_facts_batch(ids, now=now)
+        for sid, f in facts.items():
+            outcome = evaluate_rule(spec, f)
+            rows.append({"subject": f["subject"]["uri"], "system": f["system"]["name"], "artifact_id": None,
+                         "system_id": sid, "status": outcome.status, "reason": outcome.reason})  # fmt: skip
+    saved = {}
+    rule = Rule.objects.filter(key=spec.key).first()
+    if rule is not None:
+        for artifact_id, system_id, status in ControlResult.objects.filter(rule=rule).values_list(
+            "artifact_id", "system_id", "status"
+        ):
+            key = (artifact_id, system_id if artifact_id is None else None)
+            saved[key] = worst_status([saved[key], status]) if key in saved else status
+    counts: dict[str, int] = defaultdict(int)
+    changes = 0
+    for row in rows:
+        status = "fail" if row["status"] == "error" else row["status"]
+        counts[row["status"]] += 1
+        key = (row["artifact_id"], row["system_id"] if row["artifact_id"] is None else None)
+        row["was"] = saved.get(key, "not-applicable")
+        row["changes"] = row["was"] != status
+        changes += row["changes"]
+    rows.sort(key=lambda r: ({"error": 0, "fail": 1, "missing": 2, "pass": 3}.get(r["status"], 4), not r["changes"]))
+    applicable = [r for r in rows if r["status"] != "not-applicable"]
+    return {"counts": dict(counts), "rows": applicable[:100], "total": len(rows), "changes": changes}
+
+
+# ---------------------------------------------------------------- gate
+
+
+@dataclass
+class GateDecision:
+    subject: Artifact
+    allowed: bool
+    failing: list[dict]
+    warnings: list[dict]
+    evaluated_at: datetime | None
+    evaluated: bool
+
+
+def subject_get(subject: str) -> Artifact:
+    """An artifact by id, or by its identity (normalized the way ingestion normalizes it)."""
+    text = (subject or "").strip()
+    if text.isdigit():
+        artifact = Artifact.objects.filter(pk=int(text)).first()
+        if artifact is not None:
+            return artifact
+    try:
+        uri = normalize_subject(text).uri
+    except ParseError:
+        uri = text
+    artifact = Artifact.objects.filter(Q(uri=uri) | Q(uri=text)).first()
+    if artifact is None:
+        raise Http404(f"no artifact {text[:200]!r} is known: send evidence about it first")
+    return artifact
+
+
+def gate_for_subject(*, artifact: Artifact, environment: str = "", digest: str = "") -> GateDecision:
+    """May this release or deployment proceed? Hard-gate rules that fail or miss evidence block it;
+    the subject's own results count, and so do its system's system-scope results."""
+    condition = Q(artifact_id=artifact.pk)
+    if artifact.system_id:
+        condition |= Q(system_id=artifact.system_id, artifact__isnull=True)
+    results = (
+        ControlResult.objects.filter(condition)
+        .exclude(status=ResultStatus.NOT_APPLICABLE)
+        .select_related("control", "rule_version__rule")
+        .order_by("control__control_id", "rule__key")
+    )
+    failing, warnings = [], []
+    for r in results:
+        if r.status not in (ResultStatus.FAIL, ResultStatus.MISSING):
+            continue
+        item = {
+            "control": r.control.control_id,
+            "rule": r.rule_version.rule.key,
+            "severity": r.rule_version.severity,
+            "mode": r.rule_version.mode,
+            "status": r.status,
+            "reason": r.reason,
+            "scope": "subject" if r.artifact_id else "system",
+        }
+        (failing if r.rule_version.mode == RuleVersion.Mode.GATE else warnings).append(item)
+    # Release sign-off (apps.releases): a classified release needs its chain complete for the digest shipped.
+    from apps.releases.services import release_gate_items
+
+    failing += release_gate_items(artifact=artifact, environment=environment, digest=digest)
+    state = EvaluatedSubject.objects.filter(artifact=artifact).only("evaluated_at").first()
+    return GateDecision(
+        subject=artifact,
+        allowed=not failing and state is not None,
+        failing=failing,
+        warnings=warnings,
+        evaluated_at=state.evaluated_at if state else None,
+        evaluated=state is not None,
+    )
+
+
+# ---------------------------------------------------------------- OSCAL export
+
+
+def results_for_export(*, user, framework: Framework, system: System | None, as_of: date | None) -> list[dict]:
+    """Results of a framework's controls (on a system or all visible), as export_assessment_results() takes them."""
+    condition = Q(control__framework=framework)
+    if system is not None:
+        condition &= Q(system_id=system.pk)
+    if as_of is None:
+        condition_asof = condition
+    else:
+        condition_asof = Q(control_id__in=Control.objects.filter(framework=framework).values("id"))
+        if system is not None:
+            condition_asof &= Q(system_id=system.pk)
+    views = results_view(user, condition_asof, as_of=as_of, limit=20000)
+    evidence_ids = {e for v in views for e in v.evidence_ids}
+    evidence = {e.pk: e for e in Evidence.objects.filter(pk__in=evidence_ids).only("id", "title", "sha256")}
+    out = []
+    for v in views:
+        subject = (
+            {"uri": v.artifact.uri, "kind": v.artifact.kind, "name": v.artifact.name}
+            if v.artifact
+            else {"uri": f"system:{v.system.slug}", "kind": "system", "name": v.system.name}
+        )
+        out.append({
+            "control_id": v.control.control_id,
+            "subject": subject,
+            "status": v.status,
+            "reason": v.reason,
+            "evaluated_at": v.at,
+            "rule": v.rule_version.rule.key if v.rule_version else None,
+            "rule_version": v.rule_version.version if v.rule_version else None,
+            "evidence": [
+                {"id": str(e), "title": evidence[e].title, "sha256": evidence[e].sha256}
+                for e in v.evidence_ids if e in evidence
+            ],
+        })  # fmt: skip
+    return out
+
+
+def current_rule_count() -> int:
+    return len(current_rules())

@@ -1,0 +1,41 @@
+"""Celery wrappers of the policy services: ids in, one service call, nothing returned that matters."""
+
+from celery import shared_task
+from django.db import DatabaseError
+
+
+@shared_task(
+    acks_late=True,
+    reject_on_worker_lost=True,
+    autoretry_for=(DatabaseError,),
+    retry_backoff=15,
+    retry_jitter=True,
+    max_retries=5,
+)
+def policy_evaluate(subject_ids=None, system_ids=None, rule_ids=None) -> int:
+    """Evaluate rules for these subjects / systems / rules (all when none given); returns results changed."""
+    from apps.policy.services import policy_evaluate as evaluate
+
+    return evaluate(subject_ids=subject_ids, system_ids=system_ids, rule_ids=rule_ids).changed
+
+
+@shared_task(acks_late=True)
+def policy_evaluate_nightly() -> int:
+    """Beat, nightly: every rule over every subject (ages and freshness move even without new evidence)."""
+    from apps.policy.services import coverage_snapshot_catch_up
+    from apps.policy.services import policy_evaluate as evaluate
+
+    changed = evaluate().changed
+    coverage_snapshot_catch_up()
+    return changed
+
+
+@shared_task(acks_late=True, time_limit=300, soft_time_limit=290)
+def coverage_snapshot() -> int:
+    """Beat (and after results change): today's coverage and metric rollups, yesterday's if stale."""
+    from django.core.cache import cache
+
+    from apps.policy.services import coverage_snapshot_catch_up
+
+    cache.delete("policy:snapshot-pending")
+    return coverage_snapshot_catch_up()

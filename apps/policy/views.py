@@ -1,0 +1,223 @@
+"""HTML pages of the policy app: controls, rules (with the editor), catalog import and OSCAL export."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.http import Http404, HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.utils import timezone
+from django.views.decorators.http import require_POST
+
+from apps.accounts.scoping import can_see_system
+from apps.inventory.models import System
+from apps.policy import charts
+from apps.policy.engine import RuleSyntaxError, compile_rule
+from apps.policy.forms import AsOfForm, CatalogImportForm, RuleForm, _names
+from apps.policy.models import Framework
+from apps.policy.oscal import export_assessment_results
+from apps.policy.rulesets import RuleSetError
+from apps.policy.selectors import (
+    as_of_for_user,
+    control_detail_for_user,
+    control_get,
+    control_list_for_user,
+    framework_list,
+    results_for_export,
+    rule_dry_run,
+    rule_get,
+    rule_list,
+    rule_versions,
+    system_controls_for_user,
+)
+from apps.policy.services import can_edit_rules, catalog_import, rule_save, rule_spec_from_form
+
+
+def _as_of(request):
+    form = AsOfForm(request.GET or None)
+    return form, as_of_for_user(request.user, form.day())
+
+
+@login_required
+def control_list(request):
+    form, as_of = _as_of(request)
+    framework = request.GET.get("framework", "")
+    rows, day = control_list_for_user(user=request.user, framework=framework, as_of=as_of)
+    return render(
+        request,
+        "policy/control_list.html",
+        {"rows": rows, "frameworks": framework_list(), "framework": framework, "form": form, "as_of": as_of,
+         "day": day, "can_edit": can_edit_rules(request.user)},
+    )  # fmt: skip
+
+
+@login_required
+def control_detail(request, control_id):
+    form, as_of = _as_of(request)
+    control = control_get(control_id)
+    detail = control_detail_for_user(user=request.user, control=control, as_of=as_of)
+    return render(request, "policy/control_detail.html", {"control": control, "form": form, "as_of": as_of, **detail})
+
+
+@login_required
+def rule_index(request):
+    return render(request, "policy/rule_list.html", {"rules": rule_list(), "can_edit": can_edit_rules(request.user)})
+
+
+@login_required
+def rule_detail(request, key):
+    rule = rule_get(key)
+    return render(
+        request,
+        "policy/rule_detail.html",
+        {"rule": rule, "versions": rule_versions(rule), "can_edit": can_edit_rules(request.user)},
+    )
+
+
+def _ensure_editor(user) -> None:
+    if not can_edit_rules(user):
+        raise PermissionDenied("Only compliance officers and platform admins change rules.")
+
+
+@login_required
+def rule_edit(request, key=None):
+    """The rule editor: new (key None) or a new version of an existing rule."""
+    _ensure_editor(request.user)
+    rule = rule_get(key) if key else None
+    initial = RuleForm.initial_for(rule.current) if rule and rule.current else {"severity": "medium", "mode": "warn"}
+    form = RuleForm(request.POST or None, initial=initial)
+    if rule is not None:
+        form.fields["key"].disabled = True
+    error = ""
+    if request.method == "POST" and form.is_valid():
+        rule_key = rule.key if rule else form.cleaned_data["key"]
+        try:
+            version = rule_save(
+                actor=request.user, key=rule_key, data=form.rule_data(), note=form.cleaned_data.get("note", "")
+            )
+        except ValidationError as exc:
+            error = " ".join(exc.messages)
+        else:
+            messages.success(
+                request,
+                f"Saved {rule_key} as version {version.version}; affected subjects are being re-evaluated.",
+            )
+            return redirect("policy:rule_detail", key=rule_key)
+    return render(request, "policy/rule_form.html", {"form": form, "rule": rule, "error": error})
+
+
+@login_required
+@require_POST
+def rule_validate(request):
+    """htmx, on every keystroke (debounced): does the expression compile? Line and column if not."""
+    _ensure_editor(request.user)
+    expression = request.POST.get("expression", "")
+    requires = _names(request.POST.get("requires", ""))
+    context = {"expression": expression}
+    try:
+        compiled = compile_rule(expression, requires=requires)
+    except RuleSyntaxError as exc:
+        lines = expression.split("\n")
+        line_text = lines[exc.line - 1] if 0 < exc.line <= len(lines) else ""
+        context.update({"error": exc, "line_text": line_text, "caret": " " * max(exc.column - 1, 0) + "^"})
+    else:
+        context["reads"] = [p[0] for p in compiled.fact_paths]
+    return render(request, "policy/_rule_validation.html", context)
+
+
+@login_required
+@require_POST
+def rule_dry_run_view(request):
+    """htmx: what the rule in the editor would say on current data, before saving."""
+    _ensure_editor(request.user)
+    form = RuleForm(request.POST)
+    form.is_valid()  # partial data is fine: rule_spec_from_form says what is missing
+    key = request.POST.get("rule_key") or form.cleaned_data.get("key") or "draft-rule"
+    try:
+        spec = rule_spec_from_form(key=key, data=form.rule_data())
+    except RuleSetError as exc:
+        return render(request, "policy/_dry_run.html", {"error": str(exc)})
+    result = rule_dry_run(user=request.user, spec=spec)
+    return render(request, "policy/_dry_run.html", {"result": result, "spec": spec})
+
+
+@login_required
+def catalog_import_view(request):
+    _ensure_editor(request.user)
+    form = CatalogImportForm(request.POST or None, request.FILES or None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            framework = catalog_import(
+                actor=request.user, data=form.cleaned_data["file"].read(), code=form.cleaned_data["code"] or None
+            )
+        except ValidationError as exc:
+            form.add_error("file", " ".join(exc.messages))
+        else:
+            messages.success(request, f"Imported {framework.title} ({framework.controls.count()} controls).")
+            return redirect(framework.get_absolute_url())
+    return render(request, "policy/catalog_import.html", {"form": form})
+
+
+def oscal_export_document(*, user, framework: Framework, system: System | None, as_of) -> dict:
+    """The OSCAL assessment-results document of a framework (one door for the page and the API)."""
+    end = timezone.now() if as_of is None else datetime.combine(as_of, datetime.max.time(), tzinfo=UTC)
+    results = results_for_export(user=user, framework=framework, system=system, as_of=as_of)
+    starts = [r["evaluated_at"] for r in results]
+    start = min(starts) if starts else end
+    scope = system.name if system else "all systems"
+    return export_assessment_results(
+        framework={"code": framework.code, "title": framework.title, "version": framework.version},
+        results=results,
+        title=f"{framework.title}: assessment results for {scope}",
+        period_start=min(start, end),
+        period_end=end,
+    )
+
+
+def export_params(request) -> tuple[System | None, object]:
+    system = None
+    slug = request.GET.get("system", "")
+    if slug:
+        system = get_object_or_404(System, slug=slug)
+        if not can_see_system(request.user, system.pk):
+            raise Http404("No such system")
+    return system, as_of_for_user(request.user, AsOfForm(request.GET or None).day())
+
+
+@login_required
+def oscal_export(request, code):
+    framework = get_object_or_404(Framework, code=code)
+    system, as_of = export_params(request)
+    doc = oscal_export_document(user=request.user, framework=framework, system=system, as_of=as_of)
+    name = f"assessment-results-{framework.code}{'-' + system.slug if system else ''}.json"
+    response = HttpResponse(json.dumps(doc, indent=2), content_type="application/json")
+    response["Content-Disposition"] = f'attachment; filename="{name}"'
+    return response
+
+
+def overview_charts(overview) -> dict:
+    """Figure dicts of the overview page (used by the dashboard home view)."""
+    return {
+        "coverage_chart": charts.coverage_by_framework(overview.frameworks),
+        "trend_chart": charts.coverage_trend(overview.trend, title="Coverage over the last 90 days"),
+        "failing_chart": charts.top_failing_controls(overview.top_failing),
+        "trend_table": charts.trend_table(overview.trend),
+    }
+
+
+def system_controls_context(request, system: System) -> dict:
+    """What the system page (apps.inventory) shows of controls: the matrix, coverage and trend."""
+    as_of = as_of_for_user(request.user, AsOfForm(request.GET or None).day())
+    controls = system_controls_for_user(user=request.user, system=system, as_of=as_of)
+    return {
+        "controls": controls,
+        "as_of": as_of,
+        "system_trend_chart": charts.coverage_trend(
+            controls.trend, title=f"Coverage of {system.name} over the last 90 days"
+        ),
+        "system_trend_table": charts.trend_table(controls.trend),
+    }

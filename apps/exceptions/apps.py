@@ -1,0 +1,20 @@
+from django.apps import AppConfig
+from django.db.models.signals import post_migrate
+
+
+def _executive_group(sender, using="default", **kwargs):
+    """After every migrate: the group that designates executives (critical-tier approvers)."""
+    from django.contrib.auth.models import Group
+
+    from apps.exceptions.chain import EXECUTIVE_GROUP
+
+    Group.objects.using(using).get_or_create(name=EXECUTIVE_GROUP)
+
+
+class ExceptionsConfig(AppConfig):
+    name = "apps.exceptions"
+    label = "exceptions"
+    verbose_name = "Exceptions"
+
+    def ready(self):
+        post_migrate.connect(_executive_group, sender=self, dispatch_uid="exceptions-executive-group")

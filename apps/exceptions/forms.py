@@ -1,0 +1,142 @@
+"""HTML input parsing for exception pages; the rules themselves live in services.exception_validate."""
+
+from __future__ import annotations
+
+from datetime import datetime, time, timedelta
+
+from django import forms
+from django.utils import timezone
+
+from apps.exceptions.models import ExceptionRequest
+from apps.exceptions.selectors import ExceptionFilters
+from apps.exceptions.services import ExceptionInput
+from apps.exceptions.tiers import Tier, tier_policy
+
+
+def end_of_day(day) -> datetime:
+    """A date means "until the end of that day (UTC)"."""
+    return timezone.make_aware(datetime.combine(day + timedelta(days=1), time.min))
+
+
+def _int_list(raw: str) -> list[int]:
+    out = []
+    for part in (raw or "").replace(",", " ").split():
+        if not part.isdigit():
+            raise forms.ValidationError(f"{part!r} is not an evidence id")
+        out.append(int(part))
+    return out
+
+
+class ExceptionRequestForm(forms.Form):
+    """The fields of a request; likelihood and impact are picked from the matrix's labels."""
+
+    system = forms.ChoiceField(label="System")
+    control = forms.CharField(label="Control", max_length=100, help_text="The control id, e.g. gdpr-35-1.")
+    artifact = forms.IntegerField(
+        label="Narrow to artifact (id)",
+        required=False,
+        min_value=1,
+        help_text="Optional: a release or artifact of the system; empty covers the whole system.",
+    )
+    justification = forms.CharField(
+        widget=forms.Textarea(attrs={"rows": 4}), help_text="Why the business accepts this risk."
+    )
+    compensating_controls = forms.CharField(
+        widget=forms.Textarea(attrs={"rows": 3}), help_text="What reduces the risk until the control passes."
+    )
+    likelihood = forms.TypedChoiceField(coerce=int)
+    impact = forms.TypedChoiceField(coerce=int)
+    expires_on = forms.DateField(
+        label="Expires on",
+        widget=forms.DateInput(attrs={"type": "date"}),
+        help_text="The exception ends at the end of this day (UTC).",
+    )
+    evidence_ids = forms.CharField(
+        label="Evidence ids", required=False, help_text="Evidence that supports the request, e.g. 12, 15."
+    )
+
+    def __init__(self, *args, systems=(), **kwargs):
+        super().__init__(*args, **kwargs)
+        policy = tier_policy()
+        self.fields["system"].choices = [("", "Choose a system")] + [(s.slug, s.name) for s in systems]
+        self.fields["likelihood"].choices = [("", "Choose…")] + [
+            (i, f"{i} · {label}") for i, label in enumerate(policy.likelihood, 1)
+        ]
+        self.fields["impact"].choices = [("", "Choose…")] + [
+            (i, f"{i} · {label}") for i, label in enumerate(policy.impact, 1)
+        ]
+
+    def clean_evidence_ids(self):
+        return _int_list(self.cleaned_data.get("evidence_ids", ""))
+
+    def to_input(self) -> ExceptionInput:
+        d = self.cleaned_data
+        return ExceptionInput(
+            control=d["control"],
+            system=d["system"],
+            artifact=d.get("artifact"),
+            justification=d["justification"],
+            compensating_controls=d["compensating_controls"],
+            likelihood=d["likelihood"],
+            impact=d["impact"],
+            expires_at=end_of_day(d["expires_on"]),
+            evidence_ids=d.get("evidence_ids") or [],
+        )
+
+    @staticmethod
+    def initial_from(req: ExceptionRequest) -> dict:
+        return {
+            "system": req.system.slug,
+            "control": req.control.control_id,
+            "artifact": req.artifact_id,
+            "justification": req.justification,
+            "compensating_controls": req.compensating_controls,
+            "likelihood": req.likelihood,
+            "impact": req.impact,
+            "expires_on": timezone.localdate(req.expires_at - timedelta(seconds=1)),
+            "evidence_ids": ", ".join(str(e) for e in req.evidence_ids),
+        }
+
+
+class DecisionForm(forms.Form):
+    decision = forms.ChoiceField(choices=[("approve", "Approve"), ("reject", "Reject")])
+    comment = forms.CharField(widget=forms.Textarea(attrs={"rows": 3}), required=False, max_length=4000)
+    digest = forms.CharField(widget=forms.HiddenInput, help_text="The digest of the version shown.")
+
+
+class RevokeForm(forms.Form):
+    reason = forms.CharField(widget=forms.Textarea(attrs={"rows": 3}), max_length=4000)
+
+
+class RenewForm(forms.Form):
+    expires_on = forms.DateField(label="New expiry", widget=forms.DateInput(attrs={"type": "date"}))
+
+
+class ReauthForm(forms.Form):
+    password = forms.CharField(widget=forms.PasswordInput(attrs={"autocomplete": "current-password"}), strip=False)
+    otp_token = forms.CharField(
+        label="Authenticator code",
+        required=False,
+        max_length=12,
+        widget=forms.TextInput(attrs={"autocomplete": "one-time-code", "inputmode": "numeric"}),
+    )
+
+
+class ExceptionFilterForm(forms.Form):
+    system = forms.CharField(required=False)
+    control = forms.CharField(required=False)
+    tier = forms.ChoiceField(required=False, choices=[("", "Any")] + list(Tier.choices))
+    status = forms.ChoiceField(required=False, choices=[("", "Any")] + list(ExceptionRequest.Status.choices))
+    expiring_within = forms.IntegerField(required=False, min_value=0, max_value=3660, label="Expiring within (days)")
+    mine = forms.BooleanField(required=False)
+
+    def filters(self) -> ExceptionFilters:
+        d = self.cleaned_data
+        return ExceptionFilters(
+            system=d.get("system") or "",
+            control=d.get("control") or "",
+            tier=d.get("tier") or "",
+            status=d.get("status") or "",
+            expiring_within=d.get("expiring_within"),
+            requested_by_me=bool(d.get("mine")),
+        )

@@ -1,0 +1,302 @@
+"""Reads of exceptions, scoped to the user (apps.accounts.scoping), prefetched for pages and the API."""
+
+from __future__ import annotations
+
+from collections import Counter, defaultdict
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+
+from django.db.models import Q, QuerySet
+from django.shortcuts import get_object_or_404
+from django.utils import timezone
+
+from apps.accounts.roles import Role
+from apps.accounts.scoping import is_read_only, scope_by_system, scope_evidence
+from apps.evidence.models import Evidence
+from apps.exceptions.chain import EXECUTIVE_GROUP, is_executive
+from apps.exceptions.findings import findings_of, findings_total
+from apps.exceptions.models import Approval, ExceptionMetricSnapshot, ExceptionRequest
+from apps.exceptions.tiers import Slot, Tier
+from apps.policy.models import ControlResult, ResultStatus
+
+Status = ExceptionRequest.Status
+
+
+# ---------------------------------------------------------------- the policy hook
+
+
+def exception_covering(*, control_id: int, system_id: int, artifact_id: int | None, at: datetime) -> int | None:
+    """The approved, unexpired exception covering a control on a subject at `at` (latest expiry wins).
+
+    A system-wide exception (no artifact) covers every subject of the system; a narrowed one
+    covers only results on its artifact. One indexed query (exception_active_cover)."""
+    qs = ExceptionRequest.objects.filter(
+        status=Status.APPROVED, control_id=control_id, system_id=system_id, expires_at__gt=at
+    )
+    if artifact_id is None:
+        qs = qs.filter(artifact__isnull=True)
+    else:
+        qs = qs.filter(Q(artifact__isnull=True) | Q(artifact_id=artifact_id))
+    return qs.order_by("-expires_at", "-pk").values_list("pk", flat=True).first()
+
+
+# ---------------------------------------------------------------- who may see and do what
+
+
+def _sees_drafts_of_others(user) -> bool:
+    return user.is_superuser or user.has_role(Role.ADMIN, Role.COMPLIANCE_OFFICER)
+
+
+def exception_queryset_for_user(*, user) -> QuerySet[ExceptionRequest]:
+    """Exceptions of systems the user may see; drafts only to their requester and compliance officers."""
+    qs = scope_by_system(user, ExceptionRequest.objects.all())
+    if not getattr(user, "is_authenticated", False):
+        return qs.none()
+    if not _sees_drafts_of_others(user):
+        qs = qs.exclude(Q(status=Status.DRAFT) & ~Q(requested_by=user))
+    return qs.select_related("control", "control__framework", "system", "artifact", "requested_by", "renewal_of")
+
+
+@dataclass(frozen=True)
+class ExceptionFilters:
+    system: str = ""
+    control: str = ""
+    tier: str = ""
+    status: str = ""
+    expiring_within: int | None = None  # days: approved and ending within this many days
+    requested_by_me: bool = False
+
+
+def exception_list_for_user(*, user, filters: ExceptionFilters | None = None, now: datetime | None = None):
+    """The register: filtered, newest first."""
+    filters = filters or ExceptionFilters()
+    qs = exception_queryset_for_user(user=user)
+    if filters.system:
+        qs = qs.filter(system__slug=filters.system)
+    if filters.control:
+        qs = qs.filter(control__control_id=filters.control)
+    if filters.tier:
+        qs = qs.filter(tier=filters.tier)
+    if filters.status:
+        qs = qs.filter(status=filters.status)
+    if filters.expiring_within is not None:
+        now = now or timezone.now()
+        qs = qs.filter(
+            status=Status.APPROVED, expires_at__gt=now, expires_at__lte=now + timedelta(days=filters.expiring_within)
+        )
+    if filters.requested_by_me:
+        qs = qs.filter(requested_by=user)
+    return qs.order_by("-created_at", "-pk")
+
+
+def exception_get_for_user(*, user, pk: int) -> ExceptionRequest:
+    return get_object_or_404(exception_queryset_for_user(user=user), pk=pk)
+
+
+def can_use_inbox(user) -> bool:
+    """Risk owners, compliance officers and designated executives have an approval inbox."""
+    if not getattr(user, "is_authenticated", False) or is_read_only(user):
+        return False
+    return user.has_role(Role.RISK_OWNER, Role.COMPLIANCE_OFFICER) or is_executive(user)
+
+
+def exception_inbox_for_user(*, user) -> list[ExceptionRequest]:
+    """Pending requests with a slot this user could fill now (SoD applied), oldest waiting first."""
+    from apps.exceptions.chain import open_slots_for
+
+    if not can_use_inbox(user):
+        return []
+    qs = exception_queryset_for_user(user=user).filter(status=Status.PENDING).exclude(requested_by=user)
+    slot_filter = Q(pk__in=[])
+    if user.has_role(Role.RISK_OWNER):
+        slot_filter |= Q(system__risk_owners=user)
+    if user.has_role(Role.COMPLIANCE_OFFICER):
+        slot_filter |= Q(tier__in=_tiers_with_slot(Slot.COMPLIANCE_OFFICER))
+    if user.groups.filter(name=EXECUTIVE_GROUP).exists():
+        slot_filter |= Q(tier__in=_tiers_with_slot(Slot.EXECUTIVE))
+    rows = list(
+        qs.filter(slot_filter)
+        .distinct()
+        .prefetch_related("approvals", "system__risk_owners")
+        .order_by("pending_since", "pk")
+    )
+    out = []
+    for req in rows:
+        slots = open_slots_for(user, req)
+        if slots:
+            req.my_slots = [Slot(s).label for s in slots]
+            out.append(req)
+    return out
+
+
+def _tiers_with_slot(slot: str) -> list[str]:
+    from apps.exceptions.tiers import tier_policy
+
+    return [t for t, rule in tier_policy().tiers.items() if slot in rule.chain]
+
+
+def can_request(user, system) -> bool:
+    """Engineers of the system, its risk owners and compliance officers request exceptions."""
+    if not getattr(user, "is_authenticated", False) or is_read_only(user):
+        return False
+    if user.has_role(Role.COMPLIANCE_OFFICER):
+        return True
+    if user.has_role(Role.RISK_OWNER) and system.risk_owners.filter(pk=user.pk).exists():
+        return True
+    return user.has_role(Role.ENGINEER) and system.engineering_owners.filter(pk=user.pk).exists()
+
+
+def can_request_any(user) -> bool:
+    if not getattr(user, "is_authenticated", False) or is_read_only(user):
+        return False
+    return user.has_role(Role.COMPLIANCE_OFFICER, Role.RISK_OWNER, Role.ENGINEER)
+
+
+def requestable_systems(user):
+    from apps.inventory.models import System
+
+    qs = scope_by_system(user, System.objects.all(), "id").order_by("name")
+    if user.has_role(Role.COMPLIANCE_OFFICER):
+        return qs
+    cond = Q(pk__in=[])
+    if user.has_role(Role.RISK_OWNER):
+        cond |= Q(risk_owners=user)
+    if user.has_role(Role.ENGINEER):
+        cond |= Q(engineering_owners=user)
+    return qs.filter(cond).distinct()
+
+
+def can_edit(user, req) -> bool:
+    """The requester (while open) and compliance officers edit requests that are draft or pending."""
+    if req.status not in ExceptionRequest.OPEN or is_read_only(user):
+        return False
+    return user.pk == req.requested_by_id or user.has_role(Role.COMPLIANCE_OFFICER)
+
+
+def can_revoke(user, req) -> bool:
+    return (
+        req.status in (Status.APPROVED, Status.PENDING)
+        and not is_read_only(user)
+        and user.has_role(Role.COMPLIANCE_OFFICER)
+    )
+
+
+def can_renew(user, req) -> bool:
+    return req.status in (Status.APPROVED, Status.EXPIRED) and can_request(user, req.system)
+
+
+# ---------------------------------------------------------------- what a request is about
+
+
+def covered_results(req) -> QuerySet[ControlResult]:
+    """The control results this exception covers (or would cover once approved)."""
+    qs = ControlResult.objects.filter(control_id=req.control_id, system_id=req.system_id)
+    if req.artifact_id:
+        qs = qs.filter(artifact_id=req.artifact_id)
+    return qs.select_related("rule", "artifact").order_by("rule__key", "artifact_id")
+
+
+def current_state(req) -> dict:
+    """The state an approval freezes: covered results with their evidence findings, the rating."""
+    results = [r for r in covered_results(req) if r.status != ResultStatus.NOT_APPLICABLE]
+    evidence_ids = {e for r in results for e in r.evidence_ids}
+    summaries = dict(Evidence.objects.filter(pk__in=evidence_ids).values_list("pk", "summary")) if evidence_ids else {}
+    return {
+        "results": [
+            {
+                "result": r.pk,
+                "rule": r.rule.key,
+                "artifact": r.artifact.uri if r.artifact_id else None,
+                "status": r.status,
+                "reason": r.reason[:500],
+                "evidence": [int(e) for e in r.evidence_ids],
+                "findings": findings_total(findings_of(summaries.get(e)) for e in r.evidence_ids),
+            }
+            for r in results
+        ],
+        "likelihood": req.likelihood,
+        "impact": req.impact,
+        "tier": req.tier,
+        "system_risk_tier": req.system.risk_tier,
+    }
+
+
+def evidence_for_request(*, user, req, limit: int = 20) -> list[Evidence]:
+    """Evidence the covered results and the request point to, that the user may see."""
+    ids = set(req.evidence_ids)
+    for r in covered_results(req):
+        ids.update(r.evidence_ids)
+    if not ids:
+        return []
+    qs = scope_evidence(user, Evidence.objects.filter(pk__in=ids)).select_related("subject")
+    return list(qs.order_by("-effective_at")[:limit])
+
+
+# ---------------------------------------------------------------- charts and metrics
+
+AGE_BUCKETS = (("0-7 days", 0, 7), ("8-30 days", 8, 30), ("31-90 days", 31, 90), ("over 90 days", 91, None))
+
+
+def exception_aging(*, user, now: datetime | None = None) -> dict:
+    """Open and active exceptions by age (days since submitted) and tier, for the aging chart."""
+    now = now or timezone.now()
+    qs = exception_queryset_for_user(user=user).filter(status__in=[Status.PENDING, Status.APPROVED])
+    counts: dict[tuple[str, str], int] = Counter()
+    for tier, since, created in qs.values_list("tier", "submitted_at", "created_at"):
+        age = (now - (since or created)).days
+        for label, low, high in AGE_BUCKETS:
+            if age >= low and (high is None or age <= high):
+                counts[(label, tier)] += 1
+                break
+    return {
+        "buckets": [b[0] for b in AGE_BUCKETS],
+        "tiers": list(Tier.values),
+        "counts": {tier: [counts[(b[0], tier)] for b in AGE_BUCKETS] for tier in Tier.values},
+    }
+
+
+def exception_expiry_calendar(*, user, now: datetime | None = None, weeks: int = 12) -> dict:
+    """Active exceptions ending per day over the next `weeks` weeks (calendar heatmap + table)."""
+    now = now or timezone.now()
+    start = timezone.localdate(now)
+    start -= timedelta(days=start.weekday())  # Monday of this week
+    end = start + timedelta(weeks=weeks)
+    qs = exception_queryset_for_user(user=user).filter(
+        status=Status.APPROVED,
+        expires_at__gte=timezone.make_aware(datetime.combine(start, datetime.min.time())),
+        expires_at__lt=timezone.make_aware(datetime.combine(end, datetime.min.time())),
+    )
+    per_day: dict[date, list[str]] = defaultdict(list)
+    for pk, expires in qs.values_list("pk", "expires_at"):
+        per_day[timezone.localdate(expires)].append(f"EX-{pk}")
+    return {"start": start, "weeks": weeks, "per_day": dict(per_day), "today": timezone.localdate(now)}
+
+
+def exception_summary_for_user(*, user, now: datetime | None = None, days: int = 14) -> dict:
+    """Counts for the overview card: active, pending, expiring soon (with the next few)."""
+    now = now or timezone.now()
+    qs = exception_queryset_for_user(user=user)
+    expiring = qs.filter(status=Status.APPROVED, expires_at__gt=now, expires_at__lte=now + timedelta(days=days))
+    return {
+        "active": qs.filter(status=Status.APPROVED).count(),
+        "pending": qs.filter(status=Status.PENDING).count(),
+        "expiring": expiring.count(),
+        "expiring_next": list(expiring.order_by("expires_at")[:5]),
+        "days": days,
+    }
+
+
+def exception_metrics_latest(*, user) -> list[ExceptionMetricSnapshot]:
+    """Today's (latest) exception metrics per visible system, for the dashboard."""
+    latest = ExceptionMetricSnapshot.objects.order_by("-day").values_list("day", flat=True).first()
+    if latest is None:
+        return []
+    return list(
+        scope_by_system(user, ExceptionMetricSnapshot.objects.filter(day=latest))
+        .select_related("system")
+        .order_by("system__name")
+    )
+
+
+def approvals_of(req) -> QuerySet[Approval]:
+    return req.approvals.select_related("approver").order_by("at", "pk")

@@ -141,6 +141,14 @@ def test_fifty_thousand_sarif_results_are_written_with_copy(ci):
     assert "\x00" not in EvidenceRecord.objects.get(evidence=evidence, ordinal=7).data["message"]
 
 
+@pytest.fixture
+def auditor(make_user, system):
+    """An auditor in an open engagement over the sources' system (issue 9: auditors see only that)."""
+    from tests.engagements.conftest import engaged_auditor
+
+    return engaged_auditor(make_user, [system])
+
+
 def test_receipt_status_for_its_source_a_user_and_nobody_else(client, ci, github, auditor):
     response = upload(client, ci.token, b'<testsuite name="s" tests="0"/>')
     receipt_id = response.json()["receipt"]

@@ -23,8 +23,11 @@ from .great_expectations import parse_great_expectations
 from .intoto import parse_intoto
 from .junit import parse_junit
 from .kubernetes import parse_kubernetes
+from .mlflow import parse_mlflow
 from .mlreports import parse_metrics, parse_model_card
+from .oci import parse_oci
 from .opa import parse_opa
+from .openlineage import parse_openlineage
 from .sarif import parse_sarif
 from .spdx import parse_spdx
 from .subjects import commit_subject, image_subject, normalize_subject, purl_subject
@@ -68,6 +71,10 @@ PARSERS: dict[str, Callable[[bytes], ParseResult]] = {
 WEBHOOK_PARSERS: dict[str, Callable[[str, bytes], ParseResult]] = {
     "github": parse_github,
     "gitlab": parse_gitlab,
+    # pushed by these systems or pulled by apps.ingest.connectors (event names in each module)
+    "mlflow": parse_mlflow,
+    "oci": parse_oci,
+    "openlineage": parse_openlineage,
 }
 
 

@@ -1,0 +1,406 @@
+# SQL here is assembled from our own identifiers (edge table or scoped subquery, column names);
+# every value is a query parameter.
+# ruff: noqa: S608
+"""Lineage selectors: walks of the artifact graph done in PostgreSQL with recursive CTEs.
+
+Edges run from upstream (`source`) to downstream (`target`). Relations, upstream -> downstream
+(what the parsers write, and the older names they map onto):
+
+| relation      | meaning                                                        | written by |
+| ------------- | -------------------------------------------------------------- | ---------- |
+| built-from    | commit/material -> what was built from it (image, run, model)  | in-toto, GitHub, MLflow, OCI labels |
+| trained-on    | dataset -> the run or model trained on it                      | MLflow dataset inputs, DVC |
+| evaluated-on  | dataset -> the run evaluated on it                             | MLflow (non-training contexts) |
+| derived-from  | input -> output of a transformation (dataset, run, model)      | MLflow, OpenLineage, DVC |
+| run-of        | job -> one run of it                                           | OpenLineage |
+| contains      | part -> the whole containing it (platform image -> index)      | OCI |
+| depends-on    | dependency -> dependent                                        | CycloneDX, SPDX |
+| promoted-to   | model version -> the deployment an alias/stage makes of it     | MLflow |
+| deployed-as   | image or commit -> the deployment running it                   | OCI env tags, GitHub |
+| describes     | SBOM document -> what it describes                             | SPDX |
+
+Stored edges are evidence and never rewritten: older relation names are mapped when read
+(`RELATION_ALIASES`: deployed-from -> deployed-as, released-from -> built-from).
+
+Walk semantics. The recursive term joins edges on the frontier and keeps (artifact, depth)
+pairs with UNION, so each artifact is expanded at most once per depth level; the depth
+limit bounds the recursion, so a cycle ends there and the walk costs at most
+nodes x depth rows. (A visited-path array or PostgreSQL's CYCLE clause would also stop
+cycles, but it tracks every distinct path, and a DAG with diamonds — every SBOM — has
+exponentially many.) An artifact's depth is its shortest distance from the root.
+
+Scoping: walks follow only the edges whose evidence the user may see
+(`scope_by_system` on the evidence's system, `effective_window` on its effective time);
+for users who see everything that is the edge table itself.
+
+Production deployments: artifacts of kind deployment whose environment — the
+second-to-last path segment of the identity (``deployment:<repo>/<env>/<id>``,
+``deployment:mlflow/<model>/<alias>/<version>``, ``deployment:oci/<host>/<repo>/<tag>/<digest>``)
+— is one of PRODUCTION_ENVIRONMENTS.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+from django.db import connection
+from django.db.models import QuerySet
+
+from apps.accounts.scoping import effective_window, scope_by_system
+from apps.evidence.models import Artifact, LineageEdge
+from apps.ingest.parsers import ParseError, normalize_subject
+
+MAX_DEPTH = 50
+DEFAULT_DEPTH = 5
+PAGE_LIMIT = 5000
+DIRECTIONS = ("upstream", "downstream")
+PRODUCTION_ENVIRONMENTS = ("prod", "production", "live", "champion")
+RELATIONS = {
+    "built-from": "built from",
+    "trained-on": "trained on",
+    "evaluated-on": "evaluated on",
+    "derived-from": "derived from",
+    "run-of": "run of",
+    "contains": "contained in",
+    "depends-on": "dependency of",
+    "promoted-to": "promoted to",
+    "deployed-as": "deployed as",
+    "describes": "describes",
+}
+RELATION_ALIASES = {"deployed-from": "deployed-as", "released-from": "built-from"}
+# The environment segment of a deployment identity, as SQL (see the module docstring).
+_ENV_SQL = "lower((regexp_match(a.uri, '/([^/]+)/[^/]+$'))[1])"
+
+
+def canonical_relation(relation: str) -> str:
+    return RELATION_ALIASES.get(relation, relation)
+
+
+def deployment_environment(uri: str) -> str:
+    """The environment segment of a deployment identity (Python twin of _ENV_SQL)."""
+    match = re.search(r"/([^/]+)/[^/]+$", uri or "")
+    return match.group(1).lower() if match else ""
+
+
+@dataclass(frozen=True)
+class Node:
+    id: int
+    kind: str
+    uri: str
+    name: str
+    depth: int
+    system_id: int | None = None
+
+    @property
+    def label(self) -> str:
+        return self.name or self.uri
+
+
+@dataclass(frozen=True)
+class Link:
+    source: int
+    target: int
+    relation: str
+
+
+@dataclass
+class Walk:
+    """One page of a walk: nodes ordered by (depth, id), the edges reaching them, and the next cursor."""
+
+    root: int
+    direction: str
+    depth: int
+    nodes: list[Node] = field(default_factory=list)
+    edges: list[Link] = field(default_factory=list)
+    next_after: str = ""  # "depth:id" of the last node when more follow; "" at the end
+
+
+class LineageQueryError(ValueError):
+    """A lineage query was asked with values that cannot work (depth, direction, cursor)."""
+
+
+# ---------------------------------------------------------------- scoping
+
+
+def _edges_sql(user) -> tuple[str, list]:
+    """The edge relation the user may walk: the table, or a scoped subquery."""
+    qs: QuerySet = scope_by_system(user, LineageEdge.objects.all(), "evidence__system")
+    window = effective_window(user)
+    if window is not None:
+        qs = qs.filter(evidence__effective_at__gte=window[0], evidence__effective_at__lt=window[1])
+    if not qs.query.where:
+        return "evidence_lineageedge", []
+    sql, params = qs.values("source_id", "target_id", "relation").query.sql_with_params()
+    return f"({sql})", list(params)
+
+
+def _check(direction: str, depth: int) -> None:
+    if direction not in DIRECTIONS:
+        raise LineageQueryError(f"direction must be one of {', '.join(DIRECTIONS)}")
+    if not 1 <= depth <= MAX_DEPTH:
+        raise LineageQueryError(f"depth must be between 1 and {MAX_DEPTH}")
+
+
+def _walk_cte(direction: str, edges: str) -> str:
+    """`walk(root, id, depth)` from the roots in %(roots)s, to %(depth)s edges away."""
+    near, far = ("source_id", "target_id") if direction == "downstream" else ("target_id", "source_id")
+    return f"""
+WITH RECURSIVE walk(root, id, depth) AS (
+    SELECT r, r, 0 FROM unnest(%(roots)s::bigint[]) AS r
+    UNION
+    SELECT w.root, e.{far}, w.depth + 1
+    FROM walk w JOIN {edges} e ON e.{near} = w.id
+    WHERE w.depth < %(depth)s
+),
+reach AS MATERIALIZED (SELECT root, id, min(depth) AS depth FROM walk GROUP BY root, id)"""
+
+
+def _cursor(after: str) -> tuple[int, int]:
+    if not after:
+        return -1, 0
+    try:
+        depth, _, node = after.partition(":")
+        return int(depth), int(node)
+    except ValueError:
+        raise LineageQueryError("after must be the next_after value of the previous page") from None
+
+
+# ---------------------------------------------------------------- walks
+
+
+def lineage_walk(
+    *, user, artifact_id: int, direction: str, depth: int = DEFAULT_DEPTH, limit: int = PAGE_LIMIT, after: str = ""
+) -> Walk:
+    """Artifacts up- or downstream of one artifact to `depth` edges, paged by (depth, id)."""
+    _check(direction, depth)
+    limit = max(1, min(limit, PAGE_LIMIT))
+    after_depth, after_id = _cursor(after)
+    edges, edge_params = _edges_sql(user)
+    near, far = ("source_id", "target_id") if direction == "downstream" else ("target_id", "source_id")
+    sql = (
+        _walk_cte(direction, edges)
+        + f""",
+page AS MATERIALIZED (
+    SELECT id, depth FROM reach
+    WHERE depth > %(after_depth)s OR (depth = %(after_depth)s AND id > %(after_id)s)
+    ORDER BY depth, id LIMIT %(limit)s + 1
+)
+SELECT 'n', p.id, p.depth, a.kind, a.uri, a.name, a.system_id
+FROM page p JOIN evidence_artifact a ON a.id = p.id
+UNION ALL
+SELECT 'e', e.source_id, e.target_id, e.relation, NULL, NULL, NULL
+FROM page p JOIN {edges} e ON e.{far} = p.id JOIN reach r ON r.id = e.{near}
+"""
+    )
+    params = {
+        "roots": [artifact_id],
+        "depth": depth,
+        "after_depth": after_depth,
+        "after_id": after_id,
+        "limit": limit,
+    }
+    rows = _run(sql, params, edge_params, edges)
+    nodes = sorted(
+        (Node(id=r[1], depth=r[2], kind=r[3], uri=r[4], name=r[5], system_id=r[6]) for r in rows if r[0] == "n"),
+        key=lambda n: (n.depth, n.id),
+    )
+    walk = Walk(root=artifact_id, direction=direction, depth=depth)
+    if len(nodes) > limit:
+        nodes = nodes[:limit]
+        walk.next_after = f"{nodes[-1].depth}:{nodes[-1].id}"
+    kept = {n.id for n in nodes}
+    walk.nodes = nodes
+    walk.edges = sorted(
+        {
+            Link(source=r[1], target=r[2], relation=canonical_relation(r[3]))
+            for r in rows
+            if r[0] == "e" and (r[2] if direction == "downstream" else r[1]) in kept
+        },
+        key=lambda e: (e.source, e.target, e.relation),
+    )
+    return walk
+
+
+def _run(sql: str, params: dict, edge_params: list, edges: str) -> list[tuple]:
+    """Run a lineage statement; a scoped edge subquery brings positional parameters of its own."""
+    if edge_params:
+        # Inline the scoped subquery's parameters as literals through psycopg's own quoting:
+        # mixing named and positional placeholders in one statement is not possible.
+        with connection.cursor() as cursor:
+            literal = cursor.mogrify(edges, edge_params)
+            literal = literal.decode() if isinstance(literal, bytes) else literal
+        sql = sql.replace(edges, literal.replace("%", "%%"))
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        return cursor.fetchall()
+
+
+def lineage_graph(*, user, artifact_id: int, direction: str = "both", depth: int = 3, limit: int = 300) -> Walk:
+    """Up- and/or downstream of an artifact, merged, for drawing (no paging: at most `limit` nodes each way)."""
+    directions = DIRECTIONS if direction == "both" else (direction,)
+    merged = Walk(root=artifact_id, direction=direction, depth=depth)
+    seen: dict[int, Node] = {}
+    links: set[Link] = set()
+    for one in directions:
+        walk = lineage_walk(user=user, artifact_id=artifact_id, direction=one, depth=depth, limit=limit)
+        for node in walk.nodes:
+            signed = Node(**{**node.__dict__, "depth": node.depth if one == "downstream" else -node.depth})
+            if node.id not in seen or abs(signed.depth) < abs(seen[node.id].depth):
+                seen[node.id] = signed
+        links.update(walk.edges)
+        if walk.next_after:
+            merged.next_after = walk.next_after  # more than `limit`: the drawing is cut
+    merged.nodes = sorted(seen.values(), key=lambda n: (n.depth, n.id))
+    merged.edges = sorted(
+        (e for e in links if e.source in seen and e.target in seen), key=lambda e: (e.source, e.target)
+    )
+    return merged
+
+
+def lineage_path(*, user, from_id: int, to_id: int, depth: int = 20) -> list[Link]:
+    """A shortest path of edges between two artifacts (either way round); [] when none within `depth`."""
+    for start, end in ((from_id, to_id), (to_id, from_id)):
+        path = _shortest_path(user, start, end, depth)
+        if path:
+            return path
+    return []
+
+
+def _shortest_path(user, start: int, end: int, depth: int) -> list[Link]:
+    if not 1 <= depth <= MAX_DEPTH:
+        raise LineageQueryError(f"depth must be between 1 and {MAX_DEPTH}")
+    if start == end:
+        return []
+    edges, edge_params = _edges_sql(user)
+    # Distances from the start (downstream) and to the end (upstream) meet on the shortest paths:
+    # an edge u -> v lies on one when dist(start, u) + 1 + dist(v, end) is the shortest length.
+    sql = f"""
+WITH RECURSIVE fa(id, depth) AS (
+    SELECT %(start)s::bigint, 0
+    UNION
+    SELECT e.target_id, f.depth + 1 FROM fa f JOIN {edges} e ON e.source_id = f.id WHERE f.depth < %(depth)s
+),
+fb(id, depth) AS (
+    SELECT %(end)s::bigint, 0
+    UNION
+    SELECT e.source_id, f.depth + 1 FROM fb f JOIN {edges} e ON e.target_id = f.id WHERE f.depth < %(depth)s
+),
+da AS MATERIALIZED (SELECT id, min(depth) AS d FROM fa GROUP BY id),
+db AS MATERIALIZED (SELECT id, min(depth) AS d FROM fb GROUP BY id),
+best AS (SELECT min(da.d + db.d) AS l FROM da JOIN db USING (id))
+SELECT e.source_id, e.target_id, e.relation, da.d
+FROM {edges} e JOIN da ON da.id = e.source_id JOIN db ON db.id = e.target_id, best
+WHERE da.d + 1 + db.d = best.l AND best.l <= %(depth)s
+ORDER BY da.d, e.source_id, e.target_id
+"""
+    rows = _run(sql, {"start": start, "end": end, "depth": depth}, edge_params, edges)
+    if not rows:
+        return []
+    by_step: dict[int, list[tuple]] = {}
+    for source, target, relation, step in rows:
+        by_step.setdefault(step, []).append((source, target, relation))
+    # Every edge here lies on a shortest path; chain one from the start.
+    path, at = [], start
+    for step in sorted(by_step):
+        edge = next((e for e in by_step[step] if e[0] == at), None)
+        if edge is None:
+            return []
+        path.append(Link(source=edge[0], target=edge[1], relation=canonical_relation(edge[2])))
+        at = edge[1]
+    return path if at == end else []
+
+
+# ---------------------------------------------------------------- impact and production
+
+
+def impact_roots(*, artifact_id: int | None = None, dataset: str = "", purl: str = "") -> list[int]:
+    """The artifacts an impact question starts from: an id, a dataset identity, or a purl (any version)."""
+    ids: set[int] = set()
+    if artifact_id:
+        ids.add(artifact_id)
+    if dataset:
+        try:
+            uri = normalize_subject(dataset).uri
+        except ParseError as exc:
+            raise LineageQueryError(str(exc)) from None
+        ids.update(Artifact.objects.filter(uri=uri).values_list("id", flat=True))
+    if purl:
+        try:
+            uri = normalize_subject(purl).uri
+        except ParseError as exc:
+            raise LineageQueryError(str(exc)) from None
+        if not uri.startswith("pkg:"):
+            raise LineageQueryError(f"{purl[:100]!r} is not a purl")
+        base = uri.split("?", 1)[0]
+        matches = Artifact.objects.filter(kind=Artifact.Kind.PACKAGE)
+        # pkg:pypi/requests matches every version; pkg:pypi/requests@2.32.3 that version only.
+        matches = matches.filter(uri=base) | matches.filter(uri__startswith=base + ("?" if "@" in base else "@"))
+        ids.update(matches.values_list("id", flat=True)[:10000])
+    return sorted(ids)
+
+
+def lineage_impact(*, user, roots: list[int], depth: int = 20, production_only: bool = True) -> list[dict]:
+    """Deployments downstream of any root within `depth`: [{deployment: Node, via: root id, depth}]."""
+    _check("downstream", depth)
+    if not roots:
+        return []
+    edges, edge_params = _edges_sql(user)
+    production = f"AND {_ENV_SQL} = ANY(%(environments)s)" if production_only else ""
+    sql = (
+        _walk_cte("downstream", edges)
+        + f"""
+SELECT DISTINCT ON (a.id) a.id, r.depth, a.kind, a.uri, a.name, a.system_id, r.root, {_ENV_SQL}
+FROM reach r JOIN evidence_artifact a ON a.id = r.id
+WHERE a.kind = 'deployment' {production}
+ORDER BY a.id, r.depth, r.root
+"""
+    )
+    rows = _run(
+        sql, {"roots": roots, "depth": depth, "environments": list(PRODUCTION_ENVIRONMENTS)}, edge_params, edges
+    )
+    return sorted(
+        (
+            {
+                "deployment": Node(id=r[0], depth=r[1], kind=r[2], uri=r[3], name=r[4], system_id=r[5]),
+                "via": r[6],
+                "depth": r[1],
+                "environment": r[7] or "",
+            }
+            for r in rows
+        ),
+        key=lambda d: (d["depth"], d["deployment"].id),
+    )
+
+
+UPSTREAM_KINDS_OF_INTEREST = ("model-version", "run", "dataset", "commit", "image", "job")
+
+
+def production_for_system(*, user, system_id: int, depth: int = 10) -> list[dict]:
+    """What is in production for a system and what it came from: [{deployment, upstream: [Node]}]."""
+    _check("upstream", depth)
+    deployments = scope_by_system(
+        user, Artifact.objects.filter(kind=Artifact.Kind.DEPLOYMENT, system_id=system_id), "system"
+    ).order_by("-first_seen", "id")
+    roots = {a.pk: a for a in deployments[:1000] if deployment_environment(a.uri) in PRODUCTION_ENVIRONMENTS}
+    if not roots:
+        return []
+    edges, edge_params = _edges_sql(user)
+    sql = (
+        _walk_cte("upstream", edges)
+        + """
+SELECT r.root, a.id, r.depth, a.kind, a.uri, a.name, a.system_id
+FROM reach r JOIN evidence_artifact a ON a.id = r.id
+WHERE r.depth > 0 AND a.kind = ANY(%(kinds)s)
+ORDER BY r.root, r.depth, a.id
+"""
+    )
+    rows = _run(
+        sql, {"roots": list(roots), "depth": depth, "kinds": list(UPSTREAM_KINDS_OF_INTEREST)}, edge_params, edges
+    )
+    upstream: dict[int, list[Node]] = {pk: [] for pk in roots}
+    for root, *rest in rows:
+        upstream[root].append(
+            Node(id=rest[0], depth=rest[1], kind=rest[2], uri=rest[3], name=rest[4], system_id=rest[5])
+        )
+    return [{"deployment": artifact, "upstream": upstream[pk]} for pk, artifact in roots.items()]

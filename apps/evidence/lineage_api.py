@@ -1,0 +1,262 @@
+"""Lineage query API: walks, paths, impact analysis and what runs in production (session auth, read-only)."""
+
+from __future__ import annotations
+
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, inline_serializer
+from rest_framework import serializers
+from rest_framework.authentication import SessionAuthentication
+from rest_framework.exceptions import ValidationError
+from rest_framework.permissions import IsAuthenticated
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from apps.evidence.lineage import (
+    DEFAULT_DEPTH,
+    DIRECTIONS,
+    MAX_DEPTH,
+    PAGE_LIMIT,
+    LineageQueryError,
+    impact_roots,
+    lineage_impact,
+    lineage_path,
+    lineage_walk,
+    production_for_system,
+)
+from apps.evidence.selectors import artifact_get_for_user
+from apps.inventory.selectors import system_get_for_user
+
+ERROR = inline_serializer("LineageError", {"error": serializers.CharField()})
+
+
+class NodeOutput(serializers.Serializer):
+    id = serializers.CharField()
+    kind = serializers.CharField()
+    uri = serializers.CharField()
+    name = serializers.CharField()
+    depth = serializers.IntegerField(help_text="Edges from the start (shortest).")
+
+
+class LinkOutput(serializers.Serializer):
+    source = serializers.CharField(help_text="Upstream artifact id.")
+    target = serializers.CharField(help_text="Downstream artifact id.")
+    relation = serializers.CharField()
+
+
+class WalkOutput(serializers.Serializer):
+    root = serializers.CharField()
+    direction = serializers.ChoiceField(choices=DIRECTIONS)
+    depth = serializers.IntegerField()
+    nodes = NodeOutput(many=True)
+    edges = LinkOutput(many=True, help_text="Edges by which this page's nodes are reached.")
+    next = serializers.CharField(allow_null=True, help_text="URL of the next page (more than `limit` nodes), or null.")
+
+
+class PathOutput(serializers.Serializer):
+    found = serializers.BooleanField()
+    length = serializers.IntegerField()
+    edges = LinkOutput(many=True, help_text="In order, from upstream to downstream.")
+
+
+class ImpactItemOutput(serializers.Serializer):
+    deployment = NodeOutput()
+    environment = serializers.CharField()
+    via = serializers.CharField(help_text="The start artifact it depends on.")
+    depth = serializers.IntegerField()
+
+
+class ImpactOutput(serializers.Serializer):
+    roots = serializers.ListField(child=serializers.CharField(), help_text="Artifacts the question started from.")
+    deployments = ImpactItemOutput(many=True)
+
+
+class ProductionItemOutput(serializers.Serializer):
+    deployment = NodeOutput()
+    upstream = NodeOutput(many=True, help_text="Model versions, runs, datasets, commits, images, jobs upstream.")
+
+
+class ProductionOutput(serializers.Serializer):
+    system = serializers.CharField()
+    deployments = ProductionItemOutput(many=True)
+
+
+def _int(request, name: str, default: int, low: int, high: int) -> int:
+    raw = request.query_params.get(name, "")
+    if raw == "":
+        return default
+    if not raw.isdigit() or not low <= int(raw) <= high:
+        raise ValidationError({name: f"must be a whole number from {low} to {high}"})
+    return int(raw)
+
+
+def _node(node) -> dict:
+    return {"id": str(node.id), "kind": node.kind, "uri": node.uri, "name": node.name, "depth": node.depth}
+
+
+def _links(links) -> list[dict]:
+    return [{"source": str(e.source), "target": str(e.target), "relation": e.relation} for e in links]
+
+
+class _LineageApi(APIView):
+    authentication_classes = [SessionAuthentication]
+    permission_classes = [IsAuthenticated]
+
+    def handle_exception(self, exc):
+        if isinstance(exc, LineageQueryError):
+            exc = ValidationError(str(exc))
+        return super().handle_exception(exc)
+
+
+class ArtifactLineageApi(_LineageApi):
+    @extend_schema(
+        tags=["lineage"],
+        operation_id="artifact_lineage",
+        summary="Artifacts up- or downstream of one artifact",
+        description=(
+            "A recursive walk in the database to `depth` edges (cycle-safe), nodes ordered by distance then id. "
+            f"At most `limit` (≤ {PAGE_LIMIT}) nodes per page; `next` pages on. Relations: built-from, trained-on, "
+            "evaluated-on, derived-from, run-of, contains, depends-on, promoted-to, deployed-as, describes."
+        ),
+        parameters=[
+            OpenApiParameter("direction", OpenApiTypes.STR, enum=list(DIRECTIONS), default="upstream"),
+            OpenApiParameter("depth", OpenApiTypes.INT, default=DEFAULT_DEPTH, description=f"1 to {MAX_DEPTH}"),
+            OpenApiParameter("limit", OpenApiTypes.INT, default=PAGE_LIMIT),
+            OpenApiParameter("after", OpenApiTypes.STR, description="Cursor from the previous page's `next`."),
+        ],
+        responses={200: WalkOutput, 400: ERROR, 404: ERROR},
+    )
+    def get(self, request, pk: int):
+        artifact = artifact_get_for_user(user=request.user, pk=pk)
+        direction = request.query_params.get("direction", "upstream")
+        walk = lineage_walk(
+            user=request.user,
+            artifact_id=artifact.pk,
+            direction=direction,
+            depth=_int(request, "depth", DEFAULT_DEPTH, 1, MAX_DEPTH),
+            limit=_int(request, "limit", PAGE_LIMIT, 1, PAGE_LIMIT),
+            after=request.query_params.get("after", "")[:40],
+        )
+        next_url = None
+        if walk.next_after:
+            query = request.query_params.copy()
+            query["after"] = walk.next_after
+            next_url = request.build_absolute_uri(f"{request.path}?{query.urlencode()}")
+        return Response(
+            {
+                "root": str(walk.root),
+                "direction": walk.direction,
+                "depth": walk.depth,
+                "nodes": [_node(n) for n in walk.nodes],
+                "edges": _links(walk.edges),
+                "next": next_url,
+            }
+        )
+
+
+class LineagePathApi(_LineageApi):
+    @extend_schema(
+        tags=["lineage"],
+        operation_id="lineage_path",
+        summary="A shortest lineage path between two artifacts",
+        description="Either way round: from `from` downstream to `to`, else from `to` downstream to `from`.",
+        parameters=[
+            OpenApiParameter("from", OpenApiTypes.INT, required=True),
+            OpenApiParameter("to", OpenApiTypes.INT, required=True),
+            OpenApiParameter("depth", OpenApiTypes.INT, default=20, description=f"Longest path, 1 to {MAX_DEPTH}."),
+        ],
+        responses={200: PathOutput, 400: ERROR, 404: ERROR},
+    )
+    def get(self, request):
+        ids = []
+        for name in ("from", "to"):
+            raw = request.query_params.get(name, "")
+            if not raw.isdigit():
+                raise ValidationError({name: "an artifact id is required"})
+            ids.append(artifact_get_for_user(user=request.user, pk=int(raw)).pk)
+        path = lineage_path(
+            user=request.user, from_id=ids[0], to_id=ids[1], depth=_int(request, "depth", 20, 1, MAX_DEPTH)
+        )
+        return Response({"found": bool(path) or ids[0] == ids[1], "length": len(path), "edges": _links(path)})
+
+
+class LineageImpactApi(_LineageApi):
+    @extend_schema(
+        tags=["lineage"],
+        operation_id="lineage_impact",
+        summary="Deployments that depend on an artifact, a dataset or a package",
+        description=(
+            "Every deployment downstream of the start artifacts, within `depth` edges. Start from `artifact` (id), "
+            "`dataset` (identity, e.g. dataset:sha256:…) and/or `purl` (without a version: every version). "
+            "Only production deployments (environment prod, production, live, champion) unless `all=true`."
+        ),
+        parameters=[
+            OpenApiParameter("artifact", OpenApiTypes.INT),
+            OpenApiParameter("dataset", OpenApiTypes.STR),
+            OpenApiParameter("purl", OpenApiTypes.STR),
+            OpenApiParameter("depth", OpenApiTypes.INT, default=20),
+            OpenApiParameter("all", OpenApiTypes.BOOL, default=False),
+        ],
+        responses={200: ImpactOutput, 400: OpenApiResponse(ERROR, description="Nothing to start from.")},
+    )
+    def get(self, request):
+        artifact = request.query_params.get("artifact", "")
+        if artifact and not artifact.isdigit():
+            raise ValidationError({"artifact": "must be an artifact id"})
+        dataset, purl = request.query_params.get("dataset", "")[:2048], request.query_params.get("purl", "")[:2048]
+        if not (artifact or dataset or purl):
+            raise ValidationError("give artifact, dataset or purl")
+        start = artifact_get_for_user(user=request.user, pk=int(artifact)).pk if artifact else None
+        roots = impact_roots(artifact_id=start, dataset=dataset, purl=purl)
+        items = lineage_impact(
+            user=request.user,
+            roots=roots,
+            depth=_int(request, "depth", 20, 1, MAX_DEPTH),
+            production_only=request.query_params.get("all", "false") != "true",
+        )
+        return Response(
+            {
+                "roots": [str(r) for r in roots],
+                "deployments": [
+                    {
+                        "deployment": _node(i["deployment"]),
+                        "environment": i["environment"],
+                        "via": str(i["via"]),
+                        "depth": i["depth"],
+                    }
+                    for i in items
+                ],
+            }
+        )
+
+
+class SystemProductionApi(_LineageApi):
+    @extend_schema(
+        tags=["lineage"],
+        operation_id="system_production",
+        summary="What is in production for a system, and what trained and built it",
+        parameters=[OpenApiParameter("depth", OpenApiTypes.INT, default=10)],
+        responses={200: ProductionOutput, 404: ERROR},
+    )
+    def get(self, request, slug: str):
+        system = system_get_for_user(user=request.user, slug=slug)
+        items = production_for_system(
+            user=request.user, system_id=system.pk, depth=_int(request, "depth", 10, 1, MAX_DEPTH)
+        )
+        return Response(
+            {
+                "system": system.slug,
+                "deployments": [
+                    {
+                        "deployment": {
+                            "id": str(i["deployment"].pk),
+                            "kind": i["deployment"].kind,
+                            "uri": i["deployment"].uri,
+                            "name": i["deployment"].name,
+                            "depth": 0,
+                        },
+                        "upstream": [_node(n) for n in i["upstream"]],
+                    }
+                    for i in items
+                ],
+            }
+        )

@@ -1,0 +1,247 @@
+"""Push endpoints of the connector kinds: MLflow registry webhooks, registry notifications, OpenLineage.
+
+- ``POST /api/v1/ingest/mlflow?source=<id>``: MLflow 3 registry webhooks (mlflow>=3.3). MLflow
+  signs ``<X-MLflow-Delivery-Id>.<X-MLflow-Timestamp>.<body>`` with HMAC-SHA256 and the
+  webhook's secret and sends ``X-MLflow-Signature: v1,<base64 digest>``; we check it with
+  the source's signing secret (create_source prints it), refuse timestamps further than
+  PORTAL_MLFLOW_WEBHOOK_TOLERANCE from our clock, and deduplicate by the delivery id.
+- ``POST /api/v1/ingest/oci?source=<id>``: Distribution registry notification envelopes
+  (``application/vnd.docker.distribution.events.v1+json``), with the source's bearer token
+  in the endpoint's ``headers: {Authorization: [Bearer cps_…]}``.
+- ``POST /api/v1/ingest/openlineage``: OpenLineage events with the source's bearer token
+  (the openlineage-python HTTP transport's ``api_key`` auth sends exactly that).
+
+A webhook or a push notification also queues a sync of the source when it has an endpoint,
+so the full picture (run metrics, manifests, attached SBOMs) follows at once.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import json
+import time
+
+from django.conf import settings
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework import exceptions
+
+from apps.ingest.api import ACCEPT_RESPONSES, _header, _IngestApi, _WebhookApi, accepted
+from apps.ingest.auth import SourceTokenAuthentication, _WebhookAuthentication, read_body
+from apps.ingest.connectors import schema  # noqa: F401 - registers the OpenAPI security schemes
+from apps.ingest.connectors.services import source_sync_soon
+from apps.ingest.models import Receipt, Source
+
+
+class MlflowSignatureAuthentication(_WebhookAuthentication):
+    """`?source=<id>` names the source; X-MLflow-Signature must sign delivery id, timestamp and body."""
+
+    kind, label = Source.Kind.MLFLOW, "MLflow"
+
+    def verify(self, request, secret: str, body: bytes) -> None:
+        given = request.META.get("HTTP_X_MLFLOW_SIGNATURE", "").strip()
+        delivery = request.META.get("HTTP_X_MLFLOW_DELIVERY_ID", "").strip()
+        stamp = request.META.get("HTTP_X_MLFLOW_TIMESTAMP", "").strip()
+        if not given:
+            raise exceptions.AuthenticationFailed(
+                "missing X-MLflow-Signature header: create the webhook with the secret create_source printed"
+            )
+        if not delivery or not stamp.isdigit():
+            raise exceptions.AuthenticationFailed("missing X-MLflow-Delivery-Id or X-MLflow-Timestamp header")
+        if abs(time.time() - int(stamp)) > settings.PORTAL_MLFLOW_WEBHOOK_TOLERANCE:
+            raise exceptions.AuthenticationFailed("X-MLflow-Timestamp is too far from now (a replayed delivery?)")
+        signed = delivery.encode() + b"." + stamp.encode() + b"." + body
+        expected = "v1," + base64.b64encode(hmac.new(secret.encode(), signed, hashlib.sha256).digest()).decode()
+        if not hmac.compare_digest(expected.encode(), given.encode()):
+            raise exceptions.AuthenticationFailed("X-MLflow-Signature does not match the body and this source's secret")
+
+    def authenticate_header(self, request):
+        return 'X-MLflow-Signature realm="compliance-portal"'
+
+
+class _KindTokenAuthentication(SourceTokenAuthentication):
+    """A source bearer token, of one kind; `?source=<id>`, when given, must be that source."""
+
+    kind: str = ""
+
+    def authenticate(self, request):
+        result = super().authenticate(request)
+        if result is None:
+            return None
+        source = result[1]
+        if source.kind != self.kind:
+            raise exceptions.AuthenticationFailed(
+                f"this token belongs to a {source.get_kind_display()} source; this endpoint takes "
+                f"{Source.Kind(self.kind).label} sources"
+            )
+        named = request.query_params.get("source", "")
+        if named and named != str(source.pk):
+            raise exceptions.AuthenticationFailed(f"?source={named[:20]} is not the source of this token")
+        return result
+
+
+class OciTokenAuthentication(_KindTokenAuthentication):
+    kind = Source.Kind.OCI
+
+
+class OpenLineageTokenAuthentication(_KindTokenAuthentication):
+    kind = Source.Kind.OPENLINEAGE
+
+
+def _json_object(body: bytes) -> dict:
+    try:
+        doc = json.loads(body)
+    except (ValueError, RecursionError) as exc:
+        raise exceptions.ParseError(f"the body is not valid JSON ({exc})"[:300]) from None
+    if not isinstance(doc, dict):
+        raise exceptions.ParseError("the body must be a JSON object")
+    return doc
+
+
+def _content_type(request, allowed: tuple[str, ...]) -> str:
+    content_type = request.content_type.split(";", 1)[0].strip().lower()
+    if content_type not in allowed:
+        raise exceptions.ParseError(
+            f"content type {content_type or '(none)'!r} is not accepted: send {' or '.join(allowed)}"
+        )
+    return content_type
+
+
+class MlflowWebhookApi(_WebhookApi):
+    authentication_classes = [MlflowSignatureAuthentication]
+
+    @extend_schema(
+        tags=["ingest"],
+        operation_id="ingest_mlflow",
+        summary="Receive an MLflow registry webhook",
+        description=(
+            "Create the webhook in MLflow (mlflow>=3.3, `MlflowClient().create_webhook(url=…/api/v1/ingest/mlflow"
+            "?source=<id>, events=[…], secret=<the secret create_source printed>)`). Verified with "
+            "X-MLflow-Signature (HMAC-SHA256 of `<delivery id>.<timestamp>.<body>`, base64, `v1,` prefix), "
+            "deduplicated by X-MLflow-Delivery-Id. Queues a sync of the source when it has an endpoint."
+        ),
+        parameters=[
+            OpenApiParameter("source", OpenApiTypes.INT, OpenApiParameter.QUERY, required=True),
+            OpenApiParameter("X-MLflow-Signature", OpenApiTypes.STR, OpenApiParameter.HEADER, required=True),
+            OpenApiParameter("X-MLflow-Delivery-Id", OpenApiTypes.STR, OpenApiParameter.HEADER, required=True),
+            OpenApiParameter("X-MLflow-Timestamp", OpenApiTypes.STR, OpenApiParameter.HEADER, required=True),
+        ],
+        request={"application/json": OpenApiTypes.OBJECT},
+        responses=ACCEPT_RESPONSES,
+    )
+    def post(self, request):
+        body = self._json_body(request)
+        doc = _json_object(body)
+        event = f"{str(doc.get('entity', ''))[:40]}.{str(doc.get('action', ''))[:40]}".strip(".") or "unknown"
+        delivery = _header(request, "HTTP_X_MLFLOW_DELIVERY_ID")
+        receipt, created = receipt_accept_and_sync(
+            request,
+            channel=Receipt.Channel.MLFLOW,
+            body=body,
+            event=event,
+            delivery_key=delivery,
+            headers={"event": event, "delivery": delivery, "user_agent": _header(request, "HTTP_USER_AGENT")},
+        )
+        return accepted(receipt, created)
+
+
+def receipt_accept_and_sync(request, **fields):
+    from apps.ingest.services import receipt_accept
+
+    source = request.auth
+    receipt, created = receipt_accept(source=source, content_type="application/json", **fields)
+    if created and source.endpoint_url:
+        source_sync_soon(source_id=source.pk)
+    return receipt, created
+
+
+OCI_TYPES = ("application/vnd.docker.distribution.events.v1+json", "application/json")
+
+
+class OciNotificationApi(_IngestApi):
+    authentication_classes = [OciTokenAuthentication]
+    parser_classes: list = []
+
+    @extend_schema(
+        tags=["ingest"],
+        operation_id="ingest_oci",
+        summary="Receive registry notification events (Distribution)",
+        description=(
+            "Add an endpoint to the registry's `notifications` configuration with url "
+            "`…/api/v1/ingest/oci?source=<id>` and `headers: {Authorization: [Bearer <token>]}`. Push, pull, "
+            "delete and mount events become registry-event evidence about the image; a push queues a sync."
+        ),
+        parameters=[OpenApiParameter("source", OpenApiTypes.INT, OpenApiParameter.QUERY)],
+        request={"application/vnd.docker.distribution.events.v1+json": OpenApiTypes.OBJECT},
+        responses=ACCEPT_RESPONSES,
+    )
+    def post(self, request):
+        _content_type(request, OCI_TYPES)
+        body = read_body(request)
+        doc = _json_object(body)
+        events = doc.get("events")
+        if not isinstance(events, list) or not events:
+            raise exceptions.ParseError('expected a notification envelope: {"events": [...]} with at least one event')
+        # The registry re-sends the same envelope after a failure: same bytes, same receipt.
+        key = "sha256:" + hashlib.sha256(body).hexdigest()
+        actions = sorted({str(e.get("action", ""))[:20] for e in events if isinstance(e, dict)})
+        receipt, created = receipt_accept_and_sync(
+            request,
+            channel=Receipt.Channel.OCI,
+            body=body,
+            event="notification",
+            delivery_key=key,
+            headers={"actions": actions, "events": len(events), "user_agent": _header(request, "HTTP_USER_AGENT")},
+        )
+        return accepted(receipt, created)
+
+
+class OpenLineageApi(_IngestApi):
+    authentication_classes = [OpenLineageTokenAuthentication]
+    parser_classes: list = []
+
+    @extend_schema(
+        tags=["ingest"],
+        operation_id="ingest_openlineage",
+        summary="Receive an OpenLineage event",
+        description=(
+            "Any OpenLineage producer: point its HTTP transport at this portal with endpoint "
+            "`api/v1/ingest/openlineage` and the source's token as API key (sent as `Authorization: Bearer`). "
+            "Run events (START, RUNNING, COMPLETE, ABORT, FAIL, OTHER) and job or dataset events are accepted; "
+            "jobs, runs and datasets become artifacts with lineage edges. A re-sent identical event is a replay."
+        ),
+        request={"application/json": OpenApiTypes.OBJECT},
+        responses=ACCEPT_RESPONSES,
+    )
+    def post(self, request):
+        _content_type(request, ("application/json",))
+        body = read_body(request)
+        doc = _json_object(body)
+        if "run" in doc:
+            if not isinstance(doc.get("job"), dict) or not isinstance(doc.get("run"), dict):
+                raise exceptions.ParseError("a run event needs 'run' and 'job' objects")
+            event = str(doc.get("eventType") or "OTHER")[:20]
+        elif isinstance(doc.get("job"), dict):
+            event = "JobEvent"
+        elif isinstance(doc.get("dataset"), dict):
+            event = "DatasetEvent"
+        else:
+            raise exceptions.ParseError("expected an OpenLineage run, job or dataset event")
+        from apps.ingest.services import receipt_accept
+
+        receipt, created = receipt_accept(
+            source=request.auth,
+            channel=Receipt.Channel.OPENLINEAGE,
+            body=body,
+            content_type="application/json",
+            event=event,
+            delivery_key="sha256:" + hashlib.sha256(body).hexdigest(),
+            headers={
+                "event": event,
+                "producer": str(doc.get("producer", ""))[:200],
+                "user_agent": _header(request, "HTTP_USER_AGENT"),
+            },
+        )
+        return accepted(receipt, created)

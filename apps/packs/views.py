@@ -1,0 +1,77 @@
+"""Pages of evidence packs: the list with the request form, a pack's progress, download, cancel."""
+
+from __future__ import annotations
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.http import FileResponse, Http404
+from django.shortcuts import redirect, render
+from django.views.decorators.http import require_POST
+
+from apps.packs.forms import PackRequestForm
+from apps.packs.models import Pack
+from apps.packs.selectors import pack_get_for_user, pack_list_for_user, request_choices_for_user
+from apps.packs.services import can_download, can_request_packs, pack_cancel, pack_download, pack_request
+
+
+def _require_packs(user) -> None:
+    if not can_request_packs(user):
+        raise PermissionDenied("evidence packs are for compliance officers, admins and auditors")
+
+
+@login_required
+def pack_list(request):
+    _require_packs(request.user)
+    form = PackRequestForm(request.POST or None, **request_choices_for_user(user=request.user))
+    if request.method == "POST" and form.is_valid():
+        try:
+            pack = pack_request(user=request.user, kind=form.cleaned_data["kind"], params=form.scope_params())
+        except ValidationError as exc:
+            form.add_error(None, "; ".join(exc.messages))
+        else:
+            messages.success(request, f"{pack.reference} is queued; this page follows its build.")
+            return redirect(pack)
+    packs = list(pack_list_for_user(user=request.user)[:100])
+    ready = [p for p in packs if p.status == Pack.Status.BUILT and p.requester_id == request.user.pk][:3]
+    template = "packs/pack_list.html"
+    if request.htmx and not request.htmx.boosted and request.method == "GET":
+        template += "#pack_rows"
+    return render(request, template, {"form": form, "packs": packs, "ready": ready,
+                                      "any_active": any(p.is_active for p in packs)})
+
+
+@login_required
+def pack_detail(request, pk):
+    _require_packs(request.user)
+    pack = pack_get_for_user(user=request.user, pk=pk)
+    template = "packs/pack_detail.html"
+    if request.htmx and not request.htmx.boosted:
+        template += "#progress"
+    return render(request, template, {"pack": pack, "can_download": can_download(request.user, pack)})
+
+
+@login_required
+@require_POST
+def pack_cancel_view(request, pk):
+    _require_packs(request.user)
+    pack = pack_get_for_user(user=request.user, pk=pk)
+    try:
+        pack = pack_cancel(user=request.user, pack_id=pack.pk)
+    except ValidationError as exc:
+        messages.error(request, "; ".join(exc.messages))
+    else:
+        messages.info(request, f"{pack.reference} is cancelled.")
+    return redirect(pack)
+
+
+@login_required
+def pack_download_view(request, pk):
+    _require_packs(request.user)
+    pack = pack_get_for_user(user=request.user, pk=pk)
+    try:
+        handle = pack_download(user=request.user, pack=pack)
+    except ValidationError as exc:
+        raise Http404("; ".join(exc.messages)) from None
+    return FileResponse(handle, as_attachment=True, filename=f"evidence-pack-{pack.reference}.zip",
+                        content_type="application/zip")

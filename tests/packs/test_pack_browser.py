@@ -1,0 +1,61 @@
+"""A compliance officer requests a release pack in the browser, watches it build, downloads it,
+and the stand-alone verifier passes on the download offline."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import zipfile
+
+import pytest
+
+from apps.ledger.models import LedgerEntry, PendingEntry
+from apps.packs.models import Pack
+from tests.conftest import TEST_PASSWORD
+
+pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
+
+
+def test_officer_requests_a_release_pack_watches_it_build_and_downloads_it(
+    live_server, page, scenario, officer, heavy_workers, tmp_path
+):
+    heavy_workers("heavy-browser")
+    page.goto(f"{live_server.url}/accounts/login/")
+    page.get_by_label("Username").fill(officer.username)
+    page.get_by_label("Password").fill(TEST_PASSWORD)
+    page.get_by_role("button", name="Sign in").click()
+    page.wait_for_url(f"{live_server.url}/")
+    page.locator("nav[aria-label=Main] [data-nav=packs]").click()
+    page.wait_for_url(f"{live_server.url}/packs/")
+
+    page.get_by_label("Release or deployment", exact=True).check()
+    page.locator("select[name=artifact]").select_option(str(scenario["release"].pk))
+    page.get_by_role("button", name="Request the pack").click()
+    pack = Pack.objects.get()
+    page.wait_for_url(f"{live_server.url}/packs/{pack.pk}/")
+
+    # htmx polls the progress panel: the stage shows up, then the panel turns into the download
+    page.wait_for_selector("#progress[data-status=building] [data-stage]", timeout=60_000)
+    page.wait_for_selector("#progress[data-status=built]", timeout=180_000)
+    with page.expect_download() as download:
+        page.get_by_role("link", name="Download the ZIP").click()
+    path = tmp_path / "pack.zip"
+    download.value.save_as(path)
+
+    pack.refresh_from_db()
+    assert pack.status == Pack.Status.BUILT
+    import hashlib
+
+    assert hashlib.sha256(path.read_bytes()).hexdigest() == pack.sha256
+    downloads = PendingEntry.objects.filter(action="pack.downloaded", object_id=str(pack.pk)).count()
+    downloads += LedgerEntry.objects.filter(action="pack.downloaded", object_id=str(pack.pk)).count()
+    assert downloads == 1
+
+    unpacked = tmp_path / "unpacked"
+    with zipfile.ZipFile(path) as zf:
+        zf.extractall(unpacked)
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("PYTHON", "DJANGO", "PORTAL"))}
+    result = subprocess.run([sys.executable, "-I", "verify_pack.py"], cwd=unpacked, env=env, capture_output=True,
+                            text=True, timeout=120)
+    assert result.returncode == 0, result.stderr

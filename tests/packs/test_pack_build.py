@@ -1,0 +1,117 @@
+"""Building a pack in-process: what the PDF says, what the ZIP holds, and the row's life."""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import zipfile
+
+import pytest
+from django.db import DatabaseError, transaction
+
+from apps.accounts.models import Notification
+from apps.ledger.models import LedgerEntry, PendingEntry
+from apps.packs.models import Pack
+from apps.packs.services import pack_build, pack_claim, pack_request
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+def _build(user, kind, params, django_capture_on_commit_callbacks) -> Pack:
+    with django_capture_on_commit_callbacks(execute=False):  # the test builds it, not a worker
+        pack = pack_request(user=user, kind=kind, params=params)
+    pack_build(pack_id=pack.pk)
+    pack.refresh_from_db()
+    assert pack.status == Pack.Status.BUILT, pack.error
+    return pack
+
+
+def _pdf_text(settings, pack: Pack, tmp_path) -> str:
+    with zipfile.ZipFile(settings.PORTAL_PACK_ROOT / pack.file) as zf:
+        (tmp_path / "report.pdf").write_bytes(zf.read("report.pdf"))
+    return subprocess.run(["pdftotext", str(tmp_path / "report.pdf"), "-"], capture_output=True,
+                          text=True, check=True).stdout
+
+
+def _actions(pack: Pack) -> list[str]:
+    entries = list(PendingEntry.objects.filter(object_type="packs.pack", object_id=str(pack.pk)).order_by("id"))
+    entries += list(LedgerEntry.objects.filter(object_type="packs.pack", object_id=str(pack.pk)).order_by("index"))
+    return sorted(e.action for e in entries)
+
+
+def test_a_system_pack_shows_every_evidence_item_and_exception_of_the_scope(
+    scenario, officer, settings, tmp_path, django_capture_on_commit_callbacks
+):
+    pack = _build(officer, "system", {"system": scenario["system"].slug, **scenario["period"]},
+                  django_capture_on_commit_callbacks)
+    text = _pdf_text(settings, pack, tmp_path)
+    flat = " ".join(text.split())
+    assert scenario["evidence"], "the scenario has evidence"
+    for evidence in scenario["evidence"]:
+        assert f"E{evidence.pk}" in flat
+        assert evidence.sha256 in re.sub(r"\s", "", text)  # hashes wrap inside their table cell
+    for exception in scenario["exceptions"]:
+        assert exception.reference in flat
+    assert "Approved by" in flat and "Rejected by" in flat  # decisions with their approvers
+    for heading in ("Contents", "1 Summary", "2 Control matrix", "3 Controls and evidence", "5 Exception register",
+                    "6 Lineage", "7 Ledger entries", "Appendix A"):
+        assert heading in flat
+    # every page but the cover carries "PK-… • Page X of Y"
+    stamped = re.findall(rf"{pack.reference} • Page (\d+) of {pack.pages}", flat)
+    assert sorted(map(int, stamped)) == list(range(2, pack.pages + 1))
+    assert pack.evidence_count == len(scenario["evidence"])
+
+
+def test_a_release_pack_follows_lineage_and_is_signed_with_proofs(
+    scenario, officer, settings, django_capture_on_commit_callbacks
+):
+    pack = _build(officer, "artifact", {"artifact": scenario["release"].pk}, django_capture_on_commit_callbacks)
+    with zipfile.ZipFile(settings.PORTAL_PACK_ROOT / pack.file) as zf:
+        names = set(zf.namelist())
+        manifest = json.loads(zf.read("manifest.json"))
+    assert {"report.pdf", "manifest.json", "manifest.dsse.json", "verify_pack.py", "README.md",
+            "packverify/core.py", "packverify/ledger/verify.py"} <= names
+    assert manifest["evidence"], "a release pack holds the evidence of what it was built from"
+    for item in manifest["evidence"]:
+        assert item["ledger"]["proof"] is not None
+        assert f"evidence/{item['sha256']}" in item["file"]
+    # each raw file once, named by its sha256
+    raw = [n for n in names if n.startswith("evidence/")]
+    assert len(raw) == len({item["sha256"] for item in manifest["evidence"]})
+
+
+def test_building_records_ledger_entries_and_notifies_the_requester(
+    scenario, officer, django_capture_on_commit_callbacks
+):
+    pack = _build(officer, "system", {"system": scenario["system"].slug, **scenario["period"]},
+                  django_capture_on_commit_callbacks)
+    assert _actions(pack) == ["pack.built", "pack.requested"]
+    note = Notification.objects.get(recipient=officer)
+    assert pack.reference in note.title and note.url == pack.get_absolute_url()
+
+
+def test_a_built_pack_never_changes(scenario, officer, django_capture_on_commit_callbacks):
+    pack = _build(officer, "system", {"system": scenario["system"].slug, **scenario["period"]},
+                  django_capture_on_commit_callbacks)
+    with pytest.raises(DatabaseError, match="never changes"), transaction.atomic():
+        Pack.objects.filter(pk=pack.pk).update(sha256="0" * 64)
+    # building it again does nothing: a rebuild is a new pack
+    pack_build(pack_id=pack.pk)
+    assert Pack.objects.get(pk=pack.pk).sha256 == pack.sha256
+
+
+def test_a_pack_whose_builds_keep_dying_fails_with_a_reason(scenario, officer, settings,
+                                                           django_capture_on_commit_callbacks):
+    settings.PORTAL_PACK_MAX_ATTEMPTS = 2
+    with django_capture_on_commit_callbacks(execute=False):
+        pack = pack_request(user=officer, kind="system", params={"system": scenario["system"].slug,
+                                                                  **scenario["period"]})
+    for _ in range(2):  # two claims whose worker then "dies" (the lease lapses)
+        assert pack_claim(pack.pk) is not None
+        Pack.objects.filter(pk=pack.pk).update(lease_until="2000-01-01T00:00:00Z")
+    assert pack_claim(pack.pk) is None
+    pack.refresh_from_db()
+    assert pack.status == Pack.Status.FAILED
+    assert "gave up after 2 interrupted attempts" in pack.error
+    assert "pack.failed" in _actions(pack)

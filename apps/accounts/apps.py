@@ -13,3 +13,9 @@ class AccountsConfig(AppConfig):
 
         # Permissions of every app exist only after migrate, so role groups follow them.
         post_migrate.connect(lambda **kwargs: roles_sync(), weak=False, dispatch_uid="roles_sync")
+
+        from django.contrib.auth.signals import user_logged_in
+
+        from apps.accounts.mfa import mfa_remember_enrolment
+
+        user_logged_in.connect(mfa_remember_enrolment, dispatch_uid="mfa_remember_enrolment")

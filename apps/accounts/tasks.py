@@ -7,3 +7,14 @@ def sessions_clear() -> None:
     from apps.accounts.services import sessions_clear as clear
 
     clear()
+
+
+@shared_task(acks_late=True, autoretry_for=(OSError,), retry_backoff=30, retry_jitter=True, max_retries=5,
+             time_limit=120, soft_time_limit=110)
+def notification_email(notification_ids: list[int]) -> None:
+    """E-mail notifications (SMTP errors are OSErrors: retried with backoff)."""
+    from django.conf import settings
+
+    from apps.accounts.notifications import notification_email as send
+
+    send(notification_ids=notification_ids, base_url=settings.PORTAL_BASE_URL)

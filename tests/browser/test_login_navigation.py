@@ -16,6 +16,16 @@ EXPECTED_NAV = {
     Role.ENGINEER: {"home", "systems", "evidence", "controls", "exceptions"},
     Role.AUDITOR: {"home", "systems", "evidence", "controls", "exceptions", "packs", "ledger", "engagements"},
 }
+# Release sign-off (issue 12): everyone reads sign-offs; retention is for admins and compliance officers.
+for _role, _keys in EXPECTED_NAV.items():
+    _keys.add("releases")
+    if _role in (Role.ADMIN, Role.COMPLIANCE_OFFICER):
+        _keys.add("retention")
+# Auditor access (issue 9): everyone searches; the system side answers evidence requests.
+for _role, _keys in EXPECTED_NAV.items():
+    _keys.add("search")
+    if _role != Role.AUDITOR:
+        _keys.add("requests")
 ALL_KEYS = set().union(*EXPECTED_NAV.values())
 
 

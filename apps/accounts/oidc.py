@@ -1,0 +1,13 @@
+"""Single sign-on through OpenID Connect (on with PORTAL_OIDC_ENABLED; see docs/operations.md)."""
+
+from mozilla_django_oidc.auth import OIDCAuthenticationBackend
+
+
+class PortalOIDCBackend(OIDCAuthenticationBackend):
+    """Signs in existing, active portal users matched by verified e-mail; roles stay the portal's."""
+
+    def filter_users_by_claims(self, claims):
+        email = claims.get("email")
+        if not email or claims.get("email_verified") is False:
+            return self.UserModel.objects.none()
+        return self.UserModel.objects.filter(email__iexact=email, is_active=True)

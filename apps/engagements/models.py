@@ -1,0 +1,278 @@
+"""Audit engagements and what happens inside one: evidence requests, reviews and samples.
+
+An engagement gives its auditors read-only access to the evidence of its systems that is
+effective within the observation window, while the access window is open (decided per
+request by apps.accounts.scoping). Everything an auditor marks, asks for or tests here is
+part of the engagement's record; every change is also a ledger entry.
+"""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.contrib.postgres.fields import ArrayField
+from django.db import models
+from django.db.models import F, Q
+from django.urls import reverse
+from django.utils import timezone
+
+from apps.inventory.models import FrameworkCode
+
+
+class InvalidTransition(Exception):
+    """A status cannot move from where it is to where it was asked to go."""
+
+
+class Engagement(models.Model):
+    """An audit: who looks (auditors), at what (systems, frameworks), which period, and when."""
+
+    class Status(models.TextChoices):
+        SCHEDULED = "scheduled", "Scheduled"
+        OPEN = "open", "Open"
+        ENDED = "ended", "Ended"
+
+    name = models.CharField(max_length=200)
+    description = models.TextField(blank=True)
+    auditors = models.ManyToManyField(settings.AUTH_USER_MODEL, related_name="engagements")
+    systems = models.ManyToManyField("inventory.System", related_name="engagements")
+    frameworks = ArrayField(models.CharField(max_length=20, choices=FrameworkCode.choices), default=list, blank=True)
+    observation_start = models.DateTimeField(help_text="Evidence effective from this time is under audit.")
+    observation_end = models.DateTimeField(help_text="…up to (not including) this time.")
+    access_start = models.DateTimeField(help_text="Auditors may look from this time…")
+    access_end = models.DateTimeField(help_text="…until this time; access ends by itself.")
+    opened_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    opened_at = models.DateTimeField()
+    # Set once, when `engagement.ended` is recorded (by the beat task, or by ending it early).
+    ended_recorded_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-access_start", "-id"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(observation_end__gt=F("observation_start")),
+                name="engagement_observation_window_valid",
+                violation_error_message="The observation window must end after it starts.",
+            ),
+            models.CheckConstraint(
+                condition=Q(access_end__gt=F("access_start")),
+                name="engagement_access_window_valid",
+                violation_error_message="The access window must end after it starts.",
+            ),
+        ]
+        indexes = [models.Index(fields=["access_end", "access_start"], name="engagement_access_window")]
+
+    def __str__(self) -> str:
+        return self.name
+
+    def get_absolute_url(self) -> str:
+        return reverse("engagements:detail", kwargs={"pk": self.pk})
+
+    def status_at(self, now=None) -> str:
+        now = now or timezone.now()
+        if now < self.access_start:
+            return self.Status.SCHEDULED
+        if now < self.access_end:
+            return self.Status.OPEN
+        return self.Status.ENDED
+
+    @property
+    def status(self) -> str:
+        return self.status_at()
+
+    @property
+    def is_open(self) -> bool:
+        return self.status == self.Status.OPEN
+
+    def get_frameworks_display(self) -> list[str]:
+        return [FrameworkCode(v).label for v in self.frameworks if v in FrameworkCode.values]
+
+
+class EvidenceRequestStatus(models.TextChoices):
+    OPEN = "open", "Open"
+    ANSWERED = "answered", "Answered"
+    ACCEPTED = "accepted", "Accepted"
+    REOPENED = "reopened", "Reopened"
+
+
+class EvidenceRequest(models.Model):
+    """One line of the PBC ("provided by client") list: an auditor asks for evidence on a control."""
+
+    Status = EvidenceRequestStatus
+
+    # status -> statuses it may move to (services check every move against this table).
+    TRANSITIONS: dict[str, frozenset[str]] = {
+        EvidenceRequestStatus.OPEN: frozenset({EvidenceRequestStatus.ANSWERED}),
+        EvidenceRequestStatus.ANSWERED: frozenset({EvidenceRequestStatus.ACCEPTED, EvidenceRequestStatus.REOPENED}),
+        EvidenceRequestStatus.REOPENED: frozenset({EvidenceRequestStatus.ANSWERED}),
+        EvidenceRequestStatus.ACCEPTED: frozenset({EvidenceRequestStatus.REOPENED}),
+    }
+    WAITING_FOR_ANSWER = frozenset({EvidenceRequestStatus.OPEN, EvidenceRequestStatus.REOPENED})
+
+    engagement = models.ForeignKey(Engagement, on_delete=models.PROTECT, related_name="requests")
+    system = models.ForeignKey("inventory.System", on_delete=models.PROTECT, related_name="evidence_requests")
+    # Free text until the policy app's Control model lands; a nullable FK joins it then.
+    control_ref = models.CharField(max_length=120, help_text="The control, e.g. 'soc2 CC8.1' or 'hipaa 164.312(b)'.")
+    title = models.CharField(max_length=300)
+    description = models.TextField(blank=True)
+    due_date = models.DateField()
+    requested_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    assignee = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="assigned_evidence_requests"
+    )
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.OPEN)
+    status_since = models.DateTimeField()
+    answer_note = models.TextField(blank=True)
+    created_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["due_date", "id"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(status__in=EvidenceRequestStatus.values),
+                name="evidence_request_status_valid",
+                violation_error_message="Status must be open, answered, accepted or reopened.",
+            ),
+        ]
+        indexes = [models.Index(fields=["engagement", "status", "due_date"], name="evidence_request_engagement")]
+
+    def __str__(self) -> str:
+        return f"{self.control_ref}: {self.title}"
+
+    def get_absolute_url(self) -> str:
+        return reverse("engagements:request", kwargs={"pk": self.engagement_id, "request_pk": self.pk})
+
+    def ensure_can_move_to(self, status: str) -> None:
+        if status not in self.TRANSITIONS[self.status]:
+            raise InvalidTransition(f"an evidence request that is {self.status} cannot become {status}")
+
+    @property
+    def is_overdue(self) -> bool:
+        return self.status in self.WAITING_FOR_ANSWER and self.due_date < timezone.localdate()
+
+
+class EvidenceRequestItem(models.Model):
+    """Evidence given as (part of) an answer: existing evidence, or a receipt uploaded for it."""
+
+    request = models.ForeignKey(EvidenceRequest, on_delete=models.PROTECT, related_name="items")
+    evidence = models.ForeignKey("evidence.Evidence", null=True, blank=True, on_delete=models.PROTECT, related_name="+")
+    receipt = models.ForeignKey("ingest.Receipt", null=True, blank=True, on_delete=models.PROTECT, related_name="+")
+    added_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    added_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["added_at", "id"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(evidence__isnull=False) | Q(receipt__isnull=False),
+                name="evidence_request_item_has_something",
+                violation_error_message="An answer item names evidence or an uploaded receipt.",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"request {self.request_id}: evidence {self.evidence_id or '-'} receipt {self.receipt_id or '-'}"
+
+
+class ReviewMark(models.TextChoices):
+    ACCEPTED = "accepted", "Accepted"
+    FLAGGED = "flagged", "Flagged"
+    NOT_APPLICABLE = "not_applicable", "Not applicable"
+
+
+class EvidenceReview(models.Model):
+    """An auditor's mark on one piece of evidence within an engagement (latest mark wins; the ledger keeps all)."""
+
+    Mark = ReviewMark
+
+    engagement = models.ForeignKey(Engagement, on_delete=models.PROTECT, related_name="reviews")
+    evidence = models.ForeignKey("evidence.Evidence", on_delete=models.PROTECT, related_name="reviews")
+    mark = models.CharField(max_length=20, choices=ReviewMark.choices)
+    comment = models.TextField(blank=True, help_text="Shown to the system's owners.")
+    reviewer = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    reviewed_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["-reviewed_at", "-id"]
+        constraints = [
+            models.UniqueConstraint(fields=["engagement", "evidence"], name="evidence_review_one_per_engagement"),
+            models.CheckConstraint(
+                condition=Q(mark__in=ReviewMark.values),
+                name="evidence_review_mark_valid",
+                violation_error_message="Mark must be accepted, flagged or not applicable.",
+            ),
+            models.CheckConstraint(
+                condition=~Q(mark=ReviewMark.FLAGGED) | ~Q(comment=""),
+                name="evidence_review_flag_has_comment",
+                violation_error_message="A flag needs a comment that tells the owner what is wrong.",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.mark}: evidence {self.evidence_id}"
+
+
+class Sample(models.Model):
+    """A reproducible random sample of a population, drawn with a recorded seed."""
+
+    engagement = models.ForeignKey(Engagement, on_delete=models.PROTECT, related_name="samples")
+    population = models.CharField(max_length=60, help_text="Key of the population selector (populations.py).")
+    population_size = models.PositiveIntegerField()
+    population_digest = models.CharField(max_length=64, help_text="sha256 of the population's ordered item keys.")
+    size = models.PositiveIntegerField()
+    seed = models.CharField(max_length=64)
+    drawn_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    drawn_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["-drawn_at", "-id"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(size__gte=1) & Q(size__lte=F("population_size")),
+                name="sample_size_within_population",
+                violation_error_message="A sample holds at least one item and no more than the population.",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"sample {self.pk}: {self.size} of {self.population_size} {self.population}"
+
+    def get_absolute_url(self) -> str:
+        return reverse("engagements:sample", kwargs={"pk": self.engagement_id, "sample_pk": self.pk})
+
+
+class SampleResult(models.TextChoices):
+    UNTESTED = "untested", "Not tested yet"
+    PASSED = "passed", "Passed"
+    FAILED = "failed", "Failed"
+    NOT_APPLICABLE = "not_applicable", "Not applicable"
+
+
+class SampleItem(models.Model):
+    """One drawn item and the auditor's test result for it."""
+
+    Result = SampleResult
+
+    sample = models.ForeignKey(Sample, on_delete=models.PROTECT, related_name="items")
+    position = models.PositiveIntegerField()
+    object_type = models.CharField(max_length=80)
+    object_id = models.CharField(max_length=64)
+    label = models.CharField(max_length=500)
+    result = models.CharField(max_length=20, choices=SampleResult.choices, default=SampleResult.UNTESTED)
+    note = models.TextField(blank=True)
+    tested_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    tested_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["sample", "position"]
+        constraints = [
+            models.UniqueConstraint(fields=["sample", "position"], name="sample_item_position_unique"),
+            models.CheckConstraint(
+                condition=Q(result__in=SampleResult.values),
+                name="sample_item_result_valid",
+                violation_error_message="Unknown test result.",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"#{self.position} {self.object_type}:{self.object_id} {self.result}"

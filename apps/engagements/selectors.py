@@ -1,0 +1,136 @@
+"""Reads of engagements, scoped to who asks: compliance officers and admins see all, auditors their open ones."""
+
+from __future__ import annotations
+
+import json
+
+from django.db.models import Count, Q, QuerySet
+from django.http import Http404
+from django.shortcuts import get_object_or_404
+from django.utils import timezone
+
+from apps.accounts.roles import Role
+from apps.accounts.scoping import is_scoped_auditor
+from apps.engagements.models import Engagement, EvidenceRequest, EvidenceReview, Sample
+from apps.engagements.services import ACCESS_ACTIONS, can_answer_request, can_manage_engagements
+from apps.ledger.models import LedgerEntry, PendingEntry
+
+
+def engagement_list_for_user(*, user) -> QuerySet[Engagement]:
+    """Every engagement for those who run them; an auditor's own engagements while open; nothing otherwise."""
+    qs = Engagement.objects.prefetch_related("systems", "auditors").order_by("-access_start", "-id")
+    if can_manage_engagements(user):
+        return qs
+    if user.has_role(Role.AUDITOR):
+        now = timezone.now()
+        return qs.filter(auditors=user, access_start__lte=now, access_end__gt=now)
+    return qs.none()
+
+
+def engagement_get_for_user(*, user, pk: int) -> Engagement:
+    return get_object_or_404(engagement_list_for_user(user=user), pk=pk)
+
+
+def evidence_request_list(*, engagement: Engagement, status: str = "") -> QuerySet[EvidenceRequest]:
+    qs = engagement.requests.select_related("system", "assignee", "requested_by").annotate(n_items=Count("items"))
+    if status:
+        qs = qs.filter(status=status)
+    return qs.order_by("due_date", "id")
+
+
+def evidence_request_list_for_assignee(*, user) -> QuerySet[EvidenceRequest]:
+    """Requests someone on the system side should answer: assigned to them or on systems they own."""
+    if not getattr(user, "is_authenticated", False) or is_scoped_auditor(user):
+        return EvidenceRequest.objects.none()
+    qs = EvidenceRequest.objects.select_related("engagement", "system", "requested_by", "assignee")
+    if not can_manage_engagements(user):
+        qs = qs.filter(Q(assignee=user) | Q(system__engineering_owners=user) | Q(system__risk_owners=user)).distinct()
+    return qs.order_by("due_date", "id")
+
+
+def evidence_request_get_for_user(*, user, engagement_pk: int, request_pk: int) -> tuple[EvidenceRequest, bool]:
+    """(request, whether the user sees it as an auditor/manager of the engagement) or 404."""
+    req = get_object_or_404(
+        EvidenceRequest.objects.select_related("engagement", "system", "assignee", "requested_by"),
+        pk=request_pk,
+        engagement_id=engagement_pk,
+    )
+    if engagement_list_for_user(user=user).filter(pk=engagement_pk).exists():
+        return req, True
+    if can_answer_request(user, req):
+        return req, False
+    raise Http404("No such evidence request")
+
+
+def evidence_request_items(req: EvidenceRequest) -> list[dict]:
+    """The answer's items, each with the evidence it points at (an upload's evidence once parsed)."""
+    from apps.evidence.models import Evidence
+
+    rows = []
+    for item in req.items.select_related("evidence", "receipt", "added_by"):
+        if item.evidence_id:
+            evidence = [item.evidence]
+        else:
+            evidence = list(
+                Evidence.objects.filter(receipt_id=item.receipt_id, generation=item.receipt.generation).order_by(
+                    "ordinal"
+                )
+            )
+        rows.append({"item": item, "evidence": evidence})
+    return rows
+
+
+def review_list(*, engagement: Engagement) -> QuerySet[EvidenceReview]:
+    return engagement.reviews.select_related("evidence", "evidence__system", "reviewer").order_by("-reviewed_at")
+
+
+def reviews_for_evidence(*, evidence_ids) -> dict[int, list[EvidenceReview]]:
+    """Review marks on these evidence ids, across engagements (what owners are told)."""
+    out: dict[int, list[EvidenceReview]] = {}
+    for review in EvidenceReview.objects.filter(evidence_id__in=evidence_ids).select_related("engagement", "reviewer"):
+        out.setdefault(review.evidence_id, []).append(review)
+    return out
+
+
+def sample_list(*, engagement: Engagement) -> QuerySet[Sample]:
+    return engagement.samples.select_related("drawn_by").annotate(
+        tested=Count("items", filter=~Q(items__result="untested")),
+        failed=Count("items", filter=Q(items__result="failed")),
+    )
+
+
+def sample_get(*, engagement: Engagement, pk: int) -> Sample:
+    return get_object_or_404(Sample.objects.select_related("drawn_by"), engagement=engagement, pk=pk)
+
+
+def engagement_access_log(*, engagement: Engagement, limit: int | None = 500) -> list[dict]:
+    """Every page an auditor opened and every file they downloaded in this engagement, newest first.
+
+    Read from the ledger (sequenced entries plus those still pending), so the log is exactly
+    what the tamper-evident record says."""
+    object_id = str(engagement.pk)
+    rows = []
+    pending = PendingEntry.objects.filter(
+        object_type="engagements.engagement", object_id=object_id, action__in=ACCESS_ACTIONS
+    ).order_by("-id")
+    sequenced = LedgerEntry.objects.filter(
+        object_type="engagements.engagement", object_id=object_id, action__in=ACCESS_ACTIONS
+    ).order_by("-index")
+    if limit is not None:
+        pending, sequenced = pending[:limit], sequenced[:limit]
+    for index, entry in [(None, e) for e in pending] + [(e.index, e) for e in sequenced]:
+        data = json.loads(bytes(entry.canonical))["data"]
+        rows.append(
+            {
+                "index": index,
+                "time": entry.recorded_at,
+                "auditor": entry.actor_label,
+                "action": entry.action,
+                "method": data.get("method", ""),
+                "path": data.get("path", ""),
+                "status": data.get("status", ""),
+                "detail": data.get("sha256", "") or data.get("what", ""),
+            }
+        )
+    rows.sort(key=lambda r: r["time"], reverse=True)
+    return rows[:limit] if limit is not None else rows

@@ -1,0 +1,118 @@
+"""The release sign-off policy as data: change classes and their chains (N of M per slot).
+
+Loaded from TOML (the shipped `release_policy.toml`, or PORTAL_RELEASE_POLICY_FILE) and
+validated loudly. Slots are the exceptions app's (`apps.exceptions.tiers.Slot`).
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+import tomllib
+from dataclasses import dataclass
+from pathlib import Path
+
+from django.conf import settings
+from django.core.exceptions import ImproperlyConfigured
+
+from apps.exceptions.tiers import Slot
+from apps.inventory.models import RiskTier
+
+SHIPPED = Path(__file__).with_name("release_policy.toml")
+
+
+@dataclass(frozen=True)
+class Step:
+    slot: str
+    count: int
+
+    @property
+    def label(self) -> str:
+        return Slot(self.slot).label
+
+
+@dataclass(frozen=True)
+class ChangeClass:
+    name: str
+    label: str
+    description: str
+    chain: tuple[Step, ...]
+    by_risk_tier: dict[str, tuple[Step, ...]]
+
+    def chain_for(self, risk_tier: str) -> tuple[Step, ...]:
+        return self.by_risk_tier.get(risk_tier, self.chain)
+
+
+@dataclass(frozen=True)
+class ReleasePolicy:
+    environments: frozenset[str]
+    classes: dict[str, ChangeClass]
+    source: str
+
+    def choices(self) -> list[tuple[str, str]]:
+        return [(c.name, c.label) for c in self.classes.values()]
+
+
+def _chain(value, what: str, bad) -> tuple[Step, ...]:
+    if not isinstance(value, list):
+        raise bad(f"{what} must be a list of {{slot, count}} steps")
+    steps, seen = [], set()
+    for i, step in enumerate(value, start=1):
+        if not isinstance(step, dict) or step.get("slot") not in Slot.values:
+            raise bad(f"{what} step {i}: slot must be one of {', '.join(Slot.values)}")
+        count = step.get("count", 1)
+        if not (isinstance(count, int) and not isinstance(count, bool) and 1 <= count <= 10):
+            raise bad(f"{what} step {i}: count must be 1 to 10")
+        if step["slot"] in seen:
+            raise bad(f"{what} names slot {step['slot']!r} twice; use count")
+        seen.add(step["slot"])
+        steps.append(Step(slot=step["slot"], count=count))
+    return tuple(steps)
+
+
+def parse_policy(text: str, *, source: str = "<string>") -> ReleasePolicy:
+    def bad(message: str):
+        return ImproperlyConfigured(f"release policy {source}: {message}")
+
+    try:
+        doc = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise bad(f"not valid TOML ({exc})") from None
+    envs = (doc.get("signoff") or {}).get("environments")
+    if not (isinstance(envs, list) and envs and all(isinstance(e, str) and e for e in envs)):
+        raise bad("signoff.environments must list at least one environment")
+    classes = {}
+    for name, spec in (doc.get("classes") or {}).items():
+        if not re.fullmatch(r"[a-z0-9][a-z0-9-]{0,40}", name):
+            raise bad(f"class name {name!r} must be a short lowercase slug")
+        if not isinstance(spec, dict) or not isinstance(spec.get("label"), str):
+            raise bad(f"classes.{name} needs a label")
+        tiers = {}
+        for tier, chain in (spec.get("by_risk_tier") or {}).items():
+            if tier not in RiskTier.values:
+                raise bad(f"classes.{name}.by_risk_tier: unknown risk tier {tier!r}")
+            tiers[tier] = _chain(chain, f"classes.{name}.by_risk_tier.{tier}", bad)
+        classes[name] = ChangeClass(
+            name=name,
+            label=spec["label"],
+            description=str(spec.get("description", "")),
+            chain=_chain(spec.get("chain", []), f"classes.{name}.chain", bad),
+            by_risk_tier=tiers,
+        )
+    if not classes:
+        raise bad("define at least one change class")
+    return ReleasePolicy(environments=frozenset(envs), classes=classes, source=source)
+
+
+@functools.cache
+def _load(path: str) -> ReleasePolicy:
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ImproperlyConfigured(f"release policy {path}: cannot read it ({exc})") from None
+    return parse_policy(text, source=path)
+
+
+def release_policy() -> ReleasePolicy:
+    path = getattr(settings, "PORTAL_RELEASE_POLICY_FILE", "") or str(SHIPPED)
+    return _load(str(path))

@@ -1,0 +1,123 @@
+"""Reads of release sign-off, scoped to what the user may see; the inbox rows; approval latency."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from statistics import median
+
+from django.db.models import Q, QuerySet
+from django.shortcuts import get_object_or_404
+from django.utils import timezone
+
+from apps.accounts.roles import Role
+from apps.accounts.scoping import scope_by_system
+from apps.evidence.models import Evidence
+from apps.exceptions.chain import EXECUTIVE_GROUP
+from apps.exceptions.tiers import Slot
+from apps.releases import chain as chain_mod
+from apps.releases.models import ReleaseSignoff, SignoffDecision
+from apps.releases.policy import release_policy
+
+
+def signoff_list_for_user(*, user, status: str = "") -> QuerySet[ReleaseSignoff]:
+    qs = scope_by_system(user, ReleaseSignoff.objects.select_related("artifact", "system", "requested_by"))
+    return qs.filter(status=status) if status else qs
+
+
+def signoff_get_for_user(*, user, pk: int) -> ReleaseSignoff:
+    return get_object_or_404(signoff_list_for_user(user=user), pk=pk)
+
+
+def signoff_for_artifact(*, user, artifact) -> list[ReleaseSignoff]:
+    return list(signoff_list_for_user(user=user).filter(artifact=artifact))
+
+
+def _classes_with_slot(slot: str) -> list[str]:
+    out = []
+    for cls in release_policy().classes.values():
+        chains = [cls.chain, *cls.by_risk_tier.values()]
+        if any(step.slot == slot for chain in chains for step in chain):
+            out.append(cls.name)
+    return out
+
+
+def release_inbox_for_user(*, user) -> list[ReleaseSignoff]:
+    """Releases waiting for a sign-off this user could give now (SoD applied), oldest waiting first."""
+    from apps.exceptions.selectors import can_use_inbox
+
+    if not can_use_inbox(user):
+        return []
+    qs = signoff_list_for_user(user=user, status=ReleaseSignoff.Status.PENDING).exclude(requested_by=user)
+    slot_filter = Q(pk__in=[])
+    if user.has_role(Role.RISK_OWNER):
+        slot_filter |= Q(system__risk_owners=user)
+    if user.has_role(Role.COMPLIANCE_OFFICER):
+        slot_filter |= Q(change_class__in=_classes_with_slot(Slot.COMPLIANCE_OFFICER))
+    if user.groups.filter(name=EXECUTIVE_GROUP).exists():
+        slot_filter |= Q(change_class__in=_classes_with_slot(Slot.EXECUTIVE))
+    out = []
+    for s in qs.filter(slot_filter).distinct().order_by("requested_at", "pk")[:200]:
+        slots = chain_mod.open_slots_for(user, s)
+        if slots:
+            s.my_slots = [Slot(x).label for x in slots]
+            out.append(s)
+    return out
+
+
+def human_duration(delta: timedelta) -> str:
+    """3 min, 5 h 12 min, 2 d 4 h."""
+    seconds = max(0, int(delta.total_seconds()))
+    days, rest = divmod(seconds, 86400)
+    hours, rest = divmod(rest, 3600)
+    minutes = rest // 60
+    if days:
+        return f"{days} d {hours} h"
+    if hours:
+        return f"{hours} h {minutes} min"
+    return f"{minutes} min" if minutes else f"{seconds} s"
+
+
+def decisions_of(signoff: ReleaseSignoff) -> list[SignoffDecision]:
+    return list(signoff.decisions.select_related("approver").order_by("at", "id"))
+
+
+def timeline_steps(signoff: ReleaseSignoff) -> list[dict]:
+    """Each decision of the current version with the time it took from the request (or the previous decision)."""
+    rows, previous = [], signoff.requested_at
+    for d in decisions_of(signoff):
+        if d.signoff_version != signoff.version or d.voided_at:
+            continue
+        step, since = d.at - previous, d.at - signoff.requested_at
+        rows.append(
+            {
+                "decision": d,
+                "step_seconds": int(step.total_seconds()),
+                "step_human": human_duration(step),
+                "since_human": human_duration(since),
+            }
+        )
+        previous = d.at
+    return rows
+
+
+def evidence_of(signoff: ReleaseSignoff) -> list[Evidence]:
+    return list(Evidence.objects.filter(pk__in=signoff.evidence_ids).order_by("-effective_at", "-id"))
+
+
+def release_signoff_latency(*, system_ids=None, now: datetime | None = None, days: int = 30) -> dict:
+    """Approval latency of releases decided in the last `days` days (for the dashboard metrics):
+    {"decided", "median_hours", "max_hours", "waiting", "oldest_waiting_hours"}."""
+    now = now or timezone.now()
+    qs = ReleaseSignoff.objects.all()
+    if system_ids is not None:
+        qs = qs.filter(system_id__in=list(system_ids))
+    decided = qs.filter(decided_at__gte=now - timedelta(days=days), decided_at__isnull=False)
+    hours = [(d - r).total_seconds() / 3600 for r, d in decided.values_list("requested_at", "decided_at")]
+    waiting = list(qs.filter(status=ReleaseSignoff.Status.PENDING).values_list("requested_at", flat=True))
+    return {
+        "decided": len(hours),
+        "median_hours": round(median(hours), 2) if hours else None,
+        "max_hours": round(max(hours), 2) if hours else None,
+        "waiting": len(waiting),
+        "oldest_waiting_hours": round(max((now - w).total_seconds() / 3600 for w in waiting), 2) if waiting else None,
+    }

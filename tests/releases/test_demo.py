@@ -1,0 +1,20 @@
+"""seed_demo loads the sign-off and retention demo through the services, twice without harm."""
+
+import pytest
+from django.core.management import call_command
+
+from apps.releases.models import ReleaseSignoff
+from apps.retention.models import Disposal, LegalHold
+
+pytestmark = pytest.mark.django_db
+
+
+def test_seed_demo_has_a_release_waiting_for_sign_off_a_hold_and_a_disposal(settings):
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+    call_command("seed_demo")
+    call_command("seed_demo")
+    signoff = ReleaseSignoff.objects.get(system__slug="patient-triage")
+    assert signoff.status == ReleaseSignoff.Status.PENDING and signoff.class_source == "ci"
+    assert "engineer" in signoff.authors
+    assert LegalHold.objects.filter(system__slug="data-platform", status="active").count() == 1
+    assert Disposal.objects.count() == 1

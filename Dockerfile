@@ -3,7 +3,7 @@ FROM python:3.11-slim-bookworm
 ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 PORTAL_PROFILE=prod
 # WeasyPrint needs Pango; Graphviz lays out lineage graphs.
 RUN apt-get update && apt-get install -y --no-install-recommends \
-        libpango-1.0-0 libpangoft2-1.0-0 libharfbuzz0b fonts-dejavu-core graphviz curl \
+        libpango-1.0-0 libpangoft2-1.0-0 libharfbuzz0b fonts-dejavu-core fonts-liberation2 graphviz curl \
     && rm -rf /var/lib/apt/lists/* \
     && useradd --system --create-home --uid 10001 portal
 WORKDIR /app

@@ -18,3 +18,13 @@ def exception_handler(exc, context):
         response.data = {"error": _flatten(response.data.get("detail", response.data))
                          if isinstance(response.data, dict) else _flatten(response.data)}
     return response
+
+
+def not_found(request, exception=None):
+    """404 for a URL that matches no route: JSON under /api/ (clients parse the contract's error body)."""
+    from django.http import JsonResponse
+    from django.views.defaults import page_not_found
+
+    if request.path.startswith("/api/"):
+        return JsonResponse({"error": f"no API endpoint at {request.path[:200]}"}, status=404)
+    return page_not_found(request, exception)

@@ -49,12 +49,22 @@ INSTALLED_APPS = [
     "django_filters",
     "django_htmx",
     "template_partials",
+    "axes",
+    "django_otp",
+    "django_otp.plugins.otp_totp",
     "apps.accounts",
     "apps.inventory",
     "apps.dashboard",
     "apps.ledger",
     "apps.ingest",
     "apps.evidence",
+    "apps.engagements",
+    "apps.search",
+    "apps.policy",
+    "apps.exceptions",
+    "apps.packs",
+    "apps.retention",
+    "apps.releases",
 ]
 
 MIDDLEWARE = [
@@ -65,9 +75,16 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django_otp.middleware.OTPMiddleware",
+    "apps.accounts.middleware.SessionIdleTimeoutMiddleware",
+    "apps.accounts.middleware.MfaRequiredMiddleware",
+    "csp.middleware.CSPMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
+    "apps.engagements.middleware.AuditorAccessLogMiddleware",
+    # Last: axes turns a locked-out login attempt into its lockout response.
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "compliance_portal.urls"
@@ -85,6 +102,7 @@ TEMPLATES = [
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
                 "apps.dashboard.context_processors.navigation",
+                "apps.accounts.context_processors.notifications",
             ],
             "builtins": ["template_partials.templatetags.partials"],
         },
@@ -141,6 +159,11 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": env_int("PORTAL_LEDGER_CHECKPOINT_SECONDS", default=60, minimum=1),
         "options": {"expires": 55},
     },
+    "engagement-end-due": {
+        "task": "apps.engagements.tasks.engagement_end_due",
+        "schedule": 60.0,
+        "options": {"expires": 55},
+    },
     "sessions-clear": {
         "task": "apps.accounts.tasks.sessions_clear",
         "schedule": 3600.0,
@@ -166,6 +189,8 @@ SESSION_COOKIE_AGE = env_int("PORTAL_SESSION_AGE", default=8 * 3600, minimum=300
 SESSION_EXPIRE_AT_BROWSER_CLOSE = True
 SESSION_COOKIE_HTTPONLY = True
 SESSION_COOKIE_SAMESITE = "Lax"
+# A session unused this long ends (the absolute limit is PORTAL_SESSION_AGE).
+PORTAL_SESSION_IDLE_SECONDS = env_int("PORTAL_SESSION_IDLE_SECONDS", default=30 * 60, minimum=60)
 
 # ---------------------------------------------------------------- security (check --deploy)
 HTTPS = env_bool("PORTAL_HTTPS", default=IS_PROD)
@@ -184,6 +209,64 @@ if env_bool("PORTAL_BEHIND_PROXY", default=False):
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 # /healthz is probed over plain HTTP by load balancers and compose health checks.
 SECURE_REDIRECT_EXEMPT = [r"^healthz$"]
+CSRF_COOKIE_HTTPONLY = True
+# Login throttling and lockout (django-axes): this many failures for a username from one
+# address locks that pair out for PORTAL_LOCKOUT_MINUTES (a locked-out login gets 429).
+AUTHENTICATION_BACKENDS = ["axes.backends.AxesStandaloneBackend", "django.contrib.auth.backends.ModelBackend"]
+AXES_FAILURE_LIMIT = env_int("PORTAL_LOGIN_FAILURE_LIMIT", default=5, minimum=1)
+AXES_COOLOFF_TIME = env_int("PORTAL_LOCKOUT_MINUTES", default=15, minimum=1) / 60  # hours
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_RESET_ON_SUCCESS = True
+AXES_LOCKOUT_TEMPLATE = "accounts/locked_out.html"
+AXES_IPWARE_PROXY_COUNT = 1 if env_bool("PORTAL_BEHIND_PROXY", default=False) else 0
+AXES_VERBOSE = False
+# TOTP second factor (django-otp). Users of these roles must enrol and verify; the prod
+# profile requires it of admins and risk owners. Anyone may enrol; whoever has a device verifies.
+PORTAL_MFA_REQUIRED_ROLES = env_list(
+    "PORTAL_MFA_REQUIRED_ROLES", default=["admin", "risk_owner"] if IS_PROD else []
+)
+OTP_TOTP_ISSUER = env_str("PORTAL_OTP_ISSUER", default="Compliance Portal")
+# Content Security Policy (django-csp): nothing inline runs; scripts and styles come from us.
+# Plotly needs no 'unsafe-eval' for the chart types we draw (checked in Chromium by a test).
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": ["'self'"],
+        "script-src": ["'self'"],
+        # Plus the two <style> elements Plotly.js adds when it draws (an empty one it fills through
+        # the CSSOM, and its fixed rules): pinned by hash, so no other inline style runs. A Plotly
+        # upgrade that changes them shows up as a CSP violation in tests/browser.
+        "style-src": [
+            "'self'",
+            "'sha256-47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU='",
+            "'sha256-ji27qzEtxXZW+7dun6UwjHXJ18e6WAin1VvNtkzIE/o='",
+        ],
+        # style= attributes that scripts (Plotly, Swagger UI) set; no <style> element runs inline.
+        "style-src-attr": ["'unsafe-inline'"],
+        "img-src": ["'self'", "data:"],
+        "font-src": ["'self'", "data:"],
+        "connect-src": ["'self'"],
+        "object-src": ["'none'"],
+        "base-uri": ["'none'"],
+        "frame-ancestors": ["'none'"],
+        "form-action": ["'self'"],
+    }
+}
+# Single sign-on through OpenID Connect (mozilla-django-oidc), off unless configured; see docs/operations.md.
+PORTAL_OIDC_ENABLED = env_bool("PORTAL_OIDC_ENABLED", default=False)
+if PORTAL_OIDC_ENABLED:
+    INSTALLED_APPS.append("mozilla_django_oidc")
+    AUTHENTICATION_BACKENDS.insert(1, "apps.accounts.oidc.PortalOIDCBackend")
+    OIDC_RP_CLIENT_ID = env_str("OIDC_RP_CLIENT_ID")
+    OIDC_RP_CLIENT_SECRET = env_secret("OIDC_RP_CLIENT_SECRET", dev_default=None, profile=PROFILE)
+    OIDC_RP_SIGN_ALGO = env_str("OIDC_RP_SIGN_ALGO", default="RS256")
+    OIDC_OP_AUTHORIZATION_ENDPOINT = env_str("OIDC_OP_AUTHORIZATION_ENDPOINT")
+    OIDC_OP_TOKEN_ENDPOINT = env_str("OIDC_OP_TOKEN_ENDPOINT")
+    OIDC_OP_USER_ENDPOINT = env_str("OIDC_OP_USER_ENDPOINT")
+    OIDC_OP_JWKS_ENDPOINT = env_str("OIDC_OP_JWKS_ENDPOINT")
+    OIDC_RP_SCOPES = "openid email profile"
+    # People are created and given roles in the portal; SSO only signs them in (matched by e-mail).
+    OIDC_CREATE_USER = False
+    OIDC_RENEW_ID_TOKEN_EXPIRY_SECONDS = 15 * 60
 
 # ---------------------------------------------------------------- i18n, static, media
 LANGUAGE_CODE = "en-us"
@@ -228,6 +311,8 @@ EMAIL_HOST_USER = env_str("EMAIL_HOST_USER", default="")
 EMAIL_HOST_PASSWORD = env_str("EMAIL_HOST_PASSWORD", default="")
 EMAIL_USE_TLS = env_bool("EMAIL_USE_TLS", default=False)
 DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", default="compliance-portal@localhost")
+# Links in e-mails start with this (e.g. https://portal.example.org).
+PORTAL_BASE_URL = env_str("PORTAL_BASE_URL", default="" if IS_PROD else "http://127.0.0.1:8000")
 
 # ---------------------------------------------------------------- API
 REST_FRAMEWORK = {
@@ -275,6 +360,7 @@ LOGGING = {
     "loggers": {
         "django.db.backends": {"level": "WARNING"},
         "celery": {"level": LOG_LEVEL},
+        "axes": {"level": "WARNING"},
     },
 }
 
@@ -344,3 +430,133 @@ CELERY_BEAT_SCHEDULE["receipt-sweep"] = {
     "schedule": 60.0,
     "options": {"expires": 55},
 }
+
+# ---- policy
+from celery.schedules import crontab  # noqa: E402 - the beat entries of this section only
+
+# Evidence of a kind counts as fresh on the dashboard when its latest item is at most this many days old.
+PORTAL_POLICY_FRESH_DAYS = env_int("PORTAL_POLICY_FRESH_DAYS", default=30, minimum=1)
+# Seconds between refreshes of today's coverage rollups (the dashboard reads only rollups).
+PORTAL_POLICY_SNAPSHOT_SECONDS = env_int("PORTAL_POLICY_SNAPSHOT_SECONDS", default=600, minimum=30)
+# UTC hour of the nightly full evaluation of every rule over every subject.
+PORTAL_POLICY_NIGHTLY_HOUR = env_int("PORTAL_POLICY_NIGHTLY_HOUR", default=2, minimum=0)
+CELERY_BEAT_SCHEDULE["policy-evaluate-nightly"] = {
+    "task": "apps.policy.tasks.policy_evaluate_nightly",
+    "schedule": crontab(hour=PORTAL_POLICY_NIGHTLY_HOUR, minute=17),
+    "options": {"expires": 3600},
+}
+CELERY_BEAT_SCHEDULE["policy-coverage-snapshot"] = {
+    "task": "apps.policy.tasks.coverage_snapshot",
+    "schedule": float(PORTAL_POLICY_SNAPSHOT_SECONDS),
+    "options": {"expires": PORTAL_POLICY_SNAPSHOT_SECONDS - 5},
+}
+
+# ---- connectors
+# Seconds a connector waits for one answer from an MLflow server or a registry.
+PORTAL_CONNECTOR_TIMEOUT = env_int("PORTAL_CONNECTOR_TIMEOUT", default=20, minimum=1)
+# Longest wait between syncs of a failing source (the backoff doubles from one minute up to this).
+PORTAL_CONNECTOR_BACKOFF_MAX = env_int("PORTAL_CONNECTOR_BACKOFF_MAX", default=6 * 3600, minimum=60)
+# Seconds an MLflow webhook's X-MLflow-Timestamp may be off from our clock (older deliveries are refused).
+PORTAL_MLFLOW_WEBHOOK_TOLERANCE = env_int("PORTAL_MLFLOW_WEBHOOK_TOLERANCE", default=300, minimum=10)
+# The Graphviz `dot` program that lays out lineage graphs (Debian package graphviz).
+PORTAL_GRAPHVIZ_DOT = env_str("PORTAL_GRAPHVIZ_DOT", default="dot")
+CELERY_BEAT_SCHEDULE["source-sync-due"] = {
+    "task": "apps.ingest.tasks.source_sync_due",
+    "schedule": 60.0,
+    "options": {"expires": 55},
+}
+
+# ---- exceptions
+# Tier policy (risk matrix, maximum days and approval chain per tier) as a TOML file; empty
+# means the shipped apps/exceptions/tier_policy.toml. Read on first use; restart to change.
+PORTAL_EXCEPTION_POLICY_FILE = env_str("PORTAL_EXCEPTION_POLICY_FILE", default="")
+# A sign-off (approve or reject) needs a password (and TOTP code, if enrolled) re-entered this recently.
+PORTAL_EXCEPTION_REAUTH_MINUTES = env_int("PORTAL_EXCEPTION_REAUTH_MINUTES", default=5, minimum=1)
+# Days before expiry when requester and owners are reminded (each lead time once).
+_reminder_days = env_list("PORTAL_EXCEPTION_REMINDER_DAYS", default=["14", "7", "1"])
+if not all(d.isdigit() and int(d) > 0 for d in _reminder_days):
+    from django.core.exceptions import ImproperlyConfigured
+
+    raise ImproperlyConfigured(f"PORTAL_EXCEPTION_REMINDER_DAYS={_reminder_days!r}: use whole days, e.g. 14,7,1")
+PORTAL_EXCEPTION_REMINDER_DAYS = sorted({int(d) for d in _reminder_days}, reverse=True)
+# Approvers are reminded of a request waiting this many hours (and again every as many hours); 0: never.
+PORTAL_EXCEPTION_WAITING_REMINDER_HOURS = env_int("PORTAL_EXCEPTION_WAITING_REMINDER_HOURS", default=48, minimum=0)
+# The exception tier has the values of a system's risk tier; its status needs its own enum name.
+SPECTACULAR_SETTINGS["ENUM_NAME_OVERRIDES"].update(
+    {
+        "RiskTierEnum": "apps.inventory.models.RiskTier",
+        "ExceptionStatusEnum": "apps.exceptions.models.ExceptionRequest.Status",
+        "ApprovalDecisionEnum": "apps.exceptions.models.Approval.Decision",
+    }
+)
+CELERY_BEAT_SCHEDULE["exception-expire-due"] = {
+    # At least every minute: an exception's results return to failing within a minute of its expiry.
+    "task": "apps.exceptions.tasks.exception_expire_due",
+    "schedule": 60.0,
+    "options": {"expires": 55},
+}
+CELERY_BEAT_SCHEDULE["exception-check-material-changes"] = {
+    "task": "apps.exceptions.tasks.exception_check_material_changes",
+    "schedule": 60.0,
+    "options": {"expires": 55},
+}
+CELERY_BEAT_SCHEDULE["exception-reminders"] = {
+    "task": "apps.exceptions.tasks.exception_reminders_send",
+    "schedule": 900.0,
+    "options": {"expires": 880},
+}
+CELERY_BEAT_SCHEDULE["exception-metrics-snapshot"] = {
+    "task": "apps.exceptions.tasks.exception_metrics_snapshot",
+    "schedule": 600.0,
+    "options": {"expires": 590},
+}
+
+# ---- retention, legal holds, data minimisation
+# Retention schedules, redaction rules and the identifier detector (TOML); empty: the shipped
+# apps/retention/retention_policy.toml.
+PORTAL_RETENTION_POLICY_FILE = env_str("PORTAL_RETENTION_POLICY_FILE", default="")
+# UTC hour of the daily disposal run (raw bodies past retention and not under legal hold).
+PORTAL_RETENTION_DISPOSE_HOUR = env_int("PORTAL_RETENTION_DISPOSE_HOUR", default=3, minimum=0)
+CELERY_BEAT_SCHEDULE["retention-dispose-due"] = {
+    "task": "apps.retention.tasks.retention_dispose_due",
+    "schedule": crontab(hour=PORTAL_RETENTION_DISPOSE_HOUR, minute=41),
+    "options": {"expires": 3600},
+}
+
+# ---- packs
+# Built evidence packs (ZIP) and their build directories; web and heavy workers must share it.
+PORTAL_PACK_ROOT = Path(env_str("PORTAL_PACK_ROOT", default=str(VAR_DIR / "packs")))
+# Ed25519 key that signs pack manifests (signed-note private key format: `manage.py ledger_keygen NAME`).
+# Empty: packs are signed with the ledger's key (PORTAL_LEDGER_SIGNING_KEY).
+PORTAL_PACK_SIGNING_KEY = env_str("PORTAL_PACK_SIGNING_KEY", default="")
+# Hard time limit of one pack build, in seconds (the broker's visibility timeout is kept at twice this).
+PORTAL_PACK_TIME_LIMIT = env_int("PORTAL_PACK_TIME_LIMIT", default=3600, minimum=60)
+# A building worker renews its lease on the pack every third of this; a lapsed lease means the worker died.
+PORTAL_PACK_LEASE_SECONDS = env_int("PORTAL_PACK_LEASE_SECONDS", default=60, minimum=3)
+# Claims of one build before it is failed (a build that kills its worker, say out of memory, stops here).
+PORTAL_PACK_MAX_ATTEMPTS = env_int("PORTAL_PACK_MAX_ATTEMPTS", default=3, minimum=1)
+# Raw evidence embedded in the PDF (PDF/A-3 attachments) up to this many bytes in total; 0: none.
+PORTAL_PACK_ATTACH_MAX_BYTES = env_int("PORTAL_PACK_ATTACH_MAX_BYTES", default=50 * 1024 * 1024, minimum=0)
+# Table rows per PDF render chunk (about 35 a page): smaller chunks use less memory and spread better.
+PORTAL_PACK_CHUNK_ROWS = env_int("PORTAL_PACK_CHUNK_ROWS", default=1200, minimum=20)
+CELERY_TASK_ROUTES = {
+    "apps.packs.tasks.pack_build": {"queue": "heavy"},
+    "apps.packs.tasks.pack_render_chunk": {"queue": "heavy"},
+    "apps.packs.tasks.pack_sweep": {"queue": "default"},
+}
+# An unacknowledged message is redelivered after the visibility timeout: keep it well above the longest build.
+CELERY_BROKER_TRANSPORT_OPTIONS["visibility_timeout"] = max(
+    CELERY_BROKER_TRANSPORT_OPTIONS["visibility_timeout"], 2 * PORTAL_PACK_TIME_LIMIT
+)
+CELERY_BEAT_SCHEDULE["pack-sweep"] = {
+    "task": "apps.packs.tasks.pack_sweep",
+    "schedule": 60.0,
+    "options": {"expires": 55},
+}
+
+# ---- release sign-off
+# Change classes and their sign-off chains (TOML); empty: the shipped apps/releases/release_policy.toml.
+PORTAL_RELEASE_POLICY_FILE = env_str("PORTAL_RELEASE_POLICY_FILE", default="")
+SPECTACULAR_SETTINGS["ENUM_NAME_OVERRIDES"]["PackStatusEnum"] = "apps.packs.models.PackStatus"
+SPECTACULAR_SETTINGS["ENUM_NAME_OVERRIDES"]["PackStageEnum"] = "apps.packs.models.PackStage"
+SPECTACULAR_SETTINGS["ENUM_NAME_OVERRIDES"]["PackScopeKindEnum"] = "apps.packs.models.ScopeKind"

@@ -1,6 +1,8 @@
+from csp.decorators import csp_update
+from django.conf import settings
 from django.contrib import admin
 from django.urls import include, path
-from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
 from compliance_portal.health import healthz
 
@@ -11,11 +13,35 @@ urlpatterns = [
     path("systems/", include("apps.inventory.urls")),
     path("ledger/", include("apps.ledger.urls")),
     path("evidence/", include("apps.evidence.urls")),
+    path("engagements/", include("apps.engagements.urls")),
+    path("search/", include("apps.search.urls")),
+    path("packs/", include("apps.packs.urls")),
+    path("exceptions/", include("apps.exceptions.urls")),
+    path("releases/", include("apps.releases.urls")),
+    path("retention/", include("apps.retention.urls")),
     path("", include("apps.ingest.urls")),
+    path("", include("apps.policy.urls")),
     path("api/v1/", include("apps.inventory.api_urls")),
     path("api/v1/", include("apps.ingest.api_urls")),
     path("api/v1/", include("apps.evidence.api_urls")),
+    path("api/v1/", include("apps.policy.api_urls")),
+    path("api/v1/", include("apps.search.api_urls")),
+    path("api/v1/", include("apps.packs.api_urls")),
+    path("api/v1/", include("apps.exceptions.api_urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
-    path("api/docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
+    # The split view serves Swagger UI's start-up script as a file: no inline script (CSP); its page
+    # keeps one fixed <style> block, allowed here (and only here) by its hash.
+    path(
+        "api/docs/",
+        csp_update({"style-src": ["'sha256-MMpT0iDxyjALd9PdfepImGX3DBfJPXZ4IlDWdPAgtn0='"]})(
+            SpectacularSwaggerSplitView.as_view(url_name="api-schema")
+        ),
+        name="api-docs",
+    ),
     path("", include("apps.dashboard.urls")),
 ]
+
+if settings.PORTAL_OIDC_ENABLED:
+    urlpatterns.insert(0, path("oidc/", include("mozilla_django_oidc.urls")))
+
+handler404 = "compliance_portal.api.not_found"

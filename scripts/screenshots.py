@@ -16,10 +16,11 @@ OUT = Path(sys.argv[2] if len(sys.argv) > 2 else "var/screenshots")
 ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
         "--disable-background-networking", "--disable-component-update", "--disable-sync"]
 PAGES = {
-    "compliance": ["/", "/systems/", "/systems/credit-scoring/", "/systems/new/", "/ledger/"],
+    "compliance": ["/", "/systems/", "/systems/credit-scoring/", "/systems/new/", "/ledger/", "/exceptions/",
+                   "/exceptions/1/", "/exceptions/3/"],
     "auditor": ["/", "/ledger/"],
-    "riskowner": ["/"],
-    "engineer": ["/", "/systems/payments-api/"],
+    "riskowner": ["/", "/exceptions/inbox/", "/exceptions/reauthenticate/"],
+    "engineer": ["/", "/systems/payments-api/", "/exceptions/new/?system=credit-scoring"],
     "admin": ["/"],
 }
 

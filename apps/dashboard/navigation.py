@@ -32,25 +32,24 @@ NAVIGATION: tuple[NavEntry, ...] = (
     NavEntry("home", "Overview", "dashboard:home", ALL),
     NavEntry("systems", "Systems", "inventory:list", ALL),
     NavEntry("evidence", "Evidence", "evidence:list", ALL),
-    _placeholder("controls", "Controls", ALL),
-    _placeholder(
-        "exceptions", "Exceptions", {Role.ADMIN, Role.COMPLIANCE_OFFICER, Role.RISK_OWNER, Role.ENGINEER, Role.AUDITOR}
-    ),
-    _placeholder("approvals", "Approvals", {Role.RISK_OWNER, Role.COMPLIANCE_OFFICER}),
-    _placeholder("packs", "Evidence packs", {Role.ADMIN, Role.COMPLIANCE_OFFICER, Role.AUDITOR}),
+    NavEntry("controls", "Controls", "policy:control_list", ALL),
+    NavEntry("exceptions", "Exceptions", "exceptions:list", ALL),
+    NavEntry("approvals", "Approvals", "exceptions:inbox", frozenset({Role.RISK_OWNER, Role.COMPLIANCE_OFFICER})),
+    NavEntry("releases", "Release sign-off", "releases:list", ALL),
+    NavEntry("retention", "Retention", "retention:report", frozenset({Role.ADMIN, Role.COMPLIANCE_OFFICER})),
+    NavEntry("packs", "Evidence packs", "packs:list", frozenset({Role.ADMIN, Role.COMPLIANCE_OFFICER, Role.AUDITOR})),
     NavEntry("ledger", "Ledger", "ledger:list", frozenset({Role.ADMIN, Role.COMPLIANCE_OFFICER, Role.AUDITOR})),
-    _placeholder("engagements", "Engagements", {Role.ADMIN, Role.COMPLIANCE_OFFICER, Role.AUDITOR}),
+    NavEntry("engagements", "Engagements", "engagements:list",
+             frozenset({Role.ADMIN, Role.COMPLIANCE_OFFICER, Role.AUDITOR})),
+    NavEntry("requests", "Evidence requests", "engagements:my_requests",
+             frozenset({Role.ADMIN, Role.COMPLIANCE_OFFICER, Role.RISK_OWNER, Role.ENGINEER})),
+    NavEntry("search", "Search", "search:search", ALL),
     NavEntry("sources", "Sources", "ingest:source_list", frozenset({Role.ADMIN})),
     NavEntry("admin", "Administration", "admin:index", frozenset({Role.ADMIN})),
 )
 
 # Which issue builds each placeholder page, shown on it so nobody mistakes it for the feature.
 PLACEHOLDERS: dict[str, str] = {
-    "controls": "Controls and coverage arrive with policy as code (issue #5).",
-    "exceptions": "Exceptions arrive with the exception workflow (issue #6).",
-    "approvals": "The approval inbox arrives with the exception workflow (issue #6).",
-    "packs": "Evidence packs arrive with the packs issue (#8).",
-    "engagements": "Audit engagements arrive with auditor access (issue #9).",
 }
 
 

@@ -8,6 +8,9 @@ from apps.dashboard import charts
 from apps.dashboard.navigation import PLACEHOLDERS, navigation_for
 from apps.inventory.models import System
 from apps.inventory.selectors import system_summary
+from apps.policy.forms import AsOfForm
+from apps.policy.selectors import as_of_for_user, overview_for_user
+from apps.policy.views import overview_charts
 
 # What each role's home page says it is for, and what it will show as the portal grows.
 ROLE_HOME = {
@@ -29,6 +32,8 @@ def home(request):
     elif user.has_role(Role.ENGINEER):
         my_systems = user.engineering_systems.all()
     cards = [ROLE_HOME[role] for role in Role.values if role in user.roles]
+    as_of = as_of_for_user(user, AsOfForm(request.GET or None).day())
+    overview = overview_for_user(user=user, as_of=as_of)
     return render(
         request,
         "dashboard/home.html",
@@ -37,6 +42,9 @@ def home(request):
             "risk_chart": charts.systems_by_risk_tier(tier_counts),
             "my_systems": my_systems,
             "role_cards": cards,
+            "overview": overview,
+            "as_of": as_of,
+            **overview_charts(overview),
         },
     )
 

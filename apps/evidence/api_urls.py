@@ -1,6 +1,6 @@
 from django.urls import path
 
-from apps.evidence import api
+from apps.evidence import api, lineage_api
 
 app_name = "evidence-api"
 
@@ -9,4 +9,8 @@ urlpatterns = [
     path("evidence", api.EvidenceCollectionApi.as_view(), name="collection"),
     path("evidence/<int:pk>", api.EvidenceDetailApi.as_view(), name="detail"),
     path("artifacts/<int:pk>", api.ArtifactDetailApi.as_view(), name="artifact"),
+    path("artifacts/<int:pk>/lineage", lineage_api.ArtifactLineageApi.as_view(), name="artifact-lineage"),
+    path("lineage/path", lineage_api.LineagePathApi.as_view(), name="lineage-path"),
+    path("lineage/impact", lineage_api.LineageImpactApi.as_view(), name="lineage-impact"),
+    path("systems/<slug:slug>/production", lineage_api.SystemProductionApi.as_view(), name="system-production"),
 ]

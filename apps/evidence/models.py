@@ -19,6 +19,8 @@ class ArtifactKind(models.TextChoices):
     PACKAGE = "package", "Package"
     MODEL_VERSION = "model-version", "Model version"
     DATASET = "dataset", "Dataset"
+    RUN = "run", "Run"  # a training or pipeline run (MLflow, OpenLineage)
+    JOB = "job", "Job"  # the job a run is an instance of (OpenLineage)
     RELEASE = "release", "Release"
     DEPLOYMENT = "deployment", "Deployment"
     FILE = "file", "File"

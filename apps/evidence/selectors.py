@@ -9,7 +9,7 @@ from django.db.models import Exists, OuterRef, Q, QuerySet
 from django.shortcuts import get_object_or_404
 from django.utils import timezone
 
-from apps.accounts.scoping import effective_window, scope_by_system
+from apps.accounts.scoping import is_scoped_auditor, scope_evidence
 from apps.evidence.models import Artifact, Evidence, EvidenceRecord, EvidenceSubject, LineageEdge
 from apps.ingest.parsers import ParseError, normalize_subject
 
@@ -45,11 +45,8 @@ def _end(value: date | datetime) -> datetime:
 def _visible_evidence(user) -> QuerySet[Evidence]:
     # The one scoping point of evidence: the browser, the detail page, the raw download and
     # the API all come through here (apps.accounts.scoping decides what a user may see).
-    qs = scope_by_system(user, Evidence.objects.all())
-    window = effective_window(user)
-    if window is not None:
-        qs = qs.filter(effective_at__gte=window[0], effective_at__lt=window[1])
-    return qs
+    # An auditor sees each engagement's systems within that engagement's own observation window.
+    return scope_evidence(user, Evidence.objects.all())
 
 
 def evidence_list_for_user(*, user, filters: EvidenceFilters = EvidenceFilters()) -> QuerySet[Evidence]:
@@ -105,8 +102,17 @@ def evidence_kinds() -> list[str]:
     return list(Evidence.objects.order_by("kind").values_list("kind", flat=True).distinct()[:100])
 
 
+def artifact_list_for_user(*, user) -> QuerySet[Artifact]:
+    """Artifacts the user may see: all of them, or for an auditor those that evidence they may see is about."""
+    qs = Artifact.objects.select_related("system")
+    if is_scoped_auditor(user):
+        visible = EvidenceSubject.objects.filter(artifact=OuterRef("pk"), evidence__in=_visible_evidence(user))
+        qs = qs.filter(Exists(visible))
+    return qs
+
+
 def artifact_get_for_user(*, user, pk: int) -> Artifact:
-    return get_object_or_404(Artifact.objects.select_related("system"), pk=pk)
+    return get_object_or_404(artifact_list_for_user(user=user), pk=pk)
 
 
 def artifact_evidence_for_user(*, user, artifact: Artifact, limit: int = 50) -> list[Evidence]:

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from apps.evidence import views
+from apps.evidence import lineage_views, views
 
 app_name = "evidence"
 
@@ -9,4 +9,5 @@ urlpatterns = [
     path("<int:pk>/", views.evidence_detail, name="detail"),
     path("<int:pk>/raw", views.evidence_raw, name="raw"),
     path("artifacts/<int:pk>/", views.artifact_detail, name="artifact"),
+    path("artifacts/<int:pk>/lineage/", lineage_views.artifact_lineage_panel, name="artifact_lineage"),
 ]

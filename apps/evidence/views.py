@@ -5,7 +5,10 @@ from django.core.paginator import Paginator
 from django.http import FileResponse, Http404
 from django.shortcuts import render
 
+from apps.accounts.scoping import is_scoped_auditor
+from apps.engagements.services import engagement_access_record
 from apps.evidence.forms import EvidenceFilterForm
+from apps.evidence.lineage_views import lineage_context
 from apps.evidence.selectors import (
     EvidenceFilters,
     artifact_evidence_for_user,
@@ -20,6 +23,7 @@ from apps.evidence.selectors import (
 )
 from apps.ingest.blobs import blob_open
 from apps.ledger.selectors import ledger_timeline_for, ledger_visible_to
+from compliance_portal.csv_export import csv_response
 
 PAGE_SIZE = 50
 
@@ -28,6 +32,8 @@ PAGE_SIZE = 50
 def evidence_list(request):
     form = EvidenceFilterForm(request.GET or None)
     filters = form.filters() if form.is_valid() else EvidenceFilters()
+    if request.GET.get("format") == "csv":
+        return _evidence_csv(request, filters)
     page = Paginator(evidence_list_for_user(user=request.user, filters=filters), PAGE_SIZE).get_page(
         request.GET.get("page")
     )
@@ -40,6 +46,21 @@ def evidence_list(request):
         request,
         template,
         {"form": form, "page": page, "kinds": evidence_kinds(), "query": query.urlencode()},
+    )
+
+
+def _evidence_csv(request, filters: EvidenceFilters):
+    rows = evidence_list_for_user(user=request.user, filters=filters).iterator(chunk_size=1000)
+    return csv_response(
+        "evidence.csv",
+        ["id", "title", "verdict", "kind", "system", "subject", "source", "effective_at", "received_at", "sha256",
+         "link"],
+        (
+            [e.pk, e.title, e.verdict, e.kind, e.system.slug if e.system else "", e.subject.uri if e.subject else "",
+             e.source.name, e.effective_at.isoformat(), e.received_at.isoformat(), e.sha256,
+             request.build_absolute_uri(e.get_absolute_url())]
+            for e in rows
+        ),
     )
 
 
@@ -92,6 +113,13 @@ def evidence_raw(request, pk: int):
     response["X-Content-Type-Options"] = "nosniff"
     response["Content-Security-Policy"] = "sandbox; default-src 'none'"
     response["X-Evidence-SHA256"] = evidence.sha256
+    if is_scoped_auditor(request.user):
+        # Every file an auditor downloads is in their engagements' access log, with what it was.
+        engagement_access_record(
+            user=request.user, action="auditor.downloaded", method=request.method, path=request.path,
+            status=response.status_code, data={"evidence": str(evidence.pk), "sha256": evidence.sha256},
+        )
+        request.auditor_access_recorded = True
     return response
 
 
@@ -105,5 +133,6 @@ def artifact_detail(request, pk: int):
             "artifact": artifact,
             "evidence_list": artifact_evidence_for_user(user=request.user, artifact=artifact),
             "lineage": artifact_lineage(artifact),
+            **lineage_context(request, artifact),
         },
     )

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 
 from django.conf import settings
+from django.db.models import Exists, OuterRef
 from django.shortcuts import get_object_or_404
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, inline_serializer
@@ -18,6 +19,7 @@ from rest_framework.parsers import MultiPartParser
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from apps.accounts.scoping import is_scoped_auditor, scope_evidence
 from apps.evidence.models import Evidence
 from apps.ingest.auth import (
     GitHubSignatureAuthentication,
@@ -316,7 +318,10 @@ class ReceiptDetailApi(APIView):
         receipts = Receipt.objects.all()
         if isinstance(request.auth, Source):
             receipts = receipts.filter(source=request.auth)
-        # Every signed-in role may look up a receipt for now; auditor scoping arrives with engagements.
+        elif is_scoped_auditor(request.user):
+            # An auditor sees a receipt only through evidence of it they may see.
+            visible = scope_evidence(request.user, Evidence.objects.filter(receipt=OuterRef("pk")))
+            receipts = receipts.filter(Exists(visible))
         receipt = get_object_or_404(receipts.only("id", "state", "error", "sha256", "attempts"), pk=pk)
         evidence = Evidence.objects.filter(receipt=receipt, generation=receipt.generation).order_by("ordinal")
         return Response(

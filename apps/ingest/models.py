@@ -36,7 +36,9 @@ class Source(models.Model):
     Kind = SourceKind
 
     # Kinds that send signed webhooks and therefore get a signing secret next to the token.
-    WEBHOOK_KINDS = frozenset({Kind.GITHUB, Kind.GITLAB})
+    WEBHOOK_KINDS = frozenset({Kind.GITHUB, Kind.GITLAB, Kind.MLFLOW})
+    # Kinds the portal also pulls from (apps.ingest.connectors), on a schedule and on demand.
+    PULL_KINDS = frozenset({Kind.MLFLOW, Kind.OCI})
 
     kind = models.CharField(max_length=20, choices=Kind.choices)
     name = models.CharField(max_length=120, unique=True)
@@ -59,6 +61,21 @@ class Source(models.Model):
     )
     created_at = models.DateTimeField(auto_now_add=True)
     rotated_at = models.DateTimeField(null=True, blank=True)
+    # ---- pull connectors (kinds in PULL_KINDS); apps.ingest.connectors reads these.
+    endpoint_url = models.URLField(
+        max_length=500, blank=True, help_text="Where the portal pulls from: the MLflow tracking server or registry."
+    )
+    # Fernet ciphertext of JSON {"username", "password"} or {"token"} for the endpoint (read back to send).
+    credentials_encrypted = models.TextField(blank=True)
+    sync_options = models.JSONField(
+        default=dict, blank=True, help_text='Connector options, e.g. {"repositories": ["team/app"]} for a registry.'
+    )
+    sync_interval = models.PositiveIntegerField(default=900, help_text="Seconds between scheduled syncs.")
+    cursor = models.JSONField(default=dict, blank=True, help_text="Where the last good sync stopped (per connector).")
+    last_sync_at = models.DateTimeField(null=True, blank=True, help_text="When the last successful sync finished.")
+    last_error = models.TextField(blank=True)
+    consecutive_failures = models.PositiveIntegerField(default=0)
+    backoff_until = models.DateTimeField(null=True, blank=True, help_text="No scheduled sync before this time.")
 
     class Meta:
         ordering = ["name"]
@@ -67,6 +84,11 @@ class Source(models.Model):
                 condition=models.Q(kind__in=SourceKind.values),
                 name="source_kind_valid",
                 violation_error_message="Unknown source kind.",
+            ),
+            models.CheckConstraint(
+                condition=models.Q(sync_interval__gte=60),
+                name="source_sync_interval_min",
+                violation_error_message="Sync at most once a minute.",
             ),
         ]
 
@@ -79,6 +101,10 @@ class Source(models.Model):
     @property
     def is_webhook(self) -> bool:
         return self.kind in self.WEBHOOK_KINDS
+
+    @property
+    def is_pull(self) -> bool:
+        return self.kind in self.PULL_KINDS
 
     def ledger_actor(self) -> Actor:
         return Actor("source", str(self.pk), self.name)
@@ -93,6 +119,15 @@ class Receipt(models.Model):
         GITHUB = "github", "GitHub webhook"
         GITLAB = "gitlab", "GitLab webhook"
         UPLOAD = "upload", "Upload"
+        # JSON of these systems, pushed to us or pulled by a connector; parsed by parse_webhook(channel, event).
+        MLFLOW = "mlflow", "MLflow"
+        OCI = "oci", "OCI registry"
+        OPENLINEAGE = "openlineage", "OpenLineage event"
+        # A file a connector fetched (an SBOM attached to an image...), parsed like an upload.
+        PULL = "pull", "Pulled file"
+
+    # Channels whose bodies are files about a named subject (format given or detected).
+    FILE_CHANNELS = frozenset({Channel.UPLOAD, Channel.PULL})
 
     # state -> states it may move to (services check moves against this table).
     TRANSITIONS: dict[str, frozenset[str]] = {
@@ -104,7 +139,7 @@ class Receipt(models.Model):
     }
 
     source = models.ForeignKey(Source, on_delete=models.PROTECT, related_name="receipts")
-    channel = models.CharField(max_length=10, choices=Channel.choices)
+    channel = models.CharField(max_length=20, choices=Channel.choices)
     event = models.CharField(
         max_length=100, blank=True, help_text="Webhook event name (X-GitHub-Event, X-Gitlab-Event)."
     )
@@ -171,3 +206,49 @@ class Receipt(models.Model):
     def generation(self) -> int:
         """Evidence written by the latest parse carries this number (see Evidence.generation)."""
         return self.attempts
+
+
+class SyncRun(models.Model):
+    """One pull of a source by its connector: when, how many items, how it ended."""
+
+    class Status(models.TextChoices):
+        RUNNING = "running", "Running"
+        SUCCEEDED = "succeeded", "Succeeded"
+        FAILED = "failed", "Failed"
+
+    class Trigger(models.TextChoices):
+        SCHEDULE = "schedule", "Schedule"
+        MANUAL = "manual", "Sync now"
+        COMMAND = "command", "sync_source command"
+        WEBHOOK = "webhook", "Webhook"
+
+    source = models.ForeignKey(Source, on_delete=models.PROTECT, related_name="sync_runs")
+    trigger = models.CharField(max_length=10, choices=Trigger.choices)
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.RUNNING)
+    started_at = models.DateTimeField()
+    finished_at = models.DateTimeField(null=True, blank=True)
+    items = models.PositiveIntegerField(default=0, help_text="Documents fetched and accepted as receipts.")
+    new_receipts = models.PositiveIntegerField(default=0, help_text="Of those, how many were new (not replays).")
+    error = models.TextField(blank=True)
+    cursor = models.JSONField(default=dict, blank=True, help_text="The cursor this run ended with.")
+
+    class Meta:
+        ordering = ["-started_at", "-id"]
+        constraints = [
+            # One sync of a source at a time: a second claim fails on this index.
+            models.UniqueConstraint(
+                fields=["source"],
+                condition=models.Q(status="running"),
+                name="syncrun_one_running_per_source",
+                violation_error_message="This source is already being synced.",
+            ),
+            models.CheckConstraint(
+                condition=models.Q(status__in=["running", "succeeded", "failed"]),
+                name="syncrun_status_valid",
+                violation_error_message="Unknown sync status.",
+            ),
+        ]
+        indexes = [models.Index(fields=["source", "-started_at"], name="syncrun_source_started")]
+
+    def __str__(self) -> str:
+        return f"sync {self.pk} of {self.source_id} ({self.status})"

@@ -28,6 +28,12 @@ from apps.ingest.models import Receipt, Source
 from apps.ingest.parsers import ParseError, normalize_subject, parse_upload, parse_webhook
 from apps.inventory.models import System
 from apps.ledger.services import ledger_record
+from apps.retention.services import (
+    evidence_identifiers_flag,
+    ingest_redact,
+    receipt_redaction_record,
+    redaction_ledger_data,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -184,6 +190,11 @@ def receipt_accept(
     content-addressed blob is harmless, while a Receipt without its blob would not be.
     `enqueue=False` is for the demo seed and benchmarks, which parse synchronously.
     """
+    # Data minimisation (apps.retention): the system's redaction rules run on the original body
+    # (whose signature the API already checked) and what is stored, and hashed, is the redacted one.
+    redaction = ingest_redact(source=source, channel=channel, body=body, system=system)
+    if redaction is not None:
+        body = redaction.body
     digest = blob_store(body)
     now = timezone.now()
     receipt = Receipt(
@@ -241,8 +252,10 @@ def receipt_accept(
                     "channel": channel,
                     "event": event[:100],
                     "delivery": delivery_key[:200],
+                    **redaction_ledger_data(redaction),
                 },
             )
+            receipt_redaction_record(receipt_id=receipt.pk, redaction=redaction)
     except IntegrityError:
         if not delivery_key:
             raise
@@ -264,7 +277,7 @@ def receipt_accept(
 
 
 def _parse(receipt: Receipt, body: bytes):
-    if receipt.channel == Receipt.Channel.UPLOAD:
+    if receipt.channel in Receipt.FILE_CHANNELS:
         return parse_upload(
             body, receipt.format_hint or None, content_type=receipt.content_type, filename=receipt.filename
         )
@@ -313,12 +326,20 @@ def receipt_parse(*, receipt_id: int) -> Receipt | None:
             if not _finish(receipt.pk, attempt, Receipt.State.PARSED):
                 transaction.set_rollback(True)  # the sweep gave it to someone else meanwhile
                 return None
+            evidence_identifiers_flag(receipt=receipt, evidence=evidence, body=body)  # apps.retention
+            from apps.releases.services import release_track_evidence
+
+            release_track_evidence(evidence=evidence)  # CI metadata naming a change class asks for sign-off
             ledger_record(
                 actor="system:receipt_parse",
                 action="receipt.parsed",
                 target=receipt,
                 data={"format": result.format, "evidence": [str(e.pk) for e in evidence], "attempt": attempt},
             )
+            # Re-evaluate the controls of what the evidence is about, after commit (policy app).
+            from apps.policy.services import policy_evaluate_on_evidence
+
+            policy_evaluate_on_evidence(evidence_ids=[e.pk for e in evidence])
     except ParseError as exc:
         _fail(receipt, attempt, str(exc))
     except FileNotFoundError:

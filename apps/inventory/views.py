@@ -6,6 +6,7 @@ from apps.inventory.models import System
 from apps.inventory.selectors import system_get_for_user, system_list_for_user
 from apps.inventory.services import system_save
 from apps.ledger.selectors import ledger_timeline_for, ledger_visible_to
+from apps.policy.views import system_controls_context
 
 
 @login_required
@@ -24,6 +25,7 @@ def system_detail(request, slug):
             "system": system,
             "timeline": ledger_timeline_for(system),
             "show_ledger_links": ledger_visible_to(request.user),
+            **system_controls_context(request, system),
         },
     )
 

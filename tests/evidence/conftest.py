@@ -31,3 +31,11 @@ def parsed_evidence(db):
     )
     receipts.append(receipt_parse(receipt_id=receipt.pk))
     return receipts
+
+
+@pytest.fixture
+def auditor(make_user, parsed_evidence):
+    """An auditor in an open engagement over the evidence's system (issue 9: auditors see only that)."""
+    from tests.engagements.conftest import engaged_auditor
+
+    return engaged_auditor(make_user, System.objects.all())

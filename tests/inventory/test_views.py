@@ -18,9 +18,19 @@ def systems(compliance_officer, risk_owner, engineer):
     return made
 
 
+@pytest.fixture
+def auditor(make_user, systems):
+    """An auditor in an open engagement over every system (issue 9: auditors see only their engagements')."""
+    from tests.engagements.conftest import engaged_auditor
+
+    return engaged_auditor(make_user, systems)
+
+
 def test_system_list_runs_a_bounded_number_of_queries(client, auditor, systems, django_assert_max_num_queries):
     client.force_login(auditor)
-    with django_assert_max_num_queries(12):
+    # 12, plus for an auditor: their open engagements (2), the access-log ledger entry (3 with its
+    # savepoint), and the unread-notification count (1).
+    with django_assert_max_num_queries(18):
         response = client.get("/systems/")
     assert response.status_code == 200
     assert response.content.count(b'href="/systems/system-') == 12

@@ -32,6 +32,14 @@ HEADLINES: dict[str, list[str]] = {
     "model-card": ["model", "version", "metrics_total", "fairness_total"],
     "fairness": ["model", "version", "metrics_total", "fairness_total"],
     "metrics": ["model", "version", "metrics_total"],
+    # infrastructure and data evidence (issue 11)
+    "infrastructure": ["document", "resources_total", "storage_total", "findings_total", "iam_wildcard_statements"],
+    "kubernetes-manifests": ["objects_total", "workloads_total", "containers_total", "findings_total"],
+    "iac-scan": ["passed", "failed", "skipped", "parsing_errors"],
+    "data-quality": ["suite", "success", "evaluated_expectations", "unsuccessful_expectations", "success_percent"],
+    "drift": ["dataset_drift", "number_of_drifted_columns", "number_of_columns", "share_of_drifted_columns", "max_psi"],
+    "data-version": ["file_type", "stages_total", "outputs_total", "lineage_edges"],
+    "policy-decisions": ["decisions_total", "skipped_lines"],
 }
 
 

@@ -88,7 +88,12 @@ def test_a_promoted_model_version_arrives_with_metrics_fairness_approval_and_lin
                                                         event="model_version_alias.created").first(), timeout=60)
     assert webhook.delivery_key  # X-MLflow-Delivery-Id
 
-    run = source_sync(source_id=creds.source.pk, trigger=SyncRun.Trigger.COMMAND)
+    # The webhook also queued a sync on the worker; if that one is running, ours yields to it
+    # (None) and we wait for the worker's run to finish instead.
+    run = source_sync(source_id=creds.source.pk, trigger=SyncRun.Trigger.COMMAND) or wait_until(
+        lambda: SyncRun.objects.filter(source=creds.source, finished_at__isnull=False).order_by("-id").first(),
+        timeout=90,
+    )
     assert run.status == SyncRun.Status.SUCCEEDED, run.error
     receipts = _parsed(creds.source)
     assert [r.error for r in receipts if r.state == "failed"] == []

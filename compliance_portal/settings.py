@@ -560,3 +560,4 @@ PORTAL_RELEASE_POLICY_FILE = env_str("PORTAL_RELEASE_POLICY_FILE", default="")
 SPECTACULAR_SETTINGS["ENUM_NAME_OVERRIDES"]["PackStatusEnum"] = "apps.packs.models.PackStatus"
 SPECTACULAR_SETTINGS["ENUM_NAME_OVERRIDES"]["PackStageEnum"] = "apps.packs.models.PackStage"
 SPECTACULAR_SETTINGS["ENUM_NAME_OVERRIDES"]["PackScopeKindEnum"] = "apps.packs.models.ScopeKind"
+SPECTACULAR_SETTINGS["ENUM_NAME_OVERRIDES"]["SignoffStatusEnum"] = "apps.releases.models.ReleaseSignoff.Status"

@@ -28,6 +28,7 @@ urlpatterns = [
     path("api/v1/", include("apps.search.api_urls")),
     path("api/v1/", include("apps.packs.api_urls")),
     path("api/v1/", include("apps.exceptions.api_urls")),
+    path("api/v1/", include("apps.releases.api_urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
     # The split view serves Swagger UI's start-up script as a file: no inline script (CSP); its page
     # keeps one fixed <style> block, allowed here (and only here) by its hash.

@@ -19,7 +19,7 @@ from rest_framework.views import APIView
 from apps.exceptions.chain import chain_state
 from apps.exceptions.forms import ExceptionFilterForm
 from apps.exceptions.models import Approval, ExceptionRequest, InvalidTransition
-from apps.exceptions.reauth import credentials_check, reauth_time
+from apps.exceptions.reauth import reauth_for_decision
 from apps.exceptions.selectors import (
     can_edit,
     can_renew,
@@ -335,17 +335,7 @@ class ExceptionSubmitApi(APIView):
 
 
 def _reauth_at(request, d: dict):
-    """The session's recent re-authentication, or one made now from a password (and code) in the body."""
-    if d.get("password"):
-        ok, message = credentials_check(
-            request=request, user=request.user, password=d["password"], otp_token=d.get("otp_token", "")
-        )
-        if not ok:
-            raise PermissionDenied(f"Re-authentication failed: {message}")
-        from django.utils import timezone
-
-        return timezone.now()
-    return reauth_time(request)
+    return reauth_for_decision(request, password=d.get("password", ""), otp_token=d.get("otp_token", ""))
 
 
 class ExceptionApproveApi(APIView):

@@ -73,6 +73,17 @@ def reauth_time(request) -> datetime | None:
         return None
 
 
+def reauth_for_decision(request, *, password: str = "", otp_token: str = "") -> datetime | None:
+    """For an API decision: a re-authentication made now from a password (and code) sent with it,
+    else the session's last one. A wrong password is refused (and counts towards the lockout)."""
+    if password:
+        ok, message = credentials_check(request=request, user=request.user, password=password, otp_token=otp_token)
+        if not ok:
+            raise PermissionDenied(f"Re-authentication failed: {message}")
+        return timezone.now()
+    return reauth_time(request)
+
+
 def reauth_window() -> timedelta:
     return timedelta(minutes=settings.PORTAL_EXCEPTION_REAUTH_MINUTES)
 

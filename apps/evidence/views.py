@@ -2,7 +2,7 @@ import re
 
 from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
-from django.http import FileResponse, Http404
+from django.http import FileResponse, Http404, HttpResponseGone
 from django.shortcuts import render
 
 from apps.accounts.scoping import is_scoped_auditor
@@ -23,6 +23,7 @@ from apps.evidence.selectors import (
 )
 from apps.ingest.blobs import blob_open
 from apps.ledger.selectors import ledger_timeline_for, ledger_visible_to
+from apps.retention.models import Disposal
 from compliance_portal.csv_export import csv_response
 
 PAGE_SIZE = 50
@@ -100,6 +101,14 @@ _UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
 def evidence_raw(request, pk: int):
     """The raw body the evidence was parsed from, as an attachment (never rendered inline)."""
     evidence = evidence_get_for_user(user=request.user, pk=pk)
+    disposal = Disposal.objects.filter(receipt_id=evidence.receipt_id).first()
+    if disposal is not None:
+        # Gone on purpose, not lost: say when and under which schedule (the evidence row stays).
+        return HttpResponseGone(
+            f"The raw body of this evidence was disposed of on {disposal.disposed_at:%Y-%m-%d} under the "
+            f"retention schedule {disposal.schedule!r} (kept until {disposal.kept_until:%Y-%m-%d}).\n",
+            content_type="text/plain; charset=utf-8",
+        )
     try:
         fh = blob_open(evidence.sha256)
     except FileNotFoundError:
@@ -132,7 +141,7 @@ def artifact_detail(request, pk: int):
         {
             "artifact": artifact,
             "evidence_list": artifact_evidence_for_user(user=request.user, artifact=artifact),
-            "lineage": artifact_lineage(artifact),
+            "lineage": artifact_lineage(artifact, user=request.user),
             **lineage_context(request, artifact),
         },
     )

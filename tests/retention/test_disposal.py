@@ -198,3 +198,17 @@ def test_disposal_task_runs_on_a_real_worker(celery_worker, transactional_db, ci
     task.delay()
     wait_until(lambda: Disposal.objects.filter(receipt=evidence.receipt).exists())
     wait_until(lambda: not blob_exists(evidence.sha256))
+
+
+def test_the_raw_download_of_disposed_evidence_answers_410_naming_the_schedule(ci, system, clock, client,
+                                                                              compliance_officer):
+    evidence = upload(ci, system, effective_at=clock - 1000 * DAY)
+    client.force_login(compliance_officer)
+    before = client.get(f"/evidence/{evidence.pk}/raw")
+    assert before.status_code == 200 and before["X-Evidence-SHA256"] == evidence.sha256
+    assert b"".join(before.streaming_content) == fixture_bytes("junit_pytest.xml")
+    assert retention_dispose_due(now=evidence_retention(evidence).receipt_kept_until + DAY) == 1
+    after = client.get(f"/evidence/{evidence.pk}/raw")
+    assert after.status_code == 410
+    assert "disposed of" in after.content.decode() and "'default'" in after.content.decode()
+    assert client.get(f"/evidence/{evidence.pk}/").status_code == 200  # the record itself stays readable

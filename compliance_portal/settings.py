@@ -561,3 +561,12 @@ SPECTACULAR_SETTINGS["ENUM_NAME_OVERRIDES"]["PackStatusEnum"] = "apps.packs.mode
 SPECTACULAR_SETTINGS["ENUM_NAME_OVERRIDES"]["PackStageEnum"] = "apps.packs.models.PackStage"
 SPECTACULAR_SETTINGS["ENUM_NAME_OVERRIDES"]["PackScopeKindEnum"] = "apps.packs.models.ScopeKind"
 SPECTACULAR_SETTINGS["ENUM_NAME_OVERRIDES"]["SignoffStatusEnum"] = "apps.releases.models.ReleaseSignoff.Status"
+
+# ---- engagements: overdue evidence-request reminders (issue 9)
+# Hourly; each overdue request is reminded at most once a day (a unique (request, day) row), so a
+# missed or repeated run neither skips a day nor sends twice.
+CELERY_BEAT_SCHEDULE["evidence-request-remind-overdue"] = {
+    "task": "apps.engagements.tasks.evidence_request_remind_overdue",
+    "schedule": 3600.0,
+    "options": {"expires": 3500},
+}

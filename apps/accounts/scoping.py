@@ -35,6 +35,8 @@ class Grant:
     observation_start: datetime
     observation_end: datetime
     access_end: datetime
+    # Framework codes in scope: the engagement's own, or (none named) those its systems are in scope for.
+    frameworks: frozenset[str] = frozenset()
 
 
 def is_scoped_auditor(user) -> bool:
@@ -82,6 +84,7 @@ def _grants_from_db(user, now: datetime) -> list[Grant]:
             observation_start=e.observation_start,
             observation_end=e.observation_end,
             access_end=e.access_end,
+            frameworks=frozenset(e.frameworks or [f for s in e.systems.all() for f in (s.frameworks or [])]),
         )
         for e in rows
     ]
@@ -126,6 +129,39 @@ def scope_evidence(user, queryset: QuerySet, system_field: str = "system", time_
             }
         )
     return queryset.filter(condition)
+
+
+def scope_interval(
+    user, queryset: QuerySet, *, start_field: str, end_field: str, system_field: str = "system"
+) -> QuerySet:
+    """Narrow rows that live over a time span (start, end; NULL end: still alive) to those the user may see.
+
+    For an auditor: the union, over their open engagements, of "a system of that engagement and
+    alive at some point of its observation window" (started before the window ends, not ended
+    before it starts) — exceptions, for example, pair with windows as evidence does."""
+    if not getattr(user, "is_authenticated", False):
+        return queryset.none()
+    if not is_scoped_auditor(user):
+        return queryset
+    condition = Q(pk__in=[])
+    for grant in auditor_grants(user):
+        condition |= (
+            Q(**{f"{system_field}__in": grant.system_ids, f"{start_field}__lt": grant.observation_end})
+            & (Q(**{f"{end_field}__isnull": True}) | Q(**{f"{end_field}__gte": grant.observation_start}))
+        )
+    return queryset.filter(condition)
+
+
+def visible_framework_codes(user) -> set[str] | None:
+    """Codes of the frameworks whose controls the user works with, or None for all of them.
+
+    An auditor works with the frameworks of their open engagements (each engagement's own list,
+    or the frameworks of its systems when it names none)."""
+    if not getattr(user, "is_authenticated", False):
+        return set()
+    if is_scoped_auditor(user):
+        return set().union(*(g.frameworks for g in auditor_grants(user)))
+    return ALL
 
 
 def effective_window(user) -> tuple | None:

@@ -4,10 +4,10 @@ from django.http import Http404
 from django.shortcuts import render
 
 from apps.accounts.roles import Role
+from apps.accounts.scoping import scope_by_system
 from apps.dashboard import charts
 from apps.dashboard.navigation import PLACEHOLDERS, navigation_for
 from apps.inventory.models import System
-from apps.inventory.selectors import system_summary
 from apps.policy.forms import AsOfForm
 from apps.policy.selectors import as_of_for_user, overview_for_user
 from apps.policy.views import overview_charts
@@ -25,7 +25,9 @@ ROLE_HOME = {
 @login_required
 def home(request):
     user = request.user
-    tier_counts = dict(System.objects.values_list("risk_tier").annotate(n=Count("id")).order_by())
+    # Counts of the systems the user may see: an auditor's are those of their open engagements.
+    systems = scope_by_system(user, System.objects.all(), "id")
+    tier_counts = dict(systems.values_list("risk_tier").annotate(n=Count("id")).order_by())
     my_systems = System.objects.none()
     if user.has_role(Role.RISK_OWNER):
         my_systems = user.risk_owned_systems.all()
@@ -38,7 +40,11 @@ def home(request):
         request,
         "dashboard/home.html",
         {
-            "summary": system_summary(),
+            "summary": {
+                "systems": systems.count(),
+                "high_risk": systems.filter(risk_tier__in=["high", "critical"]).count(),
+                "ml_models": systems.filter(kind=System.Kind.ML_MODEL).count(),
+            },
             "risk_chart": charts.systems_by_risk_tier(tier_counts),
             "my_systems": my_systems,
             "role_cards": cards,

@@ -9,7 +9,9 @@ from apps.accounts.models import User
 from apps.accounts.roles import Role
 from apps.engagements.models import EvidenceReview, SampleItem
 from apps.engagements.populations import POPULATIONS
+from apps.engagements.services import engagement_controls
 from apps.inventory.models import FrameworkCode, System
+from apps.policy.models import Control
 
 DATETIME = forms.DateTimeInput(attrs={"type": "datetime-local"}, format="%Y-%m-%dT%H:%M")
 DATE = forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d")
@@ -57,9 +59,25 @@ class EngagementForm(forms.Form):
         return data
 
 
+class ControlChoiceField(forms.ModelChoiceField):
+    def label_from_instance(self, obj):
+        return f"{obj.framework.code} {obj.label} — {obj.title}"
+
+
 class EvidenceRequestForm(forms.Form):
     system = forms.ModelChoiceField(queryset=System.objects.none())
-    control_ref = forms.CharField(max_length=120, label="Control", help_text="e.g. soc2 CC8.1")
+    control = ControlChoiceField(
+        queryset=Control.objects.none(),
+        to_field_name="control_id",
+        required=False,
+        help_text="A control of the engagement's frameworks.",
+    )
+    control_ref = forms.CharField(
+        max_length=120,
+        required=False,
+        label="…or another reference",
+        help_text="Only when the control is not in the list, e.g. an internal policy number.",
+    )
     title = forms.CharField(max_length=300, label="What is needed")
     description = forms.CharField(required=False, widget=forms.Textarea(attrs={"rows": 3}))
     due_date = forms.DateField(widget=DATE)
@@ -68,6 +86,8 @@ class EvidenceRequestForm(forms.Form):
     def __init__(self, *args, engagement, **kwargs):
         super().__init__(*args, **kwargs)
         self.fields["system"].queryset = engagement.systems.order_by("name")
+        # Only the controls of the engagement's frameworks are offered (the service checks it again).
+        self.fields["control"].queryset = engagement_controls(engagement)
         self.fields["assignee"].queryset = (
             User.objects.filter(
                 is_active=True, groups__name__in=[Role.ENGINEER, Role.RISK_OWNER, Role.COMPLIANCE_OFFICER]
@@ -75,6 +95,13 @@ class EvidenceRequestForm(forms.Form):
             .distinct()
             .order_by("username")
         )
+
+
+    def clean(self):
+        data = super().clean()
+        if not data.get("control") and not (data.get("control_ref") or "").strip() and "control" not in self.errors:
+            self.add_error("control", "Choose the control (or give another reference).")
+        return data
 
 
 class EvidenceRequestAnswerForm(forms.Form):

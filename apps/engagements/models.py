@@ -85,6 +85,12 @@ class Engagement(models.Model):
     def get_frameworks_display(self) -> list[str]:
         return [FrameworkCode(v).label for v in self.frameworks if v in FrameworkCode.values]
 
+    def framework_codes(self) -> list[str]:
+        """The frameworks in scope: the engagement's own list, or (none named) those of its systems."""
+        if self.frameworks:
+            return list(self.frameworks)
+        return sorted({code for codes in self.systems.values_list("frameworks", flat=True) for code in codes or []})
+
 
 class EvidenceRequestStatus(models.TextChoices):
     OPEN = "open", "Open"
@@ -109,7 +115,11 @@ class EvidenceRequest(models.Model):
 
     engagement = models.ForeignKey(Engagement, on_delete=models.PROTECT, related_name="requests")
     system = models.ForeignKey("inventory.System", on_delete=models.PROTECT, related_name="evidence_requests")
-    # Free text until the policy app's Control model lands; a nullable FK joins it then.
+    # The control asked about (one of the engagement's frameworks). `control_ref` is what people read:
+    # filled from the control when one is chosen ("soc2 CC8.1"); free text on requests made before the FK.
+    control = models.ForeignKey(
+        "policy.Control", null=True, blank=True, on_delete=models.PROTECT, related_name="evidence_requests"
+    )
     control_ref = models.CharField(max_length=120, help_text="The control, e.g. 'soc2 CC8.1' or 'hipaa 164.312(b)'.")
     title = models.CharField(max_length=300)
     description = models.TextField(blank=True)
@@ -147,6 +157,24 @@ class EvidenceRequest(models.Model):
     @property
     def is_overdue(self) -> bool:
         return self.status in self.WAITING_FOR_ANSWER and self.due_date < timezone.localdate()
+
+
+class EvidenceRequestReminder(models.Model):
+    """One overdue reminder sent for a request on one day: the unique day makes the beat task idempotent."""
+
+    request = models.ForeignKey(EvidenceRequest, on_delete=models.PROTECT, related_name="reminders")
+    day = models.DateField()
+    recipients = ArrayField(models.CharField(max_length=150), default=list, blank=True)
+    sent_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["-day", "-id"]
+        constraints = [
+            models.UniqueConstraint(fields=["request", "day"], name="evidence_request_reminder_once_a_day"),
+        ]
+
+    def __str__(self) -> str:
+        return f"request {self.request_id} reminded on {self.day:%Y-%m-%d}"
 
 
 class EvidenceRequestItem(models.Model):

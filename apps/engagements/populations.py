@@ -2,8 +2,7 @@
 
 A population selector takes an engagement and returns its items in a stable order (the
 order is part of reproducibility: the same seed over the same ordered population draws the
-same items). Other apps register theirs with `@population(...)` (approved exceptions will,
-when the exceptions app lands).
+same items). Other apps register theirs with `@population(...)`.
 """
 
 from __future__ import annotations
@@ -11,6 +10,8 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Callable
 from dataclasses import dataclass
+
+from django.db.models import Q
 
 from apps.evidence.models import Evidence
 
@@ -78,3 +79,33 @@ def production_deployments(engagement) -> list[PopulationItem]:
 @population("all-evidence", "All evidence in the observation window")
 def all_evidence(engagement) -> list[PopulationItem]:
     return _evidence_items(_evidence_in_scope(engagement))
+
+
+@population("approved-exceptions", "All approved exceptions in the observation window")
+def approved_exceptions(engagement) -> list[PopulationItem]:
+    """Exceptions of the engagement's systems that were approved and in force at some time of the window.
+
+    Approved before the window ends, and neither ended (expired, revoked) nor past their expiry
+    before it starts; whatever their status is now (an exception since expired was still in force)."""
+    from apps.exceptions.models import ExceptionRequest
+
+    qs = (
+        ExceptionRequest.objects.filter(
+            system__in=engagement.systems.all(),
+            approved_at__isnull=False,
+            approved_at__lt=engagement.observation_end,
+            expires_at__gt=engagement.observation_start,
+        )
+        .filter(Q(ended_at__isnull=True) | Q(ended_at__gte=engagement.observation_start))
+        .select_related("control", "system")
+        .order_by("approved_at", "id")
+    )
+    return [
+        PopulationItem(
+            "exceptions.exceptionrequest",
+            str(req.pk),
+            f"{req.reference} {req.control.label} on {req.system.name} (approved {req.approved_at:%Y-%m-%d}, "
+            f"expires {req.expires_at:%Y-%m-%d})",
+        )
+        for req in qs
+    ]

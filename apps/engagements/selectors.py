@@ -51,7 +51,7 @@ def evidence_request_list_for_assignee(*, user) -> QuerySet[EvidenceRequest]:
 def evidence_request_get_for_user(*, user, engagement_pk: int, request_pk: int) -> tuple[EvidenceRequest, bool]:
     """(request, whether the user sees it as an auditor/manager of the engagement) or 404."""
     req = get_object_or_404(
-        EvidenceRequest.objects.select_related("engagement", "system", "assignee", "requested_by"),
+        EvidenceRequest.objects.select_related("engagement", "system", "assignee", "requested_by", "control"),
         pk=request_pk,
         engagement_id=engagement_pk,
     )

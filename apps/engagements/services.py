@@ -23,6 +23,7 @@ from apps.engagements.models import (
     Engagement,
     EvidenceRequest,
     EvidenceRequestItem,
+    EvidenceRequestReminder,
     EvidenceReview,
     InvalidTransition,
     Sample,
@@ -208,6 +209,22 @@ def engagement_access_record(*, user: User, action: str, method: str, path: str,
 # ---------------------------------------------------------------- evidence requests (PBC list)
 
 
+def engagement_controls(engagement: Engagement):
+    """The controls a request of this engagement may name: those of its frameworks, in catalogue order."""
+    from apps.policy.models import Control
+
+    return (
+        Control.objects.filter(framework__code__in=engagement.framework_codes())
+        .select_related("framework")
+        .order_by("framework__code", "order")
+    )
+
+
+def control_reference(control) -> str:
+    """How a request shows its control: "<framework code> <label>", e.g. "soc2 CC8.1"."""
+    return f"{control.framework.code} {control.label}"[:120]
+
+
 def _request_locked(request_id: int) -> EvidenceRequest:
     return EvidenceRequest.objects.select_for_update().select_related("engagement", "system").get(pk=request_id)
 
@@ -218,23 +235,39 @@ def evidence_request_create(
     actor: User,
     engagement_id: int,
     system_id: int,
-    control_ref: str,
     title: str,
     due_date: date,
     assignee: User,
+    control_id: str = "",
+    control_ref: str = "",
     description: str = "",
 ) -> EvidenceRequest:
-    """An auditor asks the system's side for evidence on a control, by a due date."""
+    """An auditor asks the system's side for evidence on a control, by a due date.
+
+    `control_id` (the OSCAL id, e.g. "soc2-cc8-1") names a control of one of the engagement's
+    frameworks; `control_ref` is then filled from it. Without one, `control_ref` (free text) is required."""
     engagement = Engagement.objects.get(pk=engagement_id)
     ensure_working_auditor(actor, engagement)
     if not engagement.systems.filter(pk=system_id).exists():
         raise ValidationError("that system is not in this engagement's scope")
+    control = None
+    if control_id:
+        control = engagement_controls(engagement).filter(control_id=str(control_id)).first()
+        if control is None:
+            raise ValidationError(
+                f"control {str(control_id)[:100]!r} is not a control of this engagement's frameworks "
+                f"({', '.join(engagement.framework_codes()) or 'none'})"
+            )
+        control_ref = control_reference(control)
+    if not control_ref.strip():
+        raise ValidationError("name the control: choose one of the engagement's frameworks, or give a reference")
     if is_scoped_auditor(assignee) or not assignee.is_active or not assignee.roles:
         raise ValidationError("the assignee must be someone on the system's side (not an auditor)")
     now = timezone.now()
     req = EvidenceRequest(
         engagement=engagement,
         system_id=system_id,
+        control=control,
         control_ref=control_ref.strip(),
         title=title.strip(),
         description=description,
@@ -255,6 +288,7 @@ def evidence_request_create(
             "engagement": engagement.pk,
             "system": req.system.slug,
             "control": req.control_ref,
+            "control_id": control.control_id if control else None,
             "title": req.title,
             "due": due_date,
             "assignee": assignee.username,
@@ -386,6 +420,58 @@ def evidence_request_reopen(*, actor: User, request_id: int, reason: str) -> Evi
         action="evidence_request.reopened",
         reason=reason,
     )
+
+
+def evidence_request_remind_overdue(*, now: datetime | None = None, limit: int = 2000) -> int:
+    """Remind the assignee and the requesting auditor of every overdue request, once per request per day (beat).
+
+    Only requests of engagements open now (after the access window nobody can act on them). The
+    reminder row, unique per (request, day), is claimed first; its notifications and ledger entry
+    commit with it, so a second run the same day, or a concurrent one, sends nothing more."""
+    now = now or timezone.now()
+    today = timezone.localdate(now)
+    due = (
+        EvidenceRequest.objects.filter(
+            status__in=EvidenceRequest.WAITING_FOR_ANSWER,
+            due_date__lt=today,
+            engagement__access_start__lte=now,
+            engagement__access_end__gt=now,
+        )
+        .exclude(reminders__day=today)
+        .select_related("engagement", "system", "assignee", "requested_by")
+        .order_by("due_date", "id")[:limit]
+    )
+    sent = 0
+    for req in due:
+        with transaction.atomic():
+            reminder, created = EvidenceRequestReminder.objects.get_or_create(
+                request=req, day=today, defaults={"sent_at": now}
+            )
+            if not created:  # another run got there first
+                continue
+            recipients = [req.assignee]
+            if req.engagement.auditors.filter(pk=req.requested_by_id).exists():
+                recipients.append(req.requested_by)
+            days = (today - req.due_date).days
+            notified = notification_send(
+                recipients=recipients,
+                title=f"Overdue evidence request: {req.control_ref} — {req.title}"[:300],
+                body=(
+                    f"Due {req.due_date:%Y-%m-%d} ({days} day{'s' if days != 1 else ''} ago) for {req.system.name}, "
+                    f"engagement {req.engagement.name}; assigned to {req.assignee.display_name}."
+                ),
+                url=req.get_absolute_url(),
+            )
+            reminder.recipients = sorted(n.recipient.username for n in notified)
+            reminder.save(update_fields=["recipients"])
+            ledger_record(
+                actor="system:evidence_request_remind_overdue",
+                action="evidence_request.reminded",
+                target=req,
+                data={"day": today, "due": req.due_date, "days_overdue": days, "recipients": reminder.recipients},
+            )
+            sent += 1
+    return sent
 
 
 # ---------------------------------------------------------------- reviews

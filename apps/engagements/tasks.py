@@ -7,3 +7,11 @@ def engagement_end_due() -> int:
     from apps.engagements.services import engagement_end_due as end_due
 
     return end_due()
+
+
+@shared_task(acks_late=True, time_limit=300, soft_time_limit=280)
+def evidence_request_remind_overdue() -> int:
+    """Remind people of overdue evidence requests, once per request per day (beat, hourly)."""
+    from apps.engagements.services import evidence_request_remind_overdue as remind_overdue
+
+    return remind_overdue()

@@ -181,6 +181,7 @@ def request_create(request, pk: int):
                 actor=request.user,
                 engagement_id=engagement.pk,
                 system_id=data["system"].pk,
+                control_id=data["control"].control_id if data["control"] else "",
                 control_ref=data["control_ref"],
                 title=data["title"],
                 description=data["description"],

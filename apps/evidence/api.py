@@ -195,6 +195,6 @@ class ArtifactDetailApi(APIView):
     def get(self, request, pk: int):
         artifact = artifact_get_for_user(user=request.user, pk=pk)
         artifact.evidence_list = artifact_evidence_for_user(user=request.user, artifact=artifact, limit=100)
-        lineage = artifact_lineage(artifact, limit=500)
+        lineage = artifact_lineage(artifact, user=request.user, limit=500)
         artifact.upstream, artifact.downstream = lineage["upstream"], lineage["downstream"]
         return Response(ArtifactDetailOutput(artifact).data)

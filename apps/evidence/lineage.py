@@ -29,9 +29,10 @@ nodes x depth rows. (A visited-path array or PostgreSQL's CYCLE clause would als
 cycles, but it tracks every distinct path, and a DAG with diamonds — every SBOM — has
 exponentially many.) An artifact's depth is its shortest distance from the root.
 
-Scoping: walks follow only the edges whose evidence the user may see
-(`scope_by_system` on the evidence's system, `effective_window` on its effective time);
-for users who see everything that is the edge table itself.
+Scoping: walks follow only the edges whose evidence the user may see (`scope_evidence`:
+for an auditor, each engagement's systems paired with its own observation window), between
+artifacts the user may see (`visible_artifacts_q`); for users who see everything that is the
+edge table itself.
 
 Production deployments: artifacts of kind deployment whose environment — the
 second-to-last path segment of the identity (``deployment:<repo>/<env>/<id>``,
@@ -44,11 +45,12 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
+from django.core.exceptions import EmptyResultSet
 from django.db import connection
-from django.db.models import QuerySet
+from django.db.models import Exists, OuterRef, Q, QuerySet
 
-from apps.accounts.scoping import effective_window, scope_by_system
-from apps.evidence.models import Artifact, LineageEdge
+from apps.accounts.scoping import is_scoped_auditor, scope_by_system, scope_evidence, visible_system_ids
+from apps.evidence.models import Artifact, Evidence, EvidenceSubject, LineageEdge
 from apps.ingest.parsers import ParseError, normalize_subject
 
 MAX_DEPTH = 50
@@ -123,15 +125,52 @@ class LineageQueryError(ValueError):
 # ---------------------------------------------------------------- scoping
 
 
+def visible_artifacts_q(user) -> Q | None:
+    """Which artifacts a scoped auditor's walk may show (None: every artifact).
+
+    An artifact of a system they may see, or one that evidence they may see is about (as on the
+    artifact pages): an artifact of another system reached through an in-scope edge is not shown,
+    nor walked through (issue 9: a walk never shows an auditor a node outside their scope)."""
+    if not is_scoped_auditor(user):
+        return None
+    about = EvidenceSubject.objects.filter(
+        artifact=OuterRef("pk"), evidence__in=scope_evidence(user, Evidence.objects.all()).values("pk")
+    )
+    return Q(system_id__in=visible_system_ids(user)) | Q(Exists(about))
+
+
+def artifacts_visible_to(user, ids: list[int]) -> list[int]:
+    """The ids among `ids` the user may see as lineage nodes (all of them for unscoped users)."""
+    visible = visible_artifacts_q(user)
+    if visible is None or not ids:
+        return list(ids)
+    return sorted(Artifact.objects.filter(visible, pk__in=ids).values_list("pk", flat=True))
+
+
+def scope_lineage_edges(user, queryset: QuerySet) -> QuerySet:
+    """Narrow lineage edges to those the user may follow (the one rule for walks and neighbour lists):
+    stated by evidence the user may see, between artifacts the user may see."""
+    qs = scope_evidence(user, queryset, "evidence__system", "evidence__effective_at")
+    visible = visible_artifacts_q(user)
+    if visible is not None:
+        artifacts = Artifact.objects.filter(visible).values("pk")
+        qs = qs.filter(source_id__in=artifacts, target_id__in=artifacts)
+    return qs
+
+
 def _edges_sql(user) -> tuple[str, list]:
-    """The edge relation the user may walk: the table, or a scoped subquery."""
-    qs: QuerySet = scope_by_system(user, LineageEdge.objects.all(), "evidence__system")
-    window = effective_window(user)
-    if window is not None:
-        qs = qs.filter(evidence__effective_at__gte=window[0], evidence__effective_at__lt=window[1])
+    """The edge relation the user may walk: the table, or a scoped subquery.
+
+    Scoped: edges stated by evidence the user may see — for an auditor, per engagement (its
+    systems *and* its observation window, never one engagement's window with another's
+    systems) — between artifacts the user may see (visible_artifacts_q)."""
+    qs = scope_lineage_edges(user, LineageEdge.objects.all())
     if not qs.query.where:
         return "evidence_lineageedge", []
-    sql, params = qs.values("source_id", "target_id", "relation").query.sql_with_params()
+    try:
+        sql, params = qs.values("source_id", "target_id", "relation").query.sql_with_params()
+    except EmptyResultSet:  # nothing visible (e.g. an auditor whose engagements all ended)
+        return "(SELECT NULL::bigint AS source_id, NULL::bigint AS target_id, NULL::text AS relation WHERE false)", []
     return f"({sql})", list(params)
 
 

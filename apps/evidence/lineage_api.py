@@ -17,6 +17,7 @@ from apps.evidence.lineage import (
     MAX_DEPTH,
     PAGE_LIMIT,
     LineageQueryError,
+    artifacts_visible_to,
     impact_roots,
     lineage_impact,
     lineage_path,
@@ -206,7 +207,8 @@ class LineageImpactApi(_LineageApi):
         if not (artifact or dataset or purl):
             raise ValidationError("give artifact, dataset or purl")
         start = artifact_get_for_user(user=request.user, pk=int(artifact)).pk if artifact else None
-        roots = impact_roots(artifact_id=start, dataset=dataset, purl=purl)
+        # A dataset or purl may match artifacts the caller may not see: start only from visible ones.
+        roots = artifacts_visible_to(request.user, impact_roots(artifact_id=start, dataset=dataset, purl=purl))
         items = lineage_impact(
             user=request.user,
             roots=roots,

@@ -14,7 +14,7 @@ import subprocess
 from django.conf import settings
 from django.urls import reverse
 
-from apps.accounts.scoping import effective_window, scope_by_system
+from apps.accounts.scoping import scope_evidence
 from apps.evidence.lineage import RELATIONS, Walk, lineage_graph, lineage_path
 from apps.evidence.models import Artifact, Evidence
 
@@ -71,10 +71,7 @@ def node_verdicts(ids: list[int], *, user=None) -> dict[int, str]:
         return {}
     qs = Evidence.objects.filter(subject_links__artifact_id__in=ids)
     if user is not None:
-        qs = scope_by_system(user, qs, "system")
-        window = effective_window(user)
-        if window is not None:
-            qs = qs.filter(effective_at__gte=window[0], effective_at__lt=window[1])
+        qs = scope_evidence(user, qs)  # per engagement: its systems with its own observation window
     rank = {"fail": 3, "pass": 2, "info": 1}
     out: dict[int, str] = {}
     for artifact_id, verdict in qs.values_list("subject_links__artifact_id", "verdict").distinct():

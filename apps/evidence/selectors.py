@@ -120,11 +120,17 @@ def artifact_evidence_for_user(*, user, artifact: Artifact, limit: int = 50) -> 
     return list(evidence_list_for_user(user=user, filters=EvidenceFilters(artifact=artifact.pk))[:limit])
 
 
-def artifact_lineage(artifact: Artifact, *, limit: int = 100) -> dict[str, list[LineageEdge]]:
-    """Direct neighbours: what it came from (upstream) and what came from it (downstream)."""
+def artifact_lineage(artifact: Artifact, *, user=None, limit: int = 100) -> dict[str, list[LineageEdge]]:
+    """Direct neighbours: what it came from (upstream) and what came from it (downstream).
+
+    With `user`, only the edges that user may follow (the lineage walks' rule; an auditor never
+    sees a neighbour outside their engagements' systems and windows)."""
+    from apps.evidence.lineage import scope_lineage_edges
+
+    upstream, downstream = artifact.upstream_edges.all(), artifact.downstream_edges.all()
+    if user is not None:
+        upstream, downstream = scope_lineage_edges(user, upstream), scope_lineage_edges(user, downstream)
     return {
-        "upstream": list(artifact.upstream_edges.select_related("source").order_by("relation", "source__uri")[:limit]),
-        "downstream": list(
-            artifact.downstream_edges.select_related("target").order_by("relation", "target__uri")[:limit]
-        ),
+        "upstream": list(upstream.select_related("source").order_by("relation", "source__uri")[:limit]),
+        "downstream": list(downstream.select_related("target").order_by("relation", "target__uri")[:limit]),
     }

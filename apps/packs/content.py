@@ -100,6 +100,8 @@ class PackContent:
     lineage: list[dict]
     ledger_condition: Q
     figures: dict
+    # Engagement packs only: the auditors' review marks and samples (engagement_record()).
+    engagement: dict | None = None
 
     @property
     def unlinked_evidence(self) -> list[EvidenceItem]:
@@ -366,6 +368,7 @@ def pack_content(*, user, scope: Scope, pack_id: int | None = None) -> PackConte
         user=user, scope=scope, systems=systems, control_ids={r.control_id for r in results}, artifact_ids=artifact_ids
     )
     lineage = _lineage_drawings(user, scope, systems)
+    engagement = engagement_record(scope.params["engagement"]) if scope.kind == ScopeKind.ENGAGEMENT else None
 
     # The ledger entries of the scope: what happened to its evidence, systems, results, exceptions and this pack.
     condition = (
@@ -376,6 +379,8 @@ def pack_content(*, user, scope: Scope, pack_id: int | None = None) -> PackConte
     )
     if pack_id is not None:
         condition |= Q(object_type="packs.pack", object_id=str(pack_id))
+    if engagement is not None:  # each sample's draw and test results (review marks are on their evidence)
+        condition |= Q(object_type="engagements.sample", object_id__in=[str(x["id"]) for x in engagement["samples"]])
 
     status_counts = Counter(c.status for c in controls)
     applicable = sum(status_counts.values())
@@ -401,7 +406,77 @@ def pack_content(*, user, scope: Scope, pack_id: int | None = None) -> PackConte
         lineage=lineage,
         ledger_condition=condition,
         figures=figures,
+        engagement=engagement,
     )
+
+
+def engagement_record(engagement_id: int) -> dict:
+    """The engagement's own record for its pack: every review mark (with its comment) and every sample
+    (seed, population, its size and digest, the drawn items and each item's test result).
+
+    This is the auditors' work within the engagement, not data of the systems: whoever may request
+    the engagement's pack (its auditors while it is open, compliance officers) may read all of it."""
+    from apps.engagements.models import Engagement, SampleItem
+    from apps.engagements.populations import POPULATIONS
+    from apps.engagements.selectors import review_list, sample_list
+
+    engagement = Engagement.objects.get(pk=engagement_id)
+
+    def who(user) -> str:
+        return (user.get_full_name() or user.username) if user else ""
+
+    reviews = [
+        {
+            "evidence_id": r.evidence_id,
+            "title": r.evidence.title,
+            "system": r.evidence.system.name if r.evidence.system_id else "",
+            "mark": r.mark,
+            "mark_label": r.get_mark_display(),
+            "comment": r.comment,
+            "reviewer": who(r.reviewer),
+            "reviewed_at": r.reviewed_at,
+        }
+        for r in review_list(engagement=engagement).order_by("reviewed_at", "id")
+    ]
+    samples = []
+    for sample in sample_list(engagement=engagement).order_by("drawn_at", "id"):
+        population = POPULATIONS.get(sample.population)
+        items = [
+            {
+                "position": i.position,
+                "key": f"{i.object_type}:{i.object_id}",
+                "label": i.label,
+                "result": i.result,
+                "result_label": i.get_result_display(),
+                "note": i.note,
+                "tested_by": who(i.tested_by),
+                "tested_at": i.tested_at,
+            }
+            for i in sample.items.select_related("tested_by").order_by("position")
+        ]
+        samples.append(
+            {
+                "id": sample.pk,
+                "population": sample.population,
+                "population_label": population.label if population else sample.population,
+                "population_size": sample.population_size,
+                "population_digest": sample.population_digest,
+                "size": sample.size,
+                "seed": sample.seed,
+                "drawn_by": who(sample.drawn_by),
+                "drawn_at": sample.drawn_at,
+                "results": Counter(i["result"] for i in items),
+                "untested": SampleItem.Result.UNTESTED,
+                "items": items,
+            }
+        )
+    return {
+        "id": engagement.pk,
+        "name": engagement.name,
+        "reviews": reviews,
+        "review_marks": Counter(r["mark"] for r in reviews),
+        "samples": samples,
+    }
 
 
 def _timeline(items) -> list[tuple[str, int]]:

@@ -179,6 +179,19 @@ def build_sections(
     if batch or index == 0:
         flush()
 
+    if content.engagement is not None:  # engagement packs: the auditors' reviews and samples (issue 9)
+        record = content.engagement
+        part = "Engagement record"
+        for i, chunk in enumerate(_split(record["reviews"], max(8, rows_per_section // 2))):
+            add(f"engagement-reviews-{i}", "8 Engagement record" if i == 0 else "", 1 if i == 0 else 0,
+                "engagement_reviews", len(chunk) * 2 + 8, part, record=record, reviews=chunk, first=i == 0)
+        for sample in record["samples"]:
+            for i, chunk in enumerate(_split(sample["items"], rows_per_section)):
+                anchor = f"sample-{sample['id']}" + (f"-{i}" if i else "")
+                add(anchor, f"Sample S-{sample['id']}: {sample['population_label']}" if i == 0 else "",
+                    2 if i == 0 else 0, "engagement_sample", len(chunk) * 1.5 + (8 if i == 0 else 2), part,
+                    sample=sample, items=chunk, part_index=i)
+
     add("appendix", "Appendix A Verifying this pack", 1, "appendix", 30, "Appendix A")
     return sections
 

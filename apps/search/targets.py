@@ -1,12 +1,44 @@
-"""The built-in search targets: evidence, artifacts, systems (each through its scoped selector)."""
+"""The built-in search targets: evidence, artifacts, systems, controls, exceptions (each through its scoped selector).
 
+Scoping comes from apps.accounts.scoping (directly or through the owning app's selector): an
+auditor finds only what their open engagements show — their systems, evidence of the observation
+window, controls of the engagement's frameworks, exceptions of their systems alive in the window.
+"""
+
+from apps.accounts.scoping import scope_interval, visible_framework_codes
 from apps.evidence.selectors import artifact_list_for_user, evidence_list_for_user
+from apps.exceptions.selectors import exception_queryset_for_user
 from apps.inventory.selectors import system_list_for_user
+from apps.policy.models import Control
 from apps.search.registry import SearchTarget, register
 
 EVIDENCE_FIELDS = ("title", "kind", "format", "verdict_reason")
 ARTIFACT_FIELDS = ("uri", "name", "kind", "digest")
 SYSTEM_FIELDS = ("name", "slug", "description")
+CONTROL_FIELDS = ("control_id", "label", "title", "description", "group_title")
+EXCEPTION_FIELDS = ("justification", "compensating_controls", "review_reason", "revoke_reason")
+
+
+def control_list_for_search(user):
+    """Controls of the frameworks the user works with (an auditor: their engagements' frameworks)."""
+    qs = Control.objects.select_related("framework").order_by()
+    codes = visible_framework_codes(user)
+    if codes is not None:
+        qs = qs.filter(framework__code__in=codes)
+    return qs
+
+
+def exception_list_for_search(user):
+    """Exceptions the exceptions pages show the user; an auditor's also only those alive in an
+    engagement's observation window (created before it ends, not ended before it starts) and of
+    its frameworks."""
+    qs = scope_interval(
+        user, exception_queryset_for_user(user=user), start_field="created_at", end_field="ended_at"
+    ).order_by()
+    codes = visible_framework_codes(user)
+    if codes is not None:
+        qs = qs.filter(control__framework__code__in=codes)
+    return qs
 
 register(
     SearchTarget(
@@ -36,5 +68,25 @@ register(
         queryset_for_user=lambda user: system_list_for_user(user=user).order_by(),
         title=lambda s: s.name,
         detail=lambda s: f"{s.get_kind_display()} · {s.get_risk_tier_display()} risk",
+    )
+)
+register(
+    SearchTarget(
+        key="controls",
+        label="Control",
+        fields=CONTROL_FIELDS,
+        queryset_for_user=control_list_for_search,
+        title=lambda c: f"{c.label} {c.title}",
+        detail=lambda c: f"{c.framework.title} · {c.control_id}",
+    )
+)
+register(
+    SearchTarget(
+        key="exceptions",
+        label="Exception",
+        fields=EXCEPTION_FIELDS,
+        queryset_for_user=exception_list_for_search,
+        title=lambda x: f"{x.reference} {x.control.label} {x.control.title}",
+        detail=lambda x: f"{x.system.name} · {x.get_status_display()} · expires {x.expires_at:%Y-%m-%d}",
     )
 )

@@ -197,7 +197,9 @@ def test_older_relation_names_read_as_the_vocabulary(make_graph, admin_user):
     assert canonical_relation("released-from") == "built-from"
 
 
-def test_a_scoped_auditor_walks_only_edges_of_evidence_they_may_see(make_graph, admin_user, monkeypatch):
+def test_a_scoped_auditor_walks_only_edges_of_evidence_they_may_see(make_graph, make_user):
+    from tests.engagements.conftest import engaged_auditor
+
     visible = System.objects.create(name="Visible", slug="visible", risk_tier="low")
     hidden = System.objects.create(name="Hidden", slug="hidden", risk_tier="low")
     ids = make_graph(2, [(0, 1, "built-from")], system=visible)
@@ -212,11 +214,8 @@ def test_a_scoped_auditor_walks_only_edges_of_evidence_they_may_see(make_graph, 
         evidence=_evidence(hidden),
         created_at=Evidence.objects.first().received_at,
     )
-    import apps.evidence.lineage as lineage_module
-
-    monkeypatch.setattr(
-        lineage_module, "scope_by_system", lambda user, qs, field: qs.filter(**{f"{field}__in": [visible.pk]})
-    )
-    walk = lineage_walk(user=admin_user, artifact_id=ids[0], direction="downstream", depth=5)
+    # A real auditor of an engagement over the visible system (issue 9 replaced the stand-in scoping here).
+    auditor = engaged_auditor(make_user, [visible])
+    walk = lineage_walk(user=auditor, artifact_id=ids[0], direction="downstream", depth=5)
     assert {n.id for n in walk.nodes} == {ids[0], ids[1]}
     assert Artifact.objects.filter(pk=more[0]).exists()

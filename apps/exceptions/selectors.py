@@ -11,7 +11,14 @@ from django.shortcuts import get_object_or_404
 from django.utils import timezone
 
 from apps.accounts.roles import Role
-from apps.accounts.scoping import is_read_only, scope_by_system, scope_evidence
+from apps.accounts.scoping import (
+    ALL,
+    is_read_only,
+    scope_by_system,
+    scope_evidence,
+    scope_interval,
+    visible_framework_codes,
+)
 from apps.evidence.models import Evidence
 from apps.exceptions.chain import EXECUTIVE_GROUP, is_executive
 from apps.exceptions.findings import findings_of, findings_total
@@ -48,10 +55,16 @@ def _sees_drafts_of_others(user) -> bool:
 
 
 def exception_queryset_for_user(*, user) -> QuerySet[ExceptionRequest]:
-    """Exceptions of systems the user may see; drafts only to their requester and compliance officers."""
-    qs = scope_by_system(user, ExceptionRequest.objects.all())
+    """Exceptions of systems the user may see; drafts only to their requester and compliance officers.
+
+    An auditor sees, per open engagement, the exceptions of its systems and frameworks alive at
+    some time of its observation window (created before it ends, not ended before it starts)."""
     if not getattr(user, "is_authenticated", False):
-        return qs.none()
+        return ExceptionRequest.objects.none()
+    qs = scope_interval(user, ExceptionRequest.objects.all(), start_field="created_at", end_field="ended_at")
+    codes = visible_framework_codes(user)
+    if codes is not ALL:
+        qs = qs.filter(control__framework__code__in=codes)
     if not _sees_drafts_of_others(user):
         qs = qs.exclude(Q(status=Status.DRAFT) & ~Q(requested_by=user))
     return qs.select_related("control", "control__framework", "system", "artifact", "requested_by", "renewal_of")

@@ -25,12 +25,3 @@ def system_get_for_user(*, user: User, slug: str) -> System:
         slug=slug,
     )
 
-
-def system_summary() -> dict[str, int]:
-    """Counts for the overview page."""
-    qs = System.objects.all()
-    return {
-        "systems": qs.count(),
-        "high_risk": qs.filter(risk_tier__in=["high", "critical"]).count(),
-        "ml_models": qs.filter(kind=System.Kind.ML_MODEL).count(),
-    }

@@ -5,7 +5,7 @@ auditor finds only what their open engagements show — their systems, evidence 
 window, controls of the engagement's frameworks, exceptions of their systems alive in the window.
 """
 
-from apps.accounts.scoping import scope_interval, visible_framework_codes
+from apps.accounts.scoping import visible_framework_codes
 from apps.evidence.selectors import artifact_list_for_user, evidence_list_for_user
 from apps.exceptions.selectors import exception_queryset_for_user
 from apps.inventory.selectors import system_list_for_user
@@ -29,16 +29,10 @@ def control_list_for_search(user):
 
 
 def exception_list_for_search(user):
-    """Exceptions the exceptions pages show the user; an auditor's also only those alive in an
-    engagement's observation window (created before it ends, not ended before it starts) and of
-    its frameworks."""
-    qs = scope_interval(
-        user, exception_queryset_for_user(user=user), start_field="created_at", end_field="ended_at"
-    ).order_by()
-    codes = visible_framework_codes(user)
-    if codes is not None:
-        qs = qs.filter(control__framework__code__in=codes)
-    return qs
+    """Exceptions the exceptions pages show the user (for an auditor: per engagement, its systems and
+    frameworks, alive in its observation window; see exception_queryset_for_user)."""
+    return exception_queryset_for_user(user=user).order_by()
+
 
 register(
     SearchTarget(

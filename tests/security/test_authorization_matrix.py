@@ -117,7 +117,8 @@ TABLE: list[tuple[str, str, str, tuple]] = [
      (LOGIN, MOVED, MOVED, DENY, DENY, DENY, DENY, DENY)),
     # ---- exceptions: everyone reads (auditors within their engagements); engineers, risk owners and
     # compliance officers request; the chain decides; compliance officers revoke. {exception} is a pending
-    # low-tier exception on the in-scope system, requested by the compliance officer.
+    # low-tier exception on a soc2 control of the in-scope system, requested by the compliance officer
+    # inside the engagement's observation window.
     ("exceptions/", "GET", "/exceptions/", (LOGIN, OK, OK, OK, OK, OK, OK, OK)),
     ("exceptions/", "GET", "/exceptions/?format=csv", (LOGIN, OK, OK, OK, OK, OK, OK, OK)),
     ("exceptions/new/", "GET", "/exceptions/new/", (LOGIN, DENY, OK, OK, OK, DENY, DENY, DENY)),
@@ -300,8 +301,10 @@ def people(world):  # noqa: F811
     from apps.exceptions.services import ExceptionInput, exception_request
 
     exception = exception_request(actor=world.officer, submit=True, data=ExceptionInput(
-        control="gdpr-35-1", system=world.system_in.slug, likelihood=1, impact=1, expires_at=now + timedelta(days=30),
-        justification="matrix: the DPIA is being rewritten", compensating_controls="matrix: access limited to two"))
+        control="soc2-cc8-1", system=world.system_in.slug, likelihood=1, impact=1, expires_at=now + timedelta(days=30),
+        justification="matrix: change approvals move to the new tool", compensating_controls="matrix: two reviewers"))
+    # Requested within the engagement's observation window (soc2, the last 90 days), so in the auditor's scope.
+    type(exception).objects.filter(pk=exception.pk).update(created_at=now - timedelta(days=1))
     from apps.packs.services import pack_request
 
     pack = pack_request(user=world.officer, kind="system", params={

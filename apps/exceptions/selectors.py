@@ -6,7 +6,7 @@ from collections import Counter, defaultdict
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
-from django.db.models import Q, QuerySet
+from django.db.models import F, Q, QuerySet
 from django.shortcuts import get_object_or_404
 from django.utils import timezone
 
@@ -299,16 +299,26 @@ def exception_summary_for_user(*, user, now: datetime | None = None, days: int =
     }
 
 
-def exception_metrics_latest(*, user) -> list[ExceptionMetricSnapshot]:
-    """Today's (latest) exception metrics per visible system, for the dashboard."""
+def exception_metrics_latest(*, user, limit: int | None = None) -> tuple[list[ExceptionMetricSnapshot], int]:
+    """Today's (latest) exception metrics of the visible systems that have pending or active
+    exceptions: the `limit` busiest (most pending + active, then by name), and how many there are.
+
+    Bounded for the overview card, whose cost must not grow with the number of systems."""
     latest = ExceptionMetricSnapshot.objects.order_by("-day").values_list("day", flat=True).first()
     if latest is None:
-        return []
-    return list(
+        return [], 0
+    active = F("active_low") + F("active_medium") + F("active_high") + F("active_critical")
+    qs = (
         scope_by_system(user, ExceptionMetricSnapshot.objects.filter(day=latest))
-        .select_related("system")
-        .order_by("system__name")
+        .annotate(load=F("pending") + active)
+        .filter(load__gt=0)
     )
+    rows = qs.select_related("system").order_by("-load", "system__name")
+    if limit is not None:
+        rows = rows[:limit]
+    rows = list(rows)
+    total = len(rows) if limit is None or len(rows) < limit else qs.count()
+    return rows, total
 
 
 def approvals_of(req) -> QuerySet[Approval]:

@@ -17,4 +17,4 @@ RUN SECRET_KEY=build-only-not-a-secret-build-only-not-a-secret-0123456789 ALLOWE
     PORTAL_STATIC_ROOT=/app/staticfiles python manage.py collectstatic --no-input -v 0
 USER portal
 EXPOSE 8000
-CMD ["gunicorn", "compliance_portal.wsgi:application", "--bind", "0.0.0.0:8000", "--workers", "3"]
+CMD ["gunicorn", "-c", "compliance_portal/gunicorn.conf.py", "--bind", "0.0.0.0:8000", "--access-logfile", "-"]

@@ -2,13 +2,15 @@
 
 Both served by the same gunicorn (3 sync workers) in the same run, loaded by the same
 loopback client (4 keep-alive processes, bounded to 8 s each). The page is the systems
-list of the demo inventory, signed in as an auditor (session cookie, real middleware).
+list, signed in as an auditor (session cookie, real middleware), at each scale (the list grows
+with the systems: ~20 at 10k evidence, ~200 at 1M; the auditor's engagement covers the demo ones).
 """
 
 from __future__ import annotations
 
 from bench.common import django_setup, gunicorn, load, row
 
+SCALED = True
 SECONDS = 8.0
 
 
@@ -16,11 +18,9 @@ def _session_cookie() -> str:
     from django.conf import settings
     from django.contrib.auth import BACKEND_SESSION_KEY, HASH_SESSION_KEY, SESSION_KEY
     from django.contrib.sessions.backends.db import SessionStore
-    from django.core.management import call_command
 
     from apps.accounts.models import User
 
-    call_command("seed_demo", verbosity=0)
     user = User.objects.get(username="auditor")
     session = SessionStore()
     session[SESSION_KEY] = str(user.pk)
@@ -30,7 +30,7 @@ def _session_cookie() -> str:
     return f"{settings.SESSION_COOKIE_NAME}={session.session_key}"
 
 
-def run() -> list[dict]:
+def run(scale: str = "") -> list[dict]:
     django_setup()
     cookie = _session_cookie()
     with gunicorn(workers=3) as url:

@@ -1,15 +1,16 @@
 #!/usr/bin/env bash
 # Project-local PostgreSQL and Redis on 127.0.0.1, data under var/<profile>/ (git-ignored).
 #
-#   scripts/services.sh start|stop|status|env  run|test
+#   scripts/services.sh start|stop|status|env  run|test|bench|fault
 #
 # "run" is what `make run` uses, "test" what `make test` uses, "bench" what `make bench`
-# uses: separate ports and data, so they never clash. Nothing system-wide is reconfigured: the Debian packages are
+# uses, "fault" what the fault-injection tests (tests/faults) stop and start: separate ports
+# and data, so they never clash. Nothing system-wide is reconfigured: the Debian packages are
 # installed if missing (as root), their default services are left alone.
 set -euo pipefail
 
-cmd=${1:?usage: services.sh start|stop|status|env run|test|bench}
-profile=${2:?usage: services.sh start|stop|status|env run|test|bench}
+cmd=${1:?usage: services.sh start|stop|status|env run|test|bench|fault}
+profile=${2:?usage: services.sh start|stop|status|env run|test|bench|fault}
 root=$(cd "$(dirname "$0")/.." && pwd)
 # PORTAL_SLOT lets several checkouts or agents run tests side by side (ports shift by slot*10).
 # Ports stay below Linux's ephemeral range (32768+), so no outgoing connection can hold them.
@@ -18,6 +19,9 @@ case "$profile" in
   run)  pg_port=$((25432 + slot * 10)); redis_port=$((26379 + slot * 10)) ;;
   test) pg_port=$((25442 + slot * 10)); redis_port=$((26389 + slot * 10)) ;;
   bench) pg_port=$((25502 + slot * 10)); redis_port=$((26449 + slot * 10)) ;;
+  # tests/faults stops and restarts these mid-test, so they are never the shared test services.
+  # Ports end in 7 and 4: never those of run/test/bench (which end in 2 and 9) in any slot.
+  fault) pg_port=$((25437 + slot * 10)); redis_port=$((26374 + slot * 10)) ;;
   *) echo "unknown profile $profile" >&2; exit 2 ;;
 esac
 var="$root/var/$profile${PORTAL_SLOT:+-$slot}"

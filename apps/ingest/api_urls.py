@@ -8,8 +8,8 @@ app_name = "ingest-api"
 # Paths exactly as in the contract (no trailing slash). POST /api/v1/evidence lives in
 # apps.evidence.api_urls, next to the GET of the same path.
 urlpatterns = [
-    path("ingest/github", api.GitHubWebhookApi.as_view(), name="github"),
-    path("ingest/gitlab", api.GitLabWebhookApi.as_view(), name="gitlab"),
+    path("ingest/github", api.github_webhook, name="github"),
+    path("ingest/gitlab", api.gitlab_webhook, name="gitlab"),
     path("receipts/<int:pk>", api.ReceiptDetailApi.as_view(), name="receipt"),
     path("ingest/mlflow", connector_api.MlflowWebhookApi.as_view(), name="mlflow"),
     path("ingest/oci", connector_api.OciNotificationApi.as_view(), name="oci"),

@@ -21,6 +21,7 @@ import time
 import redis
 from django.conf import settings
 from django.contrib.auth.models import AnonymousUser
+from django.db import connection
 from rest_framework import exceptions
 from rest_framework.authentication import BaseAuthentication
 from rest_framework.permissions import BasePermission
@@ -103,30 +104,76 @@ class SourceTokenAuthentication(BaseAuthentication):
         return 'Bearer realm="compliance-portal"'
 
 
+# The narrow source row a webhook names, read with one plain statement (the ORM's queryset machinery
+# costs more than the lookup itself on the accept path, which runs for every delivery). Columns in
+# the model's field order, as Model.from_db() expects them.
+_WEBHOOK_SOURCE_COLUMNS = tuple(f.attname for f in Source._meta.concrete_fields if f.attname in SOURCE_FIELDS)
+_WEBHOOK_SOURCE_SQL = (
+    "SELECT " + ", ".join(_WEBHOOK_SOURCE_COLUMNS) + " FROM ingest_source WHERE id = %s AND kind = %s"  # noqa: S608
+)
+
+
+def webhook_source(raw_id: str, *, kind: str, label: str) -> tuple[Source, str]:
+    """The source a webhook URL names (`?source=<id>`) and its signing secret; 401 otherwise.
+
+    Always read from the database (never cached), so a rotated secret or a disabled source
+    takes effect with the next delivery."""
+    if not raw_id:
+        raise exceptions.NotAuthenticated(
+            f"name the source in the webhook URL: /api/v1/ingest/{kind}?source=<id> (the id printed by create_source)"
+        )
+    if not raw_id.isdigit() or len(raw_id) > 18:
+        raise exceptions.AuthenticationFailed(f"?source={raw_id[:40]!r} is not a source id")
+    with connection.cursor() as cursor:
+        cursor.execute(_WEBHOOK_SOURCE_SQL, [int(raw_id), kind])
+        row = cursor.fetchone()
+    source = Source.from_db(connection.alias, _WEBHOOK_SOURCE_COLUMNS, row) if row is not None else None
+    if source is None or not source.secret_encrypted:
+        raise exceptions.AuthenticationFailed(f"there is no {label} source with id {raw_id}")
+    try:
+        secret = secret_decrypt(source.secret_encrypted)
+    except SecretUnreadable:
+        logger.error("source %s: signing secret does not decrypt with PORTAL_SECRETS_KEY", source.pk)
+        raise exceptions.AuthenticationFailed(
+            "this source's secret cannot be read; ask an admin to rotate it"
+        ) from None
+    return source, secret
+
+
+def github_signature_check(secret: str, body: bytes, given: str) -> None:
+    """`X-Hub-Signature-256` must be "sha256=" + the HMAC-SHA256 of the exact body with the secret."""
+    if not given:
+        raise exceptions.AuthenticationFailed(
+            "missing X-Hub-Signature-256 header: set the webhook's secret to the one create_source printed"
+        )
+    expected = "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
+    if not hmac.compare_digest(expected.encode(), given.strip().encode()):
+        raise exceptions.AuthenticationFailed("X-Hub-Signature-256 does not match the body and this source's secret")
+
+
+def gitlab_token_check(secret: str, given: str) -> None:
+    """`X-Gitlab-Token` must equal the source's secret token."""
+    if not given:
+        raise exceptions.AuthenticationFailed(
+            "missing X-Gitlab-Token header: set the webhook's secret token to the one create_source printed"
+        )
+    if not hmac.compare_digest(secret.encode(), given.encode()):
+        raise exceptions.AuthenticationFailed("X-Gitlab-Token is not this source's secret token")
+
+
+def source_enabled_check(source: Source) -> None:
+    """403 for a disabled source (checked after its credential, so nobody learns about a source without it)."""
+    if not source.enabled:
+        raise exceptions.PermissionDenied(f"source {source.name!r} is disabled; an admin can enable it again")
+
+
 class _WebhookAuthentication(BaseAuthentication):
     kind: str = ""
     label: str = ""
 
     def authenticate(self, request):
         check_content_length(request._request)
-        raw_id = request.query_params.get("source", "")
-        if not raw_id:
-            raise exceptions.NotAuthenticated(
-                f"name the source in the webhook URL: /api/v1/ingest/{self.kind}?source=<id> "
-                "(the id printed by create_source)"
-            )
-        if not raw_id.isdigit() or len(raw_id) > 18:
-            raise exceptions.AuthenticationFailed(f"?source={raw_id[:40]!r} is not a source id")
-        source = next(iter(Source.objects.only(*SOURCE_FIELDS).filter(pk=int(raw_id), kind=self.kind)), None)
-        if source is None or not source.secret_encrypted:
-            raise exceptions.AuthenticationFailed(f"there is no {self.label} source with id {raw_id}")
-        try:
-            secret = secret_decrypt(source.secret_encrypted)
-        except SecretUnreadable:
-            logger.error("source %s: signing secret does not decrypt with PORTAL_SECRETS_KEY", source.pk)
-            raise exceptions.AuthenticationFailed(
-                "this source's secret cannot be read; ask an admin to rotate it"
-            ) from None
+        source, secret = webhook_source(request.query_params.get("source", ""), kind=self.kind, label=self.label)
         self.verify(request, secret, read_body(request))
         return (AnonymousUser(), source)
 
@@ -140,16 +187,7 @@ class GitHubSignatureAuthentication(_WebhookAuthentication):
     kind, label = Source.Kind.GITHUB, "GitHub"
 
     def verify(self, request, secret: str, body: bytes) -> None:
-        given = request.META.get("HTTP_X_HUB_SIGNATURE_256", "")
-        if not given:
-            raise exceptions.AuthenticationFailed(
-                "missing X-Hub-Signature-256 header: set the webhook's secret to the one create_source printed"
-            )
-        expected = "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
-        if not hmac.compare_digest(expected.encode(), given.strip().encode()):
-            raise exceptions.AuthenticationFailed(
-                "X-Hub-Signature-256 does not match the body and this source's secret"
-            )
+        github_signature_check(secret, body, request.META.get("HTTP_X_HUB_SIGNATURE_256", ""))
 
     def authenticate_header(self, request):
         return 'X-Hub-Signature-256 realm="compliance-portal"'
@@ -161,13 +199,7 @@ class GitLabTokenAuthentication(_WebhookAuthentication):
     kind, label = Source.Kind.GITLAB, "GitLab"
 
     def verify(self, request, secret: str, body: bytes) -> None:
-        given = request.META.get("HTTP_X_GITLAB_TOKEN", "")
-        if not given:
-            raise exceptions.AuthenticationFailed(
-                "missing X-Gitlab-Token header: set the webhook's secret token to the one create_source printed"
-            )
-        if not hmac.compare_digest(secret.encode(), given.encode()):
-            raise exceptions.AuthenticationFailed("X-Gitlab-Token is not this source's secret token")
+        gitlab_token_check(secret, request.META.get("HTTP_X_GITLAB_TOKEN", ""))
 
     def authenticate_header(self, request):
         return 'X-Gitlab-Token realm="compliance-portal"'
@@ -180,8 +212,7 @@ class IsEnabledSource(BasePermission):
         source = request.auth
         if not isinstance(source, Source):
             return False
-        if not source.enabled:
-            raise exceptions.PermissionDenied(f"source {source.name!r} is disabled; an admin can enable it again")
+        source_enabled_check(source)
         return True
 
 
@@ -214,32 +245,47 @@ def _redis(url: str) -> redis.Redis:
     return redis.Redis.from_url(url, socket_timeout=0.5, socket_connect_timeout=0.5)
 
 
+def source_rate_wait(source: Source) -> float | None:
+    """PORTAL_INGEST_RATE per source: None when this request is within the limit, else the seconds
+    until the window ends. A fixed window counted in Redis (one INCR per request); if Redis is
+    down the request goes through: ingestion must not depend on the rate limiter."""
+    limit, period = parse_rate(settings.PORTAL_INGEST_RATE)
+    now = time.time()
+    key = f"portal:ingest-rate:{source.pk}:{int(now // period)}"
+    try:
+        conn = _redis(settings.REDIS_URL)
+        count = conn.incr(key)
+        if count == 1:  # the window's first request sets its expiry (a lost EXPIRE only leaks one key)
+            conn.expire(key, period + 1)
+    except redis.RedisError as exc:
+        logger.warning("ingest rate limit not applied: %s", exc)
+        return None
+    return None if count <= limit else period - (now % period)
+
+
+def source_throttled(source: Source, wait: float | None) -> exceptions.Throttled:
+    """The 429 a source gets past PORTAL_INGEST_RATE (Retry-After: the rest of the window)."""
+    limit, period = parse_rate(settings.PORTAL_INGEST_RATE)
+    return exceptions.Throttled(
+        wait,
+        detail=f"source {source.name!r} sent more than {limit} requests in {period} s; retry in {int(wait or 1)} s",
+    )
+
+
 class SourceRateThrottle(BaseThrottle):
-    """PORTAL_INGEST_RATE per source, a fixed window counted in Redis (one INCR per request).
+    """DRF's face of source_rate_wait().
 
     DRF's SimpleRateThrottle keeps every request's timestamp in one cache value and rewrites
     it on each request, which at thousands of requests a minute costs more than the accept
-    itself; an INCR per window is enough to stop a runaway sender. If Redis is down the
-    request goes through: ingestion must not depend on the rate limiter.
+    itself; an INCR per window is enough to stop a runaway sender.
     """
 
     def allow_request(self, request, view):
         source = request.auth
         if not isinstance(source, Source):
             return True
-        limit, period = parse_rate(settings.PORTAL_INGEST_RATE)
-        now = time.time()
-        key = f"portal:ingest-rate:{source.pk}:{int(now // period)}"
-        try:
-            conn = _redis(settings.REDIS_URL)
-            count = conn.incr(key)
-            if count == 1:  # the window's first request sets its expiry (a lost EXPIRE only leaks one key)
-                conn.expire(key, period + 1)
-        except redis.RedisError as exc:
-            logger.warning("ingest rate limit not applied: %s", exc)
-            return True
-        self._wait = period - (now % period)
-        return count <= limit
+        self._wait = source_rate_wait(source)
+        return self._wait is None
 
     def wait(self):
         return getattr(self, "_wait", None)

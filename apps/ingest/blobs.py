@@ -27,11 +27,16 @@ def blob_storage():
 
 
 def blob_store(data: bytes, *, sha256: str | None = None) -> str:
-    """Store `data` once under its sha256; returns the hex digest."""
+    """Store `data` once under its sha256; returns the hex digest. Durable when it returns
+    (PORTAL_BLOB_FSYNC): a 202 that names the digest means the bytes are on disk."""
     digest = sha256 or hashlib.sha256(data).hexdigest()
     storage = blob_storage()
     name = blob_name(digest)
-    if not storage.exists(name):
+    if isinstance(storage, BlobFileSystemStorage):
+        # Every accept comes here: skip the Storage API's name checks and file wrappers (the name is
+        # our own hex digest) and write the bytes directly, with the same atomic, durable write.
+        storage.store_bytes(name, data)
+    elif not storage.exists(name):
         storage.save(name, ContentFile(data))
     return digest
 
@@ -59,16 +64,27 @@ class BlobFileSystemStorage(FileSystemStorage):
         return name  # the name is the content's hash: same name, same bytes
 
     def _save(self, name, content):
-        full_path = self.path(name)
+        self._write_new(self.path(name), content.chunks(), self.location)
+        return name
+
+    def store_bytes(self, name: str, data: bytes) -> None:
+        """Write a blob unless it is there already (content-addressed: same name, same bytes)."""
+        full_path = os.path.join(self.location, name)
+        if not os.path.exists(full_path):
+            self._write_new(full_path, (data,), self.location)
+
+    @staticmethod
+    def _write_new(full_path: str, chunks, root: str) -> None:
+        durable = settings.PORTAL_BLOB_FSYNC
         directory = os.path.dirname(full_path)
-        os.makedirs(directory, exist_ok=True)
+        _makedirs(directory, root, durable=durable)
         fd, tmp_path = tempfile.mkstemp(dir=directory, prefix=".tmp-")
         try:
             with os.fdopen(fd, "wb") as fh:
-                for chunk in content.chunks():
+                for chunk in chunks:
                     fh.write(chunk)
                 fh.flush()
-                if settings.PORTAL_BLOB_FSYNC:
+                if durable:
                     os.fsync(fh.fileno())
             os.chmod(tmp_path, 0o644)
             os.replace(tmp_path, full_path)
@@ -76,11 +92,40 @@ class BlobFileSystemStorage(FileSystemStorage):
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(tmp_path)
             raise
-        if settings.PORTAL_BLOB_FSYNC:
-            # The rename itself must reach the disk too.
-            dir_fd = os.open(directory, os.O_RDONLY)
-            try:
-                os.fsync(dir_fd)
-            finally:
-                os.close(dir_fd)
-        return name
+        if durable:
+            _fsync_dir(directory)  # the rename itself must reach the disk too
+
+
+def _fsync_dir(directory: str) -> None:
+    dir_fd = os.open(directory, os.O_RDONLY)
+    try:
+        os.fsync(dir_fd)
+    finally:
+        os.close(dir_fd)
+
+
+# Directories this process knows to be durable: created (or found) and their entry in the parent
+# fsynced. At most 65,536 fan-out directories, so the set stays small.
+_durable_dirs: set[str] = set()
+
+
+def _makedirs(directory: str, root: str, *, durable: bool) -> None:
+    """os.makedirs, and when durable, make sure each directory's own entry in its parent is on
+    disk before a blob in it counts as stored: once per directory and process (another writer
+    may have created it a moment ago and not synced its parent yet). `root` (the storage's
+    location) and above are the operator's."""
+    if not durable:
+        os.makedirs(directory, exist_ok=True)
+        return
+    if directory in _durable_dirs:
+        return
+    parent = os.path.dirname(directory)
+    if len(directory) <= len(root) or parent == directory:
+        os.makedirs(directory, exist_ok=True)
+        _durable_dirs.add(directory)
+        return
+    _makedirs(parent, root, durable=True)
+    with contextlib.suppress(FileExistsError):
+        os.mkdir(directory)
+    _fsync_dir(parent)
+    _durable_dirs.add(directory)

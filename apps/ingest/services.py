@@ -39,6 +39,9 @@ logger = logging.getLogger(__name__)
 
 TOKEN_PREFIX = "cps_"  # noqa: S105 - the prefix that marks a source token, not a secret
 ERROR_LIMIT = 4000
+# A receipt taken over from an interrupted parse (its worker process died) past this many claims
+# is failed with the reason instead (claims count across re-parses too, hence the margin).
+MAX_PARSE_ATTEMPTS = 10
 
 
 class InvalidTransition(Exception):
@@ -264,12 +267,12 @@ def receipt_accept(
             raise
         return original, False
     if enqueue:
-        from apps.ingest.tasks import receipt_parse as receipt_parse_task
+        from apps.ingest.dispatch import receipt_dispatch
 
         receipt_id = receipt.pk
         # robust: a broker outage after commit must not turn a committed receipt into a 500;
-        # the sweep queues it again later.
-        transaction.on_commit(lambda: receipt_parse_task.delay(receipt_id), robust=True)
+        # the sweep queues it again later. Web processes batch these messages (dispatch.py).
+        transaction.on_commit(lambda: receipt_dispatch(receipt_id), robust=True)
     return receipt, True
 
 
@@ -297,20 +300,46 @@ def _finish(receipt_id: int, attempt: int, state: str, *, error: str = "") -> bo
     )
 
 
-def receipt_parse(*, receipt_id: int) -> Receipt | None:
+def receipt_parse(*, receipt_id: int, takeover: bool = False) -> Receipt | None:
     """Parse a queued receipt into evidence. Safe to run twice: the first claim wins, others return None.
 
     A ParseError marks the receipt failed with the parser's message (the blob stays, a re-parse
     can follow a fix). Database and storage errors put the receipt back to queued and re-raise,
     so the task retries; any other error is a bug and marks it failed with what happened.
+
+    `takeover` (a redelivered or retried task) also claims a receipt left "parsing": the attempt
+    that claimed it is gone (its worker process was killed, or it raised and could not put the
+    receipt back while the database was down). Without it that receipt would wait for the sweep's
+    parsing limit (the task time limit). Even if the earlier attempt were alive, it could not
+    finish: every finish is conditional on the attempt number, which this claim moves on.
     """
-    claimed = Receipt.objects.filter(pk=receipt_id, state=Receipt.State.QUEUED).update(
-        state=Receipt.State.PARSING, state_since=timezone.now(), attempts=F("attempts") + 1
-    )
+    claim = {"state": Receipt.State.PARSING, "state_since": timezone.now(), "attempts": F("attempts") + 1}
+    claimed = Receipt.objects.filter(pk=receipt_id, state=Receipt.State.QUEUED).update(**claim)
+    took_over = False
+    if not claimed and takeover:
+        with transaction.atomic():
+            took_over = claimed = Receipt.objects.filter(pk=receipt_id, state=Receipt.State.PARSING).update(**claim)
+            if took_over:
+                ledger_record(
+                    actor="system:receipt_parse",
+                    action="receipt.requeued",
+                    target=("ingest.receipt", receipt_id),
+                    data={"from": Receipt.State.PARSING, "reason": "taken over from an interrupted attempt"},
+                )
     if not claimed:
         return None
     receipt = Receipt.objects.select_related("source").get(pk=receipt_id)
     attempt = receipt.attempts
+    if took_over and attempt > MAX_PARSE_ATTEMPTS:
+        # A body that kills the process parsing it (out of memory, say) must not loop through redelivery.
+        _fail(
+            receipt,
+            attempt,
+            f"gave up at attempt {attempt}: the worker process parsing it died each time (out of memory?); "
+            "the raw body is kept, re-parse once the cause is fixed",
+        )
+        receipt.refresh_from_db()
+        return receipt
     try:
         body = blob_read(receipt.sha256)
         result = _parse(receipt, body)

@@ -3,7 +3,9 @@ verification, and inclusion proofs at LEDGER_BENCH_ENTRIES (default 1,000,000) e
 
 Baselines, measured in the same run:
 - recording: the same transactions without the ledger entry (one single-row INSERT each into
-  a similar table), from 4 concurrent writer processes;
+  a similar table), from 4 concurrent writer processes; and the same on a real write of the
+  portal, the receipt accept (blob written and fsynced, the Receipt INSERT, commit), whose
+  baseline is that accept done without its ledger entry;
 - sequencer: how fast the writers commit (it must keep up with them);
 - verification: bare hashlib.sha256 over the same entry bytes;
 - proofs: the same proof at 1,024 entries.
@@ -22,11 +24,19 @@ from bench.common import django_setup, percentile, row
 
 WRITERS = 4
 TX_PER_WRITER = 1500
+ACCEPTS_PER_WRITER = 300
 TOTAL = int(os.environ.get("LEDGER_BENCH_ENTRIES", "1000000"))
 
 
 def _reset() -> None:
+    from django.conf import settings
     from django.db import connection
+
+    # The witness file keeps the checkpoints of earlier runs, whose entries were truncated below:
+    # against this run's log they would be a fork (verify_ledger would rightly fail).
+    witness = settings.PORTAL_LEDGER_WITNESS_FILE
+    if witness and witness.exists():
+        witness.unlink()
 
     with connection.cursor() as c:
         c.execute("SET portal.ledger_allow_truncate = on")  # the bench database only
@@ -35,6 +45,9 @@ def _reset() -> None:
         c.execute("CREATE TABLE IF NOT EXISTS bench_change (id bigserial PRIMARY KEY, at timestamptz, "
                   "payload jsonb)")
         c.execute("TRUNCATE bench_change")
+        c.execute("DELETE FROM ingest_receipt WHERE source_id IN "
+                  "(SELECT id FROM ingest_source WHERE name = 'bench ledger accepts')")
+        c.execute("DELETE FROM ingest_source WHERE name = 'bench ledger accepts'")
 
 
 def _writer(args) -> list[float]:
@@ -59,26 +72,61 @@ def _writer(args) -> list[float]:
     return durations
 
 
-def _run_writers(with_ledger: bool) -> tuple[float, list[float]]:
+def _run_writers(with_ledger: bool, writer=_writer, per_writer: int = TX_PER_WRITER) -> tuple[float, list[float]]:
     from django.db import connection
 
     connection.close()
     start = time.perf_counter()
     with mp.get_context("fork").Pool(WRITERS) as pool:
-        results = pool.map(_writer, [(with_ledger, TX_PER_WRITER)] * WRITERS)
+        results = pool.map(writer, [(with_ledger, per_writer)] * WRITERS)
     elapsed = time.perf_counter() - start
-    return WRITERS * TX_PER_WRITER / elapsed, [d for r in results for d in r]
+    return WRITERS * per_writer / elapsed, [d for r in results for d in r]
+
+
+def _accept_writer(args) -> list[float]:
+    """Receipt accepts as a webhook makes them (3 kB unique body), with the ledger entry
+    (receipt_accept itself) or without it (the same blob write and INSERT, no entry)."""
+    with_ledger, n = args
+    from django.db import connection, transaction
+    from django.utils import timezone
+
+    from apps.ingest.blobs import blob_store
+    from apps.ingest.models import Source
+    from apps.ingest.services import _INSERT_RECEIPT, receipt_accept
+
+    connection.close()
+    source = Source.objects.get(name="bench ledger accepts")
+    headers = {"event": "push", "delivery": "", "user_agent": "bench"}
+    durations = []
+    for i in range(n):
+        key = f"{with_ledger}-{os.getpid()}-{i}-{time.time_ns()}"
+        body = json.dumps({"delivery": key, "padding": "x" * 3000}).encode()
+        start = time.perf_counter()
+        if with_ledger:
+            receipt_accept(source=source, channel="github", body=body, content_type="application/json",
+                           event="push", delivery_key=key, headers=headers, enqueue=False)
+        else:
+            digest = blob_store(body)
+            now = timezone.now()
+            with transaction.atomic(), connection.cursor() as c:
+                c.execute(_INSERT_RECEIPT, [source.pk, "github", "push", key, digest, len(body), "application/json",
+                                            json.dumps(headers), "", "", "", None, None, now, "queued", now])
+        durations.append(time.perf_counter() - start)
+    connection.close()
+    return durations
 
 
 def _sequencer_loop(stop_at: float) -> None:
+    """The ledger_sequencer command's loop, with its pacing (ledger_sequencer_pause)."""
     from django.db import connection
 
-    from apps.ledger.services import ledger_integrate
+    from apps.ledger.services import ledger_integrate, ledger_sequencer_pause
 
     connection.close()
     while time.time() < stop_at:
-        if not ledger_integrate():
-            time.sleep(0.05)
+        pause = ledger_sequencer_pause(ledger_integrate(), idle=0.05)
+        if pause:
+            time.sleep(pause)
     connection.close()
 
 
@@ -131,6 +179,22 @@ def run() -> list[dict]:
                     1000 * statistics.median(plain_lat), "ms same tx, no ledger"))
     rows.append(row("ledger: p95 record-to-sequenced latency at full write rate", float(percentile(delays, 95)),
                     "s", 2.0, "s target"))
+
+    # 1b. The same on a real portal write: the receipt accept, with and without its entry.
+    from apps.ingest.services import source_create
+
+    source_create(actor="system:bench", kind="github", name="bench ledger accepts")
+    plain_accepts, plain_accept_lat = _run_writers(False, _accept_writer, ACCEPTS_PER_WRITER)
+    connection.close()
+    sequencer = mp.get_context("fork").Process(target=_sequencer_loop, args=(time.time() + 3600,))
+    sequencer.start()
+    ledger_accepts, ledger_accept_lat = _run_writers(True, _accept_writer, ACCEPTS_PER_WRITER)
+    sequencer.terminate()
+    sequencer.join()
+    rows.append(row("ledger: receipt accepts/s with their entry (4 writers)", ledger_accepts, "accepts/s",
+                    plain_accepts, "accepts/s same accept, no entry"))
+    rows.append(row("ledger: median receipt accept time with entry", 1000 * statistics.median(ledger_accept_lat),
+                    "ms", 1000 * statistics.median(plain_accept_lat), "ms same accept, no entry"))
 
     # 2. Sequencer throughput on a large backlog, then proofs and verification at TOTAL entries.
     _reset()

@@ -9,7 +9,8 @@ Written once with COPY (reused when present). Measured, in one run:
   at most 5,000 nodes), p50 and p95, for random roots in every layer;
 - the bare SQL: the same recursive CTE straight on a connection (the baseline of the API rows);
 - networkx: single_source_shortest_path_length with cutoff 10 on the graph held in memory;
-- the worst case: a whole walk (every page) from a root that reaches the most nodes.
+- the worst case: a whole walk (every page) from a root that reaches the most nodes (pages after the
+  first slice the walk kept once, apps/evidence/lineage.py).
 """
 
 from __future__ import annotations

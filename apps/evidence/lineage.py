@@ -42,9 +42,15 @@ second-to-last path segment of the identity (``deployment:<repo>/<env>/<id>``,
 
 from __future__ import annotations
 
+import array
+import bisect
+import json
+import logging
 import re
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
+from django.core.cache import cache
 from django.core.exceptions import EmptyResultSet
 from django.db import connection
 from django.db.models import Exists, OuterRef, Q, QuerySet
@@ -53,9 +59,16 @@ from apps.accounts.scoping import is_scoped_auditor, scope_by_system, scope_evid
 from apps.evidence.models import Artifact, Evidence, EvidenceSubject, LineageEdge
 from apps.ingest.parsers import ParseError, normalize_subject
 
+logger = logging.getLogger(__name__)
+
 MAX_DEPTH = 50
 DEFAULT_DEPTH = 5
 PAGE_LIMIT = 5000
+# A walk that pages on is kept (ordered ids and depths) for WALK_CACHE_SECONDS, keyed by root,
+# direction, depth and the graph's version, so later pages slice it instead of walking again; a
+# walk of more than WALK_CACHE_MAX_NODES is not kept (each page walks again).
+WALK_CACHE_SECONDS = 300
+WALK_CACHE_MAX_NODES = 500_000
 DIRECTIONS = ("upstream", "downstream")
 PRODUCTION_ENVIRONMENTS = ("prod", "production", "live", "champion")
 RELATIONS = {
@@ -85,8 +98,9 @@ def deployment_environment(uri: str) -> str:
     return match.group(1).lower() if match else ""
 
 
-@dataclass(frozen=True)
-class Node:
+# Named tuples rather than dataclasses: a walk page makes thousands of them, and a tuple is
+# several times cheaper to build (and hashable, like the frozen dataclasses they replace).
+class Node(NamedTuple):
     id: int
     kind: str
     uri: str
@@ -99,8 +113,7 @@ class Node:
         return self.name or self.uri
 
 
-@dataclass(frozen=True)
-class Link:
+class Link(NamedTuple):
     source: int
     target: int
     relation: str
@@ -208,30 +221,153 @@ def _cursor(after: str) -> tuple[int, int]:
 # ---------------------------------------------------------------- walks
 
 
-def lineage_walk(
-    *, user, artifact_id: int, direction: str, depth: int = DEFAULT_DEPTH, limit: int = PAGE_LIMIT, after: str = ""
-) -> Walk:
-    """Artifacts up- or downstream of one artifact to `depth` edges, paged by (depth, id)."""
+# Edges as the vocabulary names them (RELATION_ALIASES, in SQL).
+_RELATION_SQL = (
+    "CASE e.relation "
+    + " ".join(f"WHEN '{old}' THEN '{new}'" for old, new in RELATION_ALIASES.items())
+    + " ELSE e.relation END"
+)
+
+
+def _page_sql(direction: str, edges: str, *, cached: bool, as_json: bool) -> str:
+    """One page of a walk, in one statement: the page's nodes (artifact columns) and the edges by
+    which they are reached, deduplicated and ordered in the database.
+
+    `cached`: the page's ids and depths come as arrays (%(page_ids)s, %(page_depths)s) sliced from
+    a kept walk, and edges are checked against the kept walk in Python (`near` is returned);
+    otherwise the walk runs here (%(roots)s, %(depth)s) and pages by the (depth, id) cursor.
+    `as_json`: nodes and edges come back as two JSON arrays built by PostgreSQL (the API's
+    shape), else as rows."""
+    near, far = ("source_id", "target_id") if direction == "downstream" else ("target_id", "source_id")
+    if cached:
+        head = """
+WITH page AS MATERIALIZED (
+    SELECT p.id, p.depth, p.ord FROM unnest(%(page_ids)s::bigint[], %(page_depths)s::int[]) WITH ORDINALITY
+    AS p(id, depth, ord)
+),
+kept AS (SELECT id, depth FROM page)"""
+        link_where = ""
+    else:
+        head = (
+            _walk_cte(direction, edges)
+            + """,
+page AS MATERIALIZED (
+    SELECT id, depth, row_number() OVER (ORDER BY depth, id) AS ord FROM (
+        SELECT id, depth FROM reach
+        WHERE depth > %(after_depth)s OR (depth = %(after_depth)s AND id > %(after_id)s)
+        ORDER BY depth, id LIMIT %(limit)s + 1
+    ) p
+),
+kept AS (SELECT id, depth FROM page WHERE ord <= %(limit)s)"""
+        )
+        link_where = f"JOIN reach r ON r.id = e.{near}"
+    links = f"""
+links AS (
+    SELECT DISTINCT e.source_id, e.target_id, {_RELATION_SQL} AS relation, e.{near} AS near
+    FROM kept k JOIN {edges} e ON e.{far} = k.id {link_where}
+)"""
+    if as_json:
+        return (
+            head
+            + ","
+            + links
+            + """
+SELECT
+    (SELECT count(*) FROM page),
+    (SELECT id FROM page WHERE ord = %(limit)s),
+    (SELECT depth FROM page WHERE ord = %(limit)s),
+    (SELECT COALESCE(json_agg(json_build_object('id', k.id::text, 'kind', a.kind, 'uri', a.uri, 'name', a.name,
+                                                'depth', k.depth) ORDER BY k.depth, k.id), '[]')::text
+     FROM kept k JOIN evidence_artifact a ON a.id = k.id),
+    (SELECT COALESCE(json_agg(json_build_object('source', l.source_id::text, 'target', l.target_id::text,
+                                                'relation', l.relation)
+                              ORDER BY l.source_id, l.target_id, l.relation), '[]')::text
+     FROM links l)
+"""
+        )
+    return (
+        head
+        + ","
+        + links
+        + """
+SELECT 'n', k.id, k.depth, a.kind, a.uri, a.name, a.system_id, NULL::bigint
+FROM page k JOIN evidence_artifact a ON a.id = k.id
+UNION ALL
+SELECT 'e', l.source_id, l.target_id, l.relation, NULL, NULL, NULL, l.near FROM links l
+ORDER BY 1, 2, 3, 4
+"""
+    )
+
+
+def _graph_version() -> str:
+    """Lineage edges are append-only (never rewritten or deleted), so the newest edge names the
+    graph's state: a new edge changes it, and kept walks of the older graph are not used. (Its
+    time as well as its id: a database restored to an earlier state reuses ids.)"""
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT id, created_at FROM evidence_lineageedge ORDER BY id DESC LIMIT 1")
+        row = cursor.fetchone()
+    return f"{row[0]}-{row[1].timestamp():.6f}" if row else "0"
+
+
+@dataclass
+class _KeptWalk:
+    """A whole walk, ordered by (depth, id): what later pages slice."""
+
+    ids: array.array
+    depths: bytes
+
+    def page_after(self, after_depth: int, after_id: int, limit: int) -> tuple[list[int], list[int], bool]:
+        start = bisect.bisect_right(
+            range(len(self.ids)), (after_depth, after_id), key=lambda i: (self.depths[i], self.ids[i])
+        )
+        stop = min(start + limit, len(self.ids))
+        return list(self.ids[start:stop]), list(self.depths[start:stop]), stop < len(self.ids)
+
+
+def _kept_walk(artifact_id: int, direction: str, depth: int) -> _KeptWalk | None:
+    """The whole walk of an unscoped user (edges: the table), from the cache or walked once and kept.
+
+    Only unscoped walks are kept: what an auditor may walk depends on their engagements at the
+    moment of the request, so their walks are computed per request (accounts.scoping)."""
+    key = f"lineage-walk:v1:{artifact_id}:{direction}:{depth}:{_graph_version()}"
+    try:
+        kept = cache.get(key)
+    except Exception:  # noqa: BLE001 - the cache (Redis) is an optimisation: walk again without it
+        logger.warning("lineage walk cache unavailable; walking every page", exc_info=True)
+        return None
+    if kept is not None:
+        return kept
+    sql = (
+        _walk_cte(direction, "evidence_lineageedge")
+        + " SELECT id, depth FROM reach ORDER BY depth, id LIMIT %(cap)s"
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, {"roots": [artifact_id], "depth": depth, "cap": WALK_CACHE_MAX_NODES + 1})
+        rows = cursor.fetchall()
+    if len(rows) > WALK_CACHE_MAX_NODES:
+        return None
+    kept = _KeptWalk(ids=array.array("q", (r[0] for r in rows)), depths=bytes(r[1] for r in rows))
+    try:
+        cache.set(key, kept, WALK_CACHE_SECONDS)
+    except Exception:  # noqa: BLE001 - as above: this page is served from the walk just made
+        logger.warning("lineage walk cache unavailable", exc_info=True)
+    return kept
+
+
+def _walk_params(artifact_id: int, direction: str, depth: int, limit: int, after: str, user):
+    """What a page needs: the SQL of the edges the user may walk, and either a kept walk's page
+    (ids, depths, more?) or None (walk in the page's statement)."""
     _check(direction, depth)
     limit = max(1, min(limit, PAGE_LIMIT))
     after_depth, after_id = _cursor(after)
     edges, edge_params = _edges_sql(user)
-    near, far = ("source_id", "target_id") if direction == "downstream" else ("target_id", "source_id")
-    sql = (
-        _walk_cte(direction, edges)
-        + f""",
-page AS MATERIALIZED (
-    SELECT id, depth FROM reach
-    WHERE depth > %(after_depth)s OR (depth = %(after_depth)s AND id > %(after_id)s)
-    ORDER BY depth, id LIMIT %(limit)s + 1
-)
-SELECT 'n', p.id, p.depth, a.kind, a.uri, a.name, a.system_id
-FROM page p JOIN evidence_artifact a ON a.id = p.id
-UNION ALL
-SELECT 'e', e.source_id, e.target_id, e.relation, NULL, NULL, NULL
-FROM page p JOIN {edges} e ON e.{far} = p.id JOIN reach r ON r.id = e.{near}
-"""
-    )
+    page = None
+    reach: set[int] | None = None
+    if after and not edge_params and edges == "evidence_lineageedge":
+        kept = _kept_walk(artifact_id, direction, depth)
+        if kept is not None:
+            page = kept.page_after(after_depth, after_id, limit)
+            reach = set(kept.ids)
     params = {
         "roots": [artifact_id],
         "depth": depth,
@@ -239,26 +375,81 @@ FROM page p JOIN {edges} e ON e.{far} = p.id JOIN reach r ON r.id = e.{near}
         "after_id": after_id,
         "limit": limit,
     }
+    if page is not None:
+        params.update(page_ids=page[0], page_depths=page[1])
+    return limit, edges, edge_params, params, page, reach
+
+
+def lineage_walk(
+    *, user, artifact_id: int, direction: str, depth: int = DEFAULT_DEPTH, limit: int = PAGE_LIMIT, after: str = ""
+) -> Walk:
+    """Artifacts up- or downstream of one artifact to `depth` edges, paged by (depth, id).
+
+    The first page walks in its own statement; a later page of an unscoped user slices the walk
+    kept by `_kept_walk` (walked once per graph version), so paging through a large walk costs one
+    walk, not one per page."""
+    limit, edges, edge_params, params, page, reach = _walk_params(artifact_id, direction, depth, limit, after, user)
+    sql = _page_sql(direction, edges, cached=page is not None, as_json=False)
     rows = _run(sql, params, edge_params, edges)
-    nodes = sorted(
-        (Node(id=r[1], depth=r[2], kind=r[3], uri=r[4], name=r[5], system_id=r[6]) for r in rows if r[0] == "n"),
-        key=lambda n: (n.depth, n.id),
-    )
     walk = Walk(root=artifact_id, direction=direction, depth=depth)
-    if len(nodes) > limit:
-        nodes = nodes[:limit]
-        walk.next_after = f"{nodes[-1].depth}:{nodes[-1].id}"
-    kept = {n.id for n in nodes}
-    walk.nodes = nodes
-    walk.edges = sorted(
-        {
-            Link(source=r[1], target=r[2], relation=canonical_relation(r[3]))
-            for r in rows
-            if r[0] == "e" and (r[2] if direction == "downstream" else r[1]) in kept
-        },
-        key=lambda e: (e.source, e.target, e.relation),
+    nodes = sorted(
+        (Node(r[1], r[3], r[4], r[5], r[2], r[6]) for r in rows if r[0] == "n"), key=lambda n: (n.depth, n.id)
     )
+    if page is not None:
+        more = page[2]
+    else:
+        more = len(nodes) > limit
+        nodes = nodes[:limit]
+    if more and nodes:
+        walk.next_after = f"{nodes[-1].depth}:{nodes[-1].id}"
+    walk.nodes = nodes
+    links = {Link(r[1], r[2], r[3]) for r in rows if r[0] == "e" and (reach is None or r[7] in reach)}
+    walk.edges = sorted(links)
     return walk
+
+
+@dataclass(frozen=True)
+class WalkJson:
+    """One page of a walk as the API sends it: nodes and edges already JSON (built by PostgreSQL)."""
+
+    nodes: str
+    edges: str
+    next_after: str
+
+
+def lineage_walk_json(
+    *, user, artifact_id: int, direction: str, depth: int = DEFAULT_DEPTH, limit: int = PAGE_LIMIT, after: str = ""
+) -> WalkJson:
+    """lineage_walk() for the API: the same page (nodes by (depth, id), the edges reaching them), with
+    the JSON built in the database, so a page of thousands of nodes costs no Python objects."""
+    limit, edges, edge_params, params, page, reach = _walk_params(artifact_id, direction, depth, limit, after, user)
+    if page is None:
+        sql = _page_sql(direction, edges, cached=False, as_json=True)
+        count, last_id, last_depth, nodes, links = _run(sql, params, edge_params, edges)[0]
+        next_after = f"{last_depth}:{last_id}" if count > limit else ""
+        return WalkJson(nodes=nodes, edges=links, next_after=next_after)
+    # A page of a kept walk: edges come from `near`s inside the walk only (checked here).
+    ids, depths, more = page
+    sql = _page_sql(direction, edges, cached=True, as_json=False)
+    rows = _run(sql, params, edge_params, edges)
+    by_id = {r[1]: r for r in rows if r[0] == "n"}
+    nodes = json.dumps(
+        [
+            {"id": str(pk), "kind": by_id[pk][3], "uri": by_id[pk][4], "name": by_id[pk][5], "depth": d}
+            for pk, d in zip(ids, depths, strict=True)
+            if pk in by_id
+        ]
+    )
+    # Rows come ordered (source, target, relation) and distinct: filter, no set or sort here.
+    links = json.dumps(
+        [
+            {"source": str(r[1]), "target": str(r[2]), "relation": r[3]}
+            for r in rows
+            if r[0] == "e" and r[7] in reach
+        ]
+    )
+    next_after = f"{depths[-1]}:{ids[-1]}" if more and ids else ""
+    return WalkJson(nodes=nodes, edges=links, next_after=next_after)
 
 
 def _run(sql: str, params: dict, edge_params: list, edges: str) -> list[tuple]:
@@ -284,7 +475,7 @@ def lineage_graph(*, user, artifact_id: int, direction: str = "both", depth: int
     for one in directions:
         walk = lineage_walk(user=user, artifact_id=artifact_id, direction=one, depth=depth, limit=limit)
         for node in walk.nodes:
-            signed = Node(**{**node.__dict__, "depth": node.depth if one == "downstream" else -node.depth})
+            signed = node._replace(depth=node.depth if one == "downstream" else -node.depth)
             if node.id not in seen or abs(signed.depth) < abs(seen[node.id].depth):
                 seen[node.id] = signed
         links.update(walk.edges)

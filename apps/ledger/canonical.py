@@ -28,10 +28,13 @@ def canonical_json(obj: Any) -> bytes:
     and dict with str keys. Anything else (datetime, Decimal, UUID, bytes, set, NaN...)
     is refused rather than guessed at: call ``to_jsonable()`` first.
     """
-    _check_jsonable(obj, "$")
+    # rfc8785 refuses everything _check_jsonable() does (out-of-range integers, NaN and infinities,
+    # non-string keys, lone surrogates, other types), so the walk that names the offending path
+    # only runs when serialization fails: a ledger entry is canonicalised on every write.
     try:
         return rfc8785.dumps(obj)
-    except rfc8785.CanonicalizationError as exc:  # pragma: no cover - _check_jsonable catches these first
+    except Exception as exc:  # noqa: BLE001 - any refusal is re-raised below, named by its path
+        _check_jsonable(obj, "$")
         raise ValueError(f"canonical_json: {exc}") from exc
 
 

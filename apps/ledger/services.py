@@ -23,6 +23,11 @@ from apps.ledger.checkpoint import Checkpoint as CheckpointBody
 from apps.ledger.checkpoint import Signer
 from apps.ledger.models import Checkpoint, LedgerEntry
 
+try:  # the psycopg 3 server-binding cursor of Django's PostgreSQL backend
+    from django.db.backends.postgresql.base import ServerBindingCursor as _PreparingCursorBase
+except ImportError:  # pragma: no cover - psycopg 2 has none: plain cursors then
+    _PreparingCursorBase = None
+
 # pg_advisory_xact_lock key held by whoever sequences: one sequencer at a time.
 SEQUENCER_LOCK = 0x1ED6E5
 ENTRY_VERSION = 1
@@ -87,11 +92,30 @@ _INSERT_PENDING = (
 )
 
 
+if _PreparingCursorBase is not None:
+
+    class _PreparingCursor(_PreparingCursorBase):
+        """A server-binding cursor whose statements are prepared once per connection."""
+
+        def execute(self, query, params=None, **kwargs):
+            return super().execute(query, params, prepare=True)
+
+
+def _pending_cursor():
+    """A cursor for the pending-row INSERT: server-side binding and a prepared statement (PostgreSQL
+    parses and plans it once per connection, the canonical bytes travel as binary, not as an escaped
+    literal), still wrapped by Django so query logging and execute wrappers see it."""
+    if _PreparingCursorBase is None or connection.vendor != "postgresql":
+        return connection.cursor()
+    connection.ensure_connection()
+    return connection._prepare_cursor(_PreparingCursor(connection.connection))
+
+
 def ledger_record(*, actor: Any, action: str, target: Any = None, data: dict | None = None) -> RecordedEntry:
     """Record one state change in the ledger, in the caller's transaction.
 
-    One plain INSERT (no ORM instance, no RETURNING): this runs inside every write of the
-    portal, and its cost is benchmarked against the transaction it joins."""
+    One plain INSERT (no ORM instance, no RETURNING, a prepared statement): this runs inside
+    every write of the portal, and its cost is benchmarked against the transaction it joins."""
     if not connection.in_atomic_block:
         raise LedgerError("ledger_record() must run inside the transaction of the change it records")
     who = actor_of(actor)
@@ -103,10 +127,10 @@ def ledger_record(*, actor: Any, action: str, target: Any = None, data: dict | N
         "actor": who.as_json(),
         "action": action,
         "object": {"type": object_type, "id": object_id},
-        "data": to_jsonable(data or {}),
+        "data": to_jsonable(data) if data else {},
     }
     canonical = canonical_json(body)
-    with connection.cursor() as cursor:
+    with _pending_cursor() as cursor:
         cursor.execute(
             _INSERT_PENDING,
             [canonical, now, who.type, who.id, who.label[:200], action, object_type, object_id[:200]],
@@ -201,6 +225,23 @@ def ledger_integrate(*, max_batch: int = 10_000) -> int:
         with connection.cursor() as cursor:
             cursor.execute("DELETE FROM ledger_pending WHERE id = ANY(%s)", [[row[0] for row in pending]])
         return len(pending)
+
+
+# The sequencer loop's pacing. Each ledger_integrate() is one transaction (lock, read, COPY, delete,
+# commit with its fsync): run back to back under a steady trickle of writes it would sequence a
+# handful of entries per transaction and compete with the writers for the CPU and the WAL. So after
+# a partial batch it waits a moment for entries to gather; a full batch means a backlog: no wait.
+SEQUENCER_IDLE_SECONDS = 0.2
+SEQUENCER_GATHER_SECONDS = 0.1
+SEQUENCER_BATCH = 10_000
+
+
+def ledger_sequencer_pause(done: int, *, idle: float = SEQUENCER_IDLE_SECONDS,
+                           gather: float = SEQUENCER_GATHER_SECONDS, batch: int = SEQUENCER_BATCH) -> float:
+    """Seconds the sequencer loop waits after a ledger_integrate() that sequenced `done` entries."""
+    if done == 0:
+        return idle
+    return 0.0 if done >= batch else gather
 
 
 def ledger_integrate_all() -> int:
@@ -316,3 +357,46 @@ def witness_notes() -> list[str]:
         return []
     with open(path, encoding="utf-8") as fh:
         return [json.loads(line)["note"] for line in fh if line.strip()]
+
+
+# ---------------------------------------------------------------- bulk recording (issue 10: generate_scale)
+
+
+def ledger_record_many(entries) -> int:
+    """Record many state changes at once, in the caller's transaction: the bulk twin of ledger_record().
+
+    `entries` yields (actor, action, target, data) tuples, with the same meaning as ledger_record()'s
+    arguments; each becomes exactly the entry ledger_record() would write (same canonical body), but all
+    go into the pending table with one COPY. For bulk writers (generate_scale, imports) whose rows are
+    themselves COPYed in the same transaction. Returns how many entries were recorded."""
+    if not connection.in_atomic_block:
+        raise LedgerError("ledger_record_many() must run inside the transaction of the changes it records")
+    now = timezone.now()
+    stamp = format_timestamp(now)
+    actors: dict[Any, Actor] = {}
+    count = 0
+    cursor = connection.cursor()
+    with cursor.cursor.copy(
+        "COPY ledger_pending (canonical, recorded_at, actor_type, actor_id, actor_label, action, object_type, "
+        "object_id) FROM STDIN"
+    ) as copy:
+        for actor, action, target, data in entries:
+            # Actors repeat (one source for thousands of entries): normalise each once.
+            key = actor if isinstance(actor, (str, type(None))) else (type(actor).__name__, getattr(actor, "pk", None))
+            who = actors.get(key)
+            if who is None:
+                who = actors[key] = actor_of(actor)
+            object_type, object_id = object_ref(target)
+            body = {
+                "v": ENTRY_VERSION,
+                "time": stamp,
+                "actor": who.as_json(),
+                "action": action,
+                "object": {"type": object_type, "id": object_id},
+                "data": to_jsonable(data or {}),
+            }
+            copy.write_row(
+                (canonical_json(body), now, who.type, who.id, who.label[:200], action, object_type, object_id[:200])
+            )
+            count += 1
+    return count

@@ -1,4 +1,6 @@
-"""The sequencer loop: gives committed ledger entries their indexes, typically within 200 ms."""
+"""The sequencer loop: gives committed ledger entries their indexes, typically within 200 ms
+(a partial batch waits SEQUENCER_GATHER_SECONDS for more, so a steady trickle of writes is
+sequenced in batches rather than one transaction per entry)."""
 
 import signal
 import time
@@ -6,7 +8,7 @@ import time
 from django.core.management.base import BaseCommand
 from django.db import close_old_connections
 
-from apps.ledger.services import ledger_integrate
+from apps.ledger.services import SEQUENCER_BATCH, SEQUENCER_GATHER_SECONDS, ledger_integrate, ledger_sequencer_pause
 
 
 class Command(BaseCommand):
@@ -14,9 +16,12 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser):
         parser.add_argument("--interval", type=float, default=0.2, help="seconds to sleep when idle")
+        parser.add_argument(
+            "--gather", type=float, default=SEQUENCER_GATHER_SECONDS, help="seconds to wait after a partial batch"
+        )
         parser.add_argument("--once", action="store_true", help="sequence what is pending and exit")
 
-    def handle(self, *args, interval, once, **options):
+    def handle(self, *args, interval, gather, once, **options):
         stopping = False
 
         def stop(*_):
@@ -27,8 +32,9 @@ class Command(BaseCommand):
         signal.signal(signal.SIGINT, stop)
         while not stopping:
             close_old_connections()
-            done = ledger_integrate()
+            done = ledger_integrate(max_batch=SEQUENCER_BATCH)
             if once and not done:
                 return
-            if not done:
-                time.sleep(interval)
+            pause = 0.0 if once else ledger_sequencer_pause(done, idle=interval, gather=gather)
+            if pause:
+                time.sleep(pause)

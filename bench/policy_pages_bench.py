@@ -1,40 +1,30 @@
-"""Overview and system pages at scale, through gunicorn, against a bare Django view.
+"""Overview and system pages at each scale, through gunicorn, against a bare Django view.
 
-Run ``make bench ARGS="policy_pages"`` (or ``python -m bench.run policy_pages``). The data
-set is generated with COPY on top of the demo data: ``POLICY_BENCH_EVIDENCE`` evidence rows
-(default 100,000; the issue's target is 1,000,000) about ``POLICY_BENCH_RELEASES`` releases
-(default 2,000; with 1,000,000 evidence rows use 10,000), with their evidence links, the
-control results of the default rules on every release, their history, the evaluated
-subjects and 90 days of coverage rollups. Then 4 keep-alive clients load each page for
-``SECONDS`` through gunicorn (3 sync workers), signed in as the demo compliance officer,
-and the bare view in the same run is the baseline. Rows report p95 latency in ms (what the
-issue bounds: under 150 ms) and requests/s.
+Run ``make bench ARGS="policy_pages"`` (or ``python -m bench.run --scales 100k policy_pages``). The
+data set is the scale's, made by ``manage.py generate_scale`` (apps/scale/generator.py: at 1M,
+1,000,000 evidence, 10,000 releases, 100,000 lineage nodes, results of every current rule on every
+release, deployment and model version with their history, 5,000 exceptions, 90 days of rollups).
+4 keep-alive clients load each page for ``POLICY_BENCH_SECONDS`` through gunicorn (3 sync workers),
+signed in as the demo compliance officer; the system page is that of payments-api, the busiest
+system (the most releases and results). The bare view in the same run is the baseline. Rows report
+p95 latency in ms (what the issue bounds: under 150 ms at 1M) and requests/s, plus the queries and
+in-process time of one request (django test client, after a warm-up).
 
 Nothing on those pages may aggregate evidence or results per request: they read rollups and
-a bounded slice of results, so the figures should not move with POLICY_BENCH_EVIDENCE.
+a bounded slice of results, so the figures should not move with the scale.
 """
 
 from __future__ import annotations
 
-import json
 import os
-import random
+import statistics
 import time
-from datetime import timedelta
 
 from bench.common import django_setup, gunicorn, load, row
 
+SCALED = True
 SECONDS = float(os.environ.get("POLICY_BENCH_SECONDS", "8"))
-EVIDENCE = int(os.environ.get("POLICY_BENCH_EVIDENCE", "100000"))
-RELEASES = int(os.environ.get("POLICY_BENCH_RELEASES", "2000"))
-PER_RECEIPT = 1000
-KINDS = ("test-report", "sast-scan", "sbom", "provenance", "pipeline-run", "deployment", "infrastructure")
-
-
-def _copy(cursor, table: str, columns: list[str], rows) -> None:
-    with cursor.copy(f"COPY {table} ({', '.join(columns)}) FROM STDIN") as copy:  # noqa: S608 - constant names
-        for r in rows:
-            copy.write_row(r)
+SYSTEM = "payments-api"
 
 
 def _session_cookie(username: str) -> str:
@@ -53,162 +43,105 @@ def _session_cookie(username: str) -> str:
     return f"{settings.SESSION_COOKIE_NAME}={session.session_key}"
 
 
-def generate() -> dict:
-    """Bulk data on top of seed_demo; idempotent per size (a marker artifact says it is there)."""
-    from django.core.management import call_command
-    from django.db import connection, transaction
-    from django.utils import timezone
+def _in_process(path: str, username: str, repeats: int = 15) -> tuple[int, float, float]:
+    """Queries, median CPU and median wall time of one request, in this process (test client, warm caches).
 
-    from apps.evidence.models import Artifact
-    from apps.ingest.services import source_create
+    CPU time is what a request costs the machine; on a shared, busy machine it moves far less than
+    wall time, so it is the figure to compare between scales and runs."""
+    from django.db import connection, reset_queries
+    from django.test import Client
+    from django.test.utils import CaptureQueriesContext
+
+    from apps.accounts.models import User
+
+    client = Client()
+    client.force_login(User.objects.get(username=username))
+    for _ in range(2):
+        assert client.get(path).status_code == 200
+    reset_queries()
+    with CaptureQueriesContext(connection) as ctx:
+        client.get(path)
+    queries = len(ctx.captured_queries)
+    cpu, wall = [], []
+    for _ in range(repeats):
+        t, c = time.perf_counter(), time.process_time()
+        client.get(path)
+        cpu.append(time.process_time() - c)
+        wall.append(time.perf_counter() - t)
+    return queries, 1000 * statistics.median(cpu), 1000 * statistics.median(wall)
+
+
+def _uncached(repeats: int = 5) -> tuple[tuple[float, float], tuple[float, float]]:
+    """(wall ms, CPU ms) of what the pages compute on a cache miss (the selectors and charts, no cache, no template):
+    what every request cost before the pages cached it, and what a request costs after a rollup run."""
+    from apps.accounts.models import User
     from apps.inventory.models import System
-    from apps.policy.models import Control, CoverageSnapshot, Framework, RuleVersion
-    from apps.policy.services import coverage_snapshot
+    from apps.policy.selectors import overview_for_user, system_controls_for_user
+    from apps.policy.views import overview_charts
 
-    marker = f"bench:policy-pages:{EVIDENCE}:{RELEASES}"
-    if Artifact.objects.filter(uri=marker).exists():  # generated by an earlier run (make bench keeps no data
-        return {"system": "payments-api", "generated_s": 0.0}  # between runs unless PORTAL_KEEP_SERVICES)
-    # seed_demo evaluates every subject; run it before the bulk rows, never after (it would evaluate them all)
-    call_command("seed_demo", verbosity=0)
-    systems = list(System.objects.order_by("pk"))
-    target = System.objects.get(slug="payments-api")
-    started = time.perf_counter()
-    rng = random.Random(5)
-    now = timezone.now()
-    rules = [
-        v for v in RuleVersion.objects.filter(current_of__isnull=False).select_related("rule")
-        if "release" in (v.selector or {}).get("artifact_kinds", [])
-    ]  # fmt: skip
-    control_pk = dict(Control.objects.values_list("control_id", "pk"))
-    source = source_create(actor="system:bench", kind="generic-ci", name=f"bench {marker}").source
-    with transaction.atomic(), connection.cursor() as cur:
-        raw = cur.cursor
-        # artifacts: releases spread over the systems (the target system gets a third of them)
-        release_rows = []
-        for i in range(RELEASES):
-            system = target if i % 3 == 0 else systems[i % len(systems)]
-            seen = now - timedelta(minutes=RELEASES - i)
-            release_rows.append(("release", f"release:https://bench.invalid/{system.slug}@{EVIDENCE}.{i}", "",
-                                 f"{system.slug} {i}", system.pk, seen))  # fmt: skip
-        release_rows.append(("other", marker, "", "bench marker", None, now))
-        _copy(raw, "evidence_artifact", ["kind", "uri", "digest", "name", "system_id", "first_seen"], release_rows)
-        cur.execute("SELECT id, system_id, first_seen FROM evidence_artifact WHERE uri LIKE %s ORDER BY id",
-                    [f"release:https://bench.invalid/%@{EVIDENCE}.%"])  # fmt: skip
-        releases = cur.fetchall()
-        # receipts, then evidence (COPY), PER_RECEIPT evidence rows per receipt
-        receipts = (EVIDENCE + PER_RECEIPT - 1) // PER_RECEIPT
-        _copy(
-            raw,
-            "ingest_receipt",
-            ["source_id", "channel", "event", "delivery_key", "sha256", "size", "content_type", "headers", "filename",
-             "subject", "format_hint", "received_at", "state", "state_since", "error", "attempts"],
-            ((source.pk, "upload", "", f"{marker}:{i}", f"{i:064x}", 100, "application/json", "{}", "bench.json", "",
-              "", now, "parsed", now, "", 1) for i in range(receipts)),
-        )  # fmt: skip
-        cur.execute("SELECT id FROM ingest_receipt WHERE source_id = %s ORDER BY id", [source.pk])
-        receipt_ids = [r[0] for r in cur.fetchall()]
+    user = User.objects.get(username="compliance")
+    system = System.objects.get(slug=SYSTEM)
 
-        def evidence_rows():
-            for n in range(EVIDENCE):
-                rel_id, sys_id, _seen = releases[n % len(releases)]
-                kind = KINDS[n % len(KINDS)]
-                verdict = "fail" if rng.random() < 0.2 else "pass"
-                summary = json.dumps({"tests": 40, "failed": int(verdict == "fail"), "high_severity": 0})
-                at = now - timedelta(minutes=n % 200_000)
-                yield (receipt_ids[n // PER_RECEIPT], 1, n % PER_RECEIPT, source.pk, sys_id, rel_id, kind, "bench",
-                       f"{kind} #{n}", verdict, "", summary, now, at, "content", f"{n:064x}")  # fmt: skip
+    def cpu(fn) -> tuple[float, float]:
+        fn()
+        wall, cpu = [], []
+        for _ in range(repeats):
+            t, c = time.perf_counter(), time.process_time()
+            fn()
+            wall.append(time.perf_counter() - t)
+            cpu.append(time.process_time() - c)
+        return 1000 * statistics.median(wall), 1000 * statistics.median(cpu)
 
-        _copy(
-            raw,
-            "evidence_evidence",
-            ["receipt_id", "generation", "ordinal", "source_id", "system_id", "subject_id", "kind", "format", "title",
-             "verdict", "verdict_reason", "summary", "received_at", "effective_at", "effective_basis", "sha256"],
-            evidence_rows(),
-        )  # fmt: skip
-        cur.execute(
-            "INSERT INTO evidence_evidencesubject (evidence_id, artifact_id, role) "
-            "SELECT id, subject_id, 'primary' FROM evidence_evidence WHERE source_id = %s",
-            [source.pk],
-        )
-        # results of the release rules on every release, their history and the evaluated subjects
-        statuses = ["pass"] * 6 + ["fail"] * 2 + ["missing"] * 2
-        result_rows = []
-        for rel_id, sys_id, _seen in releases:
-            for v in rules:
-                status = rng.choice(statuses)
-                for cid in v.controls:
-                    if cid in control_pk:
-                        result_rows.append((control_pk[cid], v.rule_id, v.pk, sys_id, rel_id, status,
-                                            f"bench {status}", "{}", now))  # fmt: skip
-        _copy(
-            raw,
-            "policy_controlresult",
-            ["control_id", "rule_id", "rule_version_id", "system_id", "artifact_id", "status", "reason",
-             "evidence_ids", "evaluated_at"],
-            result_rows,
-        )  # fmt: skip
-        cur.execute(
-            "INSERT INTO policy_controlresultchange (result_id, control_id, rule_id, rule_version_id, system_id, "
-            "artifact_id, status, previous_status, reason, evidence_ids, changed_at) "
-            "SELECT id, control_id, rule_id, rule_version_id, system_id, artifact_id, status, '', reason, "
-            "evidence_ids, evaluated_at FROM policy_controlresult WHERE artifact_id = ANY(%s)",
-            [[r[0] for r in releases]],
-        )
-        _copy(
-            raw,
-            "policy_evaluatedsubject",
-            ["artifact_id", "system_id", "kind", "environment", "provenance_complete", "worst_status", "gate_blocked",
-             "first_seen", "evaluated_at"],
-            ((rel_id, sys_id, "release", "", False, "fail", rng.random() < 0.3, seen, now)
-             for rel_id, sys_id, seen in releases),
-        )  # fmt: skip
-    cur = connection.cursor()
-    cur.execute("ANALYZE")
-    coverage_snapshot()
-    # 90 days of rollups behind today's (what beat keeps), with a believable drift
-    today = timezone.localdate()
-    todays = list(CoverageSnapshot.objects.filter(day=today))
-    frameworks = {f.pk for f in Framework.objects.all()}
-    past = []
-    for back in range(1, 90):
-        for snap in todays:
-            if snap.framework_id not in frameworks:
-                continue
-            passing = max(0, snap.passing - rng.randint(0, max(1, back // 15)))
-            past.append(CoverageSnapshot(day=today - timedelta(days=back), framework_id=snap.framework_id,
-                                         system_id=snap.system_id, controls_total=snap.controls_total,
-                                         applicable=snap.applicable, passing=passing, failing=snap.failing,
-                                         missing=snap.missing + (snap.passing - passing), excepted=0,
-                                         coverage=(passing / snap.applicable) if snap.applicable else None,
-                                         control_status=snap.control_status, computed_at=now))  # fmt: skip
-    CoverageSnapshot.objects.bulk_create(past, ignore_conflicts=True, batch_size=2000)
-    return {"system": target.slug, "generated_s": time.perf_counter() - started}
+    return (cpu(lambda: overview_charts(overview_for_user(user=user))),
+            cpu(lambda: system_controls_for_user(user=user, system=system)))  # fmt: skip
 
 
-def run() -> list[dict]:
+def run(scale: str = "") -> list[dict]:
     django_setup()
-    data = generate()
     cookie = _session_cookie("compliance")
     headers = {"Cookie": cookie}
+    system_path = f"/systems/{SYSTEM}/"
+    q_overview, cpu_overview, wall_overview = _in_process("/", "compliance")
+    q_system, cpu_system, wall_system = _in_process(system_path, "compliance")
+    miss_overview, miss_system = _uncached()
     with gunicorn(workers=3) as url:
         load(url, "/bench/bare", seconds=1)
         load(url, "/", headers=headers, seconds=1)  # warm up workers, connections and caches
+        load(url, system_path, headers=headers, seconds=1)
         bare = load(url, "/bench/bare", seconds=SECONDS)
         overview = load(url, "/", headers=headers, seconds=SECONDS)
-        system = load(url, f"/systems/{data['system']}/", headers=headers, seconds=SECONDS)
+        system = load(url, system_path, headers=headers, seconds=SECONDS)
     for name, result in (("overview", overview), ("system", system), ("bare", bare)):
         if result["errors"]:
             raise RuntimeError(f"{result['errors']} errors loading the {name} page")
-    size = f"{EVIDENCE:,} evidence, {RELEASES:,} releases"
     return [
-        row(f"policy pages: overview p95 ({size})", overview["p95_ms"], "ms", bare["p95_ms"], "ms bare view p95"),
-        row(f"policy pages: system page p95 ({size})", system["p95_ms"], "ms", bare["p95_ms"], "ms bare view p95"),
-        row("policy pages: overview throughput, 4 clients", overview["rps"], "req/s", bare["rps"], "req/s bare view"),
-        row("policy pages: system page throughput, 4 clients", system["rps"], "req/s", bare["rps"], "req/s bare view"),
-        row("policy pages: data generation (COPY)", data["generated_s"], "s"),
+        row("pages: overview p95, 4 clients", overview["p95_ms"], "ms", bare["p95_ms"], "ms bare view p95"),
+        row("pages: system page p95, 4 clients", system["p95_ms"], "ms", bare["p95_ms"], "ms bare view p95"),
+        row("pages: overview throughput, 4 clients", overview["rps"], "req/s", bare["rps"], "req/s bare view"),
+        row("pages: system page throughput, 4 clients", system["rps"], "req/s", bare["rps"], "req/s bare view"),
+        {
+            **row(
+                "pages: overview CPU per request, in-process", cpu_overview, "ms CPU", wall_overview, "ms wall median"
+            ),
+            "detail": f"{q_overview} queries",
+        },
+        {
+            **row(
+                "pages: system page CPU per request, in-process", cpu_system, "ms CPU", wall_system, "ms wall median"
+            ),
+            "detail": f"{q_system} queries",
+        },
+        {
+            **row("pages: overview data on a cache miss (selector + charts)", miss_overview[0], "ms"),
+            "detail": f"{miss_overview[1]:.1f} ms CPU",
+        },
+        {
+            **row("pages: system page data on a cache miss (selector)", miss_system[0], "ms"),
+            "detail": f"{miss_system[1]:.1f} ms CPU",
+        },
     ]
 
 
 if __name__ == "__main__":
-    for r in run():
+    for r in run(os.environ.get("PORTAL_BENCH_SCALE", "")):
         print(r)

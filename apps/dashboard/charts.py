@@ -8,6 +8,9 @@ TIER_COLOURS = {"low": "#2e7d32", "medium": "#b26a00", "high": "#c62828", "criti
 def systems_by_risk_tier(counts: dict[str, int]) -> dict:
     """A bar chart of how many systems sit in each risk tier."""
     tiers = RiskTier.values
+    # Whole-number ticks, but no more than about six of them: a tick per system is unreadable at 200 systems.
+    top = max([counts.get(t, 0) for t in tiers] + [1])
+    dtick = max(1, -(-top // 6))
     return {
         "data": [
             {
@@ -21,7 +24,7 @@ def systems_by_risk_tier(counts: dict[str, int]) -> dict:
         "layout": {
             "margin": {"l": 40, "r": 10, "t": 10, "b": 40},
             "height": 220,
-            "yaxis": {"title": {"text": "Systems"}, "dtick": 1, "rangemode": "tozero"},
+            "yaxis": {"title": {"text": "Systems"}, "dtick": dtick, "rangemode": "tozero"},
             "paper_bgcolor": "rgba(0,0,0,0)",
             "plot_bgcolor": "rgba(0,0,0,0)",
             "font": {"family": "system-ui, sans-serif", "size": 13},

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable
+from dataclasses import dataclass
 from datetime import datetime
 
 from django.db import connection
@@ -191,4 +192,131 @@ def evidence_record(
             },
         )
         written.append(evidence)
+    return written
+
+
+# ---------------------------------------------------------------- bulk paths (issue 10: generate_scale, imports)
+
+
+@dataclass(frozen=True)
+class BulkEvidence:
+    """One evidence row for evidence_bulk_record(): what evidence_record() would write for one parsed item."""
+
+    receipt_id: int
+    receipt_sha256: str
+    ordinal: int
+    source_id: int
+    system_id: int | None
+    subject_id: int | None  # the primary artifact
+    subject_uri: str  # its identity, for the ledger entry
+    kind: str
+    format: str
+    title: str
+    verdict: str
+    summary: dict
+    received_at: datetime
+    effective_at: datetime
+    effective_basis: str = EffectiveBasis.CONTENT
+    verdict_reason: str = ""
+    also_about: tuple[int, ...] = ()  # other artifacts it is about (EvidenceSubject role "subject")
+    new_edges: int = 0  # lineage edges this item states (written by lineage_edges_bulk_record)
+    generation: int = 1
+
+
+def _reserve_ids(table: str, n: int) -> list[int]:
+    """`n` fresh primary keys of `table` from its identity sequence (race-free: nextval per row)."""
+    if n <= 0:
+        return []
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT nextval(pg_get_serial_sequence('{table}', 'id')) FROM generate_series(1, %s)",  # noqa: S608
+            [n],
+        )
+        return [r[0] for r in cursor.fetchall()]
+
+
+def artifacts_bulk_create(rows: Iterable[tuple[str, str, str, str, int | None, datetime]]) -> dict[str, int]:
+    """Artifact ids by uri for many (kind, uri, digest, name, system_id, first_seen) rows, creating the
+    missing ones: the bulk twin of artifacts_ensure() with a system and first-seen time per row."""
+    rows = list(rows)
+    out: dict[str, int] = {}
+    for start in range(0, len(rows), 20_000):
+        chunk = sorted(rows[start : start + 20_000], key=lambda r: r[1])
+        for kind, uri, *_ in chunk:
+            _check_subject(Subject(kind=kind, uri=uri))
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "INSERT INTO evidence_artifact (kind, uri, digest, name, system_id, first_seen) "
+                "SELECT * FROM unnest(%s::text[], %s::text[], %s::text[], %s::text[], %s::bigint[], "
+                "%s::timestamptz[]) ON CONFLICT (uri) DO NOTHING",
+                [[r[0] for r in chunk], [r[1] for r in chunk], [r[2][:140] for r in chunk], [r[3][:300] for r in chunk],
+                 [r[4] for r in chunk], [r[5] for r in chunk]],
+            )  # fmt: skip
+            cursor.execute("SELECT uri, id FROM evidence_artifact WHERE uri = ANY(%s::text[])", [[r[1] for r in chunk]])
+            out.update(cursor.fetchall())
+    return out
+
+
+def evidence_bulk_record(items: list[BulkEvidence], *, actor="system:receipt_parse") -> list[int]:
+    """Write many evidence rows with their subjects and one ledger entry each (the same entry
+    evidence_record() writes), with COPY: the bulk path for generated data sets and imports.
+
+    Must run inside the caller's transaction (with the receipts it refers to). Returns the new ids,
+    in the order of `items`. The items' parsed detail rows and edges are not written here: edges
+    go through lineage_edges_bulk_record() once the ids are known."""
+    from apps.ledger.services import ledger_record_many
+
+    if not connection.in_atomic_block:
+        raise RuntimeError("evidence_bulk_record() must run inside the receipts' transaction")
+    ids = _reserve_ids("evidence_evidence", len(items))
+    cursor = connection.cursor()
+    with cursor.cursor.copy(
+        "COPY evidence_evidence (id, receipt_id, generation, ordinal, source_id, system_id, subject_id, kind, "
+        "format, title, verdict, verdict_reason, summary, received_at, effective_at, effective_basis, sha256) "
+        "FROM STDIN"
+    ) as copy:
+        for pk, e in zip(ids, items, strict=True):
+            if e.verdict not in Evidence.Verdict.values:
+                raise ParseError(f"unknown verdict {e.verdict!r}")
+            copy.write_row((pk, e.receipt_id, e.generation, e.ordinal, e.source_id, e.system_id, e.subject_id,
+                            e.kind[:40], e.format[:40], e.title[:500], e.verdict, e.verdict_reason,
+                            json_text(e.summary), e.received_at, e.effective_at, e.effective_basis,
+                            e.receipt_sha256))  # fmt: skip
+    with cursor.cursor.copy("COPY evidence_evidencesubject (evidence_id, artifact_id, role) FROM STDIN") as copy:
+        for pk, e in zip(ids, items, strict=True):
+            if e.subject_id:
+                copy.write_row((pk, e.subject_id, EvidenceSubject.Role.PRIMARY))
+            for other in dict.fromkeys(e.also_about):
+                if other != e.subject_id:
+                    copy.write_row((pk, other, EvidenceSubject.Role.SUBJECT))
+    ledger_record_many(
+        (
+            actor,
+            "evidence.recorded",
+            ("evidence.evidence", pk),
+            {"receipt": str(e.receipt_id), "sha256": e.receipt_sha256, "kind": e.kind[:40], "format": e.format[:40],
+             "verdict": e.verdict, "subject": e.subject_uri, "effective_at": e.effective_at, "records": 0,
+             "new_edges": e.new_edges},
+        )
+        for pk, e in zip(ids, items, strict=True)
+    )  # fmt: skip
+    return ids
+
+
+def lineage_edges_bulk_record(rows: Iterable[tuple[int, int, str, int, datetime]]) -> int:
+    """Insert many (source_id, target_id, relation, evidence_id, created_at) lineage edges; an edge
+    that exists already keeps its first evidence (as in evidence_record). Returns how many were new."""
+    rows = [r for r in rows if r[0] != r[1]]
+    written = 0
+    for start in range(0, len(rows), 20_000):
+        chunk = sorted(rows[start : start + 20_000])
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "INSERT INTO evidence_lineageedge (source_id, target_id, relation, evidence_id, created_at) "
+                "SELECT * FROM unnest(%s::bigint[], %s::bigint[], %s::text[], %s::bigint[], %s::timestamptz[]) "
+                "ON CONFLICT (source_id, target_id, relation) DO NOTHING",
+                [[r[0] for r in chunk], [r[1] for r in chunk], [r[2][:40] for r in chunk], [r[3] for r in chunk],
+                 [r[4] for r in chunk]],
+            )  # fmt: skip
+            written += cursor.rowcount
     return written

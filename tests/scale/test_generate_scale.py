@@ -1,0 +1,165 @@
+"""generate_scale: a small data set of the full shape, generated once, checked from every side."""
+
+from __future__ import annotations
+
+import io
+from datetime import timedelta
+
+import pytest
+from django.core.management import CommandError, call_command
+from django.db import connection
+from django.db.models import Count
+from django.utils import timezone
+
+from apps.evidence.models import Artifact, Evidence, EvidenceSubject, LineageEdge
+from apps.exceptions.models import Approval, ExceptionRequest
+from apps.ingest.models import Receipt
+from apps.inventory.models import System
+from apps.ledger.models import LedgerEntry, PendingEntry
+from apps.policy.models import ControlResult, ControlResultChange, CoverageSnapshot
+from apps.scale.generator import GenerationRefused, ScaleSpec
+
+EVIDENCE = 2000
+DEPTH = 7
+
+# transaction=True: the generator commits per chunk like a real bulk load, and verify_ledger reads what
+# the sequencer committed; pytest-django empties the tables afterwards.
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+def _max_upstream_depth() -> int:
+    """The longest upstream walk in the graph, in hops (the same recursive walk the lineage queries use)."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "WITH RECURSIVE up(id, depth) AS ("
+            "  SELECT a.id, 0 FROM evidence_artifact a WHERE a.kind = 'deployment'"
+            "  UNION SELECT e.source_id, up.depth + 1 FROM up JOIN evidence_lineageedge e ON e.target_id = up.id"
+            "  WHERE up.depth < 30"
+            ") SELECT max(depth) FROM up"
+        )
+        return cursor.fetchone()[0]
+
+
+def test_generated_data_set_has_the_requested_shape_and_a_verifiable_ledger(client):
+    out = io.StringIO()
+    call_command("generate_scale", evidence=EVIDENCE, lineage_depth=DEPTH, history_days=5, stdout=out)
+    printed = out.getvalue()
+    assert "generated:" in printed and "evidence" in printed
+
+    # Counts: the requested evidence, defaults derived from N (releases N/100, lineage nodes N/10,
+    # exceptions N/200, at least 8 systems), every item reachable from a parsed receipt.
+    generated = Evidence.objects.filter(
+        receipt__source__system__isnull=False, receipt__delivery_key__startswith="scale-"
+    )
+    assert generated.count() == EVIDENCE
+    assert Receipt.objects.filter(delivery_key__startswith="scale-", state=Receipt.State.PARSED).count() >= EVIDENCE / 5
+    assert Artifact.objects.filter(kind="release", uri__contains="git.example.org").count() == EVIDENCE // 100
+    lineage_nodes = Artifact.objects.filter(
+        uri__regex=r"(git\.example\.org|registry\.example\.org|lake\.example\.org|^pkg:|-model/)"
+    ).count()
+    assert EVIDENCE // 10 * 0.9 <= lineage_nodes <= EVIDENCE // 10 * 1.1
+    assert (
+        ExceptionRequest.objects.filter(justification__startswith="Remediation is planned").count() == EVIDENCE // 200
+    )
+    assert System.objects.count() >= 8
+
+    # Distributions: tests and scans dominate, verdicts mostly pass with some failures, several kinds.
+    kinds = dict(generated.values_list("kind").annotate(n=Count("id")))
+    assert kinds["test-report"] > kinds["sbom"] > 0 and len(kinds) >= 10
+    verdicts = dict(generated.values_list("verdict").annotate(n=Count("id")))
+    assert verdicts["pass"] > 0.55 * EVIDENCE and 0.03 * EVIDENCE < verdicts["fail"] < 0.3 * EVIDENCE
+    assert EvidenceSubject.objects.filter(evidence__in=generated, role="primary").count() > 0.9 * EVIDENCE
+    statuses = set(ExceptionRequest.objects.values_list("status", flat=True))
+    assert {"approved", "pending", "expired"} <= statuses
+    assert Approval.objects.exists()
+    # Results with history, rollups for every system and day asked for.
+    assert ControlResult.objects.count() > 0
+    assert ControlResultChange.objects.count() > ControlResult.objects.count()
+    today = timezone.localdate()
+    for back in range(5):
+        day = today - timedelta(days=back)
+        assert CoverageSnapshot.objects.filter(day=day).values("system").distinct().count() == System.objects.count()
+
+    # Lineage: the longest upstream walk from a deployment has exactly the requested depth, and every
+    # edge names the evidence that stated it.
+    assert _max_upstream_depth() == DEPTH
+    assert LineageEdge.objects.filter(relation="depends-on").values("target").distinct().count() > 1
+    assert not LineageEdge.objects.filter(evidence__isnull=True).exists()
+
+    # Ledger: every generated evidence and receipt has its entry, all sequenced; verify_ledger agrees.
+    assert not PendingEntry.objects.exists()
+    assert LedgerEntry.objects.filter(action="evidence.recorded").count() >= EVIDENCE
+    assert LedgerEntry.objects.filter(action="exception.created").count() >= EVIDENCE // 200
+    verified = io.StringIO()
+    call_command("verify_ledger", stdout=verified)
+    assert "ledger OK" in verified.getvalue()
+
+    # The pages render for the compliance officer on the generated data.
+    from apps.accounts.models import User
+
+    client.force_login(User.objects.get(username="compliance"))
+    busiest = System.objects.get(slug="payments-api")
+    for path in ("/", f"/systems/{busiest.slug}/", "/systems/", "/evidence/", "/exceptions/"):
+        response = client.get(path)
+        assert response.status_code == 200, path
+    assert "Systems at risk" in client.get("/").content.decode()
+
+    # A second run refuses: evidence and the ledger are append-only, a generated set cannot be replaced.
+    with pytest.raises(CommandError, match="already holds a generated data set"):
+        call_command("generate_scale", evidence=EVIDENCE, stdout=io.StringIO())
+    assert Evidence.objects.count() >= EVIDENCE  # nothing more, nothing less
+    assert generated.count() == EVIDENCE
+
+
+@pytest.mark.parametrize(
+    ("spec", "message"),
+    [
+        (ScaleSpec(evidence=50), "at least 100"),
+        (ScaleSpec(evidence=10_000, releases=1000, lineage_nodes=1000), "cannot hold"),
+        (ScaleSpec(evidence=10_000, lineage_depth=2), "at least 3"),
+    ],
+)
+def test_inconsistent_sizes_are_refused_before_anything_is_written(spec, message):
+    with pytest.raises(GenerationRefused, match=message):
+        spec.resolved()
+    assert not Evidence.objects.exists()
+
+
+def test_default_sizes_follow_the_issue_at_one_million():
+    spec = ScaleSpec(evidence=1_000_000).resolved()
+    assert (spec.releases, spec.lineage_nodes, spec.exceptions, spec.systems) == (10_000, 100_000, 5_000, 200)
+
+
+def test_bulk_ledger_entries_are_the_entries_ledger_record_writes():
+    import json
+
+    from django.db import transaction
+
+    from apps.ledger.services import ledger_record, ledger_record_many
+
+    data = {"sha256": "ab" * 32, "kind": "test-report", "n": 3}
+    with transaction.atomic():
+        one = ledger_record(
+            actor="system:test", action="evidence.recorded", target=("evidence.evidence", "7"), data=data
+        )
+        ledger_record_many([("system:test", "evidence.recorded", ("evidence.evidence", "7"), data)])
+    rows = list(PendingEntry.objects.order_by("id"))
+    assert len(rows) == 2
+    single, bulk = (json.loads(bytes(r.canonical)) for r in rows)
+    assert bytes(rows[0].canonical) == one.canonical
+    single.pop("time"), bulk.pop("time")
+    assert single == bulk
+    assert (rows[1].action, rows[1].object_type, rows[1].object_id, rows[1].actor_label) == (
+        "evidence.recorded",
+        "evidence.evidence",
+        "7",
+        "test",
+    )
+
+
+def test_bulk_ledger_recording_refuses_to_run_outside_a_transaction():
+    from apps.ledger.services import LedgerError, ledger_record_many
+
+    with pytest.raises(LedgerError):
+        ledger_record_many([("system:test", "x.y", None, {})])
+    assert not PendingEntry.objects.exists()

@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test bench lint manage stop lock venv services-test browsers
+.PHONY: run test bench lint manage stop lock venv services-test browsers load
 
 venv: $(STAMP)
 $(STAMP): requirements.txt
@@ -28,6 +28,11 @@ bench: venv
 
 lint: venv
 	$(BIN)/ruff check .
+
+## make load: a bounded load test (locust, loopback) of the production stack; writes bench/results/load.json.
+## LOAD_SECONDS (180) and LOAD_USERS (12) bound it; it fails on any error. See docs/BENCHMARKS.md, "Load".
+load: venv
+	@scripts/load.sh
 
 
 ## make manage ARGS="…": a management command against the stack of `make run`.

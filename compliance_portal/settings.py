@@ -65,10 +65,14 @@ INSTALLED_APPS = [
     "apps.packs",
     "apps.retention",
     "apps.releases",
+    # Issue 10: `manage.py generate_scale` (synthetic data sets for benchmarks); no models, no URLs.
+    "apps.scale",
 ]
 
 MIDDLEWARE = [
     "compliance_portal.logging.RequestIdMiddleware",
+    # Near the top: database-unreachable errors from any layer below become 503 + Retry-After.
+    "compliance_portal.db_unavailable.DatabaseUnavailableMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -124,6 +128,21 @@ if PROFILE == "test":
     # Only test connections may TRUNCATE the append-only ledger tables (pytest-django empties the
     # database between transactional tests); UPDATE and DELETE stay refused. See ledger migration 0002.
     DATABASES["default"]["OPTIONS"] = {"options": "-c portal.ledger_allow_truncate=on"}
+# ---- read replicas (docs/deploy/README.md): only when PORTAL_DATABASE_REPLICA_URLS is set.
+# Aliases replica1, replica2… get the read-heavy pages' reads (compliance_portal/db_router.py);
+# writes, transactions, access decisions and the ledger stay on "default", the primary.
+PORTAL_DATABASE_REPLICAS = []
+for _i, _url in enumerate(env_list("PORTAL_DATABASE_REPLICA_URLS", default=[]), start=1):
+    DATABASES[f"replica{_i}"] = dj_database_url.parse(
+        _url, conn_max_age=DATABASES["default"]["CONN_MAX_AGE"], conn_health_checks=True
+    )
+    DATABASES[f"replica{_i}"]["TEST"] = {"MIRROR": "default"}  # tests: the same database
+    PORTAL_DATABASE_REPLICAS.append(f"replica{_i}")
+# Seconds a browser reads only the primary after it POSTed (read-your-writes across the redirect).
+PORTAL_DATABASE_REPLICA_PIN_SECONDS = env_int("PORTAL_DATABASE_REPLICA_PIN_SECONDS", default=10, minimum=1)
+DATABASE_ROUTERS = ["compliance_portal.db_router.ReplicaRouter"] if PORTAL_DATABASE_REPLICAS else []
+if PORTAL_DATABASE_REPLICAS:
+    MIDDLEWARE.insert(1, "compliance_portal.db_router.ReplicaRoutingMiddleware")
 
 # ---------------------------------------------------------------- redis, cache, celery
 REDIS_URL = (
@@ -404,9 +423,14 @@ PORTAL_BLOB_FSYNC = env_bool("PORTAL_BLOB_FSYNC", default=True)
 PORTAL_EVIDENCE_STORAGE = env_choice("PORTAL_EVIDENCE_STORAGE", ("filesystem", "s3"), default="filesystem")
 if PORTAL_EVIDENCE_STORAGE == "s3":
     # Credentials come the usual boto3 way: AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY or an instance role.
+    # apps/ingest/storage_s3.py: every blob under object lock (mode, and retain-until = now + lock days;
+    # empty lock days = the retention policy's shortest period); a bucket without object lock is refused.
     STORAGES["evidence"] = {
-        "BACKEND": "storages.backends.s3.S3Storage",
+        "BACKEND": "apps.ingest.storage_s3.EvidenceS3Storage",
         "OPTIONS": {
+            "object_lock_mode": env_choice("PORTAL_EVIDENCE_S3_LOCK_MODE", ("COMPLIANCE", "GOVERNANCE"),
+                                           default="COMPLIANCE"),
+            "object_lock_days": env_int("PORTAL_EVIDENCE_S3_LOCK_DAYS", default=None, minimum=1),
             "bucket_name": env_str("AWS_STORAGE_BUCKET_NAME"),
             "endpoint_url": env_str("AWS_S3_ENDPOINT_URL", default="") or None,
             "region_name": env_str("AWS_S3_REGION_NAME", default="") or None,
@@ -570,3 +594,10 @@ CELERY_BEAT_SCHEDULE["evidence-request-remind-overdue"] = {
     "schedule": 3600.0,
     "options": {"expires": 3500},
 }
+
+# ---- faults and recovery (issue 10): the 503 that DatabaseUnavailableMiddleware answers while
+# PostgreSQL is unreachable is part of every API operation's schema.
+SPECTACULAR_SETTINGS["POSTPROCESSING_HOOKS"] = [
+    "drf_spectacular.hooks.postprocess_schema_enums",
+    "compliance_portal.db_unavailable.schema_add_unavailable",
+]

@@ -13,6 +13,8 @@ from tests.faults.client import WebhookClient
 from tests.faults.helpers import evidence_per_receipt, receipt_states, record_figures, signed_in, wait_settled
 from tests.faults.stack import wait_for
 
+LOST_MESSAGE = "could not queue the parse"  # apps.ingest.dispatch's warning when the broker is down
+
 
 def test_redis_stopped_during_ingestion_keeps_accepting_and_loses_nothing(stack):
     creds = stack.setup["sources"]["gh-redis"]
@@ -67,9 +69,15 @@ def test_a_queued_task_survives_a_redis_restart(stack):
     assert r.config_get("appendonly") == {"appendonly": "yes"}, "scripts/services.sh runs Redis append-only"
     creds = stack.setup["sources"]["gh-aof"]
     client = WebhookClient(stack.base_url, creds["id"], creds["secret"])
+    web_log = stack.processes["web"].log_path
+    failed_publishes = web_log.read_text().count(LOST_MESSAGE)
     stack.redis_stop()
     try:
         receipt_id = int(client.deliver(client.delivery(1, label="aof")))  # committed; its message is lost
+        # The web process retries a publish for a moment; Redis stays down until it has given up, or
+        # a message sent once Redis is back would parse the receipt before the one under test.
+        wait_for(lambda: web_log.read_text().count(LOST_MESSAGE) > failed_publishes, timeout=30,
+                 what="the web process gave up queueing the parse")
     finally:
         stack.redis_start()
     assert receipt_states(stack, "gh-aof") == {"queued": 1}

@@ -6,7 +6,8 @@ from rest_framework.permissions import IsAuthenticated
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from apps.search.registry import TARGETS, search_for_user
+from apps.search.registry import PAGE_SIZE, TARGETS, search_page_for_user
+from apps.search.views import page_number
 
 
 class HitOutput(serializers.Serializer):
@@ -18,7 +19,7 @@ class HitOutput(serializers.Serializer):
 
 
 class SearchApi(APIView):
-    """GET /api/v1/search?q=…: full-text search over what the caller may see."""
+    """GET /api/v1/search?q=…: full-text search over what the caller may see, one page of hits, best first."""
 
     authentication_classes = [SessionAuthentication]
     permission_classes = [IsAuthenticated]
@@ -26,15 +27,35 @@ class SearchApi(APIView):
     @extend_schema(
         tags=["search"],
         operation_id="search",
+        description=(
+            f"Hits best first, {PAGE_SIZE} per page. Per kind, only the newest matches up to a cap are ranked "
+            "(docs/architecture.md, search); `X-Result-Count` says how many were ranked, with a trailing `+` "
+            "when some kind had more matches than the cap."
+        ),
         parameters=[
             OpenApiParameter(
                 "q", OpenApiTypes.STR, required=True, description='Web-search syntax: words, "phrase", -not.'
             ),
             OpenApiParameter("kind", OpenApiTypes.STR, many=True, enum=sorted(TARGETS) or None),
+            OpenApiParameter("page", OpenApiTypes.INT, description="Page number, from 1 (default 1)."),
+            OpenApiParameter(
+                "X-Result-Count",
+                OpenApiTypes.STR,
+                location=OpenApiParameter.HEADER,
+                response=True,
+                description='Ranked results over all pages, e.g. "42", or "1000+" when capped.',
+            ),
         ],
         responses=HitOutput(many=True),
     )
     def get(self, request):
         kinds = [k for k in request.query_params.getlist("kind") if k in TARGETS]
-        hits = search_for_user(user=request.user, text=request.query_params.get("q", ""), kinds=kinds or None)
-        return Response(HitOutput(hits, many=True).data)
+        page = page_number(request.query_params.get("page"))
+        if page is None:
+            raise serializers.ValidationError({"page": "A whole number from 1 to 10000."})
+        results = search_page_for_user(
+            user=request.user, text=request.query_params.get("q", ""), kinds=kinds or None, page=page
+        )
+        response = Response(HitOutput(results.hits, many=True).data)
+        response["X-Result-Count"] = f"{results.count}+" if results.capped else str(results.count)
+        return response

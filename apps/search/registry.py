@@ -13,6 +13,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from django.contrib.postgres.search import SearchQuery, SearchRank, SearchVector
+from django.core.exceptions import EmptyResultSet
+from django.db import connections
 from django.db.models import QuerySet
 
 CONFIG = "simple"  # identifiers, URIs and digests: no stemming, no stop words
@@ -53,25 +55,149 @@ class Hit:
     rank: float
 
 
-def search_for_user(*, user, text: str, kinds: list[str] | None = None, limit: int = 25) -> list[Hit]:
-    """Hits for a web-search style query ("a b", "\"exact phrase\"", "-not") across targets, best first."""
+# The bound on a search's cost (docs/architecture.md, "Search: what is ranked, what a count means"):
+# per target, only the CANDIDATES most recent matches (highest id) the user may see are ranked; a
+# target with more matches reports "CANDIDATES+" instead of an exact count. Ranking means computing the
+# text vector of each row again (the GIN index does not store it), so it is the part that must not grow.
+CANDIDATES = 1000
+PAGE_SIZE = 50  # as many as the page showed before it had pages
+
+
+@dataclass(frozen=True)
+class SearchResults:
+    """One page of a search: `hits` best first; `count` ranked candidates over all kinds (each kind at
+    most CANDIDATES), `capped` when some kind had more matches than that, so the true total is higher."""
+
+    hits: list[Hit]
+    count: int
+    capped: bool
+    page: int
+    page_size: int
+
+    @property
+    def count_label(self) -> str:
+        return f"{self.count:,}+" if self.capped else f"{self.count:,}"
+
+    @property
+    def cap(self) -> int:
+        return CANDIDATES
+
+    @property
+    def num_pages(self) -> int:
+        return max(1, -(-self.count // self.page_size))
+
+    @property
+    def has_previous(self) -> bool:
+        return self.page > 1
+
+    @property
+    def has_next(self) -> bool:
+        return self.page < self.num_pages
+
+    @property
+    def previous_page_number(self) -> int:
+        return self.page - 1
+
+    @property
+    def next_page_number(self) -> int:
+        return self.page + 1
+
+
+def _query(text: str) -> SearchQuery | None:
     text = (text or "").strip()[:200]
-    if not text:
-        return []
-    query = SearchQuery(text, search_type="websearch", config=CONFIG)
-    hits: list[Hit] = []
+    return SearchQuery(text, search_type="websearch", config=CONFIG) if text else None
+
+
+def _candidate_ids(target: SearchTarget, user, query: SearchQuery) -> tuple[list[int], bool]:
+    """Ids of the newest matches of one target within what the user may see (at most CANDIDATES), and
+    whether there were more.
+
+    Scoping comes first (the target's selector), the bound after it, so an auditor's candidates are
+    always their own. The matches are fenced in a subquery (`OFFSET 0` keeps PostgreSQL from pulling it
+    up): planned on their own they come from the GIN index, a bitmap scan that reads only ids and never
+    computes a text vector; left to see the LIMIT, the planner walks the primary key backwards (or the
+    table) and computes the vector of every row it passes, which is what made search grow."""
+    qs = (
+        target.queryset_for_user(user)
+        .annotate(search=target.vector())
+        .filter(search=query)
+        .order_by()  # a model's default ordering (artifacts: by uri) would sort every match for nothing
+        .values("pk")
+    )
+    try:
+        sql, params = qs.query.sql_with_params()
+    except EmptyResultSet:  # nothing the user may see (an auditor without an open engagement)
+        return [], False
+    with connections[qs.db].cursor() as cursor:
+        cursor.execute(
+            f"SELECT * FROM ({sql} OFFSET 0) AS matches ORDER BY 1 DESC LIMIT %s",  # noqa: S608 - Django's SQL
+            (*params, CANDIDATES + 1),
+        )
+        ids = [row[0] for row in cursor.fetchall()]
+    return ids[:CANDIDATES], len(ids) > CANDIDATES
+
+
+def _ranked(user, query: SearchQuery, kinds: list[str] | None) -> tuple[list[tuple[float, str, int]], bool]:
+    """(rank, kind, id) of every candidate of every target, best first; among equal ranks, targets in
+    registration order (as before), then newest first."""
+    ranked: list[tuple[float, str, int]] = []
+    capped = False
     for key, target in TARGETS.items():
         if kinds and key not in kinds:
             continue
-        vector = target.vector()
-        rows = (
-            target.queryset_for_user(user)
-            .annotate(search=vector)
-            .filter(search=query)
-            .annotate(rank=SearchRank(vector, query))
-            .order_by("-rank", "-pk")[:limit]
-        )
-        for obj in rows:
-            hits.append(Hit(key, target.label, target.title(obj), target.detail(obj), obj.get_absolute_url(), obj.rank))
-    hits.sort(key=lambda h: h.rank, reverse=True)
-    return hits[: limit * 2]
+        ids, more = _candidate_ids(target, user, query)
+        capped = capped or more
+        if not ids:
+            continue
+        model = target.queryset_for_user(user).model
+        rows = model.objects.filter(pk__in=ids).annotate(rank=SearchRank(target.vector(), query))
+        ranked.extend((rank, key, pk) for pk, rank in rows.values_list("pk", "rank"))
+    order = {key: i for i, key in enumerate(TARGETS)}
+    ranked.sort(key=lambda r: (-r[0], order[r[1]], -r[2]))
+    return ranked, capped
+
+
+def _hits(user, ranked: list[tuple[float, str, int]]) -> list[Hit]:
+    """Hits for (rank, kind, id) rows, in their order; objects are read again through the scoped selector."""
+    by_kind: dict[str, list[int]] = {}
+    for _rank, key, pk in ranked:
+        by_kind.setdefault(key, []).append(pk)
+    objects = {}
+    for key, ids in by_kind.items():
+        for obj in TARGETS[key].queryset_for_user(user).filter(pk__in=ids):
+            objects[key, obj.pk] = obj
+    hits = []
+    for rank, key, pk in ranked:
+        obj = objects.get((key, pk))
+        if obj is not None:
+            target = TARGETS[key]
+            hits.append(Hit(key, target.label, target.title(obj), target.detail(obj), obj.get_absolute_url(), rank))
+    return hits
+
+
+def search_page_for_user(
+    *, user, text: str, kinds: list[str] | None = None, page: int = 1, page_size: int | None = None
+) -> SearchResults:
+    """One page of hits for a web-search style query ("a b", "\"exact phrase\"", "-not") across targets."""
+    page_size = page_size or PAGE_SIZE
+    query = _query(text)
+    if query is None:
+        return SearchResults([], 0, False, page, page_size)
+    ranked, capped = _ranked(user, query, kinds)
+    start = (page - 1) * page_size
+    return SearchResults(_hits(user, ranked[start : start + page_size]), len(ranked), capped, page, page_size)
+
+
+def search_all_for_user(*, user, text: str, kinds: list[str] | None = None, chunk: int = 500):
+    """Every ranked candidate as hits, best first (the CSV export), read chunk by chunk."""
+    query = _query(text)
+    if query is None:
+        return
+    ranked, _capped = _ranked(user, query, kinds)
+    for start in range(0, len(ranked), chunk):
+        yield from _hits(user, ranked[start : start + chunk])
+
+
+def search_for_user(*, user, text: str, kinds: list[str] | None = None, limit: int = 50) -> list[Hit]:
+    """The first `limit` hits, best first (see search_page_for_user)."""
+    return search_page_for_user(user=user, text=text, kinds=kinds, page=1, page_size=limit).hits

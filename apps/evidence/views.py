@@ -1,8 +1,7 @@
 import re
 
 from django.contrib.auth.decorators import login_required
-from django.core.paginator import Paginator
-from django.http import FileResponse, Http404, HttpResponseGone
+from django.http import FileResponse, Http404, HttpResponseBadRequest, HttpResponseGone
 from django.shortcuts import render
 
 from apps.accounts.scoping import is_scoped_auditor
@@ -10,6 +9,8 @@ from apps.engagements.services import engagement_access_record
 from apps.evidence.forms import EvidenceFilterForm
 from apps.evidence.lineage_views import lineage_context
 from apps.evidence.selectors import (
+    BadCursor,
+    Cursor,
     EvidenceFilters,
     artifact_evidence_for_user,
     artifact_get_for_user,
@@ -18,6 +19,7 @@ from apps.evidence.selectors import (
     evidence_get_for_user,
     evidence_kinds,
     evidence_list_for_user,
+    evidence_page_for_user,
     evidence_records,
     evidence_subjects,
 )
@@ -35,18 +37,29 @@ def evidence_list(request):
     filters = form.filters() if form.is_valid() else EvidenceFilters()
     if request.GET.get("format") == "csv":
         return _evidence_csv(request, filters)
-    page = Paginator(evidence_list_for_user(user=request.user, filters=filters), PAGE_SIZE).get_page(
-        request.GET.get("page")
-    )
+    # Keyset pages (?after=/?before= a row's cursor) and a count bounded at COUNT_CAP: a page costs
+    # the same at 10k and at 1M rows, and however far back it is (docs/architecture.md).
+    try:
+        after = Cursor.parse(request.GET["after"]) if request.GET.get("after") else None
+        before = Cursor.parse(request.GET["before"]) if request.GET.get("before") else None
+        page = evidence_page_for_user(user=request.user, filters=filters, after=after, before=before, size=PAGE_SIZE)
+    except BadCursor as exc:
+        return HttpResponseBadRequest(f"Bad page cursor: {exc}.\n", content_type="text/plain; charset=utf-8")
     query = request.GET.copy()
-    query.pop("page", None)
+    for key in ("after", "before", "page"):  # "page" was the old page number: no longer read
+        query.pop(key, None)
     template = "evidence/evidence_list.html"
     if request.htmx and not request.htmx.boosted:
         template += "#results"
     return render(
         request,
         template,
-        {"form": form, "page": page, "kinds": evidence_kinds(), "query": query.urlencode()},
+        {
+            "form": form,
+            "page": page,
+            "kinds": evidence_kinds(),
+            "query": query.urlencode(),
+        },
     )
 
 

@@ -2,7 +2,8 @@ from django import forms
 
 from apps.accounts.models import User
 from apps.accounts.roles import Role
-from apps.inventory.models import DataClass, Environment, FrameworkCode, System
+from apps.inventory.models import DataClass, Environment, FrameworkCode, RiskTier, System
+from apps.inventory.selectors import SystemFilters
 
 
 class PersonChoiceField(forms.ModelMultipleChoiceField):
@@ -44,3 +45,21 @@ class SystemForm(forms.ModelForm):
             self.fields["environments"].initial = list(self.instance.environments.values_list("name", flat=True))
             self.fields["risk_owners"].initial = list(self.instance.risk_owners.all())
             self.fields["engineering_owners"].initial = list(self.instance.engineering_owners.all())
+
+
+class SystemFilterForm(forms.Form):
+    """The systems list's filters; the CSV export reads the same query parameters."""
+
+    q = forms.CharField(required=False, max_length=120, label="Name")
+    kind = forms.ChoiceField(required=False, choices=[("", "Any"), *System.Kind.choices])
+    risk_tier = forms.ChoiceField(required=False, choices=[("", "Any"), *RiskTier.choices], label="Risk tier")
+    framework = forms.ChoiceField(required=False, choices=[("", "Any"), *FrameworkCode.choices])
+
+    def filters(self) -> SystemFilters:
+        data = self.cleaned_data
+        return SystemFilters(
+            q=(data.get("q") or "").strip(),
+            kind=data.get("kind") or "",
+            risk_tier=data.get("risk_tier") or "",
+            framework=data.get("framework") or "",
+        )

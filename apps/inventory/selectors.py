@@ -1,6 +1,8 @@
 """Reads of systems, scoped to what the user may see."""
 
-from django.db.models import Prefetch, QuerySet
+from dataclasses import dataclass
+
+from django.db.models import Prefetch, Q, QuerySet
 from django.shortcuts import get_object_or_404
 
 from apps.accounts.models import User
@@ -8,11 +10,28 @@ from apps.accounts.scoping import scope_by_system
 from apps.inventory.models import Environment, System
 
 
-def system_list_for_user(*, user: User) -> QuerySet[System]:
-    """Systems the user may see (apps.accounts.scoping decides), with owners and environments."""
-    return scope_by_system(user, System.objects.all(), "id").prefetch_related(
-        "environments", "risk_owners", "engineering_owners"
-    ).order_by("name")
+@dataclass(frozen=True)
+class SystemFilters:
+    """The systems list's filters (the page and its CSV export parse into this)."""
+
+    q: str = ""  # part of the name or slug
+    kind: str = ""
+    risk_tier: str = ""
+    framework: str = ""
+
+
+def system_list_for_user(*, user: User, filters: SystemFilters = SystemFilters()) -> QuerySet[System]:
+    """Systems the user may see (apps.accounts.scoping decides), filtered, by name, with owners and environments."""
+    qs = scope_by_system(user, System.objects.all(), "id")
+    if filters.q:
+        qs = qs.filter(Q(name__icontains=filters.q) | Q(slug__icontains=filters.q))
+    if filters.kind:
+        qs = qs.filter(kind=filters.kind)
+    if filters.risk_tier:
+        qs = qs.filter(risk_tier=filters.risk_tier)
+    if filters.framework:
+        qs = qs.filter(frameworks__contains=[filters.framework])
+    return qs.prefetch_related("environments", "risk_owners", "engineering_owners").order_by("name", "id")
 
 
 def system_get_for_user(*, user: User, slug: str) -> System:

@@ -1,18 +1,51 @@
 from django.contrib.auth.decorators import login_required, permission_required
+from django.core.paginator import Paginator
 from django.shortcuts import redirect, render
 
-from apps.inventory.forms import SystemForm
+from apps.inventory.forms import SystemFilterForm, SystemForm
 from apps.inventory.models import System
-from apps.inventory.selectors import system_get_for_user, system_list_for_user
+from apps.inventory.selectors import SystemFilters, system_get_for_user, system_list_for_user
 from apps.inventory.services import system_save
 from apps.ledger.selectors import ledger_timeline_for, ledger_visible_to
 from apps.policy.views import system_controls_context
+from compliance_portal.csv_export import csv_response
+
+PAGE_SIZE = 50
 
 
 @login_required
 def system_list(request):
-    systems = system_list_for_user(user=request.user)
-    return render(request, "inventory/system_list.html", {"systems": systems})
+    form = SystemFilterForm(request.GET or None)
+    filters = form.filters() if form.is_valid() else SystemFilters()
+    systems = system_list_for_user(user=request.user, filters=filters)
+    if request.GET.get("format") == "csv":
+        return _systems_csv(request, systems)
+    # Paged like the other lists; the count is exact (systems are hundreds, not millions).
+    page = Paginator(systems, PAGE_SIZE).get_page(request.GET.get("page"))
+    query = request.GET.copy()
+    query.pop("page", None)
+    template = "inventory/system_list.html"
+    if request.htmx and not request.htmx.boosted:
+        template += "#results"
+    # "systems": the whole filtered list, unevaluated (the template reads only the page).
+    return render(request, template, {"form": form, "page": page, "systems": systems, "query": query.urlencode()})
+
+
+def _systems_csv(request, systems):
+    """The whole filtered list (every page), streamed."""
+    return csv_response(
+        "systems.csv",
+        ["slug", "name", "kind", "risk_tier", "data_classes", "frameworks", "environments", "risk_owners",
+         "engineering_owners", "link"],
+        (
+            [s.slug, s.name, s.kind, s.risk_tier, " ".join(s.data_classes), " ".join(s.frameworks),
+             " ".join(sorted(e.name for e in s.environments.all())),
+             "; ".join(u.display_name for u in s.risk_owners.all()),
+             "; ".join(u.display_name for u in s.engineering_owners.all()),
+             request.build_absolute_uri(s.get_absolute_url())]
+            for s in systems.iterator(chunk_size=200)
+        ),
+    )
 
 
 @login_required

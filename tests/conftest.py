@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import subprocess
 import sys
@@ -91,17 +92,25 @@ def celery_worker(django_db_setup, django_db_blocker):
     from django.conf import settings
     from django.db import connection
 
-    from compliance_portal.celery import app
 
     redis.Redis.from_url(settings.REDIS_URL).flushdb()
     with django_db_blocker.unblock():
         db_name = connection.settings_dict["NAME"]
-    log = open(ROOT / "var" / f"celery-worker-{os.getpid()}.log", "w")  # noqa: SIM115
+    with running_celery_worker(_worker_env(db_name), name="test", queues="default,heavy") as proc:
+        yield proc
+
+
+@contextlib.contextmanager
+def running_celery_worker(env: dict, *, name: str, queues: str):
+    """Start `celery worker` (solo pool) with `env`, wait until it answers a ping, stop it after."""
+    from compliance_portal.celery import app
+
+    log = open(ROOT / "var" / f"celery-worker-{name}-{os.getpid()}.log", "w")  # noqa: SIM115
     proc = subprocess.Popen(
         [sys.executable, "-m", "celery", "-A", "compliance_portal", "worker", "--pool", "solo",
-         "--loglevel", "INFO", "--queues", "default,heavy", "--without-mingle", "--without-gossip",
-         "--hostname", f"test-{os.getpid()}@%h"],
-        cwd=ROOT, env=_worker_env(db_name), stdout=log, stderr=subprocess.STDOUT,
+         "--loglevel", "INFO", "--queues", queues, "--without-mingle", "--without-gossip",
+         "--hostname", f"{name}-{os.getpid()}@%h"],
+        cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
     )
     try:
         deadline = time.monotonic() + 60

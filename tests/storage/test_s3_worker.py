@@ -4,10 +4,8 @@ from the S3 server (moto's, on loopback) and parses it."""
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
-import time
 
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
@@ -18,7 +16,7 @@ from apps.ingest.blobs import blob_name
 from apps.ingest.models import Receipt
 from apps.ingest.services import source_create
 from apps.inventory.models import System
-from tests.conftest import ROOT, _worker_env, wait_until
+from tests.conftest import ROOT, _worker_env, running_celery_worker, wait_until
 from tests.ingest.conftest import COMMIT, fixture_bytes
 from tests.storage.conftest import REGION, evidence_storage_settings, make_bucket
 
@@ -30,13 +28,12 @@ def s3_bucket(s3_endpoint):
     return make_bucket(boto3.client("s3", endpoint_url=s3_endpoint, region_name=REGION), object_lock=True)
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture  # function scope: stopped (its current task finished) before the test's database flush
 def s3_worker(django_db_setup, django_db_blocker, s3_endpoint, s3_bucket):
     """A real `celery worker` whose evidence storage is the S3 bucket, set up from its environment."""
     import redis
     from django.conf import settings
 
-    from compliance_portal.celery import app
 
     redis.Redis.from_url(settings.REDIS_URL).flushdb()
     with django_db_blocker.unblock():
@@ -49,26 +46,8 @@ def s3_worker(django_db_setup, django_db_blocker, s3_endpoint, s3_bucket):
     # The same environment passes `manage.py check` (the bucket has object lock) in a fresh process.
     subprocess.run([sys.executable, "manage.py", "check", "--tag", "storage"], cwd=ROOT, env=env, check=True,
                    capture_output=True)
-    log = open(ROOT / "var" / f"celery-worker-s3-{os.getpid()}.log", "w")  # noqa: SIM115
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "celery", "-A", "compliance_portal", "worker", "--pool", "solo",
-         "--loglevel", "INFO", "--queues", "default", "--without-mingle", "--without-gossip",
-         "--hostname", f"test-s3-{os.getpid()}@%h"],
-        cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
-    )
-    try:
-        deadline = time.monotonic() + 60
-        while not app.control.ping(timeout=0.5):
-            if proc.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"celery worker did not start; see {log.name}")
+    with running_celery_worker(env, name="test-s3", queues="default") as proc:
         yield proc
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-        log.close()
 
 
 def test_uploaded_evidence_is_stored_locked_in_s3_and_parsed_by_a_worker(

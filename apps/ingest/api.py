@@ -104,13 +104,19 @@ def _json_object_body(request: HttpRequest, body: bytes) -> bytes:
         raise exceptions.ParseError(
             f"content type {content_type or '(none)'!r} is not accepted: set the webhook to send application/json"
         )
+    json_object(body)
+    return body
+
+
+def json_object(body: bytes) -> dict:
+    """The body as a JSON object, or ParseError (400): not JSON, nested too deeply, or not an object."""
     try:
         doc = json.loads(body)
     except (ValueError, RecursionError) as exc:
         raise exceptions.ParseError(f"the body is not valid JSON ({exc})"[:300]) from None
     if not isinstance(doc, dict):
         raise exceptions.ParseError("the body must be a JSON object")
-    return body
+    return doc
 
 
 def _event(request: HttpRequest, meta_key: str, header: str) -> str:

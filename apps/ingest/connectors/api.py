@@ -20,7 +20,6 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
-import json
 import time
 
 from django.conf import settings
@@ -28,7 +27,7 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import exceptions
 
-from apps.ingest.api import ACCEPT_RESPONSES, _header, _IngestApi, _WebhookApi, accepted
+from apps.ingest.api import ACCEPT_RESPONSES, _header, _IngestApi, _WebhookApi, accepted, json_object
 from apps.ingest.auth import SourceTokenAuthentication, _WebhookAuthentication, read_body
 from apps.ingest.connectors import schema  # noqa: F401 - registers the OpenAPI security schemes
 from apps.ingest.connectors.services import source_sync_soon
@@ -90,16 +89,6 @@ class OpenLineageTokenAuthentication(_KindTokenAuthentication):
     kind = Source.Kind.OPENLINEAGE
 
 
-def _json_object(body: bytes) -> dict:
-    try:
-        doc = json.loads(body)
-    except (ValueError, RecursionError) as exc:
-        raise exceptions.ParseError(f"the body is not valid JSON ({exc})"[:300]) from None
-    if not isinstance(doc, dict):
-        raise exceptions.ParseError("the body must be a JSON object")
-    return doc
-
-
 def _content_type(request, allowed: tuple[str, ...]) -> str:
     content_type = request.content_type.split(";", 1)[0].strip().lower()
     if content_type not in allowed:
@@ -133,7 +122,7 @@ class MlflowWebhookApi(_WebhookApi):
     )
     def post(self, request):
         body = self._json_body(request)
-        doc = _json_object(body)
+        doc = json_object(body)
         event = f"{str(doc.get('entity', ''))[:40]}.{str(doc.get('action', ''))[:40]}".strip(".") or "unknown"
         delivery = _header(request, "HTTP_X_MLFLOW_DELIVERY_ID")
         receipt, created = receipt_accept_and_sync(
@@ -180,7 +169,7 @@ class OciNotificationApi(_IngestApi):
     def post(self, request):
         _content_type(request, OCI_TYPES)
         body = read_body(request)
-        doc = _json_object(body)
+        doc = json_object(body)
         events = doc.get("events")
         if not isinstance(events, list) or not events:
             raise exceptions.ParseError('expected a notification envelope: {"events": [...]} with at least one event')
@@ -218,7 +207,7 @@ class OpenLineageApi(_IngestApi):
     def post(self, request):
         _content_type(request, ("application/json",))
         body = read_body(request)
-        doc = _json_object(body)
+        doc = json_object(body)
         if "run" in doc:
             if not isinstance(doc.get("job"), dict) or not isinstance(doc.get("run"), dict):
                 raise exceptions.ParseError("a run event needs 'run' and 'job' objects")

@@ -161,6 +161,12 @@ class Command(BaseCommand):
         from apps.exceptions.demo import demo_exceptions_seed
 
         self.stdout.write(f"demo exceptions: {demo_exceptions_seed(actor=admin)} new")
+        from apps.engagements.demo import demo_engagement_seed
+
+        opened = demo_engagement_seed(
+            compliance=users["compliance"], auditor=users["auditor"], engineer=users["engineer"]
+        )
+        self.stdout.write(f"demo engagements: {opened} new")
 
     def _users(self) -> dict[str, User]:
         users = {}

@@ -6,6 +6,7 @@ Pages: see PAGES below. Writes PNGs named <role>-<page>.png; used for docs/scree
 for looking at what a person sees after a change.
 """
 
+import re
 import sys
 from pathlib import Path
 
@@ -16,9 +17,9 @@ OUT = Path(sys.argv[2] if len(sys.argv) > 2 else "var/screenshots")
 ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
         "--disable-background-networking", "--disable-component-update", "--disable-sync"]
 PAGES = {
-    "compliance": ["/", "/systems/", "/systems/credit-scoring/", "/systems/new/", "/ledger/", "/exceptions/",
-                   "/exceptions/1/", "/exceptions/3/"],
-    "auditor": ["/", "/ledger/"],
+    "compliance": ["/", "/systems/", "/systems/?risk_tier=high", "/systems/credit-scoring/", "/systems/new/",
+                   "/evidence/", "/search/?q=payments", "/ledger/", "/exceptions/", "/exceptions/1/", "/exceptions/3/"],
+    "auditor": ["/", "/systems/", "/evidence/", "/search/?q=payments", "/ledger/"],
     "riskowner": ["/", "/exceptions/inbox/", "/exceptions/reauthenticate/"],
     "engineer": ["/", "/systems/payments-api/", "/exceptions/new/?system=credit-scoring"],
     "admin": ["/"],
@@ -43,7 +44,7 @@ def main() -> None:
             for path in paths:
                 page.goto(f"{BASE}{path}")
                 page.wait_for_load_state("networkidle")
-                name = path.strip("/").replace("/", "-") or "home"
+                name = re.sub(r"[^A-Za-z0-9_.-]+", "-", path.strip("/")).strip("-") or "home"
                 page.screenshot(path=OUT / f"{user}-{name}.png", full_page=True)
                 print(OUT / f"{user}-{name}.png")
             context.close()

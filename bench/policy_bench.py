@@ -102,6 +102,59 @@ def make_facts(count: int = SUBJECTS, seed: int = 7) -> list[dict]:
             evidence["metrics"] = {"id": i * 10 + 6, "effective_at": at(rng.uniform(0, 50)), "verdict": "pass"}
         if rng.random() < 0.3:
             evidence["model-card"] = {"id": i * 10 + 7, "effective_at": at(9), "summary": {"metrics_total": 3}}
+        if rng.random() < 0.5:
+            evidence["infrastructure"] = {
+                "id": i * 10 + 8,
+                "effective_at": at(3),
+                "summary": {
+                    "unencrypted": rng.choice([[], [], ["aws_s3_bucket.logs"]]),
+                    "encrypted_without_customer_key": rng.choice([[], ["aws_db_instance.main"]]),
+                    "tls_endpoints": [{"protocol": rng.choice(["HTTPS", "HTTPS", "HTTP"]),
+                                       "min_tls_version": rng.choice(["1.2", "1.3", "1.0"])}],
+                    "regions": rng.choice([["eu-west-1"], ["eu-west-1", "us-east-1"], [""]]),
+                    "public": rng.choice([[], [], ["aws_s3_bucket.site"], ["aws_lb.front"]]),
+                    "log_retention": rng.choice([[], [{"days": 400}], [{"days": 30}], [{"days": 0}]]),
+                    "findings": rng.choice([[], [{"issue": "IAM statement allows s3:* on Resource '*'"}],
+                                            [{"issue": "IAM statement allows * on bucket"}]]),
+                },
+            }
+        if rng.random() < 0.3:
+            evidence["kubernetes-manifests"] = {
+                "id": i * 10 + 9,
+                "effective_at": at(2),
+                "summary": {
+                    "privileged": rng.choice([[], [], ["pod/debug"]]),
+                    "host_paths": rng.choice([[], ["/var"]]),
+                },
+            }
+        if rng.random() < 0.4:
+            evidence["iac-scan"] = {
+                "id": i * 10 + 10, "effective_at": at(4), "summary": {"failed": rng.choice([0, 0, 2])}
+            }
+        if rng.random() < 0.3:
+            evidence["policy-decisions"] = {
+                "id": i * 10 + 11,
+                "effective_at": at(1),
+                "summary": {"by_outcome": {"allow": 10, "deny": rng.choice([0, 0, 1])}},
+            }
+        if rng.random() < 0.4:
+            evidence["data-quality"] = {
+                "id": i * 10 + 12, "effective_at": at(6), "summary": {"success": rng.random() < 0.8}
+            }
+        if rng.random() < 0.4:
+            evidence["drift"] = {
+                "id": i * 10 + 13,
+                "effective_at": at(2),
+                "summary": {"dataset_drift": rng.random() < 0.2, "max_psi": rng.choice([None, 0.05, 0.3])},
+            }
+        if rng.random() < 0.3:
+            evidence["data-version"] = {
+                "id": i * 10 + 14,
+                "effective_at": at(8),
+                "summary": {"datasets": rng.choice([[], [{"name": "applications", "version": "7"}]])},
+            }
+        if "fairness" in evidence and rng.random() < 0.5:
+            evidence["fairness"]["summary"]["fairness"]["equalized_odds_difference"] = rng.uniform(0, 0.3)
         ml = rng.random() < 0.4
         out.append(
             {
@@ -114,6 +167,8 @@ def make_facts(count: int = SUBJECTS, seed: int = 7) -> list[dict]:
                     "data_classes": rng.sample(["phi", "pii", "financial", "public"], 2),
                     "frameworks": ["soc2", "gdpr", "hipaa", "eu-ai-act", "sr-11-7"],
                     "environment": rng.choice(["dev", "staging", "prod"]),
+                    "allowed_regions": rng.choice([[], ["eu-west-1"], ["eu-west-1", "eu-central-1"]]),
+                    "log_retention_days": 365,
                 },
                 "evidence": evidence,
                 "lineage": {
@@ -145,6 +200,11 @@ def _ev(f: dict, kind: str) -> dict:
 _CRYPTO = re.compile(
     r"(?i)(insecure[-_.]?transport|cleartext|plaintext|ssl|tls|weak[-_.]?(crypto|cipher|hash)|md5|sha1|"
     r"hard[-_.]?coded[-_.]?(secret|password|key|credential))"
+)
+
+_PUBLIC_STORAGE = re.compile(
+    r"(s3_bucket|storage_bucket|storage_account|storage_container|db_instance|rds_cluster|sql_database|"
+    r"database_instance|dynamodb|cosmosdb|redshift)"
 )
 
 PYTHON_CHECKS = {
@@ -180,6 +240,46 @@ PYTHON_CHECKS = {
     "independent-validation-current": lambda f: _age(_ev(f, "validation-report")) <= 365.0,
     "dpia-current": lambda f: _age(_ev(f, "dpia")) <= 365.0,
     "ai-risk-assessment-current": lambda f: _age(_ev(f, "risk-assessment")) <= 365.0,
+    "infra-encryption-at-rest-managed-key": lambda f: (
+        not _ev(f, "infrastructure")["summary"]["unencrypted"]
+        and not _ev(f, "infrastructure")["summary"]["encrypted_without_customer_key"]
+    ),
+    "infra-tls-1-2-or-newer": lambda f: all(
+        t["protocol"] != "HTTP" and t["min_tls_version"] in ("1.2", "1.3")
+        for t in _ev(f, "infrastructure")["summary"]["tls_endpoints"]
+    ),
+    "infra-allowed-regions": lambda f: len(f["system"]["allowed_regions"]) > 0 and all(
+        r == "" or r in f["system"]["allowed_regions"] for r in _ev(f, "infrastructure")["summary"]["regions"]
+    ),
+    "infra-no-public-storage": lambda f: not any(
+        _PUBLIC_STORAGE.search(a) for a in _ev(f, "infrastructure")["summary"]["public"]
+    ),
+    "infra-log-retention": lambda f: len(_ev(f, "infrastructure")["summary"]["log_retention"]) > 0 and all(
+        r["days"] == 0 or r["days"] >= f["system"]["log_retention_days"]
+        for r in _ev(f, "infrastructure")["summary"]["log_retention"]
+    ),
+    "infra-no-iam-wildcards": lambda f: not any(
+        x["issue"].startswith("IAM statement allows")
+        and (x["issue"].endswith("Resource '*'") or x["issue"].startswith("IAM statement allows * "))
+        for x in _ev(f, "infrastructure")["summary"]["findings"]
+    ),
+    "k8s-no-privileged-pods-phi": lambda f: (
+        not _ev(f, "kubernetes-manifests")["summary"]["privileged"]
+        and not _ev(f, "kubernetes-manifests")["summary"]["host_paths"]
+    ),
+    "iac-scan-clean": lambda f: _ev(f, "iac-scan")["summary"]["failed"] == 0,
+    "opa-no-denied-decisions": lambda f: _ev(f, "policy-decisions")["summary"]["by_outcome"]["deny"] == 0,
+    "training-data-quality-passed": lambda f: _ev(f, "data-quality")["summary"]["success"] is True,
+    "drift-under-threshold": lambda f: not _ev(f, "drift")["summary"]["dataset_drift"] and (
+        _ev(f, "drift")["summary"]["max_psi"] is None or _ev(f, "drift")["summary"]["max_psi"] < 0.2
+    ),
+    "fairness-difference-under-threshold": lambda f: (
+        _ev(f, "fairness")["summary"]["fairness"]["demographic_parity_difference"] < 0.1
+        and _ev(f, "fairness")["summary"]["fairness"].get("equalized_odds_difference", 0.0) < 0.2
+    ),
+    "training-data-version-recorded": lambda f: (
+        "data-version" in f["evidence"] and len(_ev(f, "data-version")["summary"]["datasets"]) > 0
+    ) or "dataset" in f["lineage"]["upstream_kinds"],
 }
 
 

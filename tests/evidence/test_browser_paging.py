@@ -17,7 +17,7 @@ pytestmark = pytest.mark.django_db
 
 OLDER = re.compile(r'href="\?([^"]*after=[^"]*)" [^>]*rel="next"')
 NEWER = re.compile(r'href="\?([^"]*before=[^"]*)" [^>]*rel="prev"')
-ROW = re.compile(r'<th scope="row"><a href="/evidence/(\d+)/"')
+ROW = re.compile(r'<th scope="row"[^>]*><a href="/evidence/(\d+)/"')
 
 
 def add_rows(template: Evidence, n: int, *, start, step=timedelta(hours=1), tie_every=3, **fields) -> list[Evidence]:

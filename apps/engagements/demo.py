@@ -52,12 +52,12 @@ def demo_engagement_seed(*, compliance: User, auditor: User, engineer: User) -> 
         actor=auditor,
         engagement_id=engagement.pk,
         system_id=payments.pk,
-        title="Latest dependency scan of the payments API",
+        title="Latest static analysis scan of the payments API",
         due_date=(now + timedelta(days=5)).date(),
         assignee=engineer,
         control_id="soc2-cc7-1",
     )
-    scan = Evidence.objects.filter(system=payments, kind__in=["sca-scan", "sast-scan", "sbom"]).order_by("-id").first()
+    scan = Evidence.objects.filter(system=payments, kind="sast-scan").order_by("-id").first()
     if scan is not None:
         evidence_request_answer(actor=engineer, request_id=answered.pk, evidence_ids=[scan.pk], note="The newest scan.")
     return 1

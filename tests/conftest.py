@@ -100,6 +100,58 @@ def celery_worker(django_db_setup, django_db_blocker):
         yield proc
 
 
+QUEUES = ("default", "heavy")
+
+
+def worker_settled(*, timeout: float = 30.0, quiet_polls: int = 3, interval: float = 0.2) -> bool:
+    """Wait until nothing is queued, nothing is running (acks_late: a running task stays in kombu's
+    `unacked` hash until it returns) and no other session of the test database is inside a
+    statement or a transaction, for `quiet_polls` polls in a row. False when `timeout` passed first."""
+    import redis
+    from django.conf import settings
+    from django.db import connection
+
+    broker = redis.Redis.from_url(settings.CELERY_BROKER_URL)
+    deadline, quiet = time.monotonic() + timeout, 0
+    while time.monotonic() < deadline:
+        pipe = broker.pipeline(transaction=True)
+        for queue in QUEUES:
+            pipe.llen(queue)
+        pipe.hlen("unacked")
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()"
+                " AND pid <> pg_backend_pid() AND state IN ('active', 'idle in transaction')"
+            )
+            busy_sessions = cursor.fetchone()[0]
+        quiet = quiet + 1 if not any(pipe.execute()) and not busy_sessions else 0
+        if quiet >= quiet_polls:
+            return True
+        time.sleep(interval)
+    return False
+
+
+@pytest.fixture(autouse=True)
+def _worker_settles_before_flush(request):
+    """A module's worker outlives each test: let what a test set going finish before pytest-django
+    truncates every table, or a task still inside a transaction deadlocks with the TRUNCATE."""
+    yield
+    if "celery_worker" not in request.fixturenames or not request.node.get_closest_marker("django_db"):
+        return
+    from django.db import connection
+
+    if worker_settled():
+        return
+    # Still busy after 30 s (a task retrying with a countdown, say): end the other sessions so the
+    # flush cannot deadlock; the worker reconnects for its next task.
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+            " WHERE datname = current_database() AND pid <> pg_backend_pid()"
+        )
+    sys.stderr.write(f"\n{request.node.nodeid}: worker still busy at teardown; its sessions were ended\n")
+
+
 @contextlib.contextmanager
 def running_celery_worker(env: dict, *, name: str, queues: str):
     """Start `celery worker` (solo pool) with `env`, wait until it answers a ping, stop it after."""

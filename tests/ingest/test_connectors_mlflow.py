@@ -15,7 +15,7 @@ from apps.ingest.models import Receipt, Source, SyncRun
 from apps.ingest.services import source_create
 from apps.inventory.models import System
 from apps.ledger.models import LedgerEntry, PendingEntry
-from tests.conftest import wait_until
+from tests.conftest import wait_until, worker_settled
 from tests.ingest.servers import mlflow_server
 
 pytestmark = [pytest.mark.worker, pytest.mark.django_db(transaction=True)]
@@ -76,7 +76,7 @@ def test_a_promoted_model_version_arrives_with_metrics_fairness_approval_and_lin
     creds = source_create(actor="system:test", kind="mlflow", name="mlflow fraud", system=system)
     source_connector_configure(actor="system:test", source_id=creds.source.pk, endpoint_url=mlflow_url)
     client = MlflowClient(mlflow_url)
-    client.create_webhook(
+    hook = client.create_webhook(
         name="portal", url=f"{live_server.url}/api/v1/ingest/mlflow?source={creds.source.pk}",
         events=[WebhookEvent("model_version_alias", "created")], secret=creds.secret,
     )
@@ -88,13 +88,11 @@ def test_a_promoted_model_version_arrives_with_metrics_fairness_approval_and_lin
                                                         event="model_version_alias.created").first(), timeout=60)
     assert webhook.delivery_key  # X-MLflow-Delivery-Id
 
-    # The webhook also queued a sync on the worker; if that one is running, ours yields to it
-    # (None) and we wait for the worker's run to finish instead.
-    run = source_sync(source_id=creds.source.pk, trigger=SyncRun.Trigger.COMMAND) or wait_until(
-        lambda: SyncRun.objects.filter(source=creds.source, finished_at__isnull=False).order_by("-id").first(),
-        timeout=90,
-    )
+    # The webhook also queued a sync on the worker: it pulls the version, its run and its alias.
+    assert worker_settled(timeout=90)
+    run = SyncRun.objects.get(source=creds.source, trigger=SyncRun.Trigger.WEBHOOK)
     assert run.status == SyncRun.Status.SUCCEEDED, run.error
+    assert run.items > 0
     receipts = _parsed(creds.source)
     assert [r.error for r in receipts if r.state == "failed"] == []
     mv = Artifact.objects.get(uri=f"mlflow://fraud-detector/{version}")
@@ -119,7 +117,9 @@ def test_a_promoted_model_version_arrives_with_metrics_fairness_approval_and_lin
     # Incremental: nothing changed, nothing fetched again.
     again = source_sync(source_id=creds.source.pk, trigger=SyncRun.Trigger.COMMAND)
     assert (again.status, again.items) == (SyncRun.Status.SUCCEEDED, 0)
-    # A new version moves the alias: one new version document and one alias change.
+    # A new version moves the alias: one new version document and one alias change. The webhook is
+    # deleted first, so that no delivery (and no sync it queues) races the pull below.
+    client.delete_webhook(hook.webhook_id)
     _, version2 = _train_and_register(mlflow_url, model="fraud-detector", accuracy=0.94)
     client.set_registered_model_alias("fraud-detector", "champion", version2)
     third = source_sync(source_id=creds.source.pk, trigger=SyncRun.Trigger.COMMAND)
@@ -131,7 +131,7 @@ def test_a_promoted_model_version_arrives_with_metrics_fairness_approval_and_lin
     change = Evidence.objects.get(kind="approval", subject__uri=f"mlflow://fraud-detector/{version2}",
                                   summary__via="sync")
     assert change.summary["previous"] == version
-    # Every sync is in the ledger.
+    # Every sync is in the ledger: the webhook's, the unchanged one and the new version's.
     assert SyncRun.objects.filter(source=creds.source, status="succeeded").count() == 3
     synced = PendingEntry.objects.filter(action="source.synced").count()
     synced += LedgerEntry.objects.filter(action="source.synced").count()

@@ -18,8 +18,10 @@ ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-f
         "--disable-background-networking", "--disable-component-update", "--disable-sync"]
 PAGES = {
     "compliance": ["/", "/systems/", "/systems/?risk_tier=high", "/systems/credit-scoring/", "/systems/new/",
-                   "/evidence/", "/search/?q=payments", "/ledger/", "/exceptions/", "/exceptions/1/", "/exceptions/3/"],
-    "auditor": ["/", "/systems/", "/evidence/", "/search/?q=payments", "/ledger/"],
+                   "/evidence/", "/search/?q=payments", "/ledger/", "/exceptions/", "/exceptions/1/", "/exceptions/3/",
+                   "/engagements/1/"],
+    "auditor": ["/", "/systems/", "/evidence/", "/search/?q=payments", "/ledger/", "/engagements/1/",
+                "/engagements/1/requests/2/"],
     "riskowner": ["/", "/exceptions/inbox/", "/exceptions/reauthenticate/"],
     "engineer": ["/", "/systems/payments-api/", "/exceptions/new/?system=credit-scoring"],
     "admin": ["/"],

@@ -30,6 +30,9 @@ CHROMIUM_ARGS = [
     "--disable-sync",
 ]
 TEST_PASSWORD = "correct-horse-battery-staple-42"
+# The queues the test worker consumes (CELERY_TASK_DEFAULT_QUEUE and the heavy route).
+QUEUES = ("default", "heavy")
+_OTHER_SESSIONS = "FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()"
 
 
 @pytest.fixture
@@ -96,11 +99,8 @@ def celery_worker(django_db_setup, django_db_blocker):
     redis.Redis.from_url(settings.REDIS_URL).flushdb()
     with django_db_blocker.unblock():
         db_name = connection.settings_dict["NAME"]
-    with running_celery_worker(_worker_env(db_name), name="test", queues="default,heavy") as proc:
+    with running_celery_worker(_worker_env(db_name), name="test", queues=",".join(QUEUES)) as proc:
         yield proc
-
-
-QUEUES = ("default", "heavy")
 
 
 def worker_settled(*, timeout: float = 30.0, quiet_polls: int = 3, interval: float = 0.2) -> bool:
@@ -118,13 +118,11 @@ def worker_settled(*, timeout: float = 30.0, quiet_polls: int = 3, interval: flo
         for queue in QUEUES:
             pipe.llen(queue)
         pipe.hlen("unacked")
+        broker_busy = any(pipe.execute())
         with connection.cursor() as cursor:
-            cursor.execute(
-                "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()"
-                " AND pid <> pg_backend_pid() AND state IN ('active', 'idle in transaction')"
-            )
-            busy_sessions = cursor.fetchone()[0]
-        quiet = quiet + 1 if not any(pipe.execute()) and not busy_sessions else 0
+            cursor.execute(f"SELECT count(*) {_OTHER_SESSIONS} AND state IN ('active', 'idle in transaction')")
+            db_busy = cursor.fetchone()[0] > 0
+        quiet = 0 if broker_busy or db_busy else quiet + 1
         if quiet >= quiet_polls:
             return True
         time.sleep(interval)
@@ -138,17 +136,14 @@ def _worker_settles_before_flush(request):
     yield
     if "celery_worker" not in request.fixturenames or not request.node.get_closest_marker("django_db"):
         return
-    from django.db import connection
-
     if worker_settled():
         return
     # Still busy after 30 s (a task retrying with a countdown, say): end the other sessions so the
     # flush cannot deadlock; the worker reconnects for its next task.
+    from django.db import connection
+
     with connection.cursor() as cursor:
-        cursor.execute(
-            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
-            " WHERE datname = current_database() AND pid <> pg_backend_pid()"
-        )
+        cursor.execute(f"SELECT pg_terminate_backend(pid) {_OTHER_SESSIONS}")
     sys.stderr.write(f"\n{request.node.nodeid}: worker still busy at teardown; its sessions were ended\n")
 
 

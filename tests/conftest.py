@@ -88,6 +88,11 @@ def _worker_env(db_name: str) -> dict[str, str]:
     return env
 
 
+# The module's worker while it runs: it serves every later test of the module, including those
+# that do not ask for it (their uploads are queued and it parses them too).
+_module_workers: list[subprocess.Popen] = []
+
+
 @pytest.fixture(scope="module")
 def celery_worker(django_db_setup, django_db_blocker):
     """A real `celery worker` process on the test Redis and the test database."""
@@ -100,7 +105,11 @@ def celery_worker(django_db_setup, django_db_blocker):
     with django_db_blocker.unblock():
         db_name = connection.settings_dict["NAME"]
     with running_celery_worker(_worker_env(db_name), name="test", queues=",".join(QUEUES)) as proc:
-        yield proc
+        _module_workers.append(proc)
+        try:
+            yield proc
+        finally:
+            _module_workers.remove(proc)
 
 
 def worker_settled(*, timeout: float = 30.0, quiet_polls: int = 3, interval: float = 0.2) -> bool:
@@ -134,7 +143,9 @@ def _worker_settles_before_flush(request):
     """A module's worker outlives each test: let what a test set going finish before pytest-django
     truncates every table, or a task still inside a transaction deadlocks with the TRUNCATE."""
     yield
-    if "celery_worker" not in request.fixturenames or not request.node.get_closest_marker("django_db"):
+    marker = request.node.get_closest_marker("django_db")
+    flushes = "transactional_db" in request.fixturenames or (marker is not None and marker.kwargs.get("transaction"))
+    if not _module_workers or not flushes:
         return
     if worker_settled():
         return

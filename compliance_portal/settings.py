@@ -128,6 +128,9 @@ if PROFILE == "test":
     # Only test connections may TRUNCATE the append-only ledger tables (pytest-django empties the
     # database between transactional tests); UPDATE and DELETE stay refused. See ledger migration 0002.
     DATABASES["default"]["OPTIONS"] = {"options": "-c portal.ledger_allow_truncate=on"}
+    # A real hash costs ~0.6 s here and most tests log a user in; tests/accounts checks that the
+    # other profiles keep Django's slow default.
+    PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 # ---- read replicas (docs/deploy/README.md): only when PORTAL_DATABASE_REPLICA_URLS is set.
 # Aliases replica1, replica2… get the read-heavy pages' reads (compliance_portal/db_router.py);
 # writes, transactions, access decisions and the ledger stay on "default", the primary.
@@ -418,7 +421,8 @@ PORTAL_INGEST_RATE = env_str("PORTAL_INGEST_RATE", default="6000/min")
 # A receipt still queued this long is queued again (a lost Redis message delays, never drops).
 PORTAL_RECEIPT_SWEEP_SECONDS = env_int("PORTAL_RECEIPT_SWEEP_SECONDS", default=300, minimum=10)
 # fsync every new blob (and its directory) before the 202: a crash cannot lose an accepted body.
-PORTAL_BLOB_FSYNC = env_bool("PORTAL_BLOB_FSYNC", default=True)
+# The test profile skips it for speed; tests/ingest/test_accept_path.py turns it on.
+PORTAL_BLOB_FSYNC = env_bool("PORTAL_BLOB_FSYNC", default=PROFILE != "test")
 # Raw bodies, content-addressed by sha256: the local filesystem or any S3-compatible store.
 PORTAL_EVIDENCE_STORAGE = env_choice("PORTAL_EVIDENCE_STORAGE", ("filesystem", "s3"), default="filesystem")
 if PORTAL_EVIDENCE_STORAGE == "s3":

@@ -85,7 +85,7 @@ start() {
     say "PostgreSQL already running on 127.0.0.1:$pg_port"
   else
     as_pg "$bin/pg_ctl" -D "$pgdata" -l "$var/pg/postgres.log" -w -t 60 \
-      -o "-p $pg_port -c listen_addresses=127.0.0.1 -k $pgsock -c fsync=${PORTAL_PG_FSYNC:-on} -c max_connections=200" start >/dev/null
+      -o "-p $pg_port -c listen_addresses=127.0.0.1 -k $pgsock -c fsync=${PORTAL_PG_FSYNC:-on} -c synchronous_commit=${PORTAL_PG_FSYNC:-on} -c full_page_writes=${PORTAL_PG_FSYNC:-on} -c max_connections=200" start >/dev/null
     say "PostgreSQL started on 127.0.0.1:$pg_port"
   fi
   if ! as_pg "$bin/psql" -h 127.0.0.1 -p "$pg_port" -U portal -d postgres -tAc \

@@ -3,7 +3,9 @@
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
-scripts/services.sh start test
+# The test database never needs to survive a crash: no fsync, no synchronous commit.
+# (tests/faults runs its own PostgreSQL with the durable defaults.)
+PORTAL_PG_FSYNC=${PORTAL_PG_FSYNC:-off} scripts/services.sh start test
 if [ "${PORTAL_KEEP_SERVICES:-false}" != true ]; then
   trap 'scripts/services.sh stop test' EXIT
 fi

@@ -53,3 +53,14 @@ def test_demo_data_is_refused_in_production():
     result = _manage("seed_demo", env=PROD_ENV)
     assert result.returncode != 0
     assert "refuses to run in the prod profile" in result.stderr
+
+
+def test_only_the_test_profile_trades_the_password_hash_and_blob_fsync_for_speed():
+    code = ("from django.conf import settings; "
+            "print(settings.PASSWORD_HASHERS[0]); print(settings.PORTAL_BLOB_FSYNC)")
+    prod = _manage("shell", "-c", code, env=PROD_ENV)
+    assert prod.returncode == 0, prod.stderr
+    assert prod.stdout.split() == ["django.contrib.auth.hashers.PBKDF2PasswordHasher", "True"]
+    test = _manage("shell", "-c", code, env={"PORTAL_PROFILE": "test"})
+    assert test.returncode == 0, test.stderr
+    assert test.stdout.split() == ["django.contrib.auth.hashers.MD5PasswordHasher", "False"]

@@ -76,6 +76,11 @@ def person(role: str, username: str):
 
 @pytest.fixture
 def world(db):
+    return world_build()
+
+
+def world_build() -> World:
+    """Two systems, evidence in and out of scope, and auditors in, out of and past an engagement."""
     now = timezone.now()
     officer = person(Role.COMPLIANCE_OFFICER, "officer")
     system_in = System.objects.create(name="Payments API", slug="payments-api", risk_tier="high")

@@ -18,7 +18,7 @@ from django.core.exceptions import PermissionDenied
 from django.core.management import CommandError, call_command
 
 from apps.evidence.models import Evidence
-from apps.ingest.models import Receipt
+from apps.ingest.models import Receipt, TrustedKey
 from apps.ingest.services import receipt_parse, source_create
 from apps.ingest.signatures import canonical_json
 from apps.ingest.trust import TrustedKeyError, trusted_key_add, trusted_key_revoke
@@ -403,3 +403,38 @@ def test_a_bundle_signed_on_another_sigstore_instance_is_unverified_offline(clie
     [evidence] = _send_file(client, marketing_ci, "rfc8785-0.1.2-py3-none-any.whl.sigstore", subject=IMAGE)
     assert evidence.summary["verified"] is False
     assert evidence.summary["reason"].startswith("unverified: Sigstore verification failed offline")
+
+
+# ---------------------------------------------------------------- what people see
+
+
+def test_unverified_provenance_is_shown_as_such_with_the_reason(client, marketing_ci, compliance_officer):
+    forged = envelope(statement(), [{"keyid": "", "sig": base64.b64encode(b"not a signature").decode()}])
+    evidence = _send(client, marketing_ci, forged)
+    client.force_login(compliance_officer)
+    body = client.get(f"/api/v1/evidence/{evidence.pk}").json()
+    assert body["summary"]["verified"] is False and body["summary"]["reason"].startswith("unverified:")
+    assert body["summary"]["builder_id"] == "" and body["summary"]["claimed_builder_id"] == MADE_UP_BUILDER
+    page = client.get(f"/evidence/{evidence.pk}/").content.decode()
+    assert "Unverified provenance." in page
+    assert "no public key is trusted for system marketing-site or source ci marketing-site" in page
+
+
+def test_admins_add_and_revoke_trusted_keys_on_the_admin_page(client, marketing_ci, admin_user):
+    admin_user.is_staff = True
+    admin_user.save(update_fields=["is_staff"])
+    client.force_login(admin_user)
+    private = ed25519.Ed25519PrivateKey.generate()
+    response = client.post(
+        "/admin/ingest/trustedkey/add/",
+        {"name": "release signer", "system": marketing_ci.source.system.pk, "public_key_pem": _pem(private)},
+    )
+    assert response.status_code == 302, response.content.decode()[:2000]
+    key = TrustedKey.objects.get(name="release signer")
+    assert key.algorithm == "ed25519" and key.created_by == admin_user
+    assert PendingEntry.objects.filter(action="trusted_key.added", object_id=str(key.pk)).exists()
+    assert client.get("/admin/ingest/trustedkey/").status_code == 200
+    client.post("/admin/ingest/trustedkey/", {"action": "revoke", "_selected_action": [key.pk]})
+    key.refresh_from_db()
+    assert key.revoked_at is not None and key.revoked_by == admin_user
+    assert PendingEntry.objects.filter(action="trusted_key.revoked", object_id=str(key.pk)).exists()

@@ -348,6 +348,14 @@ def verify_sigstore(
     )
 
 
+def _signed_with_key(bundle) -> bool:
+    """A Sigstore bundle whose verification material is a public key (hint), not a certificate."""
+    material = bundle.get("verificationMaterial") if isinstance(bundle, dict) else None
+    if not isinstance(material, dict):
+        return False
+    return "publicKey" in material and not ({"certificate", "x509CertificateChain"} & set(material))
+
+
 def verify(
     material: dict, *, keys: list[TrustedPublicKey], identities: list[TrustedIdentity], scope: str, trusted_root: str
 ) -> Verification:
@@ -357,6 +365,14 @@ def verify(
         return verify_dsse(material, keys, scope=scope)
     if kind == "link":
         return verify_link(material, keys, scope=scope)
+    if kind == "sigstore-bundle" and _signed_with_key(material.get("bundle")):
+        # cosign attest --key --new-bundle-format: no certificate, the envelope is signed with the
+        # key itself; its signature is checked like any DSSE one. The transparency log entry a
+        # bundle may carry is not checked offline here, and the reason says so.
+        outcome = verify_dsse(material, keys, scope=scope)
+        if outcome.verified:
+            outcome.reason += " (key-signed Sigstore bundle; its transparency log entry is not checked)"
+        return outcome
     if kind in ("sigstore-bundle", "pypi-attestation"):
         return verify_sigstore(material, identities, scope=scope, trusted_root=trusted_root)
     return Verification(False, f"unverified: no check for {kind!r}")

@@ -438,3 +438,23 @@ def test_admins_add_and_revoke_trusted_keys_on_the_admin_page(client, marketing_
     key.refresh_from_db()
     assert key.revoked_at is not None and key.revoked_by == admin_user
     assert PendingEntry.objects.filter(action="trusted_key.revoked", object_id=str(key.pk)).exists()
+
+
+def test_a_key_signed_sigstore_bundle_is_checked_against_trusted_keys(client, marketing_ci):
+    """cosign attest --key cosign.key --new-bundle-format: a v0.3 bundle with a public-key hint."""
+    private = ec.generate_private_key(ec.SECP256R1())
+    bundle = {
+        "mediaType": "application/vnd.dev.sigstore.bundle.v0.3+json",
+        "verificationMaterial": {"publicKey": {"hint": "cosign-key"}, "tlogEntries": []},
+        "dsseEnvelope": json.loads(signed_envelope(private, statement(ALLOWED_BUILDER))),
+    }
+    untrusted = _send(client, marketing_ci, json.dumps(bundle).encode())
+    assert untrusted.kind == "provenance" and untrusted.summary["container"] == "sigstore-bundle"
+    assert untrusted.summary["reason"].startswith("unverified: no public key is trusted")
+    trusted_key_add(
+        actor="system:test", name="cosign key", system=marketing_ci.source.system, public_key_pem=_pem(private)
+    )
+    bundle["verificationMaterial"]["tlogEntries"] = [{"logIndex": "1"}]  # another body: not a replay
+    verified = _send(client, marketing_ci, json.dumps(bundle).encode())
+    assert verified.summary["verified"] is True
+    assert "transparency log entry is not checked" in verified.summary["reason"]

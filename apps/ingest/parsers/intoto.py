@@ -203,9 +203,8 @@ def _unwrap(doc: dict, where: str) -> tuple[dict, dict, dict | None]:
     )
     if not signatures:
         return statement, facts, None
-    material.update(payload_type=payload_type, payload=_raw_payload(envelope))
-    if material["type"] == "dsse":
-        material["signatures"] = signatures
+    # signatures too for bundles: one signed with a key (cosign --key) is checked as DSSE
+    material.update(payload_type=payload_type, payload=_raw_payload(envelope), signatures=signatures)
     return statement, facts, material
 
 

@@ -19,7 +19,7 @@ from django.core.management import CommandError, call_command
 
 from apps.evidence.models import Evidence
 from apps.ingest.models import Receipt, TrustedKey
-from apps.ingest.services import receipt_parse, source_create
+from apps.ingest.services import receipt_parse, receipt_reparse, source_create
 from apps.ingest.signatures import canonical_json
 from apps.ingest.trust import TrustedKeyError, trusted_key_add, trusted_key_revoke
 from apps.ledger.models import PendingEntry
@@ -458,3 +458,21 @@ def test_a_key_signed_sigstore_bundle_is_checked_against_trusted_keys(client, ma
     verified = _send(client, marketing_ci, json.dumps(bundle).encode())
     assert verified.summary["verified"] is True
     assert "transparency log entry is not checked" in verified.summary["reason"]
+
+
+def test_after_revoking_a_key_a_reparse_takes_the_green_away(client, marketing_ci):
+    private = ed25519.Ed25519PrivateKey.generate()
+    key = trusted_key_add(
+        actor="system:test", name="leaked", system=marketing_ci.source.system, public_key_pem=_pem(private)
+    )
+    evidence = _send(client, marketing_ci, signed_envelope(private, statement(ALLOWED_BUILDER)))
+    policy_evaluate()
+    assert _status("provenance-signed") == ResultStatus.PASS
+    trusted_key_revoke(actor="system:test", key_id=key.pk, reason="leaked")
+    receipt_reparse(actor="system:test", receipt_id=evidence.receipt_id)
+    receipt_parse(receipt_id=evidence.receipt_id)
+    newer = Evidence.objects.filter(receipt_id=evidence.receipt_id).order_by("-generation").first()
+    assert newer.generation > evidence.generation and newer.summary["verified"] is False
+    policy_evaluate()
+    assert _status("provenance-signed") == ResultStatus.FAIL
+    assert _status("provenance-allowed-builder") == ResultStatus.FAIL

@@ -1,9 +1,13 @@
 """Django admin: read-mostly views; every write goes through the services (and the ledger)."""
 
+from django import forms
 from django.contrib import admin, messages
+from django.core.exceptions import ValidationError
+from django.http import HttpResponseRedirect
 
-from apps.ingest.models import Receipt, Source
+from apps.ingest.models import Receipt, Source, TrustedKey
 from apps.ingest.services import InvalidTransition, receipt_reparse, source_disable, source_enable
+from apps.ingest.trust import TrustedKeyError, trusted_key_add, trusted_key_revoke
 
 
 @admin.register(Source)
@@ -62,3 +66,71 @@ class ReceiptAdmin(admin.ModelAdmin):
         self.message_user(request, f"{done} receipt(s) queued to be parsed again.", messages.SUCCESS)
         if refused:
             self.message_user(request, f"Not failed or parsed, left alone: {', '.join(refused)}", messages.WARNING)
+
+
+class TrustedKeyAddForm(forms.ModelForm):
+    """Add a trusted key: the form only parses; trusted_key_add validates, saves and records."""
+
+    class Meta:
+        model = TrustedKey
+        fields = ["name", "system", "source", "public_key_pem", "keyid", "issuer", "identity"]
+
+
+@admin.register(TrustedKey)
+class TrustedKeyAdmin(admin.ModelAdmin):
+    """Trusted keys (issue 17): add through trusted_key_add, revoke through trusted_key_revoke; no edits."""
+
+    list_display = ("name", "kind", "system", "source", "algorithm", "short_fingerprint", "created_at", "revoked_at")
+    list_filter = ("kind", "algorithm", "system")
+    search_fields = ("name", "fingerprint", "keyid", "identity")
+    actions = ["revoke"]
+
+    def get_form(self, request, obj=None, **kwargs):
+        if obj is None:
+            kwargs["form"] = TrustedKeyAddForm
+        return super().get_form(request, obj, **kwargs)
+
+    def get_readonly_fields(self, request, obj=None):
+        return [] if obj is None else [f.name for f in TrustedKey._meta.fields]
+
+    def has_delete_permission(self, request, obj=None):
+        return False  # revoke instead: what was trusted when stays on record
+
+    @admin.display(description="fingerprint")
+    def short_fingerprint(self, obj):
+        return obj.fingerprint[:16]
+
+    def save_model(self, request, obj, form, change):
+        if change:
+            return  # every field is read-only once added
+        data = form.cleaned_data
+        try:
+            key = trusted_key_add(
+                actor=request.user,
+                name=data["name"],
+                system=data.get("system"),
+                source=data.get("source"),
+                public_key_pem=data.get("public_key_pem") or "",
+                keyid=data.get("keyid") or "",
+                issuer=data.get("issuer") or "",
+                identity=data.get("identity") or "",
+            )
+        except TrustedKeyError as exc:
+            raise ValidationError(str(exc)) from None
+        obj.pk = key.pk
+        obj.refresh_from_db()
+
+    def _changeform_view(self, request, object_id, form_url, extra_context):
+        try:
+            return super()._changeform_view(request, object_id, form_url, extra_context)
+        except ValidationError as exc:
+            self.message_user(request, "; ".join(exc.messages), messages.ERROR)
+            return HttpResponseRedirect(request.path)
+
+    @admin.action(description="Revoke selected trusted keys", permissions=["change"])
+    def revoke(self, request, queryset):
+        done = 0
+        for key in queryset.filter(revoked_at__isnull=True):
+            trusted_key_revoke(actor=request.user, key_id=key.pk, reason=f"revoked in the admin by {request.user}")
+            done += 1
+        self.message_user(request, f"{done} trusted key(s) revoked.", messages.SUCCESS)

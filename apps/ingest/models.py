@@ -252,3 +252,81 @@ class SyncRun(models.Model):
 
     def __str__(self) -> str:
         return f"sync {self.pk} of {self.source_id} ({self.status})"
+
+
+class TrustedKey(models.Model):
+    """A public key or Sigstore identity whose signatures on provenance count, for one system or source.
+
+    Written only by `apps.ingest.trust` (each add and revoke is a ledger entry); a revoked key
+    stays as a row, so what was trusted when is never lost."""
+
+    class Kind(models.TextChoices):
+        PUBLIC_KEY = "public-key", "Public key (DSSE, in-toto link)"
+        SIGSTORE_IDENTITY = "sigstore-identity", "Sigstore identity (issuer + subject)"
+
+    class Algorithm(models.TextChoices):
+        ED25519 = "ed25519", "Ed25519"
+        ECDSA_P256 = "ecdsa-p256", "ECDSA P-256"
+        RSA = "rsa", "RSA"
+        NONE = "", "none (Sigstore identity)"
+
+    name = models.CharField(max_length=120)
+    kind = models.CharField(max_length=20, choices=Kind.choices)
+    system = models.ForeignKey(
+        "inventory.System", null=True, blank=True, on_delete=models.PROTECT, related_name="trusted_keys"
+    )
+    source = models.ForeignKey(Source, null=True, blank=True, on_delete=models.PROTECT, related_name="trusted_keys")
+    algorithm = models.CharField(max_length=20, choices=Algorithm.choices, blank=True)
+    public_key_pem = models.TextField(blank=True)
+    fingerprint = models.CharField(max_length=64, blank=True, help_text="sha256 hex of the DER public key.")
+    keyid = models.CharField(max_length=200, blank=True, help_text="The keyid signers write in envelopes, if any.")
+    issuer = models.CharField(max_length=500, blank=True, help_text="OIDC issuer, e.g. GitHub Actions'.")
+    identity = models.CharField(
+        max_length=500, blank=True, help_text="Certificate subject (SAN); ending in @ matches every ref."
+    )
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField()
+    revoked_at = models.DateTimeField(null=True, blank=True)
+    revoked_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    revoke_reason = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [models.Index(fields=["system", "revoked_at"]), models.Index(fields=["source", "revoked_at"])]
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(kind__in=["public-key", "sigstore-identity"]),
+                name="trustedkey_kind_valid",
+                violation_error_message="Unknown trusted key kind.",
+            ),
+            models.CheckConstraint(
+                condition=(
+                    models.Q(system__isnull=False, source__isnull=True)
+                    | models.Q(system__isnull=True, source__isnull=False)
+                ),
+                name="trustedkey_one_scope",
+                violation_error_message="A trusted key is for exactly one system or one source.",
+            ),
+            models.CheckConstraint(
+                condition=(
+                    models.Q(kind="public-key", algorithm__in=["ed25519", "ecdsa-p256", "rsa"])
+                    & ~models.Q(public_key_pem="")
+                    & ~models.Q(fingerprint="")
+                )
+                | (models.Q(kind="sigstore-identity") & ~models.Q(issuer="") & ~models.Q(identity="")),
+                name="trustedkey_material",
+                violation_error_message="A public key needs its PEM and algorithm; a Sigstore identity its issuer "
+                "and subject.",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+    @property
+    def scope(self) -> str:
+        return f"system {self.system.slug}" if self.system_id else f"source {self.source.name}"

@@ -343,6 +343,10 @@ def receipt_parse(*, receipt_id: int, takeover: bool = False) -> Receipt | None:
     try:
         body = blob_read(receipt.sha256)
         result = _parse(receipt, body)
+        # Signed provenance counts only once its signature verifies against a trusted key (issue 17).
+        from apps.ingest.trust import provenance_verify
+
+        provenance_verify(result=result, system_id=receipt.system_id or receipt.source.system_id, source=receipt.source)
         given_subject = normalize_subject(receipt.subject) if receipt.subject else None
         with transaction.atomic():
             evidence = evidence_record(

@@ -17,11 +17,15 @@ What the demo shows:
 
 from __future__ import annotations
 
+import base64
 import copy
+import hashlib
 import json
 from datetime import datetime, time, timedelta
 from pathlib import Path
 
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ed25519
 from django.conf import settings
 from django.utils import timezone
 
@@ -235,7 +239,7 @@ def _pushes() -> list[tuple]:
             "upload",
             "",
             MARKETING_RELEASE,
-            (DATA / "dsse_slsa_v1.intoto.json").read_bytes(),
+            demo_signed_provenance(),
             "provenance.intoto.json",
             2,
         ),  # fmt: skip
@@ -341,6 +345,44 @@ def _pushes() -> list[tuple]:
     ]
 
 
+# The demo's build signer: an Ed25519 key derived from a fixed phrase, so the demo provenance
+# verifies (issue 17). Demo only: anyone can derive it; never trust it outside the demo.
+DEMO_SIGNER_SEED = hashlib.sha256(b"compliance-portal demo provenance signer").digest()
+DEMO_SIGNER_NAME = "demo build signer (marketing-site CI)"
+
+
+def _demo_signer() -> ed25519.Ed25519PrivateKey:
+    return ed25519.Ed25519PrivateKey.from_private_bytes(DEMO_SIGNER_SEED)
+
+
+def demo_signed_provenance() -> bytes:
+    """The demo SLSA v1 provenance, re-signed (DSSE v1) with the demo signer."""
+    from apps.ingest.signatures import pae
+
+    envelope = json.loads((DATA / "dsse_slsa_v1.intoto.json").read_bytes())
+    payload = base64.b64decode(envelope["payload"])
+    signature = _demo_signer().sign(pae(envelope["payloadType"], payload))
+    envelope["signatures"] = [{"keyid": "demo-build-signer", "sig": base64.b64encode(signature).decode()}]
+    return json.dumps(envelope, indent=2).encode()
+
+
+def demo_signer_trust(*, actor, system: System) -> None:
+    """Trust the demo signer for `system` (once): its provenance then verifies."""
+    from apps.ingest.models import TrustedKey
+    from apps.ingest.trust import trusted_key_add
+
+    if TrustedKey.objects.filter(system=system, name=DEMO_SIGNER_NAME, revoked_at__isnull=True).exists():
+        return
+    pem = (
+        _demo_signer()
+        .public_key()
+        .public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+    )
+    trusted_key_add(
+        actor=actor, name=DEMO_SIGNER_NAME, system=system, public_key_pem=pem.decode(), keyid="demo-build-signer"
+    )
+
+
 def _sources(actor) -> dict[str, Source]:
     out = {}
     for name, kind, slug in DEMO_SOURCES:
@@ -377,6 +419,7 @@ def demo_policy_seed(*, actor) -> dict:
         system = System.objects.get(slug=slug)
         SystemPolicy.objects.update_or_create(system=system, defaults={"allowed_regions": regions})
     sources = _sources(actor)
+    demo_signer_trust(actor=actor, system=System.objects.get(slug="marketing-site"))
     for name, channel, event, subject, body, filename, days in _pushes():
         effective = None if days is None else now - timedelta(days=days)
         _push(sources[name], channel, event, subject, body, filename, effective)

@@ -98,8 +98,15 @@ Every `evidence.<kind>` value is a map:
   - `sbom` (CycloneDX or SPDX): CycloneDX has `components_total`,
     `components_without_license`, `main_component`; SPDX has `packages_total`,
     `packages_without_license`; both have `licenses` (map of license to count).
-  - `provenance` (in-toto, DSSE, SLSA): `builder_id`, `build_type`, `signed` (bool),
-    `signature_count`, `predicate_type`, `subjects_total`, `materials_total`.
+  - `provenance` (in-toto Statements, DSSE envelopes, Sigstore bundles, PyPI
+    attestations, in-toto links; SLSA): `verified` (bool: true only when the portal
+    checked a signature against a key or Sigstore identity trusted for the system or
+    source), `signer` (the trusted key or identity that verified, else ""), `reason`
+    ("verified: ..." or "unverified: <why>"), `builder_id` (the builder of a verified
+    statement, else ""), `claimed_builder_id` (what the statement says, verified or
+    not), `build_type`, `signed` (bool: signatures present, checked or not),
+    `signature_count`, `container`, `predicate_type`, `subjects_total`,
+    `materials_total`; links add `step_name` and `command`.
   - `metrics`, `fairness`, `model_card` (metrics and fairness reports, model cards):
     `model`, `version`, `metrics` (map of name to number, e.g. `auc`), `fairness`
     (map, e.g. `demographic_parity_difference`), `violations`.

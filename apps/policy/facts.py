@@ -92,7 +92,8 @@ SELECT n.subject_id, n.artifact_id, n.depth, a.kind, a.uri,
        ARRAY(SELECT DISTINCT ev.summary->>'builder_id' FROM evidence_evidencesubject es
              JOIN evidence_evidence ev ON ev.id = es.evidence_id
              WHERE es.artifact_id = n.artifact_id AND ev.kind = 'provenance' AND ev.effective_at <= %(as_of)s
-               AND coalesce(ev.summary->>'builder_id', '') <> '') AS builders,
+               AND coalesce(ev.summary->>'builder_id', '') <> ''
+               AND ev.summary->>'verified' = 'true') AS builders,  -- issue 17: verified statements only
        EXISTS (SELECT 1 FROM evidence_evidencesubject es JOIN evidence_evidence ev ON ev.id = es.evidence_id
                WHERE es.artifact_id = n.artifact_id AND ev.kind IN ('provenance', 'pipeline-run', 'job')
                  AND ev.effective_at <= %(as_of)s) AS built

@@ -49,6 +49,7 @@ def marketing(db):
     system = make_system("marketing-site")
     ci = source_create(actor="system:test", kind="generic-ci", name="ci marketing-site", system=system)
     source_create(actor="system:test", kind="github", name="github marketing-site", system=system)
+    demo.demo_signer_trust(actor="system:test", system=system)  # its provenance is signed (issue 17)
     push("ci marketing-site")
     push("github marketing-site")
     return {"system": system, "ci": ci}

@@ -74,6 +74,8 @@ def passing_facts() -> dict:
                     "generator_container_slsa3.yml@refs/tags/v2.0.0",
                     "signed": True,
                     "signature_count": 1,
+                    "verified": True,
+                    "reason": "verified: signed by trusted key release signer",
                 },
             },
             "fairness": {
@@ -119,6 +121,9 @@ EXAMPLES = [
         ("evidence.provenance.summary.builder_id", "https://ci.example/jenkins/job/build"),
         "provenance",
     ),
+    ("provenance-allowed-builder", ("evidence.provenance.summary.verified", False), "provenance"),
+    ("provenance-signed", ("evidence.provenance.summary.verified", False), "provenance"),
+    ("provenance-signed", ("evidence.provenance.summary.verified", DELETE), "provenance"),
     ("fairness-and-auc-vs-production", ("evidence.fairness.summary.metrics.auc", 0.84), "fairness"),
     ("security-scan-fresh", ("evidence.sast-scan.effective_at", "2025-05-30T11:59:00Z"), "sast-scan"),
 ]
@@ -130,7 +135,7 @@ def _subject_for(rule_key: str, facts: dict) -> dict:
     return facts
 
 
-@pytest.mark.parametrize(("key", "change", "kind"), EXAMPLES, ids=[e[0] for e in EXAMPLES])
+@pytest.mark.parametrize(("key", "change", "kind"), EXAMPLES, ids=[f"{e[0]}-{i}" for i, e in enumerate(EXAMPLES)])
 def test_example_rule_passes_fails_and_reports_missing_evidence(key, change, kind):
     rule = RULES[key]
     passed = evaluate_rule(rule, _subject_for(key, passing_facts()))

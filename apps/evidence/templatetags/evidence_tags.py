@@ -20,7 +20,7 @@ HEADLINES: dict[str, list[str]] = {
         "dependency_edges",
         "edges",
     ],
-    "provenance": ["signed", "signature_count", "subjects_total", "materials_total"],
+    "provenance": ["verified", "signer", "signature_count", "subjects_total", "materials_total"],
     "pipeline-run": ["conclusion", "status", "branch", "actor"],
     "job": ["conclusion", "status", "branch", "actor"],
     "check-run": ["conclusion", "status", "branch"],

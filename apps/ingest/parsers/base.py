@@ -60,6 +60,9 @@ class EvidenceFacts:
     summary: dict
     edges: list[Edge] = field(default_factory=list)
     records: list[dict] = field(default_factory=list)
+    # What a signature check needs (provenance): parsers cannot check, they have no keys;
+    # apps.ingest.trust checks it before the evidence is recorded. Never stored as such.
+    verification: dict | None = None
 
 
 @dataclass

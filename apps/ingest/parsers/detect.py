@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 import re
 
+from .intoto import DETECT_MARKERS as PROVENANCE_MARKERS
+
 SNIFF_BYTES = 64 * 1024  # markers of every supported format sit near the top
 TAIL_BYTES = 4 * 1024
 FULL_PARSE_LIMIT = 2 * 1024 * 1024  # small JSON may be parsed to look at its top-level keys
@@ -234,6 +236,10 @@ def detect_format(body: bytes, *, content_type: str = "", filename: str = "") ->
         return "spdx"
     if _INTOTO_TYPE.search(head) or _DSSE.search(head) or _SIGSTORE.search(head):
         return "intoto"
+    # --- provenance (issue 17): PyPI attestations and provenance files, in-toto links (markers in intoto.py)
+    if PROVENANCE_MARKERS.search(head):
+        return "intoto"
+    # --- end provenance
     tail = bytes(body[-TAIL_BYTES:]) if len(body) > SNIFF_BYTES else b""
     if _RUNS.search(head) and (
         _SARIF_SCHEMA.search(head) or _SARIF_VERSION.search(head) or _SARIF_VERSION.search(tail)

@@ -1,10 +1,12 @@
-"""in-toto attestations: Statements v0.1/v1, DSSE envelopes, Sigstore bundles, SLSA provenance.
+"""in-toto attestations and provenance: Statements v0.1/v1, DSSE envelopes, Sigstore bundles,
+PyPI attestations (single or a PyPI provenance file), in-toto link files, SLSA provenance.
 
-Signatures are only counted here; verifying them needs keys and trust roots and is
-not a parser's job. Verdict is always "info": provenance describes how something
-was built, and whether an unsigned attestation is acceptable is a policy decision.
-The verdict reason says "signed (N signatures, not verified here)", "unsigned: the
-DSSE envelope has no signatures" or "unsigned: bare statement without an envelope".
+Signatures are not checked here: a parser has no keys. Each attestation carries the
+material a check needs (`EvidenceFacts.verification`) and says `verified: false` with
+a reason; `apps.ingest.trust` checks it against the keys and Sigstore identities the
+portal trusts before the evidence is recorded, and only that check sets `verified`,
+`signer` and the builder (`builder_id`; the statement's own claim is `claimed_builder_id`).
+Verdict is always "info": whether unverified provenance is acceptable is a policy decision.
 A file of JSON Lines (one attestation per line, as slsa-github-generator's
 `.intoto.jsonl`) gives one evidence item per line.
 """
@@ -14,6 +16,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+import re
 
 from .base import (
     MAX_LIST,
@@ -115,34 +118,115 @@ def _decode_payload(envelope: dict, where: str) -> tuple[dict, str]:
     return statement, payload_type
 
 
-def _unwrap(doc: dict, where: str) -> tuple[dict, dict]:
-    """(statement, envelope facts) for a Statement, DSSE envelope or Sigstore bundle."""
-    if "dsseEnvelope" in doc:  # Sigstore bundle
+def _signatures(envelope: dict, where: str) -> list[dict]:
+    return [
+        {"keyid": text(sig.get("keyid"), 200), "sig": sig["sig"]}
+        for sig in arr(envelope.get("signatures"), f"{where}.signatures", LABEL)
+        if isinstance(sig, dict) and isinstance(sig.get("sig"), str) and sig["sig"].strip()
+    ]
+
+
+def _raw_payload(envelope: dict) -> bytes:
+    cleaned = envelope["payload"].strip()
+    if "-" in cleaned or "_" in cleaned:
+        return base64.urlsafe_b64decode(cleaned + "=" * (-len(cleaned) % 4))
+    return base64.b64decode(cleaned + "=" * (-len(cleaned) % 4), validate=True)
+
+
+def _pypi_statement(doc: dict, where: str) -> tuple[dict, bytes]:
+    """The in-toto statement of a PyPI attestation (PEP 740): envelope.statement, base64."""
+    envelope = obj(doc.get("envelope"), f"{where}.envelope", LABEL, required=True)
+    encoded = envelope.get("statement")
+    if not isinstance(encoded, str):
+        raise ParseError(f"{LABEL}: {where}.envelope.statement must be a base64 string")
+    try:
+        raw = base64.b64decode(encoded.strip(), validate=True)
+    except (binascii.Error, ValueError):
+        raise ParseError(f"{LABEL}: {where}.envelope.statement is not valid base64") from None
+    statement = load_json(raw, f"{LABEL} statement")
+    if not isinstance(statement, dict):
+        raise ParseError(f"{LABEL}: {where}.envelope.statement must decode to a JSON object")
+    return statement, raw
+
+
+def _unwrap(doc: dict, where: str) -> tuple[dict, dict, dict | None]:
+    """(statement, envelope facts, verification material) for every container we read."""
+    if "dsseEnvelope" in doc:  # Sigstore bundle (cosign --new-bundle-format, GitHub attestations)
         envelope = obj(doc["dsseEnvelope"], f"{where}.dsseEnvelope", LABEL, required=True)
         facts = {"container": "sigstore-bundle", "bundle_media_type": text(doc.get("mediaType"), 200)}
         where = f"{where}.dsseEnvelope"
+        material = {"type": "sigstore-bundle", "bundle": doc}
+    elif isinstance(doc.get("envelope"), dict) and "verification_material" in doc:  # PyPI attestation
+        statement, raw = _pypi_statement(doc, where)
+        signed = bool(text(doc["envelope"].get("signature")))
+        facts = {
+            "container": "pypi-attestation",
+            "payload_type": INTOTO_PAYLOAD_TYPE,
+            "signed": signed,
+            "signature_count": int(signed),
+            "keyids": [],
+        }
+        material = None
+        if signed:
+            material = {"type": "pypi-attestation", "attestation": doc, "payload_type": INTOTO_PAYLOAD_TYPE}
+            material["payload"] = raw
+        return statement, facts, material
+    elif isinstance(doc.get("signed"), dict) and doc["signed"].get("_type") == "link":  # classic in-toto link
+        signatures = _signatures(doc, where)
+        facts = {
+            "container": "link",
+            "payload_type": "",
+            "signed": bool(signatures),
+            "signature_count": len(signatures),
+            "keyids": [s["keyid"] for s in signatures if s["keyid"]][:MAX_LIST],
+        }
+        material = {"type": "link", "signed": doc["signed"], "signatures": signatures} if signatures else None
+        return doc["signed"], facts, material
     elif "payloadType" in doc or "payload" in doc:
         envelope, facts = doc, {"container": "dsse"}
+        material = {"type": "dsse"}
     elif "_type" in doc:
-        return doc, {"container": "statement", "signed": False, "signature_count": 0, "keyids": []}
+        return doc, {"container": "statement", "signed": False, "signature_count": 0, "keyids": []}, None
     else:
         raise ParseError(
             f"{LABEL}: {where} is neither an in-toto Statement (_type), a DSSE envelope "
-            "(payloadType, payload, signatures) nor a Sigstore bundle (dsseEnvelope)"
+            "(payloadType, payload, signatures), a Sigstore bundle (dsseEnvelope), a PyPI attestation "
+            "(envelope, verification_material) nor an in-toto link (signed, signatures)"
         )
     statement, payload_type = _decode_payload(envelope, where)
-    signatures = [
-        s
-        for s in arr(envelope.get("signatures"), f"{where}.signatures", LABEL)
-        if isinstance(s, dict) and isinstance(s.get("sig"), str) and s["sig"].strip()
-    ]
+    signatures = _signatures(envelope, where)
     facts.update(
         payload_type=payload_type,
         signed=bool(signatures),
         signature_count=len(signatures),
-        keyids=[text(s.get("keyid"), 200) for s in signatures if s.get("keyid")][:MAX_LIST],
+        keyids=[s["keyid"] for s in signatures if s["keyid"]][:MAX_LIST],
     )
-    return statement, facts
+    if not signatures:
+        return statement, facts, None
+    # signatures too for bundles: one signed with a key (cosign --key) is checked as DSSE
+    material.update(payload_type=payload_type, payload=_raw_payload(envelope), signatures=signatures)
+    return statement, facts, material
+
+
+def _link_facts(link: dict) -> tuple[list[Subject], list[Subject], dict]:
+    """Products (subjects), materials and step facts of an in-toto link (classic or in a statement)."""
+
+    def artifacts(field: str) -> list[Subject]:
+        found: list[Subject] = []
+        for path, digests in obj(link.get(field), field, LABEL).items():
+            digest = _digest(obj(digests, f"{field}[{path!r}]", LABEL), field)
+            if digest:
+                subject = file_subject(text(path, 1000), digest)
+                if subject not in found:
+                    found.append(subject)
+        return found
+
+    command = link.get("command")
+    facts = {
+        "step_name": text(link.get("name"), 200),
+        "command": " ".join(text(c, 200) for c in command)[:500] if isinstance(command, list) else text(command),
+    }
+    return artifacts("products"), artifacts("materials"), facts
 
 
 def _materials(predicate_type: str, predicate: dict) -> tuple[list[dict], dict]:
@@ -181,55 +265,83 @@ def _materials(predicate_type: str, predicate: dict) -> tuple[list[dict], dict]:
     return items, facts
 
 
+PYPI_PUBLISH = "https://docs.pypi.org/attestations/publish/"
+# Format detection (detect.py) looks for these in a document's head: a PyPI attestation or
+# provenance file, an in-toto link (classic or in a statement).
+DETECT_MARKERS = re.compile(
+    rb'"(verification_material|attestation_bundles)"\s*:|"_type"\s*:\s*"link"'
+    rb'|"predicateType"\s*:\s*"https://in-toto\.io/attestation/link/'
+)
+LINK_PREDICATE = "https://in-toto.io/attestation/link/"
+
+
 def _evidence_for(doc, where: str) -> EvidenceFacts:
     if not isinstance(doc, dict):
         raise ParseError(f"{LABEL}: {where} must be a JSON object, got {json_type(doc)}")
-    statement, envelope = _unwrap(doc, where)
+    statement, envelope, material = _unwrap(doc, where)
     statement_type = statement.get("_type")
-    if statement_type not in STATEMENT_TYPES:
-        raise ParseError(
-            f"{LABEL}: _type is {text(statement_type, 100)!r}; expected one of {', '.join(STATEMENT_TYPES)}"
-        )
-    predicate_type = statement.get("predicateType")
-    if not isinstance(predicate_type, str) or not predicate_type:
-        raise ParseError(f"{LABEL}: predicateType is missing")
-    entries = arr(statement.get("subject"), "subject", LABEL, required=True)
-    if not entries:
-        raise ParseError(f"{LABEL}: subject is empty; a statement must name at least one artifact")
-    subjects: list[Subject] = []
-    for index, entry in enumerate(entries):
-        subject = _subject_of(obj(entry, f"subject[{index}]", LABEL, required=True), f"subject[{index}]")
-        if subject not in subjects:
-            subjects.append(subject)
-    predicate = obj(statement.get("predicate"), "predicate", LABEL)
-
-    is_provenance = predicate_type.startswith(("https://slsa.dev/provenance/", "https://in-toto.io/Provenance/"))
-    materials: list[Subject] = []
     facts = {"builder_id": "", "build_type": "", "invocation_id": "", "started_on": None, "finished_on": None}
-    if is_provenance:
-        items, facts = _materials(predicate_type, predicate)
-        for material, mwhere in items:
-            material = obj(material, mwhere, LABEL, required=True)
-            subject = _subject_of(material, mwhere)
-            if subject not in materials:
-                materials.append(subject)
+    materials: list[Subject] = []
+    subjects: list[Subject] = []
+    step: dict = {}
+    if statement_type == "link":  # a link (classic file, or the payload of a DSSE link)
+        predicate_type = "https://in-toto.io/Link/v0.9"
+        subjects, materials, step = _link_facts(statement)
+        is_provenance = True
+    else:
+        if statement_type not in STATEMENT_TYPES:
+            raise ParseError(
+                f"{LABEL}: _type is {text(statement_type, 100)!r}; expected one of {', '.join(STATEMENT_TYPES)}"
+            )
+        predicate_type = statement.get("predicateType")
+        if not isinstance(predicate_type, str) or not predicate_type:
+            raise ParseError(f"{LABEL}: predicateType is missing")
+        entries = arr(statement.get("subject"), "subject", LABEL, required=True)
+        if not entries:
+            raise ParseError(f"{LABEL}: subject is empty; a statement must name at least one artifact")
+        for index, entry in enumerate(entries):
+            subject = _subject_of(obj(entry, f"subject[{index}]", LABEL, required=True), f"subject[{index}]")
+            if subject not in subjects:
+                subjects.append(subject)
+        predicate = obj(statement.get("predicate"), "predicate", LABEL)
+        is_slsa = predicate_type.startswith(("https://slsa.dev/provenance/", "https://in-toto.io/Provenance/"))
+        is_provenance = is_slsa or predicate_type.startswith((PYPI_PUBLISH, LINK_PREDICATE))
+        if is_slsa:
+            items, facts = _materials(predicate_type, predicate)
+            for material_entry, mwhere in items:
+                material_entry = obj(material_entry, mwhere, LABEL, required=True)
+                subject = _subject_of(material_entry, mwhere)
+                if subject not in materials:
+                    materials.append(subject)
+        elif predicate_type.startswith(LINK_PREDICATE):
+            entries = arr(predicate.get("materials"), "predicate.materials", LABEL)
+            link = {
+                "name": predicate.get("name"),
+                "command": predicate.get("command"),
+                "materials": {text(m.get("name")): m.get("digest") or {} for m in entries if isinstance(m, dict)},
+            }
+            _products, materials, step = _link_facts(link)
     edges = [Edge(source=m, target=s, relation="built-from") for m in materials for s in subjects]
 
     finished, started = parse_datetime(facts["finished_on"]), parse_datetime(facts["started_on"])
     count = envelope["signature_count"]
     if envelope["signed"]:
-        reason = f"signed ({count} signature{'s' if count != 1 else ''}, not verified here)"
+        reason = f"unverified: {count} signature{'s' if count != 1 else ''}, not checked yet"
     elif envelope["container"] == "statement":
-        reason = "unsigned: bare statement without an envelope"
+        reason = "unverified: bare statement without an envelope"
     else:
-        reason = "unsigned: the DSSE envelope has no signatures"
-    first = subjects[0].name or subjects[0].uri
+        reason = f"unverified: the {envelope['container']} has no signatures"
+    first = (subjects[0].name or subjects[0].uri) if subjects else step.get("step_name") or "a step"
     more = f" (+{len(subjects) - 1} more)" if len(subjects) > 1 else ""
-    if is_provenance:
+    if statement_type == "link" or predicate_type.startswith(LINK_PREDICATE):
+        title = f"in-toto link {text(step.get('step_name') or 'step', 80)} for {text(first, 120)}{more}"
+    elif predicate_type.startswith(PYPI_PUBLISH):
+        title = f"PyPI publish attestation for {text(first, 120)}{more}"
+    elif is_provenance:
         version = predicate_type.rstrip("/").rsplit("/", 1)[-1]
         title = f"Provenance (SLSA {version}) for {text(first, 120)}{more}"
         if facts["builder_id"]:
-            title += f", built by {text(facts['builder_id'], 120)}"
+            title += f", naming builder {text(facts['builder_id'], 120)}"
     else:
         title = f"Attestation {text(predicate_type, 120)} for {text(first, 120)}{more}"
     summary = {
@@ -240,16 +352,25 @@ def _evidence_for(doc, where: str) -> EvidenceFacts:
         "signed": envelope["signed"],
         "signature_count": count,
         "keyids": envelope["keyids"],
+        # Set by apps.ingest.trust after a signature check, never from the document.
+        "verified": False,
+        "signer": "",
+        "reason": reason,
         "subjects_total": len(subjects),
         "subjects": [s.uri for s in subjects[:MAX_LIST]],
-        "builder_id": facts["builder_id"],
+        # The builder counts only once the statement is verified; until then it is a claim.
+        "builder_id": "",
+        "claimed_builder_id": facts["builder_id"],
         "build_type": facts["build_type"],
         "invocation_id": facts["invocation_id"],
         "started_on": iso(started),
         "finished_on": iso(finished),
         "materials_total": len(materials),
         "materials": [m.uri for m in materials[:MAX_LIST]],
+        **step,
     }
+    if envelope.get("bundle_media_type"):
+        summary["bundle_media_type"] = envelope["bundle_media_type"]
     return EvidenceFacts(
         kind="provenance" if is_provenance else "generic",
         title=title,
@@ -259,14 +380,44 @@ def _evidence_for(doc, where: str) -> EvidenceFacts:
         subjects=subjects,
         summary=summary,
         edges=edges,
+        verification=material,
     )
+
+
+def is_attestation(doc) -> bool:
+    """Whether a parsed JSON document is one this module reads (format detection uses it)."""
+    if not isinstance(doc, dict):
+        return False
+    if "payloadType" in doc or "dsseEnvelope" in doc:
+        return True
+    if str(doc.get("_type", "")).startswith("https://in-toto.io/Statement/"):
+        return True
+    if isinstance(doc.get("envelope"), dict) and "verification_material" in doc:
+        return True  # PyPI attestation
+    if isinstance(doc.get("attestation_bundles"), list):
+        return True  # PyPI provenance file (the integrity API's answer)
+    return isinstance(doc.get("signed"), dict) and doc["signed"].get("_type") == "link"
+
+
+def _documents(doc, where: str) -> list[tuple[object, str]]:
+    """A PyPI provenance file holds bundles of attestations; everything else is one document."""
+    if isinstance(doc, dict) and isinstance(doc.get("attestation_bundles"), list):
+        out = []
+        for b, bundle in enumerate(doc["attestation_bundles"]):
+            bundle = obj(bundle, f"attestation_bundles[{b}]", LABEL, required=True)
+            for a, attestation in enumerate(arr(bundle.get("attestations"), f"attestation_bundles[{b}]", LABEL)):
+                out.append((attestation, f"attestation_bundles[{b}].attestations[{a}]"))
+        if not out:
+            raise ParseError(f"{LABEL}: the PyPI provenance file holds no attestations")
+        return out
+    return [(doc, where)]
 
 
 @guard(LABEL)
 def parse_intoto(body: bytes) -> ParseResult:
-    """Subjects, builder, materials (as built-from edges) and signature presence."""
+    """Subjects, builder claim, materials (as built-from edges) and what a signature check needs."""
     try:
-        docs = [(load_json(body, LABEL), "the document")]
+        docs = _documents(load_json(body, LABEL), "the document")
     except ParseError as whole_error:
         lines = [line for line in bytes(body).splitlines() if line.strip()]
         if len(lines) < 2:

@@ -316,8 +316,11 @@ def test_signed_dsse_slsa_v1_provenance():
     s = evidence.summary
     assert evidence.kind == "provenance" and evidence.verdict == "info"
     assert (s["signed"], s["signature_count"], s["container"]) == (True, 1, "dsse")
-    assert evidence.verdict_reason == "signed (1 signature, not verified here)"
-    assert s["builder_id"] == "https://github.com/actions/runner/github-hosted"
+    # A parser has no keys: it never says verified, and the builder is only a claim (issue 17).
+    assert evidence.verdict_reason == "unverified: 1 signature, not checked yet"
+    assert (s["verified"], s["signer"], s["builder_id"]) == (False, "", "")
+    assert s["claimed_builder_id"] == "https://github.com/actions/runner/github-hosted"
+    assert evidence.verification["type"] == "dsse" and len(evidence.verification["signatures"]) == 1
     assert [x.kind for x in evidence.subjects] == ["image", "file"]
     assert evidence.subjects[0].uri == IMAGE
     assert evidence.subjects[1].name == "octo_app-1.4.0-py3-none-any.whl"
@@ -334,11 +337,12 @@ def test_signed_dsse_slsa_v1_provenance():
 
 def test_unsigned_envelope_and_bare_statement_say_so():
     unsigned = parse_intoto(read("dsse_slsa_v02_unsigned.intoto.json")).evidence[0]
-    assert unsigned.verdict_reason == "unsigned: the DSSE envelope has no signatures"
+    assert unsigned.verdict_reason == "unverified: the dsse has no signatures"
+    assert unsigned.verification is None
     assert unsigned.summary["predicate_type"] == "https://slsa.dev/provenance/v0.2"
     assert unsigned.summary["materials"] == [COMMIT]
     bare = parse_intoto(read("intoto_statement_slsa_v1.json")).evidence[0]
-    assert bare.verdict_reason == "unsigned: bare statement without an envelope"
+    assert bare.verdict_reason == "unverified: bare statement without an envelope"
     assert bare.summary["signed"] is False
 
 

@@ -113,11 +113,12 @@ def _plain_table(doc: dict) -> tuple[dict, list[str]] | None:
     if not isinstance(schema, dict) or not isinstance(rows, list) or not rows:
         return None
     keys, fields = schema.get("primaryKey"), schema.get("fields")
-    if not isinstance(keys, list) or not keys or not isinstance(fields, list):
+    if not isinstance(keys, list) or not keys or not all(isinstance(k, str) for k in keys):
         return None
-    names = [f.get("name") for f in fields if isinstance(f, dict)]
-    metrics = [n for n in names if isinstance(n, str) and n not in keys]
-    numeric = {f.get("name") for f in fields if isinstance(f, dict) and f.get("type") in ("number", "integer")}
+    if not isinstance(fields, list) or not all(isinstance(f, dict) and isinstance(f.get("name"), str) for f in fields):
+        return None
+    metrics = [f["name"] for f in fields if f["name"] not in keys]
+    numeric = {f["name"] for f in fields if f.get("type") in ("number", "integer")}
     if not metrics or any(m not in numeric for m in metrics):
         return None
     by_group: dict[str, dict] = {m: {} for m in metrics}

@@ -59,8 +59,16 @@ def source_list() -> QuerySet[Source]:
     )
 
 
-def receipt_list(*, state: str = "", source_id: int | None = None) -> QuerySet[Receipt]:
-    qs = Receipt.objects.select_related("source").defer("headers").order_by("-received_at", "-id")
+def receipt_list(*, state: str = "", source_id: int | None = None, unrecognised: bool = False) -> QuerySet[Receipt]:
+    """Receipts newest first; each says whether its latest parse was `unrecognised` (generic evidence)."""
+    qs = (
+        Receipt.objects.select_related("source")
+        .defer("headers")
+        .annotate(unrecognised=Exists(_unrecognised_evidence()))
+        .order_by("-received_at", "-id")
+    )
+    if unrecognised:
+        qs = qs.filter(state=ReceiptState.PARSED, unrecognised=True)
     if state:
         qs = qs.filter(state=state)
     if source_id:

@@ -114,10 +114,12 @@ def source_toggle(request, pk: int):
 @permission_required("ingest.view_receipt", raise_exception=True)
 def receipt_list_page(request):
     form = ReceiptFilterForm(request.GET or None)
-    state, source_id = "", None
+    state, source_id, unrecognised = "", None, False
     if form.is_valid():
         state, source_id = form.cleaned_data["state"], form.cleaned_data["source"]
-    page = Paginator(receipt_list(state=state, source_id=source_id), 50).get_page(request.GET.get("page"))
+        unrecognised = form.cleaned_data["recognised"] == "no"
+    receipts = receipt_list(state=state, source_id=source_id, unrecognised=unrecognised)
+    page = Paginator(receipts, 50).get_page(request.GET.get("page"))
     query = request.GET.copy()
     query.pop("page", None)
     template = "ingest/receipt_list.html"

@@ -82,3 +82,18 @@ def test_a_recognised_receipt_shows_no_warning(client, ci, admin_user):
     assert "Not recognised" not in client.get(reverse("ingest:receipt_detail", args=[known.pk])).content.decode()
     page = client.get(reverse("ingest:source_detail", args=[ci.source.pk])).content.decode()
     assert "unrecognised receipt" not in page
+
+
+def test_the_receipt_list_filters_and_marks_unrecognised_receipts(client, ci, admin_user):
+    unknown = _send(client, ci.token, UNKNOWN, "controls.csv")
+    known = _send(client, ci.token, fixture_bytes("bandit_shell_md5.sarif"), "bandit.sarif")
+    client.force_login(admin_user)
+    source_page = client.get(reverse("ingest:source_detail", args=[ci.source.pk])).content.decode()
+    assert f"?source={ci.source.pk}&amp;recognised=no" in source_page
+
+    page = client.get(reverse("ingest:receipt_list"), {"source": ci.source.pk, "recognised": "no"}).content.decode()
+    assert f"#{unknown.pk}<" in page and f"#{known.pk}<" not in page
+    assert "not recognised" in page
+    everything = client.get(reverse("ingest:receipt_list")).content.decode()
+    assert f"#{unknown.pk}<" in everything and f"#{known.pk}<" in everything
+    assert everything.count(">not recognised<") == 1

@@ -107,7 +107,8 @@ Every `evidence.<kind>` value is a map:
     `model`, `version`, `metrics` (map of name to number, e.g. `auc`), `fairness`
     (map, e.g. `demographic_parity_difference`), `violations`.
   - `deployment`, `release`, `pipeline_run`, `check_run`, ... (GitHub and GitLab
-    webhooks): see the parser of that event.
+    webhooks): see the parser of that event. `commit_status` (GitHub `status`
+    events): `context`, `state` (success, failure, error, pending), `description`.
   - `infrastructure` (Terraform plan or state): `unencrypted`,
     `encrypted_without_customer_key` and `public` (lists of resource addresses),
     `tls_endpoints` (list of `{address, protocol, min_tls_version}`), `log_retention`
@@ -124,6 +125,9 @@ Every `evidence.<kind>` value is a map:
     `drifted_columns`, `max_psi` (number, or null when no PSI was computed).
   - `fairness` (also from Fairlearn MetricFrame exports): `fairness` (map, e.g.
     `demographic_parity_difference`, `equalized_odds_difference`), `difference`, `ratio`.
+    A plain `MetricFrame.by_group` export carries only `by_group`; the parser computes
+    `difference`, `ratio` and the fairness values it can from it and lists them in
+    `computed`.
   - `data_version` (DVC): `datasets` (list of `{path, md5, size}`), `models`, `stages`.
   - `policy_decisions` (OPA decision logs): `decisions_total`, `by_outcome` (`allow`,
     `deny`, ...), `denied`.

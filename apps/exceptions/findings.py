@@ -29,7 +29,10 @@ def findings_of(summary: Mapping | None) -> dict[str, int]:
     """Finding counts an evidence summary reports, by kind (0 when it says nothing)."""
     summary = summary if isinstance(summary, Mapping) else {}
     out = dict.fromkeys(FINDING_KINDS, 0)
-    out["high"] += _int(summary.get("high_severity"))  # SARIF: security-severity >= 7.0
+    if not isinstance(summary.get("by_severity"), Mapping):
+        # SARIF parsed before severities were normalised: high_severity (security-severity >= 7.0) only.
+        # Newer SARIF summaries give by_severity (read below), of which high_severity is critical + high.
+        out["high"] += _int(summary.get("high_severity"))
     for key in ("failed_by_severity", "by_severity", "vulnerabilities_by_severity"):
         table = summary.get(key)
         if isinstance(table, Mapping):

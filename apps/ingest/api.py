@@ -44,6 +44,7 @@ from apps.ingest.auth import (
 )
 from apps.ingest.models import Receipt, Source
 from apps.ingest.parsers import PARSERS, ParseError, normalize_subject
+from apps.ingest.selectors import receipt_recognised
 from apps.ingest.services import receipt_accept
 from apps.inventory.models import System
 
@@ -411,6 +412,11 @@ class ReceiptOutput(serializers.Serializer):
     error = serializers.CharField(help_text="Why parsing failed (empty otherwise).")
     evidence = serializers.ListField(child=serializers.CharField(), help_text="Ids of the evidence parsed from it.")
     sha256 = serializers.CharField()
+    recognised = serializers.BooleanField(
+        allow_null=True,
+        help_text="false: no parser read the content, it was kept as generic evidence that no rule judges; "
+        "null until the receipt is parsed.",
+    )
 
 
 class ReceiptDetailApi(APIView):
@@ -435,6 +441,7 @@ class ReceiptDetailApi(APIView):
             visible = scope_evidence(request.user, Evidence.objects.filter(receipt=OuterRef("pk")))
             receipts = receipts.filter(Exists(visible))
         receipt = get_object_or_404(receipts.only("id", "state", "error", "sha256", "attempts"), pk=pk)
+        recognised = receipt_recognised(receipt)
         evidence = Evidence.objects.filter(receipt=receipt, generation=receipt.generation).order_by("ordinal")
         return Response(
             {
@@ -443,5 +450,6 @@ class ReceiptDetailApi(APIView):
                 "error": receipt.error,
                 "evidence": [str(pk) for pk in evidence.values_list("pk", flat=True)],
                 "sha256": receipt.sha256,
+                "recognised": recognised,
             }
         )

@@ -24,6 +24,9 @@ class SourceForm(forms.Form):
 class ReceiptFilterForm(forms.Form):
     state = forms.ChoiceField(required=False, choices=[("", "Any"), *Receipt.State.choices])
     source = forms.TypedChoiceField(required=False, coerce=int, empty_value=None)
+    recognised = forms.ChoiceField(
+        required=False, choices=[("", "Any"), ("no", "Not recognised (kept as generic evidence)")]
+    )
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)

@@ -7,20 +7,68 @@ from datetime import timedelta
 
 from django.conf import settings
 from django.db import connection, transaction
-from django.db.models import Count, QuerySet
+from django.db.models import Count, Exists, IntegerField, OuterRef, QuerySet, Subquery
+from django.db.models.functions import Coalesce
 from django.utils import timezone
 
+from apps.evidence.models import Evidence
 from apps.ingest.models import Receipt, ReceiptState, Source
+
+# The evidence kind of content no parser read: parse_generic's files and the webhook
+# parsers' unknown events. A receipt whose latest parse wrote one is "not recognised".
+UNRECOGNISED_KIND = "generic"
+
+
+def _unrecognised_evidence():
+    """Evidence of the receipt at OuterRef, from its latest parse, that no parser read."""
+    return Evidence.objects.filter(receipt=OuterRef("pk"), generation=OuterRef("attempts"), kind=UNRECOGNISED_KIND)
+
+
+def receipt_list_unrecognised(*, source_id: int | None = None) -> QuerySet[Receipt]:
+    """Parsed receipts whose content was kept as generic evidence (no rule judges it)."""
+    qs = Receipt.objects.filter(state=ReceiptState.PARSED).filter(Exists(_unrecognised_evidence()))
+    return qs.filter(source_id=source_id) if source_id else qs
+
+
+def receipt_recognised(receipt: Receipt) -> bool | None:
+    """True when a parser read the receipt's content, False when it was kept as generic evidence,
+    None while it is not parsed (queued, parsing or failed)."""
+    if receipt.state != ReceiptState.PARSED:
+        return None
+    return not Evidence.objects.filter(
+        receipt=receipt, generation=receipt.generation, kind=UNRECOGNISED_KIND
+    ).exists()
 
 
 def source_list() -> QuerySet[Source]:
+    unrecognised = (
+        receipt_list_unrecognised()
+        .filter(source=OuterRef("pk"))
+        .order_by()
+        .values("source")
+        .annotate(n=Count("id"))
+        .values("n")
+    )
     return (
-        Source.objects.select_related("system", "created_by").annotate(receipt_count=Count("receipts")).order_by("name")
+        Source.objects.select_related("system", "created_by")
+        .annotate(
+            receipt_count=Count("receipts"),
+            unrecognised_count=Coalesce(Subquery(unrecognised, output_field=IntegerField()), 0),
+        )
+        .order_by("name")
     )
 
 
-def receipt_list(*, state: str = "", source_id: int | None = None) -> QuerySet[Receipt]:
-    qs = Receipt.objects.select_related("source").defer("headers").order_by("-received_at", "-id")
+def receipt_list(*, state: str = "", source_id: int | None = None, unrecognised: bool = False) -> QuerySet[Receipt]:
+    """Receipts newest first; each says whether its latest parse was `unrecognised` (generic evidence)."""
+    qs = (
+        Receipt.objects.select_related("source")
+        .defer("headers")
+        .annotate(unrecognised=Exists(_unrecognised_evidence()))
+        .order_by("-received_at", "-id")
+    )
+    if unrecognised:
+        qs = qs.filter(state=ReceiptState.PARSED, unrecognised=True)
     if state:
         qs = qs.filter(state=state)
     if source_id:

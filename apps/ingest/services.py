@@ -367,7 +367,13 @@ def receipt_parse(*, receipt_id: int, takeover: bool = False) -> Receipt | None:
                 actor="system:receipt_parse",
                 action="receipt.parsed",
                 target=receipt,
-                data={"format": result.format, "evidence": [str(e.pk) for e in evidence], "attempt": attempt},
+                data={
+                    "format": result.format,
+                    "evidence": [str(e.pk) for e in evidence],
+                    "attempt": attempt,
+                    # false: kept as generic evidence that no parser read (see selectors.receipt_recognised)
+                    "recognised": not any(e.kind == "generic" for e in result.evidence),
+                },
             )
             # Re-evaluate the controls of what the evidence is about, after commit (policy app).
             from apps.policy.services import policy_evaluate_on_evidence

@@ -10,7 +10,13 @@ from django.views.decorators.http import require_POST
 from apps.evidence.models import Evidence
 from apps.ingest.forms import ReceiptFilterForm, SourceForm
 from apps.ingest.models import Receipt, Source
-from apps.ingest.selectors import receipt_list, receipt_state_counts, source_list
+from apps.ingest.selectors import (
+    receipt_list,
+    receipt_list_unrecognised,
+    receipt_recognised,
+    receipt_state_counts,
+    source_list,
+)
 from apps.ingest.services import (
     InvalidTransition,
     SourceCredentials,
@@ -74,6 +80,7 @@ def source_detail(request, pk: int):
         {
             "source": source,
             "receipts": receipt_list(source_id=source.pk)[:20],
+            "unrecognised_count": receipt_list_unrecognised(source_id=source.pk).count(),
             "timeline": ledger_timeline_for(source),
             "show_ledger_links": ledger_visible_to(request.user),
         },
@@ -107,10 +114,12 @@ def source_toggle(request, pk: int):
 @permission_required("ingest.view_receipt", raise_exception=True)
 def receipt_list_page(request):
     form = ReceiptFilterForm(request.GET or None)
-    state, source_id = "", None
+    state, source_id, unrecognised = "", None, False
     if form.is_valid():
         state, source_id = form.cleaned_data["state"], form.cleaned_data["source"]
-    page = Paginator(receipt_list(state=state, source_id=source_id), 50).get_page(request.GET.get("page"))
+        unrecognised = form.cleaned_data["recognised"] == "no"
+    receipts = receipt_list(state=state, source_id=source_id, unrecognised=unrecognised)
+    page = Paginator(receipts, 50).get_page(request.GET.get("page"))
     query = request.GET.copy()
     query.pop("page", None)
     template = "ingest/receipt_list.html"
@@ -135,6 +144,7 @@ def receipt_detail(request, pk: int):
         "ingest/receipt_detail.html",
         {
             "receipt": receipt,
+            "recognised": receipt_recognised(receipt),
             "evidence": evidence,
             "timeline": ledger_timeline_for(receipt),
             "show_ledger_links": ledger_visible_to(request.user),

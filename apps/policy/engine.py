@@ -93,8 +93,11 @@ Every `evidence.<kind>` value is a map:
   - `test_report` (JUnit XML): `tests`, `passed`, `failed`, `errored`, `skipped`,
     `time_seconds`, `suites_total`, `failing_tests_total`.
   - `sast_scan` (SARIF): `results_total`, `by_level` (`error`, `warning`, `note`,
-    `none`), `high_severity` (results with security-severity >= 7.0), `suppressed`,
-    `baseline_absent`, `rules_total`, `tools`.
+    `none`), `by_severity` (`critical`, `high`, `medium`, `low`, `none`: normalised
+    across scanners, see below), `high_severity` (results of normalised severity high
+    or critical), `security_severity_high` (results whose own security-severity is
+    >= 7.0, the tool's value before normalising), `suppressed`, `baseline_absent`,
+    `rules_total`, `tools`.
   - `sbom` (CycloneDX or SPDX): CycloneDX has `components_total`,
     `components_without_license`, `main_component`; SPDX has `packages_total`,
     `packages_without_license`; both have `licenses` (map of license to count).
@@ -111,7 +114,8 @@ Every `evidence.<kind>` value is a map:
     `model`, `version`, `metrics` (map of name to number, e.g. `auc`), `fairness`
     (map, e.g. `demographic_parity_difference`), `violations`.
   - `deployment`, `release`, `pipeline_run`, `check_run`, ... (GitHub and GitLab
-    webhooks): see the parser of that event.
+    webhooks): see the parser of that event. `commit_status` (GitHub `status`
+    events): `context`, `state` (success, failure, error, pending), `description`.
   - `infrastructure` (Terraform plan or state): `unencrypted`,
     `encrypted_without_customer_key` and `public` (lists of resource addresses),
     `tls_endpoints` (list of `{address, protocol, min_tls_version}`), `log_retention`
@@ -128,9 +132,38 @@ Every `evidence.<kind>` value is a map:
     `drifted_columns`, `max_psi` (number, or null when no PSI was computed).
   - `fairness` (also from Fairlearn MetricFrame exports): `fairness` (map, e.g.
     `demographic_parity_difference`, `equalized_odds_difference`), `difference`, `ratio`.
+    A plain `MetricFrame.by_group` export carries only `by_group`; the parser computes
+    `difference`, `ratio` and the fairness values it can from it and lists them in
+    `computed`.
   - `data_version` (DVC): `datasets` (list of `{path, md5, size}`), `models`, `stages`.
   - `policy_decisions` (OPA decision logs): `decisions_total`, `by_outcome` (`allow`,
     `deny`, ...), `denied`.
+
+## SARIF severity, normalised
+
+Scanners say how bad a finding is in different places. Each SARIF result gets one
+`severity` from the first source below that it carries; the result record keeps
+`severity_source`, `severity_original` (the value as the tool wrote it) and, for
+Bandit, `confidence`. A value that is not understood falls through to the next source.
+
+1. `security-severity`, a CVSS-like score on the result, else on its rule: CodeQL, GitHub
+   code scanning, Trivy, Grype, Snyk Open Source;
+2. `issue_severity` on the result: Bandit (`issue_confidence` is kept as `confidence`);
+3. the result's `level`, else its rule's `defaultConfiguration.level`, else `warning`:
+   Semgrep, ESLint, ruff, Checkov, Snyk Code.
+
+| source | critical | high | medium | low | none |
+| --- | --- | --- | --- | --- | --- |
+| 1. `security-severity` | >= 9.0 | 7.0 to 8.9 | 4.0 to 6.9 | 0.1 to 3.9 | 0.0 |
+| 2. `issue_severity` | | `HIGH` | `MEDIUM` | `LOW` | |
+| 3. `level` | | `error` | `warning` | `note` | `none` |
+
+The score bands are GitHub code scanning's. A level of `error` counts as high because
+that is where GitHub fails a check for results without a security severity; ruff and
+Checkov write every finding as `error`, so each of their findings counts as high.
+Suppressed results and results whose `baselineState` is `absent` are counted in
+`by_severity` and `high_severity` like the others, but do not make the parser's verdict
+fail.
 
 ## Artifacts and systems as subjects
 
@@ -169,7 +202,7 @@ an error): write `1.0 + 2.5` or `double(x) + 2.5`.
 ## Examples
 
 ```cel
-// no high SARIF results in the last scan (requires: sast-scan)
+// no SARIF result of normalised severity high or critical in the last scan (requires: sast-scan)
 evidence.sast_scan.summary.high_severity == 0
 
 // tests ran and none failed (requires: test-report)

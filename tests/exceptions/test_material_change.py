@@ -49,6 +49,11 @@ def test_findings_are_read_from_the_summaries_the_parsers_write():
     assert findings_of(None) == {"critical": 0, "high": 0, "errors": 0, "failed": 0}
 
 
+def test_normalised_sarif_severities_count_once_with_criticals_apart():
+    summary = {"high_severity": 3, "by_severity": {"critical": 1, "high": 2, "medium": 4}, "by_level": {"error": 3}}
+    assert findings_of(summary) == {"critical": 1, "high": 2, "errors": 3, "failed": 0}
+
+
 @pytest.mark.django_db
 def test_a_new_scan_with_more_findings_sends_an_active_exception_back_to_review(
     make_request, owners, control, system, parsed_sarif

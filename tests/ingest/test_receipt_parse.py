@@ -160,6 +160,7 @@ def test_receipt_status_for_its_source_a_user_and_nobody_else(client, ci, github
         "error": "",
         "evidence": [],
         "sha256": response.json()["sha256"],
+        "recognised": None,
     }
     assert client.get(url, headers={"Authorization": f"Bearer {github.token}"}).status_code == 404
     assert client.get(url).status_code == 401

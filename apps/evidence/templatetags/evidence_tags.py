@@ -25,6 +25,7 @@ HEADLINES: dict[str, list[str]] = {
     "job": ["conclusion", "status", "branch", "actor"],
     "check-run": ["conclusion", "status", "branch"],
     "check-suite": ["conclusion", "status", "branch"],
+    "commit-status": ["context", "state", "actor"],
     "deployment": ["environment", "state", "actor"],
     "release": ["tag", "author", "assets_total"],
     "push": ["ref", "pusher", "commits_total"],

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import re
 
+from .fairness import plain_by_group
 from .intoto import DETECT_MARKERS as PROVENANCE_MARKERS
 
 SNIFF_BYTES = 64 * 1024  # markers of every supported format sit near the top
@@ -33,7 +34,8 @@ _RUNS = _key("runs")
 _MODEL_CARD = re.compile(rb'"(model_details|model-index|model_card|cardData)"\s*:')
 _METRICS = re.compile(rb'"(metrics|fairness|thresholds)"\s*:')
 # markers for large documents of the infrastructure and data formats (small ones are parsed)
-_TERRAFORM = _key("format_version", r"1\.\d+")
+# Terraform 0.12-0.14 write format_version "0.1", 0.15-1.0 "0.2", 1.1 onwards "1.x"
+_TERRAFORM = _key("format_version", r"(?:0\.[12]|1\.\d+)")
 _TERRAFORM_BODY = re.compile(rb'"(terraform_version|planned_values|resource_changes|prior_state)"\s*:')
 _CHECKOV = _key("check_type")
 _CHECKOV_BODY = re.compile(rb'"(failed_checks|passed_checks|results)"\s*:')
@@ -53,6 +55,8 @@ _DVC_LOCK_SCHEMA = re.compile(rb"^schema:[ \t]*['\"]?2\.0['\"]?[ \t]*$", re.MULT
 _DVC_STAGES = re.compile(rb"^stages:[ \t]*$", re.MULTILINE)
 _DVC_OUTS = re.compile(rb"^outs:[ \t]*$", re.MULTILINE)
 _DVC_HASH = re.compile(rb"^[- \t]+(md5|etag|checksum|path):[ \t]*\S", re.MULTILINE)
+# SPDX tag-value: the version tag starts a line (it opens the document header)
+_SPDX_TAG_VALUE = re.compile(rb"^SPDXVersion:[ \t]*SPDX-2\.", re.MULTILINE)
 
 
 def _decode_head(body: bytes) -> bytes:
@@ -111,7 +115,7 @@ def _infra_from_keys(doc: dict) -> str:
     version = doc.get("format_version")
     if (
         isinstance(version, str)
-        and version.startswith("1.")
+        and (version.startswith("1.") or version in ("0.1", "0.2"))
         and any(k in doc for k in ("terraform_version", "planned_values", "resource_changes", "values"))
     ):
         return "terraform"
@@ -139,6 +143,8 @@ def _infra_from_keys(doc: dict) -> str:
         ).startswith("evidently:"):
             return "drift"
     if isinstance(doc.get("by_group"), dict):
+        return "fairness"
+    if plain_by_group(doc) is not None:  # MetricFrame.by_group as pandas writes it, nothing added
         return "fairness"
     if isinstance(doc.get("apiVersion"), str) and isinstance(doc.get("kind"), str):
         return "kubernetes"
@@ -228,7 +234,9 @@ def detect_format(body: bytes, *, content_type: str = "", filename: str = "") ->
         if _CHECKOV.search(head) and _CHECKOV_BODY.search(head):
             return "checkov"
         return "opa" if _DECISION_ID.search(head) else "generic"
-    if not head.startswith(b"{"):  # YAML, other text, binaries
+    if not head.startswith(b"{"):  # YAML, SPDX tag-value, other text, binaries
+        if _SPDX_TAG_VALUE.search(head):
+            return "spdx"
         return _sniff_yaml(head)
     if _CYCLONEDX.search(head):
         return "cyclonedx"

@@ -4,7 +4,8 @@ Verdicts: a conclusion of failure, timed_out or startup_failure fails; success
 passes; everything else (cancelled, skipped, neutral, stale, action_required, still
 running) is info, because it says nothing about whether the checked code is good.
 A cancelled run is usually superseded by a newer one and would otherwise raise false
-alarms. deployment_status failure/error fails, success passes.
+alarms. deployment_status failure/error fails, success passes; so does a commit
+status (the `status` event).
 """
 
 from __future__ import annotations
@@ -519,6 +520,45 @@ def _ping(doc: dict, event: str) -> EvidenceFacts:
     )
 
 
+# A commit status (the Statuses API, written by Jenkins, Travis, external CI...): error is
+# the status API's word for a check that could not complete, so it fails like failure.
+STATUS_VERDICTS = {"success": "pass", "failure": "fail", "error": "fail", "pending": "info"}
+
+
+def _status(doc: dict, event: str) -> EvidenceFacts:
+    common = _common(doc, event)
+    state = text(doc.get("state"), 20)
+    if state not in STATUS_VERDICTS:
+        raise ParseError(f"{LABEL} status: state {state!r} is not one of {', '.join(STATUS_VERDICTS)}")
+    context = text(doc.get("context"), 200) or "default"
+    commit = _commit(common["repository_url"], doc.get("sha"))
+    branches = doc.get("branches") if isinstance(doc.get("branches"), list) else []
+    summary = {
+        **common,
+        "context": context,
+        "state": state,
+        "description": text(doc.get("description"), 300),
+        "target_url": text(doc.get("target_url"), 1000),
+        "sha": text(doc.get("sha"), 64),
+        "branches": [text(b.get("name"), 300) for b in branches if isinstance(b, dict)][:MAX_LIST],
+        "actor": common["sender"],
+        "updated_at": iso(parse_datetime(doc.get("updated_at"))),
+    }
+    verdict = STATUS_VERDICTS[state]
+    reason = f"commit status '{context}' is {state}" + (
+        "" if verdict != "info" else ", which is neither a pass nor a failure yet"
+    )
+    return EvidenceFacts(
+        kind="commit-status",
+        title=f"GitHub status '{context}' on {common['repository'] or 'unknown repository'}: {state}",
+        verdict=verdict,
+        verdict_reason=reason,
+        effective_at=parse_datetime(doc.get("updated_at")) or parse_datetime(doc.get("created_at")),
+        subjects=[commit] if commit else [],
+        summary=summary,
+    )
+
+
 def _generic(doc: dict, event: str) -> EvidenceFacts:
     common = _common(doc, event)
     title = f"GitHub {event or 'unknown'} event" + (f" ({common['action']})" if common["action"] else "")
@@ -547,6 +587,7 @@ HANDLERS = {
     "package": _package,
     "registry_package": _package,
     "ping": _ping,
+    "status": _status,
 }
 
 

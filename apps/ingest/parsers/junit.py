@@ -46,7 +46,8 @@ def parse_junit(body: bytes) -> ParseResult:
     """Totals, failing tests and suites of a JUnit XML report.
 
     Counts come from the <testcase> elements when there are any (suite attributes are
-    often wrong after reruns); a report with only suite attributes uses those. The
+    often wrong after reruns), including those directly under <testsuites> (node's
+    reporter); a report with only suite attributes uses those. The
     earliest suite `timestamp` is the evidence date; zone-less timestamps are UTC.
     """
     root = parse_xml(body, LABEL)
@@ -55,6 +56,9 @@ def parse_junit(body: bytes) -> ParseResult:
         raise ParseError(f"{LABEL}: the root element is <{root_tag}>, expected <testsuites> or <testsuite>")
 
     suites = [root] if root_tag == "testsuite" else []
+    if root_tag == "testsuites" and any(local_name(child.tag) == "testcase" for child in root):
+        # node's test reporter writes top-level tests straight under <testsuites>: they count too
+        suites.append(root)
     suites += [el for el in root.iter() if el is not root and local_name(el.tag) == "testsuite"]
 
     counts = {"passed": 0, "failed": 0, "skipped": 0, "errored": 0}

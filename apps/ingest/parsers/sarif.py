@@ -1,4 +1,9 @@
-"""SARIF 2.1.0 static-analysis results (ruff, CodeQL, Semgrep, Bandit, ...)."""
+"""SARIF 2.1.0 static-analysis results (ruff, CodeQL, Semgrep, Bandit, ...).
+
+Scanners say how bad a result is in different places; `normalise_severity` puts every
+result on one scale (critical, high, medium, low, none) and keeps where the value came
+from and what it said. The mapping table is in docs/policy-fact-model.md.
+"""
 
 from __future__ import annotations
 
@@ -24,6 +29,45 @@ from .base import (
 LABEL = "SARIF"
 LEVELS = ("error", "warning", "note", "none")
 HIGH_SEVERITY = 7.0  # GitHub code scanning maps security-severity >= 7.0 to "high"
+SEVERITIES = ("critical", "high", "medium", "low", "none")
+# GitHub code scanning's documented bands for security-severity (a CVSS-like score):
+# over 9.0 critical, 7.0 to 8.9 high, 4.0 to 6.9 medium, 0.1 to 3.9 low.
+SCORE_BANDS = ((9.0, "critical"), (7.0, "high"), (4.0, "medium"))
+# Bandit's issue_severity property (its SARIF also sets level: HIGH error, MEDIUM warning, LOW note).
+NAMED_SEVERITY = {"HIGH": "high", "MEDIUM": "medium", "LOW": "low"}
+# What a level means when nothing more specific is given; GitHub fails a check on
+# "error" as it does on "high", so the two stand level.
+LEVEL_SEVERITY = {"error": "high", "warning": "medium", "note": "low", "none": "none"}
+
+
+def _score_severity(score: float) -> str:
+    for floor, name in SCORE_BANDS:
+        if score >= floor:
+            return name
+    return "low" if score > 0 else "none"
+
+
+def normalise_severity(props: dict, rule_props: dict, level: str) -> tuple[str, str, str, str]:
+    """(severity, source, original value, confidence) of one result, most specific source first.
+
+    1. `security-severity` on the result, else on its rule (CodeQL, GitHub code scanning,
+       Trivy, Grype, Snyk Open Source; any tool that writes it), banded as GitHub does;
+    2. Bandit's `issue_severity` (HIGH, MEDIUM, LOW), with `issue_confidence` kept;
+    3. the result's level (already resolved from the rule's `defaultConfiguration.level`,
+       else "warning"): error high, warning medium, note low, none none (Semgrep, ESLint,
+       ruff, Checkov, Snyk Code).
+    A value that is not understood (a non-numeric security-severity, UNDEFINED) falls
+    through to the next source rather than lowering anything.
+    """
+    confidence = text(props.get("issue_confidence"), 20)
+    raw = props.get("security-severity", rule_props.get("security-severity"))
+    score = number(raw)
+    if score is not None and score >= 0:
+        return _score_severity(score), "security-severity", text(raw, 20), confidence
+    named = props.get("issue_severity", rule_props.get("issue_severity"))
+    if isinstance(named, str) and named.strip().upper() in NAMED_SEVERITY:
+        return NAMED_SEVERITY[named.strip().upper()], "issue_severity", text(named, 20), confidence
+    return LEVEL_SEVERITY[level], "level", level, confidence
 
 
 def _level(value, where: str) -> str:
@@ -68,8 +112,10 @@ def parse_sarif(body: bytes) -> ParseResult:
     A result's level is its own `level`, else its rule's `defaultConfiguration.level`,
     else "warning" (SARIF 3.27.10); results whose `kind` is not "fail" default to
     "none". Suppressed results and results whose `baselineState` is "absent" are
-    counted but do not decide the verdict. Verdict fail if any remaining result is
-    error-level or has a security-severity of at least 7.0.
+    counted but do not decide the verdict. Each result gets a normalised `severity`
+    (see `normalise_severity`) next to the value it came from; `high_severity` counts
+    the results of high or critical severity. Verdict fail if any remaining result is
+    error-level or of high or critical severity.
     """
     doc = load_json_object(body, LABEL)
     version = doc.get("version")
@@ -78,6 +124,9 @@ def parse_sarif(body: bytes) -> ParseResult:
     runs = arr(doc.get("runs"), "runs", LABEL, required=True)
 
     level_counts = Counter({level: 0 for level in LEVELS})
+    severity_counts = Counter({severity: 0 for severity in SEVERITIES})
+    blocking_high_sources: Counter = Counter()
+    security_high = 0
     rule_counts: Counter = Counter()
     tools: list[dict] = []
     locations: list[str] = []
@@ -155,14 +204,19 @@ def parse_sarif(body: bytes) -> ParseResult:
 
             props = result.get("properties") if isinstance(result.get("properties"), dict) else {}
             rule_props = rule.get("properties") if isinstance(rule.get("properties"), dict) else {}
-            severity = number(props.get("security-severity", rule_props.get("security-severity")))
+            security_severity = number(props.get("security-severity", rule_props.get("security-severity")))
+            severity, severity_source, severity_original, confidence = normalise_severity(props, rule_props, level)
+            is_high = severity in ("critical", "high")
             is_suppressed = _is_suppressed(result)
             is_absent = result.get("baselineState") == "absent"
             level_counts[level] += 1
+            severity_counts[severity] += 1
             run_count += 1
             rule_counts[rule_id or "(no rule id)"] += 1
-            if severity is not None and severity >= HIGH_SEVERITY:
+            if is_high:
                 high += 1
+            if security_severity is not None and security_severity >= HIGH_SEVERITY:
+                security_high += 1
             if is_suppressed:
                 suppressed += 1
             if is_absent:
@@ -170,8 +224,12 @@ def parse_sarif(body: bytes) -> ParseResult:
             if not is_suppressed and not is_absent:
                 if level == "error":
                     blocking_errors += 1
-                if severity is not None and severity >= HIGH_SEVERITY:
+                if is_high:
                     blocking_high += 1
+                    if severity_source == "security-severity":
+                        blocking_high_sources[f"security-severity >= {HIGH_SEVERITY}"] += 1
+                    elif severity_source != "level":  # level error: already in the error-level count
+                        blocking_high_sources[f"{severity_source} {severity_original}"] += 1
             location = _location(result)
             if location and len(locations) < MAX_LIST:
                 locations.append(location)
@@ -184,7 +242,11 @@ def parse_sarif(body: bytes) -> ParseResult:
                     "level": level,
                     "message": text(message.get("text") if isinstance(message, dict) else None),
                     "location": location,
-                    "security_severity": severity,
+                    "severity": severity,
+                    "severity_source": severity_source,
+                    "severity_original": severity_original,
+                    "confidence": confidence,
+                    "security_severity": security_severity,
                     "suppressed": is_suppressed,
                     "baseline_state": text(result.get("baselineState"), 20),
                 }
@@ -197,8 +259,9 @@ def parse_sarif(body: bytes) -> ParseResult:
         parts = []
         if blocking_errors:
             parts.append(plural(blocking_errors, "error-level result"))
-        if blocking_high:
-            parts.append(f"{blocking_high} with security-severity >= {HIGH_SEVERITY}")
+        if blocking_high_sources:
+            said = ", ".join(f"{source}: {count}" for source, count in sorted(blocking_high_sources.items()))
+            parts.append(f"{sum(blocking_high_sources.values())} of high or critical severity ({said})")
         reason = ", ".join(parts)
     else:
         verdict = "pass"
@@ -219,6 +282,8 @@ def parse_sarif(body: bytes) -> ParseResult:
         "suppressed": suppressed,
         "baseline_absent": absent,
         "high_severity": high,
+        "by_severity": dict(severity_counts),
+        "security_severity_high": security_high,
         "rules_total": len(rule_counts),
         "rules": [{"id": rule_id, "results": count} for rule_id, count in rule_counts.most_common(MAX_LIST)],
         "locations": locations,

@@ -1,7 +1,14 @@
-"""SPDX 2.x JSON documents."""
+"""SPDX 2.x documents, in JSON or in the tag-value form (`Tag: value` lines, SPDX 2.3 annex).
+
+A tag-value document is read into the same shape as the JSON form (only the fields
+this parser uses), so both give the same facts. The SPDX project's own parser
+(spdx-tools) is not used: it refuses real-world output such as sbom4python's over
+fields the portal does not read (a LicenseListVersion of "3.28.0").
+"""
 
 from __future__ import annotations
 
+import re
 from collections import Counter
 
 from .base import (
@@ -25,6 +32,99 @@ from .subjects import file_subject
 
 LABEL = "SPDX"
 NO_LICENSE = ("", "NOASSERTION", "NONE")
+MAX_TAG_LINES = 2_000_000
+_TAG_LINE = re.compile(r"^([A-Za-z][A-Za-z0-9]*):\s?(.*)$")
+# Tags that start a new element, and the JSON list the element goes to.
+_ELEMENT_STARTS = {"PackageName": "packages", "FileName": "files", "SnippetSPDXID": "snippets",
+                   "LicenseID": "hasExtractedLicensingInfos"}  # fmt: skip
+_PACKAGE_TAGS = {"PackageName": "name", "SPDXID": "SPDXID", "PackageVersion": "versionInfo",
+                 "PackageLicenseConcluded": "licenseConcluded", "PackageLicenseDeclared": "licenseDeclared",
+                 "PackageSupplier": "supplier"}  # fmt: skip
+_FILE_TAGS = {"FileName": "fileName", "SPDXID": "SPDXID"}
+_DOCUMENT_TAGS = {"SPDXVersion": "spdxVersion", "SPDXID": "SPDXID", "DocumentName": "name",
+                  "DocumentNamespace": "documentNamespace"}  # fmt: skip
+
+
+def _checksum_value(value: str) -> dict | None:
+    algorithm, _, digest = value.partition(":")
+    return {"algorithm": algorithm.strip(), "checksumValue": digest.strip()} if digest.strip() else None
+
+
+def _tag_value_document(body: bytes) -> dict:
+    """The JSON-shaped dict of a tag-value document; ParseError when it is not one."""
+    try:
+        content = bytes(body).decode("utf-8-sig")
+    except UnicodeDecodeError:
+        raise ParseError(f"{LABEL}: the file is neither JSON nor UTF-8 tag-value text") from None
+    doc: dict = {"creationInfo": {"creators": []}, "packages": [], "files": [], "relationships": []}
+    element: dict | None = None  # the package or file being read; None while in the document header
+    lines = content.splitlines()
+    if len(lines) > MAX_TAG_LINES:
+        raise ParseError(f"{LABEL}: more than {MAX_TAG_LINES} lines")
+    index = 0
+    while index < len(lines):
+        line = lines[index]
+        index += 1
+        if not line.strip() or line.lstrip().startswith("#"):
+            continue
+        match = _TAG_LINE.match(line)
+        if not match:
+            raise ParseError(f"{LABEL}: line {index} is not 'Tag: value': {text(line, 80)!r}")
+        tag, value = match.group(1), match.group(2).strip()
+        if value.startswith("<text>"):  # free text, possibly over several lines
+            parts = [value[len("<text>") :]]
+            while "</text>" not in parts[-1]:
+                if index >= len(lines):
+                    raise ParseError(f"{LABEL}: <text> opened for {tag} is never closed")
+                parts.append(lines[index])
+                index += 1
+            value = "\n".join(parts).split("</text>", 1)[0].strip()
+        if tag in _ELEMENT_STARTS:
+            element = {"_list": _ELEMENT_STARTS[tag]}
+            doc.setdefault(element["_list"], []).append(element)
+        if tag == "Relationship":
+            words = value.split()
+            if len(words) >= 3:
+                doc["relationships"].append(
+                    {"spdxElementId": words[0], "relationshipType": words[1], "relatedSpdxElement": words[2]}
+                )
+        elif element is None:
+            if tag in _DOCUMENT_TAGS:
+                doc.setdefault(_DOCUMENT_TAGS[tag], value)
+            elif tag == "Creator":
+                doc["creationInfo"]["creators"].append(value)
+            elif tag == "Created":
+                doc["creationInfo"]["created"] = value
+        elif element["_list"] == "packages":
+            if tag in _PACKAGE_TAGS:
+                element.setdefault(_PACKAGE_TAGS[tag], value)
+            elif tag == "PackageChecksum" and _checksum_value(value):
+                element.setdefault("checksums", []).append(_checksum_value(value))
+            elif tag == "ExternalRef":
+                words = value.split(None, 2)
+                if len(words) == 3:
+                    element.setdefault("externalRefs", []).append(
+                        {"referenceCategory": words[0], "referenceType": words[1], "referenceLocator": words[2]}
+                    )
+        elif element["_list"] == "files":
+            if tag in _FILE_TAGS:
+                element.setdefault(_FILE_TAGS[tag], value)
+            elif tag == "FileChecksum" and _checksum_value(value):
+                element.setdefault("checksums", []).append(_checksum_value(value))
+    if "spdxVersion" not in doc:
+        raise ParseError(f"{LABEL}: no SPDXVersion line; expected an SPDX 2.x JSON or tag-value document")
+    for name in ("packages", "files"):
+        for item in doc[name]:
+            item.pop("_list", None)
+    return doc
+
+
+def _load(body: bytes) -> tuple[dict, str]:
+    """(document as a JSON-shaped dict, "json" or "tag-value")."""
+    head = bytes(body[:1024]).lstrip(b"\xef\xbb\xbf \t\r\n") if isinstance(body, (bytes, bytearray)) else b"{"
+    if head[:1] in (b"{", b"[") or not head:
+        return load_json_object(body, LABEL), "json"
+    return _tag_value_document(body), "tag-value"
 
 
 def _checksum(checksums, algorithm: str) -> str:
@@ -69,7 +169,7 @@ def parse_spdx(body: bytes) -> ParseResult:
     document to the package, and those packages are the evidence subjects. Every other
     relationship keeps the document's direction and its type in kebab case.
     """
-    doc = load_json_object(body, LABEL)
+    doc, form = _load(body)
     version = doc.get("spdxVersion")
     if not isinstance(version, str) or not version.startswith("SPDX-2."):
         raise ParseError(f"{LABEL}: spdxVersion is {text(version, 40)!r}; expected SPDX-2.x (e.g. 'SPDX-2.3')")
@@ -153,6 +253,7 @@ def parse_spdx(body: bytes) -> ParseResult:
     main_name = described_subjects[0].name if described_subjects else doc_name
     summary = {
         "spdx_version": version,
+        "format": form,
         "document_name": doc_name,
         "document_namespace": namespace,
         "created": iso(effective_at),

@@ -1,7 +1,9 @@
 """Terraform plans and states in their JSON form (`terraform show -json`).
 
-Both documents carry `format_version` "1.x" (a major version other than 1 is refused,
-as Terraform's JSON output format asks). A plan has `planned_values` and/or
+Both documents carry `format_version` "1.x" (Terraform 1.1 onwards), "0.2" (0.15 to
+1.0) or "0.1" (0.12 to 0.14); the older two have the same structure, less some later
+additions (sensitive markers, relevant_attributes, timestamp) that are not needed here.
+Any other version is refused, as Terraform's JSON output format asks. A plan has `planned_values` and/or
 `resource_changes` (plus `configuration`, `prior_state`, `variables`); a state has
 `values.root_module`. Every managed resource instance (data sources are skipped) in
 the root module and all nested `child_modules` becomes one record:
@@ -778,6 +780,9 @@ def _findings(record: dict) -> list[str]:
     return issues
 
 
+LEGACY_FORMATS = ("0.1", "0.2")  # Terraform 0.12-0.14 and 0.15-1.0
+
+
 @guard(LABEL)
 def parse_terraform(body: bytes) -> ParseResult:
     """Resources of a plan or state with their region and safeguard attributes; see the module docstring."""
@@ -785,8 +790,10 @@ def parse_terraform(body: bytes) -> ParseResult:
     version = doc.get("format_version")
     if not isinstance(version, str) or not version:
         raise ParseError(f"{LABEL}: format_version is missing; expected the output of `terraform show -json`")
-    if version.split(".", 1)[0] != "1":
-        raise ParseError(f"{LABEL}: format_version {text(version, 20)!r} is not supported; only 1.x is")
+    if version.split(".", 1)[0] != "1" and version not in LEGACY_FORMATS:
+        raise ParseError(
+            f"{LABEL}: format_version {text(version, 20)!r} is not supported; only 0.1, 0.2 and 1.x are"
+        )
     if not any(key in doc for key in ("planned_values", "resource_changes", "values", "terraform_version")):
         raise ParseError(
             f"{LABEL}: neither planned_values/resource_changes (a plan) nor values (a state); "

@@ -23,6 +23,9 @@ UPLOAD_PARSERS = {
     "cyclonedx-json": (parse_cyclonedx, "cyclonedx_py_env.cdx.json"),
     "cyclonedx-xml": (parse_cyclonedx, "cyclonedx_py_env.cdx.xml"),
     "spdx": (parse_spdx, "sbom4python_requests.spdx.json"),
+    "spdx-tag-value": (parse_spdx, "sbom4python_requests.spdx"),
+    "sarif-bandit": (parse_sarif, "bandit_shell_md5.sarif"),
+    "junit-node": (parse_junit, "node_test_junit.xml"),
     "intoto": (parse_intoto, "dsse_slsa_v1.intoto.json"),
     "model-card": (parse_model_card, "hf_model_card_data.json"),
     "metrics": (parse_metrics, "fairlearn_report.json"),
@@ -32,6 +35,7 @@ WEBHOOKS = [
     ("github", "workflow_job", "github/workflow_job.completed.failure.json"),
     ("github", "package", "github/package.published.npm.json"),
     ("github", "deployment_status", "github/deployment_status.created.json"),
+    ("github", "status", "github/status.success.json"),
     ("gitlab", "Pipeline Hook", "gitlab/pipeline_hook.json"),
     ("gitlab", "Deployment Hook", "gitlab/deployment_hook.json"),
 ]
@@ -109,7 +113,7 @@ def test_upload_parsers_survive_fixture_json_with_values_replaced(name, data):
     """Same keys, wrong types: the kind of input that trips KeyError/TypeError."""
     parser, fixture = UPLOAD_PARSERS[name]
     raw = (DATA / fixture).read_bytes()
-    if raw.lstrip().startswith(b"<"):
+    if not raw.lstrip().startswith((b"{", b"[")):  # XML, SPDX tag-value
         return
     doc = json.loads(raw)
     paths = []

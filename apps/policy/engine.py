@@ -26,9 +26,16 @@ is the same text (a test keeps them equal).
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import math
+import os
+import pickle
 import re
+import select
+import signal
+import struct
+import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
@@ -188,6 +195,14 @@ size(approvals.map(a, a.approver).distinct()) >= 2
 logging.getLogger("cel").setLevel(logging.ERROR)
 
 MAX_EXPRESSION_LENGTH = 2000  # deeper nesting than this allows can overflow the native parser's stack
+# Cost limits checked when a rule is saved (compile_rule(check_cost=True)). A comprehension
+# (all, exists, exists_one, map, filter) runs its body once per element, so k nested ones over
+# lists of n elements cost n**k: five levels over 17 builders took 0.7 to 1.3 s per subject.
+# Two levels (e.g. "every endpoint's TLS version is in an allowed list") is all the shipped rules
+# need. The run-time budget (evaluate_bounded) catches what stays expensive on large facts.
+MAX_RULE_LENGTH = 1000
+MAX_COMPREHENSION_DEPTH = 2
+MAX_BRACKET_DEPTH = 12
 FACT_NAMES = ("subject", "system", "evidence", "lineage", "approvals", "baseline", "now")
 BASELINE = "baseline"  # the one `requires` name that is not an evidence kind
 
@@ -206,6 +221,7 @@ KNOWN_FUNCTIONS = frozenset(
 _POSITION_RE = re.compile(r"ERROR: <input>:(\d+):(\d+): ([^\n]*)")
 _EXPECTING_RE = re.compile(r"expecting \{[^}]*\}")
 _STRING_RE = re.compile(r"""(?s)[rR]?(?:'''.*?'''|\"\"\".*?\"\"\"|'(?:\\.|[^'\\\n])*'|"(?:\\.|[^"\\\n])*")""")
+_COMPREHENSION_RE = re.compile(r"\.\s*(all|exists_one|exists|map|filter)\s*$")
 _BOUND_RE = re.compile(r"\.\s*(?:all|exists|exists_one|map|filter)\s*\(\s*([A-Za-z_]\w*)\s*,")
 _EVIDENCE_REF_RE = re.compile(r"\bevidence\s*(?:\.\s*([A-Za-z_]\w*)|\[\s*(['\"])([^'\"]*)\2\s*\])")
 _PATH_RE = re.compile(
@@ -286,8 +302,48 @@ def _blank_strings(source: str) -> str:
     return _STRING_RE.sub(lambda m: '""'.ljust(len(m.group(0))), source)
 
 
-def compile_rule(expression: str, *, requires: Iterable[str] = ()) -> CompiledRule:
-    """Parse a rule expression; raise RuleSyntaxError (with line and column) when it is not valid."""
+def _check_cost(expression: str, scan: str) -> None:
+    """Refuse rules whose cost can explode: too long, too deeply nested (see MAX_COMPREHENSION_DEPTH)."""
+    if len(expression) > MAX_RULE_LENGTH:
+        line, column = _position_of(expression, MAX_RULE_LENGTH)
+        raise RuleSyntaxError(
+            f"the expression is longer than {MAX_RULE_LENGTH} characters; split it into several rules",
+            line=line,
+            column=column,
+            expression=expression,
+        )
+    stack: list[bool] = []  # one entry per open bracket: True when it opens a comprehension
+    for index, char in enumerate(scan):
+        if char in "([{":
+            comprehension = char == "(" and bool(_COMPREHENSION_RE.search(scan[max(0, index - 30) : index]))
+            stack.append(comprehension)
+            line, column = _position_of(expression, index)
+            if comprehension and sum(stack) > MAX_COMPREHENSION_DEPTH:
+                raise RuleSyntaxError(
+                    f"comprehensions (all, exists, exists_one, map, filter) are nested {sum(stack)} deep here; "
+                    f"at most {MAX_COMPREHENSION_DEPTH} are allowed, because each level multiplies the cost by "
+                    "the length of its list: split the rule or compare with a precomputed fact",
+                    line=line,
+                    column=column,
+                    expression=expression,
+                )
+            if len(stack) > MAX_BRACKET_DEPTH:
+                raise RuleSyntaxError(
+                    f"the expression nests brackets {len(stack)} deep here; at most {MAX_BRACKET_DEPTH} "
+                    "are allowed: split it into several rules",
+                    line=line,
+                    column=column,
+                    expression=expression,
+                )
+        elif char in ")]}" and stack:
+            stack.pop()
+
+
+def compile_rule(expression: str, *, requires: Iterable[str] = (), check_cost: bool = True) -> CompiledRule:
+    """Parse a rule expression; raise RuleSyntaxError (with line and column) when it is not valid.
+
+    `check_cost` applies the save-time cost limits (length, nesting); stored rules written before
+    a limit existed are compiled without them and bounded by the run-time budget instead."""
     if not isinstance(expression, str):
         raise RuleSyntaxError(f"the expression must be text, got {type(expression).__name__}")
     if not expression.strip():
@@ -321,6 +377,8 @@ def compile_rule(expression: str, *, requires: Iterable[str] = ()) -> CompiledRu
         raise RuleSyntaxError(f"not a valid expression ({type(exc).__name__})", expression=expression) from None
 
     scan = _blank_strings(expression)
+    if check_cost:
+        _check_cost(expression, scan)
     _check_names(program, expression, scan)
     required = []
     for item in requires:
@@ -641,3 +699,109 @@ def evaluate(compiled: CompiledRule, facts: Mapping | Facts | None) -> RuleOutco
     if value:
         return RuleOutcome(status="pass", passed=True, reason="satisfied" + suffix, used=used)
     return RuleOutcome(status="fail", passed=False, reason="not satisfied" + suffix, used=used)
+
+
+# --- bounded evaluation ----------------------------------------------------------------
+#
+# cel-rust runs a program to the end while holding the GIL: no thread, signal or callback of this
+# process can stop it (a variable resolver's exception is logged and ignored). So a batch is
+# evaluated in a forked child process that streams one frame per rule, and the parent kills the
+# child when a rule's budget runs out: that rule's outcomes become errors saying so, and a new
+# child carries on with the next rule. Fork shares the prepared facts and compiled programs
+# without copying or pickling them; only the outcomes travel back. The child touches no database
+# connection and leaves with os._exit(), so nothing of the parent is closed or flushed twice.
+
+_FRAME = struct.Struct("!I")
+
+
+def budget_reason(budget_ms: int) -> str:
+    """The reason a rule's results carry when it ran out of time."""
+    return f"evaluation exceeded its time budget of {budget_ms} ms"
+
+
+def _child_run(jobs, start: int, run, write_fd: int) -> None:
+    try:
+        for index in range(start, len(jobs)):
+            rule, facts = jobs[index]
+            row = [run(rule, f) for f in facts]
+            data = pickle.dumps((index, row), protocol=pickle.HIGHEST_PROTOCOL)
+            payload = _FRAME.pack(len(data)) + data
+            view = memoryview(payload)
+            while view:
+                written = os.write(write_fd, view)
+                view = view[written:]
+    except BaseException:  # noqa: BLE001 - the parent sees the pipe close and reports the rule
+        os._exit(1)
+    os._exit(0)
+
+
+def _read_frame(fd: int, buffer: bytearray, deadline: float) -> bytes | None:
+    """The next frame from the child, None when it closed the pipe; TimeoutError at the deadline."""
+    while True:
+        if len(buffer) >= _FRAME.size:
+            (size,) = _FRAME.unpack_from(buffer)
+            if len(buffer) >= _FRAME.size + size:
+                frame = bytes(buffer[_FRAME.size : _FRAME.size + size])
+                del buffer[: _FRAME.size + size]
+                return frame
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            raise TimeoutError
+        ready, _, _ = select.select([fd], [], [], remaining)
+        if not ready:
+            raise TimeoutError
+        chunk = os.read(fd, 1 << 16)
+        if not chunk:
+            return None
+        buffer.extend(chunk)
+
+
+def evaluate_bounded(rules, facts, *, budget_ms: int, run=None) -> list[list[RuleOutcome]]:
+    """Evaluate each rule over the facts, each rule within `budget_ms` for the whole batch.
+
+    `rules` is a list of CompiledRule (run over every fact set) or of (rule, [facts]) jobs when
+    each rule has its own subjects; `run(rule, facts)` defaults to evaluate(). Returns, per rule,
+    its outcomes in the order of its facts. A rule that exceeds its budget gets an "error"
+    outcome for every fact set, with budget_reason() as the reason; the other rules are unaffected."""
+    run = run or evaluate
+    jobs = [r if isinstance(r, tuple) else (r, list(facts)) for r in rules]
+    out: list[list[RuleOutcome] | None] = [None] * len(jobs)
+    budget = max(1, int(budget_ms)) / 1000
+    start = 0
+    while start < len(jobs):
+        if not any(f for _, f in jobs[start:]):  # nothing to evaluate: no child needed
+            for index in range(start, len(jobs)):
+                out[index] = []
+            break
+        read_fd, write_fd = os.pipe()
+        pid = os.fork()
+        if pid == 0:  # the child
+            os.close(read_fd)
+            _child_run(jobs, start, run, write_fd)
+        os.close(write_fd)
+        buffer = bytearray()
+        index = start
+        try:
+            while index < len(jobs):
+                try:
+                    frame = _read_frame(read_fd, buffer, time.monotonic() + budget)
+                except TimeoutError:
+                    reason = budget_reason(budget_ms)
+                    out[index] = [RuleOutcome(status="error", passed=False, reason=reason) for _ in jobs[index][1]]
+                    index += 1
+                    break
+                if frame is None:  # the child died (out of memory, a crash in the library)
+                    reason = "evaluation stopped unexpectedly (the evaluating process ended)"
+                    out[index] = [RuleOutcome(status="error", passed=False, reason=reason) for _ in jobs[index][1]]
+                    index += 1
+                    break
+                done, row = pickle.loads(frame)  # noqa: S301 - our own child, through our own pipe
+                out[done] = row
+                index = done + 1
+        finally:
+            os.close(read_fd)
+            with contextlib.suppress(ProcessLookupError):  # it may have finished on its own
+                os.kill(pid, signal.SIGKILL)
+            os.waitpid(pid, 0)
+        start = index
+    return [row if row is not None else [] for row in out]

@@ -37,7 +37,16 @@ from pathlib import Path
 
 import yaml
 
-from .engine import CompiledRule, Facts, RuleOutcome, RuleSyntaxError, compile_rule, evaluate, prepare_facts
+from .engine import (
+    CompiledRule,
+    Facts,
+    RuleOutcome,
+    RuleSyntaxError,
+    compile_rule,
+    evaluate,
+    evaluate_bounded,
+    prepare_facts,
+)
 from .oscal import CatalogSpec, shipped_catalogs
 
 DEFAULT_RULES = Path(__file__).resolve().parent / "rules" / "default.yaml"
@@ -152,8 +161,13 @@ def _strings(value, where: str, *, allow_empty: bool = True) -> tuple[str, ...]:
     return tuple(dict.fromkeys(v.strip() for v in value))
 
 
-def rule_from_dict(raw: Mapping, *, where: str = "rule", control_ids: Iterable[str] | None = None) -> RuleSpec:
-    """Validate and compile one rule given as a dict (YAML, a form, the API)."""
+def rule_from_dict(
+    raw: Mapping, *, where: str = "rule", control_ids: Iterable[str] | None = None, check_cost: bool = True
+) -> RuleSpec:
+    """Validate and compile one rule given as a dict (YAML, a form, the API).
+
+    `check_cost=False` compiles a stored rule without the save-time cost limits (it is bounded
+    by the run-time budget instead, see evaluate_rules_bounded)."""
     if not isinstance(raw, Mapping):
         raise RuleSetError(f"{where}: must be a mapping of rule fields")
     key = raw.get("key")
@@ -197,7 +211,7 @@ def rule_from_dict(raw: Mapping, *, where: str = "rule", control_ids: Iterable[s
         raise RuleSetError(f"{where}.expression: must be a CEL expression as text")
     expression = expression.strip()
     try:
-        compiled = compile_rule(expression, requires=requires)
+        compiled = compile_rule(expression, requires=requires, check_cost=check_cost)
     except RuleSyntaxError as exc:
         raise RuleSetError(f"{where}.expression: {exc}") from None
     return RuleSpec(
@@ -267,3 +281,28 @@ def evaluate_rule_set(rules: Iterable[RuleSpec], facts: Mapping | Facts) -> list
     """Every rule over one subject's facts, prepared once."""
     prepared = prepare_facts(facts)
     return [(rule, evaluate_rule(rule, prepared)) for rule in rules]
+
+
+def evaluate_rules_bounded(rules: list[RuleSpec], facts: list[Facts], *, budget_ms: int) -> list[list[RuleOutcome]]:
+    """Every rule over every subject's prepared facts, each rule within `budget_ms` for the batch.
+
+    Returns outcomes[rule index][subject index]. Selectors are decided here (cheap, in this
+    process); only the subjects a rule applies to go to the engine's bounded evaluation, so a
+    rule that runs out of time fails exactly the results it would have written."""
+    out: list[list[RuleOutcome | None]] = [[None] * len(facts) for _ in rules]
+    jobs = []
+    positions: list[list[int]] = []
+    for i, rule in enumerate(rules):
+        selected = []
+        for j, prepared in enumerate(facts):
+            reason = rule.selector.mismatch(prepared.data)
+            if reason is None:
+                selected.append(j)
+            else:
+                out[i][j] = RuleOutcome(status="not-applicable", passed=None, reason=reason)
+        jobs.append((rule.compiled, [facts[j] for j in selected]))
+        positions.append(selected)
+    for i, row in enumerate(evaluate_bounded(jobs, [], budget_ms=budget_ms)):
+        for j, outcome in zip(positions[i], row, strict=True):
+            out[i][j] = outcome
+    return out  # type: ignore[return-value]

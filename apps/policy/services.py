@@ -46,7 +46,14 @@ from apps.policy.models import (
     worst_status,
 )
 from apps.policy.oscal import CatalogSpec, OscalError, load_catalog, shipped_catalogs
-from apps.policy.rulesets import DEFAULT_RULES, RuleSetError, RuleSpec, evaluate_rule, load_rule_set, rule_from_dict
+from apps.policy.rulesets import (
+    DEFAULT_RULES,
+    RuleSetError,
+    RuleSpec,
+    evaluate_rules_bounded,
+    load_rule_set,
+    rule_from_dict,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -378,7 +385,9 @@ def current_rules(rule_ids: Iterable[int] | None = None) -> list[_Rule]:
     out = []
     for version in versions:
         try:
-            spec = rule_from_dict(version.as_rule_dict(), where=f"rule {version.rule.key} v{version.version}")
+            spec = rule_from_dict(
+                version.as_rule_dict(), where=f"rule {version.rule.key} v{version.version}", check_cost=False
+            )
         except RuleSetError:
             logger.exception("stored rule %s v%s does not compile; skipped", version.rule.key, version.version)
             continue
@@ -552,6 +561,15 @@ def _schedule_snapshot(system_ids: set[int]) -> None:
 def _write_batch(*, scope_ids, facts, rules, now, actor, stats, system_scope, artifacts) -> None:
     """One transaction: lock the subjects, compare outcomes with stored results, write the changes."""
     rule_ids = [r.version.rule_id for r in rules]
+    # Evaluate before the transaction (no locks held while CEL runs), each rule within its budget.
+    prepared_by_scope = {sid: prepare_facts(facts[sid]) for sid in scope_ids if facts.get(sid) is not None}
+    ordered = list(prepared_by_scope)
+    outcomes = evaluate_rules_bounded(
+        [r.spec for r in rules],
+        [prepared_by_scope[sid] for sid in ordered],
+        budget_ms=settings.PORTAL_POLICY_RULE_BUDGET_MS,
+    )
+    outcome_of = {(i, sid): outcomes[i][j] for i in range(len(rules)) for j, sid in enumerate(ordered)}
     with transaction.atomic():
         with connection.cursor() as cursor:
             base = SYSTEM_LOCK_BASE if system_scope else LOCK_BASE
@@ -572,18 +590,17 @@ def _write_batch(*, scope_ids, facts, rules, now, actor, stats, system_scope, ar
         updated_rows: list[tuple[ControlResult, str]] = []
         subject_rows: list[EvaluatedSubject] = []
         for scope_id in scope_ids:
-            subject_facts = facts.get(scope_id)
-            if subject_facts is None:
+            prepared = prepared_by_scope.get(scope_id)
+            if prepared is None:
                 continue
-            prepared = prepare_facts(subject_facts)
             if system_scope:
                 system_id, artifact_id = scope_id, None
             else:
                 system_id, artifact_id = artifacts[scope_id].system_id, scope_id
             statuses: list[str] = []
             gate_blocked = False
-            for r in rules:
-                outcome = evaluate_rule(r.spec, prepared)
+            for rule_index, r in enumerate(rules):
+                outcome = outcome_of[(rule_index, scope_id)]
                 stats.evaluated += 1
                 status, reason = _status_of(outcome)
                 evidence_ids = sorted({int(x) for x in outcome.used if str(x).isdigit()})

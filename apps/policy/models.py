@@ -380,3 +380,56 @@ class SystemMetricSnapshot(models.Model):
         if not self.results_applicable:
             return None
         return self.results_failing / self.results_applicable
+
+
+class RuleDryRun(models.Model):
+    """A dry run of a rule from the editor: queued by the page, run by a worker, polled for progress."""
+
+    class Status(models.TextChoices):
+        QUEUED = "queued", "Queued"
+        RUNNING = "running", "Running"
+        DONE = "done", "Done"
+        FAILED = "failed", "Failed"
+
+    TRANSITIONS = {
+        Status.QUEUED: {Status.RUNNING, Status.FAILED},
+        Status.RUNNING: {Status.DONE, Status.FAILED},
+    }
+
+    requested_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    rule_key = models.CharField(max_length=80)
+    spec = models.JSONField(help_text="The rule as the editor held it (rule_from_dict fields).")
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.QUEUED)
+    total = models.PositiveIntegerField(default=0, help_text="Subjects (or systems) the rule may select.")
+    done = models.PositiveIntegerField(default=0, help_text="How many of them have been evaluated.")
+    result = models.JSONField(default=dict, blank=True)
+    error = models.TextField(blank=True)
+    created_at = models.DateTimeField()
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(status__in=["queued", "running", "done", "failed"]),
+                name="rule_dry_run_status_valid",
+                violation_error_message="Status must be queued, running, done or failed.",
+            ),
+            models.CheckConstraint(
+                condition=models.Q(done__lte=models.F("total")),
+                name="rule_dry_run_progress_valid",
+                violation_error_message="A dry run cannot have evaluated more subjects than it has.",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"dry run {self.pk} of {self.rule_key}: {self.status}"
+
+    @property
+    def finished(self) -> bool:
+        return self.status in (self.Status.DONE, self.Status.FAILED)
+
+    @property
+    def percent(self) -> int:
+        return int(100 * self.done / self.total) if self.total else 0

@@ -41,6 +41,7 @@ from apps.policy.models import (
     Framework,
     ResultStatus,
     Rule,
+    RuleDryRun,
     RuleVersion,
     SystemMetricSnapshot,
     worst_status,
@@ -304,6 +305,58 @@ def rule_save(*, actor, key: str, data: dict, note: str = "") -> RuleVersion:
     version = _version_create(rule=rule, spec=spec, actor=actor, note=note or "edited in the portal", now=now)
     _enqueue_evaluation(rule_ids=[rule.pk])
     return version
+
+
+@transaction.atomic
+def rule_dry_run_request(*, actor, key: str, data: dict) -> RuleDryRun:
+    """Queue a dry run of a rule as the editor holds it; a worker runs it (rule_dry_run_execute).
+
+    Raises RuleSetError naming the field when the rule is not valid: nothing is queued then."""
+    ensure_can_edit_rules(actor)
+    spec = rule_spec_from_form(key=key, data=data)
+    dry_run = RuleDryRun.objects.create(
+        requested_by=actor, rule_key=spec.key, spec=spec.as_dict(), created_at=timezone.now()
+    )
+    ledger_record(
+        actor=actor,
+        action="rule.dry_run_requested",
+        target=dry_run,
+        data={"key": spec.key, "expression": spec.expression, "selector": spec.selector.as_dict()},
+    )
+    from apps.policy.tasks import rule_dry_run_execute as rule_dry_run_execute_task
+
+    transaction.on_commit(lambda: rule_dry_run_execute_task.delay(dry_run.pk))
+    return dry_run
+
+
+def rule_dry_run_execute(*, dry_run_id: int) -> None:
+    """Run a queued dry run, writing progress to its row as batches finish. Safe to run twice."""
+    from apps.policy.selectors import rule_dry_run
+
+    now = timezone.now()
+    claimed = RuleDryRun.objects.filter(pk=dry_run_id, status=RuleDryRun.Status.QUEUED).update(
+        status=RuleDryRun.Status.RUNNING, started_at=now
+    )
+    if not claimed:  # another worker has it, or it is done
+        return
+    dry_run = RuleDryRun.objects.select_related("requested_by").get(pk=dry_run_id)
+
+    def progress(done: int, total: int) -> None:
+        RuleDryRun.objects.filter(pk=dry_run_id).update(done=done, total=total)
+
+    try:
+        # validated (cost limits included) when it was requested; the run-time budget bounds it here
+        spec = rule_from_dict(dry_run.spec, where="rule", check_cost=False)
+        result = rule_dry_run(user=dry_run.requested_by, spec=spec, progress=progress)
+    except Exception as exc:  # noqa: BLE001 - the page must say why, not poll for ever
+        logger.exception("dry run %s failed", dry_run_id)
+        RuleDryRun.objects.filter(pk=dry_run_id, status=RuleDryRun.Status.RUNNING).update(
+            status=RuleDryRun.Status.FAILED, error=f"the dry run failed: {exc}"[:2000], finished_at=timezone.now()
+        )
+        return
+    RuleDryRun.objects.filter(pk=dry_run_id, status=RuleDryRun.Status.RUNNING).update(
+        status=RuleDryRun.Status.DONE, result=result, finished_at=timezone.now()
+    )
 
 
 def _enqueue_evaluation(*, subject_ids=None, system_ids=None, rule_ids=None) -> None:

@@ -27,6 +27,7 @@ is the same text (a test keeps them equal).
 from __future__ import annotations
 
 import contextlib
+import difflib
 import logging
 import math
 import os
@@ -101,7 +102,7 @@ Every `evidence.<kind>` value is a map:
     `time_seconds`, `suites_total`, `failing_tests_total`.
   - `sast_scan` (SARIF): `results_total`, `by_level` (`error`, `warning`, `note`,
     `none`), `high_severity` (results with security-severity >= 7.0), `suppressed`,
-    `baseline_absent`, `rules_total`, `tools`.
+    `baseline_absent`, `rules_total`, `rules` (the rules the scan reported), `tools`.
   - `sbom` (CycloneDX or SPDX): CycloneDX has `components_total`,
     `components_without_license`, `main_component`; SPDX has `packages_total`,
     `packages_without_license`; both have `licenses` (map of license to count).
@@ -109,7 +110,8 @@ Every `evidence.<kind>` value is a map:
     `signature_count`, `predicate_type`, `subjects_total`, `materials_total`.
   - `metrics`, `fairness`, `model_card` (metrics and fairness reports, model cards):
     `model`, `version`, `metrics` (map of name to number, e.g. `auc`), `fairness`
-    (map, e.g. `demographic_parity_difference`), `violations`.
+    (map, e.g. `demographic_parity_difference`), `violations`; a model card also has
+    `metrics_total`.
   - `deployment`, `release`, `pipeline_run`, `check_run`, ... (GitHub and GitLab
     webhooks): see the parser of that event.
   - `infrastructure` (Terraform plan or state): `unencrypted`,
@@ -152,6 +154,27 @@ Reading a key that is not there, comparing a string with a number, or producing
 something other than `true`/`false` gives the outcome **error**, with a message; an
 error counts as not passed so a hard gate fails closed.
 
+## What is checked when a rule is saved
+
+The field lists above are also data: `FACT_SCHEMA` in `apps/policy/engine.py`, which the
+editor and every save check a rule's field paths against (a test keeps every name of it on
+this page).
+
+- Where the model is closed (`subject`, `system`, `lineage`, `baseline`, the fields of one
+  piece of evidence such as `summary` or `age_days`), an unknown field is refused with the
+  nearest known name: `evidence.sast_scan.summry` is an error ("did you mean 'summary'?"),
+  and so is reading a field of a plain value (`subject.uri.host`).
+- Where it is open (evidence kinds, the fields of a `summary`, which depend on the parser),
+  an unknown name is a warning: the rule saves, and its result is an error wherever the field
+  is absent, unless guarded with `has()`.
+
+A rule's cost is bounded too. A comprehension (`all`, `exists`, `exists_one`, `map`,
+`filter`) runs its body once per element, so nested ones multiply: at most 2 may be nested,
+brackets at most 12 deep, and an expression is at most 1000 characters. At run time each
+rule has a time budget per evaluation batch of up to 200 subjects
+(`PORTAL_POLICY_RULE_BUDGET_MS`, 5000 ms by default): a rule that exceeds it fails its
+results in that batch with "evaluation exceeded its time budget of N ms".
+
 ## Helper functions
 
 Besides CEL's standard functions and macros (`size`, `has`, `exists`, `all`,
@@ -189,13 +212,233 @@ size(approvals.map(a, a.approver).distinct()) >= 2
 ```
 """
 
+# --- the fact model as data ------------------------------------------------------------
+#
+# FACT_SCHEMA is what the save-time path check reads (check_paths); FACT_MODEL_DOC above says the
+# same in prose, and a test keeps every name here in that text. A dict is a closed map: a rule
+# reading a key it does not list is refused. Open(...) is a map whose keys depend on the input
+# (evidence kinds, a parser's summary fields, metric names): an unlisted key is only a warning.
+# LEAF is a value without fields (a string, number, timestamp or list: `.x` on it is refused);
+# ANY is not checked further (maps whose shape is the parser's, see its module).
+
+
+class Open(dict):
+    """A map whose keys depend on the input: unknown keys warn instead of failing."""
+
+    def __init__(self, fields=None, *, what: str, default=None):
+        super().__init__(fields or {})
+        self.what = what
+        self.default = default  # the schema of a key it does not list
+
+
+LEAF = "leaf"
+ANY = "any"
+
+
+def _summary(*names: str) -> Open:
+    return Open(dict.fromkeys(names, ANY), what="summary field")
+
+
+SUMMARY_FIELDS = {
+    "test_report": _summary(
+        "tests", "passed", "failed", "errored", "skipped", "time_seconds", "suites_total", "failing_tests_total"
+    ),
+    "sast_scan": _summary(
+        "results_total",
+        "by_level",
+        "high_severity",
+        "suppressed",
+        "baseline_absent",
+        "rules_total",
+        "rules",
+        "tools",
+    ),
+    "sbom": _summary(
+        "components_total",
+        "components_without_license",
+        "main_component",
+        "packages_total",
+        "packages_without_license",
+        "licenses",
+    ),
+    "provenance": _summary(
+        "builder_id",
+        "build_type",
+        "signed",
+        "signature_count",
+        "predicate_type",
+        "subjects_total",
+        "materials_total",
+    ),
+    "metrics": _summary("model", "version", "metrics", "fairness", "violations"),
+    "fairness": _summary("model", "version", "metrics", "fairness", "violations", "difference", "ratio"),
+    "model_card": _summary("model", "version", "metrics", "fairness", "violations", "metrics_total"),
+    "infrastructure": _summary(
+        "unencrypted",
+        "encrypted_without_customer_key",
+        "public",
+        "tls_endpoints",
+        "log_retention",
+        "regions",
+        "iam_wildcard_statements",
+        "findings",
+    ),
+    "kubernetes_manifests": _summary(
+        "privileged",
+        "host_paths",
+        "host_namespaces",
+        "privilege_escalation_allowed",
+        "without_limits",
+        "not_pinned",
+        "findings",
+    ),
+    "iac_scan": _summary("passed", "failed", "failed_checks"),
+    "data_quality": _summary(
+        "suite", "success", "evaluated_expectations", "unsuccessful_expectations", "failed_expectations"
+    ),
+    "drift": _summary("dataset_drift", "share_of_drifted_columns", "drifted_columns", "max_psi"),
+    "data_version": _summary("datasets", "models", "stages"),
+    "policy_decisions": _summary("decisions_total", "by_outcome", "denied"),
+}
+# Kinds whose summary is the parser's own (webhook events, assessments): read as ANY.
+OTHER_EVIDENCE_KINDS = (
+    "deployment",
+    "release",
+    "pipeline_run",
+    "check_run",
+    "check_suite",
+    "job",
+    "run",
+    "push",
+    "approval",
+    "registry_event",
+    "tag_move",
+    "lineage_run",
+    "lineage_static",
+    "dpia",
+    "risk_assessment",
+    "validation_report",
+    "generic",
+)
+
+
+def _evidence_item(summary) -> dict:
+    return {
+        "id": LEAF,
+        "kind": LEAF,
+        "title": LEAF,
+        "verdict": LEAF,
+        "verdict_reason": LEAF,
+        "effective_at": LEAF,
+        "age_days": LEAF,
+        "subject_uri": LEAF,
+        "inherited": LEAF,
+        "summary": summary,
+    }
+
+
+FACT_SCHEMA = {
+    "subject": {"kind": LEAF, "uri": LEAF, "digest": LEAF, "name": LEAF},
+    "system": {
+        "slug": LEAF, "name": LEAF, "kind": LEAF, "risk_tier": LEAF, "data_classes": LEAF, "frameworks": LEAF,
+        "environment": LEAF, "allowed_regions": LEAF, "log_retention_days": LEAF,
+    },
+    "evidence": Open(
+        {
+            **{kind: _evidence_item(summary) for kind, summary in SUMMARY_FIELDS.items()},
+            **{kind: _evidence_item(ANY) for kind in OTHER_EVIDENCE_KINDS},
+        },
+        what="evidence kind",
+        default=_evidence_item(ANY),
+    ),
+    "lineage": {"has_provenance_chain": LEAF, "builders": LEAF, "upstream_kinds": LEAF, "commit": LEAF},
+    "approvals": LEAF,  # a list: read it with size(), exists(), all(), map() ...
+    "baseline": {
+        "version": LEAF, "subject_uri": LEAF, "evidence_id": LEAF,
+        "metrics": ANY, "fairness": ANY,  # keyed by metric name, whatever the model reports
+    },
+    "now": LEAF,
+}  # fmt: skip
+
+
+def schema_field_names() -> set[str]:
+    """Every field name FACT_SCHEMA lists (for the test that keeps FACT_MODEL_DOC complete)."""
+    names: set[str] = set()
+
+    def walk(node, depth: int) -> None:
+        if isinstance(node, dict):
+            for key, child in node.items():
+                if depth != 1 or node is not FACT_SCHEMA["evidence"]:  # kinds are documented as a family
+                    names.add(key)
+                walk(child, depth + 1)
+
+    walk(FACT_SCHEMA, 0)
+    return names
+
+
+def _suggest(word: str, choices) -> str:
+    close = difflib.get_close_matches(word, list(choices), n=1, cutoff=0.6)
+    return f"; did you mean {close[0]!r}?" if close else ""
+
+
+def _closest(word: str, choices) -> str:
+    close = difflib.get_close_matches(word, list(choices), n=1, cutoff=0.6)
+    return f" (did you mean {close[0]!r}?)" if close else ""
+
+
+_SEGMENT_RE = re.compile(r"\.\s*([A-Za-z_]\w*)|\[\s*(?:'([^']*)'|\"([^\"]*)\")\s*\]")
+
+
+def check_paths(expression: str, scan: str) -> tuple[str, ...]:
+    """Check every fact path the expression reads against FACT_SCHEMA.
+
+    Raises RuleSyntaxError (pointing at the field) for a key a closed map does not have, or a field
+    read on a value that has none; returns warnings for keys an open map does not list."""
+    warnings: list[str] = []
+    for match in _PATH_RE.finditer(scan):
+        root = match.group(1)
+        node = FACT_SCHEMA[root]
+        label = root
+        segments = list(_SEGMENT_RE.finditer(expression, match.start(2), match.end(2)))
+        if segments and re.match(r"\s*\(", scan[match.end() :]):
+            segments = segments[:-1]  # a method call on the value (x.startsWith(...), list.exists(...))
+        for seg in segments:
+            key = seg.group(1) or seg.group(2) or seg.group(3) or ""
+            if node == ANY:
+                break
+            if node == LEAF:
+                line, column = _position_of(expression, seg.start())
+                raise RuleSyntaxError(
+                    f"{label} has no fields: it is a value (text, number, timestamp or list), so .{key} "
+                    "cannot be read from it",
+                    line=line, column=column, expression=expression,
+                )  # fmt: skip
+            if key in node:
+                node = node[key]
+            elif isinstance(node, Open):
+                warnings.append(
+                    f"{label}.{key}: {key!r} is not a known {node.what} of the fact model{_closest(key, node)}. "
+                    "Where it is absent the rule's result is an error: check the spelling, or guard it with has()."
+                )
+                node = node.default if node.default is not None else ANY
+            else:
+                start = seg.start(1) if seg.group(1) else seg.start()
+                line, column = _position_of(expression, start)
+                raise RuleSyntaxError(
+                    f"{label} has no field {key!r}{_suggest(key, node)} (its fields are {', '.join(node)})",
+                    line=line, column=column, expression=expression,
+                )  # fmt: skip
+            label = f"{label}.{key}"
+    return tuple(dict.fromkeys(warnings))
+
+
 # cel logs a WARNING each time a helper function raises; evaluate() already turns that into an
 # "error" outcome with the same message, so a broken rule re-run nightly over every subject
 # would only flood the worker log. Errors from the library itself still get through.
 logging.getLogger("cel").setLevel(logging.ERROR)
 
 MAX_EXPRESSION_LENGTH = 2000  # deeper nesting than this allows can overflow the native parser's stack
-# Cost limits checked when a rule is saved (compile_rule(check_cost=True)). A comprehension
+# Cost limits checked when a rule is saved (compile_rule(saving=True)). A comprehension
 # (all, exists, exists_one, map, filter) runs its body once per element, so k nested ones over
 # lists of n elements cost n**k: five levels over 17 builders took 0.7 to 1.3 s per subject.
 # Two levels (e.g. "every endpoint's TLS version is in an allowed list") is all the shipped rules
@@ -254,6 +497,8 @@ class CompiledRule:
     program: object = field(repr=False, compare=False)
     # fact paths the expression reads, (label, root, keys), for the outcome's reason
     fact_paths: tuple[tuple[str, str, tuple[str, ...]], ...] = field(default=(), repr=False, compare=False)
+    # paths the fact model does not list where it is open (an unknown summary field, evidence kind)
+    warnings: tuple[str, ...] = field(default=(), compare=False)
 
 
 @dataclass(frozen=True)
@@ -339,11 +584,13 @@ def _check_cost(expression: str, scan: str) -> None:
             stack.pop()
 
 
-def compile_rule(expression: str, *, requires: Iterable[str] = (), check_cost: bool = True) -> CompiledRule:
+def compile_rule(expression: str, *, requires: Iterable[str] = (), saving: bool = True) -> CompiledRule:
     """Parse a rule expression; raise RuleSyntaxError (with line and column) when it is not valid.
 
-    `check_cost` applies the save-time cost limits (length, nesting); stored rules written before
-    a limit existed are compiled without them and bounded by the run-time budget instead."""
+    `saving` applies the save-time checks: cost limits (length, nesting) and field paths against
+    FACT_SCHEMA. Stored rules (written before a check existed) are compiled with saving=False:
+    they are bounded by the run-time budget, and a wrong path only becomes a warning here (the
+    rule's results are errors at run time, which fail closed)."""
     if not isinstance(expression, str):
         raise RuleSyntaxError(f"the expression must be text, got {type(expression).__name__}")
     if not expression.strip():
@@ -377,9 +624,15 @@ def compile_rule(expression: str, *, requires: Iterable[str] = (), check_cost: b
         raise RuleSyntaxError(f"not a valid expression ({type(exc).__name__})", expression=expression) from None
 
     scan = _blank_strings(expression)
-    if check_cost:
+    if saving:
         _check_cost(expression, scan)
     _check_names(program, expression, scan)
+    try:
+        warnings = check_paths(expression, scan)
+    except RuleSyntaxError as exc:
+        if saving:
+            raise
+        warnings = (exc.message,)
     required = []
     for item in requires:
         if not isinstance(item, str) or not item.strip():
@@ -393,6 +646,7 @@ def compile_rule(expression: str, *, requires: Iterable[str] = (), check_cost: b
         evidence_keys=_evidence_keys(expression, scan),
         program=program,
         fact_paths=_fact_paths(expression, scan),
+        warnings=warnings,
     )
 
 

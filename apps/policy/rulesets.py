@@ -162,12 +162,13 @@ def _strings(value, where: str, *, allow_empty: bool = True) -> tuple[str, ...]:
 
 
 def rule_from_dict(
-    raw: Mapping, *, where: str = "rule", control_ids: Iterable[str] | None = None, check_cost: bool = True
+    raw: Mapping, *, where: str = "rule", control_ids: Iterable[str] | None = None, saving: bool = True
 ) -> RuleSpec:
     """Validate and compile one rule given as a dict (YAML, a form, the API).
 
-    `check_cost=False` compiles a stored rule without the save-time cost limits (it is bounded
-    by the run-time budget instead, see evaluate_rules_bounded)."""
+    `saving=False` compiles a stored rule without the save-time checks (cost limits, closed field
+    paths): a stored rule is always evaluated, bounded by the run-time budget (see
+    evaluate_rules_bounded), and a wrong path makes its results errors, which fail closed."""
     if not isinstance(raw, Mapping):
         raise RuleSetError(f"{where}: must be a mapping of rule fields")
     key = raw.get("key")
@@ -211,7 +212,7 @@ def rule_from_dict(
         raise RuleSetError(f"{where}.expression: must be a CEL expression as text")
     expression = expression.strip()
     try:
-        compiled = compile_rule(expression, requires=requires, check_cost=check_cost)
+        compiled = compile_rule(expression, requires=requires, saving=saving)
     except RuleSyntaxError as exc:
         raise RuleSetError(f"{where}.expression: {exc}") from None
     return RuleSpec(

@@ -346,7 +346,7 @@ def rule_dry_run_execute(*, dry_run_id: int) -> None:
 
     try:
         # validated (cost limits included) when it was requested; the run-time budget bounds it here
-        spec = rule_from_dict(dry_run.spec, where="rule", check_cost=False)
+        spec = rule_from_dict(dry_run.spec, where="rule", saving=False)
         result = rule_dry_run(user=dry_run.requested_by, spec=spec, progress=progress)
     except Exception as exc:  # noqa: BLE001 - the page must say why, not poll for ever
         logger.exception("dry run %s failed", dry_run_id)
@@ -439,7 +439,7 @@ def current_rules(rule_ids: Iterable[int] | None = None) -> list[_Rule]:
     for version in versions:
         try:
             spec = rule_from_dict(
-                version.as_rule_dict(), where=f"rule {version.rule.key} v{version.version}", check_cost=False
+                version.as_rule_dict(), where=f"rule {version.rule.key} v{version.version}", saving=False
             )
         except RuleSetError:
             logger.exception("stored rule %s v%s does not compile; skipped", version.rule.key, version.version)

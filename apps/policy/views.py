@@ -111,6 +111,9 @@ def rule_edit(request, key=None):
                 request,
                 f"Saved {rule_key} as version {version.version}; affected subjects are being re-evaluated.",
             )
+            # unknown names where the fact model is open: saved, but said (they error where absent)
+            for warning in compile_rule(version.expression, requires=version.requires, saving=False).warnings:
+                messages.warning(request, warning)
             return redirect("policy:rule_detail", key=rule_key)
     return render(request, "policy/rule_form.html", {"form": form, "rule": rule, "error": error})
 
@@ -131,6 +134,7 @@ def rule_validate(request):
         context.update({"error": exc, "line_text": line_text, "caret": " " * max(exc.column - 1, 0) + "^"})
     else:
         context["reads"] = [p[0] for p in compiled.fact_paths]
+        context["warnings"] = compiled.warnings
     return render(request, "policy/_rule_validation.html", context)
 
 

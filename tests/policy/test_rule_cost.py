@@ -48,7 +48,7 @@ def test_a_rule_nested_in_too_many_brackets_is_refused():
 
 
 def test_a_slow_rule_over_a_batch_fails_with_the_time_budget_reason_instead_of_hanging():
-    slow = compile_rule(SLOW_RULE, check_cost=False)  # a rule stored before the limits existed
+    slow = compile_rule(SLOW_RULE, saving=False)  # a rule stored before the limits existed
     quick = compile_rule("size(lineage.builders) == 17")
     facts = [prepare_facts(SEVENTEEN_BUILDERS) for _ in range(4)]
     outcomes = evaluate_bounded([slow, quick], facts, budget_ms=300)
@@ -58,7 +58,7 @@ def test_a_slow_rule_over_a_batch_fails_with_the_time_budget_reason_instead_of_h
 
 
 def test_within_the_budget_outcomes_are_those_of_plain_evaluation():
-    rules = [compile_rule("size(lineage.builders) > 3"), compile_rule("lineage.nope == 1")]
+    rules = [compile_rule("size(lineage.builders) > 3"), compile_rule("lineage.nope == 1", saving=False)]
     facts = [prepare_facts(SEVENTEEN_BUILDERS), prepare_facts({})]
     outcomes = evaluate_bounded(rules, facts, budget_ms=5000)
     assert [[o.status for o in row] for row in outcomes] == [["pass", "fail"], ["error", "error"]]

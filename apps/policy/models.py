@@ -144,6 +144,12 @@ class RuleVersion(models.Model):
     severity = models.CharField(max_length=10, choices=Severity.choices)
     mode = models.CharField(max_length=10, choices=Mode.choices)
     fingerprint = models.CharField(max_length=64)
+    message = models.CharField(
+        max_length=500,
+        blank=True,
+        default="",
+        help_text="Plain-language failure message with {fact.path} placeholders, filled in per result.",
+    )
     note = models.CharField(max_length=500, blank=True, help_text="Why it changed.")
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
@@ -186,6 +192,7 @@ class RuleVersion(models.Model):
             "selector": dict(self.selector or {}),
             "severity": self.severity,
             "mode": self.mode,
+            "message": self.message,
         }
 
     @property
@@ -228,6 +235,11 @@ class ControlResult(models.Model):
     )
     status = models.CharField(max_length=20, choices=ResultStatus.choices)
     reason = models.TextField()
+    message = models.TextField(
+        blank=True,
+        default="",
+        help_text="What a person reads: the rule's failure message with the facts filled in (empty for a pass).",
+    )
     evidence_ids = ArrayField(models.BigIntegerField(), default=list, blank=True)
     exception_id = models.BigIntegerField(null=True, blank=True, help_text="The exception that covers it.")
     evaluated_at = models.DateTimeField(
@@ -273,6 +285,7 @@ class ControlResultChange(models.Model):
     status = models.CharField(max_length=20, choices=ResultStatus.choices)
     previous_status = models.CharField(max_length=20, blank=True)
     reason = models.TextField()
+    message = models.TextField(blank=True, default="")
     evidence_ids = ArrayField(models.BigIntegerField(), default=list, blank=True)
     exception_id = models.BigIntegerField(null=True, blank=True)
     changed_at = models.DateTimeField()

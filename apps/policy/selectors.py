@@ -82,6 +82,7 @@ class ResultView:
     evidence_ids: list[int]
     exception_id: int | None
     at: datetime  # evaluated_at (current) or changed_at (history)
+    message: str = ""  # the rule's failure message, facts filled in (empty for a pass)
     control: Control | None = None
     rule_version: RuleVersion | None = None
     system: System | None = None
@@ -96,7 +97,7 @@ def _views_from_current(qs) -> list[ResultView]:
         ResultView(
             result_id=r.pk, control_id=r.control_id, rule_id=r.rule_id, rule_version_id=r.rule_version_id,
             system_id=r.system_id, artifact_id=r.artifact_id, status=r.status, reason=r.reason,
-            evidence_ids=list(r.evidence_ids), exception_id=r.exception_id, at=r.evaluated_at,
+            evidence_ids=list(r.evidence_ids), exception_id=r.exception_id, at=r.evaluated_at, message=r.message,
         )
         for r in qs
     ]  # fmt: skip
@@ -113,7 +114,7 @@ def _views_as_of(condition: Q, end: datetime, limit: int) -> list[ResultView]:
         ResultView(
             result_id=c.result_id, control_id=c.control_id, rule_id=c.rule_id, rule_version_id=c.rule_version_id,
             system_id=c.system_id, artifact_id=c.artifact_id, status=c.status, reason=c.reason,
-            evidence_ids=list(c.evidence_ids), exception_id=c.exception_id, at=c.changed_at,
+            evidence_ids=list(c.evidence_ids), exception_id=c.exception_id, at=c.changed_at, message=c.message,
         )
         for c in rows
     ]  # fmt: skip
@@ -392,7 +393,7 @@ def system_controls_for_user(*, user, system: System, as_of: date | None = None)
                 counts[status] += 1
             out.append({
                 "status": status,
-                "reasons": [f"{v.rule_version.rule.key}: {v.reason}" for v in col if v.rule_version][:4],
+                "reasons": [f"{v.rule_version.rule.key}: {v.message or v.reason}" for v in col if v.rule_version][:4],
             })  # fmt: skip
         rows.append(MatrixRow(control=control, cells=out))
     end_day = as_of or timezone.localdate()
@@ -545,7 +546,7 @@ def rule_dry_run(*, user, spec: RuleSpec, limit: int = 2000, progress=None) -> d
             system_id = artifacts[scope_id].system_id if artifact_id else scope_id
             rows.append({"subject": f.data["subject"].get("uri", ""), "system": f.data["system"].get("name", ""),
                          "artifact_id": artifact_id, "system_id": system_id, "status": outcome.status,
-                         "reason": outcome.reason})  # fmt: skip
+                         "reason": outcome.reason, "message": outcome.message})  # fmt: skip
         done += len(chunk)
         if progress:
             progress(done, total)
@@ -624,6 +625,7 @@ def gate_for_subject(*, artifact: Artifact, environment: str = "", digest: str =
             "mode": r.rule_version.mode,
             "status": r.status,
             "reason": r.reason,
+            "message": r.message or r.reason,  # results stored before messages existed have none
             "scope": "subject" if r.artifact_id else "system",
         }
         (failing if r.rule_version.mode == RuleVersion.Mode.GATE else warnings).append(item)
@@ -671,6 +673,7 @@ def results_for_export(*, user, framework: Framework, system: System | None, as_
             "subject": subject,
             "status": v.status,
             "reason": v.reason,
+            "message": v.message,
             "evaluated_at": v.at,
             "rule": v.rule_version.rule.key if v.rule_version else None,
             "rule_version": v.rule_version.version if v.rule_version else None,

@@ -215,6 +215,7 @@ def _version_create(*, rule: Rule, spec: RuleSpec, actor, note: str, now: dateti
         severity=spec.severity,
         mode=spec.mode,
         fingerprint=spec.fingerprint(),
+        message=spec.message[:500],
         note=note[:500],
         created_by=actor if getattr(actor, "is_authenticated", False) else None,
         created_at=now,
@@ -239,6 +240,7 @@ def _version_create(*, rule: Rule, spec: RuleSpec, actor, note: str, now: dateti
             "controls": list(spec.controls),
             "severity": spec.severity,
             "mode": spec.mode,
+            "message": spec.message,
             "note": note[:500],
         },
     )
@@ -300,6 +302,7 @@ def rule_save(*, actor, key: str, data: dict, note: str = "") -> RuleVersion:
         and current.fingerprint == spec.fingerprint()
         and current.title == spec.title
         and current.description == spec.description
+        and current.message == spec.message
     ):
         return current
     version = _version_create(rule=rule, spec=spec, actor=actor, note=note or "edited in the portal", now=now)
@@ -656,6 +659,7 @@ def _write_batch(*, scope_ids, facts, rules, now, actor, stats, system_scope, ar
                 outcome = outcome_of[(rule_index, scope_id)]
                 stats.evaluated += 1
                 status, reason = _status_of(outcome)
+                message = outcome.message
                 evidence_ids = sorted({int(x) for x in outcome.used if str(x).isdigit()})
                 for control_pk in r.control_ids:
                     exc_id = None
@@ -681,6 +685,7 @@ def _write_batch(*, scope_ids, facts, rules, now, actor, stats, system_scope, ar
                                 artifact_id=artifact_id,
                                 status=final,
                                 reason=reason,
+                                message=message,
                                 evidence_ids=evidence_ids,
                                 exception_id=exc_id,
                                 evaluated_at=now,
@@ -690,6 +695,7 @@ def _write_batch(*, scope_ids, facts, rules, now, actor, stats, system_scope, ar
                     if (
                         row.status == final
                         and row.reason == reason
+                        and row.message == message
                         and list(row.evidence_ids) == evidence_ids
                         and row.rule_version_id == r.version.pk
                         and row.exception_id == exc_id
@@ -698,6 +704,7 @@ def _write_batch(*, scope_ids, facts, rules, now, actor, stats, system_scope, ar
                         continue  # unchanged: write nothing
                     previous = row.status
                     row.status, row.reason, row.evidence_ids = final, reason, evidence_ids
+                    row.message = message
                     row.rule_version, row.exception_id, row.evaluated_at = r.version, exc_id, now
                     row.system_id = system_id
                     updated_rows.append((row, previous))
@@ -722,7 +729,8 @@ def _write_batch(*, scope_ids, facts, rules, now, actor, stats, system_scope, ar
         if updated_rows:
             ControlResult.objects.bulk_update(
                 [r for r, _ in updated_rows],
-                ["status", "reason", "evidence_ids", "rule_version", "exception_id", "evaluated_at", "system"],
+                ["status", "reason", "message", "evidence_ids", "rule_version", "exception_id", "evaluated_at",
+                 "system"],
             )
         changes = [(row, "") for row in new_rows] + updated_rows
         if changes:
@@ -738,6 +746,7 @@ def _write_batch(*, scope_ids, facts, rules, now, actor, stats, system_scope, ar
                         status=row.status,
                         previous_status=previous,
                         reason=row.reason,
+                        message=row.message,
                         evidence_ids=row.evidence_ids,
                         exception_id=row.exception_id,
                         changed_at=now,
@@ -769,6 +778,7 @@ def _write_batch(*, scope_ids, facts, rules, now, actor, stats, system_scope, ar
                         "from": previous,
                         "to": row.status,
                         "reason": row.reason[:1000],
+                        "message": row.message[:1000],
                         "evidence": [str(e) for e in row.evidence_ids],
                         "exception": row.exception_id,
                     },

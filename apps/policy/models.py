@@ -16,10 +16,13 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 from django.conf import settings
 from django.contrib.postgres.fields import ArrayField
 from django.db import models
 from django.urls import reverse
+from django.utils import timezone
 
 
 class ResultStatus(models.TextChoices):
@@ -439,9 +442,19 @@ class RuleDryRun(models.Model):
     def __str__(self) -> str:
         return f"dry run {self.pk} of {self.rule_key}: {self.status}"
 
+    # A run queued or running for longer than the task's hard time limit (tasks.rule_dry_run_execute,
+    # 900 s) and a margin will not finish: its worker died. The page says so instead of polling for ever.
+    STALE_AFTER = timedelta(minutes=20)
+
+    @property
+    def stale(self) -> bool:
+        return self.status in (self.Status.QUEUED, self.Status.RUNNING) and (
+            timezone.now() - self.created_at > self.STALE_AFTER
+        )
+
     @property
     def finished(self) -> bool:
-        return self.status in (self.Status.DONE, self.Status.FAILED)
+        return self.status in (self.Status.DONE, self.Status.FAILED) or self.stale
 
     @property
     def percent(self) -> int:

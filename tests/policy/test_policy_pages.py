@@ -199,3 +199,14 @@ def test_another_users_dry_run_is_not_shown(client, make_user, compliance_office
     dry_run = RuleDryRun.objects.get()
     client.force_login(make_user(Role.COMPLIANCE_OFFICER))
     assert client.get(f"/rules/dry-run/{dry_run.pk}").status_code == 404
+
+
+def test_a_dry_run_whose_worker_died_says_so_instead_of_polling_for_ever(client, compliance_officer):
+    client.force_login(compliance_officer)
+    started = timezone.now() - timezone.timedelta(hours=1)
+    dry_run = RuleDryRun.objects.create(
+        requested_by=compliance_officer, rule_key="draft-rule", spec={}, status=RuleDryRun.Status.RUNNING,
+        created_at=started, started_at=started,
+    )
+    text = client.get(f"/rules/dry-run/{dry_run.pk}").content.decode()
+    assert "did not finish" in text and "every 1s" not in text

@@ -473,6 +473,9 @@ PORTAL_POLICY_FRESH_DAYS = env_int("PORTAL_POLICY_FRESH_DAYS", default=30, minim
 # Seconds between refreshes of today's coverage rollups (the dashboard reads only rollups).
 PORTAL_POLICY_SNAPSHOT_SECONDS = env_int("PORTAL_POLICY_SNAPSHOT_SECONDS", default=600, minimum=30)
 # UTC hour of the nightly full evaluation of every rule over every subject.
+# Time budget of one rule over one evaluation batch (up to 200 subjects); past it the rule's results
+# in the batch fail with "evaluation exceeded its time budget of N ms" (apps/policy/engine.py).
+PORTAL_POLICY_RULE_BUDGET_MS = env_int("PORTAL_POLICY_RULE_BUDGET_MS", default=5000, minimum=10)
 PORTAL_POLICY_NIGHTLY_HOUR = env_int("PORTAL_POLICY_NIGHTLY_HOUR", default=2, minimum=0)
 CELERY_BEAT_SCHEDULE["policy-evaluate-nightly"] = {
     "task": "apps.policy.tasks.policy_evaluate_nightly",

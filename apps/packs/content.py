@@ -355,6 +355,7 @@ def pack_content(*, user, scope: Scope, pack_id: int | None = None) -> PackConte
                         "subject": (r.artifact.name or r.artifact.uri) if r.artifact_id else "the system",
                         "status": r.status,
                         "reason": r.reason,
+                        "message": r.message,
                         "exception": f"EX-{r.exception_id}" if r.exception_id else "",
                         "evaluated_at": r.evaluated_at,
                     }

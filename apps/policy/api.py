@@ -34,7 +34,11 @@ class GateItem(serializers.Serializer):
     severity = serializers.CharField()
     mode = serializers.ChoiceField(choices=["gate", "warn"])
     status = serializers.ChoiceField(choices=["fail", "missing"])
-    reason = serializers.CharField()
+    reason = serializers.CharField(help_text="The engine's account: the fact values the rule's expression read.")
+    message = serializers.CharField(
+        help_text="What failed, in plain words with the facts filled in, e.g. '8 error-level findings in the "
+        "latest static analysis scan; at most 0 allowed'."
+    )
 
 
 class GateOutput(serializers.Serializer):
@@ -52,7 +56,16 @@ NOT_EVALUATED = {
     "mode": "gate",
     "status": "missing",
     "reason": "the subject has not been evaluated yet: retry once its evidence has been parsed",
+    "message": "This subject has not been evaluated yet: retry once its evidence has been parsed",
 }
+
+
+def _gate_item(item: dict) -> dict:
+    """One gate item as the API answers it; items without a message of their own (release
+    sign-off) answer their reason as the message."""
+    out = {k: item[k] for k in GateItem().fields if k != "message"}
+    out["message"] = item.get("message") or item["reason"]
+    return out
 
 
 class GateApi(APIView):
@@ -101,8 +114,8 @@ class GateApi(APIView):
         body = {
             "subject": artifact.uri,
             "allowed": decision.allowed,
-            "failing": [{k: item[k] for k in GateItem().fields} for item in failing],
-            "warnings": [{k: item[k] for k in GateItem().fields} for item in decision.warnings],
+            "failing": [_gate_item(item) for item in failing],
+            "warnings": [_gate_item(item) for item in decision.warnings],
             "evaluated_at": decision.evaluated_at.isoformat().replace("+00:00", "Z") if decision.evaluated_at else None,
         }
         return Response(body)

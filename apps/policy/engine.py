@@ -26,9 +26,18 @@ is the same text (a test keeps them equal).
 
 from __future__ import annotations
 
+import contextlib
+import difflib
+import gc
+import json
 import logging
 import math
+import os
 import re
+import select
+import signal
+import struct
+import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
@@ -97,7 +106,7 @@ Every `evidence.<kind>` value is a map:
     across scanners, see below), `high_severity` (results of normalised severity high
     or critical), `security_severity_high` (results whose own security-severity is
     >= 7.0, the tool's value before normalising), `suppressed`, `baseline_absent`,
-    `rules_total`, `tools`.
+    `rules_total`, `rules` (the rules the scan reported), `tools`.
   - `sbom` (CycloneDX or SPDX): CycloneDX has `components_total`,
     `components_without_license`, `main_component`; SPDX has `packages_total`,
     `packages_without_license`; both have `licenses` (map of license to count).
@@ -112,7 +121,8 @@ Every `evidence.<kind>` value is a map:
     `materials_total`; links add `step_name` and `command`.
   - `metrics`, `fairness`, `model_card` (metrics and fairness reports, model cards):
     `model`, `version`, `metrics` (map of name to number, e.g. `auc`), `fairness`
-    (map, e.g. `demographic_parity_difference`), `violations`.
+    (map, e.g. `demographic_parity_difference`), `violations`; a model card also has
+    `metrics_total`.
   - `deployment`, `release`, `pipeline_run`, `check_run`, ... (GitHub and GitLab
     webhooks): see the parser of that event. `commit_status` (GitHub `status`
     events): `context`, `state` (success, failure, error, pending), `description`.
@@ -185,6 +195,27 @@ Reading a key that is not there, comparing a string with a number, or producing
 something other than `true`/`false` gives the outcome **error**, with a message; an
 error counts as not passed so a hard gate fails closed.
 
+## What is checked when a rule is saved
+
+The field lists above are also data: `FACT_SCHEMA` in `apps/policy/engine.py`, which the
+editor and every save check a rule's field paths against (a test keeps every name of it on
+this page).
+
+- Where the model is closed (`subject`, `system`, `lineage`, `baseline`, the fields of one
+  piece of evidence such as `summary` or `age_days`), an unknown field is refused with the
+  nearest known name: `evidence.sast_scan.summry` is an error ("did you mean 'summary'?"),
+  and so is reading a field of a plain value (`subject.uri.host`).
+- Where it is open (evidence kinds, the fields of a `summary`, which depend on the parser),
+  an unknown name is a warning: the rule saves, and its result is an error wherever the field
+  is absent, unless guarded with `has()`.
+
+A rule's cost is bounded too. A comprehension (`all`, `exists`, `exists_one`, `map`,
+`filter`) runs its body once per element, so nested ones multiply: at most 2 may be nested,
+brackets at most 12 deep, and an expression is at most 1000 characters. At run time each
+rule has a time budget per evaluation batch of up to 200 subjects
+(`PORTAL_POLICY_RULE_BUDGET_MS`, 5000 ms by default): a rule that exceeds it fails its
+results in that batch with "evaluation exceeded its time budget of N ms".
+
 ## Helper functions
 
 Besides CEL's standard functions and macros (`size`, `has`, `exists`, `all`,
@@ -222,12 +253,240 @@ size(approvals.map(a, a.approver).distinct()) >= 2
 ```
 """
 
+# --- the fact model as data ------------------------------------------------------------
+#
+# FACT_SCHEMA is what the save-time path check reads (check_paths); FACT_MODEL_DOC above says the
+# same in prose, and a test keeps every name here in that text. A dict is a closed map: a rule
+# reading a key it does not list is refused. Open(...) is a map whose keys depend on the input
+# (evidence kinds, a parser's summary fields, metric names): an unlisted key is only a warning.
+# LEAF is a value without fields (a string, number, timestamp or list: `.x` on it is refused);
+# ANY is not checked further (maps whose shape is the parser's, see its module).
+
+
+class Open(dict):
+    """A map whose keys depend on the input: unknown keys warn instead of failing."""
+
+    def __init__(self, fields=None, *, what: str, default=None):
+        super().__init__(fields or {})
+        self.what = what
+        self.default = default  # the schema of a key it does not list
+
+
+LEAF = "leaf"
+ANY = "any"
+
+
+def _summary(*names: str) -> Open:
+    return Open(dict.fromkeys(names, ANY), what="summary field")
+
+
+SUMMARY_FIELDS = {
+    "test_report": _summary(
+        "tests", "passed", "failed", "errored", "skipped", "time_seconds", "suites_total", "failing_tests_total"
+    ),
+    "sast_scan": _summary(
+        "results_total",
+        "by_level",
+        "high_severity",
+        "suppressed",
+        "baseline_absent",
+        "rules_total",
+        "rules",
+        "tools",
+    ),
+    "sbom": _summary(
+        "components_total",
+        "components_without_license",
+        "main_component",
+        "packages_total",
+        "packages_without_license",
+        "licenses",
+    ),
+    "provenance": _summary(
+        "builder_id",
+        "build_type",
+        "signed",
+        "signature_count",
+        "predicate_type",
+        "subjects_total",
+        "materials_total",
+    ),
+    "metrics": _summary("model", "version", "metrics", "fairness", "violations"),
+    "fairness": _summary("model", "version", "metrics", "fairness", "violations", "difference", "ratio"),
+    "model_card": _summary("model", "version", "metrics", "fairness", "violations", "metrics_total"),
+    "infrastructure": _summary(
+        "unencrypted",
+        "encrypted_without_customer_key",
+        "public",
+        "tls_endpoints",
+        "log_retention",
+        "regions",
+        "iam_wildcard_statements",
+        "findings",
+    ),
+    "kubernetes_manifests": _summary(
+        "privileged",
+        "host_paths",
+        "host_namespaces",
+        "privilege_escalation_allowed",
+        "without_limits",
+        "not_pinned",
+        "findings",
+    ),
+    "iac_scan": _summary("passed", "failed", "failed_checks"),
+    "data_quality": _summary(
+        "suite", "success", "evaluated_expectations", "unsuccessful_expectations", "failed_expectations"
+    ),
+    "drift": _summary("dataset_drift", "share_of_drifted_columns", "drifted_columns", "max_psi"),
+    "data_version": _summary("datasets", "models", "stages"),
+    "policy_decisions": _summary("decisions_total", "by_outcome", "denied"),
+}
+# Kinds whose summary is the parser's own (webhook events, assessments): read as ANY.
+OTHER_EVIDENCE_KINDS = (
+    "deployment",
+    "release",
+    "pipeline_run",
+    "check_run",
+    "check_suite",
+    "job",
+    "run",
+    "push",
+    "approval",
+    "registry_event",
+    "tag_move",
+    "lineage_run",
+    "lineage_static",
+    "dpia",
+    "risk_assessment",
+    "validation_report",
+    "generic",
+)
+
+
+def _evidence_item(summary) -> dict:
+    return {
+        "id": LEAF,
+        "kind": LEAF,
+        "title": LEAF,
+        "verdict": LEAF,
+        "verdict_reason": LEAF,
+        "effective_at": LEAF,
+        "age_days": LEAF,
+        "subject_uri": LEAF,
+        "inherited": LEAF,
+        "summary": summary,
+    }
+
+
+FACT_SCHEMA = {
+    "subject": {"kind": LEAF, "uri": LEAF, "digest": LEAF, "name": LEAF},
+    "system": {
+        "slug": LEAF, "name": LEAF, "kind": LEAF, "risk_tier": LEAF, "data_classes": LEAF, "frameworks": LEAF,
+        "environment": LEAF, "allowed_regions": LEAF, "log_retention_days": LEAF,
+    },
+    "evidence": Open(
+        {
+            **{kind: _evidence_item(summary) for kind, summary in SUMMARY_FIELDS.items()},
+            **{kind: _evidence_item(ANY) for kind in OTHER_EVIDENCE_KINDS},
+        },
+        what="evidence kind",
+        default=_evidence_item(ANY),
+    ),
+    "lineage": {"has_provenance_chain": LEAF, "builders": LEAF, "upstream_kinds": LEAF, "commit": LEAF},
+    "approvals": LEAF,  # a list: read it with size(), exists(), all(), map() ...
+    "baseline": {
+        "version": LEAF, "subject_uri": LEAF, "evidence_id": LEAF,
+        "metrics": ANY, "fairness": ANY,  # keyed by metric name, whatever the model reports
+    },
+    "now": LEAF,
+}  # fmt: skip
+
+
+def schema_field_names() -> set[str]:
+    """Every field name FACT_SCHEMA lists (for the test that keeps FACT_MODEL_DOC complete)."""
+    names: set[str] = set()
+
+    def walk(node, depth: int) -> None:
+        if isinstance(node, dict):
+            for key, child in node.items():
+                if depth != 1 or node is not FACT_SCHEMA["evidence"]:  # kinds are documented as a family
+                    names.add(key)
+                walk(child, depth + 1)
+
+    walk(FACT_SCHEMA, 0)
+    return names
+
+
+def _suggest(word: str, choices) -> str:
+    close = difflib.get_close_matches(word, list(choices), n=1, cutoff=0.6)
+    return f"; did you mean {close[0]!r}?" if close else ""
+
+
+def _closest(word: str, choices) -> str:
+    close = difflib.get_close_matches(word, list(choices), n=1, cutoff=0.6)
+    return f" (did you mean {close[0]!r}?)" if close else ""
+
+
+_SEGMENT_RE = re.compile(r"\.\s*([A-Za-z_]\w*)|\[\s*(?:'([^']*)'|\"([^\"]*)\")\s*\]")
+
+
+def check_paths(expression: str, scan: str) -> tuple[str, ...]:
+    """Check every fact path the expression reads against FACT_SCHEMA.
+
+    Raises RuleSyntaxError (pointing at the field) for a key a closed map does not have, or a field
+    read on a value that has none; returns warnings for keys an open map does not list."""
+    warnings: list[str] = []
+    for match in _PATH_RE.finditer(scan):
+        root = match.group(1)
+        node = FACT_SCHEMA[root]
+        label = root
+        segments = list(_SEGMENT_RE.finditer(expression, match.start(2), match.end(2)))
+        if segments and re.match(r"\s*\(", scan[match.end() :]):
+            segments = segments[:-1]  # a method call on the value (x.startsWith(...), list.exists(...))
+        for seg in segments:
+            key = seg.group(1) or seg.group(2) or seg.group(3) or ""
+            if node == ANY:
+                break
+            if node == LEAF:
+                line, column = _position_of(expression, seg.start())
+                raise RuleSyntaxError(
+                    f"{label} has no fields: it is a value (text, number, timestamp or list), so .{key} "
+                    "cannot be read from it",
+                    line=line, column=column, expression=expression,
+                )  # fmt: skip
+            if key in node:
+                node = node[key]
+            elif isinstance(node, Open):
+                warnings.append(
+                    f"{label}.{key}: {key!r} is not a known {node.what} of the fact model{_closest(key, node)}. "
+                    "Where it is absent the rule's result is an error: check the spelling, or guard it with has()."
+                )
+                node = node.default if node.default is not None else ANY
+            else:
+                start = seg.start(1) if seg.group(1) else seg.start()
+                line, column = _position_of(expression, start)
+                raise RuleSyntaxError(
+                    f"{label} has no field {key!r}{_suggest(key, node)} (its fields are {', '.join(node)})",
+                    line=line, column=column, expression=expression,
+                )  # fmt: skip
+            label = f"{label}.{key}"
+    return tuple(dict.fromkeys(warnings))
+
+
 # cel logs a WARNING each time a helper function raises; evaluate() already turns that into an
 # "error" outcome with the same message, so a broken rule re-run nightly over every subject
 # would only flood the worker log. Errors from the library itself still get through.
 logging.getLogger("cel").setLevel(logging.ERROR)
 
 MAX_EXPRESSION_LENGTH = 2000  # deeper nesting than this allows can overflow the native parser's stack
+# Cost limits checked when a rule is saved (compile_rule(saving=True)). A comprehension
+# (all, exists, exists_one, map, filter) runs its body once per element, so k nested ones over
+# lists of n elements cost n**k: five levels over 17 builders took 0.7 to 1.3 s per subject.
+# Two levels (e.g. "every endpoint's TLS version is in an allowed list") is all the shipped rules
+# need. The run-time budget (evaluate_bounded) catches what stays expensive on large facts.
+MAX_RULE_LENGTH = 1000
+MAX_COMPREHENSION_DEPTH = 2
+MAX_BRACKET_DEPTH = 12
 FACT_NAMES = ("subject", "system", "evidence", "lineage", "approvals", "baseline", "now")
 BASELINE = "baseline"  # the one `requires` name that is not an evidence kind
 
@@ -246,6 +505,7 @@ KNOWN_FUNCTIONS = frozenset(
 _POSITION_RE = re.compile(r"ERROR: <input>:(\d+):(\d+): ([^\n]*)")
 _EXPECTING_RE = re.compile(r"expecting \{[^}]*\}")
 _STRING_RE = re.compile(r"""(?s)[rR]?(?:'''.*?'''|\"\"\".*?\"\"\"|'(?:\\.|[^'\\\n])*'|"(?:\\.|[^"\\\n])*")""")
+_COMPREHENSION_RE = re.compile(r"\.\s*(all|exists_one|exists|map|filter)\s*$")
 _BOUND_RE = re.compile(r"\.\s*(?:all|exists|exists_one|map|filter)\s*\(\s*([A-Za-z_]\w*)\s*,")
 _EVIDENCE_REF_RE = re.compile(r"\bevidence\s*(?:\.\s*([A-Za-z_]\w*)|\[\s*(['\"])([^'\"]*)\2\s*\])")
 _PATH_RE = re.compile(
@@ -278,6 +538,8 @@ class CompiledRule:
     program: object = field(repr=False, compare=False)
     # fact paths the expression reads, (label, root, keys), for the outcome's reason
     fact_paths: tuple[tuple[str, str, tuple[str, ...]], ...] = field(default=(), repr=False, compare=False)
+    # paths the fact model does not list where it is open (an unknown summary field, evidence kind)
+    warnings: tuple[str, ...] = field(default=(), compare=False)
 
 
 @dataclass(frozen=True)
@@ -289,6 +551,7 @@ class RuleOutcome:
     reason: str
     used: list[str] = field(default_factory=list)  # ids of the evidence the rule read
     missing: list[str] = field(default_factory=list)  # required kinds that were absent
+    message: str = ""  # the rule's plain-language failure message, facts filled in (rulesets)
 
 
 def _key(kind: str) -> str:
@@ -326,8 +589,50 @@ def _blank_strings(source: str) -> str:
     return _STRING_RE.sub(lambda m: '""'.ljust(len(m.group(0))), source)
 
 
-def compile_rule(expression: str, *, requires: Iterable[str] = ()) -> CompiledRule:
-    """Parse a rule expression; raise RuleSyntaxError (with line and column) when it is not valid."""
+def _check_cost(expression: str, scan: str) -> None:
+    """Refuse rules whose cost can explode: too long, too deeply nested (see MAX_COMPREHENSION_DEPTH)."""
+    if len(expression) > MAX_RULE_LENGTH:
+        line, column = _position_of(expression, MAX_RULE_LENGTH)
+        raise RuleSyntaxError(
+            f"the expression is longer than {MAX_RULE_LENGTH} characters; split it into several rules",
+            line=line,
+            column=column,
+            expression=expression,
+        )
+    stack: list[bool] = []  # one entry per open bracket: True when it opens a comprehension
+    for index, char in enumerate(scan):
+        if char in "([{":
+            comprehension = char == "(" and bool(_COMPREHENSION_RE.search(scan[max(0, index - 30) : index]))
+            stack.append(comprehension)
+            line, column = _position_of(expression, index)
+            if comprehension and sum(stack) > MAX_COMPREHENSION_DEPTH:
+                raise RuleSyntaxError(
+                    f"comprehensions (all, exists, exists_one, map, filter) are nested {sum(stack)} deep here; "
+                    f"at most {MAX_COMPREHENSION_DEPTH} are allowed, because each level multiplies the cost by "
+                    "the length of its list: split the rule or compare with a precomputed fact",
+                    line=line,
+                    column=column,
+                    expression=expression,
+                )
+            if len(stack) > MAX_BRACKET_DEPTH:
+                raise RuleSyntaxError(
+                    f"the expression nests brackets {len(stack)} deep here; at most {MAX_BRACKET_DEPTH} "
+                    "are allowed: split it into several rules",
+                    line=line,
+                    column=column,
+                    expression=expression,
+                )
+        elif char in ")]}" and stack:
+            stack.pop()
+
+
+def compile_rule(expression: str, *, requires: Iterable[str] = (), saving: bool = True) -> CompiledRule:
+    """Parse a rule expression; raise RuleSyntaxError (with line and column) when it is not valid.
+
+    `saving` applies the save-time checks: cost limits (length, nesting) and field paths against
+    FACT_SCHEMA. Stored rules (written before a check existed) are compiled with saving=False:
+    they are bounded by the run-time budget, and a wrong path only becomes a warning here (the
+    rule's results are errors at run time, which fail closed)."""
     if not isinstance(expression, str):
         raise RuleSyntaxError(f"the expression must be text, got {type(expression).__name__}")
     if not expression.strip():
@@ -361,7 +666,15 @@ def compile_rule(expression: str, *, requires: Iterable[str] = ()) -> CompiledRu
         raise RuleSyntaxError(f"not a valid expression ({type(exc).__name__})", expression=expression) from None
 
     scan = _blank_strings(expression)
+    if saving:
+        _check_cost(expression, scan)
     _check_names(program, expression, scan)
+    try:
+        warnings = check_paths(expression, scan)
+    except RuleSyntaxError as exc:
+        if saving:
+            raise
+        warnings = (exc.message,)
     required = []
     for item in requires:
         if not isinstance(item, str) or not item.strip():
@@ -375,6 +688,7 @@ def compile_rule(expression: str, *, requires: Iterable[str] = ()) -> CompiledRu
         evidence_keys=_evidence_keys(expression, scan),
         program=program,
         fact_paths=_fact_paths(expression, scan),
+        warnings=warnings,
     )
 
 
@@ -681,3 +995,210 @@ def evaluate(compiled: CompiledRule, facts: Mapping | Facts | None) -> RuleOutco
     if value:
         return RuleOutcome(status="pass", passed=True, reason="satisfied" + suffix, used=used)
     return RuleOutcome(status="fail", passed=False, reason="not satisfied" + suffix, used=used)
+
+
+# --- bounded evaluation ----------------------------------------------------------------
+#
+# cel-rust runs a program to the end while holding the GIL: no thread, signal or callback of this
+# process can stop it (a variable resolver's exception is logged and ignored). So a batch is
+# evaluated in a forked child process that streams one frame per rule, and the parent kills the
+# child when a rule's budget runs out: that rule's outcomes become errors saying so, and a new
+# child carries on with the next rule. Fork shares the prepared facts and compiled programs
+# without copying or pickling them; only the outcomes travel back. The child touches no database
+# connection and leaves with os._exit(), so nothing of the parent is closed or flushed twice.
+# Outcomes travel as JSON lists.
+
+_FRAME = struct.Struct("!I")
+
+
+def budget_reason(budget_ms: int) -> str:
+    """The reason a rule's results carry when it ran out of time."""
+    return f"evaluation exceeded its time budget of {budget_ms} ms"
+
+
+def _outcome_row(outcome: RuleOutcome) -> list:
+    """An outcome as JSON for the pipe (plain lists decode much faster than pickled dataclasses)."""
+    return [outcome.status, outcome.passed, outcome.reason, outcome.used, outcome.missing, outcome.message]
+
+
+def _child_run(jobs, start: int, run, write_fd: int) -> None:
+    try:
+        for index in range(start, len(jobs)):
+            rule, facts = jobs[index]
+            row = [_outcome_row(run(rule, f)) for f in facts]
+            data = json.dumps([index, row], separators=(",", ":")).encode()
+            payload = _FRAME.pack(len(data)) + data
+            view = memoryview(payload)
+            while view:
+                written = os.write(write_fd, view)
+                view = view[written:]
+    except BaseException:  # noqa: BLE001 - the parent sees the pipe close and reports the rule
+        os._exit(1)
+    os._exit(0)
+
+
+def _read_frame(fd: int, buffer: bytearray, deadline: float) -> bytes | None:
+    """The next frame from the child, None when it closed the pipe; TimeoutError at the deadline."""
+    while True:
+        if len(buffer) >= _FRAME.size:
+            (size,) = _FRAME.unpack_from(buffer)
+            if len(buffer) >= _FRAME.size + size:
+                frame = bytes(buffer[_FRAME.size : _FRAME.size + size])
+                del buffer[: _FRAME.size + size]
+                return frame
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            raise TimeoutError
+        ready, _, _ = select.select([fd], [], [], remaining)
+        if not ready:
+            raise TimeoutError
+        chunk = os.read(fd, 1 << 16)
+        if not chunk:
+            return None
+        buffer.extend(chunk)
+
+
+def evaluate_bounded(rules, facts, *, budget_ms: int, run=None) -> list[list[RuleOutcome]]:
+    """Evaluate each rule over the facts, each rule within `budget_ms` for the whole batch.
+
+    `rules` is a list of CompiledRule (run over every fact set) or of (rule, [facts]) jobs when
+    each rule has its own subjects; `run(rule, facts)` defaults to evaluate(). Returns, per rule,
+    its outcomes in the order of its facts. A rule that exceeds its budget gets an "error"
+    outcome for every fact set, with budget_reason() as the reason; the other rules are unaffected."""
+    run = run or evaluate
+    jobs = [r if isinstance(r, tuple) else (r, list(facts)) for r in rules]
+    out: list[list[RuleOutcome] | None] = [None] * len(jobs)
+    budget = max(1, int(budget_ms)) / 1000
+    start = 0
+    while start < len(jobs):
+        if not any(f for _, f in jobs[start:]):  # nothing to evaluate: no child needed
+            for index in range(start, len(jobs)):
+                out[index] = []
+            break
+        read_fd, write_fd = os.pipe()
+        pid = os.fork()
+        if pid == 0:  # the child
+            # Short-lived: no cyclic collection, which would walk (and so copy) the parent's whole heap.
+            gc.disable()
+            os.close(read_fd)
+            _child_run(jobs, start, run, write_fd)
+        os.close(write_fd)
+        buffer = bytearray()
+        index = start
+        try:
+            while index < len(jobs):
+                try:
+                    frame = _read_frame(read_fd, buffer, time.monotonic() + budget)
+                except TimeoutError:
+                    reason = budget_reason(budget_ms)
+                    out[index] = [RuleOutcome(status="error", passed=False, reason=reason) for _ in jobs[index][1]]
+                    index += 1
+                    break
+                if frame is None:  # the child died (out of memory, a crash in the library)
+                    reason = "evaluation stopped unexpectedly (the evaluating process ended)"
+                    out[index] = [RuleOutcome(status="error", passed=False, reason=reason) for _ in jobs[index][1]]
+                    index += 1
+                    break
+                done, row = json.loads(frame)
+                out[done] = [RuleOutcome(*item) for item in row]
+                index = done + 1
+        finally:
+            os.close(read_fd)
+            with contextlib.suppress(ProcessLookupError):  # it may have finished on its own
+                os.kill(pid, signal.SIGKILL)
+            os.waitpid(pid, 0)
+        start = index
+    return [row if row is not None else [] for row in out]
+
+
+# --- failure messages ------------------------------------------------------------------
+#
+# A rule's `message` is plain text with placeholders naming fact paths, e.g.
+# "{evidence.sast_scan.summary.by_level.error} error-level findings in the latest static
+# analysis scan; at most 0 allowed". Rendering only looks keys up in the facts' maps: no
+# attribute access, no calls, no expressions, so a template cannot reach anything but facts.
+# `{path|count}` gives the size of a list or map, `{path|days}` a whole number of days.
+
+MAX_MESSAGE_LENGTH = 500
+_PLACEHOLDER_RE = re.compile(r"\{([^{}]*)\}")
+_PLACEHOLDER_BODY_RE = re.compile(r"^\s*([a-z_]\w*(?:\.[A-Za-z_]\w*)*)\s*(?:\|\s*(count|days))?\s*$")
+
+
+def check_message(template: str, *, saving: bool = True) -> tuple[str, ...]:
+    """Validate a failure message template; RuleSyntaxError for a bad placeholder, warnings as for paths."""
+    if not isinstance(template, str):
+        raise RuleSyntaxError("the message must be text")
+    if len(template) > MAX_MESSAGE_LENGTH:
+        raise RuleSyntaxError(f"the message is longer than {MAX_MESSAGE_LENGTH} characters")
+    if "\n" in template.strip():
+        raise RuleSyntaxError("the message must be one line")
+    warnings: list[str] = []
+    for match in _PLACEHOLDER_RE.finditer(template):
+        body = _PLACEHOLDER_BODY_RE.match(match.group(1))
+        if not body or body.group(1).split(".")[0] not in FACT_SCHEMA:
+            raise RuleSyntaxError(
+                f"message: {match.group(0)} is not a placeholder; write a fact path such as "
+                "{evidence.sast_scan.summary.high_severity}, optionally with |count or |days",
+                column=match.start() + 1,
+            )
+        path = body.group(1)
+        try:
+            warnings.extend(check_paths(path, path))
+        except RuleSyntaxError as exc:
+            if saving:
+                raise RuleSyntaxError(f"message: {exc.message}", column=match.start() + 1) from None
+            warnings.append(f"message: {exc.message}")
+    if template.count("{") != len(_PLACEHOLDER_RE.findall(template)):
+        raise RuleSyntaxError("message: a { is not closed, or braces are nested")
+    return tuple(warnings)
+
+
+def _lookup(data: dict, path: str):
+    value = data
+    for key in path.split("."):
+        if not isinstance(value, dict) or key not in value:
+            return _ABSENT
+        value = value[key]
+    return value
+
+
+def _plain_text(value) -> str:
+    """A fact value as words: numbers as numbers, lists spelled out (the first few), no quotes."""
+    if value is _ABSENT or value is None:
+        return "unknown"
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, float):
+        return f"{value:.3g}" if abs(value) < 1e6 else f"{value:.0f}"
+    if isinstance(value, datetime):
+        return value.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC")
+    if isinstance(value, dict):
+        value = list(value)  # a map reads as its keys (regions, outcomes)
+    if isinstance(value, list):
+        if not value:
+            return "none"
+        items = []
+        for item in value[:5]:
+            if isinstance(item, dict):
+                item = next((item[k] for k in ("address", "id", "name", "path") if k in item), None) or _show_item(item)
+            items.append(_plain_text(item) if not isinstance(item, str) else item)
+        more = f" and {len(value) - 5} more" if len(value) > 5 else ""
+        return ", ".join(items) + more
+    return str(value)
+
+
+def render_message(template: str, facts: Facts) -> str:
+    """The failure message with the facts filled in (unknown values read "unknown")."""
+
+    def fill(match: re.Match) -> str:
+        body = _PLACEHOLDER_BODY_RE.match(match.group(1))
+        if not body:
+            return match.group(0)
+        value = _lookup(facts.data, body.group(1))
+        if body.group(2) == "count":
+            return str(len(value)) if isinstance(value, (list, dict)) else "unknown"
+        if body.group(2) == "days":
+            return str(math.floor(value)) if isinstance(value, (int, float)) and math.isfinite(value) else "unknown"
+        return _plain_text(value)
+
+    return " ".join(_PLACEHOLDER_RE.sub(fill, template or "").split())[:1000]

@@ -45,6 +45,15 @@ class RuleForm(forms.Form):
         widget=forms.Textarea(attrs={"rows": 6, "spellcheck": "false", "class": "code"}),
         help_text="A CEL expression over the fact model; true passes.",
     )
+    message = forms.CharField(
+        required=False,
+        max_length=500,
+        help_text=(
+            "What a person reads when it fails, facts filled in: e.g. "
+            "{evidence.sast_scan.summary.by_level.error} error-level findings; at most 0 allowed. "
+            "|count gives a list's size, |days whole days."
+        ),
+    )
     severity = forms.ChoiceField(choices=[(s, s) for s in ("low", "medium", "high", "critical")])
     mode = forms.ChoiceField(choices=[("gate", "Hard gate (blocks releases)"), ("warn", "Warning")])
     note = forms.CharField(required=False, max_length=500, help_text="Why it changes (kept with the version).")
@@ -68,6 +77,7 @@ class RuleForm(forms.Form):
             "expression": data["expression"],
             "severity": data["severity"],
             "mode": data["mode"],
+            "message": data.get("message", ""),
         }
         for name, values in (data["selector"] or {}).items():
             initial[f"sel_{name}"] = ", ".join(values)
@@ -86,6 +96,7 @@ class RuleForm(forms.Form):
             "selector": {k: v for k, v in selector.items() if v},
             "severity": data.get("severity"),
             "mode": data.get("mode"),
+            "message": data.get("message", ""),
         }
 
 

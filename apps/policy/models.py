@@ -16,10 +16,13 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 from django.conf import settings
 from django.contrib.postgres.fields import ArrayField
 from django.db import models
 from django.urls import reverse
+from django.utils import timezone
 
 
 class ResultStatus(models.TextChoices):
@@ -144,6 +147,12 @@ class RuleVersion(models.Model):
     severity = models.CharField(max_length=10, choices=Severity.choices)
     mode = models.CharField(max_length=10, choices=Mode.choices)
     fingerprint = models.CharField(max_length=64)
+    message = models.CharField(
+        max_length=500,
+        blank=True,
+        default="",
+        help_text="Plain-language failure message with {fact.path} placeholders, filled in per result.",
+    )
     note = models.CharField(max_length=500, blank=True, help_text="Why it changed.")
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
@@ -186,6 +195,7 @@ class RuleVersion(models.Model):
             "selector": dict(self.selector or {}),
             "severity": self.severity,
             "mode": self.mode,
+            "message": self.message,
         }
 
     @property
@@ -228,6 +238,11 @@ class ControlResult(models.Model):
     )
     status = models.CharField(max_length=20, choices=ResultStatus.choices)
     reason = models.TextField()
+    message = models.TextField(
+        blank=True,
+        default="",
+        help_text="What a person reads: the rule's failure message with the facts filled in (empty for a pass).",
+    )
     evidence_ids = ArrayField(models.BigIntegerField(), default=list, blank=True)
     exception_id = models.BigIntegerField(null=True, blank=True, help_text="The exception that covers it.")
     evaluated_at = models.DateTimeField(
@@ -273,6 +288,7 @@ class ControlResultChange(models.Model):
     status = models.CharField(max_length=20, choices=ResultStatus.choices)
     previous_status = models.CharField(max_length=20, blank=True)
     reason = models.TextField()
+    message = models.TextField(blank=True, default="")
     evidence_ids = ArrayField(models.BigIntegerField(), default=list, blank=True)
     exception_id = models.BigIntegerField(null=True, blank=True)
     changed_at = models.DateTimeField()
@@ -380,3 +396,66 @@ class SystemMetricSnapshot(models.Model):
         if not self.results_applicable:
             return None
         return self.results_failing / self.results_applicable
+
+
+class RuleDryRun(models.Model):
+    """A dry run of a rule from the editor: queued by the page, run by a worker, polled for progress."""
+
+    class Status(models.TextChoices):
+        QUEUED = "queued", "Queued"
+        RUNNING = "running", "Running"
+        DONE = "done", "Done"
+        FAILED = "failed", "Failed"
+
+    TRANSITIONS = {
+        Status.QUEUED: {Status.RUNNING, Status.FAILED},
+        Status.RUNNING: {Status.DONE, Status.FAILED},
+    }
+
+    requested_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    rule_key = models.CharField(max_length=80)
+    spec = models.JSONField(help_text="The rule as the editor held it (rule_from_dict fields).")
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.QUEUED)
+    total = models.PositiveIntegerField(default=0, help_text="Subjects (or systems) the rule may select.")
+    done = models.PositiveIntegerField(default=0, help_text="How many of them have been evaluated.")
+    result = models.JSONField(default=dict, blank=True)
+    error = models.TextField(blank=True)
+    created_at = models.DateTimeField()
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(status__in=["queued", "running", "done", "failed"]),
+                name="rule_dry_run_status_valid",
+                violation_error_message="Status must be queued, running, done or failed.",
+            ),
+            models.CheckConstraint(
+                condition=models.Q(done__lte=models.F("total")),
+                name="rule_dry_run_progress_valid",
+                violation_error_message="A dry run cannot have evaluated more subjects than it has.",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"dry run {self.pk} of {self.rule_key}: {self.status}"
+
+    # A run queued or running for longer than the task's hard time limit (tasks.rule_dry_run_execute,
+    # 900 s) and a margin will not finish: its worker died. The page says so instead of polling for ever.
+    STALE_AFTER = timedelta(minutes=20)
+
+    @property
+    def stale(self) -> bool:
+        return self.status in (self.Status.QUEUED, self.Status.RUNNING) and (
+            timezone.now() - self.created_at > self.STALE_AFTER
+        )
+
+    @property
+    def finished(self) -> bool:
+        return self.status in (self.Status.DONE, self.Status.FAILED) or self.stale
+
+    @property
+    def percent(self) -> int:
+        return int(100 * self.done / self.total) if self.total else 0

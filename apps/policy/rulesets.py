@@ -20,6 +20,9 @@ A rule set file (apps/policy/rules/default.yaml is the shipped one) looks like::
           environments: [prod]              # system.environment
         severity: high                      # low | medium | high | critical
         mode: gate                          # gate (blocks a release) | warn
+        message: "{evidence.sast_scan.summary.high_severity} high-severity findings; at most 0 allowed"
+                                            # what a person reads when it fails: {fact.path} placeholders
+                                            # (|count: size of a list, |days: whole days), no code
 
 `load_rule_set()` checks every rule: known keys only, each expression compiles, each
 control id exists in a catalog, no duplicate keys. Errors name the rule and the field.
@@ -32,12 +35,23 @@ import hashlib
 import json
 import re
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import yaml
 
-from .engine import CompiledRule, Facts, RuleOutcome, RuleSyntaxError, compile_rule, evaluate, prepare_facts
+from .engine import (
+    CompiledRule,
+    Facts,
+    RuleOutcome,
+    RuleSyntaxError,
+    check_message,
+    compile_rule,
+    evaluate,
+    evaluate_bounded,
+    prepare_facts,
+    render_message,
+)
 from .oscal import CatalogSpec, shipped_catalogs
 
 DEFAULT_RULES = Path(__file__).resolve().parent / "rules" / "default.yaml"
@@ -54,6 +68,7 @@ SELECTOR_FIELDS = {
 }
 RULE_FIELDS = {
     "key", "version", "title", "description", "controls", "requires", "expression", "selector", "severity", "mode",
+    "message",
 }  # fmt: skip
 KEY_RE = re.compile(r"^[a-z0-9][a-z0-9-]{1,79}$")
 
@@ -108,6 +123,9 @@ class RuleSpec:
     severity: str
     mode: str
     compiled: CompiledRule = field(repr=False, compare=False)
+    # plain-language failure message with {fact.path} placeholders (engine.render_message)
+    message: str = ""
+    message_warnings: tuple[str, ...] = field(default=(), repr=False, compare=False)
 
     @property
     def is_gate(self) -> bool:
@@ -137,7 +155,22 @@ class RuleSpec:
             "selector": self.selector.as_dict(),
             "severity": self.severity,
             "mode": self.mode,
+            "message": self.message,
         }
+
+    def outcome_message(self, outcome: RuleOutcome, facts: Facts) -> str:
+        """What a person reads for this outcome: the failure message with the facts filled in
+        for a fail, the plain reason for missing evidence or an error, nothing for a pass."""
+        if outcome.status == "fail":
+            if self.message:
+                return render_message(self.message, facts)
+            return f"Not met: {self.title[:1].lower()}{self.title[1:]}"
+        if outcome.status == "missing":
+            kinds = ", ".join(outcome.missing) or "required"
+            return f"No {kinds} evidence has been recorded, so this could not be judged"
+        if outcome.status == "error":
+            return f"The rule could not be evaluated ({outcome.reason})"
+        return ""
 
 
 def _strings(value, where: str, *, allow_empty: bool = True) -> tuple[str, ...]:
@@ -152,8 +185,14 @@ def _strings(value, where: str, *, allow_empty: bool = True) -> tuple[str, ...]:
     return tuple(dict.fromkeys(v.strip() for v in value))
 
 
-def rule_from_dict(raw: Mapping, *, where: str = "rule", control_ids: Iterable[str] | None = None) -> RuleSpec:
-    """Validate and compile one rule given as a dict (YAML, a form, the API)."""
+def rule_from_dict(
+    raw: Mapping, *, where: str = "rule", control_ids: Iterable[str] | None = None, saving: bool = True
+) -> RuleSpec:
+    """Validate and compile one rule given as a dict (YAML, a form, the API).
+
+    `saving=False` compiles a stored rule without the save-time checks (cost limits, closed field
+    paths): a stored rule is always evaluated, bounded by the run-time budget (see
+    evaluate_rules_bounded), and a wrong path makes its results errors, which fail closed."""
     if not isinstance(raw, Mapping):
         raise RuleSetError(f"{where}: must be a mapping of rule fields")
     key = raw.get("key")
@@ -197,9 +236,14 @@ def rule_from_dict(raw: Mapping, *, where: str = "rule", control_ids: Iterable[s
         raise RuleSetError(f"{where}.expression: must be a CEL expression as text")
     expression = expression.strip()
     try:
-        compiled = compile_rule(expression, requires=requires)
+        compiled = compile_rule(expression, requires=requires, saving=saving)
     except RuleSyntaxError as exc:
         raise RuleSetError(f"{where}.expression: {exc}") from None
+    message = raw.get("message") or ""
+    try:
+        message_warnings = check_message(message, saving=saving)
+    except RuleSyntaxError as exc:
+        raise RuleSetError(f"{where}.message: {exc.message}") from None
     return RuleSpec(
         key=key,
         version=version,
@@ -212,6 +256,8 @@ def rule_from_dict(raw: Mapping, *, where: str = "rule", control_ids: Iterable[s
         severity=severity,
         mode=mode,
         compiled=compiled,
+        message=" ".join(message.split()),
+        message_warnings=message_warnings,
     )
 
 
@@ -260,10 +306,36 @@ def evaluate_rule(rule: RuleSpec, facts: Mapping | Facts) -> RuleOutcome:
     reason = rule.selector.mismatch(prepared.data)
     if reason is not None:
         return RuleOutcome(status="not-applicable", passed=None, reason=reason)
-    return evaluate(rule.compiled, prepared)
+    outcome = evaluate(rule.compiled, prepared)
+    return replace(outcome, message=rule.outcome_message(outcome, prepared))
 
 
 def evaluate_rule_set(rules: Iterable[RuleSpec], facts: Mapping | Facts) -> list[tuple[RuleSpec, RuleOutcome]]:
     """Every rule over one subject's facts, prepared once."""
     prepared = prepare_facts(facts)
     return [(rule, evaluate_rule(rule, prepared)) for rule in rules]
+
+
+def evaluate_rules_bounded(rules: list[RuleSpec], facts: list[Facts], *, budget_ms: int) -> list[list[RuleOutcome]]:
+    """Every rule over every subject's prepared facts, each rule within `budget_ms` for the batch.
+
+    Returns outcomes[rule index][subject index]. Selectors are decided here (cheap, in this
+    process); only the subjects a rule applies to go to the engine's bounded evaluation, so a
+    rule that runs out of time fails exactly the results it would have written."""
+    out: list[list[RuleOutcome | None]] = [[None] * len(facts) for _ in rules]
+    jobs = []
+    positions: list[list[int]] = []
+    for i, rule in enumerate(rules):
+        selected = []
+        for j, prepared in enumerate(facts):
+            reason = rule.selector.mismatch(prepared.data)
+            if reason is None:
+                selected.append(j)
+            else:
+                out[i][j] = RuleOutcome(status="not-applicable", passed=None, reason=reason)
+        jobs.append((rule.compiled, [facts[j] for j in selected]))
+        positions.append(selected)
+    for i, row in enumerate(evaluate_bounded(jobs, [], budget_ms=budget_ms)):
+        for j, outcome in zip(positions[i], row, strict=True):
+            out[i][j] = replace(outcome, message=rules[i].outcome_message(outcome, facts[j]))
+    return out  # type: ignore[return-value]

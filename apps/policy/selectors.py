@@ -13,6 +13,7 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 
+from django.conf import settings
 from django.core.cache import cache
 from django.db import connection
 from django.db.models import Q, QuerySet, Sum
@@ -25,6 +26,7 @@ from apps.evidence.models import Artifact, Evidence
 from apps.ingest.parsers import ParseError, normalize_subject
 from apps.inventory.models import System
 from apps.policy import facts as facts_mod
+from apps.policy.engine import prepare_facts
 from apps.policy.models import (
     STATUS_ORDER,
     Control,
@@ -35,11 +37,12 @@ from apps.policy.models import (
     Framework,
     ResultStatus,
     Rule,
+    RuleDryRun,
     RuleVersion,
     SystemMetricSnapshot,
     worst_status,
 )
-from apps.policy.rulesets import RuleSpec, evaluate_rule
+from apps.policy.rulesets import RuleSpec, evaluate_rules_bounded
 from apps.policy.services import current_rules, day_end, subjects_queryset
 
 logger = logging.getLogger(__name__)
@@ -79,6 +82,7 @@ class ResultView:
     evidence_ids: list[int]
     exception_id: int | None
     at: datetime  # evaluated_at (current) or changed_at (history)
+    message: str = ""  # the rule's failure message, facts filled in (empty for a pass)
     control: Control | None = None
     rule_version: RuleVersion | None = None
     system: System | None = None
@@ -93,7 +97,7 @@ def _views_from_current(qs) -> list[ResultView]:
         ResultView(
             result_id=r.pk, control_id=r.control_id, rule_id=r.rule_id, rule_version_id=r.rule_version_id,
             system_id=r.system_id, artifact_id=r.artifact_id, status=r.status, reason=r.reason,
-            evidence_ids=list(r.evidence_ids), exception_id=r.exception_id, at=r.evaluated_at,
+            evidence_ids=list(r.evidence_ids), exception_id=r.exception_id, at=r.evaluated_at, message=r.message,
         )
         for r in qs
     ]  # fmt: skip
@@ -110,7 +114,7 @@ def _views_as_of(condition: Q, end: datetime, limit: int) -> list[ResultView]:
         ResultView(
             result_id=c.result_id, control_id=c.control_id, rule_id=c.rule_id, rule_version_id=c.rule_version_id,
             system_id=c.system_id, artifact_id=c.artifact_id, status=c.status, reason=c.reason,
-            evidence_ids=list(c.evidence_ids), exception_id=c.exception_id, at=c.changed_at,
+            evidence_ids=list(c.evidence_ids), exception_id=c.exception_id, at=c.changed_at, message=c.message,
         )
         for c in rows
     ]  # fmt: skip
@@ -389,7 +393,7 @@ def system_controls_for_user(*, user, system: System, as_of: date | None = None)
                 counts[status] += 1
             out.append({
                 "status": status,
-                "reasons": [f"{v.rule_version.rule.key}: {v.reason}" for v in col if v.rule_version][:4],
+                "reasons": [f"{v.rule_version.rule.key}: {v.message or v.reason}" for v in col if v.rule_version][:4],
             })  # fmt: skip
         rows.append(MatrixRow(control=control, cells=out))
     end_day = as_of or timezone.localdate()
@@ -496,34 +500,56 @@ def rule_versions(rule: Rule) -> list[RuleVersion]:
     return list(rule.versions.select_related("created_by").order_by("-version")[:50])
 
 
-def rule_dry_run(*, user, spec: RuleSpec, limit: int = 2000) -> dict:
+def dry_run_get_for_user(*, user, pk: int) -> RuleDryRun:
+    """A dry run the user asked for (its rows are scoped to what they could see); 404 otherwise."""
+    return get_object_or_404(RuleDryRun, pk=pk, requested_by=user)
+
+
+def rule_dry_run(*, user, spec: RuleSpec, limit: int = 2000, progress=None) -> dict:
     """What a rule would say on current data, without writing anything: counts and the first rows.
 
     Runs the unsaved rule over the subjects (or systems, for a system-scope rule) its selector
-    may select, among those the user may see, and compares with the saved rule's results."""
-    from apps.policy.services import _Rule, _selector_prefilter
+    may select, among those the user may see, and compares with the saved rule's results.
+    Evaluates in batches, each within the rule's time budget (a batch that runs out fails with
+    the budget's reason), and calls `progress(done, total)` after each. Runs in a worker
+    (apps.policy.services.rule_dry_run_execute), never in a web request."""
+    from apps.policy.services import BATCH, _Rule, _selector_prefilter
 
     fake = _Rule(version=None, spec=spec, control_ids=())  # type: ignore[arg-type]
     now = timezone.now()
+    budget = settings.PORTAL_POLICY_RULE_BUDGET_MS
     rows = []
     if spec.selector.artifact_kinds:
         subjects = scope_by_system(user, subjects_queryset())
         subjects = _selector_prefilter(subjects, [fake], system_field="system")
-        artifacts = list(subjects.order_by("-first_seen")[:limit])
-        facts = facts_mod.subject_facts_batch(artifacts, now=now)
-        for a in artifacts:
-            outcome = evaluate_rule(spec, facts[a.pk])
-            rows.append({"subject": a.uri, "system": facts[a.pk]["system"]["name"], "artifact_id": a.pk,
-                         "system_id": a.system_id, "status": outcome.status, "reason": outcome.reason})  # fmt: skip
+        ids = list(subjects.order_by("-first_seen").values_list("pk", flat=True)[:limit])
+        scopes = [ids[i : i + BATCH] for i in range(0, len(ids), BATCH)]
     else:
         systems = scope_by_system(user, System.objects.all(), "id")
         systems = _selector_prefilter(systems, [fake], system_field="")
-        ids = list(systems.values_list("pk", flat=True)[:limit])
-        facts = facts_mod.system_scope_facts_batch(ids, now=now)
-        for sid, f in facts.items():
-            outcome = evaluate_rule(spec, f)
-            rows.append({"subject": f["subject"]["uri"], "system": f["system"]["name"], "artifact_id": None,
-                         "system_id": sid, "status": outcome.status, "reason": outcome.reason})  # fmt: skip
+        ids = list(systems.order_by("pk").values_list("pk", flat=True)[:limit])
+        scopes = [ids[i : i + BATCH] for i in range(0, len(ids), BATCH)]
+    total, done = len(ids), 0
+    if progress:
+        progress(done, total)
+    for chunk in scopes:
+        if spec.selector.artifact_kinds:
+            artifacts = {a.pk: a for a in Artifact.objects.filter(pk__in=chunk)}
+            facts = facts_mod.subject_facts_batch([artifacts[i] for i in chunk if i in artifacts], now=now)
+        else:
+            facts = facts_mod.system_scope_facts_batch(chunk, now=now)
+        order = [i for i in chunk if i in facts]
+        prepared = [prepare_facts(facts[i]) for i in order]
+        outcomes = evaluate_rules_bounded([spec], prepared, budget_ms=budget)[0]
+        for scope_id, f, outcome in zip(order, prepared, outcomes, strict=True):
+            artifact_id = scope_id if spec.selector.artifact_kinds else None
+            system_id = artifacts[scope_id].system_id if artifact_id else scope_id
+            rows.append({"subject": f.data["subject"].get("uri", ""), "system": f.data["system"].get("name", ""),
+                         "artifact_id": artifact_id, "system_id": system_id, "status": outcome.status,
+                         "reason": outcome.reason, "message": outcome.message})  # fmt: skip
+        done += len(chunk)
+        if progress:
+            progress(done, total)
     saved = {}
     rule = Rule.objects.filter(key=spec.key).first()
     if rule is not None:
@@ -599,6 +625,7 @@ def gate_for_subject(*, artifact: Artifact, environment: str = "", digest: str =
             "mode": r.rule_version.mode,
             "status": r.status,
             "reason": r.reason,
+            "message": r.message or r.reason,  # results stored before messages existed have none
             "scope": "subject" if r.artifact_id else "system",
         }
         (failing if r.rule_version.mode == RuleVersion.Mode.GATE else warnings).append(item)
@@ -646,6 +673,7 @@ def results_for_export(*, user, framework: Framework, system: System | None, as_
             "subject": subject,
             "status": v.status,
             "reason": v.reason,
+            "message": v.message,
             "evaluated_at": v.at,
             "rule": v.rule_version.rule.key if v.rule_version else None,
             "rule_version": v.rule_version.version if v.rule_version else None,

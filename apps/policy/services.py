@@ -41,12 +41,20 @@ from apps.policy.models import (
     Framework,
     ResultStatus,
     Rule,
+    RuleDryRun,
     RuleVersion,
     SystemMetricSnapshot,
     worst_status,
 )
 from apps.policy.oscal import CatalogSpec, OscalError, load_catalog, shipped_catalogs
-from apps.policy.rulesets import DEFAULT_RULES, RuleSetError, RuleSpec, evaluate_rule, load_rule_set, rule_from_dict
+from apps.policy.rulesets import (
+    DEFAULT_RULES,
+    RuleSetError,
+    RuleSpec,
+    evaluate_rules_bounded,
+    load_rule_set,
+    rule_from_dict,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -207,6 +215,7 @@ def _version_create(*, rule: Rule, spec: RuleSpec, actor, note: str, now: dateti
         severity=spec.severity,
         mode=spec.mode,
         fingerprint=spec.fingerprint(),
+        message=spec.message[:500],
         note=note[:500],
         created_by=actor if getattr(actor, "is_authenticated", False) else None,
         created_at=now,
@@ -231,6 +240,7 @@ def _version_create(*, rule: Rule, spec: RuleSpec, actor, note: str, now: dateti
             "controls": list(spec.controls),
             "severity": spec.severity,
             "mode": spec.mode,
+            "message": spec.message,
             "note": note[:500],
         },
     )
@@ -292,11 +302,64 @@ def rule_save(*, actor, key: str, data: dict, note: str = "") -> RuleVersion:
         and current.fingerprint == spec.fingerprint()
         and current.title == spec.title
         and current.description == spec.description
+        and current.message == spec.message
     ):
         return current
     version = _version_create(rule=rule, spec=spec, actor=actor, note=note or "edited in the portal", now=now)
     _enqueue_evaluation(rule_ids=[rule.pk])
     return version
+
+
+@transaction.atomic
+def rule_dry_run_request(*, actor, key: str, data: dict) -> RuleDryRun:
+    """Queue a dry run of a rule as the editor holds it; a worker runs it (rule_dry_run_execute).
+
+    Raises RuleSetError naming the field when the rule is not valid: nothing is queued then."""
+    ensure_can_edit_rules(actor)
+    spec = rule_spec_from_form(key=key, data=data)
+    dry_run = RuleDryRun.objects.create(
+        requested_by=actor, rule_key=spec.key, spec=spec.as_dict(), created_at=timezone.now()
+    )
+    ledger_record(
+        actor=actor,
+        action="rule.dry_run_requested",
+        target=dry_run,
+        data={"key": spec.key, "expression": spec.expression, "selector": spec.selector.as_dict()},
+    )
+    from apps.policy.tasks import rule_dry_run_execute as rule_dry_run_execute_task
+
+    transaction.on_commit(lambda: rule_dry_run_execute_task.delay(dry_run.pk))
+    return dry_run
+
+
+def rule_dry_run_execute(*, dry_run_id: int) -> None:
+    """Run a queued dry run, writing progress to its row as batches finish. Safe to run twice."""
+    from apps.policy.selectors import rule_dry_run
+
+    now = timezone.now()
+    claimed = RuleDryRun.objects.filter(pk=dry_run_id, status=RuleDryRun.Status.QUEUED).update(
+        status=RuleDryRun.Status.RUNNING, started_at=now
+    )
+    if not claimed:  # another worker has it, or it is done
+        return
+    dry_run = RuleDryRun.objects.select_related("requested_by").get(pk=dry_run_id)
+
+    def progress(done: int, total: int) -> None:
+        RuleDryRun.objects.filter(pk=dry_run_id).update(done=done, total=total)
+
+    try:
+        # validated (cost limits included) when it was requested; the run-time budget bounds it here
+        spec = rule_from_dict(dry_run.spec, where="rule", saving=False)
+        result = rule_dry_run(user=dry_run.requested_by, spec=spec, progress=progress)
+    except Exception as exc:  # noqa: BLE001 - the page must say why, not poll for ever
+        logger.exception("dry run %s failed", dry_run_id)
+        RuleDryRun.objects.filter(pk=dry_run_id, status=RuleDryRun.Status.RUNNING).update(
+            status=RuleDryRun.Status.FAILED, error=f"the dry run failed: {exc}"[:2000], finished_at=timezone.now()
+        )
+        return
+    RuleDryRun.objects.filter(pk=dry_run_id, status=RuleDryRun.Status.RUNNING).update(
+        status=RuleDryRun.Status.DONE, result=result, finished_at=timezone.now()
+    )
 
 
 def _enqueue_evaluation(*, subject_ids=None, system_ids=None, rule_ids=None) -> None:
@@ -378,7 +441,9 @@ def current_rules(rule_ids: Iterable[int] | None = None) -> list[_Rule]:
     out = []
     for version in versions:
         try:
-            spec = rule_from_dict(version.as_rule_dict(), where=f"rule {version.rule.key} v{version.version}")
+            spec = rule_from_dict(
+                version.as_rule_dict(), where=f"rule {version.rule.key} v{version.version}", saving=False
+            )
         except RuleSetError:
             logger.exception("stored rule %s v%s does not compile; skipped", version.rule.key, version.version)
             continue
@@ -552,6 +617,15 @@ def _schedule_snapshot(system_ids: set[int]) -> None:
 def _write_batch(*, scope_ids, facts, rules, now, actor, stats, system_scope, artifacts) -> None:
     """One transaction: lock the subjects, compare outcomes with stored results, write the changes."""
     rule_ids = [r.version.rule_id for r in rules]
+    # Evaluate before the transaction (no locks held while CEL runs), each rule within its budget.
+    prepared_by_scope = {sid: prepare_facts(facts[sid]) for sid in scope_ids if facts.get(sid) is not None}
+    ordered = list(prepared_by_scope)
+    outcomes = evaluate_rules_bounded(
+        [r.spec for r in rules],
+        [prepared_by_scope[sid] for sid in ordered],
+        budget_ms=settings.PORTAL_POLICY_RULE_BUDGET_MS,
+    )
+    outcome_of = {(i, sid): outcomes[i][j] for i in range(len(rules)) for j, sid in enumerate(ordered)}
     with transaction.atomic():
         with connection.cursor() as cursor:
             base = SYSTEM_LOCK_BASE if system_scope else LOCK_BASE
@@ -572,20 +646,20 @@ def _write_batch(*, scope_ids, facts, rules, now, actor, stats, system_scope, ar
         updated_rows: list[tuple[ControlResult, str]] = []
         subject_rows: list[EvaluatedSubject] = []
         for scope_id in scope_ids:
-            subject_facts = facts.get(scope_id)
-            if subject_facts is None:
+            prepared = prepared_by_scope.get(scope_id)
+            if prepared is None:
                 continue
-            prepared = prepare_facts(subject_facts)
             if system_scope:
                 system_id, artifact_id = scope_id, None
             else:
                 system_id, artifact_id = artifacts[scope_id].system_id, scope_id
             statuses: list[str] = []
             gate_blocked = False
-            for r in rules:
-                outcome = evaluate_rule(r.spec, prepared)
+            for rule_index, r in enumerate(rules):
+                outcome = outcome_of[(rule_index, scope_id)]
                 stats.evaluated += 1
                 status, reason = _status_of(outcome)
+                message = outcome.message
                 evidence_ids = sorted({int(x) for x in outcome.used if str(x).isdigit()})
                 for control_pk in r.control_ids:
                     exc_id = None
@@ -611,6 +685,7 @@ def _write_batch(*, scope_ids, facts, rules, now, actor, stats, system_scope, ar
                                 artifact_id=artifact_id,
                                 status=final,
                                 reason=reason,
+                                message=message,
                                 evidence_ids=evidence_ids,
                                 exception_id=exc_id,
                                 evaluated_at=now,
@@ -620,6 +695,7 @@ def _write_batch(*, scope_ids, facts, rules, now, actor, stats, system_scope, ar
                     if (
                         row.status == final
                         and row.reason == reason
+                        and row.message == message
                         and list(row.evidence_ids) == evidence_ids
                         and row.rule_version_id == r.version.pk
                         and row.exception_id == exc_id
@@ -628,6 +704,7 @@ def _write_batch(*, scope_ids, facts, rules, now, actor, stats, system_scope, ar
                         continue  # unchanged: write nothing
                     previous = row.status
                     row.status, row.reason, row.evidence_ids = final, reason, evidence_ids
+                    row.message = message
                     row.rule_version, row.exception_id, row.evaluated_at = r.version, exc_id, now
                     row.system_id = system_id
                     updated_rows.append((row, previous))
@@ -652,7 +729,8 @@ def _write_batch(*, scope_ids, facts, rules, now, actor, stats, system_scope, ar
         if updated_rows:
             ControlResult.objects.bulk_update(
                 [r for r, _ in updated_rows],
-                ["status", "reason", "evidence_ids", "rule_version", "exception_id", "evaluated_at", "system"],
+                ["status", "reason", "message", "evidence_ids", "rule_version", "exception_id", "evaluated_at",
+                 "system"],
             )
         changes = [(row, "") for row in new_rows] + updated_rows
         if changes:
@@ -668,6 +746,7 @@ def _write_batch(*, scope_ids, facts, rules, now, actor, stats, system_scope, ar
                         status=row.status,
                         previous_status=previous,
                         reason=row.reason,
+                        message=row.message,
                         evidence_ids=row.evidence_ids,
                         exception_id=row.exception_id,
                         changed_at=now,
@@ -699,6 +778,7 @@ def _write_batch(*, scope_ids, facts, rules, now, actor, stats, system_scope, ar
                         "from": previous,
                         "to": row.status,
                         "reason": row.reason[:1000],
+                        "message": row.message[:1000],
                         "evidence": [str(e) for e in row.evidence_ids],
                         "exception": row.exception_id,
                     },

@@ -39,3 +39,11 @@ def coverage_snapshot() -> int:
 
     cache.delete("policy:snapshot-pending")
     return coverage_snapshot_catch_up()
+
+
+@shared_task(acks_late=True, reject_on_worker_lost=True, time_limit=900, soft_time_limit=880)
+def rule_dry_run_execute(dry_run_id: int) -> None:
+    """Run a dry run the rule editor queued; the page polls its RuleDryRun row for progress."""
+    from apps.policy.services import rule_dry_run_execute as execute
+
+    execute(dry_run_id=dry_run_id)

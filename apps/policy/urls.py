@@ -11,6 +11,7 @@ urlpatterns = [
     path("rules/new/", views.rule_edit, name="rule_create"),
     path("rules/validate", views.rule_validate, name="rule_validate"),
     path("rules/dry-run", views.rule_dry_run_view, name="rule_dry_run"),
+    path("rules/dry-run/<int:pk>", views.rule_dry_run_status, name="rule_dry_run_status"),
     path("rules/<slug:key>/", views.rule_detail, name="rule_detail"),
     path("rules/<slug:key>/edit/", views.rule_edit, name="rule_edit"),
     path("frameworks/import/", views.catalog_import_view, name="catalog_import"),

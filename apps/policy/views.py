@@ -27,11 +27,11 @@ from apps.policy.selectors import (
     control_detail_for_user,
     control_get,
     control_list_for_user,
+    dry_run_get_for_user,
     framework_list,
     overview_for_user,
     results_for_export,
     rollups_version,
-    rule_dry_run,
     rule_get,
     rule_list,
     rule_versions,
@@ -39,7 +39,7 @@ from apps.policy.selectors import (
     system_controls_for_user,
     system_results_version,
 )
-from apps.policy.services import can_edit_rules, catalog_import, rule_save, rule_spec_from_form
+from apps.policy.services import can_edit_rules, catalog_import, rule_dry_run_request, rule_save
 
 
 def _as_of(request):
@@ -111,6 +111,9 @@ def rule_edit(request, key=None):
                 request,
                 f"Saved {rule_key} as version {version.version}; affected subjects are being re-evaluated.",
             )
+            # unknown names where the fact model is open: saved, but said (they error where absent)
+            for warning in compile_rule(version.expression, requires=version.requires, saving=False).warnings:
+                messages.warning(request, warning)
             return redirect("policy:rule_detail", key=rule_key)
     return render(request, "policy/rule_form.html", {"form": form, "rule": rule, "error": error})
 
@@ -131,23 +134,31 @@ def rule_validate(request):
         context.update({"error": exc, "line_text": line_text, "caret": " " * max(exc.column - 1, 0) + "^"})
     else:
         context["reads"] = [p[0] for p in compiled.fact_paths]
+        context["warnings"] = compiled.warnings
     return render(request, "policy/_rule_validation.html", context)
 
 
 @login_required
 @require_POST
 def rule_dry_run_view(request):
-    """htmx: what the rule in the editor would say on current data, before saving."""
+    """htmx: queue a dry run of the rule in the editor; a worker runs it and the page polls its progress."""
     _ensure_editor(request.user)
     form = RuleForm(request.POST)
     form.is_valid()  # partial data is fine: rule_spec_from_form says what is missing
     key = request.POST.get("rule_key") or form.cleaned_data.get("key") or "draft-rule"
     try:
-        spec = rule_spec_from_form(key=key, data=form.rule_data())
+        dry_run = rule_dry_run_request(actor=request.user, key=key, data=form.rule_data())
     except RuleSetError as exc:
         return render(request, "policy/_dry_run.html", {"error": str(exc)})
-    result = rule_dry_run(user=request.user, spec=spec)
-    return render(request, "policy/_dry_run.html", {"result": result, "spec": spec})
+    return render(request, "policy/_dry_run.html", {"dry_run": dry_run})
+
+
+@login_required
+def rule_dry_run_status(request, pk):
+    """htmx, polled every second while the dry run is queued or running: its progress, then its result."""
+    _ensure_editor(request.user)
+    dry_run = dry_run_get_for_user(user=request.user, pk=pk)
+    return render(request, "policy/_dry_run.html", {"dry_run": dry_run})
 
 
 @login_required

@@ -29,7 +29,7 @@ def test_a_release_without_its_sbom_is_blocked_with_the_reason(client, marketing
     assert body["subject"] == RELEASE and body["allowed"] is False
     assert {f["rule"] for f in body["failing"]} == {"sbom-for-deployed-image"}
     first = body["failing"][0]
-    assert set(first) == {"control", "rule", "severity", "mode", "status", "reason"}
+    assert set(first) == {"control", "rule", "severity", "mode", "status", "reason", "message"}
     assert first["mode"] == "gate" and first["status"] == "missing" and "sbom" in first["reason"]
     assert {w["rule"] for w in body["warnings"]} == {"release-approved"}
     assert body["evaluated_at"].endswith("Z")

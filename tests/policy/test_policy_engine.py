@@ -152,6 +152,7 @@ def test_example_rule_passes_fails_and_reports_missing_evidence(key, change, kin
         reason=f"missing evidence: no {kind} evidence",
         used=missing.used,
         missing=[kind],
+        message=f"No {kind} evidence has been recorded, so this could not be judged",
     )
 
 
@@ -162,6 +163,7 @@ def test_failing_reason_names_the_fact_that_failed():
         passed=False,
         reason="not satisfied: evidence.sast_scan.summary.high_severity = 2",
         used=["101"],
+        message="2 high-severity findings in the latest static analysis scan; at most 0 allowed",
     )
 
 

@@ -8,9 +8,9 @@ import pytest
 from django.utils import timezone
 
 from apps.accounts.roles import Role
-from apps.policy.models import ControlResult, RuleVersion
+from apps.policy.models import ControlResult, RuleDryRun, RuleVersion
 from apps.policy.oscal import validate_assessment_results
-from apps.policy.services import coverage_snapshot, policy_evaluate
+from apps.policy.services import coverage_snapshot, policy_evaluate, rule_dry_run_execute
 
 pytestmark = pytest.mark.django_db
 
@@ -81,7 +81,9 @@ def test_the_editor_points_at_a_syntax_error_while_typing(client, compliance_off
     assert "compiles" in ok
 
 
-def test_a_dry_run_shows_what_would_change_and_saves_nothing(client, compliance_officer, evaluated):
+def test_a_dry_run_shows_what_would_change_and_saves_nothing(
+    client, compliance_officer, evaluated, django_capture_on_commit_callbacks
+):
     client.force_login(compliance_officer)
     versions = RuleVersion.objects.count()
     form = {
@@ -89,8 +91,16 @@ def test_a_dry_run_shows_what_would_change_and_saves_nothing(client, compliance_
         "controls": "soc2-cc6-8", "requires": "", "expression": "true", "severity": "medium", "mode": "gate",
         "sel_artifact_kinds": "release",
     }  # fmt: skip
-    text = client.post("/rules/dry-run", form).content.decode()
+    with django_capture_on_commit_callbacks() as callbacks:
+        queued = client.post("/rules/dry-run", form).content.decode()
+    assert "Queued for a worker" in queued and 'hx-trigger="every 1s"' in queued
+    assert len(callbacks) == 1  # the worker's task, after commit; nothing evaluated in the request
+    dry_run = RuleDryRun.objects.get()
+    assert dry_run.status == RuleDryRun.Status.QUEUED and dry_run.requested_by == compliance_officer
+    rule_dry_run_execute(dry_run_id=dry_run.pk)  # what the worker does
+    text = client.get(f"/rules/dry-run/{dry_run.pk}").content.decode()
     assert "would change" in text and "release:https://github.com/acme/marketing-site@2.4.0" in text
+    assert "every 1s" not in text  # finished: the page stops polling
     assert RuleVersion.objects.count() == versions
 
 
@@ -179,3 +189,24 @@ def test_overview_and_system_pages_issue_a_bounded_number_of_queries(
         assert client.get("/systems/marketing-site/").status_code == 200
     with django_assert_max_num_queries(30):
         assert client.get("/systems/marketing-site/?as_of=" + timezone.localdate().isoformat()).status_code == 200
+
+
+def test_another_users_dry_run_is_not_shown(client, make_user, compliance_officer, evaluated):
+    client.force_login(compliance_officer)
+    form = {"key": "draft-rule", "title": "Any", "controls": "soc2-cc6-8", "expression": "true", "severity": "low",
+            "mode": "warn", "sel_artifact_kinds": "release"}  # fmt: skip
+    client.post("/rules/dry-run", form)
+    dry_run = RuleDryRun.objects.get()
+    client.force_login(make_user(Role.COMPLIANCE_OFFICER))
+    assert client.get(f"/rules/dry-run/{dry_run.pk}").status_code == 404
+
+
+def test_a_dry_run_whose_worker_died_says_so_instead_of_polling_for_ever(client, compliance_officer):
+    client.force_login(compliance_officer)
+    started = timezone.now() - timezone.timedelta(hours=1)
+    dry_run = RuleDryRun.objects.create(
+        requested_by=compliance_officer, rule_key="draft-rule", spec={}, status=RuleDryRun.Status.RUNNING,
+        created_at=started, started_at=started,
+    )
+    text = client.get(f"/rules/dry-run/{dry_run.pk}").content.decode()
+    assert "did not finish" in text and "every 1s" not in text

@@ -287,7 +287,9 @@ SUMMARY_FIELDS = {
     "sast_scan": _summary(
         "results_total",
         "by_level",
+        "by_severity",
         "high_severity",
+        "security_severity_high",
         "suppressed",
         "baseline_absent",
         "rules_total",
@@ -303,16 +305,26 @@ SUMMARY_FIELDS = {
         "licenses",
     ),
     "provenance": _summary(
+        "verified",
+        "signer",
+        "reason",
         "builder_id",
+        "claimed_builder_id",
         "build_type",
         "signed",
         "signature_count",
+        "container",
         "predicate_type",
         "subjects_total",
         "materials_total",
+        "step_name",
+        "command",
     ),
+    "commit_status": _summary("context", "state", "description"),
     "metrics": _summary("model", "version", "metrics", "fairness", "violations"),
-    "fairness": _summary("model", "version", "metrics", "fairness", "violations", "difference", "ratio"),
+    "fairness": _summary(
+        "model", "version", "metrics", "fairness", "violations", "difference", "ratio", "computed"
+    ),
     "model_card": _summary("model", "version", "metrics", "fairness", "violations", "metrics_total"),
     "infrastructure": _summary(
         "unencrypted",

@@ -44,8 +44,9 @@ from apps.ingest.auth import (
 )
 from apps.ingest.models import Receipt, Source
 from apps.ingest.parsers import PARSERS, ParseError, normalize_subject
-from apps.ingest.services import receipt_accept
+from apps.ingest.services import AcceptRefused, receipt_accept
 from apps.inventory.models import System
+from compliance_portal.api import refusal_body
 
 
 class AcceptedOutput(serializers.Serializer):
@@ -247,6 +248,8 @@ def _webhook_view(hook: _Webhook, documented_by: type[APIView]):
             receipt, created = _webhook_receipt(request, source, hook)
         except exceptions.APIException as exc:
             return _error_response(exc, hook)
+        except AcceptRefused as exc:
+            return JsonResponse(refusal_body(exc), status=exc.status_code)
         return JsonResponse(accepted_data(receipt, created), status=202 if created else 200)
 
     # drf-spectacular lists a URL whose view has `cls` (an APIView): the endpoint is documented by it.

@@ -71,7 +71,7 @@ _LATEST_EVIDENCE_SQL = (
     + """
 SELECT DISTINCT ON (n.subject_id, ev.kind)
        n.subject_id, ev.id, ev.kind, ev.title, ev.verdict, ev.verdict_reason, ev.effective_at, ev.summary,
-       a.uri, n.depth
+       a.uri, n.depth, ev.received_at
 FROM near n
 JOIN evidence_evidencesubject es ON es.artifact_id = n.artifact_id
 JOIN evidence_evidence ev ON ev.id = es.evidence_id
@@ -137,7 +137,7 @@ _SYSTEM_EVIDENCE_SQL = (
     """
 SELECT DISTINCT ON (ev.system_id, ev.kind)
        ev.system_id, ev.id, ev.kind, ev.title, ev.verdict, ev.verdict_reason, ev.effective_at, ev.summary,
-       coalesce(a.uri, '')
+       coalesce(a.uri, ''), ev.received_at
 FROM evidence_evidence ev LEFT JOIN evidence_artifact a ON a.id = ev.subject_id
 WHERE ev.system_id = ANY(%(systems)s::bigint[]) AND ev.effective_at <= %(as_of)s AND """
     + _CURRENT_GENERATION
@@ -171,8 +171,13 @@ def _json(value):
     return value
 
 
-def _evidence_fact(ev_id, kind, title, verdict, reason, effective_at, summary, uri, inherited) -> dict:
+def _evidence_fact(
+    ev_id, kind, title, verdict, reason, effective_at, summary, uri, inherited, *, received_at, now
+) -> dict:
     summary = _json(summary)
+    # Freshness counts from the EARLIER of the effective time (the sender's word) and the time the
+    # portal received it: a date in the future never keeps evidence fresh longer (issue 17).
+    fresh_from = min(effective_at, received_at) if received_at else effective_at
     return {
         "id": str(ev_id),
         "kind": kind,
@@ -180,6 +185,8 @@ def _evidence_fact(ev_id, kind, title, verdict, reason, effective_at, summary, u
         "verdict": verdict,
         "verdict_reason": reason,
         "effective_at": effective_at,
+        "received_at": received_at,
+        "age_days": round((now - fresh_from).total_seconds() / 86400, 4),
         "subject_uri": uri,
         "inherited": inherited,
         "summary": summary if isinstance(summary, dict) else {},
@@ -304,10 +311,9 @@ def subject_facts_batch(artifacts: list[Artifact], *, now: datetime, as_of: date
     deployment_env: dict[int, str] = {}
     with connection.cursor() as cursor:
         cursor.execute(_LATEST_EVIDENCE_SQL, params)
-        for subject_id, ev_id, kind, title, verdict, reason, effective_at, summary, uri, depth in cursor.fetchall():
-            evidence[subject_id][kind] = _evidence_fact(
-                ev_id, kind, title, verdict, reason, effective_at, summary, uri, depth > 0
-            )
+        for row in cursor.fetchall():
+            subject_id, ev_id, kind, _title, _verdict, _reason, _effective_at, summary, _uri, depth, received_at = row
+            evidence[subject_id][kind] = _evidence_fact(*row[1:9], depth > 0, received_at=received_at, now=now)
             if kind == "deployment" and depth == 0:
                 summary = _json(summary)
                 if isinstance(summary, dict):
@@ -366,10 +372,9 @@ def system_scope_facts_batch(system_ids: list[int], *, now: datetime, as_of: dat
     evidence: dict[int, dict] = defaultdict(dict)
     with connection.cursor() as cursor:
         cursor.execute(_SYSTEM_EVIDENCE_SQL, {"systems": list(systems), "as_of": as_of})
-        for system_id, ev_id, kind, title, verdict, reason, effective_at, summary, uri in cursor.fetchall():
-            evidence[system_id][kind] = _evidence_fact(
-                ev_id, kind, title, verdict, reason, effective_at, summary, uri, False
-            )
+        for row in cursor.fetchall():
+            system_id, kind, received_at = row[0], row[2], row[9]
+            evidence[system_id][kind] = _evidence_fact(*row[1:9], False, received_at=received_at, now=now)
     model_systems = [sid for sid, s in systems.items() if s.kind == System.Kind.ML_MODEL]
     baselines = _baselines(model_systems, as_of)
     out = {}

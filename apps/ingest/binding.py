@@ -1,7 +1,8 @@
 """Who may speak for a system (issue 17, "earned greens").
 
 A source bound to a system writes evidence only about that system's subjects, or about
-subjects not yet known (which then become that system's); anything else is refused before
+subjects not yet known (which then become that system's; see `owned_by_other_system` for what
+"belongs" means); anything else is refused before
 anything is stored (`source_binding_check`, 403) or, when the subject is only known after
 parsing, not attached to it (apps.evidence.services). Policy counts evidence for a system's
 subjects only when its source is allowed for that system: bound to it, or bound to no system
@@ -10,6 +11,8 @@ policy facts use it), `evidence_counting()` the same rule for one piece of evide
 """
 
 from __future__ import annotations
+
+from django.db.models import Exists, OuterRef
 
 from apps.evidence.models import Artifact, Evidence
 from apps.ingest.models import Source, SourceAllowance
@@ -58,9 +61,25 @@ def source_binding_check(*, source: Source, subject: str = "", system=None) -> N
             f"it may not write evidence for system {system.slug}"
         )
     if subject:
-        owner = Artifact.objects.filter(uri=subject).values_list("system_id", "system__slug").first()
-        if owner is not None and owner[0] is not None and owner[0] != source.system_id:
-            raise SourceBindingRefused(binding_refusal(source.name, source.system.slug, subject, owner[1]))
+        owner = owned_by_other_system(Artifact.objects.filter(uri=subject), source.system_id).first()
+        if owner is not None:
+            raise SourceBindingRefused(binding_refusal(source.name, source.system.slug, subject, owner))
+
+
+def owned_by_other_system(artifacts, system_id: int):
+    """Slugs of the systems that own these artifacts, other than `system_id`.
+
+    An artifact belongs to a system when that system's evidence is about it (it is the primary
+    subject of evidence recorded for the system). A package that is merely listed in another
+    system's SBOM, or a material named by its provenance, belongs to no one yet: shared
+    dependencies stay writable, and the policy's counting rule keeps such evidence from counting
+    where its source may not speak."""
+    about = Evidence.objects.filter(subject_id=OuterRef("pk"), system_id=OuterRef("system_id"))
+    return (
+        artifacts.filter(Exists(about), system__isnull=False)
+        .exclude(system_id=system_id)
+        .values_list("system__slug", flat=True)
+    )
 
 
 def counted_sql(source_id: str, system_id: str) -> str:

@@ -176,7 +176,7 @@ def source_enable(*, actor, source_id: int) -> Source:
 def source_allow_system(*, actor, source_id: int, system: System, reason: str = "") -> SourceAllowance:
     """Let an unbound source speak for `system`: its evidence about that system's subjects then counts."""
     ensure_can_manage_sources(actor)
-    source = Source.objects.select_for_update().select_related("system").get(pk=source_id)
+    source = Source.objects.select_for_update().get(pk=source_id)
     if source.system_id:
         raise ValidationError(
             f"source {source.name!r} is bound to system {source.system.slug}: it speaks for that system only"
@@ -261,17 +261,18 @@ def receipt_accept(
     source_binding_check(source=source, subject=subject, system=system)
     # Data minimisation (apps.retention): the system's redaction rules run on the original body
     # (whose signature the API already checked) and what is stored, and hashed, is the redacted one.
-    redaction = ingest_redact(source=source, channel=channel, body=body, system=system)
-    if redaction is not None:
-        body = redaction.body
-    digest = hashlib.sha256(body).hexdigest()
+    sent_digest = hashlib.sha256(body).hexdigest()
     if delivery_key:
         # A replay answers the original; the same key with another body is a conflict. Checked before
         # the blob is written so a refused body leaves nothing (the unique constraint below still
         # settles two concurrent first deliveries).
         original = Receipt.objects.filter(source=source, delivery_key=delivery_key[:200]).first()
         if original is not None:
-            return _replay(original, digest, delivery_key, channel), False
+            return _replay(original, sent_digest, delivery_key, channel), False
+    redaction = ingest_redact(source=source, channel=channel, body=body, system=system)
+    if redaction is not None:
+        body = redaction.body
+    digest = hashlib.sha256(body).hexdigest() if redaction is not None else sent_digest
     blob_store(body, sha256=digest)
     receipt = Receipt(
         source=source,
@@ -338,7 +339,7 @@ def receipt_accept(
         original = Receipt.objects.filter(source=source, delivery_key=delivery_key[:200]).first()
         if original is None:  # not a replay after all: some other constraint failed
             raise
-        return _replay(original, digest, delivery_key, channel), False
+        return _replay(original, sent_digest, delivery_key, channel), False
     if enqueue:
         from apps.ingest.dispatch import receipt_dispatch
 
@@ -353,15 +354,24 @@ def _iso(value: datetime) -> str:
     return value.astimezone(UTC).isoformat().replace("+00:00", "Z")
 
 
-def _replay(original: Receipt, digest: str, delivery_key: str, channel: str) -> Receipt:
-    """The original receipt of a replayed key, or IdempotencyConflict when this body differs."""
-    if original.sha256 != digest:
+def _replay(original: Receipt, sent_digest: str, delivery_key: str, channel: str) -> Receipt:
+    """The original receipt of a replayed key, or IdempotencyConflict when this body differs.
+
+    Compared as sent: with redaction (apps.retention) the receipt's sha256 is the stored body's,
+    and the digest of what was sent is on its redaction record."""
+    first = original.sha256
+    if first != sent_digest:
+        first = (
+            Receipt.objects.filter(pk=original.pk).values_list("redaction__original_sha256", flat=True).first()
+            or original.sha256
+        )
+    if first != sent_digest:
         label = "Idempotency-Key" if channel in Receipt.FILE_CHANNELS else "delivery id"
         raise IdempotencyConflict(
-            f"{label} {delivery_key[:200]!r} was already used with another body (sha256 "
-            f"{original.sha256}); this body's sha256 is {digest}: nothing was stored. Send a new key for new content",
-            sha256=digest,
-            original_sha256=original.sha256,
+            f"{label} {delivery_key[:200]!r} was already used with another body (sha256 {first}); this body's "
+            f"sha256 is {sent_digest}: nothing was stored. Send a new key for new content",
+            sha256=sent_digest,
+            original_sha256=first,
             receipt=str(original.pk),
         )
     return original
@@ -442,8 +452,13 @@ def receipt_parse(*, receipt_id: int, takeover: bool = False) -> Receipt | None:
                 given_subject=given_subject,
                 given_effective_at=receipt.effective_at,
                 system_id=receipt.system_id or receipt.source.system_id,
+                bound_source=receipt.source if receipt.source.system_id else None,
             )
-            if not _finish(receipt.pk, attempt, Receipt.State.PARSED):
+            # Parsed, with a note when a bound source named another system's subjects (issue 17).
+            refusals = dict.fromkeys(
+                f"not attached: {item['reason']}" for e in evidence for item in e.summary.get("not_attached", [])
+            )
+            if not _finish(receipt.pk, attempt, Receipt.State.PARSED, error="; ".join(refusals)):
                 transaction.set_rollback(True)  # the sweep gave it to someone else meanwhile
                 return None
             evidence_identifiers_flag(receipt=receipt, evidence=evidence, body=body)  # apps.retention

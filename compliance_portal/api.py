@@ -11,8 +11,21 @@ def _flatten(detail) -> str:
     return str(detail)
 
 
+def refusal_body(exc) -> dict | None:
+    """The error body of a service's refusal that carries its own status (e.g. apps.ingest's
+    AcceptRefused: `status_code` and `extra` fields such as both sha256 values of a 409)."""
+    if isinstance(getattr(exc, "status_code", None), int) and isinstance(getattr(exc, "extra", None), dict):
+        return {"error": str(exc), **exc.extra}
+    return None
+
+
 def exception_handler(exc, context):
     """DRF's handler, reshaped to the contract's error body."""
+    from rest_framework.response import Response
+
+    body = refusal_body(exc)
+    if body is not None:
+        return Response(body, status=exc.status_code)
     response = drf_exception_handler(exc, context)
     if response is not None:
         response.data = {"error": _flatten(response.data.get("detail", response.data))

@@ -25,6 +25,7 @@ from apps.evidence.selectors import (
     evidence_subjects,
 )
 from apps.ingest.api import EvidenceUploadApi
+from apps.ingest.binding import evidence_counting
 
 RECORDS_IN_DETAIL = 500
 
@@ -78,6 +79,10 @@ class EvidenceDetailOutput(EvidenceOutput):
     summary = serializers.JSONField()
     subjects = EvidenceSubjectOutput(many=True, source="subject_list")
     edges = EdgeOutput(many=True, source="edge_list")
+    counted = serializers.BooleanField(
+        help_text="Whether policy counts it: its source is bound to, or allowed for, the system of what it is about."
+    )
+    not_counted_reason = serializers.CharField(help_text="Why it does not count (empty when it does).")
     records_total = serializers.IntegerField()
     records = serializers.ListField(
         child=serializers.JSONField(), source="record_list", help_text=f"The first {RECORDS_IN_DETAIL} detail rows."
@@ -87,6 +92,8 @@ class EvidenceDetailOutput(EvidenceOutput):
         fields = [
             *EvidenceOutput.Meta.fields,
             "verdict_reason",
+            "counted",
+            "not_counted_reason",
             "summary",
             "subjects",
             "edges",
@@ -182,6 +189,7 @@ class EvidenceDetailApi(APIView):
         evidence.subject_list = evidence_subjects(evidence)
         evidence.edge_list = evidence_edges(evidence, limit=1000)
         evidence.record_list, evidence.records_total = evidence_records(evidence, limit=RECORDS_IN_DETAIL)
+        evidence.counted, evidence.not_counted_reason = evidence_counting(evidence)
         return Response(EvidenceDetailOutput(evidence).data)
 
 

@@ -17,6 +17,7 @@ from django.db import connection
 from django.utils import timezone
 
 from apps.evidence.models import Artifact, EffectiveBasis, Evidence, EvidenceSubject
+from apps.ingest.binding import binding_refusal
 from apps.ingest.parsers import EvidenceFacts, ParseError, ParseResult, Subject
 from apps.ledger.services import ledger_record
 
@@ -100,6 +101,42 @@ def _insert_edges(rows: list[tuple[int, int, str]], *, evidence_id: int, now: da
         return cursor.rowcount
 
 
+def _foreign_artifacts(ids: dict[str, int], bound_system_id: int | None) -> dict[str, str]:
+    """uri -> owning system's slug, for the artifacts among `ids` that another system owns."""
+    if not bound_system_id or not ids:
+        return {}
+    with connection.cursor() as cursor:
+        cursor.execute(
+            # Owned: the other system's evidence is about it (apps.ingest.binding.owned_by_other_system).
+            "SELECT a.uri, s.slug FROM evidence_artifact a JOIN inventory_system s ON s.id = a.system_id "
+            "WHERE a.id = ANY(%s::bigint[]) AND a.system_id <> %s AND EXISTS (SELECT 1 FROM evidence_evidence e "
+            "WHERE e.subject_id = a.id AND e.system_id = a.system_id)",
+            [list(ids.values()), bound_system_id],
+        )
+        return dict(cursor.fetchall())
+
+
+def _attach_to_system(artifact_ids: list[int], *, system_id: int | None, receipt, actor) -> None:
+    """Artifacts that belong to no system become `system_id`'s when evidence names them as its subject
+    with a system (a bound source, or an upload naming the system): one ledger entry each."""
+    if not system_id or not artifact_ids:
+        return
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "UPDATE evidence_artifact SET system_id = %s WHERE id = ANY(%s::bigint[]) AND system_id IS NULL "
+            "RETURNING id, uri",
+            [system_id, sorted(set(artifact_ids))],
+        )
+        attached = cursor.fetchall()
+    for artifact_id, uri in attached:
+        ledger_record(
+            actor=actor,
+            action="artifact.attached",
+            target=("evidence.artifact", artifact_id),
+            data={"uri": uri, "system": system_id, "receipt": str(receipt.pk)},
+        )
+
+
 def evidence_record(
     *,
     receipt,
@@ -107,12 +144,18 @@ def evidence_record(
     given_subject: Subject | None = None,
     given_effective_at: datetime | None = None,
     system_id: int | None = None,
+    bound_source=None,
     actor="system:receipt_parse",
 ) -> list[Evidence]:
     """Write the evidence a parser found in `receipt`; one ledger entry per evidence item.
 
     The primary subject is what the uploader named (`given_subject`), else the parser's first
     subject. Must run inside the transaction that marks the receipt parsed.
+
+    `bound_source` (a source bound to a system, issue 17): subjects another system owns are not
+    attached (no subject link, no lineage edge into them); the evidence says so in its summary's
+    `not_attached` list, with the reason. A primary subject that belongs to no system becomes the
+    evidence's system's (`_attach_to_system`).
     """
     if not connection.in_atomic_block:
         raise RuntimeError("evidence_record() must run inside the receipt's transaction")
@@ -126,11 +169,35 @@ def evidence_record(
     if given_subject is not None:
         everything.append(given_subject)
     ids = artifacts_ensure(everything, system_id=system_id, now=now)
+    bound_system_id = bound_source.system_id if bound_source is not None else None
+    foreign = _foreign_artifacts(ids, bound_system_id)
 
     written = []
+    primaries: list[int] = []
     for ordinal, facts in enumerate(facts_list):
-        subjects = list(dict.fromkeys(s.uri for s in facts.subjects))
-        primary = given_subject.uri if given_subject is not None else (subjects[0] if subjects else None)
+        named = list(dict.fromkeys(s.uri for s in facts.subjects))
+        if given_subject is not None:
+            named = [given_subject.uri, *(u for u in named if u != given_subject.uri)]
+        refused = [u for u in named if u in foreign]
+        refused += [e.target.uri for e in facts.edges if e.target.uri in foreign and e.target.uri not in refused]
+        subjects = [u for u in named if u not in foreign]
+        primary = subjects[0] if subjects else None
+        if given_subject is not None and given_subject.uri in foreign:
+            primary = None  # what the uploader named is another system's: about nothing rather than the wrong thing
+        summary = json_clean(facts.summary)
+        if refused:
+            summary = {
+                **summary,
+                "not_attached": [
+                    {
+                        "subject": uri,
+                        "reason": binding_refusal(bound_source.name, bound_source.system.slug, uri, foreign[uri]),
+                    }
+                    for uri in refused
+                ],
+            }
+        if primary:
+            primaries.append(ids[primary])
         if given_effective_at is not None:
             effective_at, basis = given_effective_at, EffectiveBasis.UPLOAD
         elif facts.effective_at is not None:
@@ -151,7 +218,7 @@ def evidence_record(
             title=(facts.title or facts.kind)[:500],
             verdict=facts.verdict,
             verdict_reason=facts.verdict_reason,
-            summary=json_clean(facts.summary),
+            summary=summary,
             received_at=receipt.received_at,
             effective_at=effective_at,
             effective_basis=basis,
@@ -169,7 +236,11 @@ def evidence_record(
         ]
         EvidenceSubject.objects.bulk_create(links)
         edges = _insert_edges(
-            [(ids[e.source.uri], ids[e.target.uri], e.relation) for e in facts.edges if e.source.uri != e.target.uri],
+            [
+                (ids[e.source.uri], ids[e.target.uri], e.relation)
+                for e in facts.edges
+                if e.source.uri != e.target.uri and e.target.uri not in foreign
+            ],
             evidence_id=evidence.pk,
             now=now,
         )
@@ -192,6 +263,7 @@ def evidence_record(
             },
         )
         written.append(evidence)
+    _attach_to_system(primaries, system_id=system_id, receipt=receipt, actor=actor)
     return written
 
 

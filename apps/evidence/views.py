@@ -23,6 +23,7 @@ from apps.evidence.selectors import (
     evidence_records,
     evidence_subjects,
 )
+from apps.ingest.binding import evidence_counting
 from apps.ingest.blobs import blob_open
 from apps.ledger.selectors import ledger_timeline_for, ledger_visible_to
 from apps.retention.models import Disposal
@@ -89,11 +90,14 @@ def evidence_detail(request, pk: int):
             for e in artifact_evidence_for_user(user=request.user, artifact=evidence.subject, limit=21)
             if e.pk != evidence.pk
         ][:20]
+    counted, not_counted_reason = evidence_counting(evidence)
     return render(
         request,
         "evidence/evidence_detail.html",
         {
             "evidence": evidence,
+            "counted": counted,
+            "not_counted_reason": not_counted_reason,
             "receipt": evidence.receipt,
             "subjects": evidence_subjects(evidence),
             "edges": evidence_edges(evidence),

@@ -45,8 +45,9 @@ from apps.ingest.auth import (
 from apps.ingest.models import Receipt, Source
 from apps.ingest.parsers import PARSERS, ParseError, normalize_subject
 from apps.ingest.selectors import receipt_recognised
-from apps.ingest.services import receipt_accept
+from apps.ingest.services import AcceptRefused, receipt_accept
 from apps.inventory.models import System
+from compliance_portal.api import refusal_body
 
 
 class AcceptedOutput(serializers.Serializer):
@@ -60,9 +61,27 @@ ERROR = inline_serializer("Error", {"error": serializers.CharField()})
 ACCEPT_RESPONSES = {
     202: AcceptedOutput,
     200: OpenApiResponse(AcceptedOutput, description="A replay: the original receipt, nothing new written."),
-    400: OpenApiResponse(ERROR, description="Malformed body, missing header or field, wrong content type."),
+    400: OpenApiResponse(
+        ERROR,
+        description="Malformed body, missing header or field, wrong content type, effective_at more than 5 minutes "
+        "after receipt.",
+    ),
     401: OpenApiResponse(ERROR, description="Missing or wrong signature, token or source id."),
-    403: OpenApiResponse(ERROR, description="The source is disabled."),
+    403: OpenApiResponse(
+        ERROR, description="The source is disabled, or is bound to a system and named another system's subject."
+    ),
+    409: OpenApiResponse(
+        inline_serializer(
+            "IdempotencyConflict",
+            {
+                "error": serializers.CharField(),
+                "sha256": serializers.CharField(help_text="sha256 of this body."),
+                "original_sha256": serializers.CharField(help_text="sha256 of the body first sent with the key."),
+                "receipt": serializers.CharField(help_text="The receipt of the first body."),
+            },
+        ),
+        description="The Idempotency-Key (or delivery id) was already used with another body; nothing stored.",
+    ),
     413: OpenApiResponse(ERROR, description="The body is larger than PORTAL_INGEST_MAX_BYTES."),
     429: OpenApiResponse(ERROR, description="The source sent more than PORTAL_INGEST_RATE."),
 }
@@ -248,6 +267,8 @@ def _webhook_view(hook: _Webhook, documented_by: type[APIView]):
             receipt, created = _webhook_receipt(request, source, hook)
         except exceptions.APIException as exc:
             return _error_response(exc, hook)
+        except AcceptRefused as exc:
+            return JsonResponse(refusal_body(exc), status=exc.status_code)
         return JsonResponse(accepted_data(receipt, created), status=202 if created else 200)
 
     # drf-spectacular lists a URL whose view has `cls` (an APIView): the endpoint is documented by it.
@@ -337,9 +358,15 @@ class UploadInput(serializers.Serializer):
     effective_at = serializers.DateTimeField(
         required=False,
         allow_null=True,
-        help_text="When the evidence speaks about (for backfills); otherwise taken from the content.",
+        help_text="When the evidence speaks about (for backfills); otherwise taken from the content. At most 5 "
+        "minutes after receipt (400 otherwise). Freshness counts from the earlier of this and the receipt time, "
+        "retention from the later.",
     )
-    system = serializers.SlugField(required=False, allow_blank=True, help_text="System slug; default: the source's.")
+    system = serializers.SlugField(
+        required=False,
+        allow_blank=True,
+        help_text="System slug; default: the source's. A source bound to a system may name only that one (403).",
+    )
 
     def validate_subject(self, value: str) -> str:
         try:
@@ -409,7 +436,10 @@ class EvidenceUploadApi(_IngestApi):
 class ReceiptOutput(serializers.Serializer):
     id = serializers.CharField()
     state = serializers.ChoiceField(choices=["queued", "parsed", "failed"])
-    error = serializers.CharField(help_text="Why parsing failed (empty otherwise).")
+    error = serializers.CharField(
+        help_text="Why parsing failed; for a parsed receipt, what was refused (a bound source's content naming "
+        "another system's subjects: not attached to them). Empty otherwise."
+    )
     evidence = serializers.ListField(child=serializers.CharField(), help_text="Ids of the evidence parsed from it.")
     sha256 = serializers.CharField()
     recognised = serializers.BooleanField(

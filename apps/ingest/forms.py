@@ -11,7 +11,8 @@ class SourceForm(forms.Form):
         queryset=System.objects.order_by("name"),
         required=False,
         to_field_name="slug",
-        help_text="Evidence from this source belongs to this system unless an upload names another.",
+        help_text="A bound source writes evidence only about this system's subjects (others get 403); "
+        "leave empty for a shared source, whose evidence counts only for systems an admin allows it for.",
     )
 
     def clean_name(self):
@@ -31,3 +32,11 @@ class ReceiptFilterForm(forms.Form):
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         self.fields["source"].choices = [("", "Any"), *Source.objects.order_by("name").values_list("id", "name")]
+
+
+class SourceAllowanceForm(forms.Form):
+    """Allow an unbound source to speak for a system, or withdraw that (apps.ingest.binding)."""
+
+    system = forms.ModelChoiceField(queryset=System.objects.order_by("name"), to_field_name="slug")
+    allow = forms.TypedChoiceField(choices=[("true", "allow"), ("false", "withdraw")], coerce=lambda v: v == "true")
+    reason = forms.CharField(max_length=500, required=False)

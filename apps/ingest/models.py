@@ -330,3 +330,32 @@ class TrustedKey(models.Model):
     @property
     def scope(self) -> str:
         return f"system {self.system.slug}" if self.system_id else f"source {self.source.name}"
+
+
+class SourceAllowance(models.Model):
+    """An admin's word that an unbound source may speak for a system: its evidence then counts there.
+
+    A source bound to a system speaks for that system only; a source bound to none speaks for no
+    system's policy until an admin allows it here (apps.ingest.binding; the policy facts read it).
+    """
+
+    source = models.ForeignKey(Source, on_delete=models.CASCADE, related_name="allowances")
+    system = models.ForeignKey("inventory.System", on_delete=models.CASCADE, related_name="source_allowances")
+    allowed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    allowed_at = models.DateTimeField()
+    reason = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["source", "system"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["source", "system"],
+                name="source_allowance_unique",
+                violation_error_message="This source is already allowed for this system.",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.source} may speak for {self.system}"

@@ -13,7 +13,7 @@ import json
 import logging
 import secrets
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 from django.conf import settings
 from django.core.exceptions import PermissionDenied, ValidationError
@@ -22,9 +22,16 @@ from django.db.models import F, Q
 from django.utils import timezone
 
 from apps.evidence.services import evidence_record
+from apps.ingest.binding import (  # noqa: F401 - the refusals are part of this module's interface
+    AcceptRefused,
+    EffectiveTimeRefused,
+    IdempotencyConflict,
+    SourceBindingRefused,
+    source_binding_check,
+)
 from apps.ingest.blobs import blob_read, blob_store
 from apps.ingest.crypto import secret_encrypt
-from apps.ingest.models import Receipt, Source
+from apps.ingest.models import Receipt, Source, SourceAllowance
 from apps.ingest.parsers import ParseError, normalize_subject, parse_upload, parse_webhook
 from apps.inventory.models import System
 from apps.ledger.services import ledger_record
@@ -42,6 +49,10 @@ ERROR_LIMIT = 4000
 # A receipt taken over from an interrupted parse (its worker process died) past this many claims
 # is failed with the reason instead (claims count across re-parses too, hence the margin).
 MAX_PARSE_ATTEMPTS = 10
+
+
+# How far ahead of its receipt an effective time may be (clock skew between a CI runner and us).
+EFFECTIVE_AT_SKEW = timedelta(minutes=5)
 
 
 class InvalidTransition(Exception):
@@ -161,6 +172,50 @@ def source_enable(*, actor, source_id: int) -> Source:
     return _source_set_enabled(actor=actor, source_id=source_id, enabled=True)
 
 
+@transaction.atomic
+def source_allow_system(*, actor, source_id: int, system: System, reason: str = "") -> SourceAllowance:
+    """Let an unbound source speak for `system`: its evidence about that system's subjects then counts."""
+    ensure_can_manage_sources(actor)
+    source = Source.objects.select_for_update().get(pk=source_id)
+    if source.system_id:
+        raise ValidationError(
+            f"source {source.name!r} is bound to system {source.system.slug}: it speaks for that system only"
+        )
+    allowance, created = SourceAllowance.objects.get_or_create(
+        source=source,
+        system=system,
+        defaults={
+            "allowed_by": actor if not isinstance(actor, str) else None,
+            "allowed_at": timezone.now(),
+            "reason": reason.strip(),
+        },
+    )
+    if created:
+        ledger_record(
+            actor=actor,
+            action="source.system_allowed",
+            target=source,
+            data={"system": system.slug, "reason": reason.strip()},
+        )
+    return allowance
+
+
+@transaction.atomic
+def source_disallow_system(*, actor, source_id: int, system: System, reason: str = "") -> bool:
+    """Withdraw an unbound source's allowance for `system`; its evidence there stops counting."""
+    ensure_can_manage_sources(actor)
+    source = Source.objects.select_for_update().get(pk=source_id)
+    deleted, _ = SourceAllowance.objects.filter(source=source, system=system).delete()
+    if deleted:
+        ledger_record(
+            actor=actor,
+            action="source.system_disallowed",
+            target=source,
+            data={"system": system.slug, "reason": reason.strip()},
+        )
+    return bool(deleted)
+
+
 # ---------------------------------------------------------------- accepting
 
 _INSERT_RECEIPT = (
@@ -192,14 +247,33 @@ def receipt_accept(
     The blob is written before the transaction: if the insert then fails, an unreferenced
     content-addressed blob is harmless, while a Receipt without its blob would not be.
     `enqueue=False` is for the demo seed and benchmarks, which parse synchronously.
+
+    Refused before anything is stored (AcceptRefused): an effective time more than 5 minutes
+    after now, a subject or system another system owns when the source is bound (apps.ingest.binding),
+    and a known delivery key with another body (409, both digests).
     """
+    now = timezone.now()
+    if effective_at is not None and effective_at > now + EFFECTIVE_AT_SKEW:
+        raise EffectiveTimeRefused(
+            f"effective_at {_iso(effective_at)} is more than 5 minutes after the time of receipt ({_iso(now)}): "
+            "evidence speaks about what has happened; send the time it was produced, or leave effective_at out"
+        )
+    source_binding_check(source=source, subject=subject, system=system)
     # Data minimisation (apps.retention): the system's redaction rules run on the original body
     # (whose signature the API already checked) and what is stored, and hashed, is the redacted one.
+    sent_digest = hashlib.sha256(body).hexdigest()
+    if delivery_key:
+        # A replay answers the original; the same key with another body is a conflict. Checked before
+        # the blob is written so a refused body leaves nothing (the unique constraint below still
+        # settles two concurrent first deliveries).
+        original = Receipt.objects.filter(source=source, delivery_key=delivery_key[:200]).first()
+        if original is not None:
+            return _replay(original, sent_digest, delivery_key, channel), False
     redaction = ingest_redact(source=source, channel=channel, body=body, system=system)
     if redaction is not None:
         body = redaction.body
-    digest = blob_store(body)
-    now = timezone.now()
+    digest = hashlib.sha256(body).hexdigest() if redaction is not None else sent_digest
+    blob_store(body, sha256=digest)
     receipt = Receipt(
         source=source,
         channel=channel,
@@ -265,7 +339,7 @@ def receipt_accept(
         original = Receipt.objects.filter(source=source, delivery_key=delivery_key[:200]).first()
         if original is None:  # not a replay after all: some other constraint failed
             raise
-        return original, False
+        return _replay(original, sent_digest, delivery_key, channel), False
     if enqueue:
         from apps.ingest.dispatch import receipt_dispatch
 
@@ -274,6 +348,33 @@ def receipt_accept(
         # the sweep queues it again later. Web processes batch these messages (dispatch.py).
         transaction.on_commit(lambda: receipt_dispatch(receipt_id), robust=True)
     return receipt, True
+
+
+def _iso(value: datetime) -> str:
+    return value.astimezone(UTC).isoformat().replace("+00:00", "Z")
+
+
+def _replay(original: Receipt, sent_digest: str, delivery_key: str, channel: str) -> Receipt:
+    """The original receipt of a replayed key, or IdempotencyConflict when this body differs.
+
+    Compared as sent: with redaction (apps.retention) the receipt's sha256 is the stored body's,
+    and the digest of what was sent is on its redaction record."""
+    first = original.sha256
+    if first != sent_digest:
+        first = (
+            Receipt.objects.filter(pk=original.pk).values_list("redaction__original_sha256", flat=True).first()
+            or original.sha256
+        )
+    if first != sent_digest:
+        label = "Idempotency-Key" if channel in Receipt.FILE_CHANNELS else "delivery id"
+        raise IdempotencyConflict(
+            f"{label} {delivery_key[:200]!r} was already used with another body (sha256 {first}); this body's "
+            f"sha256 is {sent_digest}: nothing was stored. Send a new key for new content",
+            sha256=sent_digest,
+            original_sha256=first,
+            receipt=str(original.pk),
+        )
+    return original
 
 
 # ---------------------------------------------------------------- parsing
@@ -355,8 +456,13 @@ def receipt_parse(*, receipt_id: int, takeover: bool = False) -> Receipt | None:
                 given_subject=given_subject,
                 given_effective_at=receipt.effective_at,
                 system_id=receipt.system_id or receipt.source.system_id,
+                bound_source=receipt.source if receipt.source.system_id else None,
             )
-            if not _finish(receipt.pk, attempt, Receipt.State.PARSED):
+            # Parsed, with a note when a bound source named another system's subjects (issue 17).
+            refusals = dict.fromkeys(
+                f"not attached: {item['reason']}" for e in evidence for item in e.summary.get("not_attached", [])
+            )
+            if not _finish(receipt.pk, attempt, Receipt.State.PARSED, error="; ".join(refusals)):
                 transaction.set_rollback(True)  # the sweep gave it to someone else meanwhile
                 return None
             evidence_identifiers_flag(receipt=receipt, evidence=evidence, body=body)  # apps.retention

@@ -2,13 +2,14 @@
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required, permission_required
+from django.core.exceptions import ValidationError
 from django.core.paginator import Paginator
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_POST
 
 from apps.evidence.models import Evidence
-from apps.ingest.forms import ReceiptFilterForm, SourceForm
+from apps.ingest.forms import ReceiptFilterForm, SourceAllowanceForm, SourceForm
 from apps.ingest.models import Receipt, Source
 from apps.ingest.selectors import (
     receipt_list,
@@ -21,8 +22,10 @@ from apps.ingest.services import (
     InvalidTransition,
     SourceCredentials,
     receipt_reparse,
+    source_allow_system,
     source_create,
     source_disable,
+    source_disallow_system,
     source_enable,
     source_rotate,
 )
@@ -81,10 +84,35 @@ def source_detail(request, pk: int):
             "source": source,
             "receipts": receipt_list(source_id=source.pk)[:20],
             "unrecognised_count": receipt_list_unrecognised(source_id=source.pk).count(),
+            "allowances": source.allowances.select_related("system", "allowed_by").order_by("system__name"),
+            "allowance_form": SourceAllowanceForm(),
             "timeline": ledger_timeline_for(source),
             "show_ledger_links": ledger_visible_to(request.user),
         },
     )
+
+
+@require_POST
+@login_required
+@permission_required("ingest.change_source", raise_exception=True)
+def source_allowance_page(request, pk: int):
+    """Allow an unbound source to speak for a system, or withdraw it (each change a ledger entry)."""
+    source = get_object_or_404(Source, pk=pk)
+    form = SourceAllowanceForm(request.POST)
+    if not form.is_valid():
+        messages.error(request, "; ".join(str(e) for errors in form.errors.values() for e in errors))
+        return redirect(source)
+    system, reason = form.cleaned_data["system"], form.cleaned_data["reason"]
+    try:
+        if form.cleaned_data["allow"]:
+            source_allow_system(actor=request.user, source_id=source.pk, system=system, reason=reason)
+            messages.success(request, f"{source.name} now speaks for {system.slug}: its evidence there counts.")
+        else:
+            source_disallow_system(actor=request.user, source_id=source.pk, system=system, reason=reason)
+            messages.success(request, f"{source.name} no longer speaks for {system.slug}.")
+    except ValidationError as exc:
+        messages.error(request, " ".join(exc.messages))
+    return redirect(source)
 
 
 @never_cache

@@ -68,6 +68,20 @@ def _gate_item(item: dict) -> dict:
     return out
 
 
+
+def no_system_item(artifact) -> dict:
+    """Why a subject of no system is never judged, and how to attach it (issue 17)."""
+    return {
+        **NOT_EVALUATED,
+        "reason": (
+            f"the subject {artifact.uri} belongs to no system, so no rule judges it: its evidence came from sources "
+            "bound to no system. Attach it by sending its evidence with a source bound to its system "
+            "(create_source --system SLUG), or by uploading with system=<slug>; then evidence counts from "
+            "sources bound to that system or allowed for it by an admin"
+        ),
+    }
+
+
 class GateApi(APIView):
     """GET /api/v1/gates/{subject}: may this release or deployment proceed?"""
 
@@ -110,7 +124,10 @@ class GateApi(APIView):
             environment=request.query_params.get("environment", "")[:20],
             digest=request.query_params.get("digest", "")[:200],
         )
-        failing = decision.failing if decision.evaluated else [NOT_EVALUATED, *decision.failing]
+        if artifact.system_id is None:
+            failing = [no_system_item(artifact), *decision.failing]
+        else:
+            failing = decision.failing if decision.evaluated else [NOT_EVALUATED, *decision.failing]
         body = {
             "subject": artifact.uri,
             "allowed": decision.allowed,

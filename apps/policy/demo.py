@@ -395,19 +395,24 @@ def _sources(actor) -> dict[str, Source]:
 
 def _push(source: Source, channel: str, event: str, subject: str, body: bytes, filename: str, effective_at) -> None:
     upload = channel == Receipt.Channel.UPLOAD
-    receipt, _created = receipt_accept(
-        source=source,
-        channel=channel,
-        body=body,
-        content_type="application/octet-stream" if upload else "application/json",
-        delivery_key=f"demo-policy:{source.name}:{filename or event}:{subject}",
-        event=event,
-        headers={"user_agent": "seed_demo"},
-        filename=filename,
-        subject=subject,
-        effective_at=effective_at,
-        enqueue=False,
-    )
+    key = f"demo-policy:{source.name}:{filename or event}:{subject}"
+    # Pushed once: some demo bodies carry the seed's own time, and the same key with another
+    # body is a conflict (409), not a replay.
+    receipt = Receipt.objects.filter(source=source, delivery_key=key).first()
+    if receipt is None:
+        receipt, _created = receipt_accept(
+            source=source,
+            channel=channel,
+            body=body,
+            content_type="application/octet-stream" if upload else "application/json",
+            delivery_key=key,
+            event=event,
+            headers={"user_agent": "seed_demo"},
+            filename=filename,
+            subject=subject,
+            effective_at=effective_at,
+            enqueue=False,
+        )
     if receipt.state == Receipt.State.QUEUED:
         receipt_parse(receipt_id=receipt.pk)
 

@@ -69,7 +69,10 @@ generated from its `FACT_MODEL_DOC` string.
 - `evidence` (map): the latest evidence of each kind, keyed by kind with `-` written
   as `_` (CEL names cannot contain `-`): `evidence.test_report`, `evidence.sast_scan`,
   `evidence.sbom`, `evidence.provenance`, `evidence.fairness`, ... A kind with no
-  evidence is an absent key.
+  evidence is an absent key. Only evidence that counts for the subject's system is seen
+  (here, in `lineage` and in `baseline`): evidence whose source is bound to that system, or
+  bound to no system and allowed for it by an admin (issue 17; README "Sending evidence").
+  A subject that belongs to no system is not evaluated; its gate says so.
 - `lineage` (map): `has_provenance_chain` (bool: commit, build, artifact and
   deployment are all evidenced and linked), `builders` (list of builder ids seen
   upstream), `upstream_kinds` (list of subject kinds upstream), `commit` (uri of the
@@ -93,7 +96,9 @@ Every `evidence.<kind>` value is a map:
   `verdict_reason` (string) says why.
 - `effective_at` (timestamp): when the evidence was produced (scan time, test run,
   build end).
-- `age_days` (double): days from `effective_at` to `now`.
+- `received_at` (timestamp): when the portal received it.
+- `age_days` (double): days from the earlier of `effective_at` and `received_at` to `now`
+  (a date the sender chose never keeps evidence fresh longer).
 - `subject_uri` (string): the artifact the evidence is about, the subject itself or
   an upstream artifact.
 - `inherited` (bool): true when it was found upstream along lineage rather than on

@@ -13,6 +13,10 @@ many subjects), because evaluation runs over every subject nightly:
 
 No Python loop walks lineage. `as_of` limits evidence to what was effective by then
 (historical evaluation); `now` is the evaluation time the rules see.
+
+Every query counts only evidence whose source may speak for the subject's system
+(apps.ingest.binding.counted_sql: bound to it, or unbound and allowed there by an admin),
+and `age_days` runs from the earlier of the effective and received time (issue 17).
 """
 
 from __future__ import annotations
@@ -25,6 +29,7 @@ from datetime import datetime
 from django.db import connection
 
 from apps.evidence.models import Artifact
+from apps.ingest.binding import counted_sql
 from apps.inventory.models import System
 
 # Relations along which a subject inherits evidence and finds its upstream: a deployment sees
@@ -48,15 +53,19 @@ PROD_WORDS = {"prod", "production", "prd", "live"}
 STAGING_WORDS = {"staging", "stage", "stg", "preprod", "pre-production", "uat"}
 DEV_WORDS = {"dev", "development", "test", "qa", "sandbox"}
 
+# Evidence counts for a subject only when its source may speak for the subject's system (issue 17):
+# bound to it, or bound to none and allowed there by an admin. Inherited evidence included.
+_COUNTED = counted_sql("ev.source_id", "n.system_id")
+
 _UPSTREAM_CTE = """
-WITH RECURSIVE up(subject_id, artifact_id, depth, path) AS (
-    SELECT s, s, 0, ARRAY[s] FROM unnest(%(ids)s::bigint[]) AS s
+WITH RECURSIVE up(subject_id, system_id, artifact_id, depth, path) AS (
+    SELECT s, sys, s, 0, ARRAY[s] FROM unnest(%(ids)s::bigint[], %(systems)s::bigint[]) AS t(s, sys)
   UNION ALL
-    SELECT up.subject_id, e.source_id, up.depth + 1, up.path || e.source_id
+    SELECT up.subject_id, up.system_id, e.source_id, up.depth + 1, up.path || e.source_id
     FROM up JOIN evidence_lineageedge e ON e.target_id = up.artifact_id
     WHERE up.depth < %(max_depth)s AND e.relation = ANY(%(relations)s) AND e.source_id <> ALL(up.path)
 ), near AS (
-    SELECT subject_id, artifact_id, min(depth) AS depth FROM up GROUP BY subject_id, artifact_id
+    SELECT subject_id, system_id, artifact_id, min(depth) AS depth FROM up GROUP BY subject_id, system_id, artifact_id
 )
 """
 
@@ -71,12 +80,14 @@ _LATEST_EVIDENCE_SQL = (
     + """
 SELECT DISTINCT ON (n.subject_id, ev.kind)
        n.subject_id, ev.id, ev.kind, ev.title, ev.verdict, ev.verdict_reason, ev.effective_at, ev.summary,
-       a.uri, n.depth
+       a.uri, n.depth, ev.received_at
 FROM near n
 JOIN evidence_evidencesubject es ON es.artifact_id = n.artifact_id
 JOIN evidence_evidence ev ON ev.id = es.evidence_id
 JOIN evidence_artifact a ON a.id = n.artifact_id
 WHERE ev.effective_at <= %(as_of)s AND """
+    + _COUNTED
+    + " AND "
     + _CURRENT_GENERATION
     + """
 ORDER BY n.subject_id, ev.kind, n.depth, ev.effective_at DESC, ev.id DESC
@@ -88,30 +99,32 @@ _UPSTREAM_SQL = (
     + """
 SELECT n.subject_id, n.artifact_id, n.depth, a.kind, a.uri,
        EXISTS (SELECT 1 FROM evidence_evidencesubject es JOIN evidence_evidence ev ON ev.id = es.evidence_id
-               WHERE es.artifact_id = n.artifact_id AND ev.effective_at <= %(as_of)s) AS evidenced,
+               WHERE es.artifact_id = n.artifact_id AND ev.effective_at <= %(as_of)s AND COUNTED) AS evidenced,
        ARRAY(SELECT DISTINCT ev.summary->>'builder_id' FROM evidence_evidencesubject es
              JOIN evidence_evidence ev ON ev.id = es.evidence_id
              WHERE es.artifact_id = n.artifact_id AND ev.kind = 'provenance' AND ev.effective_at <= %(as_of)s
                AND coalesce(ev.summary->>'builder_id', '') <> ''
-               AND ev.summary->>'verified' = 'true') AS builders,  -- issue 17: verified statements only
+               AND ev.summary->>'verified' = 'true' AND COUNTED) AS builders,
        EXISTS (SELECT 1 FROM evidence_evidencesubject es JOIN evidence_evidence ev ON ev.id = es.evidence_id
                WHERE es.artifact_id = n.artifact_id AND ev.kind IN ('provenance', 'pipeline-run', 'job')
-                 AND ev.effective_at <= %(as_of)s) AS built
+                 AND ev.effective_at <= %(as_of)s AND COUNTED) AS built
 FROM near n JOIN evidence_artifact a ON a.id = n.artifact_id
 ORDER BY n.subject_id, n.depth, n.artifact_id
-"""
+""".replace("COUNTED", _COUNTED)
 )
 
 # Artifacts built from a commit, with recorded provenance: the "build" link of a chain whose
 # deployment names only the commit (a GitHub deployment says which sha, not which image).
+# (commit, system) pairs: the provenance must count for the system of the subject asking.
 _BUILT_FROM_COMMITS_SQL = """
-SELECT DISTINCT e.source_id
-FROM evidence_lineageedge e
+SELECT DISTINCT n.artifact_id, n.system_id
+FROM unnest(%(commits)s::bigint[], %(systems)s::bigint[]) AS n(artifact_id, system_id)
+JOIN evidence_lineageedge e ON e.source_id = n.artifact_id
 JOIN evidence_artifact t ON t.id = e.target_id
-WHERE e.source_id = ANY(%(commits)s::bigint[]) AND e.relation = 'built-from' AND t.kind = ANY(%(kinds)s)
+WHERE e.relation = 'built-from' AND t.kind = ANY(%(kinds)s)
   AND EXISTS (SELECT 1 FROM evidence_evidencesubject es JOIN evidence_evidence ev ON ev.id = es.evidence_id
-              WHERE es.artifact_id = t.id AND ev.kind = 'provenance' AND ev.effective_at <= %(as_of)s)
-"""
+              WHERE es.artifact_id = t.id AND ev.kind = 'provenance' AND ev.effective_at <= %(as_of)s AND COUNTED)
+""".replace("COUNTED", _COUNTED)
 
 # The production model version of each model system: the model version whose latest deployment
 # evidence named a production environment most recently.
@@ -122,25 +135,29 @@ JOIN evidence_evidencesubject es ON es.artifact_id = a.id
 JOIN evidence_evidence ev ON ev.id = es.evidence_id
 WHERE a.kind = 'model-version' AND a.system_id = ANY(%(systems)s::bigint[]) AND ev.kind = 'deployment'
   AND lower(coalesce(ev.summary->>'environment', '')) = ANY(%(prod)s) AND ev.effective_at <= %(as_of)s
+  AND COUNTED
 ORDER BY a.system_id, ev.effective_at DESC, ev.id DESC
-"""
+""".replace("COUNTED", counted_sql("ev.source_id", "a.system_id"))
 
 _BASELINE_METRICS_SQL = """
 SELECT es.artifact_id, ev.id, ev.kind, ev.summary
 FROM evidence_evidencesubject es JOIN evidence_evidence ev ON ev.id = es.evidence_id
+JOIN evidence_artifact a ON a.id = es.artifact_id
 WHERE es.artifact_id = ANY(%(ids)s::bigint[]) AND ev.kind IN ('metrics', 'fairness', 'model-card')
-  AND ev.effective_at <= %(as_of)s
+  AND ev.effective_at <= %(as_of)s AND COUNTED
 ORDER BY es.artifact_id, ev.effective_at DESC, ev.id DESC
-"""
+""".replace("COUNTED", counted_sql("ev.source_id", "a.system_id"))
 
 # Latest evidence of each kind recorded for a system (system-scope rules: DPIA, infrastructure...).
 _SYSTEM_EVIDENCE_SQL = (
     """
 SELECT DISTINCT ON (ev.system_id, ev.kind)
        ev.system_id, ev.id, ev.kind, ev.title, ev.verdict, ev.verdict_reason, ev.effective_at, ev.summary,
-       coalesce(a.uri, '')
+       coalesce(a.uri, ''), ev.received_at
 FROM evidence_evidence ev LEFT JOIN evidence_artifact a ON a.id = ev.subject_id
 WHERE ev.system_id = ANY(%(systems)s::bigint[]) AND ev.effective_at <= %(as_of)s AND """
+    + counted_sql("ev.source_id", "ev.system_id")
+    + " AND "
     + _CURRENT_GENERATION
     + """
 ORDER BY ev.system_id, ev.kind, ev.effective_at DESC, ev.id DESC
@@ -172,8 +189,13 @@ def _json(value):
     return value
 
 
-def _evidence_fact(ev_id, kind, title, verdict, reason, effective_at, summary, uri, inherited) -> dict:
+def _evidence_fact(
+    ev_id, kind, title, verdict, reason, effective_at, summary, uri, inherited, *, received_at, now
+) -> dict:
     summary = _json(summary)
+    # Freshness counts from the EARLIER of the effective time (the sender's word) and the time the
+    # portal received it: a date in the future never keeps evidence fresh longer (issue 17).
+    fresh_from = min(effective_at, received_at) if received_at else effective_at
     return {
         "id": str(ev_id),
         "kind": kind,
@@ -181,6 +203,8 @@ def _evidence_fact(ev_id, kind, title, verdict, reason, effective_at, summary, u
         "verdict": verdict,
         "verdict_reason": reason,
         "effective_at": effective_at,
+        "received_at": received_at,
+        "age_days": round((now - fresh_from).total_seconds() / 86400, 4),
         "subject_uri": uri,
         "inherited": inherited,
         "summary": summary if isinstance(summary, dict) else {},
@@ -300,15 +324,21 @@ def subject_facts_batch(artifacts: list[Artifact], *, now: datetime, as_of: date
     if not artifacts:
         return {}
     ids = [a.pk for a in artifacts]
-    params = {"ids": ids, "max_depth": MAX_DEPTH, "relations": INHERIT_RELATIONS, "as_of": as_of}
+    system_of = {a.pk: a.system_id for a in artifacts}
+    params = {
+        "ids": ids,
+        "systems": [system_of[pk] for pk in ids],
+        "max_depth": MAX_DEPTH,
+        "relations": INHERIT_RELATIONS,
+        "as_of": as_of,
+    }
     evidence: dict[int, dict] = defaultdict(dict)
     deployment_env: dict[int, str] = {}
     with connection.cursor() as cursor:
         cursor.execute(_LATEST_EVIDENCE_SQL, params)
-        for subject_id, ev_id, kind, title, verdict, reason, effective_at, summary, uri, depth in cursor.fetchall():
-            evidence[subject_id][kind] = _evidence_fact(
-                ev_id, kind, title, verdict, reason, effective_at, summary, uri, depth > 0
-            )
+        for row in cursor.fetchall():
+            subject_id, ev_id, kind, _title, _verdict, _reason, _effective_at, summary, _uri, depth, received_at = row
+            evidence[subject_id][kind] = _evidence_fact(*row[1:9], depth > 0, received_at=received_at, now=now)
             if kind == "deployment" and depth == 0:
                 summary = _json(summary)
                 if isinstance(summary, dict):
@@ -317,20 +347,27 @@ def subject_facts_batch(artifacts: list[Artifact], *, now: datetime, as_of: date
         upstream: dict[int, list[tuple]] = defaultdict(list)
         for row in cursor.fetchall():
             upstream[row[0]].append(row)
-        commits = sorted({r[1] for rows in upstream.values() for r in rows if r[3] == "commit"})
-        built_commits: set[int] = set()
-        if commits:
+        pairs = sorted({(r[1], system_of[sid]) for sid, rows in upstream.items() for r in rows if r[3] == "commit"})
+        built_commits: set[tuple[int, int]] = set()
+        if pairs:
             cursor.execute(
-                _BUILT_FROM_COMMITS_SQL, {"commits": commits, "kinds": list(BUILD_ARTIFACT_KINDS), "as_of": as_of}
+                _BUILT_FROM_COMMITS_SQL,
+                {
+                    "commits": [c for c, _ in pairs],
+                    "systems": [s for _, s in pairs],
+                    "kinds": list(BUILD_ARTIFACT_KINDS),
+                    "as_of": as_of,
+                },
             )
-            built_commits = {r[0] for r in cursor.fetchall()}
+            built_commits = {(r[0], r[1]) for r in cursor.fetchall()}
     systems = _systems(a.system_id for a in artifacts)
     model_systems = [sid for sid, s in systems.items() if s.kind == System.Kind.ML_MODEL]
     baselines = _baselines(model_systems, as_of)
     out = {}
     for artifact in artifacts:
         system = systems[artifact.system_id]
-        lineage = _lineage(upstream.get(artifact.pk, []), artifact.kind, artifact.pk, built_commits)
+        built = {c for c, system_id in built_commits if system_id == artifact.system_id}
+        lineage = _lineage(upstream.get(artifact.pk, []), artifact.kind, artifact.pk, built)
         lineage.pop("_commit_ids")
         baseline = baselines.get(artifact.system_id, {}) if artifact.kind == "model-version" else {}
         out[artifact.pk] = {
@@ -367,10 +404,9 @@ def system_scope_facts_batch(system_ids: list[int], *, now: datetime, as_of: dat
     evidence: dict[int, dict] = defaultdict(dict)
     with connection.cursor() as cursor:
         cursor.execute(_SYSTEM_EVIDENCE_SQL, {"systems": list(systems), "as_of": as_of})
-        for system_id, ev_id, kind, title, verdict, reason, effective_at, summary, uri in cursor.fetchall():
-            evidence[system_id][kind] = _evidence_fact(
-                ev_id, kind, title, verdict, reason, effective_at, summary, uri, False
-            )
+        for row in cursor.fetchall():
+            system_id, kind, received_at = row[0], row[2], row[9]
+            evidence[system_id][kind] = _evidence_fact(*row[1:9], False, received_at=received_at, now=now)
     model_systems = [sid for sid, s in systems.items() if s.kind == System.Kind.ML_MODEL]
     baselines = _baselines(model_systems, as_of)
     out = {}

@@ -41,9 +41,12 @@ def demo_seed(*, actor) -> dict:
     source = Source.objects.filter(name="github patient-triage").first()
     if source is None:
         source = source_create(actor=actor, kind=Source.Kind.GITHUB, name="github patient-triage", system=triage).source
-    receipt, _ = receipt_accept(source=source, channel="github", body=_triage_release(),
-                                content_type="application/json",
-                                event="release", delivery_key="demo:triage-release", enqueue=False)  # fmt: skip
+    # Pushed once: the body carries the seed's time, and a key reused with another body is a 409.
+    receipt = Receipt.objects.filter(source=source, delivery_key="demo:triage-release").first()
+    if receipt is None:
+        receipt, _ = receipt_accept(source=source, channel="github", body=_triage_release(),
+                                    content_type="application/json",
+                                    event="release", delivery_key="demo:triage-release", enqueue=False)  # fmt: skip
     if receipt.state == Receipt.State.QUEUED:
         receipt_parse(receipt_id=receipt.pk)  # CI metadata names the class: sign-off is requested
     # Payments API: commit author names and e-mail addresses are redacted before storage from now on.
@@ -57,9 +60,11 @@ def demo_seed(*, actor) -> dict:
             system=platform,
             reason="Regulator inquiry DPA-2026-114 into the 2016-2020 data pipelines (counsel: J. Alvarez)",
         )
-    # Payments API: the failed workflow job is past its CI-runs schedule: disposed of now (the ledger shows it).
+    # Payments API: the failed workflow job's content is dated 2019, past its CI-runs schedule; it used to be
+    # disposed of here. Retention now runs from the later of effective and received time (issue 17), so
+    # it is kept until its schedule has run from the day the portal received it: nothing is disposed of.
     disposed = 0
     job = Receipt.objects.filter(delivery_key="demo:github/workflow_job.completed.failure.json").first()
     if job is not None and not Disposal.objects.filter(receipt=job).exists():
-        disposed = int(receipt_dispose(receipt_id=job.pk) is not None)
+        disposed = int(receipt_dispose(receipt_id=job.pk) is not None)  # None: not due
     return {"signoff_receipt": receipt.pk, "disposed": disposed}

@@ -77,7 +77,15 @@ def evidence_days_expr(policy: RetentionPolicy | None = None, prefix: str = ""):
 
 
 def evidence_kept_until_expr(policy: RetentionPolicy | None = None, prefix: str = ""):
-    return AddDays(F(f"{prefix}effective_at"), evidence_days_expr(policy, prefix))
+    """SQL: when an evidence row may go. The schedule runs from the LATER of its effective time (which
+    the sender chooses) and the time the portal received it: a past date never shortens retention."""
+    start = Greatest(F(f"{prefix}effective_at"), F(f"{prefix}received_at"))
+    return AddDays(start, evidence_days_expr(policy, prefix))
+
+
+def retention_start(evidence: Evidence) -> datetime:
+    """Where an evidence row's retention schedule starts: the later of effective and received time."""
+    return max(evidence.effective_at, evidence.received_at)
 
 
 def receipt_kept_until_expr(policy: RetentionPolicy | None = None):
@@ -188,7 +196,7 @@ def evidence_retention(evidence: Evidence) -> EvidenceRetention:
         .first()
     )
     return EvidenceRetention(
-        kept_until=evidence.effective_at + timedelta(days=days),
+        kept_until=retention_start(evidence) + timedelta(days=days),
         schedule=schedule,
         days=days,
         receipt_kept_until=receipt_until,

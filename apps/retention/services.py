@@ -30,6 +30,7 @@ from apps.retention.selectors import (
     receipt_kept_until_expr,
     receipts_due,
     redaction_rules_for,
+    retention_start,
 )
 
 logger = logging.getLogger(__name__)
@@ -229,7 +230,7 @@ def _governing_schedule(evidence: list[Evidence]) -> str:
     best, name = None, "default"
     for e in evidence:
         days, schedule = policy.days_for(e.kind, e.system.frameworks if e.system_id else [])
-        until = e.effective_at + timedelta(days=days)
+        until = retention_start(e) + timedelta(days=days)
         if best is None or until > best:
             best, name = until, schedule
     return name

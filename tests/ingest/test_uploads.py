@@ -82,12 +82,18 @@ def test_effective_time_given_at_upload_wins_and_both_times_are_kept(client, ci)
     assert evidence.received_at == receipt.received_at
 
 
-def test_upload_may_name_another_system(client, ci):
+def test_an_unbound_upload_may_name_a_system_but_a_bound_source_only_its_own(client, ci):
+    from apps.ingest.services import source_create
     from apps.inventory.models import System
 
     other = System.objects.create(name="Other", slug="other", risk_tier="low")
-    receipt = _accept_and_parse(client, ci.token, "junit_pytest.xml", system="other")
+    shared = source_create(actor="system:test", kind="generic-ci", name="ci shared")
+    receipt = _accept_and_parse(client, shared.token, "junit_pytest.xml", system="other")
     assert Evidence.objects.get(receipt=receipt).system == other
+    # issue 17: a source bound to a system speaks for that system only (403, nothing stored).
+    refused = upload(client, ci.token, fixture_bytes("junit_pytest.xml"), system="other")
+    assert refused.status_code == 403 and "is bound to system payments-api" in refused.json()["error"]
+    assert Receipt.objects.count() == 1
 
 
 def test_idempotency_key_makes_a_retry_harmless(client, ci):

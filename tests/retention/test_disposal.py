@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import timedelta
+from unittest import mock
 
 import pytest
 from django.core.exceptions import PermissionDenied, ValidationError
@@ -24,17 +25,21 @@ DAY = timedelta(days=1)
 
 
 def upload(ci, system, fixture="junit_pytest.xml", *, effective_at, key=None):
-    receipt, _ = receipt_accept(
-        source=ci.source,
-        channel="upload",
-        body=fixture_bytes(fixture),
-        subject=COMMIT,
-        filename=fixture,
-        system=system,
-        effective_at=effective_at,
-        enqueue=False,
-        delivery_key=key or "",
-    )
+    """Evidence effective at `effective_at` and received then too: retention runs from the later of
+    the two (issue 17), so evidence old enough to be disposed of must also have been received long ago."""
+    received = min(effective_at, timezone.now())
+    with mock.patch("django.utils.timezone.now", return_value=received):
+        receipt, _ = receipt_accept(
+            source=ci.source,
+            channel="upload",
+            body=fixture_bytes(fixture),
+            subject=COMMIT,
+            filename=fixture,
+            system=system,
+            effective_at=effective_at,
+            enqueue=False,
+            delivery_key=key or "",
+        )
     receipt = receipt_parse(receipt_id=receipt.pk)
     return Evidence.objects.get(receipt=receipt)
 

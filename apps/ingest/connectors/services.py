@@ -22,7 +22,7 @@ from apps.ingest.connectors import CONNECTORS, ConnectorError, Document
 from apps.ingest.crypto import SecretUnreadable, secret_decrypt, secret_encrypt
 from apps.ingest.models import Source, SyncRun
 from apps.ingest.parsers import ParseError, normalize_subject
-from apps.ingest.services import ensure_can_manage_sources, receipt_accept
+from apps.ingest.services import AcceptRefused, ensure_can_manage_sources, receipt_accept
 from apps.ledger.services import ledger_record
 
 logger = logging.getLogger(__name__)
@@ -99,18 +99,21 @@ def _accept(source: Source, run: SyncRun, document: Document) -> bool:
             subject = normalize_subject(document.subject).uri
         except ParseError as exc:
             raise ConnectorError(f"{document.key}: {exc}") from None
-    _, created = receipt_accept(
-        source=source,
-        channel=document.channel,
-        body=document.body,
-        content_type=document.content_type,
-        delivery_key=document.delivery_key,
-        event=document.event,
-        headers={"user_agent": "portal-connector", "sync_run": run.pk, "key": document.key[:200]},
-        filename=document.filename,
-        subject=subject,
-        system=source.system,
-    )
+    try:
+        _, created = receipt_accept(
+            source=source,
+            channel=document.channel,
+            body=document.body,
+            content_type=document.content_type,
+            delivery_key=document.delivery_key,
+            event=document.event,
+            headers={"user_agent": "portal-connector", "sync_run": run.pk, "key": document.key[:200]},
+            filename=document.filename,
+            subject=subject,
+            system=source.system,
+        )
+    except AcceptRefused as exc:  # e.g. a bound source's document about another system's subject (issue 17)
+        raise ConnectorError(f"{document.key}: refused: {exc}") from None
     return created
 
 

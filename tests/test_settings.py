@@ -60,7 +60,7 @@ def test_only_the_test_profile_trades_the_password_hash_and_blob_fsync_for_speed
             "print(settings.PASSWORD_HASHERS[0]); print(settings.PORTAL_BLOB_FSYNC)")
     prod = _manage("shell", "-c", code, env=PROD_ENV)
     assert prod.returncode == 0, prod.stderr
-    assert prod.stdout.split() == ["django.contrib.auth.hashers.PBKDF2PasswordHasher", "True"]
+    assert prod.stdout.split()[-2:] == ["django.contrib.auth.hashers.PBKDF2PasswordHasher", "True"]
     test = _manage("shell", "-c", code, env={"PORTAL_PROFILE": "test"})
     assert test.returncode == 0, test.stderr
-    assert test.stdout.split() == ["django.contrib.auth.hashers.MD5PasswordHasher", "False"]
+    assert test.stdout.split()[-2:] == ["django.contrib.auth.hashers.MD5PasswordHasher", "False"]

@@ -147,6 +147,7 @@ TABLE: list[tuple[str, str, str, tuple]] = [
     ("packs/<int:pk>/cancel/", "POST", "/packs/{pack}/cancel/", (LOGIN, MOVED, MOVED, DENY, DENY, GONE, GONE, GONE)),
     ("packs/<int:pk>/cancel/", "GET", "/packs/{pack}/cancel/", (LOGIN,) + (NOPE,) * 7),
     ("packs/<int:pk>/download/", "GET", "/packs/{pack}/download/", (LOGIN, GONE, GONE, DENY, DENY, GONE, GONE, GONE)),
+    ("packs/<int:pk>/report.pdf", "GET", "/packs/{pack}/report.pdf", (LOGIN, GONE, GONE, DENY, DENY, GONE, GONE, GONE)),
     ("api/v1/packs", "GET", "/api/v1/packs", (DENY, OK, OK, DENY, DENY, OK, OK, OK)),
     ("api/v1/packs", "POST", "/api/v1/packs", (DENY, BAD, BAD, DENY, DENY, BAD, BAD, BAD)),
     ("api/v1/packs/<int:pk>", "GET", "/api/v1/packs/{pack}", (DENY, OK, OK, DENY, DENY, GONE, GONE, GONE)),

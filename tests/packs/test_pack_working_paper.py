@@ -159,6 +159,17 @@ def test_a_system_pack_is_a_working_paper_that_still_verifies(
     assert '{"' not in text  # no raw JSON in the report
     assert "as of the end of the period" in " ".join(text.split())
 
+    # The contents end on a page of their own only with at least 8 of their lines (here: they fit one page).
+    toc_pages = []
+    for number in range(2, 7):  # page 1 is the cover
+        page = subprocess.run(["pdftotext", "-f", str(number), "-l", str(number), str(tmp_path / "report.pdf"), "-"],
+                              capture_output=True, text=True, check=True).stdout
+        lines = [line.strip() for line in page.splitlines() if line.strip()]
+        if "Contents" in lines[:5]:  # the running header names the part the page belongs to
+            toc_pages.append([line for line in lines if re.search(r"\s\d+$", line) or re.fullmatch(r"\d+", line)])
+    assert toc_pages
+    assert len(toc_pages) == 1 or len(toc_pages[-1]) >= 8, toc_pages[-1]
+
     # The pack still verifies, and the PDF downloads on its own.
     verify_pack(path, trusted_keys=trusted_pack_keys())
     client.force_login(officer)

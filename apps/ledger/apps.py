@@ -7,4 +7,4 @@ class LedgerConfig(AppConfig):
     verbose_name = "Tamper-evident ledger"
 
     def ready(self):
-        from apps.ledger import checks  # noqa: F401 - registers ledger.E001 (prod database role)
+        from apps.ledger import checks  # noqa: F401 - registers ledger.W001 (prod database role)

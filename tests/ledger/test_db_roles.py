@@ -146,8 +146,8 @@ def test_the_prod_profile_check_refuses_a_superuser_connection(settings):
 
     settings.PROFILE = "prod"
     errors = [e for e in checks.run_checks(tags=[checks.Tags.database], databases=["default"])
-              if e.id == "ledger.E001"]
+              if e.id == "ledger.W001"]
     assert errors and "superuser" in errors[0].msg
     settings.PROFILE = "test"
     assert not [e for e in checks.run_checks(tags=[checks.Tags.database], databases=["default"])
-                if e.id == "ledger.E001"]
+                if e.id == "ledger.W001"]

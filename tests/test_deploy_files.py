@@ -38,3 +38,20 @@ def test_compose_runs_web_worker_beat_sequencer_postgres_and_redis_with_health_c
     for process in ("web", "worker", "beat", "sequencer"):
         assert re.search(rf"^{process}:", procfile, flags=re.M)
     assert "celery" in " ".join(services["worker"]["command"]) and "beat" in services["beat"]["command"]
+
+
+def test_compose_runs_the_portal_as_an_app_role_and_migrates_as_the_owner_role():
+    """Issue 19, gap 5: the processes connect as `portal` (no superuser, owns nothing); only `migrate`
+    connects as `portal_owner`, then grants `portal` append-only access to the ledger."""
+    compose = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
+    services = compose["services"]
+    for name in ("web", "worker", "worker-heavy", "beat", "sequencer"):
+        assert services[name]["environment"]["DATABASE_URL"].startswith("postgres://portal:"), name
+    assert services["migrate"]["environment"]["DATABASE_URL"].startswith("postgres://portal_owner:")
+    assert "db_grant_app_role portal" in " ".join(services["migrate"]["command"])
+    assert "POSTGRES_USER" not in services["postgres"]["environment"]  # the superuser is `postgres`, not `portal`
+    init = (ROOT / "docs" / "deploy" / "postgres-init" / "10-portal-roles.sh").read_text()
+    assert "CREATE ROLE portal_owner LOGIN NOSUPERUSER" in init
+    assert "CREATE ROLE portal LOGIN NOSUPERUSER" in init
+    mounted = [v for v in services["postgres"]["volumes"] if "10-portal-roles.sh" in v]
+    assert mounted and mounted[0].endswith(":/docker-entrypoint-initdb.d/10-portal-roles.sh:ro")

@@ -7,6 +7,12 @@ class AccountsConfig(AppConfig):
     verbose_name = "Accounts and roles"
 
     def ready(self):
+        from apps.accounts.models import User
+        from apps.ledger.scoping import ledger_object_scope_register
+
+        # Of the entries about users, a scoped auditor reads only those about themselves.
+        ledger_object_scope_register("accounts.user", lambda user: User.objects.filter(pk=user.pk))
+
         from django.db.models.signals import post_migrate
 
         from apps.accounts.services import roles_sync

@@ -17,4 +17,9 @@ class ExceptionsConfig(AppConfig):
     verbose_name = "Exceptions"
 
     def ready(self):
+        from apps.exceptions.selectors import exception_queryset_for_user
+        from apps.ledger.scoping import ledger_object_scope_register
+
+        ledger_object_scope_register(
+            "exceptions.exceptionrequest", lambda user: exception_queryset_for_user(user=user))
         post_migrate.connect(_executive_group, sender=self, dispatch_uid="exceptions-executive-group")

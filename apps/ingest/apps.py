@@ -15,3 +15,16 @@ class IngestConfig(AppConfig):
 
         if settings.PORTAL_EVIDENCE_STORAGE == "s3":
             from apps.ingest import storage_s3  # noqa: F401
+
+        from django.db.models import Exists, OuterRef
+
+        from apps.accounts.scoping import scope_evidence
+        from apps.evidence.models import Evidence
+        from apps.ingest.models import Receipt
+        from apps.ledger.scoping import ledger_object_scope_register
+
+        def visible_receipts(user):
+            # As the receipt API: a scoped auditor sees receipts whose evidence they may see.
+            return Receipt.objects.filter(Exists(scope_evidence(user, Evidence.objects.filter(receipt=OuterRef("pk")))))
+
+        ledger_object_scope_register("ingest.receipt", visible_receipts)

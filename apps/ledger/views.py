@@ -8,6 +8,7 @@ from django.shortcuts import get_object_or_404, render
 from django.utils.dateparse import parse_date
 
 from apps.ledger.models import LedgerEntry
+from apps.ledger.scoping import ledger_entries_visible_to, ledger_entry_for_user
 from apps.ledger.selectors import ledger_action_names, ledger_entry_list, ledger_visible_to
 from apps.ledger.services import entry_bundle, latest_checkpoint, trusted_verifier_keys
 
@@ -23,7 +24,8 @@ def entry_list(request):
     params = {key: request.GET.get(key, "").strip() for key in ("actor", "action", "object_type", "object_id")}
     since = parse_date(request.GET.get("since", "") or "") if request.GET.get("since") else None
     until = parse_date(request.GET.get("until", "") or "") if request.GET.get("until") else None
-    entries = ledger_entry_list(**params, since=since, until=until)
+    # A scoped auditor lists only the entries about objects of their engagements (issue 19).
+    entries = ledger_entries_visible_to(request.user, ledger_entry_list(**params, since=since, until=until))
     page = Paginator(entries, 50).get_page(request.GET.get("page"))
     template = "ledger/entry_list.html"
     if request.htmx and not request.htmx.boosted:
@@ -45,10 +47,18 @@ def entry_list(request):
 def entry_detail(request, index: int):
     _require_ledger_role(request.user)
     entry = get_object_or_404(LedgerEntry, index=index)
+    readable = ledger_entry_for_user(request.user, entry)
     bundle = entry_bundle(entry)
+    bundle["leaf_hash"] = readable["leaf_hash"]
+    if readable["redacted"]:
+        # Out of the auditor's scope: the index, the leaf hash and the proof (which needs only the
+        # leaf hash), never the entry's bytes.
+        bundle["entry"] = None
     if request.GET.get("format") == "json":
         response = JsonResponse(bundle, json_dumps_params={"indent": 2})
         response["Content-Disposition"] = f'attachment; filename="ledger-entry-{index}.json"'
         return response
+    if readable["redacted"]:
+        return render(request, "ledger/entry_redacted.html", {"index": index, "bundle": bundle})
     pretty = json.dumps(json.loads(bytes(entry.canonical)), indent=2, ensure_ascii=False)
     return render(request, "ledger/entry_detail.html", {"entry": entry, "bundle": bundle, "pretty": pretty})

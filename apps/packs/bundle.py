@@ -105,6 +105,104 @@ def _info(name: str) -> zipfile.ZipInfo:
     return info
 
 
+def evidence_paths(items) -> dict[int, list[str]]:
+    """Each evidence item's paths in the ZIP: `<control>/<day> <kind> <system> <sha256 start>….<ext>`, one per
+    control it supports (or `other-evidence/`). A name already taken by another file gets more of the sha256."""
+    taken: dict[str, str] = {}
+    paths: dict[int, list[str]] = {}
+    for item in items:
+        names = []
+        for folder in item.folders():
+            for digits in (8, 16, 64):
+                name = f"{folder}/{item.readable_name(digits)}"
+                if taken.setdefault(name, item.sha256) == item.sha256:
+                    break
+            if name not in names:
+                names.append(name)
+        paths[item.id] = names
+    return paths
+
+
+INDEX_COLUMNS = ["file", "control", "evidence", "title", "kind", "system", "effective_at", "sha256", "request",
+                 "sample_item", "ledger_index"]
+
+
+def working_paper_rows(items, paths: dict[int, list[str]], proofs: dict[int, dict], *, absent: dict[str, str]):
+    """The index: one row per file and the control its folder stands for, mapping it to the evidence item,
+    the evidence requests it answered, the sample items that drew it and its ledger entry."""
+    rows = []
+    for item in items:
+        controls = item.controls or [""]
+        names = paths[item.id] if item.sha256 not in absent else [""] * len(controls)
+        ledger = proofs.get(item.id) or {}
+        for name, control in zip(names, controls, strict=False):
+            rows.append({
+                "file": name or f"(absent: {absent.get(item.sha256, '')})",
+                "control": control,
+                "evidence": f"E{item.id}",
+                "title": item.title,
+                "kind": item.kind,
+                "system": item.system,
+                "effective_at": item.effective_at.isoformat(),
+                "sha256": item.sha256,
+                "request": "; ".join(item.requests),
+                "sample_item": "; ".join(item.sample_items),
+                "ledger_index": ledger.get("index", ""),
+            })
+    return rows
+
+
+def add_working_paper(builder: ZipBuilder, items, paths, proofs, *, absent: dict[str, str]) -> None:
+    """index.csv and index.xlsx: the same rows, for a spreadsheet or a script."""
+    import csv
+    import io
+
+    from openpyxl import Workbook
+
+    rows = working_paper_rows(list(items), paths, proofs, absent=absent)
+    text = io.StringIO()
+    writer = csv.DictWriter(text, fieldnames=INDEX_COLUMNS, lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(rows)
+    builder.add_bytes("index.csv", text.getvalue().encode("utf-8"))
+
+    book = Workbook(write_only=True)
+    sheet = book.create_sheet("Evidence index")
+    sheet.append(INDEX_COLUMNS)
+    for row in rows:
+        sheet.append([_cell(row[c]) for c in INDEX_COLUMNS])
+    out = io.BytesIO()
+    book.save(out)
+    builder.add_bytes("index.xlsx", _fixed_zip_times(out.getvalue()))
+
+
+def _cell(value):
+    # A spreadsheet reads a leading =, +, - or @ as a formula: evidence titles come from outside.
+    if isinstance(value, str) and value[:1] in ("=", "+", "-", "@"):
+        return "'" + value
+    return value
+
+
+def _fixed_zip_times(xlsx: bytes) -> bytes:
+    """The XLSX (itself a ZIP) with fixed entry times, so the same content gives the same bytes."""
+    import io
+
+    source = zipfile.ZipFile(io.BytesIO(xlsx))
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w", compression=zipfile.ZIP_DEFLATED) as target:
+        for info in source.infolist():
+            target.writestr(_info(info.filename), source.read(info.filename))
+    return out.getvalue()
+
+
+def add_ledger_entries(builder: ZipBuilder, rows: list[dict]) -> None:
+    """ledger.jsonl: the scope's entries as the report lists them, one JSON object a line: index, leaf hash
+    and the entry's canonical JSON (RFC 8785, the hashed bytes: sha256(0x00 ‖ entry) is the leaf hash)."""
+    lines = [json.dumps({"index": r["index"], "leaf_hash": r["leaf_hash"], "entry": r["entry"]},
+                        ensure_ascii=False, separators=(",", ":")) for r in rows]
+    builder.add_bytes("ledger.jsonl", ("\n".join(lines) + ("\n" if lines else "")).encode("utf-8"))
+
+
 def add_verifier(builder: ZipBuilder) -> None:
     for name, source in VERIFIER_FILES:
         builder.add_bytes(name, source.read_bytes())

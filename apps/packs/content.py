@@ -15,6 +15,7 @@ from datetime import datetime
 from pathlib import PurePosixPath
 
 from django.db.models import Q
+from django.utils import timezone
 
 from apps.accounts.scoping import scope_by_system, scope_evidence
 from apps.evidence.models import Artifact, Evidence
@@ -67,10 +68,25 @@ class EvidenceItem:
     extension: str
     facts: list[tuple[str, str]]
     controls: list[str] = field(default_factory=list)
+    system_slug: str = ""
+    # Working-paper links (the ZIP's index): evidence requests answered with it, sample items that drew it.
+    requests: list[str] = field(default_factory=list)
+    sample_items: list[str] = field(default_factory=list)
+
+    def readable_name(self, digits: int = 8) -> str:
+        """`2026-11-03 sast-scan payments-api 3f2a1b0c….sarif`: day, kind, system, start of the sha256."""
+        kind = _slug(self.kind) or "evidence"
+        system = _slug(self.system_slug) or "no-system"
+        return f"{self.effective_at:%Y-%m-%d} {kind} {system} {self.sha256[:digits]}…{self.extension}"
+
+    def folders(self) -> list[str]:
+        """A folder per control it supports (its controls' labels), or `other-evidence`."""
+        return [_folder(label) for label in self.controls] or ["other-evidence"]
 
     @property
     def file_name(self) -> str:
-        return f"evidence/{self.sha256}{self.extension}"
+        """Its raw file in the ZIP: in the folder of its first control, with a readable name."""
+        return f"{self.folders()[0]}/{self.readable_name()}"
 
 
 @dataclass
@@ -102,10 +118,24 @@ class PackContent:
     figures: dict
     # Engagement packs only: the auditors' review marks and samples (engagement_record()).
     engagement: dict | None = None
+    # Statuses are those at this time (the end of the period, read from the results' history), or
+    # None: the period has not ended, and they are those current when the pack was built.
+    as_of: datetime | None = None
 
     @property
     def unlinked_evidence(self) -> list[EvidenceItem]:
         return [item for item in self.evidence.values() if not item.controls]
+
+
+def _slug(text: str) -> str:
+    return "-".join(part for part in "".join(ch if ch.isalnum() else "-" for ch in (text or "").lower()).split("-")
+                    if part)
+
+
+def _folder(label: str) -> str:
+    """A control label as a folder name: no path separators, nothing hidden."""
+    name = "".join("-" if ch in '/\\:*?"<>|' or ord(ch) < 32 else ch for ch in label).strip(" .")
+    return name or "control"
 
 
 def _facts(summary: dict, limit: int = 8) -> list[tuple[str, str]]:
@@ -185,18 +215,56 @@ def _results(user, scope: Scope, systems: list, artifact_ids: list[int]):
             codes = next(iter(frameworks), []) or []
             if codes:
                 qs = qs.filter(control__framework__code__in=codes)
-    return list(qs.exclude(status=ResultStatus.NOT_APPLICABLE).order_by("control__framework__code", "control__order"))
+    qs = qs.order_by("control__framework__code", "control__order")
+    as_of = _as_of(scope)
+    if as_of is None:
+        return list(qs.exclude(status=ResultStatus.NOT_APPLICABLE))
+    return [r for r in _results_as_of(list(qs), as_of) if r.status != ResultStatus.NOT_APPLICABLE]
+
+
+def _as_of(scope: Scope) -> datetime | None:
+    """The time the pack's statuses are read at: the end of its period, when that has passed."""
+    if scope.period_end is not None and scope.period_end <= timezone.now():
+        return scope.period_end
+    return None
+
+
+def _results_as_of(results: list[ControlResult], end: datetime) -> list[ControlResult]:
+    """Each result as it stood at `end`: its latest change before then (ControlResultChange, append-only).
+    A result with no change before `end` did not exist yet and is left out. The rows are not saved."""
+    from apps.policy.models import ControlResultChange
+
+    latest: dict[int, ControlResultChange] = {}
+    ids = [r.pk for r in results]
+    for start in range(0, len(ids), 5000):
+        changes = (
+            ControlResultChange.objects.filter(result_id__in=ids[start:start + 5000], changed_at__lt=end)
+            .order_by("result_id", "-changed_at", "-id").distinct("result_id").select_related("rule_version")
+        )
+        latest.update({c.result_id: c for c in changes})
+    out = []
+    for result in results:
+        change = latest.get(result.pk)
+        if change is None:
+            continue
+        result.status, result.reason = change.status, change.reason
+        result.evidence_ids, result.exception_id = list(change.evidence_ids), change.exception_id
+        result.rule_version, result.evaluated_at = change.rule_version, change.changed_at
+        out.append(result)
+    return out
 
 
 def _evidence_queryset(user, scope: Scope, systems: list, artifact_ids: list[int], referenced: set[int]):
     base = scope_evidence(user, Evidence.objects.all())
+    system_ids = [s.pk for s in systems]
     if scope.kind == ScopeKind.ARTIFACT:
-        about = Q(subject_links__artifact_id__in=artifact_ids)
-    elif scope.kind == ScopeKind.FRAMEWORK:
-        about = Q(pk__in=list(referenced))
+        qs = base.filter(Q(subject_links__artifact_id__in=artifact_ids) | Q(pk__in=list(referenced)))
     else:
-        about = Q(system_id__in=[s.pk for s in systems])
-    qs = base.filter(about | Q(pk__in=list(referenced)))
+        # Only the scope's systems' evidence: a result on a subject another system shares may name that
+        # system's evidence (facts pick the newest evidence about a subject), which is not this scope's.
+        qs = base.filter(system_id__in=system_ids)
+        if scope.kind == ScopeKind.FRAMEWORK:
+            qs = qs.filter(pk__in=list(referenced))
     if scope.kind != ScopeKind.ARTIFACT:
         qs = _in_period(qs, scope)
     ids = qs.values("pk").distinct()
@@ -205,7 +273,8 @@ def _evidence_queryset(user, scope: Scope, systems: list, artifact_ids: list[int
         .select_related("source", "system", "subject", "receipt")
         .only(
             "id", "title", "kind", "format", "verdict", "verdict_reason", "summary", "effective_at", "received_at",
-            "sha256", "source__name", "system__name", "subject__uri", "subject__name", "receipt__filename",
+            "sha256", "source__name", "system__name", "system__slug", "subject__uri", "subject__name",
+            "receipt__filename",
         )
         .order_by("effective_at", "id")
     )
@@ -323,6 +392,7 @@ def pack_content(*, user, scope: Scope, pack_id: int | None = None) -> PackConte
             verdict_reason=ev.verdict_reason,
             source=ev.source.name,
             system=ev.system.name if ev.system_id else "",
+            system_slug=ev.system.slug if ev.system_id else "",
             subject=(ev.subject.name or ev.subject.uri) if ev.subject_id else "",
             effective_at=ev.effective_at,
             received_at=ev.received_at,
@@ -365,6 +435,7 @@ def pack_content(*, user, scope: Scope, pack_id: int | None = None) -> PackConte
             )
         )
 
+    _working_paper_links(user, evidence)
     exceptions = exception_register(
         user=user, scope=scope, systems=systems, control_ids={r.control_id for r in results}, artifact_ids=artifact_ids
     )
@@ -408,7 +479,34 @@ def pack_content(*, user, scope: Scope, pack_id: int | None = None) -> PackConte
         ledger_condition=condition,
         figures=figures,
         engagement=engagement,
+        as_of=_as_of(scope),
     )
+
+
+def _working_paper_links(user, evidence: dict[int, EvidenceItem]) -> None:
+    """Fill each item's evidence requests (answered with it) and sample items (that drew it), from the
+    engagements the requester may see, for the ZIP's index."""
+    from apps.engagements.models import EvidenceRequestItem, SampleItem
+    from apps.engagements.selectors import engagement_list_for_user
+
+    engagements = engagement_list_for_user(user=user).order_by().values("pk")
+    ids = list(evidence)
+    for start in range(0, len(ids), 5000):
+        chunk = ids[start:start + 5000]
+        answers = (
+            EvidenceRequestItem.objects.filter(evidence_id__in=chunk, request__engagement__in=engagements)
+            .select_related("request").order_by("request_id", "id")
+        )
+        for answer in answers:
+            label = f"R-{answer.request_id} {answer.request.control_ref}: {answer.request.title}"
+            if label not in evidence[answer.evidence_id].requests:
+                evidence[answer.evidence_id].requests.append(label)
+        drawn = SampleItem.objects.filter(
+            object_type="evidence.evidence", object_id__in=[str(i) for i in chunk], sample__engagement__in=engagements
+        ).order_by("sample_id", "position")
+        for item in drawn:
+            evidence[int(item.object_id)].sample_items.append(
+                f"S-{item.sample_id} #{item.position} {item.get_result_display()}")
 
 
 def engagement_record(engagement_id: int) -> dict:

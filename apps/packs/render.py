@@ -37,6 +37,7 @@ import re
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from datetime import date
 from pathlib import Path
 
 from django.contrib.staticfiles import finders
@@ -132,7 +133,9 @@ def _chart_context(content: PackContent) -> tuple[dict, dict]:
         "coverage": data_url(charts.coverage_gauge(coverage)),
         "status": data_url(charts.bar_chart(status_rows)),
         "kinds": data_url(charts.bar_chart(kind_rows)),
-        "timeline": data_url(charts.line_chart(figures["timeline"])),
+        # Months placed on a real time axis (a month as its first day), not spaced as categories.
+        "timeline": data_url(charts.time_chart(
+            [(date(int(month[:4]), int(month[5:7]), 1), count) for month, count in figures["timeline"]])),
     }
     return figures, chart_urls
 
@@ -303,16 +306,35 @@ def render_front(build_dir: Path, meta: dict, toc_body: list[dict], body_offset_
     own length shifts them, so it is rendered again when the first guess was wrong (rare: the
     contents' length is known from its number of lines)."""
     front_pages = body_offset_guess
-    for _ in range(3):
+    compact = 0
+    for _ in range(5):
         toc = [{**e, "page": e["body_page"] + front_pages + 1} for e in toc_body]
         html_path = build_dir / "front.html"
-        _atomic_write(html_path, render_to_string("packs/pdf/front.html", {"meta": meta, "toc": toc}).encode())
+        context = {"meta": meta, "toc": toc, "compact": compact}
+        _atomic_write(html_path, render_to_string("packs/pdf/front.html", context).encode())
         pdf_path = build_dir / "front.pdf"
         result = render_pdf(html_path, pdf_path)
+        if compact < 2 and _nearly_empty_last_page(result, len(toc)):
+            compact += 1  # the contents ran a few lines onto a page of their own: tighten them instead
+            continue
         if result["pages"] == front_pages:
             return pdf_path, front_pages
         front_pages = result["pages"]
     return pdf_path, front_pages
+
+
+# The contents may end on a page of their own only when it holds at least this many lines.
+TOC_MIN_LAST_PAGE_LINES = 8
+
+
+def _nearly_empty_last_page(result: dict, entries: int) -> bool:
+    """True when the contents' last page holds only a few of its lines (anchors `toc-N` name the pages)."""
+    pages = [result["anchors"].get(f"toc-{n}") for n in range(1, entries + 1)]
+    pages = [p for p in pages if p is not None]
+    if not pages:
+        return False
+    last = max(pages)
+    return last > min(pages) and pages.count(last) < TOC_MIN_LAST_PAGE_LINES
 
 
 def render_overlay(build_dir: Path, *, reference: str, pages: int) -> Path:

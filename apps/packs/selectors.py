@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import json
+import hashlib
 
 from django.db.models import Q, QuerySet
 from django.shortcuts import get_object_or_404
@@ -30,11 +30,12 @@ def pack_get_for_user(*, user, pk: int) -> Pack:
 
 
 def ledger_rows(condition: Q, *, size: int) -> list[dict]:
-    """The scope's ledger entries up to the checkpoint size, oldest first, as the report prints them."""
+    """The scope's ledger entries up to the checkpoint size, oldest first: what the report's table prints
+    (index, time, actor, action, object, leaf hash) and, as `entry`, the canonical JSON the ZIP carries."""
     qs = LedgerEntry.objects.filter(condition, index__lt=size).order_by("-index")[:LEDGER_ROWS_MAX]
     rows = []
     for entry in qs.iterator(chunk_size=5000):
-        data = json.loads(bytes(entry.canonical)).get("data") or {}
+        canonical = bytes(entry.canonical)
         rows.append(
             {
                 "index": entry.index,
@@ -42,7 +43,8 @@ def ledger_rows(condition: Q, *, size: int) -> list[dict]:
                 "actor": entry.actor_label or entry.actor_type,
                 "action": entry.action,
                 "object": f"{entry.object_type.rsplit('.', 1)[-1]} {entry.object_id}",
-                "data": json.dumps(data, sort_keys=True, separators=(", ", ": "))[:160],
+                "leaf_hash": hashlib.sha256(b"\x00" + canonical).hexdigest(),
+                "entry": canonical.decode("utf-8"),
             }
         )
     rows.reverse()

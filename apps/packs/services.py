@@ -396,6 +396,8 @@ def _build(build: Build) -> None:
     clock.mark("checkpoint")
     rows = ledger_rows(content.ledger_condition, size=checkpoint.size)
     meta["ledger_count"] = len(rows)
+    meta["as_of"] = content.as_of
+    meta["period_end"] = scope.period_end
     clock.mark("ledger rows")
     sections = render.build_sections(content, meta, rows)
     chunks = render.plan_chunks(sections, rows_per_chunk=settings.PORTAL_PACK_CHUNK_ROWS)
@@ -476,18 +478,26 @@ def _build(build: Build) -> None:
     clock.mark("merge")
     logger.info("pack %s: PDF merged at %.1f s (%d pages)", pack.pk, time.perf_counter() - started, pages)
 
-    # The ZIP: report, raw evidence (streamed), manifest with inclusion proofs, signature, verifier.
+    # The ZIP, a working paper: the report, raw evidence (streamed) in a folder per control with readable
+    # names, the index (CSV and XLSX), the ledger entries (JSON Lines), manifest, signature, verifier.
     zip_path = build.dir / "pack.zip"
     builder = bundle.ZipBuilder(zip_path)
     with open(report, "rb") as fh:
         builder.add_stream("report.pdf", fh)
     absent: dict[str, str] = {}
-    for sha, item in {item.sha256: item for item in content.evidence.values()}.items():
-        try:
-            with blob_open(sha) as fh:
-                builder.add_stream(item.file_name, fh)
-        except FileNotFoundError:
-            absent[sha] = "the raw body is no longer stored (disposed of under the retention policy)"
+    paths = bundle.evidence_paths(content.evidence.values())
+    for item in content.evidence.values():
+        if item.sha256 in absent:
+            continue
+        for name in paths[item.id]:
+            if name in builder.files:
+                continue
+            try:
+                with blob_open(item.sha256) as fh:
+                    builder.add_stream(name, fh)
+            except FileNotFoundError:
+                absent[item.sha256] = "the raw body is no longer stored (disposed of under the retention policy)"
+                break
     build.progress(PackStage.SIGNING, 92)
     bundle.add_verifier(builder)
     clock.mark("zip files")
@@ -508,8 +518,11 @@ def _build(build: Build) -> None:
         if item.sha256 in absent:
             entry["file_absent_reason"] = absent[item.sha256]
         else:
-            entry["file"] = item.file_name
+            entry["file"] = paths[item.id][0]
+            entry["copies"] = paths[item.id][1:]  # the same file in the folders of its other controls
         evidence_entries.append(entry)
+    bundle.add_working_paper(builder, content.evidence.values(), paths, proofs, absent=absent)
+    bundle.add_ledger_entries(builder, rows)
     manifest = {
         "format": "compliance-portal evidence pack v1",
         "pack": {
@@ -687,6 +700,22 @@ def pack_download(*, user, pack: Pack):
     handle = open(pack_root() / pack.file, "rb")  # noqa: SIM115 - the response closes it
     with transaction.atomic():
         ledger_record(actor=user, action="pack.downloaded", target=pack, data={"sha256": pack.sha256})
+    return handle
+
+
+def pack_report_open(*, user, pack: Pack):
+    """Open a built pack's PDF report alone (read from its ZIP) for `user`, recorded in the ledger like a download."""
+    import zipfile
+
+    if pack.status != Pack.Status.BUILT:
+        raise ValidationError(f"{pack.reference} is {pack.get_status_display().lower()}, not built")
+    if not can_download(user, pack):
+        raise PermissionDenied("you may not download this pack")
+    archive = zipfile.ZipFile(pack_root() / pack.file)
+    handle = archive.open("report.pdf")  # closing the member leaves the archive to the garbage collector
+    with transaction.atomic():
+        ledger_record(actor=user, action="pack.downloaded", target=pack,
+                      data={"sha256": pack.sha256, "file": "report.pdf"})
     return handle
 
 

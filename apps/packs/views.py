@@ -12,7 +12,14 @@ from django.views.decorators.http import require_POST
 from apps.packs.forms import PackRequestForm
 from apps.packs.models import Pack
 from apps.packs.selectors import pack_get_for_user, pack_list_for_user, request_choices_for_user
-from apps.packs.services import can_download, can_request_packs, pack_cancel, pack_download, pack_request
+from apps.packs.services import (
+    can_download,
+    can_request_packs,
+    pack_cancel,
+    pack_download,
+    pack_report_open,
+    pack_request,
+)
 
 
 def _require_packs(user) -> None:
@@ -75,3 +82,16 @@ def pack_download_view(request, pk):
         raise Http404("; ".join(exc.messages)) from None
     return FileResponse(handle, as_attachment=True, filename=f"evidence-pack-{pack.reference}.zip",
                         content_type="application/zip")
+
+
+@login_required
+def pack_report_view(request, pk):
+    """The pack's PDF report on its own (the same file as report.pdf in the signed ZIP)."""
+    _require_packs(request.user)
+    pack = pack_get_for_user(user=request.user, pk=pk)
+    try:
+        handle = pack_report_open(user=request.user, pack=pack)
+    except ValidationError as exc:
+        raise Http404("; ".join(exc.messages)) from None
+    return FileResponse(handle, as_attachment=False, filename=f"evidence-pack-{pack.reference}.pdf",
+                        content_type="application/pdf")

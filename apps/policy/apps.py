@@ -18,4 +18,10 @@ class PolicyConfig(AppConfig):
     verbose_name = "Policy"
 
     def ready(self):
+        from apps.accounts.scoping import scope_by_system
+        from apps.ledger.scoping import ledger_object_scope_register
+        from apps.policy.models import ControlResult
+
+        ledger_object_scope_register(
+            "policy.controlresult", lambda user: scope_by_system(user, ControlResult.objects.all()))
         post_migrate.connect(_load_policy_data, sender=self, dispatch_uid="policy-load-shipped-data")

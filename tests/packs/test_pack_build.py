@@ -75,10 +75,11 @@ def test_a_release_pack_follows_lineage_and_is_signed_with_proofs(
     assert manifest["evidence"], "a release pack holds the evidence of what it was built from"
     for item in manifest["evidence"]:
         assert item["ledger"]["proof"] is not None
-        assert f"evidence/{item['sha256']}" in item["file"]
-    # each raw file once, named by its sha256
-    raw = [n for n in names if n.startswith("evidence/")]
-    assert len(raw) == len({item["sha256"] for item in manifest["evidence"]})
+        # in a folder per control, named by day, kind, system and the start of its sha256 (issue 19)
+        assert item["file"] in names and f" {item['sha256'][:8]}…" in item["file"]
+        assert all(copy in names for copy in item.get("copies", []))
+    listed = {f["name"]: f["sha256"] for f in manifest["files"]}
+    assert all(listed[item["file"]] == item["sha256"] for item in manifest["evidence"])
 
 
 def test_building_records_ledger_entries_and_notifies_the_requester(

@@ -57,6 +57,11 @@ TABLE: list[tuple[str, str, str, tuple]] = [
     # ---- ledger: admins, officers, and auditors only while an engagement is open
     ("ledger/", "GET", "/ledger/", (LOGIN, OK, OK, DENY, DENY, OK, OK, DENY)),
     ("ledger/<int:index>/", "GET", "/ledger/{ledger_index}/", (LOGIN, OK, OK, DENY, DENY, OK, OK, DENY)),
+    # Issue 19: an auditor's out-of-scope entry answers 200 with its index and leaf hash only (PAYLOAD below)
+    ("ledger/<int:index>/", "GET", "/ledger/{ledger_exception}/", (LOGIN, OK, OK, DENY, DENY, OK, OK, DENY)),
+    ("ledger/<int:index>/", "GET", "/ledger/{ledger_exception}/?format=json",
+     (LOGIN, OK, OK, DENY, DENY, OK, OK, DENY)),
+    ("ledger/", "GET", "/ledger/?action=exception.created", (LOGIN, OK, OK, DENY, DENY, OK, OK, DENY)),
     # ---- evidence
     ("evidence/", "GET", "/evidence/", (LOGIN, OK, OK, OK, OK, OK, OK, OK)),
     ("evidence/", "GET", "/evidence/?format=csv", (LOGIN, OK, OK, OK, OK, OK, OK, OK)),
@@ -142,6 +147,7 @@ TABLE: list[tuple[str, str, str, tuple]] = [
     ("packs/<int:pk>/cancel/", "POST", "/packs/{pack}/cancel/", (LOGIN, MOVED, MOVED, DENY, DENY, GONE, GONE, GONE)),
     ("packs/<int:pk>/cancel/", "GET", "/packs/{pack}/cancel/", (LOGIN,) + (NOPE,) * 7),
     ("packs/<int:pk>/download/", "GET", "/packs/{pack}/download/", (LOGIN, GONE, GONE, DENY, DENY, GONE, GONE, GONE)),
+    ("packs/<int:pk>/report.pdf", "GET", "/packs/{pack}/report.pdf", (LOGIN, GONE, GONE, DENY, DENY, GONE, GONE, GONE)),
     ("api/v1/packs", "GET", "/api/v1/packs", (DENY, OK, OK, DENY, DENY, OK, OK, OK)),
     ("api/v1/packs", "POST", "/api/v1/packs", (DENY, BAD, BAD, DENY, DENY, BAD, BAD, BAD)),
     ("api/v1/packs/<int:pk>", "GET", "/api/v1/packs/{pack}", (DENY, OK, OK, DENY, DENY, GONE, GONE, GONE)),
@@ -346,6 +352,8 @@ def _people_build(world):
         "sample": sample.pk,
         "sample_item": SampleItem.objects.get(sample=sample).pk,
         "ledger_index": LedgerEntry.objects.order_by("index").values_list("index", flat=True).first(),
+        "ledger_exception": LedgerEntry.objects.get(
+            action="exception.created", object_type="exceptions.exceptionrequest", object_id=str(exception.pk)).index,
     }
     users = {
         "anon": None,
@@ -383,3 +391,35 @@ def test_access(db, client, people, route, method, path, expected):
                 wrong.append(f"anon: redirected to {response.get('Location')}, not to the sign-in page")
             transaction.set_rollback(True)
     assert not wrong, f"{method} {url}\n  " + "\n  ".join(wrong)
+
+
+# Issue 19, gap 4: who may read the in-scope exception's justification through the ledger. An auditor of
+# another system gets the entry's index and leaf hash only, and no list row about it.
+SECRET = "matrix: change approvals move to the new tool"
+PAYLOAD: list[tuple[str, tuple]] = [
+    # path, whether SECRET may appear, per WHO (None: the page is refused anyway)
+    ("/ledger/{ledger_exception}/", (None, True, True, None, None, True, False, None)),
+    ("/ledger/{ledger_exception}/?format=json", (None, True, True, None, None, True, False, None)),
+]
+LISTED: list[tuple[str, tuple]] = [
+    ("/ledger/?action=exception.created", (None, True, True, None, None, True, False, None)),
+]
+
+
+@pytest.mark.parametrize("path,expected", PAYLOAD + LISTED, ids=[p for p, _ in PAYLOAD + LISTED])
+def test_ledger_payloads_follow_the_engagement_scope(client, people, path, expected):
+    users, values = people
+    url = path.format(**values)
+    wrong = []
+    for who, may_see in zip(WHO, expected, strict=True):
+        if may_see is None:
+            continue
+        client.force_login(users[who])
+        body = client.get(url).content.decode()
+        if (path, expected) in LISTED:
+            shown = f'href="/ledger/{values["ledger_exception"]}/"' in body
+        else:
+            shown = SECRET in body
+        if shown != may_see:
+            wrong.append(f"{who}: {'sees' if shown else 'does not see'} the exception's entry")
+    assert not wrong, f"{url}\n  " + "\n  ".join(wrong)

@@ -1,0 +1,85 @@
+"""Which ledger entries a user may read in full (issue 19, gap 4).
+
+The ledger is in the core layer and knows no other app, so each app registers, for the object
+types it records entries about, a function `visible(user) -> QuerySet` of the rows that user may
+see (its own scoped selector). A scoped auditor reads an entry in full only when its object is in
+one of those querysets; of any other entry they get the index and the leaf hash (enough to check
+an inclusion or consistency proof, nothing of the payload). Object types nobody registered, and
+entries about no object, are hidden from them. Every other ledger reader sees every entry.
+
+`ledger_entries_visible_to()` and `ledger_entry_for_user()` are the selectors every reader of the
+ledger (the pages, the proof download, exports) goes through.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable
+
+from django.db.models import CharField, Q, QuerySet
+from django.db.models.functions import Cast
+
+from apps.accounts.scoping import is_scoped_auditor
+from apps.ledger.models import LedgerEntry
+
+# object_type ("app_label.model") -> visible(user) -> QuerySet of the objects the user may see
+_OBJECT_SCOPES: dict[str, Callable[[object], QuerySet]] = {}
+
+
+def ledger_object_scope_register(object_type: str, visible: Callable[[object], QuerySet]) -> None:
+    """Say which objects of `object_type` a user may see (called from the owning app's ready())."""
+    _OBJECT_SCOPES[object_type] = visible
+
+
+def ledger_object_scopes() -> dict[str, Callable[[object], QuerySet]]:
+    return dict(_OBJECT_SCOPES)
+
+
+def _reads_everything(user) -> bool:
+    return getattr(user, "is_authenticated", False) and not is_scoped_auditor(user)
+
+
+def ledger_entries_visible_to(user, queryset: QuerySet[LedgerEntry] | None = None) -> QuerySet[LedgerEntry]:
+    """Entries `user` may read in full, narrowing `queryset` (default: every sequenced entry)."""
+    from apps.ledger.selectors import ledger_visible_to
+
+    qs = LedgerEntry.objects.all() if queryset is None else queryset
+    if not getattr(user, "is_authenticated", False) or not ledger_visible_to(user):
+        return qs.none()
+    if _reads_everything(user):
+        return qs
+    condition = Q(pk__in=[])
+    for object_type, visible in _OBJECT_SCOPES.items():
+        ids = visible(user).order_by().annotate(_ledger_object_id=Cast("pk", CharField())).values("_ledger_object_id")
+        condition |= Q(object_type=object_type, object_id__in=ids)
+    return qs.filter(condition)
+
+
+def ledger_entry_readable_by(user, entry: LedgerEntry) -> bool:
+    """True when `user` may read this entry's payload."""
+    if _reads_everything(user):
+        from apps.ledger.selectors import ledger_visible_to
+
+        return ledger_visible_to(user)
+    return ledger_entries_visible_to(user, LedgerEntry.objects.filter(index=entry.index)).exists()
+
+
+def leaf_hash_hex(entry: LedgerEntry) -> str:
+    """RFC 6962 leaf hash of the entry's canonical bytes, in hex."""
+    return hashlib.sha256(b"\x00" + bytes(entry.canonical)).hexdigest()
+
+
+def ledger_entry_for_user(user, entry: LedgerEntry, *, readable: bool | None = None) -> dict:
+    """One entry as `user` may read it: in full, or redacted to its index and leaf hash.
+
+    Pass `readable` when it is already known (a loop over `ledger_entries_visible_to()`)."""
+    if readable is None:
+        readable = ledger_entry_readable_by(user, entry)
+    if not readable:
+        return {"index": entry.index, "redacted": True, "leaf_hash": leaf_hash_hex(entry)}
+    return {
+        "index": entry.index,
+        "redacted": False,
+        "leaf_hash": leaf_hash_hex(entry),
+        "entry": bytes(entry.canonical).decode(),
+    }

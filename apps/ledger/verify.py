@@ -22,10 +22,11 @@ from __future__ import annotations
 import base64
 import binascii
 import hashlib
+import json
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
-from .checkpoint import Checkpoint, NoteError, Verifier, open_note
+from .checkpoint import Checkpoint, NoteError, Verifier, note_signers, open_note
 from .merkle import (
     EMPTY_ROOT,
     HASH_SIZE,
@@ -246,7 +247,7 @@ def verify_consistency_between(
 
 def verify_log(
     entries: Iterable[tuple[int, bytes]],
-    checkpoints: Iterable[str | bytes],
+    checkpoints: Iterable[str | bytes | Checkpoint],
     vkeys: Iterable[str | Verifier],
     *,
     origin: str | None = None,
@@ -254,7 +255,7 @@ def verify_log(
     """Recompute the whole log from its entries and check it against signed checkpoints.
 
     ``entries`` yields ``(index, entry bytes)`` in index order starting at 0; it is
-    consumed once, as a stream, in O(log n) memory. Every checkpoint must carry a valid
+    consumed once, as a stream, in O(log n) memory. Every checkpoint note must carry a valid
     signature from one of ``vkeys``, all must share one origin (``origin``, if given),
     and each must sign exactly the root of the first ``size`` entries. A checkpoint larger
     than the log means the log was truncated.
@@ -265,11 +266,15 @@ def verify_log(
     the altered entry). Returns a LogSummary; entries past the largest checkpoint are
     hashed but not covered by any signature (``verified_size`` says how far coverage goes).
     """
-    verifiers = load_verifiers(vkeys)
+    verifiers: list[Verifier] | None = None
     by_size: dict[int, list[Checkpoint]] = {}
     count = 0
     for position, note in enumerate(checkpoints):
-        checkpoint = open_checkpoint(note, verifiers, label=f"checkpoint #{position}")
+        if isinstance(note, Checkpoint):  # already parsed by the caller, who answers for its signature
+            checkpoint = note
+        else:
+            verifiers = verifiers or load_verifiers(vkeys)
+            checkpoint = open_checkpoint(note, verifiers, label=f"checkpoint #{position}")
         if origin is None:
             origin = checkpoint.origin
         elif checkpoint.origin != origin:
@@ -384,3 +389,54 @@ def _claimed_size(note: str | bytes) -> int | None:
     if len(lines) >= 2 and lines[1].isascii() and lines[1].isdigit() and len(lines[1]) < 20:
         return int(lines[1])
     return None
+
+
+# ---------------------------------------------------------------- what the portal publishes, read offline
+
+
+def read_checkpoint_unverified(note: str | bytes) -> tuple[Checkpoint, list[str]]:
+    """Parse a checkpoint note WITHOUT checking any signature: (checkpoint, ``name+keyid`` of each signer).
+
+    For reporting what an unpinned artifact claims; never for deciding that it is genuine."""
+    if isinstance(note, bytes):
+        note = note.decode("utf-8", "replace")
+    try:
+        body, signers = note_signers(note)
+        return Checkpoint.parse(body), signers
+    except NoteError as exc:
+        raise VerificationError(f"checkpoint: {exc}") from None
+
+
+def read_export_line(line: bytes | str, position: int) -> tuple[int, bytes]:
+    """One line of a log export: ``{"index": N, "entry": "<canonical JSON>", "leaf_hash": "<base64>"}``.
+
+    Returns (index, entry bytes). The leaf hash, when present, must be SHA-256(0x00 || entry): it is only
+    a convenience for readers, so a wrong one means the export was edited."""
+    try:
+        row = json.loads(line)
+        index, entry = row["index"], row["entry"].encode("utf-8")
+    except (ValueError, KeyError, TypeError, AttributeError):
+        raise VerificationError(
+            f"export line {position + 1} is not an export entry "
+            f'({{"index": N, "entry": "<canonical JSON>", "leaf_hash": "<base64>"}})'
+        ) from None
+    given = row.get("leaf_hash")
+    if given is not None and given != encode_hash(leaf_hash(entry)):
+        raise VerificationError(
+            f"export line {position + 1}: leaf_hash {given} is not SHA-256(0x00 || entry) "
+            f"({encode_hash(leaf_hash(entry))}): the line was edited",
+            index=index if isinstance(index, int) else None,
+        )
+    return index, entry
+
+
+def export_line(index: int, canonical: bytes) -> bytes:
+    """The export line for one entry (the inverse of read_export_line), newline included."""
+    return (
+        json.dumps(
+            {"index": index, "entry": canonical.decode("utf-8"), "leaf_hash": encode_hash(leaf_hash(canonical))},
+            ensure_ascii=False,
+            separators=(",", ":"),
+        ).encode("utf-8")
+        + b"\n"
+    )

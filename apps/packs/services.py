@@ -392,6 +392,8 @@ def _build(build: Build) -> None:
         "ledger_key": checkpoint.verifier_key,
         "signing_key": key.vkey,
         "predicate_type": bundle.PREDICATE_TYPE,
+        # Where the reader gets the verifier and keys: the portal, never the pack (Appendix A).
+        "portal_url": settings.PORTAL_BASE_URL.rstrip("/"),
     }
     clock.mark("checkpoint")
     rows = ledger_rows(content.ledger_condition, size=checkpoint.size)

@@ -27,6 +27,7 @@ urlpatterns = [
     path("", include("apps.ingest.urls")),
     path("", include("apps.policy.urls")),
     path("api/v1/", include("apps.inventory.api_urls")),
+    path("api/v1/", include("apps.ledger.api_urls")),
     path("api/v1/", include("apps.ingest.api_urls")),
     path("api/v1/", include("apps.evidence.api_urls")),
     path("api/v1/", include("apps.policy.api_urls")),

@@ -318,17 +318,18 @@ def entry_bundle(entry: LedgerEntry, checkpoint: Checkpoint | None = None) -> di
     }
 
 
-def read_entries_with_leaves(batch: int = 20_000):
-    """Stream (index, canonical bytes, stored leaf hash or None) in index order, a batch at a time
-    (keyset pagination: constant memory, no cursor left open if the reader stops early)."""
-    after = -1
+def read_entries_with_leaves(batch: int = 20_000, *, start: int = 0, end: int | None = None):
+    """Stream (index, canonical bytes, stored leaf hash or None) in index order for start <= index < end,
+    a batch at a time (keyset pagination: constant memory, no cursor left open if the reader stops early)."""
+    after = start - 1
+    stop = end if end is not None else 2**62
     while True:
         with connection.cursor() as cursor:
             cursor.execute(
                 "SELECT e.index, e.canonical, n.hash FROM ledger_entry e "
                 "LEFT JOIN ledger_node n ON n.level = 0 AND n.idx = e.index "
-                "WHERE e.index > %s ORDER BY e.index LIMIT %s",
-                [after, batch],
+                "WHERE e.index > %s AND e.index < %s ORDER BY e.index LIMIT %s",
+                [after, stop, batch],
             )
             rows = cursor.fetchall()
         for index, canonical, leaf in rows:

@@ -43,6 +43,12 @@ class Engagement(models.Model):
     opened_at = models.DateTimeField()
     # Set once, when `engagement.ended` is recorded (by the beat task, or by ending it early).
     ended_recorded_at = models.DateTimeField(null=True, blank=True)
+    # The ledger checkpoint current when the engagement was opened: the log must only grow from it
+    # (consistency proof on the engagement's page and in its packs). Null: the log had none yet.
+    opening_checkpoint = models.ForeignKey(
+        "ledger.Checkpoint", on_delete=models.PROTECT, null=True, blank=True, related_name="+",
+        help_text="The signed ledger checkpoint current when the engagement was opened.",
+    )
 
     class Meta:
         ordering = ["-access_start", "-id"]

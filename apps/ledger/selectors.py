@@ -108,3 +108,22 @@ def ledger_export_lines(*, start: int = 0, end: int | None = None):
 
     for index, canonical, _stored in read_entries_with_leaves(start=start, end=end):
         yield export_line(index, canonical)
+
+
+def consistency_bundle(old, new) -> dict:
+    """Everything needed to check, offline, that checkpoint `new` extends checkpoint `old` (RFC 9162 2.1.4):
+    both signed notes, their sizes and roots, the proof, and the keys that signed them (for reference only:
+    a verifier pins its own). The JSON compliance_verify.py takes."""
+    from apps.ledger.services import consistency_proof
+    from apps.ledger.verify import encode_hash, encode_proof
+
+    return {
+        "first": old.size,
+        "second": new.size,
+        "first_root": encode_hash(bytes(old.root)),
+        "second_root": encode_hash(bytes(new.root)),
+        "proof": encode_proof(consistency_proof(old.size, new.size)),
+        "first_checkpoint": old.note,
+        "second_checkpoint": new.note,
+        "verifier_keys": list(dict.fromkeys([old.verifier_key, new.verifier_key])),
+    }

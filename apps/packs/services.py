@@ -548,6 +548,7 @@ def _build(build: Build) -> None:
             "size": checkpoint.size,
             "root": meta["checkpoint_root"],
             "verifier_keys": [checkpoint.verifier_key],
+            **_opening_consistency(pack, checkpoint),
         },
         "signing_key": key.vkey,
     }
@@ -722,3 +723,20 @@ def pack_sweep() -> dict:
         _enqueue_build(pack_id)
     return {"requeued": requeued, "reenqueued": stale_queued}
 
+
+def _opening_consistency(pack: Pack, checkpoint) -> dict:
+    """An engagement pack carries the consistency proof from the checkpoint current when the engagement
+    opened to the pack's checkpoint (issue 19): the log was only appended to since the audit began."""
+    if pack.scope_kind != Pack.ScopeKind.ENGAGEMENT:
+        return {}
+    from apps.engagements.models import Engagement
+    from apps.ledger.selectors import consistency_bundle
+
+    engagement = Engagement.objects.select_related("opening_checkpoint").filter(
+        pk=(pack.scope or {}).get("engagement")).first()
+    opening = engagement.opening_checkpoint if engagement else None
+    if opening is None or opening.size > checkpoint.size:
+        return {}
+    bundle = consistency_bundle(opening, checkpoint)
+    return {"consistency": {"from_checkpoint": bundle["first_checkpoint"], "from_size": bundle["first"],
+                            "proof": bundle["proof"]}}

@@ -418,6 +418,17 @@ if _ledger_key_name and _ledger_key_name != PORTAL_LEDGER_ORIGIN:
 # Every checkpoint is also appended here, outside the database (point it at other storage).
 _witness = env_str("PORTAL_LEDGER_WITNESS_FILE", default=str(VAR_DIR / "ledger-checkpoints.jsonl"))
 PORTAL_LEDGER_WITNESS_FILE = Path(_witness) if _witness != "off" else None
+# Checkpoints published outside the host (issue 19), each optional: one file per checkpoint in a directory
+# (mount storage the database's administrators cannot write), and a POST of the signed note (text/plain) to a
+# witness's HTTP endpoint. With S3 evidence storage, each checkpoint is also written under object lock to the
+# evidence bucket (checkpoints/<origin>/<size>).
+_witness_dir = env_str("PORTAL_LEDGER_WITNESS_DIR", default="")
+PORTAL_LEDGER_WITNESS_DIR = Path(_witness_dir) if _witness_dir else None
+PORTAL_LEDGER_WITNESS_URL = env_str("PORTAL_LEDGER_WITNESS_URL", default="")
+if PORTAL_LEDGER_WITNESS_URL and not PORTAL_LEDGER_WITNESS_URL.startswith(("https://", "http://")):
+    from django.core.exceptions import ImproperlyConfigured
+
+    raise ImproperlyConfigured(f"PORTAL_LEDGER_WITNESS_URL={PORTAL_LEDGER_WITNESS_URL!r}: use an http(s) URL")
 
 # ---------------------------------------------------------------- ingestion
 # Fernet key(s) that encrypt webhook signing secrets at rest. A comma-separated list

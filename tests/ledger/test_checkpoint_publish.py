@@ -89,7 +89,9 @@ def test_another_note_of_the_same_size_in_the_directory_is_a_fork(settings, tmp_
         ledger_checkpoint_publish(checkpoint_id=checkpoint.pk)
 
 
-def test_with_s3_evidence_storage_checkpoints_go_to_the_bucket_under_object_lock(settings, s3_evidence, s3_client):
+def test_with_s3_evidence_storage_checkpoints_go_to_the_bucket_under_object_lock(
+    settings, s3_evidence, s3_client  # noqa: F811 - pytest fixtures
+):
     settings.PORTAL_LEDGER_WITNESS_DIR = None
     settings.PORTAL_LEDGER_WITNESS_URL = ""
     checkpoint = _checkpoint()

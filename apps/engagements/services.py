@@ -120,9 +120,9 @@ def engagement_open(
         access_end=access_end,
         opened_by=actor,
         opened_at=timezone.now(),
-        opening_checkpoint=latest_checkpoint(),
+        opening_checkpoint_size=getattr(latest_checkpoint(), "size", None),
     )
-    engagement.full_clean(exclude=["opened_by", "opening_checkpoint"])
+    engagement.full_clean(exclude=["opened_by"])
     engagement.save()
     engagement.auditors.set(auditors)
     engagement.systems.set(systems)
@@ -137,7 +137,7 @@ def engagement_open(
             "frameworks": engagement.frameworks,
             "observation": [observation_start, observation_end],
             "access": [access_start, access_end],
-            "opening_checkpoint": engagement.opening_checkpoint.size if engagement.opening_checkpoint else None,
+            "opening_checkpoint": engagement.opening_checkpoint_size,
         },
     )
     notification_send(

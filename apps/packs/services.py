@@ -732,8 +732,7 @@ def _opening_consistency(pack: Pack, checkpoint) -> dict:
     from apps.engagements.models import Engagement
     from apps.ledger.selectors import consistency_bundle
 
-    engagement = Engagement.objects.select_related("opening_checkpoint").filter(
-        pk=(pack.scope or {}).get("engagement")).first()
+    engagement = Engagement.objects.filter(pk=(pack.scope or {}).get("engagement")).first()
     opening = engagement.opening_checkpoint if engagement else None
     if opening is None or opening.size > checkpoint.size:
         return {}

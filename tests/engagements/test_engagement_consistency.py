@@ -54,6 +54,7 @@ def _keys(client, tmp_path):
 def test_an_engagement_records_the_checkpoint_current_when_it_opens(opened):
     engagement = opened["engagement"]
     engagement.refresh_from_db()
+    assert engagement.opening_checkpoint_size == opened["at_open"].size
     assert engagement.opening_checkpoint == opened["at_open"]
 
 

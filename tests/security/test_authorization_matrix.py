@@ -327,7 +327,7 @@ def people(world):  # noqa: F811
 
     # as if the engagement had opened at this checkpoint, so its consistency proof exists
     checkpoint = ledger_checkpoint(force=True)
-    Engagement.objects.filter(pk=world.engagement.pk).update(opening_checkpoint=checkpoint)
+    Engagement.objects.filter(pk=world.engagement.pk).update(opening_checkpoint_size=checkpoint.size)
 
     values = {
         "system": world.system_in.slug,

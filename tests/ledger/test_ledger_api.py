@@ -213,10 +213,13 @@ def test_the_export_recomputes_to_the_signed_roots_and_verifies_offline(client, 
     response = client.get("/api/v1/ledger/entries")
     assert response.status_code == 200 and response["Content-Type"] == "application/jsonl"
     export = b"".join(response.streaming_content)
-    rows = [json.loads(line) for line in export.splitlines()]
+    lines = export.splitlines()
+    rows = [json.loads(line) for line in lines]  # JSON Lines: every line parses
     assert [r["index"] for r in rows] == list(range(len(rotated_log)))
-    for row, canonical in zip(rows, rotated_log, strict=True):
-        assert row["entry"].encode() == canonical
+    for line, row, canonical in zip(lines, rows, rotated_log, strict=True):
+        # the entry is embedded verbatim: the bytes after "entry": up to the final } are the hashed bytes
+        assert line.split(b',"entry":', 1)[1][:-1] == canonical
+        assert row["entry"] == json.loads(canonical)
         assert base64.b64decode(row["leaf_hash"]) == _h(b"\x00" + canonical)
     part = b"".join(client.get("/api/v1/ledger/entries?start=2&end=5").streaming_content)
     assert [json.loads(line)["index"] for line in part.splitlines()] == [2, 3, 4]
@@ -241,11 +244,16 @@ def test_the_export_recomputes_to_the_signed_roots_and_verifies_offline(client, 
     assert "UNVERIFIED: the checkpoints signed by" in unpinned.stdout
 
     lines = export.splitlines(keepends=True)
-    row = json.loads(lines[4])
-    row["entry"] = row["entry"].replace('"action":"', '"action":"forged.', 1)
-    row["leaf_hash"] = base64.b64encode(_h(b"\x00" + row["entry"].encode())).decode()
-    lines[4] = (json.dumps(row, separators=(",", ":")) + "\n").encode()
+    head, entry = lines[4].split(b',"entry":', 1)
+    forged = entry[:-2].replace(b'"action":"', b'"action":"forged.', 1)  # and its leaf_hash made to match
+    head = head.split(b',"leaf_hash":')[0] + b',"leaf_hash":"' + base64.b64encode(_h(b"\x00" + forged)) + b'"'
+    lines[4] = head + b',"entry":' + forged + b"}\n"
     path.write_bytes(b"".join(lines))
     bad = run_verifier(verifier, path, "--checkpoint", checkpoints, "--keys-file", keys, where=tmp_path)
     assert bad.returncode == 1, bad.stdout + bad.stderr
     assert "FAILED:" in bad.stderr and "entries 0..4 was altered" in bad.stderr
+
+    lines[4] = lines[4].replace(b'"action":"forged.', b'"action":"other.')  # leaf_hash no longer matches
+    path.write_bytes(b"".join(lines))
+    edited = run_verifier(verifier, path, "--checkpoint", checkpoints, "--keys-file", keys, where=tmp_path)
+    assert edited.returncode == 1 and "export line 5: leaf_hash" in edited.stderr, edited.stderr

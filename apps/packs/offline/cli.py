@@ -23,8 +23,8 @@ from pathlib import Path
 from apps.ledger.verify import (
     VerificationError,
     encode_hash,
+    export_leaves,
     read_checkpoint_unverified,
-    read_export_line,
     verify_consistency_between,
     verify_entry,
     verify_log,
@@ -164,8 +164,7 @@ def check_export(path: Path, checkpoint_files: list[str], pinned: PinnedKeys) ->
         summary = _export_unsigned(path, notes)
     else:
         with open(path, "rb") as fh:
-            entries = (read_export_line(line, n) for n, line in enumerate(fh) if line.strip())
-            summary = verify_log(entries, notes, keys)
+            summary = verify_log(export_leaves(fh), notes, keys, hashed=True)
     ok = "OK" if keys else "checked"
     out.lines.append(f"{ok}: {summary.entries} exported entries recomputed; the tree matches {summary.checkpoints} "
                      f"checkpoint(s) of {summary.origin}, covering entries 0..{summary.verified_size - 1}")
@@ -179,8 +178,7 @@ def _export_unsigned(path: Path, notes: list[str]):
     """verify_log() against checkpoint bodies whose signatures no pinned key checks: roots still recomputed."""
     bodies = [read_checkpoint_unverified(note)[0] for note in notes]
     with open(path, "rb") as fh:
-        entries = (read_export_line(line, n) for n, line in enumerate(fh) if line.strip())
-        return verify_log(entries, bodies, [])
+        return verify_log(export_leaves(fh), bodies, [], hashed=True)
 
 
 def detect(path: Path) -> tuple[str, dict | None]:

@@ -100,7 +100,8 @@ class LedgerConsistencyApi(APIView):
 
 
 class LedgerEntryExportApi(APIView):
-    """GET: the log's entries [start, end) as JSON Lines, streamed: {"index", "entry", "leaf_hash"} per line."""
+    """GET: the log's entries [start, end) as JSON Lines, streamed: {"index", "leaf_hash", "entry"} per line,
+    the entry's canonical JSON embedded verbatim (the exact hashed bytes)."""
 
     class Input(serializers.Serializer):
         start = serializers.IntegerField(required=False, min_value=0, default=0)
@@ -111,7 +112,8 @@ class LedgerEntryExportApi(APIView):
         parameters=[OpenApiParameter("start", int, description="first index (default 0)"),
                     OpenApiParameter("end", int, description="one past the last index (default: all)")],
         responses={(200, "application/jsonl"): OpenApiResponse(
-            OpenApiTypes.BINARY, description='JSON Lines: {"index", "entry", "leaf_hash"}'),
+            OpenApiTypes.BINARY,
+            description='JSON Lines: {"index":N,"leaf_hash":"<base64>","entry":<canonical JSON, verbatim>}'),
             400: ERROR, 403: ERROR},
     )
     def get(self, request):

@@ -101,8 +101,8 @@ def checkpoint_list(*, size: int | None = None, limit: int = 1000):
 def ledger_export_lines(*, start: int = 0, end: int | None = None):
     """The log export: one JSON line per sequenced entry in [start, end), in index order, streamed.
 
-    Each line is {"index", "entry" (the canonical JSON: exactly the hashed bytes), "leaf_hash"
-    (base64 SHA-256(0x00 || entry))}: what the stand-alone verifier recomputes the tree from."""
+    Each line is verify.EXPORT_FORMAT, the canonical entry embedded verbatim: what the stand-alone
+    verifier recomputes the tree from."""
     from apps.ledger.services import read_entries_with_leaves
     from apps.ledger.verify import export_line
 

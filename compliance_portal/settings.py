@@ -395,15 +395,40 @@ VAR_DIR = Path(env_str("PORTAL_VAR_DIR", default=str(BASE_DIR / "var")))
 # (PRIVATE+KEY+<name>+<keyid>+<base64>); make one with `manage.py ledger_keygen NAME`.
 PORTAL_LEDGER_SIGNING_KEY = env_secret(
     "PORTAL_LEDGER_SIGNING_KEY",
-    dev_default="PRIVATE+KEY+dev.compliance-portal.local+a873788d+AVZcEvCO3ZClc+GNeKCD1976MNenE59wTEYN+AW+Di5B",
+    dev_default="PRIVATE+KEY+compliance-portal.local/ledger+35dfc1dd+Absk6AauddQ9wFcctCtsMnDHfC7amvzB7jBYntFwdsMl",
     profile=PROFILE,
 )
-# Verifier keys of earlier signing keys, so checkpoints signed before a rotation still verify.
-PORTAL_LEDGER_TRUSTED_KEYS = env_list("PORTAL_LEDGER_TRUSTED_KEYS", default=[])
-PORTAL_LEDGER_ORIGIN = env_str("PORTAL_LEDGER_ORIGIN", default="compliance-portal.local/ledger")
+# Verifier keys of earlier signing keys, so checkpoints signed before a rotation still verify. Development
+# trusts the earlier development key (named dev.compliance-portal.local, not after the origin) by default.
+PORTAL_LEDGER_TRUSTED_KEYS = env_list(
+    "PORTAL_LEDGER_TRUSTED_KEYS",
+    default=[] if IS_PROD else ["dev.compliance-portal.local+a873788d+Ae0Co/6ssLnumQ1EzqkbGdvu2MBuBHQaB3RqKNGyBsZG"],
+)
+# The log's origin, the first line of every checkpoint. The signing key's name must be the origin (as the
+# C2SP signed-note spec recommends): by default the origin IS the key's name; a different one stops start-up.
+_ledger_key_name = PORTAL_LEDGER_SIGNING_KEY.split("+", 4)[2] if PORTAL_LEDGER_SIGNING_KEY.count("+") >= 4 else ""
+PORTAL_LEDGER_ORIGIN = env_str("PORTAL_LEDGER_ORIGIN", default=_ledger_key_name or "compliance-portal.local/ledger")
+if _ledger_key_name and _ledger_key_name != PORTAL_LEDGER_ORIGIN:
+    from django.core.exceptions import ImproperlyConfigured
+
+    raise ImproperlyConfigured(
+        f"PORTAL_LEDGER_ORIGIN={PORTAL_LEDGER_ORIGIN!r} but the signing key is named {_ledger_key_name!r}: the key "
+        f"name must be the log's origin (make one with `manage.py ledger_keygen {PORTAL_LEDGER_ORIGIN}`)"
+    )
 # Every checkpoint is also appended here, outside the database (point it at other storage).
 _witness = env_str("PORTAL_LEDGER_WITNESS_FILE", default=str(VAR_DIR / "ledger-checkpoints.jsonl"))
 PORTAL_LEDGER_WITNESS_FILE = Path(_witness) if _witness != "off" else None
+# Checkpoints published outside the host (issue 19), each optional: one file per checkpoint in a directory
+# (mount storage the database's administrators cannot write), and a POST of the signed note (text/plain) to a
+# witness's HTTP endpoint. With S3 evidence storage, each checkpoint is also written under object lock to the
+# evidence bucket (checkpoints/<origin>/<size>).
+_witness_dir = env_str("PORTAL_LEDGER_WITNESS_DIR", default="")
+PORTAL_LEDGER_WITNESS_DIR = Path(_witness_dir) if _witness_dir else None
+PORTAL_LEDGER_WITNESS_URL = env_str("PORTAL_LEDGER_WITNESS_URL", default="")
+if PORTAL_LEDGER_WITNESS_URL and not PORTAL_LEDGER_WITNESS_URL.startswith(("https://", "http://")):
+    from django.core.exceptions import ImproperlyConfigured
+
+    raise ImproperlyConfigured(f"PORTAL_LEDGER_WITNESS_URL={PORTAL_LEDGER_WITNESS_URL!r}: use an http(s) URL")
 
 # ---------------------------------------------------------------- ingestion
 # Fernet key(s) that encrypt webhook signing secrets at rest. A comma-separated list
@@ -566,6 +591,8 @@ PORTAL_PACK_ROOT = Path(env_str("PORTAL_PACK_ROOT", default=str(VAR_DIR / "packs
 # Ed25519 key that signs pack manifests (signed-note private key format: `manage.py ledger_keygen NAME`).
 # Empty: packs are signed with the ledger's key (PORTAL_LEDGER_SIGNING_KEY).
 PORTAL_PACK_SIGNING_KEY = env_str("PORTAL_PACK_SIGNING_KEY", default="")
+# Verifier keys of earlier pack signing keys (rotation): still published in keys.json so old packs verify.
+PORTAL_PACK_TRUSTED_KEYS = env_list("PORTAL_PACK_TRUSTED_KEYS", default=[])
 # Hard time limit of one pack build, in seconds (the broker's visibility timeout is kept at twice this).
 PORTAL_PACK_TIME_LIMIT = env_int("PORTAL_PACK_TIME_LIMIT", default=3600, minimum=60)
 # A building worker renews its lease on the pack every third of this; a lapsed lease means the worker died.

@@ -4,10 +4,15 @@ from django.contrib import admin
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
+from apps.packs.views import verification_keys, verifier_download, verifier_page
 from compliance_portal.health import healthz
 
 urlpatterns = [
     path("healthz", healthz, name="healthz"),
+    # Published for third-party verification, readable without signing in.
+    path(".well-known/compliance-portal/keys.json", verification_keys, name="verification-keys"),
+    path("verify/", verifier_page, name="verifier"),
+    path("verify/compliance_verify.py", verifier_download, name="verifier-download"),
     path("admin/", admin.site.urls),
     path("accounts/", include("apps.accounts.urls")),
     path("systems/", include("apps.inventory.urls")),
@@ -22,6 +27,7 @@ urlpatterns = [
     path("", include("apps.ingest.urls")),
     path("", include("apps.policy.urls")),
     path("api/v1/", include("apps.inventory.api_urls")),
+    path("api/v1/", include("apps.ledger.api_urls")),
     path("api/v1/", include("apps.ingest.api_urls")),
     path("api/v1/", include("apps.evidence.api_urls")),
     path("api/v1/", include("apps.policy.api_urls")),

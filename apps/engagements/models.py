@@ -43,6 +43,13 @@ class Engagement(models.Model):
     opened_at = models.DateTimeField()
     # Set once, when `engagement.ended` is recorded (by the beat task, or by ending it early).
     ended_recorded_at = models.DateTimeField(null=True, blank=True)
+    # The size of the ledger checkpoint current when the engagement was opened (one checkpoint per size):
+    # the log must only grow from it (consistency proof on the engagement's page and in its packs). A size,
+    # not a foreign key: the append-only ledger tables stay free of references from other apps. Null: the
+    # log had no checkpoint yet.
+    opening_checkpoint_size = models.BigIntegerField(
+        null=True, blank=True, help_text="Tree size of the signed ledger checkpoint current when it was opened.",
+    )
 
     class Meta:
         ordering = ["-access_start", "-id"]
@@ -65,6 +72,15 @@ class Engagement(models.Model):
 
     def get_absolute_url(self) -> str:
         return reverse("engagements:detail", kwargs={"pk": self.pk})
+
+    @property
+    def opening_checkpoint(self):
+        """The signed checkpoint current when the engagement was opened, or None."""
+        from apps.ledger.models import Checkpoint
+
+        if self.opening_checkpoint_size is None:
+            return None
+        return Checkpoint.objects.filter(size=self.opening_checkpoint_size).first()
 
     def status_at(self, now=None) -> str:
         now = now or timezone.now()

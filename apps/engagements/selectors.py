@@ -134,3 +134,15 @@ def engagement_access_log(*, engagement: Engagement, limit: int | None = 500) ->
         )
     rows.sort(key=lambda r: r["time"], reverse=True)
     return rows[:limit] if limit is not None else rows
+
+
+def engagement_consistency(*, engagement: Engagement) -> dict | None:
+    """The consistency proof from the checkpoint current when the engagement opened to the latest one:
+    "nothing was rewritten since the engagement opened". None when it opened before any checkpoint."""
+    from apps.ledger.selectors import consistency_bundle
+    from apps.ledger.services import latest_checkpoint
+
+    opening = engagement.opening_checkpoint
+    if opening is None:
+        return None
+    return consistency_bundle(opening, latest_checkpoint())

@@ -32,7 +32,7 @@ from apps.engagements.models import (
 from apps.engagements.populations import POPULATIONS, population_digest
 from apps.evidence.models import Evidence
 from apps.inventory.models import System
-from apps.ledger.services import ledger_record
+from apps.ledger.services import latest_checkpoint, ledger_record
 
 ACCESS_ACTIONS = ("auditor.page_viewed", "auditor.downloaded")
 PORTAL_UPLOAD_SOURCE = "Portal uploads (evidence requests)"
@@ -120,6 +120,7 @@ def engagement_open(
         access_end=access_end,
         opened_by=actor,
         opened_at=timezone.now(),
+        opening_checkpoint_size=getattr(latest_checkpoint(), "size", None),
     )
     engagement.full_clean(exclude=["opened_by"])
     engagement.save()
@@ -136,6 +137,7 @@ def engagement_open(
             "frameworks": engagement.frameworks,
             "observation": [observation_start, observation_end],
             "access": [access_start, access_end],
+            "opening_checkpoint": engagement.opening_checkpoint_size,
         },
     )
     notification_send(

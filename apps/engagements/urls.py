@@ -10,6 +10,7 @@ urlpatterns = [
     path("requests/", views.my_requests, name="my_requests"),
     path("<int:pk>/", views.engagement_detail, name="detail"),
     path("<int:pk>/end/", views.engagement_end, name="end"),
+    path("<int:pk>/consistency.json", views.engagement_consistency, name="consistency"),
     path("<int:pk>/access/", views.engagement_access_log, name="access_log"),
     path("<int:pk>/requests/new/", views.request_create, name="request_create"),
     path("<int:pk>/requests/<int:request_pk>/", views.request_detail, name="request"),

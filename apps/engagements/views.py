@@ -5,6 +5,7 @@ from __future__ import annotations
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied, ValidationError
+from django.http import JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_POST
 
@@ -120,8 +121,21 @@ def engagement_detail(request, pk: int):
             "is_auditor": _is_working_auditor(request.user, engagement),
             "sample_form": SampleForm(),
             "populations": POPULATIONS,
+            "consistency": selectors.engagement_consistency(engagement=engagement),
         },
     )
+
+
+@login_required
+def engagement_consistency(request, pk: int):
+    """The consistency proof since the engagement opened, as JSON for `compliance_verify.py`."""
+    engagement = _engagement(request, pk)
+    bundle = selectors.engagement_consistency(engagement=engagement)
+    if bundle is None:
+        return JsonResponse({"error": "the engagement opened before the ledger had a checkpoint"}, status=404)
+    response = JsonResponse(bundle, json_dumps_params={"indent": 1})
+    response["Content-Disposition"] = f'attachment; filename="engagement-{engagement.pk}-consistency.json"'
+    return response
 
 
 @require_POST

@@ -342,6 +342,12 @@ def open_note(note: str | bytes, verifiers: Iterable[Verifier | str]) -> tuple[s
     return body, verified
 
 
+def note_signers(note: str) -> tuple[str, list[str]]:
+    """(note text, ``name+hexkeyid`` of every signature line), checking no signature: for reports only."""
+    body, lines = _split_note(note)
+    return body, [f"{name}+{key.hex()}" for name, key in map(_line_key, lines)]
+
+
 def _split_note(note: str) -> tuple[str, list[str]]:
     """(text, signature lines without newlines) of a note; NoteError if malformed."""
     if not isinstance(note, str):

@@ -62,3 +62,68 @@ def ledger_timeline_for(obj: Model, *, limit: int = 50) -> list[dict]:
 
 def ledger_action_names() -> list[str]:
     return list(LedgerEntry.objects.order_by("action").values_list("action", flat=True).distinct()[:200])
+
+
+def ledger_key_list() -> list[dict]:
+    """Every ledger key ever used or still trusted, for keys.json: the current one (valid_to null) first.
+
+    Dates come from the checkpoints each key signed (first and last); a key only listed in
+    PORTAL_LEDGER_TRUSTED_KEYS and never seen signing here has no dates."""
+    from django.db.models import Max, Min
+
+    from apps.ledger.models import Checkpoint
+    from apps.ledger.services import trusted_verifier_keys
+
+    used = {
+        row["verifier_key"]: row
+        for row in Checkpoint.objects.values("verifier_key").annotate(first=Min("created_at"), last=Max("created_at"))
+    }
+    current, *older = trusted_verifier_keys()
+    older += [k for k in used if k != current and k not in older]
+    keys = [{"purpose": "ledger", "vkey": current,
+             "valid_from": used[current]["first"] if current in used else None, "valid_to": None}]
+    for vkey in older:
+        row = used.get(vkey) or {}
+        keys.append({"purpose": "ledger", "vkey": vkey, "valid_from": row.get("first"), "valid_to": row.get("last")})
+    return keys
+
+
+def checkpoint_list(*, size: int | None = None, limit: int = 1000):
+    """Signed checkpoints, newest (largest) first; one size only when `size` is given."""
+    from apps.ledger.models import Checkpoint
+
+    qs = Checkpoint.objects.order_by("-size")
+    if size is not None:
+        qs = qs.filter(size=size)
+    return list(qs[:limit])
+
+
+def ledger_export_lines(*, start: int = 0, end: int | None = None):
+    """The log export: one JSON line per sequenced entry in [start, end), in index order, streamed.
+
+    Each line is verify.EXPORT_FORMAT, the canonical entry embedded verbatim: what the stand-alone
+    verifier recomputes the tree from."""
+    from apps.ledger.services import read_entries_with_leaves
+    from apps.ledger.verify import export_line
+
+    for index, canonical, _stored in read_entries_with_leaves(start=start, end=end):
+        yield export_line(index, canonical)
+
+
+def consistency_bundle(old, new) -> dict:
+    """Everything needed to check, offline, that checkpoint `new` extends checkpoint `old` (RFC 9162 2.1.4):
+    both signed notes, their sizes and roots, the proof, and the keys that signed them (for reference only:
+    a verifier pins its own). The JSON compliance_verify.py takes."""
+    from apps.ledger.services import consistency_proof
+    from apps.ledger.verify import encode_hash, encode_proof
+
+    return {
+        "first": old.size,
+        "second": new.size,
+        "first_root": encode_hash(bytes(old.root)),
+        "second_root": encode_hash(bytes(new.root)),
+        "proof": encode_proof(consistency_proof(old.size, new.size)),
+        "first_checkpoint": old.note,
+        "second_checkpoint": new.note,
+        "verifier_keys": list(dict.fromkeys([old.verifier_key, new.verifier_key])),
+    }

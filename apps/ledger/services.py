@@ -295,6 +295,10 @@ def ledger_checkpoint(*, force: bool = False) -> Checkpoint | None:
         created_at=timezone.now(),
     )
     transaction.on_commit(lambda: witness_append(checkpoint.note))
+    if checkpoint_publish_targets():
+        from apps.ledger.tasks import ledger_checkpoint_publish as ledger_checkpoint_publish_task
+
+        transaction.on_commit(lambda: ledger_checkpoint_publish_task.delay(checkpoint.pk))
     return checkpoint
 
 
@@ -318,17 +322,18 @@ def entry_bundle(entry: LedgerEntry, checkpoint: Checkpoint | None = None) -> di
     }
 
 
-def read_entries_with_leaves(batch: int = 20_000):
-    """Stream (index, canonical bytes, stored leaf hash or None) in index order, a batch at a time
-    (keyset pagination: constant memory, no cursor left open if the reader stops early)."""
-    after = -1
+def read_entries_with_leaves(batch: int = 20_000, *, start: int = 0, end: int | None = None):
+    """Stream (index, canonical bytes, stored leaf hash or None) in index order for start <= index < end,
+    a batch at a time (keyset pagination: constant memory, no cursor left open if the reader stops early)."""
+    after = start - 1
+    stop = end if end is not None else 2**62
     while True:
         with connection.cursor() as cursor:
             cursor.execute(
                 "SELECT e.index, e.canonical, n.hash FROM ledger_entry e "
                 "LEFT JOIN ledger_node n ON n.level = 0 AND n.idx = e.index "
-                "WHERE e.index > %s ORDER BY e.index LIMIT %s",
-                [after, batch],
+                "WHERE e.index > %s AND e.index < %s ORDER BY e.index LIMIT %s",
+                [after, stop, batch],
             )
             rows = cursor.fetchall()
         for index, canonical, leaf in rows:
@@ -348,6 +353,67 @@ def witness_append(note: str) -> None:
     # JSON Lines: one {"note": ...} per checkpoint (a note has blank lines of its own).
     with open(path, "a", encoding="utf-8") as fh:
         fh.write(json.dumps({"note": note}) + "\n")
+
+
+def checkpoint_publish_targets() -> list[str]:
+    """Where checkpoints are published outside the host: "dir", "http", "s3" (configured ones only)."""
+    from django.core.files.storage import storages
+
+    targets = []
+    if settings.PORTAL_LEDGER_WITNESS_DIR:
+        targets.append("dir")
+    if settings.PORTAL_LEDGER_WITNESS_URL:
+        targets.append("http")
+    # The evidence bucket, when it is an object-locked S3 bucket (duck-typed: the ledger is below ingest).
+    if hasattr(storages["evidence"], "ensure_object_lock"):
+        targets.append("s3")
+    return targets
+
+
+def checkpoint_object_name(checkpoint: Checkpoint) -> str:
+    """The checkpoint's file name outside the host: checkpoints/<origin with / as _>/<size, 20 digits>."""
+    origin = settings.PORTAL_LEDGER_ORIGIN.replace("/", "_")
+    return f"checkpoints/{origin}/{checkpoint.size:020d}"
+
+
+def ledger_checkpoint_publish(*, checkpoint_id: int) -> list[str]:
+    """Copy one signed checkpoint to every configured place outside the host; returns where it went.
+
+    Safe to run twice: the directory keeps an existing identical file, the witness answers a repeat as it
+    likes (an HTTP error raises and Celery retries), S3 writes the same bytes again (a new locked version).
+    A different note already stored under the same size is a fork of the log: refused loudly."""
+    import urllib.request
+
+    from django.core.files.base import ContentFile
+    from django.core.files.storage import storages
+
+    checkpoint = Checkpoint.objects.get(pk=checkpoint_id)
+    note = checkpoint.note.encode("utf-8")
+    name = checkpoint_object_name(checkpoint)
+    done = []
+    targets = checkpoint_publish_targets()
+    if "dir" in targets:
+        path = settings.PORTAL_LEDGER_WITNESS_DIR / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        if path.exists():
+            if path.read_bytes() != note:
+                raise LedgerError(f"{path} holds another checkpoint of size {checkpoint.size}: the log has forked")
+        else:
+            tmp = path.with_suffix(".tmp")
+            tmp.write_bytes(note)
+            tmp.replace(path)
+        done.append("dir")
+    if "http" in targets:
+        request = urllib.request.Request(  # noqa: S310 - http(s) only, checked in settings
+            settings.PORTAL_LEDGER_WITNESS_URL, data=note, method="POST",
+            headers={"Content-Type": "text/plain; charset=utf-8"})
+        with urllib.request.urlopen(request, timeout=30) as response:  # noqa: S310 - operator-configured URL
+            response.read()
+        done.append("http")
+    if "s3" in targets:
+        storages["evidence"].save(name, ContentFile(note))
+        done.append("s3")
+    return done
 
 
 def witness_notes() -> list[str]:

@@ -17,3 +17,12 @@ def ledger_checkpoint() -> None:
 
     ledger_integrate_all()
     checkpoint()
+
+
+@shared_task(acks_late=True, autoretry_for=(OSError,), retry_backoff=30, retry_jitter=True, max_retries=8,
+             time_limit=120, soft_time_limit=110)
+def ledger_checkpoint_publish(checkpoint_id: int) -> list[str]:
+    """Copy a signed checkpoint outside the host (witness directory, HTTP witness, S3 object lock)."""
+    from apps.ledger.services import ledger_checkpoint_publish as publish
+
+    return publish(checkpoint_id=checkpoint_id)

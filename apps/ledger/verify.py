@@ -22,10 +22,11 @@ from __future__ import annotations
 import base64
 import binascii
 import hashlib
+import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
-from .checkpoint import Checkpoint, NoteError, Verifier, open_note
+from .checkpoint import Checkpoint, NoteError, Verifier, note_signers, open_note
 from .merkle import (
     EMPTY_ROOT,
     HASH_SIZE,
@@ -246,15 +247,17 @@ def verify_consistency_between(
 
 def verify_log(
     entries: Iterable[tuple[int, bytes]],
-    checkpoints: Iterable[str | bytes],
+    checkpoints: Iterable[str | bytes | Checkpoint],
     vkeys: Iterable[str | Verifier],
     *,
     origin: str | None = None,
+    hashed: bool = False,
 ) -> LogSummary:
     """Recompute the whole log from its entries and check it against signed checkpoints.
 
-    ``entries`` yields ``(index, entry bytes)`` in index order starting at 0; it is
-    consumed once, as a stream, in O(log n) memory. Every checkpoint must carry a valid
+    ``entries`` yields ``(index, entry bytes)`` (with ``hashed``: ``(index, leaf hash)``, as
+    read_export_line() gives) in index order starting at 0; it is
+    consumed once, as a stream, in O(log n) memory. Every checkpoint note must carry a valid
     signature from one of ``vkeys``, all must share one origin (``origin``, if given),
     and each must sign exactly the root of the first ``size`` entries. A checkpoint larger
     than the log means the log was truncated.
@@ -265,11 +268,15 @@ def verify_log(
     the altered entry). Returns a LogSummary; entries past the largest checkpoint are
     hashed but not covered by any signature (``verified_size`` says how far coverage goes).
     """
-    verifiers = load_verifiers(vkeys)
+    verifiers: list[Verifier] | None = None
     by_size: dict[int, list[Checkpoint]] = {}
     count = 0
     for position, note in enumerate(checkpoints):
-        checkpoint = open_checkpoint(note, verifiers, label=f"checkpoint #{position}")
+        if isinstance(note, Checkpoint):  # already parsed by the caller, who answers for its signature
+            checkpoint = note
+        else:
+            verifiers = verifiers or load_verifiers(vkeys)
+            checkpoint = open_checkpoint(note, verifiers, label=f"checkpoint #{position}")
         if origin is None:
             origin = checkpoint.origin
         elif checkpoint.origin != origin:
@@ -299,7 +306,7 @@ def verify_log(
         for index, data in entries:
             if index != expected:
                 _raise_index_error(index, expected)
-            h = sha(b"\x00" + data).digest()
+            h = data if hashed else sha(b"\x00" + data).digest()
             carry = expected
             while carry & 1:
                 h = sha(b"\x01" + pop() + h).digest()
@@ -384,3 +391,86 @@ def _claimed_size(note: str | bytes) -> int | None:
     if len(lines) >= 2 and lines[1].isascii() and lines[1].isdigit() and len(lines[1]) < 20:
         return int(lines[1])
     return None
+
+
+# ---------------------------------------------------------------- what the portal publishes, read offline
+
+
+def read_checkpoint_unverified(note: str | bytes) -> tuple[Checkpoint, list[str]]:
+    """Parse a checkpoint note WITHOUT checking any signature: (checkpoint, ``name+keyid`` of each signer).
+
+    For reporting what an unpinned artifact claims; never for deciding that it is genuine."""
+    if isinstance(note, bytes):
+        note = note.decode("utf-8", "replace")
+    try:
+        body, signers = note_signers(note)
+        return Checkpoint.parse(body), signers
+    except NoteError as exc:
+        raise VerificationError(f"checkpoint: {exc}") from None
+
+
+EXPORT_PREFIX = b'{"index":'
+EXPORT_LEAF = b',"leaf_hash":"'
+EXPORT_ENTRY = b'","entry":'
+EXPORT_FORMAT = '{"index":N,"leaf_hash":"<base64 SHA-256(0x00 || entry)>","entry":<canonical JSON, verbatim>}'
+
+
+def export_line(index: int, canonical: bytes) -> bytes:
+    """One line of a log export, newline included: ``EXPORT_FORMAT``.
+
+    The entry is embedded verbatim, last: the bytes between ``"entry":`` and the line's final ``}`` are
+    exactly the hashed bytes, so anyone can recompute the leaf without re-canonicalising (and the line is
+    still JSON). RFC 8785 output holds no raw newline, so one entry is one line."""
+    leaf = encode_hash(leaf_hash(canonical)).encode()
+    return b'{"index":%d,"leaf_hash":"%s","entry":%s}\n' % (index, leaf, canonical)
+
+
+def read_export_line(line: bytes, position: int) -> tuple[int, bytes]:
+    """(index, leaf hash) of one export line; VerificationError if it is not ``EXPORT_FORMAT`` or its
+    leaf_hash is not SHA-256(0x00 || entry) (the line was edited). Byte slicing, no JSON parsing: this
+    runs once per entry of the whole log."""
+    end = len(line) - (2 if line.endswith(b"}\n") else 1)
+    comma = line.find(EXPORT_LEAF, 9, 40)
+    start = comma + 14
+    if (not line.startswith(EXPORT_PREFIX) or comma < 0 or line[end:end + 1] != b"}"
+            or line[start + 44:start + 54] != EXPORT_ENTRY or not line[9:comma].isdigit()):
+        raise VerificationError(f"export line {position + 1} is not an export entry ({EXPORT_FORMAT})")
+    index = int(line[9:comma])
+    leaf = hashlib.sha256(b"\x00" + line[start + 54:end]).digest()
+    if base64.b64encode(leaf) != line[start:start + 44]:
+        raise VerificationError(
+            f"export line {position + 1}: leaf_hash {line[start:start + 44].decode('ascii', 'replace')} is not "
+            f"SHA-256(0x00 || entry) ({encode_hash(leaf)}): the line was edited",
+            index=index,
+        )
+    return index, leaf
+
+
+_EXPORT_LINE = re.compile(
+    rb'\{"index":(0|[1-9][0-9]{0,17}),"leaf_hash":"([A-Za-z0-9+/]{43}=)","entry":(.*)\}\n?\Z', re.S
+)
+
+
+def export_leaves(lines: Iterable[bytes]):
+    """(index, leaf hash) for each line of an export, for verify_log(hashed=True): read_export_line()'s checks
+    as one compiled pattern, for the whole-log loop (blank lines skipped). Any odd line goes through
+    read_export_line(), which raises naming it."""
+    sha = hashlib.sha256
+    b64 = binascii.b2a_base64
+    match = _EXPORT_LINE.match
+    for position, line in enumerate(lines):
+        m = match(line)
+        if m is not None:
+            index, given, entry = m.groups()
+            leaf = sha(b"\x00" + entry).digest()
+            if b64(leaf, newline=False) == given:
+                yield int(index), leaf
+                continue
+        if line.strip():
+            yield read_export_line(line, position)
+
+
+def export_entry(line: bytes) -> bytes:
+    """The entry's canonical bytes in an export line (for readers; read_export_line() checks the line)."""
+    start = line.index(EXPORT_ENTRY) + len(EXPORT_ENTRY)
+    return line[start:len(line) - (2 if line.endswith(b"}\n") else 1)]

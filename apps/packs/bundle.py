@@ -1,8 +1,9 @@
-"""The pack's ZIP: the report, each raw evidence file once, a manifest, its DSSE signature, a verifier.
+"""The pack's ZIP: the report, each raw evidence file once, a manifest, its DSSE signature, a README.
 
 The manifest is signed as a DSSE envelope (Ed25519) over an in-toto Statement v1 whose
-subjects are every file of the ZIP with its sha256, the manifest included; the verifier
-(apps/packs/offline, shipped in the ZIP with copies of the ledger's pure modules) checks it.
+subjects are every file of the ZIP with its sha256, the manifest included. The verifier is
+NOT in the ZIP: a pack cannot vouch for the program that checks it. The README tells the
+reader to take the verifier and the keys from the portal (apps/packs/verifier.py, /verify/).
 Raw files are streamed from the blob store into the ZIP, never held whole in memory.
 """
 
@@ -22,17 +23,9 @@ from apps.ledger.checkpoint import Signer
 from apps.packs.offline.core import ENVELOPE, MANIFEST, PAYLOAD_TYPE, PREDICATE_TYPE, STATEMENT_TYPE, pae
 
 APP_DIR = Path(__file__).resolve().parent
-LEDGER_DIR = APP_DIR.parent / "ledger"
-# What the stand-alone verifier is made of: (path in the ZIP, our source file).
+# How to verify the pack: (path in the ZIP, our source file). Only instructions, no code to run.
 VERIFIER_FILES = [
-    ("verify_pack.py", APP_DIR / "offline" / "verify_pack.py"),
     ("README.md", APP_DIR / "offline" / "README.md"),
-    ("packverify/__init__.py", APP_DIR / "offline" / "__init__.py"),
-    ("packverify/core.py", APP_DIR / "offline" / "core.py"),
-    ("packverify/ledger/__init__.py", APP_DIR / "offline" / "__init__.py"),
-    ("packverify/ledger/verify.py", LEDGER_DIR / "verify.py"),
-    ("packverify/ledger/merkle.py", LEDGER_DIR / "merkle.py"),
-    ("packverify/ledger/checkpoint.py", LEDGER_DIR / "checkpoint.py"),
 ]
 
 

@@ -88,3 +88,31 @@ def request_choices_for_user(*, user) -> dict:
         "frameworks": list(Framework.objects.order_by("code")),
         "engagements": list(engagement_list_for_user(user=user)[:100]),
     }
+
+
+def verification_key_list() -> list[dict]:
+    """keys.json: every ledger and pack key ever used, as C2SP signed-note verifier keys.
+
+    Packs are signed with the ledger's key unless PORTAL_PACK_SIGNING_KEY is set, so every ledger
+    key is also listed as a pack key (an old pack was signed by the ledger key of its day)."""
+    from django.conf import settings
+    from django.db.models import Min
+
+    from apps.ledger.selectors import ledger_key_list
+    from apps.packs.bundle import pack_signing_key
+
+    ledger = ledger_key_list()
+    current = pack_signing_key().vkey
+    first_pack = Pack.objects.filter(built_at__isnull=False).aggregate(first=Min("built_at"))["first"]
+    pack = [{"purpose": "pack", "vkey": current, "valid_from": first_pack, "valid_to": None}]
+    dated = {k["vkey"]: k for k in ledger}
+    older = list(settings.PORTAL_PACK_TRUSTED_KEYS)
+    if not settings.PORTAL_PACK_SIGNING_KEY:
+        older += [k["vkey"] for k in ledger]
+    for vkey in dict.fromkeys(older):
+        if vkey == current:
+            continue
+        row = dated.get(vkey, {})
+        pack.append({"purpose": "pack", "vkey": vkey, "valid_from": row.get("valid_from"),
+                     "valid_to": row.get("valid_to")})
+    return ledger + pack

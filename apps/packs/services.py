@@ -392,6 +392,8 @@ def _build(build: Build) -> None:
         "ledger_key": checkpoint.verifier_key,
         "signing_key": key.vkey,
         "predicate_type": bundle.PREDICATE_TYPE,
+        # Where the reader gets the verifier and keys: the portal, never the pack (Appendix A).
+        "portal_url": settings.PORTAL_BASE_URL.rstrip("/"),
     }
     clock.mark("checkpoint")
     rows = ledger_rows(content.ledger_condition, size=checkpoint.size)
@@ -559,6 +561,7 @@ def _build(build: Build) -> None:
             "size": checkpoint.size,
             "root": meta["checkpoint_root"],
             "verifier_keys": [checkpoint.verifier_key],
+            **_opening_consistency(pack, checkpoint),
         },
         "signing_key": key.vkey,
     }
@@ -749,3 +752,19 @@ def pack_sweep() -> dict:
         _enqueue_build(pack_id)
     return {"requeued": requeued, "reenqueued": stale_queued}
 
+
+def _opening_consistency(pack: Pack, checkpoint) -> dict:
+    """An engagement pack carries the consistency proof from the checkpoint current when the engagement
+    opened to the pack's checkpoint (issue 19): the log was only appended to since the audit began."""
+    if pack.scope_kind != Pack.ScopeKind.ENGAGEMENT:
+        return {}
+    from apps.engagements.models import Engagement
+    from apps.ledger.selectors import consistency_bundle
+
+    engagement = Engagement.objects.filter(pk=(pack.scope or {}).get("engagement")).first()
+    opening = engagement.opening_checkpoint if engagement else None
+    if opening is None or opening.size > checkpoint.size:
+        return {}
+    bundle = consistency_bundle(opening, checkpoint)
+    return {"consistency": {"from_checkpoint": bundle["first_checkpoint"], "from_size": bundle["first"],
+                            "proof": bundle["proof"]}}

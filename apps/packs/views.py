@@ -95,3 +95,43 @@ def pack_report_view(request, pk):
         raise Http404("; ".join(exc.messages)) from None
     return FileResponse(handle, as_attachment=False, filename=f"evidence-pack-{pack.reference}.pdf",
                         content_type="application/pdf")
+
+
+# ---------------------------------------------------------------- published for verification, no sign-in
+
+
+def verification_keys(request):
+    """GET /.well-known/compliance-portal/keys.json: every ledger and pack key ever used. Public by design:
+    an auditor pins these keys instead of trusting the key a pack names."""
+    from django.core.serializers.json import DjangoJSONEncoder
+    from django.http import JsonResponse
+
+    from apps.packs.selectors import verification_key_list
+
+    response = JsonResponse({"keys": verification_key_list()}, encoder=DjangoJSONEncoder,
+                            json_dumps_params={"indent": 1})
+    response["Access-Control-Allow-Origin"] = "*"
+    response["Cache-Control"] = "public, max-age=300"
+    return response
+
+
+def verifier_page(request):
+    """GET /verify/: the stand-alone verifier, its sha256 and how to run it. Public: it holds no data."""
+    from apps.packs.verifier import FILENAME, verifier_file
+
+    return render(request, "packs/verifier.html", {"verifier": verifier_file(), "filename": FILENAME,
+                                                   "keys_url": request.build_absolute_uri(
+                                                       "/.well-known/compliance-portal/keys.json")})
+
+
+def verifier_download(request):
+    """GET /verify/compliance_verify.py: the verifier itself."""
+    from django.http import HttpResponse
+
+    from apps.packs.verifier import FILENAME, verifier_file
+
+    verifier = verifier_file()
+    response = HttpResponse(verifier.content, content_type="text/x-python; charset=utf-8")
+    response["Content-Disposition"] = f'attachment; filename="{FILENAME}"'
+    response["X-Content-SHA256"] = verifier.sha256
+    return response

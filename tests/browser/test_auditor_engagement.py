@@ -114,7 +114,7 @@ def test_auditor_browses_searches_follows_lineage_requests_evidence_downloads_a_
     path = tmp_path / "pack.zip"
     download.value.save_as(path)
     with zipfile.ZipFile(path) as zf:
-        assert {"report.pdf", "manifest.json", "verify_pack.py"} <= set(zf.namelist())
+        assert {"report.pdf", "manifest.json", "README.md"} <= set(zf.namelist())
         (tmp_path / "report.pdf").write_bytes(zf.read("report.pdf"))
     assert (tmp_path / "report.pdf").read_bytes().startswith(b"%PDF-")
     text = " ".join(subprocess.run(["pdftotext", str(tmp_path / "report.pdf"), "-"], capture_output=True,

@@ -78,7 +78,7 @@ def test_checkpoint_is_signed_and_an_entry_verifies_offline_with_its_proof():
     checkpoint = ledger_checkpoint()
     assert checkpoint.size == 11
     assert checkpoint.note.startswith("compliance-portal.local/ledger\n11\n")
-    assert "\n— dev.compliance-portal.local " in checkpoint.note
+    assert "\n— compliance-portal.local/ledger " in checkpoint.note  # the key is named after the origin
     bundle = entry_bundle(LedgerEntry.objects.get(index=6))
     verified = verify_entry(bundle["entry"].encode(), 6, bundle["proof"], bundle["checkpoint"], bundle["verifier_keys"])
     assert verified.size == 11

@@ -39,6 +39,10 @@ HEALTH = (200, 503)  # public; 503 while no worker answers (the test has none)
 # Paths use {placeholders} filled from the world below. "admin/*" covers Django's admin site.
 TABLE: list[tuple[str, str, str, tuple]] = [
     ("healthz", "GET", "/healthz", (HEALTH,) * 8),
+    # ---- published for third-party verification (issue 19): public, no data in them
+    (".well-known/compliance-portal/keys.json", "GET", "/.well-known/compliance-portal/keys.json", (OK,) * 8),
+    ("verify/", "GET", "/verify/", (OK,) * 8),
+    ("verify/compliance_verify.py", "GET", "/verify/compliance_verify.py", (OK,) * 8),
     # ---- accounts
     ("accounts/login/", "GET", "/accounts/login/", (OK, MOVED, MOVED, MOVED, MOVED, MOVED, MOVED, MOVED)),
     ("accounts/logout/", "POST", "/accounts/logout/", (MOVED,) * 8),
@@ -62,6 +66,11 @@ TABLE: list[tuple[str, str, str, tuple]] = [
     ("ledger/<int:index>/", "GET", "/ledger/{ledger_exception}/?format=json",
      (LOGIN, OK, OK, DENY, DENY, OK, OK, DENY)),
     ("ledger/", "GET", "/ledger/?action=exception.created", (LOGIN, OK, OK, DENY, DENY, OK, OK, DENY)),
+    ("api/v1/ledger/checkpoints", "GET", "/api/v1/ledger/checkpoints", (DENY, OK, OK, DENY, DENY, OK, OK, DENY)),
+    ("api/v1/ledger/consistency", "GET", "/api/v1/ledger/consistency?first=1&second={ledger_size}",
+     (DENY, OK, OK, DENY, DENY, OK, OK, DENY)),
+    # entries carry payloads not yet scoped to an auditor's systems: officers and admins only
+    ("api/v1/ledger/entries", "GET", "/api/v1/ledger/entries?end=3", (DENY, OK, OK, DENY, DENY, DENY, DENY, DENY)),
     # ---- evidence
     ("evidence/", "GET", "/evidence/", (LOGIN, OK, OK, OK, OK, OK, OK, OK)),
     ("evidence/", "GET", "/evidence/?format=csv", (LOGIN, OK, OK, OK, OK, OK, OK, OK)),
@@ -82,6 +91,8 @@ TABLE: list[tuple[str, str, str, tuple]] = [
     ("engagements/<int:pk>/end/", "POST", "/engagements/{engagement}/end/",
      (LOGIN, MOVED, MOVED, GONE, GONE, DENY, GONE, GONE)),
     ("engagements/<int:pk>/end/", "GET", "/engagements/{engagement}/end/", (NOPE,) * 8),
+    ("engagements/<int:pk>/consistency.json", "GET", "/engagements/{engagement}/consistency.json",
+     (LOGIN, OK, OK, GONE, GONE, OK, GONE, GONE)),
     ("engagements/<int:pk>/access/", "GET", "/engagements/{engagement}/access/",
      (LOGIN, OK, OK, DENY, DENY, DENY, DENY, DENY)),
     ("engagements/<int:pk>/requests/new/", "GET", "/engagements/{engagement}/requests/new/",
@@ -331,7 +342,13 @@ def _people_build(world):
     pack = pack_request(user=world.officer, kind="system", params={
         "system": world.system_in.slug, "start": "2000-01-01", "end": now.date().isoformat()})
     ledger_integrate_all()
+    from apps.engagements.models import Engagement
     from apps.ledger.models import LedgerEntry
+    from apps.ledger.services import ledger_checkpoint
+
+    # as if the engagement had opened at this checkpoint, so its consistency proof exists
+    checkpoint = ledger_checkpoint(force=True)
+    Engagement.objects.filter(pk=world.engagement.pk).update(opening_checkpoint_size=checkpoint.size)
 
     values = {
         "system": world.system_in.slug,
@@ -354,6 +371,7 @@ def _people_build(world):
         "ledger_index": LedgerEntry.objects.order_by("index").values_list("index", flat=True).first(),
         "ledger_exception": LedgerEntry.objects.get(
             action="exception.created", object_type="exceptions.exceptionrequest", object_id=str(exception.pk)).index,
+        "ledger_size": checkpoint.size,
     }
     users = {
         "anon": None,

@@ -1,13 +1,13 @@
 """Offline verification of an evidence pack. Standard library and `cryptography` only; no Django.
 
-This file ships inside every pack (as `packverify/core.py`, next to copies of the ledger's
-pure `verify.py`, `merkle.py` and `checkpoint.py` in `packverify/ledger/`), and
-`manage.py verify_pack` runs the very same code. What it checks, in order:
+`manage.py verify_pack` runs this code with the portal's keys, and it is one part of the
+stand-alone verifier the portal publishes (apps/packs/verifier.py joins it with the ledger's
+pure modules and cli.py into one file, `compliance_verify.py`). What it checks, in order:
 
 1. `manifest.dsse.json` is a DSSE envelope (payload type `application/vnd.in-toto+json`)
    whose Ed25519 signature over PAE(type, payload) verifies with a trusted key: one given
-   by the caller, else the key the manifest names (then only integrity is proven, and the
-   key is printed so it can be compared with the portal's published key).
+   by the caller (pinned). With none given it is checked against the key the manifest names,
+   which proves nothing about who signed it: the report says UNVERIFIED, never OK.
 2. The payload is an in-toto Statement v1 of our predicate type; its subjects are every
    file of the pack but the envelope, and each file's sha256 matches its subject digest.
    No file may be missing, and no unsigned file may be present.
@@ -16,6 +16,8 @@ pure `verify.py`, `merkle.py` and `checkpoint.py` in `packverify/ledger/`), and
    evidence item's ledger entry (its exact bytes) is included in the log at its index
    under that checkpoint; the entry records that evidence item and the sha256 of its raw
    file, and that file is in the pack.
+5. An engagement pack's consistency proof shows the log at the pack's checkpoint extends the
+   checkpoint current when the engagement opened (RFC 9162 section 2.1.4).
 
 Every failure raises PackVerificationError with a message that names the file, item or
 proof and says what is wrong.
@@ -35,12 +37,8 @@ from pathlib import Path
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
-try:  # inside a pack: packverify/ledger/ holds copies of the ledger's pure modules
-    from .ledger.checkpoint import NoteError, Verifier
-    from .ledger.verify import VerificationError, verify_entry
-except ImportError:  # in the portal: the ledger app itself
-    from apps.ledger.checkpoint import NoteError, Verifier
-    from apps.ledger.verify import VerificationError, verify_entry
+from apps.ledger.checkpoint import NoteError, Verifier
+from apps.ledger.verify import VerificationError, verify_consistency_between, verify_entry
 
 ENVELOPE = "manifest.dsse.json"
 MANIFEST = "manifest.json"
@@ -65,20 +63,46 @@ class Report:
     proofs: int = 0
     signing_key: str = ""
     key_trusted: bool = False
+    ledger_key_trusted: bool = False
     checkpoint_origin: str = ""
     checkpoint_size: int = 0
     checkpoint_root: str = ""
+    consistency_from: int | None = None
     notes: list[str] = field(default_factory=list)
 
+    @property
+    def unverified(self) -> list[str]:
+        """What was checked only against keys the pack itself names: no proof of who signed it."""
+        out = []
+        if not self.key_trusted:
+            out.append(f"the manifest signature: signed by {key_label(self.signing_key)}; "
+                       f"pin a key with --trusted-key or --keys-url")
+        if not self.ledger_key_trusted:
+            out.append("the ledger checkpoint: signed by the key the manifest names; "
+                       "pin a key with --trusted-key or --keys-url")
+        return out
+
     def summary(self) -> str:
-        trust = "a trusted key" if self.key_trusted else "the key the pack names (compare it with your portal's)"
+        """Never says OK for a signature that was not checked against a pinned key."""
+        ok = "OK" if not self.unverified else "checked"
         lines = [
-            f"OK: {self.files} files match the signed statement; signature by {trust}:",
-            f"    {self.signing_key}",
-            f"OK: {self.proofs} ledger inclusion proofs for {self.evidence} evidence items verify against "
+            f"{ok}: {self.files} files match the signed statement"
+            + (f"; signature by a pinned key: {self.signing_key}" if self.key_trusted else ""),
+            f"{ok}: {self.proofs} ledger inclusion proofs for {self.evidence} evidence items lead to "
             f"checkpoint {self.checkpoint_origin} size {self.checkpoint_size} root {self.checkpoint_root}",
         ]
-        return "\n".join(lines + [f"note: {n}" for n in self.notes])
+        if self.consistency_from is not None:
+            lines.append(f"{ok}: the log at size {self.checkpoint_size} is an append-only extension of the "
+                         f"engagement's opening checkpoint at size {self.consistency_from} (consistency proof)")
+        lines += [f"note: {n}" for n in self.notes]
+        lines += [f"UNVERIFIED: {u}" for u in self.unverified]
+        return "\n".join(lines)
+
+
+def key_label(vkey: str) -> str:
+    """``name+keyid`` of a verifier key (what signature lines name), or the text itself if malformed."""
+    parts = str(vkey).split("+")
+    return "+".join(parts[:2]) if len(parts) == 3 else str(vkey)
 
 
 # ---------------------------------------------------------------- DSSE and keys
@@ -254,8 +278,7 @@ def _verify_proofs(manifest: dict, listed: dict, report: Report, ledger_keys: li
     if not note:
         raise PackVerificationError(f"{MANIFEST}: no ledger checkpoint")
     keys = ledger_keys or list(ledger.get("verifier_keys") or [])
-    if not ledger_keys:
-        report.notes.append("ledger checkpoint checked against the ledger key the manifest names")
+    report.ledger_key_trusted = bool(ledger_keys)
     evidence = manifest.get("evidence") or []
     checkpoint = None
     for item in evidence:
@@ -295,26 +318,13 @@ def _verify_proofs(manifest: dict, listed: dict, report: Report, ledger_keys: li
     else:
         report.checkpoint_origin = note.split("\n", 1)[0]
         report.notes.append("no evidence items, so no inclusion proofs")
-
-
-def main(argv: list[str] | None = None) -> int:
-    """Command line of the stand-alone verifier (verify_pack.py)."""
-    import argparse
-    import sys
-
-    parser = argparse.ArgumentParser(description="Verify an evidence pack offline.")
-    parser.add_argument("pack", nargs="?", help="the pack ZIP, or the directory it was unpacked into "
-                        "(default: the directory of this script)")
-    parser.add_argument("--trusted-key", action="append", default=[],
-                        help="the portal's pack signing key (<name>+<key id>+<key>); repeatable")
-    parser.add_argument("--ledger-key", action="append", default=[],
-                        help="the portal's ledger verifier key; repeatable")
-    args = parser.parse_args(argv)
-    target = args.pack or str(Path(sys.argv[0]).resolve().parent)
-    try:
-        report = verify_pack(target, trusted_keys=args.trusted_key, ledger_keys=args.ledger_key)
-    except PackVerificationError as exc:
-        print(f"FAILED: {exc}", file=sys.stderr)
-        return 1
-    print(report.summary())
-    return 0
+    consistency = ledger.get("consistency")
+    if consistency:
+        try:
+            old, new = verify_consistency_between(consistency.get("from_checkpoint", ""), note,
+                                                  consistency.get("proof") or [], keys)
+        except VerificationError as exc:
+            raise PackVerificationError(f"{MANIFEST}: the consistency proof from the engagement's opening "
+                                        f"checkpoint fails: {exc}") from None
+        report.consistency_from = old.size
+        report.checkpoint_size = new.size

@@ -1,8 +1,8 @@
 """API of the ledger for verifiers outside: signed checkpoints, consistency proofs, the log export.
 
 Readable by whoever may read the ledger (compliance officers, admins, auditors while an engagement of
-theirs is open); the export of entries by compliance officers and admins only, since an entry's payload
-is not scoped to an auditor's systems yet (issue 19, gap 4).
+theirs is open). An auditor's export carries in full only the entries about objects in their scope
+(apps.ledger.scoping); every other line holds the index and leaf hash, so the tree still verifies.
 """
 
 from __future__ import annotations
@@ -14,7 +14,9 @@ from rest_framework import exceptions, serializers
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from apps.accounts.roles import Role
+from apps.accounts.scoping import is_scoped_auditor
+from apps.ledger.models import LedgerEntry
+from apps.ledger.scoping import ledger_entries_visible_to
 from apps.ledger.selectors import checkpoint_list, ledger_export_lines, ledger_visible_to
 from apps.ledger.services import consistency_proof, latest_checkpoint, tree_size
 from apps.ledger.verify import encode_hash, encode_proof
@@ -113,13 +115,14 @@ class LedgerEntryExportApi(APIView):
                     OpenApiParameter("end", int, description="one past the last index (default: all)")],
         responses={(200, "application/jsonl"): OpenApiResponse(
             OpenApiTypes.BINARY,
-            description='JSON Lines: {"index":N,"leaf_hash":"<base64>","entry":<canonical JSON, verbatim>}'),
+            description='JSON Lines: {"index":N,"leaf_hash":"<base64>","entry":<canonical JSON, verbatim>}; '
+                        'for an auditor, entries outside their scope as '
+                        '{"index":N,"leaf_hash":"<base64>","redacted":true}'),
             400: ERROR, 403: ERROR},
     )
     def get(self, request):
         user = request.user
-        if not (user.is_superuser or user.has_role(Role.ADMIN, Role.COMPLIANCE_OFFICER)):
-            raise exceptions.PermissionDenied("the log export is for compliance officers and admins")
+        _check(user)
         params = self.Input(data=request.query_params)
         params.is_valid(raise_exception=True)
         start, end = params.validated_data["start"], params.validated_data.get("end")
@@ -127,6 +130,11 @@ class LedgerEntryExportApi(APIView):
         end = size if end is None else min(end, size)
         if start > end:
             raise exceptions.ValidationError(f"start ({start}) is after end ({end}; the log has {size} entries)")
-        response = StreamingHttpResponse(ledger_export_lines(start=start, end=end), content_type="application/jsonl")
+        readable = None
+        if is_scoped_auditor(user):
+            visible = ledger_entries_visible_to(user, LedgerEntry.objects.filter(index__gte=start, index__lt=end))
+            readable = set(visible.values_list("index", flat=True))
+        lines = ledger_export_lines(start=start, end=end, readable=readable)
+        response = StreamingHttpResponse(lines, content_type="application/jsonl")
         response["Content-Disposition"] = f'attachment; filename="ledger-{start}-{end}.jsonl"'
         return response

@@ -98,16 +98,20 @@ def checkpoint_list(*, size: int | None = None, limit: int = 1000):
     return list(qs[:limit])
 
 
-def ledger_export_lines(*, start: int = 0, end: int | None = None):
+def ledger_export_lines(*, start: int = 0, end: int | None = None, readable=None):
     """The log export: one JSON line per sequenced entry in [start, end), in index order, streamed.
 
     Each line is verify.EXPORT_FORMAT, the canonical entry embedded verbatim: what the stand-alone
-    verifier recomputes the tree from."""
+    verifier recomputes the tree from. With `readable` (a set of indexes, for a scoped auditor), every
+    other entry is written as verify.EXPORT_REDACTED_FORMAT: its index and leaf hash, no payload."""
     from apps.ledger.services import read_entries_with_leaves
-    from apps.ledger.verify import export_line
+    from apps.ledger.verify import export_line, export_redacted_line
 
     for index, canonical, _stored in read_entries_with_leaves(start=start, end=end):
-        yield export_line(index, canonical)
+        if readable is None or index in readable:
+            yield export_line(index, canonical)
+        else:
+            yield export_redacted_line(index, canonical)
 
 
 def consistency_bundle(old, new) -> dict:

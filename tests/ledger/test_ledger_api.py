@@ -202,7 +202,7 @@ def test_checkpoints_and_proofs_are_for_officers_and_auditors_of_an_open_engagem
         client.force_login(user)
         for url in ("/api/v1/ledger/checkpoints", "/api/v1/ledger/consistency?first=3&second=8"):
             assert client.get(url).status_code == expected, (user.username, url)
-    client.force_login(auditor)  # entries carry payloads an auditor's scope does not cover yet
+    client.force_login(lone_auditor)
     assert client.get("/api/v1/ledger/entries").status_code == 403
     client.logout()
     assert client.get("/api/v1/ledger/checkpoints").status_code in (401, 403)

@@ -120,3 +120,36 @@ def test_the_redaction_selector_keeps_index_and_leaf_hash_only(world, exceptions
     }
     full = ledger_entry_for_user(world.officer, entry)
     assert full["redacted"] is False and SECRET_OUT in full["entry"]
+
+
+def test_an_auditors_log_export_redacts_out_of_scope_entries_and_still_verifies_offline(
+        client, world, exceptions, tmp_path):  # noqa: F811
+    from apps.packs.verifier import verifier_file
+    from tests.standalone_verifier import run_verifier
+
+    client.force_login(world.auditor_in)
+    export = b"".join(client.get("/api/v1/ledger/entries").streaming_content)
+    assert SECRET_OUT not in export.decode() and SECRET_IN in export.decode()
+    rows = {row["index"]: row for row in map(json.loads, export.splitlines())}
+    out, inside = _created_entry(exceptions["credit-scoring"]), _created_entry(exceptions["payments-api"])
+    assert rows[out.index] == {"index": out.index, "redacted": True, "leaf_hash": base64.b64encode(
+        hashlib.sha256(b"\x00" + bytes(out.canonical)).digest()).decode()}
+    assert rows[inside.index]["entry"]["action"] == "exception.created"
+    assert sorted(rows) == list(range(LedgerEntry.objects.count()))
+
+    path, checkpoints, keys = tmp_path / "ledger.jsonl", tmp_path / "checkpoints.json", tmp_path / "keys.json"
+    path.write_bytes(export)
+    checkpoints.write_bytes(client.get("/api/v1/ledger/checkpoints").content)
+    keys.write_bytes(client.get("/.well-known/compliance-portal/keys.json").content)
+    verifier = tmp_path / "compliance_verify.py"
+    verifier.write_bytes(verifier_file().content)
+    ok = run_verifier(verifier, path, "--checkpoint", checkpoints, "--keys-file", keys, where=tmp_path)
+    assert ok.returncode == 0, ok.stdout + ok.stderr
+
+    # a redacted line whose leaf was swapped no longer leads to the signed root
+    lines = export.splitlines(keepends=True)
+    forged = base64.b64encode(hashlib.sha256(b"\x00forged").digest())
+    lines[out.index] = b'{"index":%d,"leaf_hash":"%s","redacted":true}\n' % (out.index, forged)
+    path.write_bytes(b"".join(lines))
+    bad = run_verifier(verifier, path, "--checkpoint", checkpoints, "--keys-file", keys, where=tmp_path)
+    assert bad.returncode == 1 and "FAILED:" in bad.stderr, bad.stdout + bad.stderr

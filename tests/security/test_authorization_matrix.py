@@ -69,8 +69,8 @@ TABLE: list[tuple[str, str, str, tuple]] = [
     ("api/v1/ledger/checkpoints", "GET", "/api/v1/ledger/checkpoints", (DENY, OK, OK, DENY, DENY, OK, OK, DENY)),
     ("api/v1/ledger/consistency", "GET", "/api/v1/ledger/consistency?first=1&second={ledger_size}",
      (DENY, OK, OK, DENY, DENY, OK, OK, DENY)),
-    # entries carry payloads not yet scoped to an auditor's systems: officers and admins only
-    ("api/v1/ledger/entries", "GET", "/api/v1/ledger/entries?end=3", (DENY, OK, OK, DENY, DENY, DENY, DENY, DENY)),
+    # an auditor's export holds in full only their scope's entries (test_ledger_scoping.py)
+    ("api/v1/ledger/entries", "GET", "/api/v1/ledger/entries?end=3", (DENY, OK, OK, DENY, DENY, OK, OK, DENY)),
     # ---- evidence
     ("evidence/", "GET", "/evidence/", (LOGIN, OK, OK, OK, OK, OK, OK, OK)),
     ("evidence/", "GET", "/evidence/?format=csv", (LOGIN, OK, OK, OK, OK, OK, OK, OK)),

@@ -137,6 +137,12 @@ class SignoffClassifyInput(serializers.Serializer):
     subject = serializers.CharField(help_text="The release or image: an artifact id or identity (e.g. its URI).")
     change_class = serializers.CharField(help_text="One of the classes of the release policy.")
     environment = serializers.CharField(required=False, allow_blank=True, default="")
+    reason = serializers.CharField(
+        required=False,
+        allow_blank=True,
+        default="",
+        help_text="Why: required when lowering the class (compliance officers only, never an author).",
+    )
 
 
 class SignoffDecisionInput(serializers.Serializer):
@@ -191,7 +197,10 @@ class SignoffClassifyApi(APIView):
         request=SignoffClassifyInput,
         responses={
             201: SignoffDetailOutput,
-            403: OpenApiResponse(description="Not an owner, officer or admin of the release's system"),
+            400: OpenApiResponse(description="Unknown class; lowering without a reason; a decided sign-off "
+                                 "made 'not required'"),
+            403: OpenApiResponse(description="Not an owner, officer or admin of the release's system; lowering "
+                                 "the class without being a compliance officer, or as an author"),
             404: OpenApiResponse(description="No such artifact among the systems you may see"),
         },
     )
@@ -215,6 +224,7 @@ class SignoffClassifyApi(APIView):
             change_class=d["change_class"],
             actor=request.user,
             environment=d["environment"] or None,
+            reason=d["reason"],
         )
         return Response(_detail(signoff), status=status.HTTP_201_CREATED)
 

@@ -65,6 +65,7 @@ def signoff_classify_new(request):
                         change_class=form.cleaned_data["change_class"],
                         actor=request.user,
                         environment=form.cleaned_data["environment"] or None,
+                        reason=form.cleaned_data["reason"],
                     )
                 except ValidationError as exc:
                     form.add_error(None, _errors(exc))
@@ -158,11 +159,16 @@ def signoff_classify(request, pk: int):
             change_class=form.cleaned_data["change_class"],
             actor=request.user,
             environment=signoff.environment,
+            reason=form.cleaned_data["reason"],
         )
-    except ValidationError as exc:
-        form.add_error(None, _errors(exc))
+    except (ValidationError, PermissionDenied) as exc:
+        # A refused downgrade is shown on the page, next to the form that asked for it.
+        form.add_error(None, _errors(exc) if isinstance(exc, ValidationError) else str(exc))
         return render(
-            request, "releases/signoff_detail.html", _detail_context(request, signoff, classify_form=form), status=400
+            request,
+            "releases/signoff_detail.html",
+            _detail_context(request, signoff, classify_form=form),
+            status=400 if isinstance(exc, ValidationError) else 403,
         )
     messages.success(
         request, f"{signoff.reference} is now {signoff.change_class}: {signoff.get_status_display().lower()}."

@@ -16,6 +16,7 @@ from rest_framework.pagination import PageNumberPagination
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from apps.accounts.scoping import is_read_only
 from apps.exceptions.chain import chain_state
 from apps.exceptions.forms import ExceptionFilterForm
 from apps.exceptions.models import Approval, ExceptionRequest, InvalidTransition
@@ -195,7 +196,7 @@ class ExceptionUpdateInput(ExceptionFieldsInput):
 class DecisionInput(serializers.Serializer):
     comment = serializers.CharField(required=False, allow_blank=True, default="")
     digest = serializers.CharField(
-        required=False, help_text="Digest of the version you reviewed (refused if it changed)."
+        help_text="Digest of the version you reviewed (from the request's `digest`); refused if it changed since."
     )
     password = serializers.CharField(
         required=False,
@@ -347,12 +348,15 @@ class ExceptionApproveApi(APIView):
         request=DecisionInput,
         responses={
             200: ExceptionDetailOutput,
+            400: OpenApiResponse(description="No digest, or the request changed since you reviewed it"),
             403: OpenApiResponse(description="Separation of duties, role or re-authentication"),
             409: OpenApiResponse(description="Not pending"),
         },
     )
     def post(self, request, pk: int):
         req = exception_get_for_user(user=request.user, pk=pk)
+        if is_read_only(request.user):
+            raise PermissionDenied("Auditors never decide on exceptions.")
         d = _input(DecisionInput, request)
         req = _call(
             exception_approve,
@@ -360,7 +364,7 @@ class ExceptionApproveApi(APIView):
             approver=request.user,
             comment=d["comment"],
             reauthenticated_at=_reauth_at(request._request, d),
-            digest=d.get("digest"),
+            digest=d["digest"],
         )
         return Response(_detail(req))
 
@@ -376,6 +380,8 @@ class ExceptionRejectApi(APIView):
     )
     def post(self, request, pk: int):
         req = exception_get_for_user(user=request.user, pk=pk)
+        if is_read_only(request.user):
+            raise PermissionDenied("Auditors never decide on exceptions.")
         d = _input(DecisionInput, request)
         req = _call(
             exception_reject,
@@ -383,7 +389,7 @@ class ExceptionRejectApi(APIView):
             approver=request.user,
             comment=d["comment"],
             reauthenticated_at=_reauth_at(request._request, d),
-            digest=d.get("digest"),
+            digest=d["digest"],
         )
         return Response(_detail(req))
 

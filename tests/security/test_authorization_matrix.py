@@ -198,9 +198,9 @@ TABLE: list[tuple[str, str, str, tuple]] = [
     ("api/v1/exceptions/<int:pk>/submit", "POST", "/api/v1/exceptions/{exception}/submit",
      (DENY, DENY, 409, DENY, DENY, DENY, GONE, GONE)),
     ("api/v1/exceptions/<int:pk>/approve", "POST", "/api/v1/exceptions/{exception}/approve",
-     (DENY, DENY, DENY, DENY, DENY, DENY, GONE, GONE)),
+     (DENY, BAD, BAD, BAD, BAD, DENY, GONE, GONE)),  # BAD: an empty body lacks the digest (required)
     ("api/v1/exceptions/<int:pk>/reject", "POST", "/api/v1/exceptions/{exception}/reject",
-     (DENY, DENY, DENY, DENY, DENY, DENY, GONE, GONE)),
+     (DENY, BAD, BAD, BAD, BAD, DENY, GONE, GONE)),  # BAD: an empty body lacks the digest (required)
     ("api/v1/exceptions/<int:pk>/revoke", "POST", "/api/v1/exceptions/{exception}/revoke",
      (DENY, DENY, BAD, DENY, DENY, DENY, GONE, GONE)),
     ("api/v1/exceptions/<int:pk>/renew", "POST", "/api/v1/exceptions/{exception}/renew",

@@ -17,10 +17,10 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from apps.accounts.scoping import is_read_only
+from apps.approvals.reauth import reauth_for_decision
 from apps.exceptions.chain import chain_state
 from apps.exceptions.forms import ExceptionFilterForm
 from apps.exceptions.models import Approval, ExceptionRequest, InvalidTransition
-from apps.exceptions.reauth import reauth_for_decision
 from apps.exceptions.selectors import (
     can_edit,
     can_renew,
@@ -335,8 +335,10 @@ class ExceptionSubmitApi(APIView):
         return Response(_detail(_call(exception_submit, request_id=req.pk, actor=request.user)))
 
 
-def _reauth_at(request, d: dict):
-    return reauth_for_decision(request, password=d.get("password", ""), otp_token=d.get("otp_token", ""))
+def _reauth_at(request, d: dict, req):
+    return reauth_for_decision(
+        request, password=d.get("password", ""), otp_token=d.get("otp_token", ""), target=req
+    )
 
 
 class ExceptionApproveApi(APIView):
@@ -363,7 +365,7 @@ class ExceptionApproveApi(APIView):
             request_id=req.pk,
             approver=request.user,
             comment=d["comment"],
-            reauthenticated_at=_reauth_at(request._request, d),
+            reauthenticated_at=_reauth_at(request._request, d, req),
             digest=d["digest"],
         )
         return Response(_detail(req))
@@ -388,7 +390,7 @@ class ExceptionRejectApi(APIView):
             request_id=req.pk,
             approver=request.user,
             comment=d["comment"],
-            reauthenticated_at=_reauth_at(request._request, d),
+            reauthenticated_at=_reauth_at(request._request, d, req),
             digest=d["digest"],
         )
         return Response(_detail(req))

@@ -113,6 +113,27 @@ def can_use_inbox(user) -> bool:
     return user.has_role(Role.RISK_OWNER, Role.COMPLIANCE_OFFICER) or is_executive(user)
 
 
+def exception_stuck_list(*, user, limit: int = 100) -> list[ExceptionRequest]:
+    """For compliance officers: pending requests nobody eligible remains to complete, each with `stuck_reason`."""
+    from apps.exceptions.chain import chain_stuck_reason
+
+    if not getattr(user, "is_authenticated", False) or is_read_only(user) or not user.has_role(Role.COMPLIANCE_OFFICER):
+        return []
+    rows = (
+        exception_queryset_for_user(user=user)
+        .filter(status=Status.PENDING)
+        .select_related("system", "control")
+        .order_by("pending_since", "pk")[:limit]
+    )
+    out = []
+    for req in rows:
+        reason = chain_stuck_reason(req)
+        if reason:
+            req.stuck_reason = reason
+            out.append(req)
+    return out
+
+
 def exception_inbox_for_user(*, user) -> list[ExceptionRequest]:
     """Pending requests with a slot this user could fill now (SoD applied), oldest waiting first."""
     from apps.exceptions.chain import open_slots_for

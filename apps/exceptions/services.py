@@ -32,11 +32,12 @@ from django.utils import timezone
 
 from apps.accounts.notifications import notification_send
 from apps.accounts.scoping import can_see_system, scope_evidence
+from apps.approvals.reauth import ensure_recent_reauth
+from apps.approvals.refusals import decision_refusals_recorded
 from apps.evidence.models import Artifact, Evidence
 from apps.exceptions import chain as chain_mod
 from apps.exceptions.findings import material_changes
 from apps.exceptions.models import Approval, ExceptionMetricSnapshot, ExceptionReminder, ExceptionRequest
-from apps.exceptions.reauth import ensure_recent_reauth
 from apps.exceptions.selectors import can_edit, can_request, can_revoke, covered_results, current_state
 from apps.exceptions.tiers import Tier, tier_policy
 from apps.inventory.models import System
@@ -445,6 +446,31 @@ def exception_approve(
     reauthenticated_at: datetime | None,
     digest: str | None = None,
     now: datetime | None = None,
+    slot: str | None = None,
+) -> ExceptionRequest:
+    """Record one approval; activate the exception when its chain is complete. A refused attempt is a ledger entry."""
+    with decision_refusals_recorded(actor=approver, attempt="exception.approve",
+                                    target=("exceptions.exceptionrequest", request_id), digest=digest):  # fmt: skip
+        return _exception_approve(
+            request_id=request_id,
+            approver=approver,
+            comment=comment,
+            reauthenticated_at=reauthenticated_at,
+            digest=digest,
+            now=now,
+            slot=slot,
+        )
+
+
+def _exception_approve(
+    *,
+    request_id: int,
+    approver,
+    comment: str = "",
+    reauthenticated_at: datetime | None,
+    digest: str | None = None,
+    now: datetime | None = None,
+    slot: str | None = None,
 ) -> ExceptionRequest:
     """Record one approval; activate the exception when its chain is complete."""
     now = now or timezone.now()
@@ -453,7 +479,7 @@ def exception_approve(
         req = _lock(request_id)
         _ensure_visible(approver, req)
         req.ensure_status(Status.PENDING)
-        slot = chain_mod.ensure_can_decide(approver, req, decision=Approval.Decision.APPROVE)
+        slot = chain_mod.ensure_can_decide(approver, req, decision=Approval.Decision.APPROVE, slot=slot)
         ensure_recent_reauth(reauthenticated_at, now=now)  # after SoD: no point re-authenticating to be refused
         _ensure_digest(req, digest)
         if req.expires_at <= now:
@@ -541,6 +567,28 @@ def exception_approve(
 
 
 def exception_reject(
+    *,
+    request_id: int,
+    approver,
+    comment: str,
+    reauthenticated_at: datetime | None,
+    digest: str | None = None,
+    now: datetime | None = None,
+) -> ExceptionRequest:
+    """Reject a pending request, with a reason; someone in its chain decides. A refused attempt is a ledger entry."""
+    with decision_refusals_recorded(actor=approver, attempt="exception.reject",
+                                    target=("exceptions.exceptionrequest", request_id), digest=digest):  # fmt: skip
+        return _exception_reject(
+            request_id=request_id,
+            approver=approver,
+            comment=comment,
+            reauthenticated_at=reauthenticated_at,
+            digest=digest,
+            now=now,
+        )
+
+
+def _exception_reject(
     *,
     request_id: int,
     approver,

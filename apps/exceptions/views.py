@@ -18,6 +18,15 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_POST
 
 from apps.accounts.scoping import is_read_only
+from apps.approvals.reauth import (
+    credentials_check,
+    reauth_is_fresh,
+    reauth_record,
+    reauth_time,
+    reauth_window,
+    user_needs_otp,
+)
+from apps.approvals.refusals import reauth_failure_record
 from apps.exceptions import charts
 from apps.exceptions.chain import chain_for, chain_state, open_slots_for
 from apps.exceptions.forms import (
@@ -30,14 +39,6 @@ from apps.exceptions.forms import (
     end_of_day,
 )
 from apps.exceptions.models import ExceptionRequest
-from apps.exceptions.reauth import (
-    credentials_check,
-    reauth_is_fresh,
-    reauth_record,
-    reauth_time,
-    reauth_window,
-    user_needs_otp,
-)
 from apps.exceptions.selectors import (
     ExceptionFilters,
     approvals_of,
@@ -54,6 +55,7 @@ from apps.exceptions.selectors import (
     exception_get_for_user,
     exception_inbox_for_user,
     exception_list_for_user,
+    exception_stuck_list,
     requestable_systems,
 )
 from apps.exceptions.services import (
@@ -464,8 +466,17 @@ def exception_inbox(request):
     for req in rows:
         failing = [r for r in covered_results(req) if r.status in ("fail", "missing", "excepted")]
         items.append({"req": req, "results": failing[:6], "more": max(0, len(failing) - 6), "chain": chain_state(req)})
-    from apps.releases.selectors import release_inbox_for_user  # release sign-off shares this inbox
+    from apps.releases.selectors import release_inbox_for_user, release_stuck_list  # sign-off shares this inbox
 
+    stuck = [
+        {"ref": r.reference, "url": r.get_absolute_url(), "what": f"{r.control.label} on {r.system.name}",
+         "reason": r.stuck_reason}
+        for r in exception_stuck_list(user=request.user)
+    ] + [
+        {"ref": s.reference, "url": s.get_absolute_url(), "what": f"{s.change_class} release of {s.system.name}",
+         "reason": s.stuck_reason}
+        for s in release_stuck_list(user=request.user)
+    ]  # fmt: skip
     return render(
         request,
         "exceptions/inbox.html",
@@ -473,6 +484,7 @@ def exception_inbox(request):
             "items": items,
             "can_request": can_request_any(request.user),
             "release_inbox": release_inbox_for_user(user=request.user),
+            "stuck": stuck,
         },
     )
 
@@ -505,6 +517,7 @@ def reauthenticate(request):
         if ok:
             reauth_record(request)
             return redirect(_next(request))
+        reauth_failure_record(user=request.user, why=error, path=_next(request))
     return render(
         request,
         "exceptions/reauth.html",

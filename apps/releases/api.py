@@ -20,7 +20,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from apps.accounts.scoping import can_see_system, is_read_only
-from apps.exceptions.reauth import reauth_for_decision
+from apps.approvals.reauth import reauth_for_decision
 from apps.ingest.parsers import ParseError
 from apps.releases import chain as chain_mod
 from apps.releases import selectors, services
@@ -251,7 +251,7 @@ class _DecideApi(APIView):
             approver=request.user,
             comment=d["comment"],
             reauthenticated_at=reauth_for_decision(
-                request._request, password=d.get("password", ""), otp_token=d["otp_token"]
+                request._request, password=d.get("password", ""), otp_token=d["otp_token"], target=signoff
             ),
             digest=d["digest"],
         )

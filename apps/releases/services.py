@@ -16,8 +16,9 @@ from django.utils import timezone
 from apps.accounts.notifications import notification_send
 from apps.accounts.roles import Role
 from apps.accounts.scoping import can_see_system, is_read_only
+from apps.approvals.reauth import ensure_recent_reauth
+from apps.approvals.refusals import decision_refusals_recorded
 from apps.evidence.models import Artifact, Evidence, EvidenceSubject, LineageEdge
-from apps.exceptions.reauth import ensure_recent_reauth
 from apps.ledger.services import ledger_record
 from apps.releases import chain as chain_mod
 from apps.releases.models import ReleaseSignoff, SignoffDecision
@@ -337,7 +338,17 @@ def _ensure_digest(signoff: ReleaseSignoff, expected: str | None) -> str:
     return current
 
 
-def _decide(*, signoff_id, approver, decision, comment, reauthenticated_at, digest, now) -> ReleaseSignoff:
+def _decide(*, signoff_id, approver, decision, comment, reauthenticated_at, digest, now, slot=None) -> ReleaseSignoff:
+    """One decision; a refused attempt (rolled back) is recorded in the ledger on its own."""
+    with decision_refusals_recorded(actor=approver, attempt=f"release.{decision}",
+                                    target=("releases.releasesignoff", signoff_id), digest=digest):  # fmt: skip
+        return _decide_locked(signoff_id=signoff_id, approver=approver, decision=decision, comment=comment,
+                              reauthenticated_at=reauthenticated_at, digest=digest, now=now, slot=slot)  # fmt: skip
+
+
+def _decide_locked(
+    *, signoff_id, approver, decision, comment, reauthenticated_at, digest, now, slot=None
+) -> ReleaseSignoff:
     now = now or timezone.now()
     with transaction.atomic():
         signoff = _lock(signoff_id)
@@ -345,7 +356,7 @@ def _decide(*, signoff_id, approver, decision, comment, reauthenticated_at, dige
             raise ValidationError(
                 f"{signoff.reference} is {signoff.get_status_display().lower()}, not waiting for sign-off"
             )
-        slot = chain_mod.ensure_can_decide(approver, signoff, decision=decision)
+        slot = chain_mod.ensure_can_decide(approver, signoff, decision=decision, slot=slot)
         ensure_recent_reauth(reauthenticated_at, now=now)  # after SoD: no point re-authenticating to be refused
         bound = _ensure_digest(signoff, digest)
         frozen = {
@@ -399,10 +410,13 @@ def release_approve(
     digest: str | None = None,
     comment: str = "",
     now: datetime | None = None,
+    slot: str | None = None,
 ) -> ReleaseSignoff:
-    """Record one sign-off; the release is approved when its chain is complete for this exact digest."""
+    """Record one sign-off; the release is approved when its chain is complete for this exact digest.
+
+    The approver takes the place that keeps the chain completable, or `slot` if they chose one that does."""
     return _decide(signoff_id=signoff_id, approver=approver, decision=SignoffDecision.Decision.APPROVE, comment=comment,
-                   reauthenticated_at=reauthenticated_at, digest=digest, now=now)  # fmt: skip
+                   reauthenticated_at=reauthenticated_at, digest=digest, now=now, slot=slot)  # fmt: skip
 
 
 def release_reject(

@@ -11,7 +11,7 @@ from django.urls import reverse
 from django.views.decorators.http import require_POST
 
 from apps.accounts.scoping import can_see_system, is_read_only
-from apps.exceptions.reauth import reauth_is_fresh, reauth_time, user_needs_otp
+from apps.approvals.reauth import reauth_is_fresh, reauth_time, user_needs_otp
 from apps.ingest.parsers import ParseError
 from apps.releases import chain as chain_mod
 from apps.releases import selectors, services

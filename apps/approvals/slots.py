@@ -40,6 +40,15 @@ def is_executive(user) -> bool:
     return cache["v"]
 
 
+def can_use_inbox(user) -> bool:
+    """Risk owners, compliance officers and designated executives have an approval inbox."""
+    from apps.accounts.scoping import is_read_only
+
+    if not getattr(user, "is_authenticated", False) or is_read_only(user):
+        return False
+    return user.has_role(Role.RISK_OWNER, Role.COMPLIANCE_OFFICER) or is_executive(user)
+
+
 def holds_slot(user, slot: str, system) -> bool:
     """Whether the user holds what `slot` requires for this system (not yet whether they may use it)."""
     if not getattr(user, "is_authenticated", False) or not user.is_active:

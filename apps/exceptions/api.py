@@ -17,6 +17,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from apps.accounts.scoping import is_read_only
+from apps.approvals.api import DecisionInput
 from apps.approvals.reauth import reauth_for_decision
 from apps.exceptions.chain import chain_state
 from apps.exceptions.forms import ExceptionFilterForm
@@ -193,20 +194,6 @@ class ExceptionUpdateInput(ExceptionFieldsInput):
             f.required = False
 
 
-class DecisionInput(serializers.Serializer):
-    comment = serializers.CharField(required=False, allow_blank=True, default="")
-    digest = serializers.CharField(
-        help_text="Digest of the version you reviewed (from the request's `digest`); refused if it changed since."
-    )
-    password = serializers.CharField(
-        required=False,
-        write_only=True,
-        style={"input_type": "password"},
-        help_text="Re-authentication, unless this session re-authenticated recently.",
-    )
-    otp_token = serializers.CharField(required=False, allow_blank=True, help_text="TOTP code, for users with a device.")
-
-
 class RevokeInput(serializers.Serializer):
     reason = serializers.CharField()
 
@@ -367,6 +354,7 @@ class ExceptionApproveApi(APIView):
             comment=d["comment"],
             reauthenticated_at=_reauth_at(request._request, d, req),
             digest=d["digest"],
+            slot=d.get("slot"),
         )
         return Response(_detail(req))
 

@@ -112,16 +112,6 @@ class RenewForm(forms.Form):
     expires_on = forms.DateField(label="New expiry", widget=forms.DateInput(attrs={"type": "date"}))
 
 
-class ReauthForm(forms.Form):
-    password = forms.CharField(widget=forms.PasswordInput(attrs={"autocomplete": "current-password"}), strip=False)
-    otp_token = forms.CharField(
-        label="Authenticator code",
-        required=False,
-        max_length=12,
-        widget=forms.TextInput(attrs={"autocomplete": "one-time-code", "inputmode": "numeric"}),
-    )
-
-
 class ExceptionFilterForm(forms.Form):
     system = forms.CharField(required=False)
     control = forms.CharField(required=False)

@@ -19,8 +19,9 @@ from apps.accounts.scoping import (
     scope_interval,
     visible_framework_codes,
 )
+from apps.approvals.slots import can_use_inbox  # noqa: F401  (the engine's, re-exported for callers here)
 from apps.evidence.models import Evidence
-from apps.exceptions.chain import EXECUTIVE_GROUP, is_executive
+from apps.exceptions.chain import EXECUTIVE_GROUP
 from apps.exceptions.findings import findings_of, findings_total
 from apps.exceptions.models import Approval, ExceptionMetricSnapshot, ExceptionRequest
 from apps.exceptions.tiers import Slot, Tier
@@ -104,13 +105,6 @@ def exception_list_for_user(*, user, filters: ExceptionFilters | None = None, no
 
 def exception_get_for_user(*, user, pk: int) -> ExceptionRequest:
     return get_object_or_404(exception_queryset_for_user(user=user), pk=pk)
-
-
-def can_use_inbox(user) -> bool:
-    """Risk owners, compliance officers and designated executives have an approval inbox."""
-    if not getattr(user, "is_authenticated", False) or is_read_only(user):
-        return False
-    return user.has_role(Role.RISK_OWNER, Role.COMPLIANCE_OFFICER) or is_executive(user)
 
 
 def exception_stuck_list(*, user, limit: int = 100) -> list[ExceptionRequest]:

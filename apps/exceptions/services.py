@@ -32,6 +32,7 @@ from django.utils import timezone
 
 from apps.accounts.notifications import notification_send
 from apps.accounts.scoping import can_see_system, scope_evidence
+from apps.approvals.digest import ensure_digest
 from apps.approvals.reauth import ensure_recent_reauth
 from apps.approvals.refusals import decision_refusals_recorded
 from apps.evidence.models import Artifact, Evidence
@@ -428,14 +429,7 @@ def exception_update(*, request_id: int, actor, data: ExceptionInput, now: datet
 
 
 def _ensure_digest(req: ExceptionRequest, expected: str | None) -> None:
-    if expected and expected != req.digest():
-        raise ValidationError(
-            {
-                "digest": [
-                    f"{req.reference} changed while you were reading it (now version {req.version}); review it again"
-                ]
-            }
-        )
+    ensure_digest(current=req.digest(), expected=expected, reference=req.reference, version=req.version)
 
 
 def exception_approve(

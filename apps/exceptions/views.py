@@ -13,27 +13,20 @@ from django.core.paginator import Paginator
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone
-from django.utils.http import url_has_allowed_host_and_scheme
-from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_POST
 
 from apps.accounts.scoping import is_read_only
 from apps.approvals.reauth import (
-    credentials_check,
     reauth_is_fresh,
-    reauth_record,
     reauth_time,
     reauth_window,
-    user_needs_otp,
 )
-from apps.approvals.refusals import reauth_failure_record
 from apps.exceptions import charts
 from apps.exceptions.chain import chain_for, chain_state, open_slots_for
 from apps.exceptions.forms import (
     DecisionForm,
     ExceptionFilterForm,
     ExceptionRequestForm,
-    ReauthForm,
     RenewForm,
     RevokeForm,
     end_of_day,
@@ -489,44 +482,3 @@ def exception_inbox(request):
     )
 
 
-# ---------------------------------------------------------------- re-authentication
-
-
-def _next(request) -> str:
-    target = request.POST.get("next") or request.GET.get("next") or reverse("exceptions:inbox")
-    if not url_has_allowed_host_and_scheme(
-        target, allowed_hosts={request.get_host()}, require_https=request.is_secure()
-    ):
-        return reverse("exceptions:inbox")
-    return target
-
-
-@never_cache
-@login_required
-def reauthenticate(request):
-    """Re-enter the password (and TOTP code, if enrolled) before signing off."""
-    form = ReauthForm(request.POST or None)
-    error = ""
-    if request.method == "POST" and form.is_valid():
-        ok, error = credentials_check(
-            request=request,
-            user=request.user,
-            password=form.cleaned_data["password"],
-            otp_token=form.cleaned_data.get("otp_token", ""),
-        )
-        if ok:
-            reauth_record(request)
-            return redirect(_next(request))
-        reauth_failure_record(user=request.user, why=error, path=_next(request))
-    return render(
-        request,
-        "exceptions/reauth.html",
-        {
-            "form": form,
-            "error": error,
-            "next": _next(request),
-            "needs_otp": user_needs_otp(request.user),
-            "minutes": int(reauth_window().total_seconds() // 60),
-        },
-        status=400 if error else 200,
-    )

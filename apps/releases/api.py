@@ -20,6 +20,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from apps.accounts.scoping import can_see_system, is_read_only
+from apps.approvals.api import DecisionInput
 from apps.approvals.reauth import reauth_for_decision
 from apps.ingest.parsers import ParseError
 from apps.releases import chain as chain_mod
@@ -145,16 +146,7 @@ class SignoffClassifyInput(serializers.Serializer):
     )
 
 
-class SignoffDecisionInput(serializers.Serializer):
-    comment = serializers.CharField(required=False, allow_blank=True, default="")
-    digest = serializers.CharField(help_text="The digest you reviewed; refused if the release changed since.")
-    password = serializers.CharField(
-        required=False,
-        write_only=True,
-        style={"input_type": "password"},
-        help_text="Re-authentication, unless this session re-authenticated recently.",
-    )
-    otp_token = serializers.CharField(required=False, allow_blank=True, default="", help_text="TOTP code, if enrolled.")
+SignoffDecisionInput = DecisionInput  # the engine's, shared with exceptions
 
 
 def _input(serializer_class, request) -> dict:
@@ -245,8 +237,10 @@ class _DecideApi(APIView):
         if is_read_only(request.user):
             raise PermissionDenied("Auditors never sign releases off.")
         d = _input(SignoffDecisionInput, request)
+        extra = {"slot": d["slot"]} if d.get("slot") and type(self).service is services.release_approve else {}
         signoff = _call(
             type(self).service,
+            **extra,
             signoff_id=signoff.pk,
             approver=request.user,
             comment=d["comment"],

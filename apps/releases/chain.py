@@ -1,4 +1,4 @@
-"""Release sign-off chains: N of M per slot, separation of duties, on the exceptions app's rules.
+"""Release sign-off chains: N of M per slot, separation of duties, on the approval engine's rules.
 
 From the approval engine (apps.approvals.slots): what each slot requires for a system
 (`holds_slot`), who could fill it (`slot_candidates`), the place that keeps the chain

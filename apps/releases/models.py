@@ -19,7 +19,7 @@ from django.core.exceptions import ValidationError
 from django.db import models
 from django.urls import reverse
 
-from apps.exceptions.tiers import Slot
+from apps.approvals.slots import Slot
 from apps.ledger.canonical import canonical_json, to_jsonable
 
 

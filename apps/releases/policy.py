@@ -1,7 +1,7 @@
 """The release sign-off policy as data: change classes and their chains (N of M per slot).
 
 Loaded from TOML (the shipped `release_policy.toml`, or PORTAL_RELEASE_POLICY_FILE) and
-validated loudly. Slots are the exceptions app's (`apps.exceptions.tiers.Slot`).
+validated loudly. Slots are the approval engine's (`apps.approvals.slots.Slot`).
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from pathlib import Path
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 
-from apps.exceptions.tiers import Slot
+from apps.approvals.slots import Slot
 from apps.inventory.models import RiskTier
 
 SHIPPED = Path(__file__).with_name("release_policy.toml")

@@ -11,9 +11,8 @@ from django.utils import timezone
 
 from apps.accounts.roles import Role
 from apps.accounts.scoping import is_read_only, scope_by_system
+from apps.approvals.slots import EXECUTIVE_GROUP, Slot, can_use_inbox
 from apps.evidence.models import Evidence
-from apps.exceptions.chain import EXECUTIVE_GROUP
-from apps.exceptions.tiers import Slot
 from apps.releases import chain as chain_mod
 from apps.releases.models import ReleaseSignoff, SignoffDecision
 from apps.releases.policy import release_policy
@@ -43,8 +42,6 @@ def _classes_with_slot(slot: str) -> list[str]:
 
 def release_inbox_for_user(*, user) -> list[ReleaseSignoff]:
     """Releases waiting for a sign-off this user could give now (SoD applied), oldest waiting first."""
-    from apps.exceptions.selectors import can_use_inbox
-
     if not can_use_inbox(user):
         return []
     qs = signoff_list_for_user(user=user, status=ReleaseSignoff.Status.PENDING).exclude(requested_by=user)

@@ -16,6 +16,7 @@ from django.utils import timezone
 from apps.accounts.notifications import notification_send
 from apps.accounts.roles import Role
 from apps.accounts.scoping import can_see_system, is_read_only
+from apps.approvals.digest import ensure_digest
 from apps.approvals.reauth import ensure_recent_reauth
 from apps.approvals.refusals import decision_refusals_recorded
 from apps.evidence.models import Artifact, Evidence, EvidenceSubject, LineageEdge
@@ -325,17 +326,8 @@ def _lock(signoff_id: int) -> ReleaseSignoff:
 
 
 def _ensure_digest(signoff: ReleaseSignoff, expected: str | None) -> str:
-    current = signoff.digest()
-    if expected and expected != current:
-        raise ValidationError(
-            {
-                "digest": [
-                    f"{signoff.reference} changed while you were reading it (version {signoff.version}); "
-                    "review it again"
-                ]
-            }
-        )
-    return current
+    return ensure_digest(current=signoff.digest(), expected=expected, reference=signoff.reference,
+                         version=signoff.version)  # fmt: skip
 
 
 def _decide(*, signoff_id, approver, decision, comment, reauthenticated_at, digest, now, slot=None) -> ReleaseSignoff:

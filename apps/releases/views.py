@@ -94,7 +94,7 @@ def _detail_context(request, signoff, *, decision_form=None, classify_form=None)
         "is_author": chain_mod.is_author(user, signoff),
         "reauth_fresh": reauth_is_fresh(reauth_time(request)),
         "needs_otp": user_needs_otp(user),
-        "reauth_url": reverse("exceptions:reauth") + "?next=" + signoff.get_absolute_url(),
+        "reauth_url": reverse("approvals:reauth") + "?next=" + signoff.get_absolute_url(),
         "decision_form": decision_form or DecisionForm(initial={"digest": signoff.digest()}),
         "can_classify": services.can_classify(user, signoff.system),
         "classify_form": classify_form or ClassifyForm(initial={"change_class": signoff.change_class}),
@@ -131,7 +131,7 @@ def signoff_decide(request, pk: int):
         )
     except PermissionDenied as exc:
         if not reauth_is_fresh(reauth_time(request)) and "Re-authenticate" in str(exc):
-            return redirect(reverse("exceptions:reauth") + "?next=" + signoff.get_absolute_url())
+            return redirect(reverse("approvals:reauth") + "?next=" + signoff.get_absolute_url())
         raise
     except ValidationError as exc:
         form.add_error(None, _errors(exc))

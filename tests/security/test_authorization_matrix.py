@@ -124,6 +124,7 @@ TABLE: list[tuple[str, str, str, tuple]] = [
     ("exceptions/new/", "GET", "/exceptions/new/", (LOGIN, DENY, OK, OK, OK, DENY, DENY, DENY)),
     ("exceptions/inbox/", "GET", "/exceptions/inbox/", (LOGIN, DENY, OK, OK, DENY, DENY, DENY, DENY)),
     ("exceptions/reauthenticate/", "GET", "/exceptions/reauthenticate/", (LOGIN, OK, OK, OK, OK, OK, OK, OK)),
+    ("approvals/reauthenticate/", "GET", "/approvals/reauthenticate/", (LOGIN, OK, OK, OK, OK, OK, OK, OK)),
     ("exceptions/<int:pk>/", "GET", "/exceptions/{exception}/", (LOGIN, OK, OK, OK, OK, OK, GONE, GONE)),
     ("exceptions/<int:pk>/edit/", "GET", "/exceptions/{exception}/edit/",
      (LOGIN, DENY, OK, DENY, DENY, DENY, GONE, GONE)),

@@ -16,6 +16,7 @@ from django.utils import timezone
 from django.views.decorators.http import require_POST
 
 from apps.accounts.scoping import is_read_only
+from apps.approvals.expiry import expiry_day
 from apps.approvals.reauth import (
     reauth_is_fresh,
     reauth_time,
@@ -172,7 +173,7 @@ def _preview(user, form: ExceptionRequestForm, *, exclude_pk=None, renewal_of_pk
         tier = None
     if tier:
         rule = policy.rule(tier)
-        out.update(tier=tier, max_days=rule.max_days, max_date=timezone.localdate(max_expiry(tier, now=now)))
+        out.update(tier=tier, max_days=rule.max_days, max_date=expiry_day(max_expiry(tier, now=now)))
         out["chain"] = []
         from apps.exceptions.chain import slot_candidates
         from apps.inventory.models import System

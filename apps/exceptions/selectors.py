@@ -224,6 +224,31 @@ def covered_results(req) -> QuerySet[ControlResult]:
     return qs.select_related("rule", "artifact").order_by("rule__key", "artifact_id")
 
 
+def exception_decision_summary(req, results: list, *, now: datetime | None = None) -> dict:
+    """What a decision accepts, for the top of the decision page: results grouped by rule (with counts
+    per status), how many subjects, and for how long (days left counted up, the chosen last day)."""
+    from apps.approvals.expiry import days_left_phrase, expiry_day
+
+    now = now or timezone.now()
+    groups: dict[str, Counter] = defaultdict(Counter)
+    for r in results:
+        groups[r.rule.key][r.status] += 1
+    left = req.expires_at - now
+    phrase = days_left_phrase(left)
+    if left.total_seconds() <= 0:
+        days_left = "expired"
+    else:
+        days_left = f"{phrase.removeprefix('in ')} left" if phrase.startswith("in ") else "less than a day left"
+    return {
+        "by_rule": [
+            {"rule": key, "count": sum(c.values()), "statuses": sorted(c.items())} for key, c in sorted(groups.items())
+        ],
+        "subjects": len({r.artifact_id for r in results}),
+        "days_left": days_left,
+        "expiry_day": expiry_day(req.expires_at),
+    }
+
+
 def current_state(req) -> dict:
     """The state an approval freezes: covered results with their evidence findings, the rating."""
     results = [r for r in covered_results(req) if r.status != ResultStatus.NOT_APPLICABLE]

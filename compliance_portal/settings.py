@@ -61,6 +61,7 @@ INSTALLED_APPS = [
     "apps.engagements",
     "apps.search",
     "apps.policy",
+    "apps.approvals",
     "apps.exceptions",
     "apps.packs",
     "apps.retention",

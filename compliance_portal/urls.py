@@ -21,6 +21,7 @@ urlpatterns = [
     path("engagements/", include("apps.engagements.urls")),
     path("search/", include("apps.search.urls")),
     path("packs/", include("apps.packs.urls")),
+    path("approvals/", include("apps.approvals.urls")),
     path("exceptions/", include("apps.exceptions.urls")),
     path("releases/", include("apps.releases.urls")),
     path("retention/", include("apps.retention.urls")),

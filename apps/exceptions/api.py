@@ -16,10 +16,12 @@ from rest_framework.pagination import PageNumberPagination
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from apps.accounts.scoping import is_read_only
+from apps.approvals.api import DecisionInput
+from apps.approvals.reauth import reauth_for_decision
 from apps.exceptions.chain import chain_state
 from apps.exceptions.forms import ExceptionFilterForm
 from apps.exceptions.models import Approval, ExceptionRequest, InvalidTransition
-from apps.exceptions.reauth import reauth_for_decision
 from apps.exceptions.selectors import (
     can_edit,
     can_renew,
@@ -192,20 +194,6 @@ class ExceptionUpdateInput(ExceptionFieldsInput):
             f.required = False
 
 
-class DecisionInput(serializers.Serializer):
-    comment = serializers.CharField(required=False, allow_blank=True, default="")
-    digest = serializers.CharField(
-        required=False, help_text="Digest of the version you reviewed (refused if it changed)."
-    )
-    password = serializers.CharField(
-        required=False,
-        write_only=True,
-        style={"input_type": "password"},
-        help_text="Re-authentication, unless this session re-authenticated recently.",
-    )
-    otp_token = serializers.CharField(required=False, allow_blank=True, help_text="TOTP code, for users with a device.")
-
-
 class RevokeInput(serializers.Serializer):
     reason = serializers.CharField()
 
@@ -334,8 +322,10 @@ class ExceptionSubmitApi(APIView):
         return Response(_detail(_call(exception_submit, request_id=req.pk, actor=request.user)))
 
 
-def _reauth_at(request, d: dict):
-    return reauth_for_decision(request, password=d.get("password", ""), otp_token=d.get("otp_token", ""))
+def _reauth_at(request, d: dict, req):
+    return reauth_for_decision(
+        request, password=d.get("password", ""), otp_token=d.get("otp_token", ""), target=req
+    )
 
 
 class ExceptionApproveApi(APIView):
@@ -347,20 +337,24 @@ class ExceptionApproveApi(APIView):
         request=DecisionInput,
         responses={
             200: ExceptionDetailOutput,
+            400: OpenApiResponse(description="No digest, or the request changed since you reviewed it"),
             403: OpenApiResponse(description="Separation of duties, role or re-authentication"),
             409: OpenApiResponse(description="Not pending"),
         },
     )
     def post(self, request, pk: int):
         req = exception_get_for_user(user=request.user, pk=pk)
+        if is_read_only(request.user):
+            raise PermissionDenied("Auditors never decide on exceptions.")
         d = _input(DecisionInput, request)
         req = _call(
             exception_approve,
             request_id=req.pk,
             approver=request.user,
             comment=d["comment"],
-            reauthenticated_at=_reauth_at(request._request, d),
-            digest=d.get("digest"),
+            reauthenticated_at=_reauth_at(request._request, d, req),
+            digest=d["digest"],
+            slot=d.get("slot"),
         )
         return Response(_detail(req))
 
@@ -376,14 +370,16 @@ class ExceptionRejectApi(APIView):
     )
     def post(self, request, pk: int):
         req = exception_get_for_user(user=request.user, pk=pk)
+        if is_read_only(request.user):
+            raise PermissionDenied("Auditors never decide on exceptions.")
         d = _input(DecisionInput, request)
         req = _call(
             exception_reject,
             request_id=req.pk,
             approver=request.user,
             comment=d["comment"],
-            reauthenticated_at=_reauth_at(request._request, d),
-            digest=d.get("digest"),
+            reauthenticated_at=_reauth_at(request._request, d, req),
+            digest=d["digest"],
         )
         return Response(_detail(req))
 

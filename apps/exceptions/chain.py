@@ -17,34 +17,16 @@ from dataclasses import dataclass
 
 from django.core.exceptions import PermissionDenied
 
-from apps.accounts.roles import Role
 from apps.accounts.scoping import can_see_system, is_read_only
-from apps.exceptions.tiers import Slot, tier_policy
-
-EXECUTIVE_GROUP = "exception_executive"
-
-
-def is_executive(user) -> bool:
-    """Designated executives: members of the EXECUTIVE_GROUP group (see `manage.py exception_executive`)."""
-    if not getattr(user, "is_authenticated", False):
-        return False
-    cache = user.__dict__.setdefault("_exception_exec", {})
-    if "v" not in cache:
-        cache["v"] = user.groups.filter(name=EXECUTIVE_GROUP).exists()
-    return cache["v"]
-
-
-def holds_slot(user, slot: str, system) -> bool:
-    """Whether the user holds what `slot` requires for this system (not yet whether they may use it)."""
-    if not getattr(user, "is_authenticated", False) or not user.is_active:
-        return False
-    if slot == Slot.SYSTEM_RISK_OWNER:
-        return user.has_role(Role.RISK_OWNER) and system.risk_owners.filter(pk=user.pk).exists()
-    if slot == Slot.COMPLIANCE_OFFICER:
-        return user.has_role(Role.COMPLIANCE_OFFICER)
-    if slot == Slot.EXECUTIVE:
-        return is_executive(user)
-    return False
+from apps.approvals.slots import (  # noqa: F401  (EXECUTIVE_GROUP, is_executive: the engine's, re-exported)
+    EXECUTIVE_GROUP,
+    Slot,
+    holds_slot,
+    is_executive,
+    place_for,
+    slot_candidates,
+)
+from apps.exceptions.tiers import tier_policy
 
 
 def chain_for(req) -> tuple[str, ...]:
@@ -92,22 +74,6 @@ def approval_chain_complete(req) -> bool:
     return all(slot in by_slot for slot in chain_for(req))
 
 
-def slot_candidates(slot: str, system, *, exclude=()):
-    """Users who could fill a slot for this system (active, holding the role), for display."""
-    from apps.accounts.models import User
-
-    qs = User.objects.filter(is_active=True).exclude(pk__in=list(exclude))
-    if slot == Slot.SYSTEM_RISK_OWNER:
-        qs = qs.filter(groups__name=Role.RISK_OWNER, risk_owned_systems=system)
-    elif slot == Slot.COMPLIANCE_OFFICER:
-        qs = qs.filter(groups__name=Role.COMPLIANCE_OFFICER)
-    elif slot == Slot.EXECUTIVE:
-        qs = qs.filter(groups__name=EXECUTIVE_GROUP)
-    else:
-        return qs.none()
-    return qs.distinct().order_by("username")
-
-
 def open_slots_for(user, req) -> list[str]:
     """Slots of the chain this user could fill now (empty when separation of duties forbids any)."""
     if not getattr(user, "is_authenticated", False) or user.pk == req.requested_by_id:
@@ -119,8 +85,11 @@ def open_slots_for(user, req) -> list[str]:
     return [s for s in chain_for(req) if s not in taken and holds_slot(user, s, req.system)]
 
 
-def ensure_can_decide(user, req, *, decision: str) -> str:
-    """The slot the user decides in; PermissionDenied saying which rule forbids it otherwise."""
+def ensure_can_decide(user, req, *, decision: str, slot: str | None = None) -> str:
+    """The slot the user decides in; PermissionDenied saying which rule forbids it otherwise.
+
+    Among the open slots the user could fill, the one that keeps the chain completable (or
+    `slot`, when they chose it and it does not make the chain impossible)."""
     from apps.exceptions.models import Approval
 
     if not getattr(user, "is_authenticated", False):
@@ -146,4 +115,24 @@ def ensure_can_decide(user, req, *, decision: str) -> str:
         return slots[0] if slots else next(s for s in chain if holds_slot(user, s, req.system))
     if not slots:
         raise PermissionDenied("Every slot you could fill on this request is already filled by someone else.")
-    return slots[0]
+    taken = {a.slot for a in live_approvals(req)}
+    return place_for(
+        user,
+        open_counts={s: 0 if s in taken else 1 for s in chain},
+        user_slots=slots,
+        system=req.system,
+        barred=[req.requested_by_id, *live.values_list("approver_id", flat=True)],
+        wanted=slot,
+        what=req.reference,
+    )
+
+
+def chain_stuck_reason(req) -> str:
+    """Why nobody eligible remains to complete this pending request's chain ('' when someone does)."""
+    from apps.approvals.slots import chain_blockers
+
+    taken = {a.slot for a in live_approvals(req)}
+    decided = req.approvals.filter(voided_at__isnull=True).values_list("approver_id", flat=True)
+    return chain_blockers(
+        {s: 0 if s in taken else 1 for s in chain_for(req)}, req.system, barred=[req.requested_by_id, *decided]
+    )

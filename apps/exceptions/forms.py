@@ -2,20 +2,13 @@
 
 from __future__ import annotations
 
-from datetime import datetime, time, timedelta
-
 from django import forms
-from django.utils import timezone
 
+from apps.approvals.expiry import end_of_day, expiry_day  # noqa: F401  (end_of_day re-exported)
 from apps.exceptions.models import ExceptionRequest
 from apps.exceptions.selectors import ExceptionFilters
 from apps.exceptions.services import ExceptionInput
 from apps.exceptions.tiers import Tier, tier_policy
-
-
-def end_of_day(day) -> datetime:
-    """A date means "until the end of that day (UTC)"."""
-    return timezone.make_aware(datetime.combine(day + timedelta(days=1), time.min))
 
 
 def _int_list(raw: str) -> list[int]:
@@ -93,7 +86,7 @@ class ExceptionRequestForm(forms.Form):
             "compensating_controls": req.compensating_controls,
             "likelihood": req.likelihood,
             "impact": req.impact,
-            "expires_on": timezone.localdate(req.expires_at - timedelta(seconds=1)),
+            "expires_on": expiry_day(req.expires_at),
             "evidence_ids": ", ".join(str(e) for e in req.evidence_ids),
         }
 
@@ -110,16 +103,6 @@ class RevokeForm(forms.Form):
 
 class RenewForm(forms.Form):
     expires_on = forms.DateField(label="New expiry", widget=forms.DateInput(attrs={"type": "date"}))
-
-
-class ReauthForm(forms.Form):
-    password = forms.CharField(widget=forms.PasswordInput(attrs={"autocomplete": "current-password"}), strip=False)
-    otp_token = forms.CharField(
-        label="Authenticator code",
-        required=False,
-        max_length=12,
-        widget=forms.TextInput(attrs={"autocomplete": "one-time-code", "inputmode": "numeric"}),
-    )
 
 
 class ExceptionFilterForm(forms.Form):

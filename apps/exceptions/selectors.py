@@ -19,8 +19,9 @@ from apps.accounts.scoping import (
     scope_interval,
     visible_framework_codes,
 )
+from apps.approvals.slots import can_use_inbox  # noqa: F401  (the engine's, re-exported for callers here)
 from apps.evidence.models import Evidence
-from apps.exceptions.chain import EXECUTIVE_GROUP, is_executive
+from apps.exceptions.chain import EXECUTIVE_GROUP
 from apps.exceptions.findings import findings_of, findings_total
 from apps.exceptions.models import Approval, ExceptionMetricSnapshot, ExceptionRequest
 from apps.exceptions.tiers import Slot, Tier
@@ -106,11 +107,25 @@ def exception_get_for_user(*, user, pk: int) -> ExceptionRequest:
     return get_object_or_404(exception_queryset_for_user(user=user), pk=pk)
 
 
-def can_use_inbox(user) -> bool:
-    """Risk owners, compliance officers and designated executives have an approval inbox."""
-    if not getattr(user, "is_authenticated", False) or is_read_only(user):
-        return False
-    return user.has_role(Role.RISK_OWNER, Role.COMPLIANCE_OFFICER) or is_executive(user)
+def exception_stuck_list(*, user, limit: int = 100) -> list[ExceptionRequest]:
+    """For compliance officers: pending requests nobody eligible remains to complete, each with `stuck_reason`."""
+    from apps.exceptions.chain import chain_stuck_reason
+
+    if not getattr(user, "is_authenticated", False) or is_read_only(user) or not user.has_role(Role.COMPLIANCE_OFFICER):
+        return []
+    rows = (
+        exception_queryset_for_user(user=user)
+        .filter(status=Status.PENDING)
+        .select_related("system", "control")
+        .order_by("pending_since", "pk")[:limit]
+    )
+    out = []
+    for req in rows:
+        reason = chain_stuck_reason(req)
+        if reason:
+            req.stuck_reason = reason
+            out.append(req)
+    return out
 
 
 def exception_inbox_for_user(*, user) -> list[ExceptionRequest]:
@@ -207,6 +222,31 @@ def covered_results(req) -> QuerySet[ControlResult]:
     if req.artifact_id:
         qs = qs.filter(artifact_id=req.artifact_id)
     return qs.select_related("rule", "artifact").order_by("rule__key", "artifact_id")
+
+
+def exception_decision_summary(req, results: list, *, now: datetime | None = None) -> dict:
+    """What a decision accepts, for the top of the decision page: results grouped by rule (with counts
+    per status), how many subjects, and for how long (days left counted up, the chosen last day)."""
+    from apps.approvals.expiry import days_left_phrase, expiry_day
+
+    now = now or timezone.now()
+    groups: dict[str, Counter] = defaultdict(Counter)
+    for r in results:
+        groups[r.rule.key][r.status] += 1
+    left = req.expires_at - now
+    phrase = days_left_phrase(left)
+    if left.total_seconds() <= 0:
+        days_left = "expired"
+    else:
+        days_left = f"{phrase.removeprefix('in ')} left" if phrase.startswith("in ") else "less than a day left"
+    return {
+        "by_rule": [
+            {"rule": key, "count": sum(c.values()), "statuses": sorted(c.items())} for key, c in sorted(groups.items())
+        ],
+        "subjects": len({r.artifact_id for r in results}),
+        "days_left": days_left,
+        "expiry_day": expiry_day(req.expires_at),
+    }
 
 
 def current_state(req) -> dict:

@@ -32,11 +32,15 @@ from django.utils import timezone
 
 from apps.accounts.notifications import notification_send
 from apps.accounts.scoping import can_see_system, scope_evidence
+from apps.approvals.digest import ensure_digest
+from apps.approvals.expiry import days_left_phrase, expiry_day, latest_expiry
+from apps.approvals.reauth import ensure_recent_reauth
+from apps.approvals.refusals import decision_refusals_recorded
+from apps.approvals.slots import Slot
 from apps.evidence.models import Artifact, Evidence
 from apps.exceptions import chain as chain_mod
 from apps.exceptions.findings import material_changes
 from apps.exceptions.models import Approval, ExceptionMetricSnapshot, ExceptionReminder, ExceptionRequest
-from apps.exceptions.reauth import ensure_recent_reauth
 from apps.exceptions.selectors import can_edit, can_request, can_revoke, covered_results, current_state
 from apps.exceptions.tiers import Tier, tier_policy
 from apps.inventory.models import System
@@ -81,7 +85,8 @@ class Cleaned:
 
 
 def max_expiry(tier: str, *, now: datetime) -> datetime:
-    return now + timedelta(days=tier_policy().rule(tier).max_days)
+    """The longest expiry a tier allows: the end of the day its maximum duration falls on."""
+    return latest_expiry(now=now, max_days=tier_policy().rule(tier).max_days)
 
 
 def exception_validate(
@@ -140,7 +145,7 @@ def exception_validate(
         err(
             "expires_at",
             f"a {tier}-tier exception lasts at most {days} days: "
-            f"choose {max_expiry(tier, now=now):%Y-%m-%d} or earlier",
+            f"choose {expiry_day(max_expiry(tier, now=now)):%Y-%m-%d} or earlier",
         )
     evidence_ids = sorted({int(e) for e in data.evidence_ids or []})
     if evidence_ids and system is not None:
@@ -257,7 +262,8 @@ def _ask_approvers(req: ExceptionRequest, *, why: str) -> None:
         _approvers_to_ask(req),
         req,
         f"approval needed ({req.get_tier_display()} tier)",
-        f"{why}\n\n{req.control.label} {req.control.title} on {req.system.name}, until {req.expires_at:%Y-%m-%d}.\n"
+        f"{why}\n\n{req.control.label} {req.control.title} on {req.system.name}, "
+        f"until the end of {expiry_day(req.expires_at):%Y-%m-%d}.\n"
         f"Chain: {chain}.",
     )
 
@@ -427,14 +433,7 @@ def exception_update(*, request_id: int, actor, data: ExceptionInput, now: datet
 
 
 def _ensure_digest(req: ExceptionRequest, expected: str | None) -> None:
-    if expected and expected != req.digest():
-        raise ValidationError(
-            {
-                "digest": [
-                    f"{req.reference} changed while you were reading it (now version {req.version}); review it again"
-                ]
-            }
-        )
+    ensure_digest(current=req.digest(), expected=expected, reference=req.reference, version=req.version)
 
 
 def exception_approve(
@@ -445,6 +444,31 @@ def exception_approve(
     reauthenticated_at: datetime | None,
     digest: str | None = None,
     now: datetime | None = None,
+    slot: str | None = None,
+) -> ExceptionRequest:
+    """Record one approval; activate the exception when its chain is complete. A refused attempt is a ledger entry."""
+    with decision_refusals_recorded(actor=approver, attempt="exception.approve",
+                                    target=("exceptions.exceptionrequest", request_id), digest=digest):  # fmt: skip
+        return _exception_approve(
+            request_id=request_id,
+            approver=approver,
+            comment=comment,
+            reauthenticated_at=reauthenticated_at,
+            digest=digest,
+            now=now,
+            slot=slot,
+        )
+
+
+def _exception_approve(
+    *,
+    request_id: int,
+    approver,
+    comment: str = "",
+    reauthenticated_at: datetime | None,
+    digest: str | None = None,
+    now: datetime | None = None,
+    slot: str | None = None,
 ) -> ExceptionRequest:
     """Record one approval; activate the exception when its chain is complete."""
     now = now or timezone.now()
@@ -453,7 +477,7 @@ def exception_approve(
         req = _lock(request_id)
         _ensure_visible(approver, req)
         req.ensure_status(Status.PENDING)
-        slot = chain_mod.ensure_can_decide(approver, req, decision=Approval.Decision.APPROVE)
+        slot = chain_mod.ensure_can_decide(approver, req, decision=Approval.Decision.APPROVE, slot=slot)
         ensure_recent_reauth(reauthenticated_at, now=now)  # after SoD: no point re-authenticating to be refused
         _ensure_digest(req, digest)
         if req.expires_at <= now:
@@ -529,7 +553,7 @@ def exception_approve(
                 _owners(req, engineers=True),
                 req,
                 "approved",
-                f"Active until {req.expires_at:%Y-%m-%d %H:%M} UTC. "
+                f"Active until the end of {expiry_day(req.expires_at):%Y-%m-%d}. "
                 f"{req.control.label} on {req.system.name} counts as excepted.",
             )
             activated = True
@@ -541,6 +565,28 @@ def exception_approve(
 
 
 def exception_reject(
+    *,
+    request_id: int,
+    approver,
+    comment: str,
+    reauthenticated_at: datetime | None,
+    digest: str | None = None,
+    now: datetime | None = None,
+) -> ExceptionRequest:
+    """Reject a pending request, with a reason; someone in its chain decides. A refused attempt is a ledger entry."""
+    with decision_refusals_recorded(actor=approver, attempt="exception.reject",
+                                    target=("exceptions.exceptionrequest", request_id), digest=digest):  # fmt: skip
+        return _exception_reject(
+            request_id=request_id,
+            approver=approver,
+            comment=comment,
+            reauthenticated_at=reauthenticated_at,
+            digest=digest,
+            now=now,
+        )
+
+
+def _exception_reject(
     *,
     request_id: int,
     approver,
@@ -796,14 +842,16 @@ def exception_reminders_send(*, now: datetime | None = None) -> int:
                 continue
             nearest = min(due)
             left = req.expires_at - now
-            when = f"in {left.days} day(s)" if left.days else "within a day"
-            people = _owners(req, engineers=True)
+            when = days_left_phrase(left)
+            # Owners and engineers renew or fix; compliance officers watch what is about to fail again.
+            people = list({u.pk: u for u in [*_owners(req, engineers=True), *chain_mod.slot_candidates(
+                Slot.COMPLIANCE_OFFICER, req.system)]}.values())  # fmt: skip
             ok = _remind_once(
                 req,
                 kind=ExceptionReminder.Kind.EXPIRY,
                 key=f"expiry:{nearest}d",
                 people=people,
-                title=f"expires {when} ({req.expires_at:%Y-%m-%d})",
+                title=f"expires {when} ({expiry_day(req.expires_at):%Y-%m-%d})",
                 body=f"{req.control.label} on {req.system.name} returns to failing when it expires. "
                 "Renew it or fix the control.",
                 now=now,

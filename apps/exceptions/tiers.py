@@ -16,6 +16,8 @@ from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 from django.db import models
 
+from apps.approvals.slots import Slot  # noqa: F401  (re-exported: the tier chains name these slots)
+
 SHIPPED = Path(__file__).with_name("tier_policy.toml")
 
 
@@ -24,14 +26,6 @@ class Tier(models.TextChoices):
     MEDIUM = "medium", "Medium"
     HIGH = "high", "High"
     CRITICAL = "critical", "Critical"
-
-
-class Slot(models.TextChoices):
-    """A place in an approval chain and who may fill it (see chain.py)."""
-
-    SYSTEM_RISK_OWNER = "system_risk_owner", "Risk owner of the system"
-    COMPLIANCE_OFFICER = "compliance_officer", "Compliance officer"
-    EXECUTIVE = "executive", "Designated executive"
 
 
 TIER_ORDER = {Tier.LOW: 0, Tier.MEDIUM: 1, Tier.HIGH: 2, Tier.CRITICAL: 3}

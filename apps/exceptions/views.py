@@ -13,31 +13,26 @@ from django.core.paginator import Paginator
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone
-from django.utils.http import url_has_allowed_host_and_scheme
-from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_POST
 
 from apps.accounts.scoping import is_read_only
+from apps.approvals.expiry import expiry_day
+from apps.approvals.reauth import (
+    reauth_is_fresh,
+    reauth_time,
+    reauth_window,
+)
 from apps.exceptions import charts
 from apps.exceptions.chain import chain_for, chain_state, open_slots_for
 from apps.exceptions.forms import (
     DecisionForm,
     ExceptionFilterForm,
     ExceptionRequestForm,
-    ReauthForm,
     RenewForm,
     RevokeForm,
     end_of_day,
 )
 from apps.exceptions.models import ExceptionRequest
-from apps.exceptions.reauth import (
-    credentials_check,
-    reauth_is_fresh,
-    reauth_record,
-    reauth_time,
-    reauth_window,
-    user_needs_otp,
-)
 from apps.exceptions.selectors import (
     ExceptionFilters,
     approvals_of,
@@ -50,10 +45,12 @@ from apps.exceptions.selectors import (
     current_state,
     evidence_for_request,
     exception_aging,
+    exception_decision_summary,
     exception_expiry_calendar,
     exception_get_for_user,
     exception_inbox_for_user,
     exception_list_for_user,
+    exception_stuck_list,
     requestable_systems,
 )
 from apps.exceptions.services import (
@@ -177,7 +174,7 @@ def _preview(user, form: ExceptionRequestForm, *, exclude_pk=None, renewal_of_pk
         tier = None
     if tier:
         rule = policy.rule(tier)
-        out.update(tier=tier, max_days=rule.max_days, max_date=timezone.localdate(max_expiry(tier, now=now)))
+        out.update(tier=tier, max_days=rule.max_days, max_date=expiry_day(max_expiry(tier, now=now)))
         out["chain"] = []
         from apps.exceptions.chain import slot_candidates
         from apps.inventory.models import System
@@ -326,6 +323,7 @@ def _detail_context(request, req: ExceptionRequest, **extra) -> dict:
         "chain": chain_state(req),
         "approvals": approvals_of(req),
         "results": results,
+        "summary": exception_decision_summary(req, results),
         "evidence": evidence_for_request(user=user, req=req),
         "current": current_state(req) if req.status == ExceptionRequest.Status.APPROVED else None,
         "my_slots": [Slot(s).label for s in slots],
@@ -464,8 +462,17 @@ def exception_inbox(request):
     for req in rows:
         failing = [r for r in covered_results(req) if r.status in ("fail", "missing", "excepted")]
         items.append({"req": req, "results": failing[:6], "more": max(0, len(failing) - 6), "chain": chain_state(req)})
-    from apps.releases.selectors import release_inbox_for_user  # release sign-off shares this inbox
+    from apps.releases.selectors import release_inbox_for_user, release_stuck_list  # sign-off shares this inbox
 
+    stuck = [
+        {"ref": r.reference, "url": r.get_absolute_url(), "what": f"{r.control.label} on {r.system.name}",
+         "reason": r.stuck_reason}
+        for r in exception_stuck_list(user=request.user)
+    ] + [
+        {"ref": s.reference, "url": s.get_absolute_url(), "what": f"{s.change_class} release of {s.system.name}",
+         "reason": s.stuck_reason}
+        for s in release_stuck_list(user=request.user)
+    ]  # fmt: skip
     return render(
         request,
         "exceptions/inbox.html",
@@ -473,47 +480,8 @@ def exception_inbox(request):
             "items": items,
             "can_request": can_request_any(request.user),
             "release_inbox": release_inbox_for_user(user=request.user),
+            "stuck": stuck,
         },
     )
 
 
-# ---------------------------------------------------------------- re-authentication
-
-
-def _next(request) -> str:
-    target = request.POST.get("next") or request.GET.get("next") or reverse("exceptions:inbox")
-    if not url_has_allowed_host_and_scheme(
-        target, allowed_hosts={request.get_host()}, require_https=request.is_secure()
-    ):
-        return reverse("exceptions:inbox")
-    return target
-
-
-@never_cache
-@login_required
-def reauthenticate(request):
-    """Re-enter the password (and TOTP code, if enrolled) before signing off."""
-    form = ReauthForm(request.POST or None)
-    error = ""
-    if request.method == "POST" and form.is_valid():
-        ok, error = credentials_check(
-            request=request,
-            user=request.user,
-            password=form.cleaned_data["password"],
-            otp_token=form.cleaned_data.get("otp_token", ""),
-        )
-        if ok:
-            reauth_record(request)
-            return redirect(_next(request))
-    return render(
-        request,
-        "exceptions/reauth.html",
-        {
-            "form": form,
-            "error": error,
-            "next": _next(request),
-            "needs_otp": user_needs_otp(request.user),
-            "minutes": int(reauth_window().total_seconds() // 60),
-        },
-        status=400 if error else 200,
-    )

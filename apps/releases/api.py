@@ -20,7 +20,8 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from apps.accounts.scoping import can_see_system, is_read_only
-from apps.exceptions.reauth import reauth_for_decision
+from apps.approvals.api import DecisionInput
+from apps.approvals.reauth import reauth_for_decision
 from apps.ingest.parsers import ParseError
 from apps.releases import chain as chain_mod
 from apps.releases import selectors, services
@@ -137,18 +138,15 @@ class SignoffClassifyInput(serializers.Serializer):
     subject = serializers.CharField(help_text="The release or image: an artifact id or identity (e.g. its URI).")
     change_class = serializers.CharField(help_text="One of the classes of the release policy.")
     environment = serializers.CharField(required=False, allow_blank=True, default="")
-
-
-class SignoffDecisionInput(serializers.Serializer):
-    comment = serializers.CharField(required=False, allow_blank=True, default="")
-    digest = serializers.CharField(help_text="The digest you reviewed; refused if the release changed since.")
-    password = serializers.CharField(
+    reason = serializers.CharField(
         required=False,
-        write_only=True,
-        style={"input_type": "password"},
-        help_text="Re-authentication, unless this session re-authenticated recently.",
+        allow_blank=True,
+        default="",
+        help_text="Why: required when lowering the class (compliance officers only, never an author).",
     )
-    otp_token = serializers.CharField(required=False, allow_blank=True, default="", help_text="TOTP code, if enrolled.")
+
+
+SignoffDecisionInput = DecisionInput  # the engine's, shared with exceptions
 
 
 def _input(serializer_class, request) -> dict:
@@ -191,7 +189,10 @@ class SignoffClassifyApi(APIView):
         request=SignoffClassifyInput,
         responses={
             201: SignoffDetailOutput,
-            403: OpenApiResponse(description="Not an owner, officer or admin of the release's system"),
+            400: OpenApiResponse(description="Unknown class; lowering without a reason; a decided sign-off "
+                                 "made 'not required'"),
+            403: OpenApiResponse(description="Not an owner, officer or admin of the release's system; lowering "
+                                 "the class without being a compliance officer, or as an author"),
             404: OpenApiResponse(description="No such artifact among the systems you may see"),
         },
     )
@@ -215,6 +216,7 @@ class SignoffClassifyApi(APIView):
             change_class=d["change_class"],
             actor=request.user,
             environment=d["environment"] or None,
+            reason=d["reason"],
         )
         return Response(_detail(signoff), status=status.HTTP_201_CREATED)
 
@@ -235,13 +237,15 @@ class _DecideApi(APIView):
         if is_read_only(request.user):
             raise PermissionDenied("Auditors never sign releases off.")
         d = _input(SignoffDecisionInput, request)
+        extra = {"slot": d["slot"]} if d.get("slot") and type(self).service is services.release_approve else {}
         signoff = _call(
             type(self).service,
+            **extra,
             signoff_id=signoff.pk,
             approver=request.user,
             comment=d["comment"],
             reauthenticated_at=reauth_for_decision(
-                request._request, password=d.get("password", ""), otp_token=d["otp_token"]
+                request._request, password=d.get("password", ""), otp_token=d["otp_token"], target=signoff
             ),
             digest=d["digest"],
         )

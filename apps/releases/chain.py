@@ -1,7 +1,8 @@
-"""Release sign-off chains: N of M per slot, separation of duties, on the exceptions app's rules.
+"""Release sign-off chains: N of M per slot, separation of duties, on the approval engine's rules.
 
-Reused from apps.exceptions.chain: what each slot requires for a system (`holds_slot`), who
-could fill it (`slot_candidates`), read-only and scoping checks. Added here, because
+From the approval engine (apps.approvals.slots): what each slot requires for a system
+(`holds_slot`), who could fill it (`slot_candidates`), the place that keeps the chain
+completable (`place_for`). Added here, because
 exception chains have one person per slot: a step may need `count` different people
 (two risk owners of the system), and the release's AUTHORS (as the evidence names them) are
 refused as well as whoever requested the sign-off.
@@ -14,8 +15,7 @@ from dataclasses import dataclass
 from django.core.exceptions import PermissionDenied
 
 from apps.accounts.scoping import can_see_system, is_read_only
-from apps.exceptions.chain import holds_slot, slot_candidates
-from apps.exceptions.tiers import Slot
+from apps.approvals.slots import Slot, chain_blockers, holds_slot, place_for, slot_candidates
 from apps.releases.policy import Step, release_policy
 
 
@@ -93,7 +93,22 @@ def open_slots_for(user, signoff) -> list[str]:
     return [s.step.slot for s in chain_state(signoff) if s.remaining and holds_slot(user, s.step.slot, signoff.system)]
 
 
-def ensure_can_decide(user, signoff, *, decision: str) -> str:
+def _barred(signoff) -> list:
+    decided = signoff.decisions.filter(voided_at__isnull=True).values_list("approver_id", flat=True)
+    return [pk for pk in [signoff.requested_by_id, *decided] if pk]
+
+
+def chain_stuck_reason(signoff) -> str:
+    """Why nobody eligible remains to complete this pending sign-off ('' when someone does)."""
+    return chain_blockers(
+        {st.step.slot: st.remaining for st in chain_state(signoff)},
+        signoff.system,
+        barred=_barred(signoff),
+        is_barred=lambda u: is_author(u, signoff),
+    )
+
+
+def ensure_can_decide(user, signoff, *, decision: str, slot: str | None = None) -> str:
     """The slot the user decides in; PermissionDenied naming the rule that forbids it otherwise."""
     if not getattr(user, "is_authenticated", False):
         raise PermissionDenied("Sign in to sign releases off.")
@@ -117,4 +132,13 @@ def ensure_can_decide(user, signoff, *, decision: str) -> str:
         return slots[0] if slots else next(s.slot for s in chain if holds_slot(user, s.slot, signoff.system))
     if not slots:
         raise PermissionDenied("Every place in the chain you could fill is already filled by someone else.")
-    return slots[0]
+    return place_for(
+        user,
+        open_counts={st.step.slot: st.remaining for st in chain_state(signoff)},
+        user_slots=slots,
+        system=signoff.system,
+        barred=_barred(signoff),
+        is_barred=lambda u: is_author(u, signoff),
+        wanted=slot,
+        what=signoff.reference,
+    )

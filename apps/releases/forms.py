@@ -17,6 +17,11 @@ class ClassifyForm(forms.Form):
     )
     change_class = forms.ChoiceField(choices=_class_choices, label="Change class")
     environment = forms.CharField(max_length=20, required=False, help_text="Empty: production.")
+    reason = forms.CharField(
+        max_length=2000,
+        required=False,
+        help_text="Required to lower the class (compliance officers who are not authors).",
+    )
 
 
 class DecisionForm(forms.Form):

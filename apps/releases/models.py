@@ -19,7 +19,7 @@ from django.core.exceptions import ValidationError
 from django.db import models
 from django.urls import reverse
 
-from apps.exceptions.tiers import Slot
+from apps.approvals.slots import Slot
 from apps.ledger.canonical import canonical_json, to_jsonable
 
 
@@ -40,12 +40,13 @@ class ReleaseSignoff(models.Model):
         CI = "ci", "CI metadata"
         OWNER = "owner", "Set by an owner"
 
-    # PENDING -> PENDING and APPROVED/REJECTED -> PENDING: reclassified (a new version).
+    # PENDING -> PENDING and APPROVED/REJECTED -> PENDING: reclassified (a new version). A decided
+    # sign-off never becomes NOT_REQUIRED: a decision is only ever replaced by a new sign-off.
     TRANSITIONS: dict[str, frozenset[str]] = {
         Status.NOT_REQUIRED: frozenset({Status.PENDING, Status.NOT_REQUIRED}),
         Status.PENDING: frozenset({Status.PENDING, Status.APPROVED, Status.REJECTED, Status.NOT_REQUIRED}),
-        Status.APPROVED: frozenset({Status.PENDING, Status.NOT_REQUIRED}),
-        Status.REJECTED: frozenset({Status.PENDING, Status.NOT_REQUIRED}),
+        Status.APPROVED: frozenset({Status.PENDING}),
+        Status.REJECTED: frozenset({Status.PENDING}),
     }
 
     artifact = models.ForeignKey("evidence.Artifact", on_delete=models.PROTECT, related_name="signoffs")
@@ -53,6 +54,12 @@ class ReleaseSignoff(models.Model):
     environment = models.CharField(max_length=20, default="prod")
     change_class = models.CharField(max_length=40)
     class_source = models.CharField(max_length=10, choices=ClassSource.choices)
+    ci_change_class = models.CharField(
+        max_length=40,
+        blank=True,
+        help_text="The most demanding class CI metadata has claimed for this release (empty: none). CI only "
+        "raises the class above this claim, so it cannot undo a compliance officer's reasoned downgrade.",
+    )
     artifact_digest = models.CharField(max_length=140, help_text="The digest of the exact artifact classified.")
     evidence_ids = ArrayField(models.BigIntegerField(), default=list, blank=True)
     authors = ArrayField(

@@ -1,7 +1,7 @@
 """The release sign-off policy as data: change classes and their chains (N of M per slot).
 
 Loaded from TOML (the shipped `release_policy.toml`, or PORTAL_RELEASE_POLICY_FILE) and
-validated loudly. Slots are the exceptions app's (`apps.exceptions.tiers.Slot`).
+validated loudly. Slots are the approval engine's (`apps.approvals.slots.Slot`).
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from pathlib import Path
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 
-from apps.exceptions.tiers import Slot
+from apps.approvals.slots import Slot
 from apps.inventory.models import RiskTier
 
 SHIPPED = Path(__file__).with_name("release_policy.toml")
@@ -52,6 +52,13 @@ class ReleasePolicy:
     def choices(self) -> list[tuple[str, str]]:
         return [(c.name, c.label) for c in self.classes.values()]
 
+    def chain_of(self, change_class: str, *, risk_tier: str, environment: str) -> tuple[Step, ...]:
+        """The chain a class needs for a system of this risk tier in this environment (empty: none)."""
+        cls = self.classes.get(change_class)
+        if cls is None or environment not in self.environments:
+            return ()
+        return cls.chain_for(risk_tier)
+
 
 def _chain(value, what: str, bad) -> tuple[Step, ...]:
     if not isinstance(value, list):
@@ -68,6 +75,17 @@ def _chain(value, what: str, bad) -> tuple[Step, ...]:
         seen.add(step["slot"])
         steps.append(Step(slot=step["slot"], count=count))
     return tuple(steps)
+
+
+def chain_covers(stricter: tuple[Step, ...], other: tuple[Step, ...]) -> bool:
+    """Every approval `other` requires, `stricter` requires too (the same slot, at least as many people)."""
+    counts = {s.slot: s.count for s in stricter}
+    return all(counts.get(s.slot, 0) >= s.count for s in other)
+
+
+def chain_raises(new: tuple[Step, ...], old: tuple[Step, ...]) -> bool:
+    """`new` asks for strictly more scrutiny than `old`: all of it and something more."""
+    return chain_covers(new, old) and not chain_covers(old, new)
 
 
 def parse_policy(text: str, *, source: str = "<string>") -> ReleasePolicy:

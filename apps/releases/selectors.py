@@ -10,10 +10,9 @@ from django.shortcuts import get_object_or_404
 from django.utils import timezone
 
 from apps.accounts.roles import Role
-from apps.accounts.scoping import scope_by_system
+from apps.accounts.scoping import is_read_only, scope_by_system
+from apps.approvals.slots import EXECUTIVE_GROUP, Slot, can_use_inbox
 from apps.evidence.models import Evidence
-from apps.exceptions.chain import EXECUTIVE_GROUP
-from apps.exceptions.tiers import Slot
 from apps.releases import chain as chain_mod
 from apps.releases.models import ReleaseSignoff, SignoffDecision
 from apps.releases.policy import release_policy
@@ -43,8 +42,6 @@ def _classes_with_slot(slot: str) -> list[str]:
 
 def release_inbox_for_user(*, user) -> list[ReleaseSignoff]:
     """Releases waiting for a sign-off this user could give now (SoD applied), oldest waiting first."""
-    from apps.exceptions.selectors import can_use_inbox
-
     if not can_use_inbox(user):
         return []
     qs = signoff_list_for_user(user=user, status=ReleaseSignoff.Status.PENDING).exclude(requested_by=user)
@@ -60,6 +57,21 @@ def release_inbox_for_user(*, user) -> list[ReleaseSignoff]:
         slots = chain_mod.open_slots_for(user, s)
         if slots:
             s.my_slots = [Slot(x).label for x in slots]
+            out.append(s)
+    return out
+
+
+def release_stuck_list(*, user, limit: int = 100) -> list[ReleaseSignoff]:
+    """For compliance officers: sign-offs nobody eligible remains to complete, each with `stuck_reason`."""
+    if not getattr(user, "is_authenticated", False) or is_read_only(user) or not user.has_role(Role.COMPLIANCE_OFFICER):
+        return []
+    out = []
+    for s in signoff_list_for_user(user=user, status=ReleaseSignoff.Status.PENDING).order_by("requested_at", "pk")[
+        :limit
+    ]:
+        reason = chain_mod.chain_stuck_reason(s)
+        if reason:
+            s.stuck_reason = reason
             out.append(s)
     return out
 

@@ -16,12 +16,14 @@ from django.utils import timezone
 from apps.accounts.notifications import notification_send
 from apps.accounts.roles import Role
 from apps.accounts.scoping import can_see_system, is_read_only
+from apps.approvals.digest import ensure_digest
+from apps.approvals.reauth import ensure_recent_reauth
+from apps.approvals.refusals import decision_refusals_recorded
 from apps.evidence.models import Artifact, Evidence, EvidenceSubject, LineageEdge
-from apps.exceptions.reauth import ensure_recent_reauth
 from apps.ledger.services import ledger_record
 from apps.releases import chain as chain_mod
 from apps.releases.models import ReleaseSignoff, SignoffDecision
-from apps.releases.policy import release_policy
+from apps.releases.policy import chain_covers, chain_raises, release_policy
 
 Status = ReleaseSignoff.Status
 SIGNOFF_KINDS = frozenset({"release", "deployment", "model-version", "image", "package"})
@@ -150,6 +152,22 @@ def _notify_approvers(signoff: ReleaseSignoff) -> None:
 # ---------------------------------------------------------------- classify
 
 
+def _ensure_may_lower(user, signoff: ReleaseSignoff, *, reason: str) -> None:
+    """Lowering the scrutiny a release needs is a compliance officer's reasoned decision, never an author's."""
+    if user is None or not user.has_role(Role.COMPLIANCE_OFFICER):
+        raise PermissionDenied(
+            f"{signoff.reference} is {signoff.change_class}; only a compliance officer may lower its class "
+            "(you may raise it)."
+        )
+    if chain_mod.is_author(user, signoff):
+        raise PermissionDenied(
+            f"Separation of duties: you are an author of {signoff.reference}; another compliance officer "
+            "must lower its class."
+        )
+    if not reason:
+        raise ValidationError({"reason": ["say why this release needs less sign-off than its current class"]})
+
+
 def release_classify(
     *,
     artifact: Artifact,
@@ -157,12 +175,19 @@ def release_classify(
     actor,
     environment: str | None = None,
     source: str = ReleaseSignoff.ClassSource.OWNER,
+    reason: str = "",
     now: datetime | None = None,
 ) -> ReleaseSignoff:
-    """Set (or change) a release's change class; asks its chain for sign-off. A change voids earlier decisions."""
+    """Set (or change) a release's change class; asks its chain for sign-off. A change voids earlier decisions.
+
+    Scrutiny only goes up from input: CI metadata may raise the class (above the current one and
+    above anything CI claimed before), never lower it, so a person's class wins over CI. A person
+    may raise it; lowering it is a compliance officer's decision (not an author's) with a reason,
+    recorded as `release.class_lowered`. A decided sign-off never becomes "not required"."""
     now = now or timezone.now()
     policy = release_policy()
     change_class = (change_class or "").strip().lower()
+    reason = (reason or "").strip()
     if change_class not in policy.classes:
         raise ValidationError(
             {"change_class": [f"unknown change class {change_class!r}; use one of {', '.join(policy.classes)}"]}
@@ -171,6 +196,7 @@ def release_classify(
         raise ValidationError("this artifact belongs to no system; sign-off follows the system's risk owners")
     environment = environment or sorted(policy.environments)[0]
     user = None if isinstance(actor, str) else actor
+    from_ci = source == ReleaseSignoff.ClassSource.CI
     if user is not None and not can_classify(user, artifact.system):
         raise PermissionDenied(
             "Only the system's engineering owners, compliance officers and admins classify releases."
@@ -186,13 +212,45 @@ def release_classify(
         authors = _authors_of(evidence)
         digest_now = artifact_digest(artifact)
         created = signoff is None
+        tier = artifact.system.risk_tier
+
+        def chain(name: str):
+            return policy.chain_of(name, risk_tier=tier, environment=environment)
+
+        lowered = False
         if created:
             signoff = ReleaseSignoff(artifact=artifact, system=artifact.system, environment=environment, created_at=now)
-        elif (signoff.change_class, signoff.artifact_digest) == (
-            change_class,
-            digest_now,
-        ) and source == signoff.class_source:
-            return signoff  # CI repeating itself: nothing changes
+        elif from_ci:
+            claimed_before = signoff.ci_change_class
+            raises = chain_raises(chain(change_class), chain(signoff.change_class)) and (
+                not claimed_before or chain_raises(chain(change_class), chain(claimed_before))
+            )
+            if not claimed_before or chain_covers(chain(change_class), chain(claimed_before)):
+                signoff.ci_change_class = change_class
+            if not raises:
+                if signoff.artifact_digest == digest_now:
+                    if signoff.ci_change_class != claimed_before:
+                        signoff.save(update_fields=["ci_change_class"])
+                        ledger_record(
+                            actor=actor, action="release.ci_class_kept", target=signoff,
+                            data={"claimed": change_class, "kept": signoff.change_class,
+                                  "why": "CI metadata may raise a release's class, never lower it"},
+                        )  # fmt: skip
+                    return signoff
+                # New bits under the same release: a new version of the class it has (below).
+                change_class, source = signoff.change_class, signoff.class_source
+                user = signoff.requested_by
+        else:
+            lowered = not chain_covers(chain(change_class), chain(signoff.change_class))
+            if lowered:
+                signoff.authors = sorted(set(authors))  # the authors as of now decide who may lower it
+                _ensure_may_lower(user, signoff, reason=reason)
+        if not created and (signoff.change_class, signoff.artifact_digest) == (change_class, digest_now) and (
+            source == signoff.class_source
+        ):
+            return signoff  # repeating itself: nothing changes
+        if from_ci and created:
+            signoff.ci_change_class = change_class
         before = (
             None
             if created
@@ -203,9 +261,14 @@ def release_classify(
                 "digest": signoff.artifact_digest,
             }
         )
-        chain = policy.classes[change_class].chain_for(artifact.system.risk_tier)
-        target = Status.PENDING if chain and environment in policy.environments else Status.NOT_REQUIRED
+        steps = chain(change_class)
+        target = Status.PENDING if steps else Status.NOT_REQUIRED
         if not created:
+            if target == Status.NOT_REQUIRED and signoff.status in (Status.APPROVED, Status.REJECTED):
+                raise ValidationError(
+                    f"{signoff.reference} was {signoff.get_status_display().lower()}; a decided sign-off never "
+                    f"becomes not required. Classify it in a class that needs sign-off to start a new one."
+                )
             signoff.ensure_can_move_to(target)
             signoff.version += 1
             voided = signoff.decisions.filter(voided_at__isnull=True).update(
@@ -221,12 +284,13 @@ def release_classify(
         signoff.requested_by = user
         signoff.decided_at, signoff.approved_digest = None, ""
         signoff.save()
+        action = "release.classified" if created else "release.class_lowered" if lowered else "release.reclassified"
         ledger_record(
-            actor=actor, action="release.classified" if created else "release.reclassified", target=signoff,
+            actor=actor, action=action, target=signoff,
             data={"artifact": artifact.uri, "artifact_digest": digest_now, "environment": environment,
                   "change_class": change_class, "source": source, "status": target, "version": signoff.version,
-                  "digest": signoff.digest(), "authors": signoff.authors,
-                  "chain": [{"slot": s.slot, "count": s.count} for s in chain], "evidence": signoff.evidence_ids,
+                  "digest": signoff.digest(), "authors": signoff.authors, "reason": reason,
+                  "chain": [{"slot": s.slot, "count": s.count} for s in steps], "evidence": signoff.evidence_ids,
                   "voided_decisions": voided, "before": before},
         )  # fmt: skip
         if target == Status.PENDING:
@@ -262,20 +326,21 @@ def _lock(signoff_id: int) -> ReleaseSignoff:
 
 
 def _ensure_digest(signoff: ReleaseSignoff, expected: str | None) -> str:
-    current = signoff.digest()
-    if expected and expected != current:
-        raise ValidationError(
-            {
-                "digest": [
-                    f"{signoff.reference} changed while you were reading it (version {signoff.version}); "
-                    "review it again"
-                ]
-            }
-        )
-    return current
+    return ensure_digest(current=signoff.digest(), expected=expected, reference=signoff.reference,
+                         version=signoff.version)  # fmt: skip
 
 
-def _decide(*, signoff_id, approver, decision, comment, reauthenticated_at, digest, now) -> ReleaseSignoff:
+def _decide(*, signoff_id, approver, decision, comment, reauthenticated_at, digest, now, slot=None) -> ReleaseSignoff:
+    """One decision; a refused attempt (rolled back) is recorded in the ledger on its own."""
+    with decision_refusals_recorded(actor=approver, attempt=f"release.{decision}",
+                                    target=("releases.releasesignoff", signoff_id), digest=digest):  # fmt: skip
+        return _decide_locked(signoff_id=signoff_id, approver=approver, decision=decision, comment=comment,
+                              reauthenticated_at=reauthenticated_at, digest=digest, now=now, slot=slot)  # fmt: skip
+
+
+def _decide_locked(
+    *, signoff_id, approver, decision, comment, reauthenticated_at, digest, now, slot=None
+) -> ReleaseSignoff:
     now = now or timezone.now()
     with transaction.atomic():
         signoff = _lock(signoff_id)
@@ -283,7 +348,7 @@ def _decide(*, signoff_id, approver, decision, comment, reauthenticated_at, dige
             raise ValidationError(
                 f"{signoff.reference} is {signoff.get_status_display().lower()}, not waiting for sign-off"
             )
-        slot = chain_mod.ensure_can_decide(approver, signoff, decision=decision)
+        slot = chain_mod.ensure_can_decide(approver, signoff, decision=decision, slot=slot)
         ensure_recent_reauth(reauthenticated_at, now=now)  # after SoD: no point re-authenticating to be refused
         bound = _ensure_digest(signoff, digest)
         frozen = {
@@ -337,10 +402,13 @@ def release_approve(
     digest: str | None = None,
     comment: str = "",
     now: datetime | None = None,
+    slot: str | None = None,
 ) -> ReleaseSignoff:
-    """Record one sign-off; the release is approved when its chain is complete for this exact digest."""
+    """Record one sign-off; the release is approved when its chain is complete for this exact digest.
+
+    The approver takes the place that keeps the chain completable, or `slot` if they chose one that does."""
     return _decide(signoff_id=signoff_id, approver=approver, decision=SignoffDecision.Decision.APPROVE, comment=comment,
-                   reauthenticated_at=reauthenticated_at, digest=digest, now=now)  # fmt: skip
+                   reauthenticated_at=reauthenticated_at, digest=digest, now=now, slot=slot)  # fmt: skip
 
 
 def release_reject(

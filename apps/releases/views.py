@@ -11,7 +11,7 @@ from django.urls import reverse
 from django.views.decorators.http import require_POST
 
 from apps.accounts.scoping import can_see_system, is_read_only
-from apps.exceptions.reauth import reauth_is_fresh, reauth_time, user_needs_otp
+from apps.approvals.reauth import reauth_is_fresh, reauth_time, user_needs_otp
 from apps.ingest.parsers import ParseError
 from apps.releases import chain as chain_mod
 from apps.releases import selectors, services
@@ -65,6 +65,7 @@ def signoff_classify_new(request):
                         change_class=form.cleaned_data["change_class"],
                         actor=request.user,
                         environment=form.cleaned_data["environment"] or None,
+                        reason=form.cleaned_data["reason"],
                     )
                 except ValidationError as exc:
                     form.add_error(None, _errors(exc))
@@ -93,7 +94,7 @@ def _detail_context(request, signoff, *, decision_form=None, classify_form=None)
         "is_author": chain_mod.is_author(user, signoff),
         "reauth_fresh": reauth_is_fresh(reauth_time(request)),
         "needs_otp": user_needs_otp(user),
-        "reauth_url": reverse("exceptions:reauth") + "?next=" + signoff.get_absolute_url(),
+        "reauth_url": reverse("approvals:reauth") + "?next=" + signoff.get_absolute_url(),
         "decision_form": decision_form or DecisionForm(initial={"digest": signoff.digest()}),
         "can_classify": services.can_classify(user, signoff.system),
         "classify_form": classify_form or ClassifyForm(initial={"change_class": signoff.change_class}),
@@ -130,7 +131,7 @@ def signoff_decide(request, pk: int):
         )
     except PermissionDenied as exc:
         if not reauth_is_fresh(reauth_time(request)) and "Re-authenticate" in str(exc):
-            return redirect(reverse("exceptions:reauth") + "?next=" + signoff.get_absolute_url())
+            return redirect(reverse("approvals:reauth") + "?next=" + signoff.get_absolute_url())
         raise
     except ValidationError as exc:
         form.add_error(None, _errors(exc))
@@ -158,11 +159,16 @@ def signoff_classify(request, pk: int):
             change_class=form.cleaned_data["change_class"],
             actor=request.user,
             environment=signoff.environment,
+            reason=form.cleaned_data["reason"],
         )
-    except ValidationError as exc:
-        form.add_error(None, _errors(exc))
+    except (ValidationError, PermissionDenied) as exc:
+        # A refused downgrade is shown on the page, next to the form that asked for it.
+        form.add_error(None, _errors(exc) if isinstance(exc, ValidationError) else str(exc))
         return render(
-            request, "releases/signoff_detail.html", _detail_context(request, signoff, classify_form=form), status=400
+            request,
+            "releases/signoff_detail.html",
+            _detail_context(request, signoff, classify_form=form),
+            status=400 if isinstance(exc, ValidationError) else 403,
         )
     messages.success(
         request, f"{signoff.reference} is now {signoff.change_class}: {signoff.get_status_display().lower()}."

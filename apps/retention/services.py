@@ -16,6 +16,8 @@ from django.db.models import Exists, OuterRef
 from django.utils import timezone
 
 from apps.accounts.roles import Role
+from apps.approvals.refusals import decision_refusals_recorded
+from apps.approvals.slots import Slot, slot_candidates
 from apps.evidence.models import Evidence, EvidenceRecord
 from apps.ingest.blobs import blob_name, blob_storage
 from apps.ingest.models import Receipt, Source
@@ -205,15 +207,29 @@ def legal_hold_place(
     return hold
 
 
-@transaction.atomic
 def legal_hold_release(*, actor, hold_id: int, reason: str) -> LegalHold:
-    """Release a hold; what it covered becomes disposable again on its own schedule."""
+    """Release a hold; what it covered becomes disposable again on its own schedule.
+
+    An approval chain of one, requester excluded (the approval engine's rule): the person who placed
+    the hold does not release it; a second compliance officer does. A refused attempt is a ledger entry."""
+    with decision_refusals_recorded(actor=actor, attempt="legal_hold.release", target=("retention.legalhold", hold_id)):
+        return _legal_hold_release(actor=actor, hold_id=hold_id, reason=reason)
+
+
+@transaction.atomic
+def _legal_hold_release(*, actor, hold_id: int, reason: str) -> LegalHold:
     ensure_can_manage_retention(actor)
     reason = (reason or "").strip()
     if not reason:
         raise ValidationError("Say why the hold is released (matter closed, counsel's instruction...).")
     _lock()
     hold = LegalHold.objects.select_for_update().get(pk=hold_id)
+    if not isinstance(actor, str) and actor.pk == hold.placed_by_id:
+        others = slot_candidates(Slot.COMPLIANCE_OFFICER, None, exclude=[actor.pk])
+        names = ", ".join(u.get_username() for u in others[:10]) or "nobody yet: another officer must be appointed"
+        raise PermissionDenied(
+            f"Separation of duties: you placed {hold.reference}; a second compliance officer releases it ({names})."
+        )
     hold.ensure_can_move_to(LegalHold.Status.RELEASED)
     hold.status = LegalHold.Status.RELEASED
     hold.released_by, hold.released_at, hold.release_reason = actor, timezone.now(), reason

@@ -21,6 +21,8 @@ def client_for(user):
 
 
 def _approve(user, req, **body):
+    req.refresh_from_db()
+    body.setdefault("digest", req.digest())  # the API requires the digest the approver reviewed
     return client_for(user).post(
         f"/api/v1/exceptions/{req.pk}/approve", {"password": TEST_PASSWORD, **body}, format="json"
     )
@@ -93,7 +95,9 @@ def test_roles_outside_the_chain_are_refused_through_the_api(make_request, owner
 
 def test_approval_without_reauthentication_is_refused(make_request, owners):
     req = make_request("low")
-    r = client_for(owners["risk_owner"]).post(f"/api/v1/exceptions/{req.pk}/approve", {}, format="json")
+    r = client_for(owners["risk_owner"]).post(
+        f"/api/v1/exceptions/{req.pk}/approve", {"digest": req.digest()}, format="json"
+    )
     assert r.status_code == 403 and "Re-authenticate" in r.json()["error"]
     r = _approve(owners["risk_owner"], req, password="wrong-password-here")
     assert r.status_code == 403 and "password" in r.json()["error"]
@@ -108,7 +112,9 @@ def test_auditors_cannot_see_or_decide(make_request, owners):
 def test_approving_a_rejected_request_is_a_conflict(make_request, owners):
     req = make_request("high")
     r = client_for(owners["compliance"]).post(
-        f"/api/v1/exceptions/{req.pk}/reject", {"comment": "No.", "password": TEST_PASSWORD}, format="json"
+        f"/api/v1/exceptions/{req.pk}/reject",
+        {"comment": "No.", "password": TEST_PASSWORD, "digest": req.digest()},
+        format="json",
     )
     assert r.status_code == 200 and r.json()["status"] == "rejected"
     assert _approve(owners["risk_owner"], req).status_code == 409

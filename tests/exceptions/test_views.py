@@ -5,8 +5,8 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
+from apps.approvals.reauth import SESSION_KEY
 from apps.exceptions.models import Approval, ExceptionRequest
-from apps.exceptions.reauth import SESSION_KEY
 from tests.conftest import TEST_PASSWORD
 from tests.exceptions.conftest import CONTROL, approve_chain
 

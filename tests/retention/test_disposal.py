@@ -10,6 +10,7 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import DatabaseError, connection, transaction
 from django.utils import timezone
 
+from apps.accounts.roles import Role
 from apps.evidence.models import Evidence, EvidenceRecord
 from apps.ingest.blobs import blob_name, blob_storage
 from apps.ingest.services import receipt_accept, receipt_parse
@@ -82,7 +83,7 @@ def test_evidence_past_retention_is_disposed_of_on_schedule_and_the_record_stays
     assert "evidence.disposed" in actions(evidence)
 
 
-def test_legal_hold_blocks_disposal_until_released(ci, system, clock, compliance_officer):
+def test_legal_hold_blocks_disposal_until_released(ci, system, clock, compliance_officer, make_user):
     evidence = upload(ci, system, effective_at=clock - 2000 * DAY)
     hold = legal_hold_place(
         actor=compliance_officer,
@@ -97,7 +98,8 @@ def test_legal_hold_blocks_disposal_until_released(ci, system, clock, compliance
     assert [r["receipt"] for r in report.held] == [evidence.receipt_id] and report.held[0]["holds"] == [hold.reference]
     assert report.due_now == []
 
-    legal_hold_release(actor=compliance_officer, hold_id=hold.pk, reason="Matter settled; counsel released the hold")
+    second_officer = make_user(Role.COMPLIANCE_OFFICER)  # the officer who placed a hold never releases it
+    legal_hold_release(actor=second_officer, hold_id=hold.pk, reason="Matter settled; counsel released the hold")
     assert retention_dispose_due(now=clock) == 1
     assert not blob_exists(evidence.sha256)
     assert actions(hold) == ["legal_hold.placed", "legal_hold.released"]
@@ -159,7 +161,7 @@ def test_report_lists_disposals_due_in_the_next_30_and_90_days(ci, system, clock
 
 
 def test_only_compliance_officers_place_and_release_holds_and_a_reason_is_required(
-    system, engineer, compliance_officer
+    system, engineer, compliance_officer, make_user
 ):
     with pytest.raises(PermissionDenied):
         legal_hold_place(actor=engineer, scope="system", system=system, reason="mine")
@@ -170,9 +172,10 @@ def test_only_compliance_officers_place_and_release_holds_and_a_reason_is_requir
     hold = legal_hold_place(actor=compliance_officer, scope="system", system=system, reason="audit")
     with pytest.raises(PermissionDenied):
         legal_hold_release(actor=engineer, hold_id=hold.pk, reason="done")
-    legal_hold_release(actor=compliance_officer, hold_id=hold.pk, reason="done")
+    second_officer = make_user(Role.COMPLIANCE_OFFICER)  # the officer who placed a hold never releases it
+    legal_hold_release(actor=second_officer, hold_id=hold.pk, reason="done")
     with pytest.raises(ValidationError):
-        legal_hold_release(actor=compliance_officer, hold_id=hold.pk, reason="again")
+        legal_hold_release(actor=second_officer, hold_id=hold.pk, reason="again")
 
 
 def test_detail_rows_stay_immutable_outside_a_disposal(ci, system, clock):

@@ -5,6 +5,7 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
+from apps.accounts.roles import Role
 from apps.retention.models import DataPolicy, LegalHold
 from tests.retention.test_disposal import upload
 
@@ -16,11 +17,13 @@ def _fast_password_hashing(settings):
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 
 
-def test_officer_places_and_releases_a_hold_from_the_pages(client, compliance_officer, system):
+def test_officer_places_and_releases_a_hold_from_the_pages(client, compliance_officer, system, make_user):
     client.force_login(compliance_officer)
     response = client.post("/retention/holds/new/", {"scope": "system", "system": system.pk, "reason": "Subpoena 7"})
     hold = LegalHold.objects.get()
     assert response.status_code == 302 and response["Location"] == f"/retention/holds/{hold.pk}/"
+    assert client.post(f"/retention/holds/{hold.pk}/release/", {"reason": "Closed"}).status_code == 403
+    client.force_login(make_user(Role.COMPLIANCE_OFFICER))  # a second officer releases it
     assert client.post(f"/retention/holds/{hold.pk}/release/", {"reason": "Closed"}).status_code == 302
     hold.refresh_from_db()
     assert hold.status == LegalHold.Status.RELEASED

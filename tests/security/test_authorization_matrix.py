@@ -140,6 +140,7 @@ TABLE: list[tuple[str, str, str, tuple]] = [
     ("exceptions/new/", "GET", "/exceptions/new/", (LOGIN, DENY, OK, OK, OK, DENY, DENY, DENY)),
     ("exceptions/inbox/", "GET", "/exceptions/inbox/", (LOGIN, DENY, OK, OK, DENY, DENY, DENY, DENY)),
     ("exceptions/reauthenticate/", "GET", "/exceptions/reauthenticate/", (LOGIN, OK, OK, OK, OK, OK, OK, OK)),
+    ("approvals/reauthenticate/", "GET", "/approvals/reauthenticate/", (LOGIN, OK, OK, OK, OK, OK, OK, OK)),
     ("exceptions/<int:pk>/", "GET", "/exceptions/{exception}/", (LOGIN, OK, OK, OK, OK, OK, GONE, GONE)),
     ("exceptions/<int:pk>/edit/", "GET", "/exceptions/{exception}/edit/",
      (LOGIN, DENY, OK, DENY, DENY, DENY, GONE, GONE)),
@@ -215,9 +216,9 @@ TABLE: list[tuple[str, str, str, tuple]] = [
     ("api/v1/exceptions/<int:pk>/submit", "POST", "/api/v1/exceptions/{exception}/submit",
      (DENY, DENY, 409, DENY, DENY, DENY, GONE, GONE)),
     ("api/v1/exceptions/<int:pk>/approve", "POST", "/api/v1/exceptions/{exception}/approve",
-     (DENY, DENY, DENY, DENY, DENY, DENY, GONE, GONE)),
+     (DENY, BAD, BAD, BAD, BAD, DENY, GONE, GONE)),  # BAD: an empty body lacks the digest (required)
     ("api/v1/exceptions/<int:pk>/reject", "POST", "/api/v1/exceptions/{exception}/reject",
-     (DENY, DENY, DENY, DENY, DENY, DENY, GONE, GONE)),
+     (DENY, BAD, BAD, BAD, BAD, DENY, GONE, GONE)),  # BAD: an empty body lacks the digest (required)
     ("api/v1/exceptions/<int:pk>/revoke", "POST", "/api/v1/exceptions/{exception}/revoke",
      (DENY, DENY, BAD, DENY, DENY, DENY, GONE, GONE)),
     ("api/v1/exceptions/<int:pk>/renew", "POST", "/api/v1/exceptions/{exception}/renew",

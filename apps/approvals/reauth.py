@@ -19,6 +19,8 @@ from django.contrib.auth import authenticate
 from django.core.exceptions import PermissionDenied
 from django.utils import timezone
 
+from apps.approvals.refusals import reauth_failure_record
+
 SESSION_KEY = "portal_reauth_at"
 
 
@@ -73,12 +75,14 @@ def reauth_time(request) -> datetime | None:
         return None
 
 
-def reauth_for_decision(request, *, password: str = "", otp_token: str = "") -> datetime | None:
+def reauth_for_decision(request, *, password: str = "", otp_token: str = "", target=None) -> datetime | None:
     """For an API decision: a re-authentication made now from a password (and code) sent with it,
-    else the session's last one. A wrong password is refused (and counts towards the lockout)."""
+    else the session's last one. A wrong password is refused (and counts towards the lockout) and
+    recorded in the ledger as a security event about `target`."""
     if password:
         ok, message = credentials_check(request=request, user=request.user, password=password, otp_token=otp_token)
         if not ok:
+            reauth_failure_record(user=request.user, why=message, target=target, path=request.path)
             raise PermissionDenied(f"Re-authentication failed: {message}")
         return timezone.now()
     return reauth_time(request)

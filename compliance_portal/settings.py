@@ -449,9 +449,10 @@ PORTAL_RECEIPT_SWEEP_SECONDS = env_int("PORTAL_RECEIPT_SWEEP_SECONDS", default=3
 # Sigstore trust root (Fulcio CAs, Rekor keys, CT logs) for verifying provenance bundles offline
 # (issue 17): the public-good instance's trusted_root.json shipped in apps/ingest/sigstore/, or a
 # file of your own (a private Sigstore, or a newer root fetched with `sigstore` / TUF out of band).
-PORTAL_SIGSTORE_TRUSTED_ROOT = env_str(
-    "PORTAL_SIGSTORE_TRUSTED_ROOT", default=str(BASE_DIR / "apps" / "ingest" / "sigstore" / "trusted_root.json")
-)
+# A relative path is taken from the checkout (BASE_DIR), whatever the working directory.
+PORTAL_SIGSTORE_TRUSTED_ROOT = str(BASE_DIR / env_str(
+    "PORTAL_SIGSTORE_TRUSTED_ROOT", default="apps/ingest/sigstore/trusted_root.json"
+))
 # fsync every new blob (and its directory) before the 202: a crash cannot lose an accepted body.
 # The test profile skips it for speed; tests/ingest/test_accept_path.py turns it on.
 PORTAL_BLOB_FSYNC = env_bool("PORTAL_BLOB_FSYNC", default=PROFILE != "test")

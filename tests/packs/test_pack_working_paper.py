@@ -24,14 +24,21 @@ from tests.ingest.conftest import COMMIT, fixture_bytes
 
 
 def _other_systems_evidence_on_the_shared_subject(scenario):
-    """Evidence of another system about the credit system's commit, newer than the credit system's own."""
+    """Evidence of another system about the credit system's commit, newer than the credit system's own.
+
+    Its unbound source is allowed for credit too, so policy counts it there (issue 17): the pack must
+    still keep the other system's evidence out of a credit pack."""
+    from apps.accounts.roles import Role
+    from apps.accounts.services import user_create
     from apps.evidence.models import Evidence
-    from apps.ingest.services import receipt_accept, receipt_parse, source_create
+    from apps.ingest.services import receipt_accept, receipt_parse, source_allow_system, source_create
     from apps.inventory.models import System
     from apps.policy.services import policy_evaluate
 
     other = System.objects.get(slug="other")
     source = source_create(actor="system:test", kind="generic-ci", name="ci shared").source
+    admin = user_create(username="pack-admin", password=None, roles=[Role.ADMIN])
+    source_allow_system(actor=admin, source_id=source.pk, system=scenario["system"], reason="shared CI")
     receipt, _ = receipt_accept(source=source, channel="upload", body=fixture_bytes("junit_pytest.xml"),
                                 subject=COMMIT, filename="junit_pytest.xml", system=other, enqueue=False)
     receipt_parse(receipt_id=receipt.pk)

@@ -171,6 +171,9 @@ TABLE: list[tuple[str, str, str, tuple]] = [
     ("sources/", "GET", "/sources/", (LOGIN, OK, DENY, DENY, DENY, DENY, DENY, DENY)),
     ("sources/new/", "GET", "/sources/new/", (LOGIN, OK, DENY, DENY, DENY, DENY, DENY, DENY)),
     ("sources/<int:pk>/", "GET", "/sources/{source}/", (LOGIN, OK, DENY, DENY, DENY, DENY, DENY, DENY)),
+    # admins only; an empty form is refused with a message and a redirect back to the source
+    ("sources/<int:pk>/allowances/", "POST", "/sources/{source}/allowances/",
+     (LOGIN, MOVED, DENY, DENY, DENY, DENY, DENY, DENY)),
     ("sources/<int:pk>/rotate/", "POST", "/sources/{source}/rotate/", (LOGIN, OK, DENY, DENY, DENY, DENY, DENY, DENY)),
     ("sources/<int:pk>/enabled/", "POST", "/sources/{source}/enabled/",
      (LOGIN, MOVED, DENY, DENY, DENY, DENY, DENY, DENY)),
@@ -246,6 +249,8 @@ TABLE: list[tuple[str, str, str, tuple]] = [
      (LOGIN, OK, OK, DENY, DENY, DENY, DENY, DENY)),
     ("rules/validate", "POST", "/rules/validate", (LOGIN, OK, OK, DENY, DENY, DENY, DENY, DENY)),
     ("rules/dry-run", "POST", "/rules/dry-run", (LOGIN, OK, OK, DENY, DENY, DENY, DENY, DENY)),
+    # the officer's dry run: only the person who asked sees it (the admin gets 404, not their run)
+    ("rules/dry-run/<int:pk>", "GET", "/rules/dry-run/{dry_run}", (LOGIN, GONE, OK, DENY, DENY, DENY, DENY, DENY)),
     ("frameworks/import/", "GET", "/frameworks/import/", (LOGIN, OK, OK, DENY, DENY, DENY, DENY, DENY)),
     ("frameworks/<slug:code>/assessment-results.json", "GET", "/frameworks/hipaa/assessment-results.json",
      (LOGIN, OK, OK, OK, OK, OK, OK, OK)),
@@ -351,7 +356,12 @@ def _people_build(world):
     checkpoint = ledger_checkpoint(force=True)
     Engagement.objects.filter(pk=world.engagement.pk).update(opening_checkpoint_size=checkpoint.size)
 
+    from apps.policy.models import RuleDryRun
+
+    dry_run = RuleDryRun.objects.create(requested_by=world.officer, rule_key="security-scan-fresh", spec={},
+                                        created_at=now)
     values = {
+        "dry_run": dry_run.pk,
         "system": world.system_in.slug,
         "system_out": world.system_out.slug,
         "evidence": world.evidence_in.pk,

@@ -279,7 +279,9 @@ if PORTAL_OIDC_ENABLED:
     INSTALLED_APPS.append("mozilla_django_oidc")
     AUTHENTICATION_BACKENDS.insert(1, "apps.accounts.oidc.PortalOIDCBackend")
     OIDC_RP_CLIENT_ID = env_str("OIDC_RP_CLIENT_ID")
-    OIDC_RP_CLIENT_SECRET = env_secret("OIDC_RP_CLIENT_SECRET", dev_default=None, profile=PROFILE)
+    OIDC_RP_CLIENT_SECRET = env_secret(
+        "OIDC_RP_CLIENT_SECRET", dev_default=None, profile=PROFILE, check_strength=False  # the IdP's format
+    )
     OIDC_RP_SIGN_ALGO = env_str("OIDC_RP_SIGN_ALGO", default="RS256")
     OIDC_OP_AUTHORIZATION_ENDPOINT = env_str("OIDC_OP_AUTHORIZATION_ENDPOINT")
     OIDC_OP_TOKEN_ENDPOINT = env_str("OIDC_OP_TOKEN_ENDPOINT")

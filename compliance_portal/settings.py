@@ -173,6 +173,8 @@ CELERY_TASK_SOFT_TIME_LIMIT = CELERY_TASK_TIME_LIMIT - 5
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 # A message not acknowledged within this time is redelivered; longer than any task.
 CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": CELERY_TASK_TIME_LIMIT * 2}
+# Beat touches var/heartbeat/beat on every tick, for its health check (compliance_portal/heartbeat.py).
+CELERY_BEAT_SCHEDULER = "compliance_portal.celery:HeartbeatScheduler"
 CELERY_BEAT_SCHEDULE = {
     # The `sequencer` process sequences within ~200 ms; this is the safety net if it is down.
     "ledger-integrate": {"task": "apps.ledger.tasks.ledger_integrate", "schedule": 5.0, "options": {"expires": 4}},

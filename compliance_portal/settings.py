@@ -405,6 +405,15 @@ PORTAL_LEDGER_SIGNING_KEY = env_secret(
 # Verifier keys of earlier signing keys, so checkpoints signed before a rotation still verify.
 PORTAL_LEDGER_TRUSTED_KEYS = env_list("PORTAL_LEDGER_TRUSTED_KEYS", default=[])
 PORTAL_LEDGER_ORIGIN = env_str("PORTAL_LEDGER_ORIGIN", default="compliance-portal.local/ledger")
+# /healthz answers 503 when the oldest entry waiting for the sequencer is older than this (the
+# sequencer integrates within ~200 ms; beat's ledger-integrate every 5 s is the safety net)...
+PORTAL_HEALTH_LEDGER_LAG_SECONDS = env_int("PORTAL_HEALTH_LEDGER_LAG_SECONDS", default=60, minimum=1)
+# ...and when sequenced entries have waited longer than this for a checkpoint (beat signs one every
+# PORTAL_LEDGER_CHECKPOINT_SECONDS when the log grew).
+PORTAL_HEALTH_CHECKPOINT_LAG_SECONDS = env_int(
+    "PORTAL_HEALTH_CHECKPOINT_LAG_SECONDS", default=max(300, 5 * CELERY_BEAT_SCHEDULE["ledger-checkpoint"]["schedule"]),
+    minimum=1,
+)
 # Every checkpoint is also appended here, outside the database (point it at other storage).
 _witness = env_str("PORTAL_LEDGER_WITNESS_FILE", default=str(VAR_DIR / "ledger-checkpoints.jsonl"))
 PORTAL_LEDGER_WITNESS_FILE = Path(_witness) if _witness != "off" else None

@@ -8,10 +8,12 @@ STAMP := $(VENV)/.installed
 .PHONY: run test bench lint manage stop lock venv services-test browsers load
 
 venv: $(STAMP)
-$(STAMP): requirements.txt
+# Development installs both locks: requirements-dev.txt is the runtime lock plus the tools (tests,
+# lint, benchmarks); the production image installs requirements.txt alone.
+$(STAMP): requirements.txt requirements-dev.txt
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet --require-virtualenv -r requirements.txt
+	$(BIN)/pip install --quiet --require-virtualenv -r requirements.txt -r requirements-dev.txt
 	@touch $(STAMP)
 
 ## make run: PostgreSQL + Redis (project-local), migrations, demo data, web + worker + beat.
@@ -44,5 +46,8 @@ stop:
 	scripts/services.sh stop run
 	scripts/services.sh stop test
 
+## make lock: re-pin the runtime lock, then the dev lock (constrained to the runtime pins).
+LOCK := $(BIN)/pip-compile --quiet --strip-extras --no-annotate --no-emit-index-url --no-emit-find-links
 lock: venv
-	$(BIN)/pip-compile --quiet --strip-extras --output-file requirements.txt requirements.in
+	$(LOCK) --output-file requirements.txt requirements.in
+	$(LOCK) --output-file requirements-dev.txt requirements-dev.in

@@ -220,3 +220,63 @@ def test_the_image_build_makes_throwaway_secrets_and_keeps_none():
     assert "scripts/init_secrets.py --stdout --host build.invalid > /tmp/build.env" in DOCKERFILE
     assert "rm -f /tmp/build.env" in DOCKERFILE
     assert "SECRET_KEY=" not in DOCKERFILE and "PRIVATE+KEY" not in DOCKERFILE
+
+
+# ---------------------------------------------------------------- issue 23: runtime vs development requirements
+def _pins(name: str) -> dict[str, str]:
+    pins = {}
+    for line in (ROOT / name).read_text().splitlines():
+        if "==" in line and not line.startswith(("#", "-")):
+            package, version = line.split("==")
+            pins[re.sub(r"[-_.]+", "-", package).lower()] = version.split()[0]
+    return pins
+
+
+# What the image must not carry (issue 23): the test, benchmark and peer-server world.
+DEV_ONLY = ["mlflow", "pandas", "scipy", "scikit-learn", "pyarrow", "locust", "gevent", "moto", "playwright",
+            "schemathesis", "pytest", "hypothesis", "ruff", "pip-tools", "factory-boy", "check-jsonschema", "honcho"]
+
+
+def test_the_runtime_lock_carries_no_test_or_benchmark_tools():
+    runtime = _pins("requirements.txt")
+    assert not set(DEV_ONLY) & set(runtime), sorted(set(DEV_ONLY) & set(runtime))
+    assert {"django", "celery", "gunicorn", "weasyprint", "psycopg"} <= set(runtime)
+
+
+def test_the_dev_lock_holds_every_runtime_pin_at_the_same_version():
+    runtime, dev = _pins("requirements.txt"), _pins("requirements-dev.txt")
+    assert {name: (version, dev.get(name)) for name, version in runtime.items() if dev.get(name) != version} == {}
+    assert set(DEV_ONLY) <= set(dev)
+
+
+def test_the_image_installs_the_runtime_lock_only_and_make_venv_installs_both():
+    installs = re.findall(r"pip install [^\n]*", DOCKERFILE)
+    assert installs == ["pip install --no-cache-dir -r requirements.txt"]
+    makefile = (ROOT / "Makefile").read_text()
+    assert "-r requirements.txt -r requirements-dev.txt" in makefile
+    assert "--output-file requirements.txt requirements.in" in makefile
+    assert "--output-file requirements-dev.txt requirements-dev.in" in makefile
+
+
+def test_every_package_the_application_imports_is_in_the_runtime_lock():
+    import ast
+    import importlib.metadata
+
+    # Modules named in settings as strings (apps, middleware, backends, formatters) and the servers.
+    imported = {"whitenoise", "django_filters", "django_htmx", "template_partials", "axes", "pythonjsonlogger",
+                "drf_spectacular_sidecar", "gunicorn", "psycopg", "django_otp", "csp", "mozilla_django_oidc"}
+    for folder in ("apps", "compliance_portal"):
+        for path in (ROOT / folder).rglob("*.py"):
+            for node in ast.walk(ast.parse(path.read_text())):
+                if isinstance(node, ast.Import):
+                    imported |= {alias.name.split(".")[0] for alias in node.names}
+                elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+                    imported.add(node.module.split(".")[0])
+    distributions = importlib.metadata.packages_distributions()
+    runtime = set(_pins("requirements.txt"))
+    missing = {}
+    for module in sorted(imported - set(sys.stdlib_module_names) - {"apps", "compliance_portal"}):
+        names = {re.sub(r"[-_.]+", "-", d).lower() for d in distributions.get(module, [])}
+        if names and not names & runtime:
+            missing[module] = sorted(names)
+    assert not missing, f"imported at run time but not in requirements.txt: {missing}"

@@ -25,4 +25,4 @@ RUN python scripts/init_secrets.py --stdout --host build.invalid > /tmp/build.en
     ; status=$? ; rm -f /tmp/build.env ; exit $status
 USER portal
 EXPOSE 8000
-CMD ["gunicorn", "-c", "compliance_portal/gunicorn.conf.py", "--bind", "0.0.0.0:8000", "--access-logfile", "-"]
+CMD ["gunicorn", "-c", "compliance_portal/gunicorn.conf.py", "--bind", "0.0.0.0:8000"]

@@ -5,11 +5,13 @@ secure cookies, HTTPS), "dev" (what `make run` uses) and "test" (what `make test
 Every variable is listed and explained in .env.example and the README.
 """
 
+import logging
 from pathlib import Path
 
 import dj_database_url
 
 from compliance_portal.env import env_bool, env_choice, env_int, env_list, env_secret, env_str
+from compliance_portal.logging import logging_config
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -367,28 +369,21 @@ SPECTACULAR_SETTINGS = {
 }
 
 # ---------------------------------------------------------------- logging
+# One format for every process (Django, Celery worker and beat, gunicorn): compliance_portal/logging.py.
+# JSON lines with request and task ids, except in the dev profile, where `make run`'s console gets short
+# text lines and stays quiet: warnings, errors, one line per page or API request, one per slow or failed task.
+LOG_FORMAT = env_choice("PORTAL_LOG_FORMAT", ("json", "text"), default="text" if PROFILE == "dev" else "json")
 LOG_LEVEL = env_choice("PORTAL_LOG_LEVEL", ("DEBUG", "INFO", "WARNING", "ERROR"), default="INFO")
-LOGGING = {
-    "version": 1,
-    "disable_existing_loggers": False,
-    "filters": {"request_id": {"()": "compliance_portal.logging.RequestIdFilter"}},
-    "formatters": {
-        "json": {
-            "()": "pythonjsonlogger.json.JsonFormatter",
-            "fmt": "%(asctime)s %(levelname)s %(name)s %(message)s %(request_id)s",
-            "rename_fields": {"asctime": "time", "levelname": "level", "name": "logger"},
-        }
-    },
-    "handlers": {
-        "console": {"class": "logging.StreamHandler", "formatter": "json", "filters": ["request_id"]}
-    },
-    "root": {"handlers": ["console"], "level": LOG_LEVEL},
-    "loggers": {
-        "django.db.backends": {"level": "WARNING"},
-        "celery": {"level": LOG_LEVEL},
-        "axes": {"level": "WARNING"},
-    },
-}
+LOG_QUIET = env_bool("PORTAL_LOG_QUIET", default=PROFILE == "dev")
+LOGGING = logging_config(fmt=LOG_FORMAT, level=LOG_LEVEL, quiet=LOG_QUIET)
+# Python warnings (a library's UserWarning) become log records in that format, not raw stderr text.
+logging.captureWarnings(True)
+# Requests under these paths get no access line (gunicorn): static files, in the quiet console.
+PORTAL_ACCESS_LOG_SKIP = ("/static/", "/favicon.ico") if LOG_QUIET else ()
+# A task that runs longer than this many seconds gets a line on portal.tasks (also in the quiet console).
+PORTAL_SLOW_TASK_SECONDS = env_int("PORTAL_SLOW_TASK_SECONDS", default=1, minimum=0)
+# Celery keeps its hands off the root logger: the worker and beat log through LOGGING (celery.py).
+CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 
 # ---------------------------------------------------------------- portal
 PORTAL_DEMO_DATA = PROFILE != "prod"

@@ -88,7 +88,8 @@ def logging_config(*, fmt: str, level: str, quiet: bool) -> dict:
                 "fmt": JSON_FORMAT,
                 "rename_fields": {"asctime": "time", "levelname": "level", "name": "logger"},
             },
-            "text": {"format": "%(asctime)s %(levelname)-7s %(message)s", "datefmt": "%H:%M:%S"},
+            # honcho (`make run`) prefixes each line with the time and the process name.
+            "text": {"format": "%(levelname)-7s %(message)s"},
         },
         "handlers": {
             "console": {"class": "logging.StreamHandler", "formatter": fmt, "filters": ["request_id"]},

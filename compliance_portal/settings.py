@@ -327,12 +327,15 @@ STORAGES = {
 }
 
 # ---------------------------------------------------------------- email
+# Outside prod, e-mails are written to files under var/mail/ (one per message), not to the console:
+# printed, they were most of `make run`'s output.
 EMAIL_BACKEND = env_str(
     "EMAIL_BACKEND",
     default="django.core.mail.backends.smtp.EmailBackend"
     if IS_PROD
-    else "django.core.mail.backends.console.EmailBackend",
+    else "django.core.mail.backends.filebased.EmailBackend",
 )
+EMAIL_FILE_PATH = Path(env_str("PORTAL_VAR_DIR", default=str(BASE_DIR / "var"))) / "mail"
 EMAIL_HOST = env_str("EMAIL_HOST", default="localhost")
 EMAIL_PORT = env_int("EMAIL_PORT", default=25, minimum=1)
 EMAIL_HOST_USER = env_str("EMAIL_HOST_USER", default="")

@@ -168,3 +168,47 @@ def test_celery_beat_logs_json_lines(process_env, tmp_path):
     lines = _run_until(args, env, tmp_path / "beat.log", lambda text: "Sending due task" in text)
     records = _json_lines(lines)
     assert any(r["logger"] == "celery.beat" for r in records)
+
+
+# ---------------------------------------------------------------- issue 23: `make run`'s console
+@pytest.fixture
+def quiet_console(settings):
+    from logging.config import dictConfig
+
+    from compliance_portal.logging import logging_config
+
+    dictConfig(logging_config(fmt="text", level="INFO", quiet=True))
+    yield
+    dictConfig(settings.LOGGING)
+
+
+def test_the_quiet_console_drops_font_subsetting_layout_steps_and_beat_ticks(quiet_console):
+    for chatter in ("fontTools.subset", "fontTools.ttLib", "weasyprint.progress", "celery.beat",
+                    "celery.worker.strategy", "celery.app.trace", "gunicorn.error", "apps.ingest.dispatch"):
+        assert not logging.getLogger(chatter).isEnabledFor(logging.INFO), chatter
+    for wanted in ("portal.access", "portal.tasks"):
+        assert logging.getLogger(wanted).isEnabledFor(logging.INFO), wanted
+    assert logging.getLogger("apps.packs.services").isEnabledFor(logging.WARNING)
+
+
+def test_font_subsetting_and_layout_steps_stay_out_of_every_profile(settings):
+    # Not only the dev console: these are hundreds of lines per pack in any log.
+    for chatter in ("fontTools", "weasyprint.progress"):
+        assert settings.LOGGING["loggers"][chatter]["level"] == "WARNING"
+
+
+def test_a_slow_task_gets_one_line_and_a_quick_one_none(settings, caplog):
+    from types import SimpleNamespace
+
+    from compliance_portal.celery import _task_clock_start, _task_clock_stop
+
+    task = SimpleNamespace(name="apps.packs.tasks.pack_build")
+    caplog.set_level(logging.INFO, logger="portal.tasks")
+    settings.PORTAL_SLOW_TASK_SECONDS = 3600  # nothing here takes an hour
+    _task_clock_start(task_id="quick")
+    _task_clock_stop(task_id="quick", task=task, state="SUCCESS")
+    assert not caplog.records
+    settings.PORTAL_SLOW_TASK_SECONDS = 0  # everything takes longer than nothing
+    _task_clock_start(task_id="slow")
+    _task_clock_stop(task_id="slow", task=task, state="SUCCESS")
+    assert [r.getMessage().split(" took ")[0] for r in caplog.records] == ["task apps.packs.tasks.pack_build"]

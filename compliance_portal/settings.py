@@ -247,9 +247,10 @@ AXES_LOCKOUT_TEMPLATE = "accounts/locked_out.html"
 AXES_IPWARE_PROXY_COUNT = 1 if env_bool("PORTAL_BEHIND_PROXY", default=False) else 0
 AXES_VERBOSE = False
 # TOTP second factor (django-otp). Users of these roles must enrol and verify; the prod
-# profile requires it of admins and risk owners. Anyone may enrol; whoever has a device verifies.
+# profile requires it of admins, risk owners and compliance officers (who map controls, open
+# engagements and request packs). Anyone may enrol; whoever has a device verifies.
 PORTAL_MFA_REQUIRED_ROLES = env_list(
-    "PORTAL_MFA_REQUIRED_ROLES", default=["admin", "risk_owner"] if IS_PROD else []
+    "PORTAL_MFA_REQUIRED_ROLES", default=["admin", "risk_owner", "compliance_officer"] if IS_PROD else []
 )
 OTP_TOTP_ISSUER = env_str("PORTAL_OTP_ISSUER", default="Compliance Portal")
 # Content Security Policy (django-csp): nothing inline runs; scripts and styles come from us.

@@ -107,3 +107,10 @@ def test_production_refuses_low_entropy_keys(name, value):
 def test_development_profile_still_runs_on_its_published_defaults():
     result = _manage("check", env={"PORTAL_PROFILE": "dev"})
     assert result.returncode == 0, result.stderr
+
+
+def test_production_requires_totp_of_admins_risk_owners_and_compliance_officers():
+    code = "from django.conf import settings; print(' '.join(sorted(settings.PORTAL_MFA_REQUIRED_ROLES)))"
+    prod = _manage("shell", "--no-imports", "-c", code, env=PROD_ENV)
+    assert prod.returncode == 0, prod.stderr
+    assert prod.stdout.split() == ["admin", "compliance_officer", "risk_owner"]

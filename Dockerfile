@@ -1,4 +1,13 @@
 # One image for web, worker, beat and the ledger sequencer (docker-compose.yml picks the command).
+
+# Browser assets from npm (the charts' Plotly bundle), pinned by package-lock.json; only the
+# installed files reach the image, not npm itself.
+FROM python:3.11-slim-bookworm AS assets
+RUN apt-get update && apt-get install -y --no-install-recommends npm && rm -rf /var/lib/apt/lists/*
+WORKDIR /assets
+COPY package.json package-lock.json ./
+RUN npm ci --ignore-scripts --no-audit --no-fund --loglevel=error
+
 FROM python:3.11-slim-bookworm
 ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 PORTAL_PROFILE=prod \
     PORTAL_VAR_DIR=/var/lib/portal PORTAL_STATIC_ROOT=/app/staticfiles
@@ -16,6 +25,7 @@ WORKDIR /app
 COPY requirements.txt .
 RUN pip install --no-cache-dir -r requirements.txt
 COPY . .
+COPY --from=assets /assets/node_modules /app/node_modules
 # collectstatic loads the prod settings, which refuse to start without real secrets: give this step
 # freshly generated throwaway ones (deleted in the same step, so in no layer) and services it never calls.
 RUN python scripts/init_secrets.py --stdout --host build.invalid > /tmp/build.env \

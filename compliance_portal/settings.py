@@ -311,18 +311,22 @@ STATICFILES_FINDERS = [
     "django.contrib.staticfiles.finders.AppDirectoriesFinder",
     "apps.dashboard.staticfinders.PlotlyFinder",
 ]
-# Outside prod, whitenoise serves straight from the finders (no collectstatic needed).
-WHITENOISE_USE_FINDERS = not IS_PROD
+# Static files are served compressed (brotli, gzip) in every profile that collects them: prod and
+# dev (`make run` runs collectstatic) serve STATIC_ROOT; only the test profile, which never collects,
+# serves straight from the finders.
+WHITENOISE_USE_FINDERS = PROFILE == "test"
 STORAGES = {
     "default": {
         "BACKEND": "django.core.files.storage.FileSystemStorage",
         "OPTIONS": {"location": env_str("PORTAL_MEDIA_ROOT", default=str(BASE_DIR / "var" / "media"))},
     },
     "staticfiles": {
+        # Prod adds hashed names (cache forever); elsewhere the names stay, so a template needs no
+        # manifest entry before the next collectstatic. Both write .br and .gz copies.
         "BACKEND": (
             "whitenoise.storage.CompressedManifestStaticFilesStorage"
             if IS_PROD
-            else "django.contrib.staticfiles.storage.StaticFilesStorage"
+            else "whitenoise.storage.CompressedStaticFilesStorage"
         )
     },
 }

@@ -7,12 +7,23 @@ STAMP := $(VENV)/.installed
 
 .PHONY: run test bench lint manage stop lock venv services-test browsers load
 
-venv: $(STAMP)
-$(STAMP): requirements.txt
+ASSETS := node_modules/.package-lock.json
+
+venv: $(STAMP) $(ASSETS)
+# Development installs both locks: requirements-dev.txt is the runtime lock plus the tools (tests,
+# lint, benchmarks); the production image installs requirements.txt alone.
+$(STAMP): requirements.txt requirements-dev.txt
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet --require-virtualenv -r requirements.txt
+	$(BIN)/pip install --quiet --require-virtualenv -r requirements.txt -r requirements-dev.txt
 	@touch $(STAMP)
+
+# Browser assets (the charts' Plotly bundle) come from npm, pinned by package-lock.json.
+$(ASSETS): package-lock.json
+	@command -v npm >/dev/null || { [ "$$(id -u)" = 0 ] && apt-get install -y -qq --no-install-recommends npm >/dev/null; } \
+		|| { echo "npm is needed for the chart bundle: apt-get install npm" >&2; exit 1; }
+	npm ci --ignore-scripts --no-audit --no-fund --loglevel=error
+	@touch $(ASSETS)
 
 ## make run: PostgreSQL + Redis (project-local), migrations, demo data, web + worker + beat.
 run: venv
@@ -44,5 +55,8 @@ stop:
 	scripts/services.sh stop run
 	scripts/services.sh stop test
 
+## make lock: re-pin the runtime lock, then the dev lock (constrained to the runtime pins).
+LOCK := $(BIN)/pip-compile --quiet --strip-extras --no-annotate --no-emit-index-url --no-emit-find-links
 lock: venv
-	$(BIN)/pip-compile --quiet --strip-extras --output-file requirements.txt requirements.in
+	$(LOCK) --output-file requirements.txt requirements.in
+	$(LOCK) --output-file requirements-dev.txt requirements-dev.in

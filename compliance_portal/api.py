@@ -1,6 +1,39 @@
 """API conventions shared by every app: errors are {"error": "<what is wrong>"}."""
 
+from rest_framework import parsers
+from rest_framework.exceptions import ParseError
 from rest_framework.views import exception_handler as drf_exception_handler
+
+# No document any endpoint takes nests deeper than this (OSCAL catalogs: about 10 levels). Deeper
+# JSON is refused with a 400 rather than handed to code that recurses (serializers, canonical JSON).
+MAX_JSON_DEPTH = 64
+
+
+def json_depth_exceeds(value, limit: int = MAX_JSON_DEPTH) -> bool:
+    """Whether parsed JSON nests deeper than `limit` (an explicit stack: no recursion to run out of)."""
+    stack = [(value, 1)]
+    while stack:
+        node, depth = stack.pop()
+        if isinstance(node, dict | list):
+            if depth > limit:
+                return True
+            children = node.values() if isinstance(node, dict) else node
+            stack.extend((child, depth + 1) for child in children if isinstance(child, dict | list))
+    return False
+
+
+class JSONParser(parsers.JSONParser):
+    """DRF's JSON parser, plus a 400 for JSON nested too deeply (it was a RecursionError: a 500)."""
+
+    def parse(self, stream, media_type=None, parser_context=None):
+        error = f"JSON nested too deeply: at most {MAX_JSON_DEPTH} levels of objects and arrays"
+        try:
+            data = super().parse(stream, media_type, parser_context)
+        except RecursionError:
+            raise ParseError(error) from None
+        if json_depth_exceeds(data):
+            raise ParseError(error)
+        return data
 
 
 def _flatten(detail) -> str:

@@ -1,11 +1,61 @@
 """The Celery app. Queues, limits and the beat schedule live in settings (CELERY_*)."""
 
+import logging
 import os
+import time
 
-from celery import Celery
+from celery import Celery, signals
+from celery.beat import PersistentScheduler
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "compliance_portal.settings")
 
 app = Celery("compliance_portal")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
+
+
+class HeartbeatScheduler(PersistentScheduler):
+    """Beat's scheduler, plus a heartbeat file per tick (CELERY_BEAT_SCHEDULER): beat answers no
+    request, so its container health check reads the file (compliance_portal/heartbeat.py)."""
+
+    def tick(self, *args, **kwargs):
+        # Imported here: `python -m compliance_portal.heartbeat` loads this package (and so this
+        # module) first, and must find the heartbeat module not yet imported.
+        from compliance_portal.heartbeat import heartbeat_touch
+
+        heartbeat_touch("beat")
+        return super().tick(*args, **kwargs)
+
+
+@signals.setup_logging.connect
+def logging_from_settings(**kwargs):
+    """Worker and beat log through settings.LOGGING (JSON lines with the task id in prod) instead of
+    Celery's own plain-text set-up: with a receiver for this signal Celery configures nothing."""
+    from logging.config import dictConfig
+
+    from django.conf import settings
+
+    dictConfig(settings.LOGGING)
+
+
+_task_started: dict[str, float] = {}
+
+
+@signals.task_prerun.connect
+def _task_clock_start(task_id=None, **kwargs):
+    _task_started[task_id] = time.monotonic()
+
+
+@signals.task_postrun.connect
+def _task_clock_stop(task_id=None, task=None, state=None, **kwargs):
+    """One line per task slower than PORTAL_SLOW_TASK_SECONDS (failures get Celery's error line)."""
+    from django.conf import settings
+
+    started = _task_started.pop(task_id, None)
+    if started is None:
+        return
+    took = time.monotonic() - started
+    if took > settings.PORTAL_SLOW_TASK_SECONDS:
+        logging.getLogger("portal.tasks").info(
+            "task %s took %.1fs (%s)", task.name, took, state, extra={"duration_s": round(took, 3)}
+        )

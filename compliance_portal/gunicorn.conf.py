@@ -1,7 +1,7 @@
 """The production web server's configuration: `gunicorn -c compliance_portal/gunicorn.conf.py`.
 
-One place for it (Procfile, docker-compose.yml and the Dockerfile pass only the address and the
-access log). Not named ./gunicorn.conf.py on purpose: gunicorn would load that from the working
+One place for it (Procfile, docker-compose.yml and the Dockerfile pass only the address).
+Not named ./gunicorn.conf.py on purpose: gunicorn would load that from the working
 directory for every gunicorn started there (benchmarks, the fault-test stack), which pick their
 own settings.
 
@@ -14,6 +14,9 @@ connections plus the workers'.
 
 import os
 
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "compliance_portal.settings")
+from django.conf import settings as _settings  # noqa: E402 - after the settings module is named
+
 wsgi_app = "compliance_portal.wsgi:application"
 worker_class = "gthread"
 # Worker processes: one per core by default (the cores the process may use).
@@ -24,6 +27,10 @@ keepalive = 5
 timeout = 30
 graceful_timeout = 10
 backlog = 2048
+# Logs: the project's one format (JSON lines in prod), and one access line per request with its
+# request id, written by compliance_portal.logging.GunicornLogger (no --access-logfile needed).
+logger_class = "compliance_portal.logging.GunicornLogger"
+logconfig_dict = _settings.LOGGING
 
 
 def post_worker_init(worker):

@@ -1,4 +1,10 @@
-"""GET /healthz: is the database, Redis and at least one Celery worker answering?"""
+"""GET /healthz: are the database, Redis, a worker for each queue and the ledger keeping up?
+
+Each check is "ok" or "error: <why>"; any error answers 503, so a load balancer or the container
+health check takes the instance out. The ledger checks have limits (settings
+PORTAL_HEALTH_LEDGER_LAG_SECONDS and PORTAL_HEALTH_CHECKPOINT_LAG_SECONDS): a stopped sequencer
+leaves entries pending, and that turns /healthz red once the oldest waited longer than the limit.
+"""
 
 from __future__ import annotations
 
@@ -6,12 +12,15 @@ import redis
 from django.conf import settings
 from django.db import connection
 from django.http import JsonResponse
+from django.utils import timezone
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
 
+from apps.ledger.selectors import ledger_lag_summary
 from compliance_portal.celery import app as celery_app
 
 WORKER_PING_TIMEOUT = 1.0
+HEAVY_QUEUE = "heavy"
 
 
 def _check_database() -> str:
@@ -33,14 +42,59 @@ def _check_redis() -> str:
     return "ok"
 
 
-def _check_worker() -> str:
+def _check_workers() -> tuple[str, str]:
+    """(default queue, heavy queue): one broadcast asks every worker which queues it consumes."""
     try:
-        replies = celery_app.control.ping(timeout=WORKER_PING_TIMEOUT)
+        replies = celery_app.control.inspect(timeout=WORKER_PING_TIMEOUT).active_queues() or {}
     except Exception as exc:
-        return f"error: {type(exc).__name__}: {exc}"
+        error = f"error: {type(exc).__name__}: {exc}"
+        return error, error
     if not replies:
-        return f"error: no Celery worker answered a ping within {WORKER_PING_TIMEOUT:g}s"
-    return "ok"
+        error = f"error: no Celery worker answered a ping within {WORKER_PING_TIMEOUT:g}s"
+        return error, error
+    consumed = {queue["name"] for queues in replies.values() for queue in queues or ()}
+    default_queue = settings.CELERY_TASK_DEFAULT_QUEUE
+
+    def state(queue: str) -> str:
+        if queue in consumed:
+            return "ok"
+        return f"error: no Celery worker consumes the {queue} queue ({len(replies)} answered)"
+
+    return state(default_queue), state(HEAVY_QUEUE)
+
+
+def _age(moment, now) -> float | None:
+    return None if moment is None else round(max((now - moment).total_seconds(), 0.0), 3)
+
+
+def _check_ledger() -> tuple[str, str, dict]:
+    """(sequencer check, checkpoint check, figures)."""
+    try:
+        lag = ledger_lag_summary()
+    except Exception as exc:
+        error = f"error: {type(exc).__name__}: {exc}"
+        return error, error, {}
+    now = timezone.now()
+    figures = {
+        "sequencer_lag_seconds": _age(lag["oldest_pending_at"], now),
+        "checkpoint_lag_seconds": _age(lag["oldest_unchecked_at"], now),
+        "checkpoint_age_seconds": _age(lag["checkpoint_at"], now),
+    }
+    ledger = "ok"
+    pending_limit = settings.PORTAL_HEALTH_LEDGER_LAG_SECONDS
+    if figures["sequencer_lag_seconds"] is not None and figures["sequencer_lag_seconds"] > pending_limit:
+        ledger = (
+            f"error: the ledger has not integrated for {figures['sequencer_lag_seconds']:.0f}s "
+            f"(oldest pending entry; limit {pending_limit}s)"
+        )
+    checkpoint = "ok"
+    checkpoint_limit = settings.PORTAL_HEALTH_CHECKPOINT_LAG_SECONDS
+    if figures["checkpoint_lag_seconds"] is not None and figures["checkpoint_lag_seconds"] > checkpoint_limit:
+        checkpoint = (
+            f"error: entries sequenced {figures['checkpoint_lag_seconds']:.0f}s ago have no checkpoint "
+            f"(limit {checkpoint_limit}s)"
+        )
+    return ledger, checkpoint, figures
 
 
 @never_cache
@@ -48,8 +102,17 @@ def _check_worker() -> str:
 def healthz(request):
     checks = {"database": _check_database(), "redis": _check_redis()}
     # Without Redis a worker ping cannot be sent; say so instead of waiting for a timeout.
-    checks["worker"] = _check_worker() if checks["redis"] == "ok" else "error: Redis is down"
+    if checks["redis"] == "ok":
+        checks["worker"], checks["worker_heavy"] = _check_workers()
+    else:
+        checks["worker"] = checks["worker_heavy"] = "error: Redis is down"
+    figures: dict = {}
+    if checks["database"] == "ok":
+        checks["ledger"], checks["checkpoint"], figures = _check_ledger()
+    else:
+        checks["ledger"] = checks["checkpoint"] = "error: the database is down"
     healthy = all(value == "ok" for value in checks.values())
     return JsonResponse(
-        {"status": "ok" if healthy else "degraded", "checks": checks}, status=200 if healthy else 503
+        {"status": "ok" if healthy else "degraded", "checks": checks, "ledger": figures},
+        status=200 if healthy else 503,
     )

@@ -5,11 +5,13 @@ secure cookies, HTTPS), "dev" (what `make run` uses) and "test" (what `make test
 Every variable is listed and explained in .env.example and the README.
 """
 
+import logging
 from pathlib import Path
 
 import dj_database_url
 
 from compliance_portal.env import env_bool, env_choice, env_int, env_list, env_secret, env_str
+from compliance_portal.logging import logging_config
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -174,6 +176,8 @@ CELERY_TASK_SOFT_TIME_LIMIT = CELERY_TASK_TIME_LIMIT - 5
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 # A message not acknowledged within this time is redelivered; longer than any task.
 CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": CELERY_TASK_TIME_LIMIT * 2}
+# Beat touches var/heartbeat/beat on every tick, for its health check (compliance_portal/heartbeat.py).
+CELERY_BEAT_SCHEDULER = "compliance_portal.celery:HeartbeatScheduler"
 CELERY_BEAT_SCHEDULE = {
     # The `sequencer` process sequences within ~200 ms; this is the safety net if it is down.
     "ledger-integrate": {"task": "apps.ledger.tasks.ledger_integrate", "schedule": 5.0, "options": {"expires": 4}},
@@ -244,9 +248,10 @@ AXES_LOCKOUT_TEMPLATE = "accounts/locked_out.html"
 AXES_IPWARE_PROXY_COUNT = 1 if env_bool("PORTAL_BEHIND_PROXY", default=False) else 0
 AXES_VERBOSE = False
 # TOTP second factor (django-otp). Users of these roles must enrol and verify; the prod
-# profile requires it of admins and risk owners. Anyone may enrol; whoever has a device verifies.
+# profile requires it of admins, risk owners and compliance officers (who map controls, open
+# engagements and request packs). Anyone may enrol; whoever has a device verifies.
 PORTAL_MFA_REQUIRED_ROLES = env_list(
-    "PORTAL_MFA_REQUIRED_ROLES", default=["admin", "risk_owner"] if IS_PROD else []
+    "PORTAL_MFA_REQUIRED_ROLES", default=["admin", "risk_owner", "compliance_officer"] if IS_PROD else []
 )
 OTP_TOTP_ISSUER = env_str("PORTAL_OTP_ISSUER", default="Compliance Portal")
 # Content Security Policy (django-csp): nothing inline runs; scripts and styles come from us.
@@ -280,7 +285,9 @@ if PORTAL_OIDC_ENABLED:
     INSTALLED_APPS.append("mozilla_django_oidc")
     AUTHENTICATION_BACKENDS.insert(1, "apps.accounts.oidc.PortalOIDCBackend")
     OIDC_RP_CLIENT_ID = env_str("OIDC_RP_CLIENT_ID")
-    OIDC_RP_CLIENT_SECRET = env_secret("OIDC_RP_CLIENT_SECRET", dev_default=None, profile=PROFILE)
+    OIDC_RP_CLIENT_SECRET = env_secret(
+        "OIDC_RP_CLIENT_SECRET", dev_default=None, profile=PROFILE, check_strength=False  # the IdP's format
+    )
     OIDC_RP_SIGN_ALGO = env_str("OIDC_RP_SIGN_ALGO", default="RS256")
     OIDC_OP_AUTHORIZATION_ENDPOINT = env_str("OIDC_OP_AUTHORIZATION_ENDPOINT")
     OIDC_OP_TOKEN_ENDPOINT = env_str("OIDC_OP_TOKEN_ENDPOINT")
@@ -305,29 +312,36 @@ STATICFILES_FINDERS = [
     "django.contrib.staticfiles.finders.AppDirectoriesFinder",
     "apps.dashboard.staticfinders.PlotlyFinder",
 ]
-# Outside prod, whitenoise serves straight from the finders (no collectstatic needed).
-WHITENOISE_USE_FINDERS = not IS_PROD
+# Static files are served compressed (brotli, gzip) in every profile that collects them: prod and
+# dev (`make run` runs collectstatic) serve STATIC_ROOT; only the test profile, which never collects,
+# serves straight from the finders.
+WHITENOISE_USE_FINDERS = PROFILE == "test"
 STORAGES = {
     "default": {
         "BACKEND": "django.core.files.storage.FileSystemStorage",
         "OPTIONS": {"location": env_str("PORTAL_MEDIA_ROOT", default=str(BASE_DIR / "var" / "media"))},
     },
     "staticfiles": {
+        # Prod adds hashed names (cache forever); elsewhere the names stay, so a template needs no
+        # manifest entry before the next collectstatic. Both write .br and .gz copies.
         "BACKEND": (
             "whitenoise.storage.CompressedManifestStaticFilesStorage"
             if IS_PROD
-            else "django.contrib.staticfiles.storage.StaticFilesStorage"
+            else "whitenoise.storage.CompressedStaticFilesStorage"
         )
     },
 }
 
 # ---------------------------------------------------------------- email
+# Outside prod, e-mails are written to files under var/mail/ (one per message), not to the console:
+# printed, they were most of `make run`'s output.
 EMAIL_BACKEND = env_str(
     "EMAIL_BACKEND",
     default="django.core.mail.backends.smtp.EmailBackend"
     if IS_PROD
-    else "django.core.mail.backends.console.EmailBackend",
+    else "django.core.mail.backends.filebased.EmailBackend",
 )
+EMAIL_FILE_PATH = Path(env_str("PORTAL_VAR_DIR", default=str(BASE_DIR / "var"))) / "mail"
 EMAIL_HOST = env_str("EMAIL_HOST", default="localhost")
 EMAIL_PORT = env_int("EMAIL_PORT", default=25, minimum=1)
 EMAIL_HOST_USER = env_str("EMAIL_HOST_USER", default="")
@@ -343,6 +357,12 @@ REST_FRAMEWORK = {
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    # DRF's parsers, with a JSON parser that answers 400 to deeply nested JSON (compliance_portal/api.py).
+    "DEFAULT_PARSER_CLASSES": [
+        "compliance_portal.api.JSONParser",
+        "rest_framework.parsers.FormParser",
+        "rest_framework.parsers.MultiPartParser",
+    ],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"]
     + (["rest_framework.renderers.BrowsableAPIRenderer"] if DEBUG else []),
     "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.PageNumberPagination",
@@ -364,28 +384,21 @@ SPECTACULAR_SETTINGS = {
 }
 
 # ---------------------------------------------------------------- logging
+# One format for every process (Django, Celery worker and beat, gunicorn): compliance_portal/logging.py.
+# JSON lines with request and task ids, except in the dev profile, where `make run`'s console gets short
+# text lines and stays quiet: warnings, errors, one line per page or API request, one per slow or failed task.
+LOG_FORMAT = env_choice("PORTAL_LOG_FORMAT", ("json", "text"), default="text" if PROFILE == "dev" else "json")
 LOG_LEVEL = env_choice("PORTAL_LOG_LEVEL", ("DEBUG", "INFO", "WARNING", "ERROR"), default="INFO")
-LOGGING = {
-    "version": 1,
-    "disable_existing_loggers": False,
-    "filters": {"request_id": {"()": "compliance_portal.logging.RequestIdFilter"}},
-    "formatters": {
-        "json": {
-            "()": "pythonjsonlogger.json.JsonFormatter",
-            "fmt": "%(asctime)s %(levelname)s %(name)s %(message)s %(request_id)s",
-            "rename_fields": {"asctime": "time", "levelname": "level", "name": "logger"},
-        }
-    },
-    "handlers": {
-        "console": {"class": "logging.StreamHandler", "formatter": "json", "filters": ["request_id"]}
-    },
-    "root": {"handlers": ["console"], "level": LOG_LEVEL},
-    "loggers": {
-        "django.db.backends": {"level": "WARNING"},
-        "celery": {"level": LOG_LEVEL},
-        "axes": {"level": "WARNING"},
-    },
-}
+LOG_QUIET = env_bool("PORTAL_LOG_QUIET", default=PROFILE == "dev")
+LOGGING = logging_config(fmt=LOG_FORMAT, level=LOG_LEVEL, quiet=LOG_QUIET)
+# Python warnings (a library's UserWarning) become log records in that format, not raw stderr text.
+logging.captureWarnings(True)
+# Requests under these paths get no access line (gunicorn): static files, in the quiet console.
+PORTAL_ACCESS_LOG_SKIP = ("/static/", "/favicon.ico") if LOG_QUIET else ()
+# A task that runs longer than this many seconds gets a line on portal.tasks (also in the quiet console).
+PORTAL_SLOW_TASK_SECONDS = env_int("PORTAL_SLOW_TASK_SECONDS", default=1, minimum=0)
+# Celery keeps its hands off the root logger: the worker and beat log through LOGGING (celery.py).
+CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 
 # ---------------------------------------------------------------- portal
 PORTAL_DEMO_DATA = PROFILE != "prod"
@@ -416,6 +429,15 @@ if _ledger_key_name and _ledger_key_name != PORTAL_LEDGER_ORIGIN:
         f"PORTAL_LEDGER_ORIGIN={PORTAL_LEDGER_ORIGIN!r} but the signing key is named {_ledger_key_name!r}: the key "
         f"name must be the log's origin (make one with `manage.py ledger_keygen {PORTAL_LEDGER_ORIGIN}`)"
     )
+# /healthz answers 503 when the oldest entry waiting for the sequencer is older than this (the
+# sequencer integrates within ~200 ms; beat's ledger-integrate every 5 s is the safety net)...
+PORTAL_HEALTH_LEDGER_LAG_SECONDS = env_int("PORTAL_HEALTH_LEDGER_LAG_SECONDS", default=60, minimum=1)
+# ...and when sequenced entries have waited longer than this for a checkpoint (beat signs one every
+# PORTAL_LEDGER_CHECKPOINT_SECONDS when the log grew).
+PORTAL_HEALTH_CHECKPOINT_LAG_SECONDS = env_int(
+    "PORTAL_HEALTH_CHECKPOINT_LAG_SECONDS", default=max(300, 5 * CELERY_BEAT_SCHEDULE["ledger-checkpoint"]["schedule"]),
+    minimum=1,
+)
 # Every checkpoint is also appended here, outside the database (point it at other storage).
 _witness = env_str("PORTAL_LEDGER_WITNESS_FILE", default=str(VAR_DIR / "ledger-checkpoints.jsonl"))
 PORTAL_LEDGER_WITNESS_FILE = Path(_witness) if _witness != "off" else None

@@ -21,12 +21,36 @@ trap 'exit 130' INT TERM
 .venv/bin/python manage.py seed_demo
 .venv/bin/python manage.py collectstatic --no-input -v 0
 
-cat <<MSG
+logins=$(.venv/bin/python manage.py seed_demo --list-logins | sed 's/^/    /')
+banner() {
+  cat <<MSG
 
   Compliance Portal: http://127.0.0.1:$PORT/   (health: http://127.0.0.1:$PORT/healthz)
   Demo logins (demo-only passwords, dev profile only):
-$(.venv/bin/python manage.py seed_demo --list-logins | sed 's/^/    /')
+$logins
+  E-mails the portal sends are files in var/mail/.
   Ctrl-C stops the web server, worker, beat$($started_here && echo ", PostgreSQL and Redis").
 
 MSG
-.venv/bin/honcho start -f Procfile
+}
+banner
+# The console is quiet in the dev profile (compliance_portal/logging.py): warnings, errors, one line
+# per page or API request, one per slow or failed task.
+.venv/bin/honcho start -f Procfile &
+honcho=$!
+trap 'kill -TERM $honcho 2>/dev/null; wait $honcho; exit 130' INT TERM
+# Say it again once the web server answers: the processes' start-up lines pushed the first one away.
+for _ in $(seq 1 120); do
+  if .venv/bin/python - "$PORT" <<'PY' 2>/dev/null
+import sys, urllib.request
+urllib.request.urlopen(f"http://127.0.0.1:{sys.argv[1]}/accounts/login/", timeout=60)
+PY
+  then
+    echo "  Ready."
+    banner
+    break
+  fi
+  kill -0 $honcho 2>/dev/null || break
+  sleep 1
+done
+wait $honcho

@@ -34,10 +34,7 @@ from apps.ingest.auth import (
     SourceRateThrottle,
     SourceTokenAuthentication,
     check_content_length,
-    github_signature_check,
-    gitlab_token_check,
     read_body,
-    source_enabled_check,
     source_rate_wait,
     source_throttled,
     webhook_source,
@@ -163,7 +160,7 @@ class _WebhookApi(_IngestApi):
 # Django views (`github_webhook`, `gitlab_webhook`) rather than DRF ones: DRF's request wrapping,
 # content negotiation, authentication/permission/throttle classes and renderer cost more CPU
 # than the accept itself. The checks are the same functions the DRF classes use, in the same
-# order (size, source and credential, enabled, rate, event, body), and answer the same JSON.
+# order (size, credential header, enabled source, credential, rate, event, body), and answer the same JSON.
 # The DRF classes below stay as the endpoints' OpenAPI description (drf-spectacular reads the
 # view's `cls`) and as an equivalent DRF implementation.
 
@@ -177,7 +174,8 @@ class _Webhook:
     channel: str
     event_meta: str
     event_header: str
-    verify: Callable[[HttpRequest, str, bytes], None]
+    # The DRF authentication class of the endpoint: its credential header and verify() serve both doors.
+    authentication: type
     delivery_key: Callable[[HttpRequest], str]
     headers: Callable[[HttpRequest, str], dict]
     www_authenticate: str
@@ -204,9 +202,7 @@ GITHUB = _Webhook(
     channel=Receipt.Channel.GITHUB,
     event_meta="HTTP_X_GITHUB_EVENT",
     event_header="X-GitHub-Event",
-    verify=lambda request, secret, body: github_signature_check(
-        secret, body, request.META.get("HTTP_X_HUB_SIGNATURE_256", "")
-    ),
+    authentication=GitHubSignatureAuthentication,
     delivery_key=lambda request: _header(request, "HTTP_X_GITHUB_DELIVERY"),
     headers=lambda request, event: {
         "event": event,
@@ -224,7 +220,7 @@ GITLAB = _Webhook(
     channel=Receipt.Channel.GITLAB,
     event_meta="HTTP_X_GITLAB_EVENT",
     event_header="X-Gitlab-Event",
-    verify=lambda request, secret, body: gitlab_token_check(secret, request.META.get("HTTP_X_GITLAB_TOKEN", "")),
+    authentication=GitLabTokenAuthentication,
     delivery_key=lambda request: (
         _header(request, "HTTP_X_GITLAB_EVENT_UUID") or _header(request, "HTTP_IDEMPOTENCY_KEY")
     ),
@@ -258,9 +254,12 @@ def _webhook_view(hook: _Webhook, documented_by: type[APIView]):
             return response
         try:
             check_content_length(request)  # 413 before anything is read
+            auth = hook.authentication()
+            if not request.META.get(auth.header, ""):
+                raise exceptions.AuthenticationFailed(auth.missing)
+            # Unknown, other-kind or disabled sources are refused here, before the body is read.
             source, secret = webhook_source(request.GET.get("source", ""), kind=hook.kind, label=hook.label)
-            hook.verify(request, secret, read_body(request))
-            source_enabled_check(source)
+            auth.verify(request, secret)
             wait = source_rate_wait(source)
             if wait is not None:
                 raise source_throttled(source, wait)

@@ -113,11 +113,20 @@ _WEBHOOK_SOURCE_SQL = (
 )
 
 
-def webhook_source(raw_id: str, *, kind: str, label: str) -> tuple[Source, str]:
-    """The source a webhook URL names (`?source=<id>`) and its signing secret; 401 otherwise.
+# Every refusal of a webhook that names a source reads the same: whether the id exists, is of another
+# kind, is disabled, or the signature or token does not match, the sender learns nothing it did not know.
+WEBHOOK_REFUSED = (
+    "webhook refused: no enabled source of this kind with this id and secret "
+    "(create_source printed both; an admin can check whether the source is enabled)"
+)
 
-    Always read from the database (never cached), so a rotated secret or a disabled source
-    takes effect with the next delivery."""
+
+def webhook_source(raw_id: str, *, kind: str, label: str) -> tuple[Source, str]:
+    """The enabled source a webhook URL names (`?source=<id>`) and its signing secret; 401 otherwise.
+
+    Runs before the body is read: an unknown or disabled source costs no upload. Always read from
+    the database (never cached), so a rotated secret or a disabled source takes effect with the next
+    delivery."""
     if not raw_id:
         raise exceptions.NotAuthenticated(
             f"name the source in the webhook URL: /api/v1/ingest/{kind}?source=<id> (the id printed by create_source)"
@@ -129,36 +138,29 @@ def webhook_source(raw_id: str, *, kind: str, label: str) -> tuple[Source, str]:
         row = cursor.fetchone()
     source = Source.from_db(connection.alias, _WEBHOOK_SOURCE_COLUMNS, row) if row is not None else None
     if source is None or not source.secret_encrypted:
-        raise exceptions.AuthenticationFailed(f"there is no {label} source with id {raw_id}")
+        raise exceptions.AuthenticationFailed(WEBHOOK_REFUSED)
+    if not source.enabled:
+        logger.warning("webhook for disabled %s source %s refused before its body was read", label, source.pk)
+        raise exceptions.AuthenticationFailed(WEBHOOK_REFUSED)
     try:
         secret = secret_decrypt(source.secret_encrypted)
     except SecretUnreadable:
         logger.error("source %s: signing secret does not decrypt with PORTAL_SECRETS_KEY", source.pk)
-        raise exceptions.AuthenticationFailed(
-            "this source's secret cannot be read; ask an admin to rotate it"
-        ) from None
+        raise exceptions.AuthenticationFailed(WEBHOOK_REFUSED) from None
     return source, secret
 
 
 def github_signature_check(secret: str, body: bytes, given: str) -> None:
     """`X-Hub-Signature-256` must be "sha256=" + the HMAC-SHA256 of the exact body with the secret."""
-    if not given:
-        raise exceptions.AuthenticationFailed(
-            "missing X-Hub-Signature-256 header: set the webhook's secret to the one create_source printed"
-        )
     expected = "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
     if not hmac.compare_digest(expected.encode(), given.strip().encode()):
-        raise exceptions.AuthenticationFailed("X-Hub-Signature-256 does not match the body and this source's secret")
+        raise exceptions.AuthenticationFailed(WEBHOOK_REFUSED)
 
 
 def gitlab_token_check(secret: str, given: str) -> None:
     """`X-Gitlab-Token` must equal the source's secret token."""
-    if not given:
-        raise exceptions.AuthenticationFailed(
-            "missing X-Gitlab-Token header: set the webhook's secret token to the one create_source printed"
-        )
     if not hmac.compare_digest(secret.encode(), given.encode()):
-        raise exceptions.AuthenticationFailed("X-Gitlab-Token is not this source's secret token")
+        raise exceptions.AuthenticationFailed(WEBHOOK_REFUSED)
 
 
 def source_enabled_check(source: Source) -> None:
@@ -170,14 +172,20 @@ def source_enabled_check(source: Source) -> None:
 class _WebhookAuthentication(BaseAuthentication):
     kind: str = ""
     label: str = ""
+    # The credential header; its absence is told plainly (it says nothing about any source).
+    header: str = ""
+    missing: str = ""
 
     def authenticate(self, request):
         check_content_length(request._request)
+        if not request.META.get(self.header, ""):
+            raise exceptions.AuthenticationFailed(self.missing)
+        # Source, kind and enabled state first: the body is read only for an enabled source.
         source, secret = webhook_source(request.query_params.get("source", ""), kind=self.kind, label=self.label)
-        self.verify(request, secret, read_body(request))
+        self.verify(request, secret)
         return (AnonymousUser(), source)
 
-    def verify(self, request, secret: str, body: bytes) -> None:
+    def verify(self, request, secret: str) -> None:
         raise NotImplementedError
 
 
@@ -185,9 +193,11 @@ class GitHubSignatureAuthentication(_WebhookAuthentication):
     """`?source=<id>` names the source; `X-Hub-Signature-256` must be the HMAC-SHA256 of the body."""
 
     kind, label = Source.Kind.GITHUB, "GitHub"
+    header = "HTTP_X_HUB_SIGNATURE_256"
+    missing = "missing X-Hub-Signature-256 header: set the webhook's secret to the one create_source printed"
 
-    def verify(self, request, secret: str, body: bytes) -> None:
-        github_signature_check(secret, body, request.META.get("HTTP_X_HUB_SIGNATURE_256", ""))
+    def verify(self, request, secret: str) -> None:
+        github_signature_check(secret, read_body(request), request.META[self.header])
 
     def authenticate_header(self, request):
         return 'X-Hub-Signature-256 realm="compliance-portal"'
@@ -197,9 +207,11 @@ class GitLabTokenAuthentication(_WebhookAuthentication):
     """`?source=<id>` names the source; `X-Gitlab-Token` must equal its secret."""
 
     kind, label = Source.Kind.GITLAB, "GitLab"
+    header = "HTTP_X_GITLAB_TOKEN"
+    missing = "missing X-Gitlab-Token header: set the webhook's secret token to the one create_source printed"
 
-    def verify(self, request, secret: str, body: bytes) -> None:
-        gitlab_token_check(secret, request.META.get("HTTP_X_GITLAB_TOKEN", ""))
+    def verify(self, request, secret: str) -> None:
+        gitlab_token_check(secret, request.META[self.header])  # the body is not needed: never read here
 
     def authenticate_header(self, request):
         return 'X-Gitlab-Token realm="compliance-portal"'

@@ -131,3 +131,25 @@ def consistency_bundle(old, new) -> dict:
         "second_checkpoint": new.note,
         "verifier_keys": list(dict.fromkeys([old.verifier_key, new.verifier_key])),
     }
+
+
+def ledger_lag_summary() -> dict[str, datetime | None]:
+    """How far behind the sequencer and the checkpoints are, for /healthz: three index lookups.
+
+    `oldest_pending_at`: when the oldest entry still waiting for an index was recorded (None: none waits).
+    `oldest_unchecked_at`: when the first entry no checkpoint covers yet was sequenced (None: all covered).
+    `checkpoint_at`: when the latest checkpoint was signed (None: none yet).
+    """
+    from apps.ledger.models import Checkpoint
+
+    # Ids grow with recording order, so the smallest id is (about) the oldest: the primary key index.
+    oldest_pending_at = PendingEntry.objects.order_by("id").values_list("recorded_at", flat=True).first()
+    latest = Checkpoint.objects.order_by("-size").values_list("size", "created_at").first()
+    covered, checkpoint_at = latest if latest else (0, None)
+    # Leaf `covered` is the first entry the latest checkpoint does not include.
+    oldest_unchecked_at = LedgerEntry.objects.filter(index=covered).values_list("sequenced_at", flat=True).first()
+    return {
+        "oldest_pending_at": oldest_pending_at,
+        "oldest_unchecked_at": oldest_unchecked_at,
+        "checkpoint_at": checkpoint_at,
+    }

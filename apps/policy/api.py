@@ -11,7 +11,7 @@ from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serial
 from rest_framework import exceptions, serializers
 from rest_framework.authentication import SessionAuthentication
 from rest_framework.pagination import PageNumberPagination
-from rest_framework.parsers import JSONParser, MultiPartParser
+from rest_framework.parsers import MultiPartParser
 from rest_framework.permissions import IsAuthenticated
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -24,6 +24,7 @@ from apps.policy.models import Framework, ResultStatus
 from apps.policy.selectors import as_of_for_user, gate_for_subject, results_view, subject_get
 from apps.policy.services import catalog_import
 from apps.policy.views import export_params, oscal_export_document
+from compliance_portal.api import JSONParser
 
 ERROR = inline_serializer("PolicyError", {"error": serializers.CharField()})
 
@@ -244,7 +245,7 @@ class CatalogImportApi(APIView):
 
     authentication_classes = [SessionAuthentication]
     permission_classes = [IsAuthenticated]
-    parser_classes = [JSONParser, MultiPartParser]
+    parser_classes = [JSONParser, MultiPartParser]  # JSONParser: 400 for JSON nested too deeply
 
     @extend_schema(
         tags=["policy"],

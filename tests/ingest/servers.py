@@ -61,7 +61,7 @@ def mlflow_server(tmp: Path):
     try:
         import mlflow  # noqa: F401
     except ImportError:
-        pytest.fail("the mlflow package is missing: pip install -r requirements.txt (it pins mlflow)")
+        pytest.fail("the mlflow package is missing: pip install -r requirements-dev.txt (it pins mlflow)")
     port = free_port()
     env = dict(os.environ)
     # Deliver webhooks to the test's live server: plain http on a loopback address.

@@ -40,14 +40,15 @@ def test_401_names_the_credential_scheme_and_429_says_when_to_retry(client, gith
 
 
 @pytest.mark.django_db
-def test_a_disabled_source_gets_403_only_with_its_credential(client, gitlab):
+def test_a_disabled_source_gets_the_same_401_with_or_without_its_credential(client, gitlab):
+    # Issue 23: refused before the body is read, and the answer does not say the source exists.
     from apps.ingest.services import source_disable
 
     source_disable(actor="system:test", source_id=gitlab.source.pk)
     body = fixture_bytes("gitlab/push_hook.json")
-    assert post_gitlab(client, gitlab, "Push Hook", body, token="x").status_code == 401
-    response = post_gitlab(client, gitlab, "Push Hook", body)
-    assert response.status_code == 403 and "disabled" in response.json()["error"]
+    wrong = post_gitlab(client, gitlab, "Push Hook", body, token="x")
+    right = post_gitlab(client, gitlab, "Push Hook", body)
+    assert wrong.status_code == right.status_code == 401 and wrong.json() == right.json()
     assert not Receipt.objects.exists()
 
 

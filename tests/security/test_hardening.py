@@ -122,3 +122,21 @@ def test_csv_exports_neutralise_spreadsheet_formulas():
 
     assert csv_cell('=HYPERLINK("http://x")') == '\'=HYPERLINK("http://x")'
     assert csv_cell("@SUM(A1)") == "'@SUM(A1)" and csv_cell("plain") == "plain"
+
+
+# ---------------------------------------------------------------- issue 23
+@pytest.mark.parametrize(("claims", "matches"), [
+    ({"email": "cso@example.org", "email_verified": True}, True),
+    ({"email": "cso@example.org", "email_verified": False}, False),
+    ({"email": "cso@example.org"}, False),  # the IdP did not say it verified the address: unverified
+    ({"email": "cso@example.org", "email_verified": "true"}, False),  # only a JSON true counts
+])
+def test_single_sign_on_matches_a_user_only_by_an_e_mail_the_idp_verified(make_user, claims, matches):
+    from django.contrib.auth import get_user_model
+
+    from apps.accounts.oidc import PortalOIDCBackend
+
+    make_user(Role.COMPLIANCE_OFFICER, username="cso", email="cso@example.org")
+    backend = object.__new__(PortalOIDCBackend)  # no OIDC endpoints needed for the claim check
+    backend.UserModel = get_user_model()
+    assert [u.username for u in backend.filter_users_by_claims(claims)] == (["cso"] if matches else [])

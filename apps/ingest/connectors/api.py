@@ -28,7 +28,7 @@ from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import exceptions
 
 from apps.ingest.api import ACCEPT_RESPONSES, _header, _IngestApi, _WebhookApi, accepted, json_object
-from apps.ingest.auth import SourceTokenAuthentication, _WebhookAuthentication, read_body
+from apps.ingest.auth import WEBHOOK_REFUSED, SourceTokenAuthentication, _WebhookAuthentication, read_body
 from apps.ingest.connectors import schema  # noqa: F401 - registers the OpenAPI security schemes
 from apps.ingest.connectors.services import source_sync_soon
 from apps.ingest.models import Receipt, Source
@@ -38,23 +38,21 @@ class MlflowSignatureAuthentication(_WebhookAuthentication):
     """`?source=<id>` names the source; X-MLflow-Signature must sign delivery id, timestamp and body."""
 
     kind, label = Source.Kind.MLFLOW, "MLflow"
+    header = "HTTP_X_MLFLOW_SIGNATURE"
+    missing = "missing X-MLflow-Signature header: create the webhook with the secret create_source printed"
 
-    def verify(self, request, secret: str, body: bytes) -> None:
+    def verify(self, request, secret: str) -> None:
         given = request.META.get("HTTP_X_MLFLOW_SIGNATURE", "").strip()
         delivery = request.META.get("HTTP_X_MLFLOW_DELIVERY_ID", "").strip()
         stamp = request.META.get("HTTP_X_MLFLOW_TIMESTAMP", "").strip()
-        if not given:
-            raise exceptions.AuthenticationFailed(
-                "missing X-MLflow-Signature header: create the webhook with the secret create_source printed"
-            )
         if not delivery or not stamp.isdigit():
             raise exceptions.AuthenticationFailed("missing X-MLflow-Delivery-Id or X-MLflow-Timestamp header")
         if abs(time.time() - int(stamp)) > settings.PORTAL_MLFLOW_WEBHOOK_TOLERANCE:
             raise exceptions.AuthenticationFailed("X-MLflow-Timestamp is too far from now (a replayed delivery?)")
-        signed = delivery.encode() + b"." + stamp.encode() + b"." + body
+        signed = delivery.encode() + b"." + stamp.encode() + b"." + read_body(request)
         expected = "v1," + base64.b64encode(hmac.new(secret.encode(), signed, hashlib.sha256).digest()).decode()
         if not hmac.compare_digest(expected.encode(), given.encode()):
-            raise exceptions.AuthenticationFailed("X-MLflow-Signature does not match the body and this source's secret")
+            raise exceptions.AuthenticationFailed(WEBHOOK_REFUSED)
 
     def authenticate_header(self, request):
         return 'X-MLflow-Signature realm="compliance-portal"'

@@ -9,6 +9,7 @@ from django.core.management.base import BaseCommand
 from django.db import close_old_connections
 
 from apps.ledger.services import SEQUENCER_BATCH, SEQUENCER_GATHER_SECONDS, ledger_integrate, ledger_sequencer_pause
+from compliance_portal.heartbeat import heartbeat_touch
 
 
 class Command(BaseCommand):
@@ -31,6 +32,7 @@ class Command(BaseCommand):
         signal.signal(signal.SIGTERM, stop)
         signal.signal(signal.SIGINT, stop)
         while not stopping:
+            heartbeat_touch("sequencer")  # its container health check reads this (compliance_portal/heartbeat.py)
             close_old_connections()
             done = ledger_integrate(max_batch=SEQUENCER_BATCH)
             if once and not done:

@@ -1,0 +1,48 @@
+"""Issue 23: a Plotly bundle no bigger than the charts need, and static files compressed in every profile."""
+
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from django.contrib.staticfiles import finders
+
+from tests.test_settings import PROD_ENV
+
+ROOT = Path(__file__).resolve().parents[2]
+AXIS_TYPES = {"date", "category", "linear", "log", "multicategory"}
+
+
+def _trace_types_used() -> set[str]:
+    used = set()
+    for path in (ROOT / "apps").rglob("charts.py"):
+        used |= set(re.findall(r'"type": "(\w+)"', path.read_text())) - AXIS_TYPES
+    return used
+
+
+def test_the_chart_bundle_is_the_cartesian_partial_bundle_and_draws_every_trace_type_used():
+    path = Path(finders.find("vendor/plotly/plotly.min.js"))
+    text = path.read_text(encoding="utf-8")
+    assert path.stat().st_size < 2 * 1024 * 1024  # the full bundle was 4.8 MB
+    assert text.startswith("/**\n* plotly.js (cartesian - minified) v")
+    registered = set(re.findall(r'moduleType:"trace",name:"(\w+)"', text))
+    used = _trace_types_used()
+    assert {"bar", "heatmap", "scatter"} <= used  # the scan finds the charts
+    assert used <= registered, used - registered
+
+
+@pytest.mark.parametrize("profile", ["dev", "prod"])
+def test_collectstatic_writes_compressed_copies_in_every_profile_that_serves_them(tmp_path, profile):
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PORTAL_") and k not in PROD_ENV}
+    env.update(PROD_ENV if profile == "prod" else {"PORTAL_PROFILE": "dev"})
+    env["PORTAL_STATIC_ROOT"] = str(tmp_path)
+    result = subprocess.run([sys.executable, "manage.py", "collectstatic", "--no-input", "-v", "0"], cwd=ROOT,
+                            env=env, capture_output=True, text=True, timeout=600, check=False)
+    assert result.returncode == 0, result.stderr
+    bundles = sorted(p.name for p in (tmp_path / "vendor" / "plotly").iterdir())
+    assert any(name.endswith(".js.br") for name in bundles), bundles
+    assert any(name.endswith(".js.gz") for name in bundles), bundles
+    brotli = next(p for p in (tmp_path / "vendor" / "plotly").iterdir() if p.name.endswith(".js.br"))
+    assert brotli.stat().st_size < 600 * 1024  # what a browser downloads

@@ -9,25 +9,17 @@ import json
 import zipfile
 
 import pytest
-from django.db import transaction
 
 from apps.accounts.roles import Role
 from apps.inventory.models import System
-from apps.ledger.services import ledger_checkpoint, ledger_integrate_all, ledger_record
+from apps.ledger.services import ledger_checkpoint
 from apps.packs.verifier import verifier_file
 from tests.engagements.conftest import open_engagement
 from tests.engagements.test_engagement_pack import build_engagement_pack
-from tests.ledger.test_ledger_api import consistency_ok, note_root
+from tests.ledger.test_ledger_api import consistency_ok, ledger_grow, note_root
 from tests.standalone_verifier import run_verifier
 
 pytestmark = pytest.mark.django_db(transaction=True)
-
-
-def _grow(count: int) -> None:
-    with transaction.atomic():
-        for n in range(count):
-            ledger_record(actor="system:test", action="test.grow", data={"n": n})
-    ledger_integrate_all()
 
 
 @pytest.fixture
@@ -36,10 +28,10 @@ def opened(make_user):
     officer = make_user(Role.COMPLIANCE_OFFICER, username="officer")
     auditor = make_user(Role.AUDITOR, username="auditor")
     system = System.objects.create(name="Payments", slug="payments")
-    _grow(5)
+    ledger_grow(5)
     at_open = ledger_checkpoint()
     engagement = open_engagement(officer, auditors=[auditor], systems=[system])
-    _grow(6)
+    ledger_grow(6)
     latest = ledger_checkpoint()
     assert at_open.size < latest.size
     return {"officer": officer, "auditor": auditor, "engagement": engagement, "at_open": at_open, "latest": latest}

@@ -98,7 +98,8 @@ def note_root(note: str, vkeys: list[str]) -> tuple[int, bytes]:
 # ---------------------------------------------------------------- fixtures
 
 
-def _grow(count: int) -> None:
+def ledger_grow(count: int) -> None:
+    """Record `count` entries and sequence them."""
     with transaction.atomic():
         for n in range(count):
             ledger_record(actor="system:test", action="test.grow", data={"n": n})
@@ -116,15 +117,15 @@ def rotated_log(settings):
     from apps.ledger.models import LedgerEntry
 
     base = LedgerEntry.objects.count()
-    _grow(3 - base if base < 3 else 0)
+    ledger_grow(3 - base if base < 3 else 0)
     ledger_checkpoint()
-    _grow(5)
+    ledger_grow(5)
     first = ledger_checkpoint()
     old_vkey = first.verifier_key
     new = Signer(settings.PORTAL_LEDGER_ORIGIN, Ed25519PrivateKey.generate())
     settings.PORTAL_LEDGER_SIGNING_KEY = new.skey()
     settings.PORTAL_LEDGER_TRUSTED_KEYS = [old_vkey]
-    _grow(5)
+    ledger_grow(5)
     last = ledger_checkpoint()
     assert last.verifier_key == new.verifier_key() != old_vkey
     return [bytes(e.canonical) for e in LedgerEntry.objects.order_by("index")]

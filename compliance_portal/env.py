@@ -92,7 +92,8 @@ def env_choice(name: str, choices: tuple[str, ...], *, default: str) -> str:
 def _key_material(key: str) -> bytes:
     """The bytes that make a key secret: a signed-note key's seed, a Fernet key's 32 bytes, else the text."""
     if key.startswith("PRIVATE+KEY+"):
-        encoded = key.rsplit("+", 1)[-1]
+        # PRIVATE+KEY+<name>+<key id>+<base64>: the base64 may itself hold "+", so split from the left.
+        encoded = key.split("+", 4)[-1]
         try:
             return base64.b64decode(encoded, validate=True)[1:]  # drop the algorithm byte
         except (binascii.Error, ValueError):

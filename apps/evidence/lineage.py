@@ -13,7 +13,8 @@ Edges run from upstream (`source`) to downstream (`target`). Relations, upstream
 | evaluated-on  | dataset -> the run evaluated on it                             | MLflow (non-training contexts) |
 | derived-from  | input -> output of a transformation (dataset, run, model)      | MLflow, OpenLineage, DVC |
 | run-of        | job -> one run of it                                           | OpenLineage |
-| contains      | part -> the whole containing it (platform image -> index)      | OCI |
+| contains      | part -> the whole containing it (platform image -> index,      | OCI, CycloneDX, SPDX |
+|               | package -> the SBOM's subject: the uploaded image or release)  |            |
 | depends-on    | dependency -> dependent                                        | CycloneDX, SPDX |
 | promoted-to   | model version -> the deployment an alias/stage makes of it     | MLflow |
 | deployed-as   | image or commit -> the deployment running it                   | OCI env tags, GitHub |
@@ -49,6 +50,7 @@ import logging
 import re
 from dataclasses import dataclass, field
 from typing import NamedTuple
+from urllib.parse import unquote
 
 from django.core.cache import cache
 from django.core.exceptions import EmptyResultSet
@@ -544,8 +546,96 @@ ORDER BY da.d, e.source_id, e.target_id
 # ---------------------------------------------------------------- impact and production
 
 
+# A version range in a purl's version part (issue 20): comparators joined by commas, all must hold.
+_RANGE_CLAUSE = re.compile(r"^(<=|>=|==|!=|~=|<|>|=)\s*([^\s<>=!~,]+)$")
+MAX_PACKAGE_VERSIONS = 100_000
+
+
+def _range_clauses(spec: str) -> list[tuple[str, str]]:
+    clauses = []
+    for part in spec.split(","):
+        match = _RANGE_CLAUSE.match(part.strip())
+        if not match:
+            raise LineageQueryError(
+                f"{spec[:100]!r} is not a version range: use comparators (<, <=, >, >=, ==, !=, ~=) joined by "
+                "commas, e.g. pkg:pypi/requests@>=2.0,<2.32.0"
+            )
+        clauses.append((match.group(1), match.group(2)))
+    return clauses
+
+
+def _segment_key(version: str) -> tuple:
+    """An order for versions outside PEP 440: a leading "v" and "+build" are dropped, dot-separated
+    segments compare as numbers when numeric (else as text, after numbers), trailing zeros do not
+    count (1.0 == 1.0.0), and a pre-release ("2.0.0-beta.1", semver) sorts before its release."""
+    version = version.strip()
+    version = version[1:] if version[:1] in ("v", "V") and version[1:2].isdigit() else version
+    version = version.split("+", 1)[0]
+    main, _, pre = version.partition("-")
+
+    def segments(value: str) -> list[tuple]:
+        out = [(0, int(seg), "") if seg.isdigit() else (1, 0, seg.lower()) for seg in re.split(r"[._]", value) if seg]
+        while out and out[-1] == (0, 0, ""):
+            out.pop()
+        return out
+
+    return (tuple(segments(main)), 0 if pre else 1, tuple(segments(pre)))
+
+
+def _segment_matches(version: str, op: str, bound: str) -> bool:
+    have, want = _segment_key(version), _segment_key(bound)
+    if op == "~=":  # compatible release, as in PEP 440: >= bound, same prefix but the last segment
+        prefix = want[0][:-1] if len(want[0]) > 1 else want[0]
+        return have >= want and have[0][: len(prefix)] == prefix
+    return {
+        "<": have < want,
+        "<=": have <= want,
+        ">": have > want,
+        ">=": have >= want,
+        "=": have == want,
+        "==": have == want,
+        "!=": have != want,
+    }[op]
+
+
+def purl_version_matches(ptype: str, version: str, spec: str) -> bool:
+    """Whether a package version lies in a range (comparators joined by commas, all must hold).
+
+    pypi: PEP 440 through `packaging` (pre-releases included: an advisory's range covers them);
+    other types, and pypi versions PEP 440 cannot read: the segment order of `_segment_key`."""
+    clauses = _range_clauses(spec)
+    if ptype == "pypi":
+        from packaging.specifiers import InvalidSpecifier, SpecifierSet
+        from packaging.version import InvalidVersion, Version
+
+        try:
+            specifiers = SpecifierSet(",".join(f"{'==' if op == '=' else op}{bound}" for op, bound in clauses))
+            return specifiers.contains(Version(version), prereleases=True)
+        except InvalidSpecifier:
+            raise LineageQueryError(f"{spec[:100]!r} is not a PEP 440 version range") from None
+        except InvalidVersion:
+            pass  # not PEP 440 (a local build's version): compare by segments
+    return all(_segment_matches(version, op, bound) for op, bound in clauses)
+
+
+def _purl_range(purl: str) -> tuple[str, str]:
+    """(the purl without its version, the range) when the version part is a range; (purl, "") else."""
+    head = purl.split("#", 1)[0].split("?", 1)[0]
+    at = head.rfind("@")
+    if at == -1 or at < head.rfind("/"):
+        return purl, ""
+    version = unquote(head[at + 1 :])
+    if version[:1] not in ("<", ">", "=", "!", "~"):
+        return purl, ""
+    return head[:at], version
+
+
 def impact_roots(*, artifact_id: int | None = None, dataset: str = "", purl: str = "") -> list[int]:
-    """The artifacts an impact question starts from: an id, a dataset identity, or a purl (any version)."""
+    """The artifacts an impact question starts from: an id, a dataset identity, or packages by purl.
+
+    A purl without a version matches every version of the package; with a version, that version;
+    with a range as its version (``pkg:pypi/requests@<2.32.0``), the versions in it
+    (purl_version_matches)."""
     ids: set[int] = set()
     if artifact_id:
         ids.add(artifact_id)
@@ -556,6 +646,7 @@ def impact_roots(*, artifact_id: int | None = None, dataset: str = "", purl: str
             raise LineageQueryError(str(exc)) from None
         ids.update(Artifact.objects.filter(uri=uri).values_list("id", flat=True))
     if purl:
+        purl, version_range = _purl_range(purl)
         try:
             uri = normalize_subject(purl).uri
         except ParseError as exc:
@@ -564,9 +655,20 @@ def impact_roots(*, artifact_id: int | None = None, dataset: str = "", purl: str
             raise LineageQueryError(f"{purl[:100]!r} is not a purl")
         base = uri.split("?", 1)[0]
         matches = Artifact.objects.filter(kind=Artifact.Kind.PACKAGE)
-        # pkg:pypi/requests matches every version; pkg:pypi/requests@2.32.3 that version only.
-        matches = matches.filter(uri=base) | matches.filter(uri__startswith=base + ("?" if "@" in base else "@"))
-        ids.update(matches.values_list("id", flat=True)[:10000])
+        if version_range:
+            if "@" in base:
+                raise LineageQueryError("a purl has one version or one range, not both")
+            _range_clauses(version_range)  # refuse a bad range even when no version is known
+            ptype = base[4:].split("/", 1)[0]
+            candidates = matches.filter(uri__startswith=base + "@").values_list("id", "uri")
+            for pk, candidate in candidates[:MAX_PACKAGE_VERSIONS]:
+                version = unquote(candidate[len(base) + 1 :].split("?", 1)[0].split("#", 1)[0])
+                if purl_version_matches(ptype, version, version_range):
+                    ids.add(pk)
+        else:
+            # pkg:pypi/requests matches every version; pkg:pypi/requests@2.32.3 that version only.
+            matches = matches.filter(uri=base) | matches.filter(uri__startswith=base + ("?" if "@" in base else "@"))
+            ids.update(matches.values_list("id", flat=True)[:10000])
     return sorted(ids)
 
 

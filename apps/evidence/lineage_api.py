@@ -185,13 +185,17 @@ class LineageImpactApi(_LineageApi):
         summary="Deployments that depend on an artifact, a dataset or a package",
         description=(
             "Every deployment downstream of the start artifacts, within `depth` edges. Start from `artifact` (id), "
-            "`dataset` (identity, e.g. dataset:sha256:…) and/or `purl` (without a version: every version). "
+            "`dataset` (identity, e.g. dataset:sha256:…) and/or `purl` (without a version: every version; "
+            "a range as the version, e.g. pkg:pypi/requests@<2.32.0 or @>=2.0,<2.32.0: the versions in it, "
+            "PEP 440 for pypi, dot-separated segments for other types). "
             "Only production deployments (environment prod, production, live, champion) unless `all=true`."
         ),
         parameters=[
             OpenApiParameter("artifact", OpenApiTypes.INT),
             OpenApiParameter("dataset", OpenApiTypes.STR),
-            OpenApiParameter("purl", OpenApiTypes.STR),
+            OpenApiParameter(
+                "purl", OpenApiTypes.STR, description="pkg:pypi/requests, pkg:pypi/requests@2.32.3 or @<2.32.0"
+            ),
             OpenApiParameter("depth", OpenApiTypes.INT, default=20),
             OpenApiParameter("all", OpenApiTypes.BOOL, default=False),
         ],

@@ -137,6 +137,20 @@ def _attach_to_system(artifact_ids: list[int], *, system_id: int | None, receipt
         )
 
 
+def _contains_rows(
+    facts: EvidenceFacts, primary: str | None, ids: dict[str, int], *, given: bool
+) -> list[tuple[int, int, str]]:
+    """part -contains-> the evidence's primary subject, for the parts a parser listed (an SBOM's packages).
+
+    When the uploader named the subject (an image), the parser's own subjects (the SBOM's main
+    component or described packages) are parts of it too. Never into another system's artifact:
+    `primary` is already one this evidence may be about."""
+    if not facts.contents or primary is None:
+        return []
+    parts = [*facts.contents, *(facts.subjects if given else ())]
+    return [(ids[part.uri], ids[primary], "contains") for part in parts if part.uri != primary]
+
+
 def evidence_record(
     *,
     receipt,
@@ -166,6 +180,7 @@ def evidence_record(
         everything.extend(facts.subjects)
         for edge in facts.edges:
             everything.extend((edge.source, edge.target))
+        everything.extend(facts.contents)
     if given_subject is not None:
         everything.append(given_subject)
     ids = artifacts_ensure(everything, system_id=system_id, now=now)
@@ -240,7 +255,8 @@ def evidence_record(
                 (ids[e.source.uri], ids[e.target.uri], e.relation)
                 for e in facts.edges
                 if e.source.uri != e.target.uri and e.target.uri not in foreign
-            ],
+            ]
+            + _contains_rows(facts, primary, ids, given=given_subject is not None),
             evidence_id=evidence.pk,
             now=now,
         )

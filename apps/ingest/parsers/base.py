@@ -60,6 +60,9 @@ class EvidenceFacts:
     summary: dict
     edges: list[Edge] = field(default_factory=list)
     records: list[dict] = field(default_factory=list)
+    # The parts the evidence's subject is made of (an SBOM's packages): evidence_record() draws
+    # part -contains-> primary subject once it knows that subject (the uploader's, or the parser's).
+    contents: list[Subject] = field(default_factory=list)
     # What a signature check needs (provenance): parsers cannot check, they have no keys;
     # apps.ingest.trust checks it before the evidence is recorded. Never stored as such.
     verification: dict | None = None

@@ -20,8 +20,9 @@ Edges run from upstream (`source`) to downstream (`target`). Relations, upstream
 | deployed-as   | image or commit -> the deployment running it                   | OCI env tags, GitHub |
 | describes     | SBOM document -> what it describes                             | SPDX |
 
-Stored edges are evidence and never rewritten: older relation names are mapped when read
-(`RELATION_ALIASES`: deployed-from -> deployed-as, released-from -> built-from).
+Stored edges are evidence and never rewritten (but for a deployment edge's end, see Time below):
+older relation names are mapped when read (`RELATION_ALIASES`: deployed-from -> deployed-as,
+released-from -> built-from).
 
 Walk semantics. The recursive term joins edges on the frontier and keeps (artifact, depth)
 pairs with UNION, so each artifact is expanded at most once per depth level; the depth
@@ -34,6 +35,13 @@ Scoping: walks follow only the edges whose evidence the user may see (`scope_evi
 for an auditor, each engagement's systems paired with its own observation window), between
 artifacts the user may see (`visible_artifacts_q`); for users who see everything that is the
 edge table itself.
+
+Time (issue 20). An edge into a deployment (deployed-as, promoted-to) has a period, valid_from to
+valid_to (apps.evidence.services.deployment_edges_record: the next deployment to the same place ends
+the one before); every other edge has none and always holds. A query asked for a window (`as_of`:
+an instant, or a whole day) walks only the edges valid in it, so a deployment is reached only while
+it ran. Impact and production default to now; walks and paths, without `as_of`, show every edge
+ever stated.
 
 Production deployments: artifacts of kind deployment whose environment — the
 second-to-last path segment of the identity (``deployment:<repo>/<env>/<id>``,
@@ -49,13 +57,16 @@ import json
 import logging
 import re
 from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, time, timedelta
 from typing import NamedTuple
 from urllib.parse import unquote
 
 from django.core.cache import cache
 from django.core.exceptions import EmptyResultSet
 from django.db import connection
-from django.db.models import Exists, OuterRef, Q, QuerySet
+from django.db.models import Exists, F, OuterRef, Q, QuerySet
+from django.utils import timezone
+from django.utils.dateparse import parse_datetime
 
 from apps.accounts.scoping import is_scoped_auditor, scope_by_system, scope_evidence, visible_system_ids
 from apps.evidence.models import Artifact, Evidence, EvidenceSubject, LineageEdge
@@ -137,6 +148,72 @@ class LineageQueryError(ValueError):
     """A lineage query was asked with values that cannot work (depth, direction, cursor)."""
 
 
+# ---------------------------------------------------------------- time
+
+Window = tuple[datetime, datetime]  # [start, end): edges valid at some moment in it
+
+
+def now_window() -> Window:
+    """The present instant as a window."""
+    now = timezone.now()
+    return now, now + timedelta(microseconds=1)
+
+
+def as_of_window(raw: str) -> Window:
+    """`as_of` as a window: a date (2026-03-02) is that whole UTC day, a date-time (ISO 8601, UTC
+    when no offset is given) that instant."""
+    raw = (raw or "").strip()
+    if len(raw) == 10:
+        try:
+            day = date.fromisoformat(raw)
+        except ValueError:
+            day = None
+        if day is not None:
+            start = datetime.combine(day, time.min, tzinfo=UTC)
+            return start, start + timedelta(days=1)
+    try:
+        moment = parse_datetime(raw.replace(" ", "T")) if raw else None
+    except ValueError:
+        moment = None
+    if moment is None:
+        raise LineageQueryError(
+            f"as_of {raw[:40]!r} is neither a date (2026-03-02) nor an ISO 8601 date-time (2026-03-02T10:00:00Z)"
+        )
+    if timezone.is_naive(moment):
+        moment = moment.replace(tzinfo=UTC)
+    return moment, moment + timedelta(microseconds=1)
+
+
+def valid_in(window: Window, prefix: str = "") -> Q:
+    """Lineage edges valid at some moment of `window`: no period, or a period overlapping it (an
+    empty period, a deployment that failed, never ran)."""
+    start, end = window
+    return (Q(**{f"{prefix}valid_from__isnull": True}) | Q(**{f"{prefix}valid_from__lt": end})) & (
+        Q(**{f"{prefix}valid_to__isnull": True})
+        | (Q(**{f"{prefix}valid_to__gt": start}) & Q(**{f"{prefix}valid_to__gt": F(f"{prefix}valid_from")}))
+    )
+
+
+def deployments_running(*, window: Window | None = None) -> QuerySet:
+    """Deployment artifacts running at some moment of `window` (default: now): reached by an edge
+    valid then, or by no edge at all (nothing says when it ran, so nothing says it stopped)."""
+    window = window or now_window()
+    into = LineageEdge.objects.filter(target=OuterRef("pk"))
+    return Artifact.objects.filter(kind=Artifact.Kind.DEPLOYMENT).filter(
+        Exists(into.filter(valid_in(window))) | ~Exists(into)
+    )
+
+
+def deployment_periods(ids: list[int], window: Window) -> dict[int, tuple[datetime | None, datetime | None]]:
+    """For each deployment id: (valid_from, valid_to) of the latest-started edge into it valid in `window`."""
+    periods: dict[int, tuple] = {}
+    rows = LineageEdge.objects.filter(valid_in(window), target_id__in=ids, valid_from__isnull=False)
+    rows = rows.order_by("target_id", "valid_from").values_list("target_id", "valid_from", "valid_to")
+    for target, start, end in rows:
+        periods[target] = (start, end)
+    return periods
+
+
 # ---------------------------------------------------------------- scoping
 
 
@@ -173,13 +250,16 @@ def scope_lineage_edges(user, queryset: QuerySet) -> QuerySet:
     return qs
 
 
-def _edges_sql(user) -> tuple[str, list]:
+def _edges_sql(user, window: Window | None = None) -> tuple[str, list]:
     """The edge relation the user may walk: the table, or a scoped subquery.
 
     Scoped: edges stated by evidence the user may see — for an auditor, per engagement (its
     systems *and* its observation window, never one engagement's window with another's
-    systems) — between artifacts the user may see (visible_artifacts_q)."""
+    systems) — between artifacts the user may see (visible_artifacts_q); with a `window`, only the
+    edges valid in it."""
     qs = scope_lineage_edges(user, LineageEdge.objects.all())
+    if window is not None:
+        qs = qs.filter(valid_in(window))
     if not qs.query.where:
         return "evidence_lineageedge", []
     try:
@@ -356,13 +436,13 @@ def _kept_walk(artifact_id: int, direction: str, depth: int) -> _KeptWalk | None
     return kept
 
 
-def _walk_params(artifact_id: int, direction: str, depth: int, limit: int, after: str, user):
+def _walk_params(artifact_id: int, direction: str, depth: int, limit: int, after: str, user, window=None):
     """What a page needs: the SQL of the edges the user may walk, and either a kept walk's page
     (ids, depths, more?) or None (walk in the page's statement)."""
     _check(direction, depth)
     limit = max(1, min(limit, PAGE_LIMIT))
     after_depth, after_id = _cursor(after)
-    edges, edge_params = _edges_sql(user)
+    edges, edge_params = _edges_sql(user, window)
     page = None
     reach: set[int] | None = None
     if after and not edge_params and edges == "evidence_lineageedge":
@@ -383,14 +463,23 @@ def _walk_params(artifact_id: int, direction: str, depth: int, limit: int, after
 
 
 def lineage_walk(
-    *, user, artifact_id: int, direction: str, depth: int = DEFAULT_DEPTH, limit: int = PAGE_LIMIT, after: str = ""
+    *,
+    user,
+    artifact_id: int,
+    direction: str,
+    depth: int = DEFAULT_DEPTH,
+    limit: int = PAGE_LIMIT,
+    after: str = "",
+    window: Window | None = None,
 ) -> Walk:
     """Artifacts up- or downstream of one artifact to `depth` edges, paged by (depth, id).
 
     The first page walks in its own statement; a later page of an unscoped user slices the walk
     kept by `_kept_walk` (walked once per graph version), so paging through a large walk costs one
     walk, not one per page."""
-    limit, edges, edge_params, params, page, reach = _walk_params(artifact_id, direction, depth, limit, after, user)
+    limit, edges, edge_params, params, page, reach = _walk_params(
+        artifact_id, direction, depth, limit, after, user, window
+    )
     sql = _page_sql(direction, edges, cached=page is not None, as_json=False)
     rows = _run(sql, params, edge_params, edges)
     walk = Walk(root=artifact_id, direction=direction, depth=depth)
@@ -420,11 +509,20 @@ class WalkJson:
 
 
 def lineage_walk_json(
-    *, user, artifact_id: int, direction: str, depth: int = DEFAULT_DEPTH, limit: int = PAGE_LIMIT, after: str = ""
+    *,
+    user,
+    artifact_id: int,
+    direction: str,
+    depth: int = DEFAULT_DEPTH,
+    limit: int = PAGE_LIMIT,
+    after: str = "",
+    window: Window | None = None,
 ) -> WalkJson:
     """lineage_walk() for the API: the same page (nodes by (depth, id), the edges reaching them), with
     the JSON built in the database, so a page of thousands of nodes costs no Python objects."""
-    limit, edges, edge_params, params, page, reach = _walk_params(artifact_id, direction, depth, limit, after, user)
+    limit, edges, edge_params, params, page, reach = _walk_params(
+        artifact_id, direction, depth, limit, after, user, window
+    )
     if page is None:
         sql = _page_sql(direction, edges, cached=False, as_json=True)
         count, last_id, last_depth, nodes, links = _run(sql, params, edge_params, edges)[0]
@@ -490,21 +588,21 @@ def lineage_graph(*, user, artifact_id: int, direction: str = "both", depth: int
     return merged
 
 
-def lineage_path(*, user, from_id: int, to_id: int, depth: int = 20) -> list[Link]:
+def lineage_path(*, user, from_id: int, to_id: int, depth: int = 20, window: Window | None = None) -> list[Link]:
     """A shortest path of edges between two artifacts (either way round); [] when none within `depth`."""
     for start, end in ((from_id, to_id), (to_id, from_id)):
-        path = _shortest_path(user, start, end, depth)
+        path = _shortest_path(user, start, end, depth, window)
         if path:
             return path
     return []
 
 
-def _shortest_path(user, start: int, end: int, depth: int) -> list[Link]:
+def _shortest_path(user, start: int, end: int, depth: int, window: Window | None = None) -> list[Link]:
     if not 1 <= depth <= MAX_DEPTH:
         raise LineageQueryError(f"depth must be between 1 and {MAX_DEPTH}")
     if start == end:
         return []
-    edges, edge_params = _edges_sql(user)
+    edges, edge_params = _edges_sql(user, window)
     # Distances from the start (downstream) and to the end (upstream) meet on the shortest paths:
     # an edge u -> v lies on one when dist(start, u) + 1 + dist(v, end) is the shortest length.
     sql = f"""
@@ -672,12 +770,16 @@ def impact_roots(*, artifact_id: int | None = None, dataset: str = "", purl: str
     return sorted(ids)
 
 
-def lineage_impact(*, user, roots: list[int], depth: int = 20, production_only: bool = True) -> list[dict]:
-    """Deployments downstream of any root within `depth`: [{deployment: Node, via: root id, depth}]."""
+def lineage_impact(
+    *, user, roots: list[int], depth: int = 20, production_only: bool = True, window: Window | None = None
+) -> list[dict]:
+    """Deployments downstream of any root within `depth` that ran in `window` (default: running now):
+    [{deployment: Node, via: root id, depth, environment, valid_from, valid_to}]."""
     _check("downstream", depth)
     if not roots:
         return []
-    edges, edge_params = _edges_sql(user)
+    window = window or now_window()
+    edges, edge_params = _edges_sql(user, window)
     production = f"AND {_ENV_SQL} = ANY(%(environments)s)" if production_only else ""
     sql = (
         _walk_cte("downstream", edges)
@@ -691,6 +793,7 @@ ORDER BY a.id, r.depth, r.root
     rows = _run(
         sql, {"roots": roots, "depth": depth, "environments": list(PRODUCTION_ENVIRONMENTS)}, edge_params, edges
     )
+    periods = deployment_periods([r[0] for r in rows], window)
     return sorted(
         (
             {
@@ -698,6 +801,8 @@ ORDER BY a.id, r.depth, r.root
                 "via": r[6],
                 "depth": r[1],
                 "environment": r[7] or "",
+                "valid_from": periods.get(r[0], (None, None))[0],
+                "valid_to": periods.get(r[0], (None, None))[1],
             }
             for r in rows
         ),
@@ -708,16 +813,17 @@ ORDER BY a.id, r.depth, r.root
 UPSTREAM_KINDS_OF_INTEREST = ("model-version", "run", "dataset", "commit", "image", "job")
 
 
-def production_for_system(*, user, system_id: int, depth: int = 10) -> list[dict]:
-    """What is in production for a system and what it came from: [{deployment, upstream: [Node]}]."""
+def production_for_system(*, user, system_id: int, depth: int = 10, window: Window | None = None) -> list[dict]:
+    """What is in production for a system — running in `window`, default now — and what it came from:
+    [{deployment, upstream: [Node], valid_from, valid_to}]."""
     _check("upstream", depth)
-    deployments = scope_by_system(
-        user, Artifact.objects.filter(kind=Artifact.Kind.DEPLOYMENT, system_id=system_id), "system"
-    ).order_by("-first_seen", "id")
+    window = window or now_window()
+    deployments = scope_by_system(user, deployments_running(window=window).filter(system_id=system_id), "system")
+    deployments = deployments.order_by("-first_seen", "id")
     roots = {a.pk: a for a in deployments[:1000] if deployment_environment(a.uri) in PRODUCTION_ENVIRONMENTS}
     if not roots:
         return []
-    edges, edge_params = _edges_sql(user)
+    edges, edge_params = _edges_sql(user, window)
     sql = (
         _walk_cte("upstream", edges)
         + """
@@ -735,4 +841,13 @@ ORDER BY r.root, r.depth, a.id
         upstream[root].append(
             Node(id=rest[0], depth=rest[1], kind=rest[2], uri=rest[3], name=rest[4], system_id=rest[5])
         )
-    return [{"deployment": artifact, "upstream": upstream[pk]} for pk, artifact in roots.items()]
+    periods = deployment_periods(list(roots), window)
+    return [
+        {
+            "deployment": artifact,
+            "upstream": upstream[pk],
+            "valid_from": periods.get(pk, (None, None))[0],
+            "valid_to": periods.get(pk, (None, None))[1],
+        }
+        for pk, artifact in roots.items()
+    ]

@@ -219,3 +219,16 @@ def test_a_bad_as_of_is_a_400(client, admin_user, fraud):
     answer = client.get("/api/v1/systems/fraud-detection/production", {"as_of": "last tuesday"})
     assert answer.status_code == 400
     assert "as_of" in json.dumps(answer.json())
+
+
+def test_an_alias_move_the_mlflow_sync_saw_ends_the_previous_version(client, admin_user, mlflow):
+    """The pull path: the connector's alias-change documents (as in apps/ingest/demo_data/04-…)."""
+    for version, previous, at in (("1", None, "2026-06-01T10:00:00+00:00"), ("2", "1", "2026-06-08T10:00:00+00:00")):
+        doc = {"document": "mlflow.alias-change/v1", "model": "fraud-detector", "alias": "champion",
+               "version": version, "previous_version": previous, "observed_at": at,
+               "model_version": {"name": "fraud-detector", "version": version, "tags": []}}  # fmt: skip
+        receipt, _ = receipt_accept(source=mlflow.source, channel="mlflow", body=json.dumps(doc).encode(),
+                                    event="sync.alias_change", enqueue=False)  # fmt: skip
+        assert receipt_parse(receipt_id=receipt.pk).state == "parsed"
+    assert _production(client, admin_user) == [CHAMPION_2]
+    assert _production(client, admin_user, as_of="2026-06-07") == [CHAMPION_1]

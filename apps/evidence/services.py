@@ -201,14 +201,18 @@ def deployment_edges_record(
                 continue
             valid_to, ended_by = (at, evidence.pk) if failed else (None, None)
             for running in _running_in_slot(cursor, slot):
-                if failed and running[3] != uri:
-                    continue  # a failed deployment ends only itself
-                if running[1] > at and not failed:
+                same = running[3] == uri
+                if failed:
+                    if same:  # a failed deployment ends only itself
+                        _deployment_end(cursor, running, evidence=evidence, at=at, actor=actor)
+                    continue
+                if same:
+                    continue  # the same deployment stated by another edge (commit and image): it runs on
+                if running[1] > at:  # a later deployment here is known already: this one ran until it
                     if valid_to is None or running[1] < valid_to:
                         valid_to, ended_by = running[1], running[2]
                     continue
-                if running[3] != uri or failed:
-                    _deployment_end(cursor, running, evidence=evidence, at=at, actor=actor)
+                _deployment_end(cursor, running, evidence=evidence, at=at, actor=actor)
             cursor.execute(
                 "INSERT INTO evidence_lineageedge (source_id, target_id, relation, evidence_id, created_at, "
                 "valid_from, valid_to, ended_by_id) VALUES (%s, %s, %s, %s, %s, %s, %s, %s) "

@@ -182,23 +182,45 @@ def test_a_moved_tag_and_a_registry_delete_end_image_deployments(db):
     assert len(_running(window=as_of_window("2026-04-01"))) == 1
 
 
-def test_a_new_github_deployment_to_an_environment_ends_the_previous_one(db):
+def _github_deployment(source, number: int, day: str, state: str) -> str:
     from tests.ingest.conftest import fixture_bytes
 
-    github = source_create(actor="system:test", kind="github", name="gh")
     payload = json.loads(fixture_bytes("github/deployment_status.created.json"))
-    uris = []
-    for number, day in ((1, "01"), (2, "02")):
-        payload["deployment"] = {**payload["deployment"], "id": number, "environment": "production",
-                                 "created_at": f"2026-05-{day}T10:00:00Z"}  # fmt: skip
-        payload["deployment_status"] = {**payload["deployment_status"], "environment": "production",
-                                        "state": "success", "created_at": f"2026-05-{day}T10:05:00Z",
-                                        "updated_at": f"2026-05-{day}T10:05:00Z"}  # fmt: skip
-        receipt, _ = receipt_accept(source=github.source, channel="github", body=json.dumps(payload).encode(),
-                                    event="deployment_status", enqueue=False)  # fmt: skip
-        assert receipt_parse(receipt_id=receipt.pk).state == "parsed"
-        uris.append(Artifact.objects.filter(kind="deployment").order_by("-id").values_list("uri", flat=True)[0])
-    assert _running() == {uris[1]}
+    payload["deployment"] = {**payload["deployment"], "id": number, "environment": "production",
+                             "created_at": f"2026-05-{day}T10:00:00Z"}  # fmt: skip
+    payload["deployment_status"] = {**payload["deployment_status"], "environment": "production", "state": state,
+                                    "created_at": f"2026-05-{day}T10:05:00Z",
+                                    "updated_at": f"2026-05-{day}T10:05:00Z"}  # fmt: skip
+    receipt, _ = receipt_accept(source=source, channel="github", body=json.dumps(payload).encode(),
+                                event="deployment_status", enqueue=False)  # fmt: skip
+    assert receipt_parse(receipt_id=receipt.pk).state == "parsed"
+    return Artifact.objects.filter(kind="deployment").order_by("-id").values_list("uri", flat=True)[0]
+
+
+def test_a_new_github_deployment_to_an_environment_ends_the_previous_one(db):
+    github = source_create(actor="system:test", kind="github", name="gh")
+    first = _github_deployment(github.source, 1, "01", "success")
+    second = _github_deployment(github.source, 2, "02", "success")
+    assert _running() == {second}
+    from apps.evidence.lineage import as_of_window
+
+    assert _running(window=as_of_window("2026-05-01T12:00:00Z")) == {first}
+
+
+def test_a_failed_deployment_never_runs_and_ends_nothing_else(db):
+    github = source_create(actor="system:test", kind="github", name="gh")
+    first = _github_deployment(github.source, 1, "01", "success")
+    _github_deployment(github.source, 2, "02", "failure")
+    assert _running() == {first}
+
+
+def test_a_promotion_arriving_late_ran_only_until_the_next_one(client, admin_user, mlflow):
+    _alias(client, mlflow, "2", "2026-03-05T10:00:00Z")
+    _alias(client, mlflow, "1", "2026-03-01T10:00:00Z")  # delivered after the later move
+    assert _production(client, admin_user) == [CHAMPION_2]
+    late = LineageEdge.objects.get(target__uri=CHAMPION_1)
+    assert late.valid_to.isoformat() == "2026-03-05T10:00:00+00:00"
+    assert _production(client, admin_user, as_of="2026-03-03") == [CHAMPION_1]
 
 
 def test_the_database_lets_a_deployment_edge_end_once_and_nothing_else_change(client, mlflow):

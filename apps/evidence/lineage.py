@@ -13,14 +13,16 @@ Edges run from upstream (`source`) to downstream (`target`). Relations, upstream
 | evaluated-on  | dataset -> the run evaluated on it                             | MLflow (non-training contexts) |
 | derived-from  | input -> output of a transformation (dataset, run, model)      | MLflow, OpenLineage, DVC |
 | run-of        | job -> one run of it                                           | OpenLineage |
-| contains      | part -> the whole containing it (platform image -> index)      | OCI |
+| contains      | part -> the whole containing it (platform image -> index,      | OCI, CycloneDX, SPDX |
+|               | package -> the SBOM's subject: the uploaded image or release)  |            |
 | depends-on    | dependency -> dependent                                        | CycloneDX, SPDX |
 | promoted-to   | model version -> the deployment an alias/stage makes of it     | MLflow |
 | deployed-as   | image or commit -> the deployment running it                   | OCI env tags, GitHub |
 | describes     | SBOM document -> what it describes                             | SPDX |
 
-Stored edges are evidence and never rewritten: older relation names are mapped when read
-(`RELATION_ALIASES`: deployed-from -> deployed-as, released-from -> built-from).
+Stored edges are evidence and never rewritten (but for a deployment edge's end, see Time below):
+older relation names are mapped when read (`RELATION_ALIASES`: deployed-from -> deployed-as,
+released-from -> built-from).
 
 Walk semantics. The recursive term joins edges on the frontier and keeps (artifact, depth)
 pairs with UNION, so each artifact is expanded at most once per depth level; the depth
@@ -33,6 +35,13 @@ Scoping: walks follow only the edges whose evidence the user may see (`scope_evi
 for an auditor, each engagement's systems paired with its own observation window), between
 artifacts the user may see (`visible_artifacts_q`); for users who see everything that is the
 edge table itself.
+
+Time (issue 20). An edge into a deployment (deployed-as, promoted-to) has a period, valid_from to
+valid_to (apps.evidence.services.deployment_edges_record: the next deployment to the same place ends
+the one before); every other edge has none and always holds. A query asked for a window (`as_of`:
+an instant, or a whole day) walks only the edges valid in it, so a deployment is reached only while
+it ran. Impact and production default to now; walks and paths, without `as_of`, show every edge
+ever stated.
 
 Production deployments: artifacts of kind deployment whose environment — the
 second-to-last path segment of the identity (``deployment:<repo>/<env>/<id>``,
@@ -48,12 +57,16 @@ import json
 import logging
 import re
 from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, time, timedelta
 from typing import NamedTuple
+from urllib.parse import unquote
 
 from django.core.cache import cache
 from django.core.exceptions import EmptyResultSet
 from django.db import connection
-from django.db.models import Exists, OuterRef, Q, QuerySet
+from django.db.models import Exists, F, OuterRef, Q, QuerySet
+from django.utils import timezone
+from django.utils.dateparse import parse_datetime
 
 from apps.accounts.scoping import is_scoped_auditor, scope_by_system, scope_evidence, visible_system_ids
 from apps.evidence.models import Artifact, Evidence, EvidenceSubject, LineageEdge
@@ -135,6 +148,72 @@ class LineageQueryError(ValueError):
     """A lineage query was asked with values that cannot work (depth, direction, cursor)."""
 
 
+# ---------------------------------------------------------------- time
+
+Window = tuple[datetime, datetime]  # [start, end): edges valid at some moment in it
+
+
+def now_window() -> Window:
+    """The present instant as a window."""
+    now = timezone.now()
+    return now, now + timedelta(microseconds=1)
+
+
+def as_of_window(raw: str) -> Window:
+    """`as_of` as a window: a date (2026-03-02) is that whole UTC day, a date-time (ISO 8601, UTC
+    when no offset is given) that instant."""
+    raw = (raw or "").strip()
+    if len(raw) == 10:
+        try:
+            day = date.fromisoformat(raw)
+        except ValueError:
+            day = None
+        if day is not None:
+            start = datetime.combine(day, time.min, tzinfo=UTC)
+            return start, start + timedelta(days=1)
+    try:
+        moment = parse_datetime(raw.replace(" ", "T")) if raw else None
+    except ValueError:
+        moment = None
+    if moment is None:
+        raise LineageQueryError(
+            f"as_of {raw[:40]!r} is neither a date (2026-03-02) nor an ISO 8601 date-time (2026-03-02T10:00:00Z)"
+        )
+    if timezone.is_naive(moment):
+        moment = moment.replace(tzinfo=UTC)
+    return moment, moment + timedelta(microseconds=1)
+
+
+def valid_in(window: Window, prefix: str = "") -> Q:
+    """Lineage edges valid at some moment of `window`: no period, or a period overlapping it (an
+    empty period, a deployment that failed, never ran)."""
+    start, end = window
+    return (Q(**{f"{prefix}valid_from__isnull": True}) | Q(**{f"{prefix}valid_from__lt": end})) & (
+        Q(**{f"{prefix}valid_to__isnull": True})
+        | (Q(**{f"{prefix}valid_to__gt": start}) & Q(**{f"{prefix}valid_to__gt": F(f"{prefix}valid_from")}))
+    )
+
+
+def deployments_running(*, window: Window | None = None) -> QuerySet:
+    """Deployment artifacts running at some moment of `window` (default: now): reached by an edge
+    valid then, or by no edge at all (nothing says when it ran, so nothing says it stopped)."""
+    window = window or now_window()
+    into = LineageEdge.objects.filter(target=OuterRef("pk"))
+    return Artifact.objects.filter(kind=Artifact.Kind.DEPLOYMENT).filter(
+        Exists(into.filter(valid_in(window))) | ~Exists(into)
+    )
+
+
+def deployment_periods(ids: list[int], window: Window) -> dict[int, tuple[datetime | None, datetime | None]]:
+    """For each deployment id: (valid_from, valid_to) of the latest-started edge into it valid in `window`."""
+    periods: dict[int, tuple] = {}
+    rows = LineageEdge.objects.filter(valid_in(window), target_id__in=ids, valid_from__isnull=False)
+    rows = rows.order_by("target_id", "valid_from").values_list("target_id", "valid_from", "valid_to")
+    for target, start, end in rows:
+        periods[target] = (start, end)
+    return periods
+
+
 # ---------------------------------------------------------------- scoping
 
 
@@ -171,13 +250,16 @@ def scope_lineage_edges(user, queryset: QuerySet) -> QuerySet:
     return qs
 
 
-def _edges_sql(user) -> tuple[str, list]:
+def _edges_sql(user, window: Window | None = None) -> tuple[str, list]:
     """The edge relation the user may walk: the table, or a scoped subquery.
 
     Scoped: edges stated by evidence the user may see — for an auditor, per engagement (its
     systems *and* its observation window, never one engagement's window with another's
-    systems) — between artifacts the user may see (visible_artifacts_q)."""
+    systems) — between artifacts the user may see (visible_artifacts_q); with a `window`, only the
+    edges valid in it."""
     qs = scope_lineage_edges(user, LineageEdge.objects.all())
+    if window is not None:
+        qs = qs.filter(valid_in(window))
     if not qs.query.where:
         return "evidence_lineageedge", []
     try:
@@ -354,13 +436,13 @@ def _kept_walk(artifact_id: int, direction: str, depth: int) -> _KeptWalk | None
     return kept
 
 
-def _walk_params(artifact_id: int, direction: str, depth: int, limit: int, after: str, user):
+def _walk_params(artifact_id: int, direction: str, depth: int, limit: int, after: str, user, window=None):
     """What a page needs: the SQL of the edges the user may walk, and either a kept walk's page
     (ids, depths, more?) or None (walk in the page's statement)."""
     _check(direction, depth)
     limit = max(1, min(limit, PAGE_LIMIT))
     after_depth, after_id = _cursor(after)
-    edges, edge_params = _edges_sql(user)
+    edges, edge_params = _edges_sql(user, window)
     page = None
     reach: set[int] | None = None
     if after and not edge_params and edges == "evidence_lineageedge":
@@ -381,14 +463,23 @@ def _walk_params(artifact_id: int, direction: str, depth: int, limit: int, after
 
 
 def lineage_walk(
-    *, user, artifact_id: int, direction: str, depth: int = DEFAULT_DEPTH, limit: int = PAGE_LIMIT, after: str = ""
+    *,
+    user,
+    artifact_id: int,
+    direction: str,
+    depth: int = DEFAULT_DEPTH,
+    limit: int = PAGE_LIMIT,
+    after: str = "",
+    window: Window | None = None,
 ) -> Walk:
     """Artifacts up- or downstream of one artifact to `depth` edges, paged by (depth, id).
 
     The first page walks in its own statement; a later page of an unscoped user slices the walk
     kept by `_kept_walk` (walked once per graph version), so paging through a large walk costs one
     walk, not one per page."""
-    limit, edges, edge_params, params, page, reach = _walk_params(artifact_id, direction, depth, limit, after, user)
+    limit, edges, edge_params, params, page, reach = _walk_params(
+        artifact_id, direction, depth, limit, after, user, window
+    )
     sql = _page_sql(direction, edges, cached=page is not None, as_json=False)
     rows = _run(sql, params, edge_params, edges)
     walk = Walk(root=artifact_id, direction=direction, depth=depth)
@@ -418,11 +509,20 @@ class WalkJson:
 
 
 def lineage_walk_json(
-    *, user, artifact_id: int, direction: str, depth: int = DEFAULT_DEPTH, limit: int = PAGE_LIMIT, after: str = ""
+    *,
+    user,
+    artifact_id: int,
+    direction: str,
+    depth: int = DEFAULT_DEPTH,
+    limit: int = PAGE_LIMIT,
+    after: str = "",
+    window: Window | None = None,
 ) -> WalkJson:
     """lineage_walk() for the API: the same page (nodes by (depth, id), the edges reaching them), with
     the JSON built in the database, so a page of thousands of nodes costs no Python objects."""
-    limit, edges, edge_params, params, page, reach = _walk_params(artifact_id, direction, depth, limit, after, user)
+    limit, edges, edge_params, params, page, reach = _walk_params(
+        artifact_id, direction, depth, limit, after, user, window
+    )
     if page is None:
         sql = _page_sql(direction, edges, cached=False, as_json=True)
         count, last_id, last_depth, nodes, links = _run(sql, params, edge_params, edges)[0]
@@ -488,21 +588,21 @@ def lineage_graph(*, user, artifact_id: int, direction: str = "both", depth: int
     return merged
 
 
-def lineage_path(*, user, from_id: int, to_id: int, depth: int = 20) -> list[Link]:
+def lineage_path(*, user, from_id: int, to_id: int, depth: int = 20, window: Window | None = None) -> list[Link]:
     """A shortest path of edges between two artifacts (either way round); [] when none within `depth`."""
     for start, end in ((from_id, to_id), (to_id, from_id)):
-        path = _shortest_path(user, start, end, depth)
+        path = _shortest_path(user, start, end, depth, window)
         if path:
             return path
     return []
 
 
-def _shortest_path(user, start: int, end: int, depth: int) -> list[Link]:
+def _shortest_path(user, start: int, end: int, depth: int, window: Window | None = None) -> list[Link]:
     if not 1 <= depth <= MAX_DEPTH:
         raise LineageQueryError(f"depth must be between 1 and {MAX_DEPTH}")
     if start == end:
         return []
-    edges, edge_params = _edges_sql(user)
+    edges, edge_params = _edges_sql(user, window)
     # Distances from the start (downstream) and to the end (upstream) meet on the shortest paths:
     # an edge u -> v lies on one when dist(start, u) + 1 + dist(v, end) is the shortest length.
     sql = f"""
@@ -544,8 +644,96 @@ ORDER BY da.d, e.source_id, e.target_id
 # ---------------------------------------------------------------- impact and production
 
 
+# A version range in a purl's version part (issue 20): comparators joined by commas, all must hold.
+_RANGE_CLAUSE = re.compile(r"^(<=|>=|==|!=|~=|<|>|=)\s*([^\s<>=!~,]+)$")
+MAX_PACKAGE_VERSIONS = 100_000
+
+
+def _range_clauses(spec: str) -> list[tuple[str, str]]:
+    clauses = []
+    for part in spec.split(","):
+        match = _RANGE_CLAUSE.match(part.strip())
+        if not match:
+            raise LineageQueryError(
+                f"{spec[:100]!r} is not a version range: use comparators (<, <=, >, >=, ==, !=, ~=) joined by "
+                "commas, e.g. pkg:pypi/requests@>=2.0,<2.32.0"
+            )
+        clauses.append((match.group(1), match.group(2)))
+    return clauses
+
+
+def _segment_key(version: str) -> tuple:
+    """An order for versions outside PEP 440: a leading "v" and "+build" are dropped, dot-separated
+    segments compare as numbers when numeric (else as text, after numbers), trailing zeros do not
+    count (1.0 == 1.0.0), and a pre-release ("2.0.0-beta.1", semver) sorts before its release."""
+    version = version.strip()
+    version = version[1:] if version[:1] in ("v", "V") and version[1:2].isdigit() else version
+    version = version.split("+", 1)[0]
+    main, _, pre = version.partition("-")
+
+    def segments(value: str) -> list[tuple]:
+        out = [(0, int(seg), "") if seg.isdigit() else (1, 0, seg.lower()) for seg in re.split(r"[._]", value) if seg]
+        while out and out[-1] == (0, 0, ""):
+            out.pop()
+        return out
+
+    return (tuple(segments(main)), 0 if pre else 1, tuple(segments(pre)))
+
+
+def _segment_matches(version: str, op: str, bound: str) -> bool:
+    have, want = _segment_key(version), _segment_key(bound)
+    if op == "~=":  # compatible release, as in PEP 440: >= bound, same prefix but the last segment
+        prefix = want[0][:-1] if len(want[0]) > 1 else want[0]
+        return have >= want and have[0][: len(prefix)] == prefix
+    return {
+        "<": have < want,
+        "<=": have <= want,
+        ">": have > want,
+        ">=": have >= want,
+        "=": have == want,
+        "==": have == want,
+        "!=": have != want,
+    }[op]
+
+
+def purl_version_matches(ptype: str, version: str, spec: str) -> bool:
+    """Whether a package version lies in a range (comparators joined by commas, all must hold).
+
+    pypi: PEP 440 through `packaging` (pre-releases included: an advisory's range covers them);
+    other types, and pypi versions PEP 440 cannot read: the segment order of `_segment_key`."""
+    clauses = _range_clauses(spec)
+    if ptype == "pypi":
+        from packaging.specifiers import InvalidSpecifier, SpecifierSet
+        from packaging.version import InvalidVersion, Version
+
+        try:
+            specifiers = SpecifierSet(",".join(f"{'==' if op == '=' else op}{bound}" for op, bound in clauses))
+            return specifiers.contains(Version(version), prereleases=True)
+        except InvalidSpecifier:
+            raise LineageQueryError(f"{spec[:100]!r} is not a PEP 440 version range") from None
+        except InvalidVersion:
+            pass  # not PEP 440 (a local build's version): compare by segments
+    return all(_segment_matches(version, op, bound) for op, bound in clauses)
+
+
+def _purl_range(purl: str) -> tuple[str, str]:
+    """(the purl without its version, the range) when the version part is a range; (purl, "") else."""
+    head = purl.split("#", 1)[0].split("?", 1)[0]
+    at = head.rfind("@")
+    if at == -1 or at < head.rfind("/"):
+        return purl, ""
+    version = unquote(head[at + 1 :])
+    if version[:1] not in ("<", ">", "=", "!", "~"):
+        return purl, ""
+    return head[:at], version
+
+
 def impact_roots(*, artifact_id: int | None = None, dataset: str = "", purl: str = "") -> list[int]:
-    """The artifacts an impact question starts from: an id, a dataset identity, or a purl (any version)."""
+    """The artifacts an impact question starts from: an id, a dataset identity, or packages by purl.
+
+    A purl without a version matches every version of the package; with a version, that version;
+    with a range as its version (``pkg:pypi/requests@<2.32.0``), the versions in it
+    (purl_version_matches)."""
     ids: set[int] = set()
     if artifact_id:
         ids.add(artifact_id)
@@ -556,6 +744,7 @@ def impact_roots(*, artifact_id: int | None = None, dataset: str = "", purl: str
             raise LineageQueryError(str(exc)) from None
         ids.update(Artifact.objects.filter(uri=uri).values_list("id", flat=True))
     if purl:
+        purl, version_range = _purl_range(purl)
         try:
             uri = normalize_subject(purl).uri
         except ParseError as exc:
@@ -564,18 +753,33 @@ def impact_roots(*, artifact_id: int | None = None, dataset: str = "", purl: str
             raise LineageQueryError(f"{purl[:100]!r} is not a purl")
         base = uri.split("?", 1)[0]
         matches = Artifact.objects.filter(kind=Artifact.Kind.PACKAGE)
-        # pkg:pypi/requests matches every version; pkg:pypi/requests@2.32.3 that version only.
-        matches = matches.filter(uri=base) | matches.filter(uri__startswith=base + ("?" if "@" in base else "@"))
-        ids.update(matches.values_list("id", flat=True)[:10000])
+        if version_range:
+            if "@" in base:
+                raise LineageQueryError("a purl has one version or one range, not both")
+            _range_clauses(version_range)  # refuse a bad range even when no version is known
+            ptype = base[4:].split("/", 1)[0]
+            candidates = matches.filter(uri__startswith=base + "@").values_list("id", "uri")
+            for pk, candidate in candidates[:MAX_PACKAGE_VERSIONS]:
+                version = unquote(candidate[len(base) + 1 :].split("?", 1)[0].split("#", 1)[0])
+                if purl_version_matches(ptype, version, version_range):
+                    ids.add(pk)
+        else:
+            # pkg:pypi/requests matches every version; pkg:pypi/requests@2.32.3 that version only.
+            matches = matches.filter(uri=base) | matches.filter(uri__startswith=base + ("?" if "@" in base else "@"))
+            ids.update(matches.values_list("id", flat=True)[:10000])
     return sorted(ids)
 
 
-def lineage_impact(*, user, roots: list[int], depth: int = 20, production_only: bool = True) -> list[dict]:
-    """Deployments downstream of any root within `depth`: [{deployment: Node, via: root id, depth}]."""
+def lineage_impact(
+    *, user, roots: list[int], depth: int = 20, production_only: bool = True, window: Window | None = None
+) -> list[dict]:
+    """Deployments downstream of any root within `depth` that ran in `window` (default: running now):
+    [{deployment: Node, via: root id, depth, environment, valid_from, valid_to}]."""
     _check("downstream", depth)
     if not roots:
         return []
-    edges, edge_params = _edges_sql(user)
+    window = window or now_window()
+    edges, edge_params = _edges_sql(user, window)
     production = f"AND {_ENV_SQL} = ANY(%(environments)s)" if production_only else ""
     sql = (
         _walk_cte("downstream", edges)
@@ -589,6 +793,7 @@ ORDER BY a.id, r.depth, r.root
     rows = _run(
         sql, {"roots": roots, "depth": depth, "environments": list(PRODUCTION_ENVIRONMENTS)}, edge_params, edges
     )
+    periods = deployment_periods([r[0] for r in rows], window)
     return sorted(
         (
             {
@@ -596,6 +801,8 @@ ORDER BY a.id, r.depth, r.root
                 "via": r[6],
                 "depth": r[1],
                 "environment": r[7] or "",
+                "valid_from": periods.get(r[0], (None, None))[0],
+                "valid_to": periods.get(r[0], (None, None))[1],
             }
             for r in rows
         ),
@@ -606,16 +813,17 @@ ORDER BY a.id, r.depth, r.root
 UPSTREAM_KINDS_OF_INTEREST = ("model-version", "run", "dataset", "commit", "image", "job")
 
 
-def production_for_system(*, user, system_id: int, depth: int = 10) -> list[dict]:
-    """What is in production for a system and what it came from: [{deployment, upstream: [Node]}]."""
+def production_for_system(*, user, system_id: int, depth: int = 10, window: Window | None = None) -> list[dict]:
+    """What is in production for a system — running in `window`, default now — and what it came from:
+    [{deployment, upstream: [Node], valid_from, valid_to}]."""
     _check("upstream", depth)
-    deployments = scope_by_system(
-        user, Artifact.objects.filter(kind=Artifact.Kind.DEPLOYMENT, system_id=system_id), "system"
-    ).order_by("-first_seen", "id")
+    window = window or now_window()
+    deployments = scope_by_system(user, deployments_running(window=window).filter(system_id=system_id), "system")
+    deployments = deployments.order_by("-first_seen", "id")
     roots = {a.pk: a for a in deployments[:1000] if deployment_environment(a.uri) in PRODUCTION_ENVIRONMENTS}
     if not roots:
         return []
-    edges, edge_params = _edges_sql(user)
+    edges, edge_params = _edges_sql(user, window)
     sql = (
         _walk_cte("upstream", edges)
         + """
@@ -633,4 +841,13 @@ ORDER BY r.root, r.depth, a.id
         upstream[root].append(
             Node(id=rest[0], depth=rest[1], kind=rest[2], uri=rest[3], name=rest[4], system_id=rest[5])
         )
-    return [{"deployment": artifact, "upstream": upstream[pk]} for pk, artifact in roots.items()]
+    periods = deployment_periods(list(roots), window)
+    return [
+        {
+            "deployment": artifact,
+            "upstream": upstream[pk],
+            "valid_from": periods.get(pk, (None, None))[0],
+            "valid_to": periods.get(pk, (None, None))[1],
+        }
+        for pk, artifact in roots.items()
+    ]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from datetime import UTC
 
 from django.http import HttpResponse
 from drf_spectacular.types import OpenApiTypes
@@ -20,7 +21,9 @@ from apps.evidence.lineage import (
     MAX_DEPTH,
     PAGE_LIMIT,
     LineageQueryError,
+    Window,
     artifacts_visible_to,
+    as_of_window,
     impact_roots,
     lineage_impact,
     lineage_path,
@@ -67,6 +70,8 @@ class ImpactItemOutput(serializers.Serializer):
     environment = serializers.CharField()
     via = serializers.CharField(help_text="The start artifact it depends on.")
     depth = serializers.IntegerField()
+    valid_from = serializers.DateTimeField(allow_null=True, help_text="When it started running (null: unknown).")
+    valid_to = serializers.DateTimeField(allow_null=True, help_text="When it stopped (null: still running).")
 
 
 class ImpactOutput(serializers.Serializer):
@@ -77,6 +82,8 @@ class ImpactOutput(serializers.Serializer):
 class ProductionItemOutput(serializers.Serializer):
     deployment = NodeOutput()
     upstream = NodeOutput(many=True, help_text="Model versions, runs, datasets, commits, images, jobs upstream.")
+    valid_from = serializers.DateTimeField(allow_null=True, help_text="When it started running (null: unknown).")
+    valid_to = serializers.DateTimeField(allow_null=True, help_text="When it stopped (null: still running).")
 
 
 class ProductionOutput(serializers.Serializer):
@@ -91,6 +98,25 @@ def _int(request, name: str, default: int, low: int, high: int) -> int:
     if not raw.isdigit() or not low <= int(raw) <= high:
         raise ValidationError({name: f"must be a whole number from {low} to {high}"})
     return int(raw)
+
+
+AS_OF = OpenApiParameter(
+    "as_of",
+    OpenApiTypes.STR,
+    description=(
+        "A date (2026-03-02: that whole UTC day) or an ISO 8601 date-time (UTC without an offset): follow only "
+        "the edges valid then, so a deployment counts only while it ran."
+    ),
+)
+
+
+def _window(request) -> Window | None:
+    raw = request.query_params.get("as_of", "")
+    return as_of_window(raw[:64]) if raw else None
+
+
+def _time(value) -> str | None:
+    return value.astimezone(UTC).isoformat().replace("+00:00", "Z") if value else None
 
 
 def _node(node) -> dict:
@@ -119,13 +145,15 @@ class ArtifactLineageApi(_LineageApi):
         description=(
             "A recursive walk in the database to `depth` edges (cycle-safe), nodes ordered by distance then id. "
             f"At most `limit` (≤ {PAGE_LIMIT}) nodes per page; `next` pages on. Relations: built-from, trained-on, "
-            "evaluated-on, derived-from, run-of, contains, depends-on, promoted-to, deployed-as, describes."
+            "evaluated-on, derived-from, run-of, contains, depends-on, promoted-to, deployed-as, describes. "
+            "Without `as_of`, every edge ever stated, ended deployments included."
         ),
         parameters=[
             OpenApiParameter("direction", OpenApiTypes.STR, enum=list(DIRECTIONS), default="upstream"),
             OpenApiParameter("depth", OpenApiTypes.INT, default=DEFAULT_DEPTH, description=f"1 to {MAX_DEPTH}"),
             OpenApiParameter("limit", OpenApiTypes.INT, default=PAGE_LIMIT),
             OpenApiParameter("after", OpenApiTypes.STR, description="Cursor from the previous page's `next`."),
+            AS_OF,
         ],
         responses={200: WalkOutput, 400: ERROR, 404: ERROR},
     )
@@ -140,6 +168,7 @@ class ArtifactLineageApi(_LineageApi):
             depth=depth,
             limit=_int(request, "limit", PAGE_LIMIT, 1, PAGE_LIMIT),
             after=request.query_params.get("after", "")[:40],
+            window=_window(request),
         )
         next_url = None
         if walk.next_after:
@@ -162,6 +191,7 @@ class LineagePathApi(_LineageApi):
             OpenApiParameter("from", OpenApiTypes.INT, required=True),
             OpenApiParameter("to", OpenApiTypes.INT, required=True),
             OpenApiParameter("depth", OpenApiTypes.INT, default=20, description=f"Longest path, 1 to {MAX_DEPTH}."),
+            AS_OF,
         ],
         responses={200: PathOutput, 400: ERROR, 404: ERROR},
     )
@@ -173,7 +203,11 @@ class LineagePathApi(_LineageApi):
                 raise ValidationError({name: "an artifact id is required"})
             ids.append(artifact_get_for_user(user=request.user, pk=int(raw)).pk)
         path = lineage_path(
-            user=request.user, from_id=ids[0], to_id=ids[1], depth=_int(request, "depth", 20, 1, MAX_DEPTH)
+            user=request.user,
+            from_id=ids[0],
+            to_id=ids[1],
+            depth=_int(request, "depth", 20, 1, MAX_DEPTH),
+            window=_window(request),
         )
         return Response({"found": bool(path) or ids[0] == ids[1], "length": len(path), "edges": _links(path)})
 
@@ -185,15 +219,21 @@ class LineageImpactApi(_LineageApi):
         summary="Deployments that depend on an artifact, a dataset or a package",
         description=(
             "Every deployment downstream of the start artifacts, within `depth` edges. Start from `artifact` (id), "
-            "`dataset` (identity, e.g. dataset:sha256:…) and/or `purl` (without a version: every version). "
-            "Only production deployments (environment prod, production, live, champion) unless `all=true`."
+            "`dataset` (identity, e.g. dataset:sha256:…) and/or `purl` (without a version: every version; "
+            "a range as the version, e.g. pkg:pypi/requests@<2.32.0 or @>=2.0,<2.32.0: the versions in it, "
+            "PEP 440 for pypi, dot-separated segments for other types). "
+            "Only production deployments (environment prod, production, live, champion) unless `all=true`; "
+            "only those running now, or at `as_of`."
         ),
         parameters=[
             OpenApiParameter("artifact", OpenApiTypes.INT),
             OpenApiParameter("dataset", OpenApiTypes.STR),
-            OpenApiParameter("purl", OpenApiTypes.STR),
+            OpenApiParameter(
+                "purl", OpenApiTypes.STR, description="pkg:pypi/requests, pkg:pypi/requests@2.32.3 or @<2.32.0"
+            ),
             OpenApiParameter("depth", OpenApiTypes.INT, default=20),
             OpenApiParameter("all", OpenApiTypes.BOOL, default=False),
+            AS_OF,
         ],
         responses={200: ImpactOutput, 400: OpenApiResponse(ERROR, description="Nothing to start from.")},
     )
@@ -212,6 +252,7 @@ class LineageImpactApi(_LineageApi):
             roots=roots,
             depth=_int(request, "depth", 20, 1, MAX_DEPTH),
             production_only=request.query_params.get("all", "false") != "true",
+            window=_window(request),
         )
         return Response(
             {
@@ -222,6 +263,8 @@ class LineageImpactApi(_LineageApi):
                         "environment": i["environment"],
                         "via": str(i["via"]),
                         "depth": i["depth"],
+                        "valid_from": _time(i["valid_from"]),
+                        "valid_to": _time(i["valid_to"]),
                     }
                     for i in items
                 ],
@@ -234,13 +277,17 @@ class SystemProductionApi(_LineageApi):
         tags=["lineage"],
         operation_id="system_production",
         summary="What is in production for a system, and what trained and built it",
-        parameters=[OpenApiParameter("depth", OpenApiTypes.INT, default=10)],
+        description="Production deployments running now, or at `as_of` (what ran in production on a past day).",
+        parameters=[OpenApiParameter("depth", OpenApiTypes.INT, default=10), AS_OF],
         responses={200: ProductionOutput, 404: ERROR},
     )
     def get(self, request, slug: str):
         system = system_get_for_user(user=request.user, slug=slug)
         items = production_for_system(
-            user=request.user, system_id=system.pk, depth=_int(request, "depth", 10, 1, MAX_DEPTH)
+            user=request.user,
+            system_id=system.pk,
+            depth=_int(request, "depth", 10, 1, MAX_DEPTH),
+            window=_window(request),
         )
         return Response(
             {
@@ -255,6 +302,8 @@ class SystemProductionApi(_LineageApi):
                             "depth": 0,
                         },
                         "upstream": [_node(n) for n in i["upstream"]],
+                        "valid_from": _time(i["valid_from"]),
+                        "valid_to": _time(i["valid_to"]),
                     }
                     for i in items
                 ],

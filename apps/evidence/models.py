@@ -156,19 +156,53 @@ class EvidenceSubject(models.Model):
 
 
 class LineageEdge(models.Model):
-    """`target` came from `source` (built-from, depends-on, deployed-from...), as first stated by `evidence`."""
+    """`target` came from `source` (built-from, depends-on, deployed-from...), as first stated by `evidence`.
+
+    A deployment edge (into a deployment: deployed-as, promoted-to) has a period: it runs from
+    `valid_from` until `valid_to`, which the next deployment to the same place, or an end the
+    evidence states, sets once (`ended_by`); the database allows no other change. Every other edge
+    has no period (both null): it holds whenever asked. A deployment that runs again later (an alias
+    moved back) gets a new edge with its own `valid_from`."""
 
     source = models.ForeignKey(Artifact, on_delete=models.PROTECT, related_name="downstream_edges")
     target = models.ForeignKey(Artifact, on_delete=models.PROTECT, related_name="upstream_edges")
     relation = models.CharField(max_length=40)
     evidence = models.ForeignKey(Evidence, on_delete=models.PROTECT, related_name="edges")
     created_at = models.DateTimeField()
+    valid_from = models.DateTimeField(null=True, blank=True, help_text="A deployment edge: when it started running.")
+    valid_to = models.DateTimeField(null=True, blank=True, help_text="A deployment edge: when it stopped (null: runs).")
+    ended_by = models.ForeignKey(
+        Evidence,
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="ended_edges",
+        help_text="The evidence that ended this deployment edge.",
+    )
 
     class Meta:
         constraints = [
-            models.UniqueConstraint(fields=["source", "target", "relation"], name="lineage_edge_unique"),
+            models.UniqueConstraint(
+                fields=["source", "target", "relation", "valid_from"],
+                name="lineage_edge_unique_period",
+                nulls_distinct=False,
+            ),
+            models.CheckConstraint(
+                condition=models.Q(valid_to__isnull=True)
+                | (models.Q(valid_from__isnull=False) & models.Q(valid_to__gte=models.F("valid_from"))),
+                name="lineage_edge_period_valid",
+                violation_error_message="A lineage edge ends after it starts, and only an edge with a start ends.",
+            ),
         ]
-        indexes = [models.Index(fields=["target", "relation"], name="lineage_edge_target")]
+        indexes = [
+            models.Index(fields=["target", "relation"], name="lineage_edge_target"),
+            # Running deployment edges: what a new deployment to the same place ends.
+            models.Index(
+                fields=["target"],
+                name="lineage_edge_running",
+                condition=models.Q(valid_from__isnull=False, valid_to__isnull=True),
+            ),
+        ]
 
     def __str__(self) -> str:
         return f"{self.target_id} {self.relation} {self.source_id}"

@@ -18,7 +18,7 @@ from django.utils import timezone
 
 from apps.evidence.models import Artifact, EffectiveBasis, Evidence, EvidenceSubject
 from apps.ingest.binding import binding_refusal
-from apps.ingest.parsers import EvidenceFacts, ParseError, ParseResult, Subject
+from apps.ingest.parsers import Ending, EvidenceFacts, ParseError, ParseResult, Subject
 from apps.ledger.services import ledger_record
 
 # A btree index entry must stay below ~2,700 bytes; identities longer than this are refused.
@@ -95,10 +95,132 @@ def _insert_edges(rows: list[tuple[int, int, str]], *, evidence_id: int, now: da
         cursor.execute(
             "INSERT INTO evidence_lineageedge (source_id, target_id, relation, evidence_id, created_at) "
             "SELECT s, t, r, %s, %s FROM unnest(%s::bigint[], %s::bigint[], %s::text[]) AS e(s, t, r) "
-            "ON CONFLICT (source_id, target_id, relation) DO NOTHING",
+            "ON CONFLICT (source_id, target_id, relation, valid_from) DO NOTHING",
             [evidence_id, now, [r[0] for r in rows], [r[1] for r in rows], [r[2][:40] for r in rows]],
         )
         return cursor.rowcount
+
+
+# Edges into a deployment that make it run (older stored name included): they carry a period.
+DEPLOYMENT_RELATIONS = ("deployed-as", "deployed-from", "promoted-to")
+
+# Running deployment edges (valid_from set, valid_to null) and their targets' identities.
+_RUNNING_SQL = (
+    "SELECT e.id, e.valid_from, e.evidence_id, a.uri FROM evidence_lineageedge e "
+    "JOIN evidence_artifact a ON a.id = e.target_id "
+    "WHERE e.valid_from IS NOT NULL AND e.valid_to IS NULL AND a.kind = 'deployment' "
+)
+
+
+def _is_deployment_edge(edge) -> bool:
+    return edge.target.kind == Artifact.Kind.DEPLOYMENT and edge.relation in DEPLOYMENT_RELATIONS
+
+
+def deployment_slot(uri: str) -> str:
+    """Where a deployment runs: its identity without the last segment (the digest, version or id):
+    ``deployment:mlflow/<model>/<alias>``, ``deployment:oci/<host>/<repo>/<tag>``, ``deployment:<repo>/<env>``.
+    One deployment runs in a slot at a time."""
+    return uri.rsplit("/", 1)[0]
+
+
+def _running_in_slot(cursor, slot: str) -> list[tuple]:
+    cursor.execute(
+        _RUNNING_SQL + "AND left(a.uri, %s) = %s AND strpos(substr(a.uri, %s), '/') = 0",
+        [len(slot) + 1, slot + "/", len(slot) + 2],
+    )
+    return cursor.fetchall()
+
+
+def _deployment_end(cursor, running: tuple, *, evidence: Evidence, at: datetime, actor) -> bool:
+    """End one running deployment edge at `at` (never before it started); one ledger entry."""
+    edge_id, valid_from, _, uri = running
+    if valid_from > at:
+        return False  # it started after this evidence's time: a later deployment, not this one to end
+    cursor.execute(
+        "UPDATE evidence_lineageedge SET valid_to = %s, ended_by_id = %s WHERE id = %s AND valid_to IS NULL",
+        [at, evidence.pk, edge_id],
+    )
+    if not cursor.rowcount:
+        return False
+    ledger_record(
+        actor=actor,
+        action="deployment.ended",
+        target=("evidence.lineageedge", edge_id),
+        data={"deployment": uri, "valid_from": valid_from, "valid_to": at, "ended_by": str(evidence.pk)},
+    )
+    return True
+
+
+def deployments_end(*, ends: list[Ending], evidence: Evidence, at: datetime, actor) -> int:
+    """End the deployments `ends` name (an alias deleted, a stage left, an image deleted) at `at`."""
+    ended = 0
+    with connection.cursor() as cursor:
+        for end in ends:
+            if end.slot:
+                cursor.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", [end.slot])
+                running = _running_in_slot(cursor, end.slot)
+            elif end.deployment:
+                cursor.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", [deployment_slot(end.deployment)])
+                cursor.execute(_RUNNING_SQL + "AND a.uri = %s", [end.deployment])
+                running = cursor.fetchall()
+            elif end.source:
+                cursor.execute(
+                    _RUNNING_SQL + "AND e.source_id = (SELECT id FROM evidence_artifact WHERE uri = %s)",  # noqa: S608
+                    [end.source],
+                )
+                running = cursor.fetchall()
+            else:
+                continue
+            ended += sum(_deployment_end(cursor, r, evidence=evidence, at=at, actor=actor) for r in running)
+    return ended
+
+
+def deployment_edges_record(
+    rows: list[tuple[int, int, str, str]], *, evidence: Evidence, at: datetime, failed: bool, actor, now: datetime
+) -> int:
+    """Record (source id, target id, relation, target uri) edges into deployments, each with a period.
+
+    A deployment edge already running (same source, target and relation) stays as it is: the same
+    promotion seen again. Otherwise the deployments running in the same slot (deployment_slot) end
+    at `at`, and the new edge runs from `at`; if one there started later (evidence arriving out of
+    order), the new edge ends when that one started. A failed deployment (the evidence's verdict)
+    ends what runs in its own deployment and runs nowhere itself (an empty period). Returns how
+    many edges were new."""
+    written = 0
+    with connection.cursor() as cursor:
+        for source_id, target_id, relation, uri in sorted(set(rows)):
+            slot = deployment_slot(uri)
+            # One writer per slot at a time: two parses of moves of one alias must not both run.
+            cursor.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", [slot])
+            cursor.execute(
+                "SELECT 1 FROM evidence_lineageedge WHERE source_id = %s AND target_id = %s AND relation = %s "
+                "AND valid_from IS NOT NULL AND valid_to IS NULL",
+                [source_id, target_id, relation],
+            )
+            if cursor.fetchone() and not failed:
+                continue
+            valid_to, ended_by = (at, evidence.pk) if failed else (None, None)
+            for running in _running_in_slot(cursor, slot):
+                same = running[3] == uri
+                if failed:
+                    if same:  # a failed deployment ends only itself
+                        _deployment_end(cursor, running, evidence=evidence, at=at, actor=actor)
+                    continue
+                if same:
+                    continue  # the same deployment stated by another edge (commit and image): it runs on
+                if running[1] > at:  # a later deployment here is known already: this one ran until it
+                    if valid_to is None or running[1] < valid_to:
+                        valid_to, ended_by = running[1], running[2]
+                    continue
+                _deployment_end(cursor, running, evidence=evidence, at=at, actor=actor)
+            cursor.execute(
+                "INSERT INTO evidence_lineageedge (source_id, target_id, relation, evidence_id, created_at, "
+                "valid_from, valid_to, ended_by_id) VALUES (%s, %s, %s, %s, %s, %s, %s, %s) "
+                "ON CONFLICT (source_id, target_id, relation, valid_from) DO NOTHING",
+                [source_id, target_id, relation[:40], evidence.pk, now, at, valid_to, ended_by],
+            )
+            written += cursor.rowcount
+    return written
 
 
 def _foreign_artifacts(ids: dict[str, int], bound_system_id: int | None) -> dict[str, str]:
@@ -137,6 +259,20 @@ def _attach_to_system(artifact_ids: list[int], *, system_id: int | None, receipt
         )
 
 
+def _contains_rows(
+    facts: EvidenceFacts, primary: str | None, ids: dict[str, int], *, given: bool
+) -> list[tuple[int, int, str]]:
+    """part -contains-> the evidence's primary subject, for the parts a parser listed (an SBOM's packages).
+
+    When the uploader named the subject (an image), the parser's own subjects (the SBOM's main
+    component or described packages) are parts of it too. Never into another system's artifact:
+    `primary` is already one this evidence may be about."""
+    if not facts.contents or primary is None:
+        return []
+    parts = [*facts.contents, *(facts.subjects if given else ())]
+    return [(ids[part.uri], ids[primary], "contains") for part in parts if part.uri != primary]
+
+
 def evidence_record(
     *,
     receipt,
@@ -166,6 +302,7 @@ def evidence_record(
         everything.extend(facts.subjects)
         for edge in facts.edges:
             everything.extend((edge.source, edge.target))
+        everything.extend(facts.contents)
     if given_subject is not None:
         everything.append(given_subject)
     ids = artifacts_ensure(everything, system_id=system_id, now=now)
@@ -235,15 +372,28 @@ def evidence_record(
             if uri != primary
         ]
         EvidenceSubject.objects.bulk_create(links)
+        allowed = [e for e in facts.edges if e.source.uri != e.target.uri and e.target.uri not in foreign]
         edges = _insert_edges(
-            [
-                (ids[e.source.uri], ids[e.target.uri], e.relation)
-                for e in facts.edges
-                if e.source.uri != e.target.uri and e.target.uri not in foreign
-            ],
+            [(ids[e.source.uri], ids[e.target.uri], e.relation) for e in allowed if not _is_deployment_edge(e)]
+            + _contains_rows(facts, primary, ids, given=given_subject is not None),
             evidence_id=evidence.pk,
             now=now,
         )
+        # Deployments have periods (issue 20): what ends first, then what starts.
+        if facts.ends:
+            deployments_end(ends=facts.ends, evidence=evidence, at=effective_at, actor=actor)
+        deployment_rows = [
+            (ids[e.source.uri], ids[e.target.uri], e.relation, e.target.uri) for e in allowed if _is_deployment_edge(e)
+        ]
+        if deployment_rows:
+            edges += deployment_edges_record(
+                deployment_rows,
+                evidence=evidence,
+                at=effective_at,
+                failed=facts.verdict == Evidence.Verdict.FAIL,
+                actor=actor,
+                now=now,
+            )
         if facts.records:
             _copy_records(evidence.pk, facts.records)
         ledger_record(
@@ -386,7 +536,7 @@ def lineage_edges_bulk_record(rows: Iterable[tuple[int, int, str, int, datetime]
             cursor.execute(
                 "INSERT INTO evidence_lineageedge (source_id, target_id, relation, evidence_id, created_at) "
                 "SELECT * FROM unnest(%s::bigint[], %s::bigint[], %s::text[], %s::bigint[], %s::timestamptz[]) "
-                "ON CONFLICT (source_id, target_id, relation) DO NOTHING",
+                "ON CONFLICT (source_id, target_id, relation, valid_from) DO NOTHING",
                 [[r[0] for r in chunk], [r[1] for r in chunk], [r[2][:40] for r in chunk], [r[3] for r in chunk],
                  [r[4] for r in chunk]],
             )  # fmt: skip

@@ -70,9 +70,12 @@ def test_sbom_dependency_graph_becomes_lineage_edges(client, ci):
     _accept_and_parse(client, ci.token, "cyclonedx_py_env.cdx.json")
     evidence = Evidence.objects.get()
     assert LineageEdge.objects.filter(evidence=evidence, relation="depends-on").count() == 6
+    # issue 20: the 7 components and the main component are parts of the upload's subject (the commit).
+    contains = LineageEdge.objects.filter(evidence=evidence, relation="contains", target=evidence.subject)
+    assert contains.count() == 8
     # Parsing the same SBOM again adds evidence, not duplicate edges.
     _accept_and_parse(client, ci.token, "cyclonedx_py_env.cdx.json")
-    assert LineageEdge.objects.count() == 6 and Evidence.objects.count() == 2
+    assert LineageEdge.objects.count() == 6 + 8 and Evidence.objects.count() == 2
 
 
 def test_effective_time_given_at_upload_wins_and_both_times_are_kept(client, ci):

@@ -10,7 +10,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Callable
 
-from .base import Edge, EvidenceFacts, ParseError, ParseResult, Subject
+from .base import Edge, Ending, EvidenceFacts, ParseError, ParseResult, Subject
 from .checkov import parse_checkov
 from .cyclonedx import parse_cyclonedx
 from .detect import detect_format, sniff_content_type
@@ -36,6 +36,7 @@ from .terraform import parse_terraform
 __all__ = [
     "PARSERS",
     "Edge",
+    "Ending",
     "EvidenceFacts",
     "ParseError",
     "ParseResult",

@@ -47,6 +47,18 @@ class Edge:
     relation: str
 
 
+@dataclass(frozen=True)
+class Ending:
+    """Deployments a piece of evidence says stopped running, at its effective time: the one named
+    `deployment`, every running one in `slot` (a deployment identity without its last segment: an
+    MLflow alias, a registry tag, an environment), or every deployment of the artifact `source`
+    (an image deleted from its registry). Give one of the three (identities, as Subject.uri)."""
+
+    deployment: str = ""
+    slot: str = ""
+    source: str = ""
+
+
 @dataclass
 class EvidenceFacts:
     """What one piece of evidence says, normalized for storage and display."""
@@ -60,6 +72,12 @@ class EvidenceFacts:
     summary: dict
     edges: list[Edge] = field(default_factory=list)
     records: list[dict] = field(default_factory=list)
+    # The parts the evidence's subject is made of (an SBOM's packages): evidence_record() draws
+    # part -contains-> primary subject once it knows that subject (the uploader's, or the parser's).
+    contents: list[Subject] = field(default_factory=list)
+    # Deployments this evidence ends (an alias deleted, a stage left, an image deleted). A new
+    # deployment edge ends the one running in its slot without being named here.
+    ends: list[Ending] = field(default_factory=list)
     # What a signature check needs (provenance): parsers cannot check, they have no keys;
     # apps.ingest.trust checks it before the evidence is recorded. Never stored as such.
     verification: dict | None = None

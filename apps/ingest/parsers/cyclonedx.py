@@ -228,7 +228,8 @@ def parse_cyclonedx(body: bytes) -> ParseResult:
     """Main component, all components as records, and the dependency graph as edges.
 
     A component without a purl is identified as pkg:generic/<name>@<version>.
-    Dependency edges point from the dependency to the dependent ("depends-on").
+    Dependency edges point from the dependency to the dependent ("depends-on"). Every component
+    is in `contents`: evidence_record() draws it -contains-> the SBOM's subject.
     """
     start = bytes(body[:64]).lstrip(b"\xef\xbb\xbf \t\r\n")
     if start.startswith(b"<"):
@@ -259,6 +260,13 @@ def parse_cyclonedx(body: bytes) -> ParseResult:
                 seen.add(key)
                 edges.append(Edge(source=dependency, target=dependent, relation="depends-on"))
 
+    # Every listed package is part of what the SBOM describes (issue 20): package -contains-> subject.
+    contents = list(
+        dict.fromkeys(
+            s for s in (component_subject(r["name"], r["version"], r["purl"], cache) for r in rows) if s is not None
+        )
+    )
+    contents = [s for s in contents if main_subject is None or s.uri != main_subject.uri]
     types = Counter(row["type"] or "unknown" for row in rows)
     licenses = Counter(lic for row in rows for lic in row["licenses"])
     without_license = sum(1 for row in rows if not row["licenses"])
@@ -291,5 +299,6 @@ def parse_cyclonedx(body: bytes) -> ParseResult:
         summary=summary,
         edges=edges,
         records=rows,
+        contents=contents,
     )
     return ParseResult(format="cyclonedx", evidence=[evidence])

@@ -33,7 +33,9 @@ Lineage (upstream -> downstream): dataset -trained-on-> run (MLflow dataset inpu
 context "training" or none; other contexts: evaluated-on), run -derived-from-> model
 version, commit -built-from-> run and model version (tags mlflow.source.git.commit +
 mlflow.source.git.repoURL), model version -promoted-to-> a deployment named after the
-alias or stage (``deployment:mlflow/<model>/<alias>/<version>``).
+alias or stage (``deployment:mlflow/<model>/<alias>/<version>``). Deployments end (issue 20): a new
+promotion to an alias or stage ends the version there before it; a deleted alias ends its
+deployment; a version leaving a stage ends its deployment in that stage.
 
 Identities: model versions ``mlflow://<model>/<version>`` (subjects.normalize_subject),
 runs ``mlflow-run:<run id>``, datasets ``dataset:sha256:<hex>`` when MLflow's digest or
@@ -48,6 +50,7 @@ from datetime import datetime
 from .base import (
     MAX_LIST,
     Edge,
+    Ending,
     EvidenceFacts,
     ParseError,
     ParseResult,
@@ -116,6 +119,12 @@ def promotion_subject(model: str, name: str, version) -> Subject:
         uri=f"deployment:mlflow/{model.replace('/', '%2F')}/{name}/{version}",
         name=f"{model}@{name} (v{version})",
     )
+
+
+def promotion_slot(model: str, name: str) -> str:
+    """The place a promotion runs in (an alias or stage of a model): its deployment identities without
+    the version. A new promotion there ends the one before (apps.evidence.services)."""
+    return promotion_subject(model, name, "0").uri.rsplit("/", 1)[0]
 
 
 def dataset_subject(name: str, digest: str) -> Subject:
@@ -328,6 +337,10 @@ def _approval(
 ) -> EvidenceFacts:
     subject = model_version_subject(model, version)
     target = promotion_subject(model, name, version)
+    ends = []
+    if how == "stage" and previous and previous != "None" and previous.lower() != name.lower():
+        # The version left its previous stage: it no longer runs there.
+        ends.append(Ending(deployment=promotion_subject(model, previous, version).uri))
     return EvidenceFacts(
         kind="approval",
         title=f"{text(model, 120)} v{version} promoted to {how} {name!r}"
@@ -350,6 +363,7 @@ def _approval(
             "via": via,
         },
         edges=[Edge(source=subject, target=target, relation="promoted-to")],
+        ends=ends,
     )
 
 
@@ -375,6 +389,7 @@ def _alias_change(doc: dict) -> list[EvidenceFacts]:
                     "alias": alias,
                     "previous": text(doc.get("previous_version"), 50),
                 },
+                ends=[Ending(slot=promotion_slot(text(doc.get("model"), 250), alias))],
             )
         ]
     return [
@@ -434,6 +449,9 @@ def _webhook(event: str, doc: dict) -> list[EvidenceFacts]:
         ]
     subjects = []
     edges = []
+    ends = []
+    if (entity, action) == ("model_version_alias", "deleted") and model and text(data.get("alias"), 100):
+        ends.append(Ending(slot=promotion_slot(model, text(data.get("alias"), 100))))  # the alias runs nothing now
     if model and version:
         subjects.append(model_version_subject(model, version))
         run_id = text(data.get("run_id"), 100)
@@ -460,6 +478,7 @@ def _webhook(event: str, doc: dict) -> list[EvidenceFacts]:
                 "tags": _tags(data.get("tags"), "data.tags") if data.get("tags") is not None else {},
             },
             edges=edges,
+            ends=ends,
         )
     ]
 

@@ -22,7 +22,9 @@ Lineage (upstream -> downstream): commit -built-from-> image (annotations or con
 org.opencontainers.image.source + .revision), base image -built-from-> image
 (org.opencontainers.image.base.name + .base.digest), platform image -contains-> index,
 image -deployed-as-> deployment when an environment tag (prod, production, staging, …)
-moves to it (``deployment:oci/<registry>/<repository>/<tag>/<digest hex[:12]>``).
+moves to it (``deployment:oci/<registry>/<repository>/<tag>/<digest hex[:12]>``). Deployments end
+(issue 20): the tag moving on ends the one before; a delete notification ends every deployment of
+the deleted manifest, or of the deleted environment tag.
 """
 
 from __future__ import annotations
@@ -33,6 +35,7 @@ from urllib.parse import urlsplit
 from .base import (
     MAX_LIST,
     Edge,
+    Ending,
     EvidenceFacts,
     ParseError,
     ParseResult,
@@ -90,6 +93,11 @@ def deployment_subject(registry: str, repository: str, tag: str, digest: str) ->
         uri=f"deployment:oci/{registry.lower()}/{repository.lower()}/{tag.lower()}/{hexpart}",
         name=f"{environment}: {repository}:{tag} @{hexpart}",
     )
+
+
+def deployment_slot(registry: str, repository: str, tag: str) -> str:
+    """Where a tag deploys (its deployment identities without the digest): one image runs there at a time."""
+    return deployment_subject(registry, repository, tag, "sha256:" + "0" * 64).uri.rsplit("/", 1)[0]
 
 
 def _labels(manifest: dict, config: dict) -> dict[str, str]:
@@ -260,6 +268,14 @@ def _notification(doc: dict) -> list[EvidenceFacts]:
             with contextlib.suppress(ParseError):
                 subjects.append(image(host, repository, digest))
         tag = text(target.get("tag"), 128)
+        ends = []
+        if action == "delete" and repository and host:
+            # A deleted manifest runs nowhere any more; a deleted environment tag deploys nothing.
+            if subjects:
+                ends.append(Ending(source=subjects[0].uri))
+            if tag.lower() in ENVIRONMENT_TAGS:
+                with contextlib.suppress(ParseError):
+                    ends.append(Ending(slot=deployment_slot(host, repository, tag)))
         shown = f"{repository}:{tag}" if tag else repository or "(no repository)"
         out.append(
             EvidenceFacts(
@@ -284,6 +300,7 @@ def _notification(doc: dict) -> list[EvidenceFacts]:
                     "user_agent": text(request.get("useragent"), 200),
                     "addr": text(obj(event.get("source"), f"events[{index}].source", LABEL).get("addr"), 100),
                 },
+                ends=ends,
             )
         )
     return out

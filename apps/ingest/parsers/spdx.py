@@ -167,7 +167,8 @@ def parse_spdx(body: bytes) -> ParseResult:
     DEPENDS_ON / DEPENDENCY_OF become "depends-on" edges from the dependency to the
     dependent; DESCRIBES (and documentDescribes) become "describes" edges from the
     document to the package, and those packages are the evidence subjects. Every other
-    relationship keeps the document's direction and its type in kebab case.
+    relationship keeps the document's direction and its type in kebab case. Every other package
+    is in `contents`: evidence_record() draws it -contains-> the document's subject.
     """
     doc, form = _load(body)
     version = doc.get("spdxVersion")
@@ -182,9 +183,12 @@ def parse_spdx(body: bytes) -> ParseResult:
     cache: dict = {}
     elements: dict[str, Subject] = {doc_id: document}
     rows = []
+    packages: list[Subject] = []
     for index, package in enumerate(arr(doc.get("packages"), "packages", LABEL)):
         package = obj(package, f"packages[{index}]", LABEL, required=True)
         subject = _element_subject(package, cache)
+        if subject is not None:
+            packages.append(subject)
         spdx_id = package.get("SPDXID")
         if subject and isinstance(spdx_id, str):
             elements[spdx_id] = subject
@@ -247,6 +251,9 @@ def parse_spdx(body: bytes) -> ParseResult:
             seen.add(key)
             edges.append(edge)
 
+    # Every package but the described ones is part of what the document describes (issue 20).
+    described_uris = {s.uri for s in described_subjects}
+    contents = [s for s in dict.fromkeys(packages) if s.uri not in described_uris]
     effective_at = parse_datetime(creation.get("created"))
     licenses = Counter(row["license"] for row in rows if row["license"] not in NO_LICENSE)
     creators = [text(c, 200) for c in arr(creation.get("creators"), "creationInfo.creators", LABEL)][:MAX_LIST]
@@ -278,5 +285,6 @@ def parse_spdx(body: bytes) -> ParseResult:
         summary=summary,
         edges=edges,
         records=rows,
+        contents=contents,
     )
     return ParseResult(format="spdx", evidence=[evidence])

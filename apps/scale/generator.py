@@ -828,12 +828,13 @@ class _Run:
             raw = cursor.cursor
             with raw.copy(
                 "COPY policy_controlresult (id, control_id, rule_id, rule_version_id, system_id, "
-                "artifact_id, status, reason, evidence_ids, exception_id, evaluated_at) FROM STDIN"
+                "artifact_id, status, reason, message, evidence_ids, exception_id, evaluated_at) FROM STDIN"
             ) as copy:
                 for rid, (control_pk, v, system, uri, status, at, ev, exc) in zip(rids, planned, strict=True):
                     reason = _reason(v.rule.key, status)
                     aid = ids[uri] if uri else None
-                    copy.write_row((rid, control_pk, v.rule_id, v.pk, system.pk, aid, status, reason, ev, exc, at))
+                    # No plain-language message: pages fall back to the reason (a pass has none either way).
+                    copy.write_row((rid, control_pk, v.rule_id, v.pk, system.pk, aid, status, reason, "", ev, exc, at))
                     history = []
                     if rng.random() < 0.25:  # it changed once: a fix or a regression, some days later
                         before = "fail" if status in ("pass", "excepted") else "pass"
@@ -841,7 +842,7 @@ class _Run:
                     history.append((status, history[0][0] if history else "", at))
                     for st, prev, when in history:
                         changes.append(
-                            (rid, control_pk, v.rule_id, v.pk, system.pk, aid, st, prev, reason, ev, exc, when)
+                            (rid, control_pk, v.rule_id, v.pk, system.pk, aid, st, prev, reason, "", ev, exc, when)
                         )
                         entries.append(
                             (
@@ -864,7 +865,7 @@ class _Run:
                         )
             with raw.copy(
                 "COPY policy_controlresultchange (result_id, control_id, rule_id, rule_version_id, "
-                "system_id, artifact_id, status, previous_status, reason, evidence_ids, exception_id, "
+                "system_id, artifact_id, status, previous_status, reason, message, evidence_ids, exception_id, "
                 "changed_at) FROM STDIN"
             ) as copy:
                 for c in changes:

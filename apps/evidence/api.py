@@ -138,7 +138,7 @@ class EvidenceListApi(APIView):
         responses=EvidenceOutput(many=True),
     )
     def get(self, request):
-        form = EvidenceFilterForm(request.query_params)
+        form = EvidenceFilterForm(request.query_params, user=request.user)
         if not form.is_valid():
             raise ValidationError({field: [str(e) for e in errors] for field, errors in form.errors.items()})
         paginator = self.pagination_class()

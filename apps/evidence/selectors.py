@@ -11,8 +11,9 @@ from django.db.models import Exists, OuterRef, Q, QuerySet
 from django.shortcuts import get_object_or_404
 from django.utils import timezone
 
-from apps.accounts.scoping import is_scoped_auditor, scope_evidence
+from apps.accounts.scoping import is_scoped_auditor, scope_by_system, scope_evidence
 from apps.evidence.models import Artifact, Evidence, EvidenceRecord, EvidenceSubject, LineageEdge
+from apps.ingest.models import Source
 from apps.ingest.parsers import ParseError, normalize_subject
 from apps.inventory.models import System
 
@@ -50,6 +51,20 @@ def _visible_evidence(user) -> QuerySet[Evidence]:
     # the API all come through here (apps.accounts.scoping decides what a user may see).
     # An auditor sees each engagement's systems within that engagement's own observation window.
     return scope_evidence(user, Evidence.objects.all())
+
+
+def filter_systems_for_user(*, user) -> QuerySet[System]:
+    """The systems a filter menu may offer the user, by name."""
+    return scope_by_system(user, System.objects.all(), "id").order_by("name")
+
+
+def filter_sources_for_user(*, user) -> QuerySet[Source]:
+    """The sources a filter menu may offer the user, by name: all, or for an auditor those that sent
+    evidence the auditor sees (one index probe per source, not a scan of the evidence)."""
+    sources = Source.objects.all()
+    if is_scoped_auditor(user):
+        sources = sources.filter(Exists(_visible_evidence(user).filter(source_id=OuterRef("pk"))))
+    return sources.order_by("name")
 
 
 def evidence_list_for_user(*, user, filters: EvidenceFilters = EvidenceFilters()) -> QuerySet[Evidence]:

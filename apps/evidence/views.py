@@ -34,7 +34,7 @@ PAGE_SIZE = 50
 
 @login_required
 def evidence_list(request):
-    form = EvidenceFilterForm(request.GET or None)
+    form = EvidenceFilterForm(request.GET or None, user=request.user)
     filters = form.filters() if form.is_valid() else EvidenceFilters()
     if request.GET.get("format") == "csv":
         return _evidence_csv(request, filters)

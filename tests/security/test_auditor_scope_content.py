@@ -1,0 +1,102 @@
+"""Issue 21: nothing an in-scope auditor sees names the out-of-scope system.
+
+The authorization matrix (test_authorization_matrix.py) says who may open which page; this module
+reads what those pages *say*. Every page the matrix lets the in-scope auditor open is fetched as
+that auditor, and none may name the other system, its source, its evidence's subject or its
+engagement: not in a choice list, a count, a chart or search results.
+"""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from django.db import transaction
+
+from apps.ingest.services import source_create
+from tests.engagements.conftest import DAY, parsed_upload
+from tests.security.test_authorization_matrix import OK, TABLE, WHO, _people_build
+
+pytestmark = pytest.mark.django_db
+
+# What belongs to the out-of-scope system only (world_build() and the fixture below).
+OUT_OF_SCOPE = ("Credit Scoring", "credit-scoring", "credit-model", "credit-scoring-ci", "Model risk review")
+
+AUDITOR_IN = WHO.index("auditor_in")
+PAGES = sorted(
+    {
+        path
+        for _route, method, path, expected in TABLE
+        if method == "GET" and expected[AUDITOR_IN] == OK and "format=" not in path and not path.endswith("/raw")
+    }
+)
+
+
+@pytest.fixture(scope="module")
+def scoped(django_db_setup, django_db_blocker, tmp_path_factory):
+    """The matrix's world plus a source bound to the out-of-scope system, with evidence of its own."""
+    from django.test.utils import override_settings
+    from django.utils import timezone
+
+    from tests.engagements.conftest import world_build
+
+    witness = tmp_path_factory.mktemp("scope-ledger") / "ledger-checkpoints.jsonl"
+    with django_db_blocker.unblock(), override_settings(PORTAL_LEDGER_WITNESS_FILE=witness), transaction.atomic():
+        world = world_build()
+        credit_ci = source_create(actor="system:test", kind="generic-ci", name="credit-scoring-ci",
+                                  system=world.system_out).source
+        parsed_upload(credit_ci, "junit_pytest.xml", system=world.system_out,
+                      effective_at=timezone.now() - 5 * DAY, subject="pkg:pypi/credit-model@1.1")
+        users, values = _people_build(world)
+        yield world, users, values
+        transaction.set_rollback(True)
+
+
+def _body(response) -> str:
+    if response.streaming:
+        return b"".join(response.streaming_content).decode()
+    return response.content.decode()
+
+
+def _leaks(body: str) -> list[str]:
+    return [name for name in OUT_OF_SCOPE if name.lower() in body.lower()]
+
+
+@pytest.mark.parametrize("path", PAGES)
+def test_an_in_scope_auditors_page_names_nothing_of_the_other_system(client, scoped, path):
+    _world, users, values = scoped
+    client.force_login(users["auditor_in"])
+    response = client.get(path.format(**values))
+    assert response.status_code == 200
+    leaks = _leaks(_body(response))
+    assert not leaks, f"{path} names {leaks}"
+
+
+def test_the_auditors_evidence_filter_menus_list_only_their_systems_and_sources(client, scoped):
+    world, users, _values = scoped
+    client.force_login(users["auditor_in"])
+    body = client.get("/evidence/").content.decode()
+    system_menu = re.search(r'<select name="system".*?</select>', body, re.S).group(0)
+    source_menu = re.search(r'<select name="source".*?</select>', body, re.S).group(0)
+    assert world.system_in.slug in system_menu
+    assert world.system_out.slug not in system_menu
+    assert "credit-scoring-ci" not in source_menu
+    assert world.source.name in source_menu  # it sent evidence the auditor sees
+
+
+def test_an_officer_still_sees_every_system_and_source_in_the_menus(client, scoped):
+    world, users, _values = scoped
+    client.force_login(users["officer"])
+    body = client.get("/evidence/").content.decode()
+    assert world.system_out.slug in body
+    assert "credit-scoring-ci" in body
+
+
+@pytest.mark.parametrize("query", ["credit", "Credit Scoring", "credit-model", "pytest"])
+def test_search_finds_nothing_of_the_other_system_for_an_in_scope_auditor(client, scoped, query):
+    _world, users, _values = scoped
+    client.force_login(users["auditor_in"])
+    body = client.get("/search/", {"q": query}).content.decode()
+    # the query itself is echoed back in the search box; the results must not name the other system
+    body = body.replace(query, "")
+    assert not _leaks(body)

@@ -119,6 +119,7 @@ FILTER_PARAMETERS = [
     OpenApiParameter("subject", OpenApiTypes.STR, description="An artifact identity (normalized) or part of one."),
     OpenApiParameter("source", OpenApiTypes.INT, description="Source id."),
     OpenApiParameter("artifact", OpenApiTypes.INT, description="Evidence about this artifact id."),
+    OpenApiParameter("control", OpenApiTypes.STR, description="Evidence the current results of this control id used."),
     OpenApiParameter("since", OpenApiTypes.DATETIME, description="Effective at or after (date or date-time)."),
     OpenApiParameter("until", OpenApiTypes.DATETIME, description="Effective before (a date includes the day)."),
 ]

@@ -24,6 +24,7 @@ class EvidenceFilterForm(forms.Form):
     subject = forms.CharField(required=False, max_length=2048)
     source = _MenuOrAnyField(required=False, coerce=int, empty_value=None)
     artifact = forms.IntegerField(required=False, min_value=1, widget=forms.HiddenInput)
+    control = forms.CharField(required=False, max_length=120, widget=forms.HiddenInput)
     since = forms.DateTimeField(required=False)
     until = forms.DateTimeField(required=False)
 
@@ -46,6 +47,7 @@ class EvidenceFilterForm(forms.Form):
             subject=data.get("subject") or "",
             source=data.get("source"),
             artifact=data.get("artifact"),
+            control=(data.get("control") or "").strip(),
             since=data.get("since"),
             until=until,
         )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 
@@ -32,6 +33,17 @@ class EvidenceFilters:
     artifact: int | None = None
     since: date | datetime | None = None  # on effective_at, inclusive
     until: date | datetime | None = None  # on effective_at; a date includes that whole day
+    control: str = ""  # a control id (e.g. soc2-cc7-1): the evidence its current results used
+
+
+# The evidence layer knows no controls (policy is above it): the policy app registers, from its
+# ready(), a function control_id -> a queryset of the ids of the evidence that control's results used.
+_CONTROL_EVIDENCE: list[Callable[[str], QuerySet]] = []
+
+
+def evidence_control_filter_register(evidence_ids_of_control: Callable[[str], QuerySet]) -> None:
+    """Let `?control=` filter evidence (called from the policy app's ready())."""
+    _CONTROL_EVIDENCE[:] = [evidence_ids_of_control]
 
 
 def _start(value: date | datetime) -> datetime:
@@ -94,6 +106,10 @@ def evidence_list_for_user(*, user, filters: EvidenceFilters = EvidenceFilters()
             uri = text
         linked = Exists(EvidenceSubject.objects.filter(evidence=OuterRef("pk"), artifact__uri=uri))
         qs = qs.filter(linked | Q(subject__uri__icontains=text) | Q(subject__name__icontains=text))
+    if filters.control:
+        if not _CONTROL_EVIDENCE:
+            return qs.none()
+        qs = qs.filter(pk__in=_CONTROL_EVIDENCE[0](filters.control))
     if filters.since:
         qs = qs.filter(effective_at__gte=_start(filters.since))
     if filters.until:

@@ -64,3 +64,14 @@ def test_only_the_test_profile_trades_the_password_hash_and_blob_fsync_for_speed
     test = _manage("shell", "-c", code, env={"PORTAL_PROFILE": "test"})
     assert test.returncode == 0, test.stderr
     assert test.stdout.split()[-2:] == ["django.contrib.auth.hashers.MD5PasswordHasher", "False"]
+
+
+def test_the_dev_profile_of_make_run_shows_no_debug_pages_unless_asked():
+    """Issue 21: the demo answers errors with the portal's own 404/500 pages, not Django's debug page."""
+    code = "from django.conf import settings; print(settings.DEBUG)"
+    dev = _manage("shell", "-c", code, env={"PORTAL_PROFILE": "dev"})
+    assert dev.returncode == 0, dev.stderr
+    assert dev.stdout.split()[-1] == "False"
+    asked = _manage("shell", "-c", code, env={"PORTAL_PROFILE": "dev", "DEBUG": "true"})
+    assert asked.returncode == 0, asked.stderr
+    assert asked.stdout.split()[-1] == "True"

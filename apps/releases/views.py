@@ -38,6 +38,8 @@ def signoff_list(request):
             "policy": release_policy(),
             "latency": selectors.release_signoff_latency(),
             "form": ClassifyForm(),
+            # the same test as signoff_classify_new: no link to a page that would refuse them
+            "can_classify": not is_read_only(request.user),
         },
     )
 

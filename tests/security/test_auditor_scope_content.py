@@ -100,3 +100,30 @@ def test_search_finds_nothing_of_the_other_system_for_an_in_scope_auditor(client
     # the query itself is echoed back in the search box; the results must not name the other system
     body = body.replace(query, "")
     assert not _leaks(body)
+
+
+# Issue 21, item 6: no link shown to an action the user cannot take.
+_HREF = re.compile(r'<a [^>]*href="(/[^"#?]*)(?:\?[^"]*)?"')
+
+
+@pytest.mark.parametrize("who", ["auditor_in", "engineer", "risk_owner"])
+def test_no_link_on_a_users_pages_leads_to_a_refusal(client, scoped, who):
+    """Every link on every page the user may open (per the matrix) opens for them: none answers 403."""
+    _world, users, values = scoped
+    column = WHO.index(who)
+    pages = {path.format(**values) for _r, method, path, expected in TABLE
+             if method == "GET" and expected[column] == OK and "format=" not in path and not path.endswith("/raw")
+             and not path.startswith("/api/") and not path.endswith(".json")}
+    client.force_login(users[who])
+    links: dict[str, str] = {}
+    for page in sorted(pages):
+        for href in _HREF.findall(_body(client.get(page))):
+            links.setdefault(href, page)
+    refused = []
+    for href, page in sorted(links.items()):
+        if href.startswith(("/admin/", "/static/")):
+            continue
+        response = client.get(href)
+        if response.status_code == 403:
+            refused.append(f"{href} (linked from {page})")
+    assert not refused, f"{who} is shown links that answer 403:\n  " + "\n  ".join(refused)

@@ -107,6 +107,8 @@ def evidence_detail(request, pk: int):
             "superseded": evidence.generation != evidence.receipt.generation,
             "timeline": ledger_timeline_for(evidence),
             "show_ledger_links": ledger_visible_to(request.user),
+            # disposed raw bodies answer 410: say so instead of offering the download
+            "disposal": Disposal.objects.filter(receipt_id=evidence.receipt_id).first(),
         },
     )
 

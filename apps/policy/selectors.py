@@ -21,7 +21,13 @@ from django.http import Http404
 from django.shortcuts import get_object_or_404
 from django.utils import timezone
 
-from apps.accounts.scoping import effective_window, scope_by_system, scope_evidence, visible_system_ids
+from apps.accounts.scoping import (
+    effective_window,
+    scope_by_system,
+    scope_evidence,
+    visible_framework_codes,
+    visible_system_ids,
+)
 from apps.evidence.models import Artifact, Evidence
 from apps.ingest.parsers import ParseError, normalize_subject
 from apps.inventory.models import System
@@ -434,11 +440,21 @@ def framework_list() -> list[Framework]:
     return list(Framework.objects.order_by("code"))
 
 
+def framework_list_for_user(*, user) -> list[Framework]:
+    """The frameworks a menu offers the user: all, or for an auditor those of their open engagements."""
+    codes = visible_framework_codes(user)
+    frameworks = Framework.objects.order_by("code")
+    return list(frameworks if codes is None else frameworks.filter(code__in=codes))
+
+
 def control_list_for_user(*, user, framework: str = "", as_of: date | None = None) -> tuple[list[dict], date | None]:
     """Every control (of a framework) with how many visible systems pass, fail or miss it (from rollups)."""
     controls = Control.objects.select_related("framework").order_by("framework__code", "order")
     if framework:
         controls = controls.filter(framework__code=framework)
+    codes = visible_framework_codes(user)
+    if codes is not None:  # an auditor lists the controls of their engagements' frameworks
+        controls = controls.filter(framework__code__in=codes)
     snapshots = scope_by_system(user, CoverageSnapshot.objects.all())
     day = _snapshot_day(snapshots, as_of or timezone.localdate())
     tallies: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))

@@ -48,6 +48,10 @@ def scoped(django_db_setup, django_db_blocker, tmp_path_factory):
         parsed_upload(credit_ci, "junit_pytest.xml", system=world.system_out,
                       effective_at=timezone.now() - 5 * DAY, subject="pkg:pypi/credit-model@1.1")
         users, values = _people_build(world)
+        from apps.releases.services import release_classify
+
+        # a release of the other system waiting for its sign-off: counted for others, never for auditor_in
+        release_classify(artifact=world.evidence_out.subject, change_class="model", actor="system:test")
         yield world, users, values
         transaction.set_rollback(True)
 
@@ -127,3 +131,36 @@ def test_no_link_on_a_users_pages_leads_to_a_refusal(client, scoped, who):
         if response.status_code == 403:
             refused.append(f"{href} (linked from {page})")
     assert not refused, f"{who} is shown links that answer 403:\n  " + "\n  ".join(refused)
+
+
+def test_the_release_latency_counts_only_the_auditors_systems(client, scoped):
+    from apps.releases.models import ReleaseSignoff
+
+    world, users, _values = scoped
+    waiting = ReleaseSignoff.objects.filter(status=ReleaseSignoff.Status.PENDING)
+    assert waiting.filter(system=world.system_out).exists()
+    client.force_login(users["auditor_in"])
+    body = client.get("/releases/").content.decode()
+    assert f"<dt>Waiting</dt><dd>{waiting.filter(system=world.system_in).count()}</dd>" in body
+    client.force_login(users["officer"])
+    assert f"<dt>Waiting</dt><dd>{waiting.count()}</dd>" in client.get("/releases/").content.decode()
+
+
+def test_the_auditors_framework_menu_and_controls_list_hold_only_their_engagements_frameworks(client, scoped):
+    _world, users, _values = scoped
+    client.force_login(users["auditor_in"])
+    body = client.get("/controls/").content.decode()
+    assert "?framework=soc2" in body and "?framework=hipaa" not in body  # the engagement is SOC 2 only
+    assert "HIPAA" not in body
+    client.force_login(users["officer"])
+    assert "?framework=hipaa" in client.get("/controls/").content.decode()
+
+
+def test_the_auditors_pack_form_offers_only_their_frameworks_and_systems(client, scoped):
+    world, users, _values = scoped
+    client.force_login(users["auditor_in"])
+    body = client.get("/packs/").content.decode()
+    frameworks = re.search(r'<select name="framework".*?</select>', body, re.S).group(0)
+    systems = re.search(r'<select name="system".*?</select>', body, re.S).group(0)
+    assert 'value="soc2"' in frameworks and 'value="hipaa"' not in frameworks
+    assert world.system_in.slug in systems and world.system_out.slug not in systems

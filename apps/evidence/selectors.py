@@ -275,6 +275,14 @@ def evidence_kinds(limit: int = 100) -> list[str]:
         return [row[0] for row in cursor.fetchall()]
 
 
+def evidence_kinds_for_user(*, user, limit: int = 100) -> list[str]:
+    """The kinds the browser's Kind menu offers: every kind, or for an auditor the kinds of the evidence
+    in their scope (a distinct over that scope only, which the engagement windows keep small)."""
+    if not is_scoped_auditor(user):
+        return evidence_kinds(limit)
+    return list(_visible_evidence(user).order_by("kind").values_list("kind", flat=True).distinct()[:limit])
+
+
 def artifact_list_for_user(*, user) -> QuerySet[Artifact]:
     """Artifacts the user may see: all of them, or for an auditor those that evidence they may see is about."""
     qs = Artifact.objects.select_related("system")

@@ -17,7 +17,7 @@ from apps.evidence.selectors import (
     artifact_lineage,
     evidence_edges,
     evidence_get_for_user,
-    evidence_kinds,
+    evidence_kinds_for_user,
     evidence_list_for_user,
     evidence_page_for_user,
     evidence_records,
@@ -58,7 +58,7 @@ def evidence_list(request):
         {
             "form": form,
             "page": page,
-            "kinds": evidence_kinds(),
+            "kinds": evidence_kinds_for_user(user=request.user),
             "query": query.urlencode(),
         },
     )

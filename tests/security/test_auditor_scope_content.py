@@ -164,3 +164,13 @@ def test_the_auditors_pack_form_offers_only_their_frameworks_and_systems(client,
     systems = re.search(r'<select name="system".*?</select>', body, re.S).group(0)
     assert 'value="soc2"' in frameworks and 'value="hipaa"' not in frameworks
     assert world.system_in.slug in systems and world.system_out.slug not in systems
+
+
+def test_the_auditors_kind_menu_lists_only_kinds_of_evidence_they_see(client, scoped):
+    world, users, _values = scoped
+    client.force_login(users["auditor_in"])
+    body = client.get("/evidence/").content.decode()
+    kinds = re.search(r'<select name="kind".*?</select>', body, re.S).group(0)
+    assert f'value="{world.evidence_in.kind}"' in kinds
+    assert f'value="{world.evidence_out.kind}"' not in kinds  # only the other system has it
+    assert f'value="{world.evidence_old.kind}"' not in kinds  # only before the observation window

@@ -174,3 +174,12 @@ def test_the_auditors_kind_menu_lists_only_kinds_of_evidence_they_see(client, sc
     assert f'value="{world.evidence_in.kind}"' in kinds
     assert f'value="{world.evidence_out.kind}"' not in kinds  # only the other system has it
     assert f'value="{world.evidence_old.kind}"' not in kinds  # only before the observation window
+
+
+def test_the_auditors_home_counts_only_their_systems(client, scoped):
+    _world, users, _values = scoped
+    client.force_login(users["auditor_in"])
+    body = client.get("/").content.decode()
+    assert "<dt>Systems</dt><dd>1</dd>" in body and "<dt>High or critical risk</dt><dd>1</dd>" in body
+    client.force_login(users["officer"])
+    assert "<dt>Systems</dt><dd>2</dd>" in client.get("/").content.decode()

@@ -66,11 +66,57 @@ def exception_handler(exc, context):
     return response
 
 
+# Django's error handlers (handler400/403/404/500 in compliance_portal/urls.py): JSON under /api/,
+# whatever the route (clients parse the contract's error body), and the styled pages with the
+# navigation elsewhere (templates/400.html, 403.html, 404.html, 500.html).
+
+
+def _is_api(request) -> bool:
+    return request.path.startswith("/api/")
+
+
 def not_found(request, exception=None):
-    """404 for a URL that matches no route: JSON under /api/ (clients parse the contract's error body)."""
+    """404: no route, or an object that does not exist or is outside what the user may see."""
     from django.http import JsonResponse
     from django.views.defaults import page_not_found
 
-    if request.path.startswith("/api/"):
+    if _is_api(request):
         return JsonResponse({"error": f"no API endpoint at {request.path[:200]}"}, status=404)
     return page_not_found(request, exception)
+
+
+def permission_denied(request, exception=None):
+    """403: the page exists and the user may not use it."""
+    from django.http import JsonResponse
+    from django.views.defaults import permission_denied as django_permission_denied
+
+    if _is_api(request):
+        return JsonResponse({"error": str(exception or "") or "not allowed"}, status=403)
+    return django_permission_denied(request, exception)
+
+
+def bad_request(request, exception=None):
+    """400 raised outside a view's own handling (e.g. a suspicious request)."""
+    from django.http import JsonResponse
+    from django.views.defaults import bad_request as django_bad_request
+
+    if _is_api(request):
+        return JsonResponse({"error": "bad request"}, status=400)
+    return django_bad_request(request, exception)
+
+
+def server_error(request):
+    """500: with the navigation when the page can still be drawn with the request, else a bare one."""
+    import logging
+
+    from django.http import HttpResponseServerError, JsonResponse
+    from django.template import loader
+
+    if _is_api(request):
+        return JsonResponse({"error": "internal server error"}, status=500)
+    try:
+        body = loader.render_to_string("500.html", {"request": request}, request=request)
+    except Exception:  # the error may be the database the context processors need: draw the page without them
+        logging.getLogger(__name__).exception("the 500 page could not be drawn with the request")
+        body = loader.render_to_string("500.html", {"bare": True})
+    return HttpResponseServerError(body)

@@ -19,7 +19,9 @@ BASE_DIR = Path(__file__).resolve().parent.parent
 PROFILE = env_choice("PORTAL_PROFILE", ("prod", "dev", "test"), default="prod")
 IS_PROD = PROFILE == "prod"
 
-DEBUG = env_bool("DEBUG", default=PROFILE == "dev")
+# Off unless asked, in every profile: the `make run` demo shows the portal's own 403/404/500 pages
+# (templates/403.html, 404.html, 500.html), not Django's debug page. DEBUG=true turns the debug pages on.
+DEBUG = env_bool("DEBUG", default=False)
 SECRET_KEY = env_secret(
     "SECRET_KEY",
     dev_default="dev-insecure-secret-key-only-for-make-run-and-make-test-0123456789",

@@ -52,4 +52,7 @@ urlpatterns = [
 if settings.PORTAL_OIDC_ENABLED:
     urlpatterns.insert(0, path("oidc/", include("mozilla_django_oidc.urls")))
 
+handler400 = "compliance_portal.api.bad_request"
+handler403 = "compliance_portal.api.permission_denied"
 handler404 = "compliance_portal.api.not_found"
+handler500 = "compliance_portal.api.server_error"

@@ -116,3 +116,14 @@ def test_production_requires_totp_of_admins_risk_owners_and_compliance_officers(
     prod = _manage("shell", "--no-imports", "-c", code, env=PROD_ENV)
     assert prod.returncode == 0, prod.stderr
     assert prod.stdout.split() == ["admin", "compliance_officer", "risk_owner"]
+
+
+def test_the_dev_profile_of_make_run_shows_no_debug_pages_unless_asked():
+    """Issue 21: the demo answers errors with the portal's own 404/500 pages, not Django's debug page."""
+    code = "from django.conf import settings; print(settings.DEBUG)"
+    dev = _manage("shell", "-c", code, env={"PORTAL_PROFILE": "dev"})
+    assert dev.returncode == 0, dev.stderr
+    assert dev.stdout.split()[-1] == "False"
+    asked = _manage("shell", "-c", code, env={"PORTAL_PROFILE": "dev", "DEBUG": "true"})
+    assert asked.returncode == 0, asked.stderr
+    assert asked.stdout.split()[-1] == "True"

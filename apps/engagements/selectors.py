@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import json
+from urllib.parse import urlencode
 
 from django.db.models import Count, Q, QuerySet
 from django.http import Http404
 from django.shortcuts import get_object_or_404
+from django.urls import reverse
 from django.utils import timezone
 
 from apps.accounts.roles import Role
@@ -146,3 +148,21 @@ def engagement_consistency(*, engagement: Engagement) -> dict | None:
     if opening is None:
         return None
     return consistency_bundle(opening, latest_checkpoint())
+
+
+def engagement_evidence_links(*, engagement: Engagement) -> list[tuple[str, str]]:
+    """Links to the evidence list filtered to the engagement: its observation window, one per system.
+
+    The list's filters take whole days (a date `until` includes the day); an auditor's own scope
+    trims them to the exact window (apps.accounts.scoping.scope_evidence)."""
+    window = {
+        "since": timezone.localtime(engagement.observation_start).date().isoformat(),
+        "until": timezone.localtime(engagement.observation_end).date().isoformat(),
+    }
+    base = reverse("evidence:list")
+    systems = list(engagement.systems.order_by("name"))
+    if len(systems) == 1:
+        return [("Browse the evidence in scope", f"{base}?{urlencode({'system': systems[0].slug, **window})}")]
+    return [("Browse the evidence in scope", f"{base}?{urlencode(window)}")] + [
+        (f"Evidence of {s.name}", f"{base}?{urlencode({'system': s.slug, **window})}") for s in systems
+    ]

@@ -122,6 +122,7 @@ def engagement_detail(request, pk: int):
             "sample_form": SampleForm(),
             "populations": POPULATIONS,
             "consistency": selectors.engagement_consistency(engagement=engagement),
+            "evidence_links": selectors.engagement_evidence_links(engagement=engagement),
         },
     )
 

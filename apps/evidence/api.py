@@ -119,6 +119,7 @@ FILTER_PARAMETERS = [
     OpenApiParameter("subject", OpenApiTypes.STR, description="An artifact identity (normalized) or part of one."),
     OpenApiParameter("source", OpenApiTypes.INT, description="Source id."),
     OpenApiParameter("artifact", OpenApiTypes.INT, description="Evidence about this artifact id."),
+    OpenApiParameter("control", OpenApiTypes.STR, description="Evidence the current results of this control id used."),
     OpenApiParameter("since", OpenApiTypes.DATETIME, description="Effective at or after (date or date-time)."),
     OpenApiParameter("until", OpenApiTypes.DATETIME, description="Effective before (a date includes the day)."),
 ]
@@ -138,7 +139,7 @@ class EvidenceListApi(APIView):
         responses=EvidenceOutput(many=True),
     )
     def get(self, request):
-        form = EvidenceFilterForm(request.query_params)
+        form = EvidenceFilterForm(request.query_params, user=request.user)
         if not form.is_valid():
             raise ValidationError({field: [str(e) for e in errors] for field, errors in form.errors.items()})
         paginator = self.pagination_class()

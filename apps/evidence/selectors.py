@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 
@@ -11,8 +12,9 @@ from django.db.models import Exists, OuterRef, Q, QuerySet
 from django.shortcuts import get_object_or_404
 from django.utils import timezone
 
-from apps.accounts.scoping import is_scoped_auditor, scope_evidence
+from apps.accounts.scoping import is_scoped_auditor, scope_by_system, scope_evidence
 from apps.evidence.models import Artifact, Evidence, EvidenceRecord, EvidenceSubject, LineageEdge
+from apps.ingest.models import Source
 from apps.ingest.parsers import ParseError, normalize_subject
 from apps.inventory.models import System
 
@@ -31,6 +33,17 @@ class EvidenceFilters:
     artifact: int | None = None
     since: date | datetime | None = None  # on effective_at, inclusive
     until: date | datetime | None = None  # on effective_at; a date includes that whole day
+    control: str = ""  # a control id (e.g. soc2-cc7-1): the evidence its current results used
+
+
+# The evidence layer knows no controls (policy is above it): the policy app registers, from its
+# ready(), a function control_id -> a queryset of the ids of the evidence that control's results used.
+_CONTROL_EVIDENCE: list[Callable[[str], QuerySet]] = []
+
+
+def evidence_control_filter_register(evidence_ids_of_control: Callable[[str], QuerySet]) -> None:
+    """Let `?control=` filter evidence (called from the policy app's ready())."""
+    _CONTROL_EVIDENCE[:] = [evidence_ids_of_control]
 
 
 def _start(value: date | datetime) -> datetime:
@@ -50,6 +63,20 @@ def _visible_evidence(user) -> QuerySet[Evidence]:
     # the API all come through here (apps.accounts.scoping decides what a user may see).
     # An auditor sees each engagement's systems within that engagement's own observation window.
     return scope_evidence(user, Evidence.objects.all())
+
+
+def filter_systems_for_user(*, user) -> QuerySet[System]:
+    """The systems a filter menu may offer the user, by name."""
+    return scope_by_system(user, System.objects.all(), "id").order_by("name")
+
+
+def filter_sources_for_user(*, user) -> QuerySet[Source]:
+    """The sources a filter menu may offer the user, by name: all, or for an auditor those that sent
+    evidence the auditor sees (one index probe per source, not a scan of the evidence)."""
+    sources = Source.objects.all()
+    if is_scoped_auditor(user):
+        sources = sources.filter(Exists(_visible_evidence(user).filter(source_id=OuterRef("pk"))))
+    return sources.order_by("name")
 
 
 def evidence_list_for_user(*, user, filters: EvidenceFilters = EvidenceFilters()) -> QuerySet[Evidence]:
@@ -79,6 +106,10 @@ def evidence_list_for_user(*, user, filters: EvidenceFilters = EvidenceFilters()
             uri = text
         linked = Exists(EvidenceSubject.objects.filter(evidence=OuterRef("pk"), artifact__uri=uri))
         qs = qs.filter(linked | Q(subject__uri__icontains=text) | Q(subject__name__icontains=text))
+    if filters.control:
+        if not _CONTROL_EVIDENCE:
+            return qs.none()
+        qs = qs.filter(pk__in=_CONTROL_EVIDENCE[0](filters.control))
     if filters.since:
         qs = qs.filter(effective_at__gte=_start(filters.since))
     if filters.until:
@@ -242,6 +273,14 @@ def evidence_kinds(limit: int = 100) -> list[str]:
     with connection.cursor() as cursor:
         cursor.execute(_KINDS_SQL, [limit])
         return [row[0] for row in cursor.fetchall()]
+
+
+def evidence_kinds_for_user(*, user, limit: int = 100) -> list[str]:
+    """The kinds the browser's Kind menu offers: every kind, or for an auditor the kinds of the evidence
+    in their scope (a distinct over that scope only, which the engagement windows keep small)."""
+    if not is_scoped_auditor(user):
+        return evidence_kinds(limit)
+    return list(_visible_evidence(user).order_by("kind").values_list("kind", flat=True).distinct()[:limit])
 
 
 def artifact_list_for_user(*, user) -> QuerySet[Artifact]:

@@ -17,7 +17,7 @@ from apps.evidence.selectors import (
     artifact_lineage,
     evidence_edges,
     evidence_get_for_user,
-    evidence_kinds,
+    evidence_kinds_for_user,
     evidence_list_for_user,
     evidence_page_for_user,
     evidence_records,
@@ -34,7 +34,7 @@ PAGE_SIZE = 50
 
 @login_required
 def evidence_list(request):
-    form = EvidenceFilterForm(request.GET or None)
+    form = EvidenceFilterForm(request.GET or None, user=request.user)
     filters = form.filters() if form.is_valid() else EvidenceFilters()
     if request.GET.get("format") == "csv":
         return _evidence_csv(request, filters)
@@ -58,7 +58,7 @@ def evidence_list(request):
         {
             "form": form,
             "page": page,
-            "kinds": evidence_kinds(),
+            "kinds": evidence_kinds_for_user(user=request.user),
             "query": query.urlencode(),
         },
     )
@@ -107,6 +107,8 @@ def evidence_detail(request, pk: int):
             "superseded": evidence.generation != evidence.receipt.generation,
             "timeline": ledger_timeline_for(evidence),
             "show_ledger_links": ledger_visible_to(request.user),
+            # disposed raw bodies answer 410: say so instead of offering the download
+            "disposal": Disposal.objects.filter(receipt_id=evidence.receipt_id).first(),
         },
     )
 

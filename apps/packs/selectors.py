@@ -78,14 +78,14 @@ def request_choices_for_user(*, user) -> dict:
     from apps.evidence.models import Artifact
     from apps.evidence.selectors import artifact_list_for_user
     from apps.inventory.selectors import system_list_for_user
-    from apps.policy.models import Framework
+    from apps.policy.selectors import framework_list_for_user
 
     artifacts = artifact_list_for_user(user=user).filter(
         kind__in=[Artifact.Kind.RELEASE, Artifact.Kind.DEPLOYMENT]).order_by("-first_seen", "-id")[:200]
     return {
         "artifacts": list(artifacts),
         "systems": list(system_list_for_user(user=user)),
-        "frameworks": list(Framework.objects.order_by("code")),
+        "frameworks": framework_list_for_user(user=user),
         "engagements": list(engagement_list_for_user(user=user)[:100]),
     }
 

@@ -54,7 +54,7 @@ def pack_detail(request, pk):
     pack = pack_get_for_user(user=request.user, pk=pk)
     template = "packs/pack_detail.html"
     if request.htmx and not request.htmx.boosted:
-        template += "#progress"
+        template += "#pack_state"
     return render(request, template, {"pack": pack, "can_download": can_download(request.user, pack)})
 
 

@@ -24,4 +24,8 @@ class PolicyConfig(AppConfig):
 
         ledger_object_scope_register(
             "policy.controlresult", lambda user: scope_by_system(user, ControlResult.objects.all()))
+        from apps.evidence.selectors import evidence_control_filter_register
+        from apps.policy.selectors import control_evidence_ids
+
+        evidence_control_filter_register(control_evidence_ids)
         post_migrate.connect(_load_policy_data, sender=self, dispatch_uid="policy-load-shipped-data")

@@ -16,12 +16,18 @@ from datetime import date, datetime, timedelta
 from django.conf import settings
 from django.core.cache import cache
 from django.db import connection
-from django.db.models import Q, QuerySet, Sum
+from django.db.models import F, Func, Q, QuerySet, Sum
 from django.http import Http404
 from django.shortcuts import get_object_or_404
 from django.utils import timezone
 
-from apps.accounts.scoping import effective_window, scope_by_system, visible_system_ids
+from apps.accounts.scoping import (
+    effective_window,
+    scope_by_system,
+    scope_evidence,
+    visible_framework_codes,
+    visible_system_ids,
+)
 from apps.evidence.models import Artifact, Evidence
 from apps.ingest.parsers import ParseError, normalize_subject
 from apps.inventory.models import System
@@ -87,6 +93,7 @@ class ResultView:
     rule_version: RuleVersion | None = None
     system: System | None = None
     artifact: Artifact | None = None
+    decided_by: list[Evidence] = field(default_factory=list)  # the evidence of evidence_ids the user may open
 
     def get_status_display(self) -> str:
         return ResultStatus(self.status).label
@@ -433,11 +440,21 @@ def framework_list() -> list[Framework]:
     return list(Framework.objects.order_by("code"))
 
 
+def framework_list_for_user(*, user) -> list[Framework]:
+    """The frameworks a menu offers the user: all, or for an auditor those of their open engagements."""
+    codes = visible_framework_codes(user)
+    frameworks = Framework.objects.order_by("code")
+    return list(frameworks if codes is None else frameworks.filter(code__in=codes))
+
+
 def control_list_for_user(*, user, framework: str = "", as_of: date | None = None) -> tuple[list[dict], date | None]:
     """Every control (of a framework) with how many visible systems pass, fail or miss it (from rollups)."""
     controls = Control.objects.select_related("framework").order_by("framework__code", "order")
     if framework:
         controls = controls.filter(framework__code=framework)
+    codes = visible_framework_codes(user)
+    if codes is not None:  # an auditor lists the controls of their engagements' frameworks
+        controls = controls.filter(framework__code__in=codes)
     snapshots = scope_by_system(user, CoverageSnapshot.objects.all())
     day = _snapshot_day(snapshots, as_of or timezone.localdate())
     tallies: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
@@ -462,6 +479,15 @@ def control_get(control_id: str) -> Control:
     return get_object_or_404(Control.objects.select_related("framework", "parent"), control_id=control_id)
 
 
+def control_evidence_ids(control_id: str) -> QuerySet:
+    """Ids of the evidence the current results of a control used (a subquery: the evidence list's `?control=`)."""
+    return (
+        ControlResult.objects.filter(control__control_id=control_id)
+        .annotate(evidence_id=Func(F("evidence_ids"), function="unnest"))
+        .values("evidence_id")
+    )
+
+
 def control_detail_for_user(*, user, control: Control, as_of: date | None = None) -> dict:
     """A control's rules, its results across the systems the user sees, and the evidence they used."""
     rules = list(
@@ -474,11 +500,21 @@ def control_detail_for_user(*, user, control: Control, as_of: date | None = None
     views.sort(key=lambda v: (STATUS_ORDER[v.status], v.system.name if v.system else "", -(v.artifact_id or 0)))
     evidence_ids = sorted({e for v in views for e in v.evidence_ids})[-200:]
     evidence = list(
-        scope_by_system(user, Evidence.objects.filter(pk__in=evidence_ids))
+        scope_evidence(user, Evidence.objects.filter(pk__in=evidence_ids))
         .select_related("system")
         .only("id", "title", "kind", "verdict", "effective_at", "system__name", "system__slug")
         .order_by("-effective_at")[:50]
     )
+    # Each result row links to the evidence that decided it, among what the user may open.
+    decided = {e.pk: e for e in evidence}
+    missing = {e for v in views for e in v.evidence_ids} - decided.keys()
+    if missing:
+        decided.update(
+            (e.pk, e)
+            for e in scope_evidence(user, Evidence.objects.filter(pk__in=missing)).only("id", "title", "kind")[:500]
+        )
+    for v in views:
+        v.decided_by = [decided[e] for e in v.evidence_ids if e in decided]
     counts: dict[str, int] = defaultdict(int)
     for v in views:
         counts[v.status] += 1

@@ -28,7 +28,7 @@ from apps.policy.selectors import (
     control_get,
     control_list_for_user,
     dry_run_get_for_user,
-    framework_list,
+    framework_list_for_user,
     overview_for_user,
     results_for_export,
     rollups_version,
@@ -55,7 +55,8 @@ def control_list(request):
     return render(
         request,
         "policy/control_list.html",
-        {"rows": rows, "frameworks": framework_list(), "framework": framework, "form": form, "as_of": as_of,
+        {"rows": rows, "frameworks": framework_list_for_user(user=request.user), "framework": framework, "form": form,
+         "as_of": as_of,
          "day": day, "can_edit": can_edit_rules(request.user)},
     )  # fmt: skip
 

@@ -10,7 +10,7 @@ from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_POST
 
-from apps.accounts.scoping import can_see_system, is_read_only
+from apps.accounts.scoping import can_see_system, is_read_only, visible_system_ids
 from apps.approvals.reauth import reauth_is_fresh, reauth_time, user_needs_otp
 from apps.ingest.parsers import ParseError
 from apps.releases import chain as chain_mod
@@ -36,8 +36,10 @@ def signoff_list(request):
             "status": status,
             "statuses": ReleaseSignoff.Status.choices,
             "policy": release_policy(),
-            "latency": selectors.release_signoff_latency(),
+            "latency": selectors.release_signoff_latency(system_ids=visible_system_ids(request.user)),
             "form": ClassifyForm(),
+            # the same test as signoff_classify_new: no link to a page that would refuse them
+            "can_classify": not is_read_only(request.user),
         },
     )
 

@@ -63,6 +63,11 @@ class RetentionPolicy:
     source: str
     digest: str  # sha256 of the file: named in disposal ledger entries
 
+    @property
+    def file_name(self) -> str:
+        """The policy file's name without the server's directories (pages show this, never `source`)."""
+        return Path(self.source).name
+
     def schedule(self, name: str) -> Schedule | None:
         return next((s for s in self.schedules if s.name == name), None)
 

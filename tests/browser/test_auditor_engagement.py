@@ -126,8 +126,9 @@ def test_auditor_browses_searches_follows_lineage_requests_evidence_downloads_a_
 
     # the access window closes (the clock moves past access_end): the open session loses everything
     Engagement.objects.filter(pk=world.engagement.pk).update(access_end=timezone.now())
-    page.goto(f"{base}/evidence/{world.evidence_in.pk}/")
-    assert page.title().startswith("Not Found") or "Not Found" in page.content()
+    gone = page.goto(f"{base}/evidence/{world.evidence_in.pk}/")
+    assert gone.status == 404 and page.title().startswith("Page not found")  # the portal's 404 page (issue 21)
+    assert world.evidence_in.title not in page.content()
     page.goto(f"{base}/evidence/")
     assert page.locator("#results tbody tr td.muted").count() == 1  # "No evidence matches."
     page.goto(f"{base}/engagements/")

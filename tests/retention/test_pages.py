@@ -6,7 +6,7 @@ import pytest
 from django.utils import timezone
 
 from apps.accounts.roles import Role
-from apps.retention.models import DataPolicy, LegalHold
+from apps.retention.models import DataPolicy, Disposal, LegalHold
 from tests.retention.test_disposal import upload
 
 pytestmark = pytest.mark.django_db
@@ -53,3 +53,31 @@ def test_officer_sets_a_systems_redaction_rules(client, compliance_officer, syst
     response = client.post(f"/retention/systems/{system.slug}/data-policy/", {"redaction_rules": ["commit-identities"]})
     assert response.status_code == 302
     assert DataPolicy.objects.get(system=system).redaction_rules == ["commit-identities"]
+
+
+def test_the_retention_page_names_the_policy_without_the_servers_file_path(client, compliance_officer, settings):
+    """Issue 21, item 7: the page printed where the policy file lives on the server."""
+    from apps.retention.policy import retention_policy
+
+    policy = retention_policy()
+    client.force_login(compliance_officer)
+    body = client.get("/retention/").content.decode()
+    assert policy.source.startswith("/")  # an absolute path on the server
+    assert policy.source not in body and str(settings.BASE_DIR) not in body
+    assert policy.source.rsplit("/", 1)[-1] in body  # its name, and
+    assert policy.digest[:12] in body  # its digest, identify it
+
+
+def test_disposed_evidence_offers_no_download_and_says_when_it_was_disposed(client, compliance_officer, ci, system):
+    """Issue 21, item 7: "Download raw" on disposed evidence answered 410."""
+    from apps.retention.selectors import evidence_retention
+    from apps.retention.services import retention_dispose_due
+
+    evidence = upload(ci, system, effective_at=timezone.now() - 2000 * timedelta(days=1))
+    client.force_login(compliance_officer)
+    assert "Download raw" in client.get(f"/evidence/{evidence.pk}/").content.decode()
+    assert retention_dispose_due(now=evidence_retention(evidence).receipt_kept_until + timedelta(days=1)) == 1
+    body = client.get(f"/evidence/{evidence.pk}/").content.decode()
+    assert "Download raw" not in body and f'href="/evidence/{evidence.pk}/raw"' not in body
+    disposal = Disposal.objects.get(receipt=evidence.receipt)
+    assert f"Raw body disposed of on {disposal.disposed_at:%Y-%m-%d}" in body and disposal.schedule in body

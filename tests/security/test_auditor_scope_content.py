@@ -1,0 +1,185 @@
+"""Issue 21: nothing an in-scope auditor sees names the out-of-scope system.
+
+The authorization matrix (test_authorization_matrix.py) says who may open which page; this module
+reads what those pages *say*. Every page the matrix lets the in-scope auditor open is fetched as
+that auditor, and none may name the other system, its source, its evidence's subject or its
+engagement: not in a choice list, a count, a chart or search results.
+"""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from django.db import transaction
+
+from apps.ingest.services import source_create
+from tests.engagements.conftest import DAY, parsed_upload
+from tests.security.test_authorization_matrix import OK, TABLE, WHO, _people_build
+
+pytestmark = pytest.mark.django_db
+
+# What belongs to the out-of-scope system only (world_build() and the fixture below).
+OUT_OF_SCOPE = ("Credit Scoring", "credit-scoring", "credit-model", "credit-scoring-ci", "Model risk review")
+
+AUDITOR_IN = WHO.index("auditor_in")
+PAGES = sorted(
+    {
+        path
+        for _route, method, path, expected in TABLE
+        if method == "GET" and expected[AUDITOR_IN] == OK and "format=" not in path and not path.endswith("/raw")
+    }
+)
+
+
+@pytest.fixture(scope="module")
+def scoped(django_db_setup, django_db_blocker, tmp_path_factory):
+    """The matrix's world plus a source bound to the out-of-scope system, with evidence of its own."""
+    from django.test.utils import override_settings
+    from django.utils import timezone
+
+    from tests.engagements.conftest import world_build
+
+    witness = tmp_path_factory.mktemp("scope-ledger") / "ledger-checkpoints.jsonl"
+    with django_db_blocker.unblock(), override_settings(PORTAL_LEDGER_WITNESS_FILE=witness), transaction.atomic():
+        world = world_build()
+        credit_ci = source_create(actor="system:test", kind="generic-ci", name="credit-scoring-ci",
+                                  system=world.system_out).source
+        parsed_upload(credit_ci, "junit_pytest.xml", system=world.system_out,
+                      effective_at=timezone.now() - 5 * DAY, subject="pkg:pypi/credit-model@1.1")
+        users, values = _people_build(world)
+        from apps.releases.services import release_classify
+
+        # a release of the other system waiting for its sign-off: counted for others, never for auditor_in
+        release_classify(artifact=world.evidence_out.subject, change_class="model", actor="system:test")
+        yield world, users, values
+        transaction.set_rollback(True)
+
+
+def _body(response) -> str:
+    if response.streaming:
+        return b"".join(response.streaming_content).decode()
+    return response.content.decode()
+
+
+def _leaks(body: str) -> list[str]:
+    return [name for name in OUT_OF_SCOPE if name.lower() in body.lower()]
+
+
+@pytest.mark.parametrize("path", PAGES)
+def test_an_in_scope_auditors_page_names_nothing_of_the_other_system(client, scoped, path):
+    _world, users, values = scoped
+    client.force_login(users["auditor_in"])
+    response = client.get(path.format(**values))
+    assert response.status_code == 200
+    leaks = _leaks(_body(response))
+    assert not leaks, f"{path} names {leaks}"
+
+
+def test_the_auditors_evidence_filter_menus_list_only_their_systems_and_sources(client, scoped):
+    world, users, _values = scoped
+    client.force_login(users["auditor_in"])
+    body = client.get("/evidence/").content.decode()
+    system_menu = re.search(r'<select name="system".*?</select>', body, re.S).group(0)
+    source_menu = re.search(r'<select name="source".*?</select>', body, re.S).group(0)
+    assert world.system_in.slug in system_menu
+    assert world.system_out.slug not in system_menu
+    assert "credit-scoring-ci" not in source_menu
+    assert world.source.name in source_menu  # it sent evidence the auditor sees
+
+
+def test_an_officer_still_sees_every_system_and_source_in_the_menus(client, scoped):
+    world, users, _values = scoped
+    client.force_login(users["officer"])
+    body = client.get("/evidence/").content.decode()
+    assert world.system_out.slug in body
+    assert "credit-scoring-ci" in body
+
+
+@pytest.mark.parametrize("query", ["credit", "Credit Scoring", "credit-model", "pytest"])
+def test_search_finds_nothing_of_the_other_system_for_an_in_scope_auditor(client, scoped, query):
+    _world, users, _values = scoped
+    client.force_login(users["auditor_in"])
+    body = client.get("/search/", {"q": query}).content.decode()
+    # the query itself is echoed back in the search box; the results must not name the other system
+    body = body.replace(query, "")
+    assert not _leaks(body)
+
+
+# Issue 21, item 6: no link shown to an action the user cannot take.
+_HREF = re.compile(r'<a [^>]*href="(/[^"#?]*)(?:\?[^"]*)?"')
+
+
+@pytest.mark.parametrize("who", ["auditor_in", "engineer", "risk_owner"])
+def test_no_link_on_a_users_pages_leads_to_a_refusal(client, scoped, who):
+    """Every link on every page the user may open (per the matrix) opens for them: none answers 403."""
+    _world, users, values = scoped
+    column = WHO.index(who)
+    pages = {path.format(**values) for _r, method, path, expected in TABLE
+             if method == "GET" and expected[column] == OK and "format=" not in path and not path.endswith("/raw")
+             and not path.startswith("/api/") and not path.endswith(".json")}
+    client.force_login(users[who])
+    links: dict[str, str] = {}
+    for page in sorted(pages):
+        for href in _HREF.findall(_body(client.get(page))):
+            links.setdefault(href, page)
+    refused = []
+    for href, page in sorted(links.items()):
+        if href.startswith(("/admin/", "/static/")):
+            continue
+        response = client.get(href)
+        if response.status_code == 403:
+            refused.append(f"{href} (linked from {page})")
+    assert not refused, f"{who} is shown links that answer 403:\n  " + "\n  ".join(refused)
+
+
+def test_the_release_latency_counts_only_the_auditors_systems(client, scoped):
+    from apps.releases.models import ReleaseSignoff
+
+    world, users, _values = scoped
+    waiting = ReleaseSignoff.objects.filter(status=ReleaseSignoff.Status.PENDING)
+    assert waiting.filter(system=world.system_out).exists()
+    client.force_login(users["auditor_in"])
+    body = client.get("/releases/").content.decode()
+    assert f"<dt>Waiting</dt><dd>{waiting.filter(system=world.system_in).count()}</dd>" in body
+    client.force_login(users["officer"])
+    assert f"<dt>Waiting</dt><dd>{waiting.count()}</dd>" in client.get("/releases/").content.decode()
+
+
+def test_the_auditors_framework_menu_and_controls_list_hold_only_their_engagements_frameworks(client, scoped):
+    _world, users, _values = scoped
+    client.force_login(users["auditor_in"])
+    body = client.get("/controls/").content.decode()
+    assert "?framework=soc2" in body and "?framework=hipaa" not in body  # the engagement is SOC 2 only
+    assert "HIPAA" not in body
+    client.force_login(users["officer"])
+    assert "?framework=hipaa" in client.get("/controls/").content.decode()
+
+
+def test_the_auditors_pack_form_offers_only_their_frameworks_and_systems(client, scoped):
+    world, users, _values = scoped
+    client.force_login(users["auditor_in"])
+    body = client.get("/packs/").content.decode()
+    frameworks = re.search(r'<select name="framework".*?</select>', body, re.S).group(0)
+    systems = re.search(r'<select name="system".*?</select>', body, re.S).group(0)
+    assert 'value="soc2"' in frameworks and 'value="hipaa"' not in frameworks
+    assert world.system_in.slug in systems and world.system_out.slug not in systems
+
+
+def test_the_auditors_kind_menu_lists_only_kinds_of_evidence_they_see(client, scoped):
+    world, users, _values = scoped
+    client.force_login(users["auditor_in"])
+    body = client.get("/evidence/").content.decode()
+    kinds = re.search(r'<select name="kind".*?</select>', body, re.S).group(0)
+    assert f'value="{world.evidence_in.kind}"' in kinds
+    assert f'value="{world.evidence_out.kind}"' not in kinds  # only the other system has it
+    assert f'value="{world.evidence_old.kind}"' not in kinds  # only before the observation window
+
+
+def test_the_auditors_home_counts_only_their_systems(client, scoped):
+    _world, users, _values = scoped
+    client.force_login(users["auditor_in"])
+    body = client.get("/").content.decode()
+    assert "<dt>Systems</dt><dd>1</dd>" in body and "<dt>High or critical risk</dt><dd>1</dd>" in body
+    client.force_login(users["officer"])
+    assert "<dt>Systems</dt><dd>2</dd>" in client.get("/").content.decode()

@@ -51,6 +51,21 @@ DATETIME_TZ_RE = re.compile(
 )
 STRING_RE = re.compile(r"^\S(?:.*\S)?$", re.DOTALL)  # OSCAL "string": non-empty, no edge whitespace
 
+# A control reference: "<framework code>:<control id>" names one framework's control; a bare id
+# names it in every loaded framework that has it (ids are unique per framework only).
+REF_SEPARATOR = ":"  # in neither an OSCAL token nor a framework code (a slug)
+
+
+def control_ref(framework_code: str, control_id: str) -> str:
+    """The qualified reference of a control: "<framework code>:<control id>"."""
+    return f"{framework_code}{REF_SEPARATOR}{control_id}"
+
+
+def control_refs(catalogs) -> set[str]:
+    """Every reference that names a control of these catalogs (bare ids and qualified ones)."""
+    return {ref for code, spec in catalogs.items() for c in spec.controls for ref in (c.id, control_ref(code, c.id))}
+
+
 STATUSES = ("pass", "fail", "missing", "excepted", "not-applicable")
 _STATE = {"pass": "satisfied", "fail": "not-satisfied", "missing": "not-satisfied", "excepted": "not-satisfied"}
 _REASON = {"pass": "pass", "fail": "fail", "missing": "other", "excepted": "other"}

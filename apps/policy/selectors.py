@@ -253,7 +253,7 @@ def overview_for_user(*, user, as_of: date | None = None) -> Overview:
     frameworks = {f.pk: f for f in Framework.objects.all()}
     rows = list(snapshots.filter(day=day).select_related("system")) if day else []
     by_fw: dict[int, FrameworkCoverage] = {}
-    failing_controls: dict[str, dict] = {}
+    failing_controls: dict[tuple[int, str], dict] = {}
     per_system: dict[int, dict] = {}
     for snap in rows:
         fw = frameworks[snap.framework_id]
@@ -274,7 +274,8 @@ def overview_for_user(*, user, as_of: date | None = None) -> Overview:
         for control_id, status in (snap.control_status or {}).items():
             if status in (ResultStatus.FAIL, ResultStatus.MISSING):
                 entry = failing_controls.setdefault(
-                    control_id, {"control_id": control_id, "fail": set(), "missing": set()}
+                    (snap.framework_id, control_id),
+                    {"framework_id": snap.framework_id, "control_id": control_id, "fail": set(), "missing": set()},
                 )
                 entry["fail" if status == ResultStatus.FAIL else "missing"].add(snap.system_id)
     trend: dict[str, list] = defaultdict(list)
@@ -290,9 +291,13 @@ def overview_for_user(*, user, as_of: date | None = None) -> Overview:
             cov = point["good"] / point["applicable"] if point["applicable"] else None
             trend[code].append((point["day"], cov))
     top = sorted(failing_controls.values(), key=lambda e: (-len(e["fail"]), -len(e["missing"]), e["control_id"]))[:10]
-    controls = {c.control_id: c for c in Control.objects.filter(control_id__in=[e["control_id"] for e in top])}
+    wanted = Q(pk__in=[])
+    for e in top:
+        wanted |= Q(framework_id=e["framework_id"], control_id=e["control_id"])
+    controls = {(c.framework_id, c.control_id): c for c in Control.objects.filter(wanted).select_related("framework")}
     top_failing = [
-        {"control": controls.get(e["control_id"]), "control_id": e["control_id"], "failing_systems": len(e["fail"]),
+        {"control": controls.get((e["framework_id"], e["control_id"])), "control_id": e["control_id"],
+         "failing_systems": len(e["fail"]),
          "missing_systems": len(e["missing"])}
         for e in top
     ]  # fmt: skip
@@ -440,32 +445,46 @@ def control_list_for_user(*, user, framework: str = "", as_of: date | None = Non
         controls = controls.filter(framework__code=framework)
     snapshots = scope_by_system(user, CoverageSnapshot.objects.all())
     day = _snapshot_day(snapshots, as_of or timezone.localdate())
-    tallies: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
+    # (framework pk, control id): ids repeat across frameworks
+    tallies: dict[tuple[int, str], dict[str, int]] = defaultdict(lambda: defaultdict(int))
     if day:
-        for status_map in snapshots.filter(day=day).values_list("control_status", flat=True):
+        for framework_id, status_map in snapshots.filter(day=day).values_list("framework_id", "control_status"):
             for control_id, status in (status_map or {}).items():
-                tallies[control_id][status] += 1
-    rules_by_control: dict[str, list[str]] = defaultdict(list)
-    for key, control_ids in RuleVersion.objects.filter(current_of__isnull=False).values_list("rule__key", "controls"):
-        for cid in control_ids:
-            rules_by_control[cid].append(key)
+                tallies[(framework_id, control_id)][status] += 1
+    rules_by_ref: dict[str, set[str]] = defaultdict(set)  # a bare id or "<code>:<id>" -> rule keys
+    for key, refs in RuleVersion.objects.filter(current_of__isnull=False).values_list("rule__key", "controls"):
+        for ref in refs:
+            rules_by_ref[ref].add(key)
     out = []
     for c in controls:
-        t = tallies.get(c.control_id, {})
-        out.append({"control": c, "rules": sorted(rules_by_control.get(c.control_id, [])), **{
+        t = tallies.get((c.framework_id, c.control_id), {})
+        rules = sorted(rules_by_ref.get(c.control_id, set()) | rules_by_ref.get(c.ref, set()))
+        out.append({"control": c, "rules": rules, **{
             "pass": t.get("pass", 0), "fail": t.get("fail", 0), "missing": t.get("missing", 0),
             "excepted": t.get("excepted", 0)}})  # fmt: skip
     return out, day
 
 
-def control_get(control_id: str) -> Control:
-    return get_object_or_404(Control.objects.select_related("framework", "parent"), control_id=control_id)
+def control_get(ref: str) -> Control:
+    """The control a page reference names; else 404.
+
+    "<code>:<id>" names one framework's control. A bare id names the control of that id if only
+    one framework has it, or the shipped framework's when an imported catalog reuses a shipped id
+    (so shipped controls keep their URLs); otherwise it is ambiguous."""
+    controls = list(Control.objects.for_ref(ref).select_related("framework", "parent")[:50])
+    if not controls:
+        raise Http404(f"no control {ref[:100]!r}")
+    if len(controls) > 1:
+        controls = [c for c in controls if c.framework.origin == Framework.Origin.SHIPPED]
+    if len(controls) != 1:
+        raise Http404(f"control id {ref[:100]!r} is in several frameworks; name one as <framework code>:<id>")
+    return controls[0]
 
 
 def control_detail_for_user(*, user, control: Control, as_of: date | None = None) -> dict:
     """A control's rules, its results across the systems the user sees, and the evidence they used."""
     rules = list(
-        RuleVersion.objects.filter(current_of__isnull=False, controls__contains=[control.control_id])
+        RuleVersion.objects.filter(current_of__isnull=False, controls__overlap=control.refs)
         .select_related("rule")
         .order_by("rule__key")
     )

@@ -96,6 +96,12 @@ class ControlSpec:
     group_title: str
     order: int  # document order across the whole catalog, from 1
     depth: int  # 0 for a control directly in a group or catalog, 1 for its sub-controls, ...
+    # Our namespaced props, kept for export: citation ("45 CFR 164.308(a)(1)(ii)(A)"),
+    # requirement-type (standard | implementation-specification), implementation (required | addressable).
+    props: tuple[tuple[str, str], ...] = ()
+
+    def prop(self, name: str) -> str:
+        return dict(self.props).get(name, "")
 
 
 @dataclass(frozen=True)
@@ -319,6 +325,7 @@ def load_catalog(data: dict | bytes | str, *, code: str | None = None) -> Catalo
                 group_title=group_title,
                 order=len(controls) + 1,
                 depth=depth,
+                props=tuple((p["name"], p["value"]) for p in props if p.get("ns") == PORTAL_NS),
             )
         )
         for i, sub in enumerate(_array(ctrl["controls"], f"{path}.controls") if "controls" in ctrl else []):
@@ -371,7 +378,8 @@ def catalog_to_oscal(spec: CatalogSpec) -> dict:
         out: dict = {
             "id": c.id,
             "title": c.title,
-            "props": [{"name": "label", "value": c.label}, {"name": "sort-id", "value": f"{c.order:04d}"}],
+            "props": [{"name": "label", "value": c.label}, {"name": "sort-id", "value": f"{c.order:04d}"}]
+            + [{"name": name, "ns": PORTAL_NS, "value": value} for name, value in c.props],
         }
         if c.description:
             out["parts"] = [{"id": f"{c.id}_smt", "name": "statement", "prose": c.description}]

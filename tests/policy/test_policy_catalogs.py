@@ -46,7 +46,8 @@ def test_shipped_catalog_loads_with_labels_descriptions_and_token_ids(path):
     for control in spec.controls:
         assert TOKEN_RE.match(control.id)
         assert control.label and control.label != control.id
-        assert 20 <= len(control.description) <= 400, control.id
+        # HIPAA carries the regulation's own text, some of it a long paragraph
+        assert 20 <= len(control.description) <= (900 if spec.code == "hipaa" else 400), control.id
         assert control.group_id and control.group_title
 
 
@@ -72,7 +73,7 @@ def test_hipaa_access_control_has_its_implementation_specifications_as_sub_contr
         "164.312(a)(2)(iv)",
     ]
     assert all(c.depth == 1 for c in children)
-    assert {c.id for c in spec.controls if c.depth == 0} == {
+    assert {c.id for c in spec.controls if c.depth == 0 and c.group_id == "hipaa-164-312"} == {
         "hipaa-164-312-a",
         "hipaa-164-312-b",
         "hipaa-164-312-c",

@@ -86,7 +86,7 @@ def test_each_framework_carries_the_controls_named_in_the_issue():
     catalogs = shipped_catalogs()
     labels = {code: {c.label for c in spec.controls} for code, spec in catalogs.items()}
     assert {"Art. 5(1)(f)", "Art. 5(2)", "Art. 25(1)", "Art. 30(1)", "Art. 32(1)", "Art. 35(1)"} <= labels["gdpr"]
-    assert {f"CC6.{n}" for n in range(1, 9)} | {f"CC7.{n}" for n in range(1, 6)} | {"CC8.1"} == labels["soc2"]
+    assert {f"CC6.{n}" for n in range(1, 9)} | {f"CC7.{n}" for n in range(1, 6)} | {"CC8.1"} <= labels["soc2"]
     assert {f"Art. {n}" for n in range(9, 16)} == labels["eu-ai-act"]
     sr = {c.title for c in catalogs["sr-11-7"].controls}
     assert {"Evaluation of conceptual soundness", "Ongoing monitoring", "Outcomes analysis", "Model inventory"} <= sr

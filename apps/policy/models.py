@@ -99,6 +99,15 @@ class Control(models.Model):
     a control by reference: a bare id names it in every framework that has it, "<framework
     code>:<id>" names one framework's (`Control.ref`). Pages: see `selectors.control_get`."""
 
+    class Assessment(models.TextChoices):
+        """How a control is assessed: by rules over pipeline evidence, by documents a person provides, both,
+        or not at all (then coverage counts it as not assessed, never as passing)."""
+
+        AUTOMATED = "automated", "Automated (rules)"
+        MANUAL = "manual", "Manual (documents or attestations)"
+        BOTH = "both", "Automated and manual"
+        NONE = "none", "Neither: not assessed"
+
     framework = models.ForeignKey(Framework, on_delete=models.PROTECT, related_name="controls")
     control_id = models.CharField(max_length=100)
     label = models.CharField(max_length=100, help_text='The reference people cite, e.g. "164.312(a)(1)".')
@@ -388,7 +397,16 @@ class CoverageSnapshot(models.Model):
     failing = models.PositiveIntegerField()
     missing = models.PositiveIntegerField()
     excepted = models.PositiveIntegerField()
-    coverage = models.FloatField(null=True, help_text="Share of applicable controls passing or excepted, 0 to 1.")
+    not_assessed = models.PositiveIntegerField(
+        default=0, help_text="Controls with no applicable result (controls_total - applicable); never passing."
+    )
+    automated = models.PositiveIntegerField(default=0, help_text="Controls that a current rule is mapped to.")
+    unmapped = models.PositiveIntegerField(
+        null=True, help_text="Controls with neither rules nor manual evidence (null: not recorded before 0007)."
+    )
+    coverage = models.FloatField(
+        null=True, help_text="Share of all the framework's controls passing or excepted, 0 to 1 (not of applicable)."
+    )
     # control id -> the control's worst status on the system that day (top failing controls, at-risk lists)
     control_status = models.JSONField(default=dict)
     computed_at = models.DateTimeField()

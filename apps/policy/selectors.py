@@ -43,7 +43,7 @@ from apps.policy.models import (
     worst_status,
 )
 from apps.policy.rulesets import RuleSpec, evaluate_rules_bounded
-from apps.policy.services import current_rules, day_end, subjects_queryset
+from apps.policy.services import control_assessment_modes, current_rules, day_end, subjects_queryset
 
 logger = logging.getLogger(__name__)
 
@@ -223,9 +223,18 @@ class FrameworkCoverage:
     missing: int = 0
     excepted: int = 0
     systems: int = 0
+    controls_total: int = 0  # the framework's controls, summed over systems
+    not_assessed: int = 0  # no applicable result: shown apart from failing, never as passing
+    unmapped: int | None = 0  # neither rules nor manual evidence (None: a past rollup did not record it)
 
     @property
     def coverage(self) -> float | None:
+        """Share of all controls passing or excepted (what is not assessed is in the denominator)."""
+        return (self.passing + self.excepted) / self.controls_total if self.controls_total else None
+
+    @property
+    def assessed_coverage(self) -> float | None:
+        """Share of the assessed (applicable) controls passing or excepted."""
         return (self.passing + self.excepted) / self.applicable if self.applicable else None
 
 
@@ -264,9 +273,16 @@ def overview_for_user(*, user, as_of: date | None = None) -> Overview:
         agg.missing += snap.missing
         agg.excepted += snap.excepted
         agg.systems += 1
+        agg.controls_total += snap.controls_total
+        agg.not_assessed += snap.not_assessed
+        agg.unmapped = None if agg.unmapped is None or snap.unmapped is None else agg.unmapped + snap.unmapped
         s = per_system.setdefault(
-            snap.system_id, {"system": snap.system, "applicable": 0, "good": 0, "failing": 0, "missing": 0}
-        )
+            snap.system_id,
+            {"system": snap.system, "applicable": 0, "good": 0, "failing": 0, "missing": 0, "controls_total": 0,
+             "not_assessed": 0},
+        )  # fmt: skip
+        s["controls_total"] += snap.controls_total
+        s["not_assessed"] += snap.not_assessed
         s["applicable"] += snap.applicable
         s["good"] += snap.passing + snap.excepted
         s["failing"] += snap.failing
@@ -283,12 +299,12 @@ def overview_for_user(*, user, as_of: date | None = None) -> Overview:
         series = (
             snapshots.filter(day__gt=day - timedelta(days=TREND_DAYS), day__lte=day)
             .values("day", "framework_id")
-            .annotate(good=Sum("passing") + Sum("excepted"), applicable=Sum("applicable"))
+            .annotate(good=Sum("passing") + Sum("excepted"), total=Sum("controls_total"))
             .order_by("day", "framework_id")
         )
         for point in series:
             code = frameworks[point["framework_id"]].code
-            cov = point["good"] / point["applicable"] if point["applicable"] else None
+            cov = point["good"] / point["total"] if point["total"] else None  # of all controls, as the snapshots
             trend[code].append((point["day"], cov))
     top = sorted(failing_controls.values(), key=lambda e: (-len(e["fail"]), -len(e["missing"]), e["control_id"]))[:10]
     wanted = Q(pk__in=[])
@@ -307,7 +323,7 @@ def overview_for_user(*, user, as_of: date | None = None) -> Overview:
     at_risk = []
     for system_id, s in per_system.items():
         m = metrics_rows.get(system_id)
-        cov = s["good"] / s["applicable"] if s["applicable"] else None
+        cov = s["good"] / s["controls_total"] if s["controls_total"] else None
         at_risk.append({**s, "coverage": cov, "blocked": m.gate_blocked_subjects if m else 0, "metrics": m})
     at_risk.sort(key=lambda s: (-(s["blocked"] > 0), s["coverage"] if s["coverage"] is not None else 2, -s["failing"]))
     prod = sum(m.prod_deployments for m in metrics_rows.values())
@@ -455,11 +471,14 @@ def control_list_for_user(*, user, framework: str = "", as_of: date | None = Non
     for key, refs in RuleVersion.objects.filter(current_of__isnull=False).values_list("rule__key", "controls"):
         for ref in refs:
             rules_by_ref[ref].add(key)
+    modes = control_assessment_modes()
     out = []
     for c in controls:
         t = tallies.get((c.framework_id, c.control_id), {})
         rules = sorted(rules_by_ref.get(c.control_id, set()) | rules_by_ref.get(c.ref, set()))
-        out.append({"control": c, "rules": rules, **{
+        assessment = modes.get(c.pk, Control.Assessment.NONE)
+        out.append({"control": c, "rules": rules, "assessment": assessment,
+                    "assessment_label": Control.Assessment(assessment).label, **{
             "pass": t.get("pass", 0), "fail": t.get("fail", 0), "missing": t.get("missing", 0),
             "excepted": t.get("excepted", 0)}})  # fmt: skip
     return out, day

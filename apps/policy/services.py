@@ -15,7 +15,7 @@
 from __future__ import annotations
 
 import logging
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
@@ -851,6 +851,41 @@ def system_control_statuses(system_ids: list[int], *, end: datetime | None = Non
     return out
 
 
+# Where manual assessment comes from: callables returning the pks of controls that documents or
+# attestations assess. The app that owns manual evidence registers one (issue 24, item 2); the
+# policy app cannot import it (it sits above). None registered: no control is manual.
+MANUAL_ASSESSMENT_PROVIDERS: list = []
+
+
+def manual_assessment_provider_register(provider) -> None:
+    """Register a callable () -> iterable of Control pks that manual evidence assesses."""
+    if provider not in MANUAL_ASSESSMENT_PROVIDERS:
+        MANUAL_ASSESSMENT_PROVIDERS.append(provider)
+
+
+def control_assessment_modes() -> dict[int, str]:
+    """Control pk -> Control.Assessment for every control: automated when a current rule maps to it,
+    manual when a registered provider says documents or attestations assess it, both, or none."""
+    refs: set[str] = set()
+    for controls in RuleVersion.objects.filter(current_of__isnull=False).values_list("controls", flat=True):
+        refs.update(controls)
+    manual: set[int] = set()
+    for provider in MANUAL_ASSESSMENT_PROVIDERS:
+        manual.update(provider())
+    modes: dict[int, str] = {}
+    for pk, code, control_id in Control.objects.values_list("pk", "framework__code", "control_id"):
+        automated = control_id in refs or control_ref(code, control_id) in refs
+        if automated and pk in manual:
+            modes[pk] = Control.Assessment.BOTH
+        elif automated:
+            modes[pk] = Control.Assessment.AUTOMATED
+        elif pk in manual:
+            modes[pk] = Control.Assessment.MANUAL
+        else:
+            modes[pk] = Control.Assessment.NONE
+    return modes
+
+
 def coverage_snapshot(*, day: date | None = None, system_ids: Iterable[int] | None = None) -> int:
     """Compute (or recompute) the day's rollups; today from current results, past days from history.
 
@@ -868,6 +903,9 @@ def coverage_snapshot(*, day: date | None = None, system_ids: Iterable[int] | No
     controls_by_fw: dict[str, dict[int, str]] = defaultdict(dict)  # code -> control pk -> control id
     for code, pk, control_id in Control.objects.values_list("framework__code", "pk", "control_id"):
         controls_by_fw[code][pk] = control_id
+    # Today's assessment modes also label past days recomputed from history (the rule set of the
+    # day is not kept per day; results are, and they decide the counts that matter).
+    modes = control_assessment_modes()
     coverage_rows = []
     metric_rows = []
     stale: list = []  # (system id, framework codes kept): rows of frameworks no longer in scope go
@@ -899,6 +937,7 @@ def coverage_snapshot(*, day: date | None = None, system_ids: Iterable[int] | No
                 tally[status] += 1
             applicable = len(counted)
             good = tally[ResultStatus.PASS] + tally[ResultStatus.EXCEPTED]
+            assessed_by = Counter(modes.get(pk, Control.Assessment.NONE) for pk in cids)
             coverage_rows.append(
                 CoverageSnapshot(
                     day=day,
@@ -910,7 +949,11 @@ def coverage_snapshot(*, day: date | None = None, system_ids: Iterable[int] | No
                     failing=tally[ResultStatus.FAIL],
                     missing=tally[ResultStatus.MISSING],
                     excepted=tally[ResultStatus.EXCEPTED],
-                    coverage=(good / applicable) if applicable else None,
+                    # every control counts: what has no applicable result is "not assessed", not hidden
+                    not_assessed=len(cids) - applicable,
+                    automated=assessed_by[Control.Assessment.AUTOMATED] + assessed_by[Control.Assessment.BOTH],
+                    unmapped=assessed_by[Control.Assessment.NONE],
+                    coverage=(good / len(cids)) if cids else None,
                     control_status=counted,
                     computed_at=now,
                 )
@@ -936,8 +979,8 @@ def coverage_snapshot(*, day: date | None = None, system_ids: Iterable[int] | No
             update_conflicts=True,
             unique_fields=["day", "framework", "system"],
             update_fields=[
-                "controls_total", "applicable", "passing", "failing", "missing", "excepted", "coverage",
-                "control_status", "computed_at",
+                "controls_total", "applicable", "passing", "failing", "missing", "excepted", "not_assessed",
+                "automated", "unmapped", "coverage", "control_status", "computed_at",
             ],
         )  # fmt: skip
         fields = ["results_applicable", "results_failing", "results_missing", "computed_at"]

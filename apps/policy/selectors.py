@@ -520,7 +520,9 @@ def control_detail_for_user(*, user, control: Control, as_of: date | None = None
     counts: dict[str, int] = defaultdict(int)
     for v in views:
         counts[v.status] += 1
-    return {"rules": rules, "results": views, "evidence": evidence, "counts": dict(counts)}
+    assessment = control_assessment_modes().get(control.pk, Control.Assessment.NONE)
+    return {"rules": rules, "results": views, "evidence": evidence, "counts": dict(counts),
+            "assessment": Control.Assessment(assessment)}  # fmt: skip
 
 
 # ---------------------------------------------------------------- rules

@@ -84,3 +84,9 @@ def test_the_controls_page_says_how_each_control_is_assessed(marketing, client, 
     html = client.get("/controls/?framework=soc2").content.decode()
     assert html.count("assessment-none") == 61 - len(_mapped_soc2_controls())
     assert "Neither: not assessed" in html and "Automated (rules)" in html
+
+
+def test_a_control_page_says_it_is_not_assessed_when_nothing_covers_it(client, compliance_officer):
+    client.force_login(compliance_officer)
+    assert "Neither: not assessed" in client.get("/controls/soc2-cc1-1/").content.decode()
+    assert "Automated (rules)" in client.get("/controls/soc2-cc8-1/").content.decode()

@@ -484,6 +484,14 @@ def control_list_for_user(*, user, framework: str = "", as_of: date | None = Non
     return out, day
 
 
+class AmbiguousControlRef(Http404):
+    """A bare control id that several imported frameworks share; `controls` are the candidates."""
+
+    def __init__(self, ref: str, controls: list[Control]):
+        super().__init__(f"control id {ref[:100]!r} is in several frameworks; name one as <framework code>:<id>")
+        self.controls = controls
+
+
 def control_get(ref: str) -> Control:
     """The control a page reference names; else 404.
 
@@ -493,11 +501,10 @@ def control_get(ref: str) -> Control:
     controls = list(Control.objects.for_ref(ref).select_related("framework", "parent")[:50])
     if not controls:
         raise Http404(f"no control {ref[:100]!r}")
-    if len(controls) > 1:
-        controls = [c for c in controls if c.framework.origin == Framework.Origin.SHIPPED]
-    if len(controls) != 1:
-        raise Http404(f"control id {ref[:100]!r} is in several frameworks; name one as <framework code>:<id>")
-    return controls[0]
+    shipped = [c for c in controls if c.framework.origin == Framework.Origin.SHIPPED]
+    if len(controls) == 1 or len(shipped) == 1:
+        return shipped[0] if len(controls) > 1 else controls[0]
+    raise AmbiguousControlRef(ref, controls)
 
 
 def control_detail_for_user(*, user, control: Control, as_of: date | None = None) -> dict:

@@ -102,3 +102,15 @@ def test_results_and_control_pages_keep_frameworks_apart(marketing, compliance_o
     assert page.status_code == 200 and "nist-tests" not in page.content.decode()
     low_ac2 = Control.objects.get(framework=Framework.objects.get(code="nist-low"), control_id="ac-2")
     assert "nist-tests" in client.get(low_ac2.get_absolute_url()).content.decode()
+
+
+def test_a_bare_id_that_several_imported_frameworks_share_links_to_a_choice_of_them(client, compliance_officer):
+    catalog_import(actor=compliance_officer, data=LOW, code="nist-low")
+    catalog_import(actor=compliance_officer, data=MODERATE, code="nist-moderate")
+    client.force_login(compliance_officer)
+    page = client.get("/controls/ac-1/")
+    assert page.status_code == 300
+    html = page.content.decode()
+    assert "/controls/nist-low:ac-1/" in html and "/controls/nist-moderate:ac-1/" in html
+    assert client.get("/controls/nist-low:ac-1/").status_code == 200
+    assert client.get("/controls/zz-9/").status_code == 404

@@ -254,7 +254,14 @@ def evidence_request_create(
         raise ValidationError("that system is not in this engagement's scope")
     control = None
     if control_id:
-        control = engagement_controls(engagement).filter(control_id=str(control_id)).first()
+        # a control id, or "<framework code>:<id>" when two of the frameworks share the id
+        matches = list(engagement_controls(engagement).for_ref(str(control_id))[:2])
+        control = matches[0] if len(matches) == 1 else None
+        if len(matches) > 1:
+            raise ValidationError(
+                f"control id {str(control_id)[:100]!r} is in several of this engagement's frameworks; "
+                "name one as <framework code>:<id>"
+            )
         if control is None:
             raise ValidationError(
                 f"control {str(control_id)[:100]!r} is not a control of this engagement's frameworks "

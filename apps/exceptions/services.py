@@ -104,9 +104,13 @@ def exception_validate(
     def err(name: str, message: str) -> None:
         errors.setdefault(name, []).append(message)
 
-    control = Control.objects.filter(control_id=(data.control or "").strip()).first()
-    if control is None:
+    # A control id, or "<framework code>:<id>" where frameworks share the id (ids are unique per framework).
+    controls = list(Control.objects.for_ref((data.control or "").strip()).select_related("framework")[:2])
+    control = controls[0] if len(controls) == 1 else None
+    if not controls:
         err("control", f"no control {data.control!r}; use a control id such as gdpr-35-1")
+    elif control is None:
+        err("control", f"control id {data.control!r} is in several frameworks; name one as <framework code>:<id>")
     system = System.objects.filter(slug=(data.system or "").strip()).first()
     if system is None or not can_see_system(actor, system.pk):
         err("system", f"no system {data.system!r}")
@@ -270,7 +274,7 @@ def _ask_approvers(req: ExceptionRequest, *, why: str) -> None:
 
 def rule_ids_for_control(control: Control) -> list[int]:
     return list(
-        RuleVersion.objects.filter(current_of__isnull=False, controls__contains=[control.control_id]).values_list(
+        RuleVersion.objects.filter(current_of__isnull=False, controls__overlap=control.refs).values_list(
             "rule_id", flat=True
         )
     )

@@ -20,7 +20,7 @@ from apps.accounts.scoping import can_see_system
 from apps.ingest.auth import IsSignedInUserOrEnabledSource, SourceTokenAuthentication
 from apps.ingest.models import Source
 from apps.policy.forms import AsOfForm
-from apps.policy.models import Framework, ResultStatus
+from apps.policy.models import Control, Framework, ResultStatus
 from apps.policy.selectors import as_of_for_user, gate_for_subject, results_view, subject_get
 from apps.policy.services import catalog_import
 from apps.policy.views import export_params, oscal_export_document
@@ -200,7 +200,7 @@ class ControlResultListApi(APIView):
         params = request.query_params
         condition = Q()
         if params.get("control"):
-            condition &= Q(control__control_id=params["control"])
+            condition &= Q(control__in=Control.objects.for_ref(params["control"]))  # an id or "<code>:<id>"
         if params.get("system"):
             condition &= Q(system__slug=params["system"])
         if params.get("status"):

@@ -12,6 +12,7 @@ STATUS_COLOURS = {
     "missing": "#8a5300",
     "excepted": "#1f4e8c",
     "not-applicable": "#9aa3ad",
+    "not-assessed": "#c9ced4",  # lighter than not-applicable: nothing was checked
 }
 SERIES_COLOURS = ["#1f4e8c", "#2e7d32", "#b3261e", "#6a1b9a", "#8a5300", "#00838f", "#5d4037"]
 
@@ -28,7 +29,8 @@ def _pct(value: float | None) -> float | None:
 
 
 def coverage_by_framework(frameworks) -> dict:
-    """Stacked horizontal bars: per framework, applicable controls by status (counted over systems)."""
+    """Stacked horizontal bars: per framework, every control by status (counted over systems), with the
+    controls that have no applicable result as "Not assessed", apart from failing and never as passing."""
     labels = [f.title if len(f.title) <= 38 else f.code.upper() for f in frameworks]
     data = []
     for status, attr, name in (
@@ -36,6 +38,7 @@ def coverage_by_framework(frameworks) -> dict:
         ("excepted", "excepted", "Excepted"),
         ("missing", "missing", "Missing evidence"),
         ("fail", "failing", "Failing"),
+        ("not-assessed", "not_assessed", "Not assessed"),
     ):
         data.append(
             {

@@ -24,6 +24,8 @@ from django.db import models
 from django.urls import reverse
 from django.utils import timezone
 
+from apps.policy.oscal import REF_SEPARATOR, control_ref
+
 
 class ResultStatus(models.TextChoices):
     PASS = "pass", "Pass"
@@ -74,11 +76,40 @@ class Framework(models.Model):
         return reverse("policy:control_list") + f"?framework={self.code}"
 
 
+class ControlQuerySet(models.QuerySet):
+    def for_ref(self, ref: str) -> ControlQuerySet:
+        """The controls a reference names: one for "<code>:<id>", every framework's for a bare id."""
+        code, sep, control_id = str(ref).partition(REF_SEPARATOR)
+        if sep:
+            return self.filter(framework__code=code, control_id=control_id)
+        return self.filter(control_id=ref)
+
+    def for_refs(self, refs) -> ControlQuerySet:
+        condition = models.Q(pk__in=[])
+        for ref in refs:
+            code, sep, control_id = str(ref).partition(REF_SEPARATOR)
+            condition |= models.Q(framework__code=code, control_id=control_id) if sep else models.Q(control_id=ref)
+        return self.filter(condition)
+
+
 class Control(models.Model):
-    """One control of a framework; `control_id` is the OSCAL id rules refer to."""
+    """One control of a framework; `control_id` is its OSCAL id, unique within the framework.
+
+    Frameworks may reuse each other's ids (every NIST SP 800-53 baseline has "ac-1"). Rules name
+    a control by reference: a bare id names it in every framework that has it, "<framework
+    code>:<id>" names one framework's (`Control.ref`). Pages: see `selectors.control_get`."""
+
+    class Assessment(models.TextChoices):
+        """How a control is assessed: by rules over pipeline evidence, by documents a person provides, both,
+        or not at all (then coverage counts it as not assessed, never as passing)."""
+
+        AUTOMATED = "automated", "Automated (rules)"
+        MANUAL = "manual", "Manual (documents or attestations)"
+        BOTH = "both", "Automated and manual"
+        NONE = "none", "Neither: not assessed"
 
     framework = models.ForeignKey(Framework, on_delete=models.PROTECT, related_name="controls")
-    control_id = models.CharField(max_length=100, unique=True)
+    control_id = models.CharField(max_length=100)
     label = models.CharField(max_length=100, help_text='The reference people cite, e.g. "164.312(a)(1)".')
     title = models.CharField(max_length=300)
     description = models.TextField(blank=True)
@@ -87,15 +118,40 @@ class Control(models.Model):
     order = models.PositiveIntegerField()
     depth = models.PositiveSmallIntegerField(default=0)
 
+    objects = ControlQuerySet.as_manager()
+
     class Meta:
         ordering = ["framework__code", "order"]
-        indexes = [models.Index(fields=["framework", "order"], name="control_framework_order")]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["framework", "control_id"],
+                name="control_id_unique_per_framework",
+                violation_error_message="This framework already has a control with that id.",
+            ),
+        ]
+        indexes = [
+            models.Index(fields=["framework", "order"], name="control_framework_order"),
+            models.Index(fields=["control_id"], name="control_control_id"),
+        ]
 
     def __str__(self) -> str:
         return f"{self.label} {self.title}"
 
     def get_absolute_url(self) -> str:
-        return reverse("policy:control_detail", kwargs={"control_id": self.control_id})
+        # A shipped control keeps its bare-id URL (shipped ids carry their framework's prefix and
+        # `control_get` prefers the shipped control); an imported one is always qualified.
+        shipped = self.framework.origin == Framework.Origin.SHIPPED
+        return reverse("policy:control_detail", kwargs={"control_id": self.control_id if shipped else self.ref})
+
+    @property
+    def ref(self) -> str:
+        """The qualified reference "<framework code>:<control id>": one control whatever else is loaded."""
+        return control_ref(self.framework.code, self.control_id)
+
+    @property
+    def refs(self) -> list[str]:
+        """Every reference a rule may name this control by (for `RuleVersion.controls__overlap`)."""
+        return [self.control_id, self.ref]
 
 
 class Rule(models.Model):
@@ -341,7 +397,16 @@ class CoverageSnapshot(models.Model):
     failing = models.PositiveIntegerField()
     missing = models.PositiveIntegerField()
     excepted = models.PositiveIntegerField()
-    coverage = models.FloatField(null=True, help_text="Share of applicable controls passing or excepted, 0 to 1.")
+    not_assessed = models.PositiveIntegerField(
+        default=0, help_text="Controls with no applicable result (controls_total - applicable); never passing."
+    )
+    automated = models.PositiveIntegerField(default=0, help_text="Controls that a current rule is mapped to.")
+    unmapped = models.PositiveIntegerField(
+        null=True, help_text="Controls with neither rules nor manual evidence (null: not recorded before 0007)."
+    )
+    coverage = models.FloatField(
+        null=True, help_text="Share of all the framework's controls passing or excepted, 0 to 1 (not of applicable)."
+    )
     # control id -> the control's worst status on the system that day (top failing controls, at-risk lists)
     control_status = models.JSONField(default=dict)
     computed_at = models.DateTimeField()

@@ -51,6 +51,21 @@ DATETIME_TZ_RE = re.compile(
 )
 STRING_RE = re.compile(r"^\S(?:.*\S)?$", re.DOTALL)  # OSCAL "string": non-empty, no edge whitespace
 
+# A control reference: "<framework code>:<control id>" names one framework's control; a bare id
+# names it in every loaded framework that has it (ids are unique per framework only).
+REF_SEPARATOR = ":"  # in neither an OSCAL token nor a framework code (a slug)
+
+
+def control_ref(framework_code: str, control_id: str) -> str:
+    """The qualified reference of a control: "<framework code>:<control id>"."""
+    return f"{framework_code}{REF_SEPARATOR}{control_id}"
+
+
+def control_refs(catalogs) -> set[str]:
+    """Every reference that names a control of these catalogs (bare ids and qualified ones)."""
+    return {ref for code, spec in catalogs.items() for c in spec.controls for ref in (c.id, control_ref(code, c.id))}
+
+
 STATUSES = ("pass", "fail", "missing", "excepted", "not-applicable")
 _STATE = {"pass": "satisfied", "fail": "not-satisfied", "missing": "not-satisfied", "excepted": "not-satisfied"}
 _REASON = {"pass": "pass", "fail": "fail", "missing": "other", "excepted": "other"}
@@ -81,6 +96,12 @@ class ControlSpec:
     group_title: str
     order: int  # document order across the whole catalog, from 1
     depth: int  # 0 for a control directly in a group or catalog, 1 for its sub-controls, ...
+    # Our namespaced props, kept for export: citation ("45 CFR 164.308(a)(1)(ii)(A)"),
+    # requirement-type (standard | implementation-specification), implementation (required | addressable).
+    props: tuple[tuple[str, str], ...] = ()
+
+    def prop(self, name: str) -> str:
+        return dict(self.props).get(name, "")
 
 
 @dataclass(frozen=True)
@@ -304,6 +325,7 @@ def load_catalog(data: dict | bytes | str, *, code: str | None = None) -> Catalo
                 group_title=group_title,
                 order=len(controls) + 1,
                 depth=depth,
+                props=tuple((p["name"], p["value"]) for p in props if p.get("ns") == PORTAL_NS),
             )
         )
         for i, sub in enumerate(_array(ctrl["controls"], f"{path}.controls") if "controls" in ctrl else []):
@@ -356,7 +378,8 @@ def catalog_to_oscal(spec: CatalogSpec) -> dict:
         out: dict = {
             "id": c.id,
             "title": c.title,
-            "props": [{"name": "label", "value": c.label}, {"name": "sort-id", "value": f"{c.order:04d}"}],
+            "props": [{"name": "label", "value": c.label}, {"name": "sort-id", "value": f"{c.order:04d}"}]
+            + [{"name": name, "ns": PORTAL_NS, "value": value} for name, value in c.props],
         }
         if c.description:
             out["parts"] = [{"id": f"{c.id}_smt", "name": "statement", "prose": c.description}]

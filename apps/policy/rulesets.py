@@ -52,7 +52,7 @@ from .engine import (
     prepare_facts,
     render_message,
 )
-from .oscal import CatalogSpec, shipped_catalogs
+from .oscal import CatalogSpec, control_refs, shipped_catalogs
 
 DEFAULT_RULES = Path(__file__).resolve().parent / "rules" / "default.yaml"
 SEVERITIES = ("low", "medium", "high", "critical")
@@ -216,7 +216,10 @@ def rule_from_dict(
         known = set(control_ids)
         for control in controls:
             if control not in known:
-                raise RuleSetError(f"{where}.controls: {control!r} is not a control of any loaded catalog")
+                raise RuleSetError(
+                    f"{where}.controls: {control!r} is not a control of any loaded catalog "
+                    '(name a control by its id, or by "<framework code>:<id>" for one framework\'s)'
+                )
     requires = _strings(raw.get("requires"), f"{where}.requires")
     severity = raw.get("severity", "medium")
     if severity not in SEVERITIES:
@@ -283,7 +286,7 @@ def rules_from_data(raw, *, catalogs: Mapping[str, CatalogSpec] | None = None, s
     if raw.get("version", 1) != 1:
         raise RuleSetError(f"{source}: rule set format version {raw.get('version')!r} is not supported (use 1)")
     catalogs = shipped_catalogs() if catalogs is None else catalogs
-    control_ids = {c.id for spec in catalogs.values() for c in spec.controls}
+    control_ids = control_refs(catalogs)
     rules: list[RuleSpec] = []
     seen: set[str] = set()
     for i, item in enumerate(raw["rules"]):
@@ -296,7 +299,7 @@ def rules_from_data(raw, *, catalogs: Mapping[str, CatalogSpec] | None = None, s
 
 
 def control_frameworks(catalogs: Mapping[str, CatalogSpec]) -> dict[str, str]:
-    """control id -> framework code."""
+    """control id -> framework code (for catalogs whose ids do not repeat, e.g. the shipped ones)."""
     return {c.id: code for code, spec in catalogs.items() for c in spec.controls}
 
 

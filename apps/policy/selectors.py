@@ -49,7 +49,7 @@ from apps.policy.models import (
     worst_status,
 )
 from apps.policy.rulesets import RuleSpec, evaluate_rules_bounded
-from apps.policy.services import current_rules, day_end, subjects_queryset
+from apps.policy.services import control_assessment_modes, current_rules, day_end, subjects_queryset
 
 logger = logging.getLogger(__name__)
 
@@ -230,9 +230,18 @@ class FrameworkCoverage:
     missing: int = 0
     excepted: int = 0
     systems: int = 0
+    controls_total: int = 0  # the framework's controls, summed over systems
+    not_assessed: int = 0  # no applicable result: shown apart from failing, never as passing
+    unmapped: int | None = 0  # neither rules nor manual evidence (None: a past rollup did not record it)
 
     @property
     def coverage(self) -> float | None:
+        """Share of all controls passing or excepted (what is not assessed is in the denominator)."""
+        return (self.passing + self.excepted) / self.controls_total if self.controls_total else None
+
+    @property
+    def assessed_coverage(self) -> float | None:
+        """Share of the assessed (applicable) controls passing or excepted."""
         return (self.passing + self.excepted) / self.applicable if self.applicable else None
 
 
@@ -260,7 +269,7 @@ def overview_for_user(*, user, as_of: date | None = None) -> Overview:
     frameworks = {f.pk: f for f in Framework.objects.all()}
     rows = list(snapshots.filter(day=day).select_related("system")) if day else []
     by_fw: dict[int, FrameworkCoverage] = {}
-    failing_controls: dict[str, dict] = {}
+    failing_controls: dict[tuple[int, str], dict] = {}
     per_system: dict[int, dict] = {}
     for snap in rows:
         fw = frameworks[snap.framework_id]
@@ -271,9 +280,16 @@ def overview_for_user(*, user, as_of: date | None = None) -> Overview:
         agg.missing += snap.missing
         agg.excepted += snap.excepted
         agg.systems += 1
+        agg.controls_total += snap.controls_total
+        agg.not_assessed += snap.not_assessed
+        agg.unmapped = None if agg.unmapped is None or snap.unmapped is None else agg.unmapped + snap.unmapped
         s = per_system.setdefault(
-            snap.system_id, {"system": snap.system, "applicable": 0, "good": 0, "failing": 0, "missing": 0}
-        )
+            snap.system_id,
+            {"system": snap.system, "applicable": 0, "good": 0, "failing": 0, "missing": 0, "controls_total": 0,
+             "not_assessed": 0},
+        )  # fmt: skip
+        s["controls_total"] += snap.controls_total
+        s["not_assessed"] += snap.not_assessed
         s["applicable"] += snap.applicable
         s["good"] += snap.passing + snap.excepted
         s["failing"] += snap.failing
@@ -281,7 +297,8 @@ def overview_for_user(*, user, as_of: date | None = None) -> Overview:
         for control_id, status in (snap.control_status or {}).items():
             if status in (ResultStatus.FAIL, ResultStatus.MISSING):
                 entry = failing_controls.setdefault(
-                    control_id, {"control_id": control_id, "fail": set(), "missing": set()}
+                    (snap.framework_id, control_id),
+                    {"framework_id": snap.framework_id, "control_id": control_id, "fail": set(), "missing": set()},
                 )
                 entry["fail" if status == ResultStatus.FAIL else "missing"].add(snap.system_id)
     trend: dict[str, list] = defaultdict(list)
@@ -289,17 +306,21 @@ def overview_for_user(*, user, as_of: date | None = None) -> Overview:
         series = (
             snapshots.filter(day__gt=day - timedelta(days=TREND_DAYS), day__lte=day)
             .values("day", "framework_id")
-            .annotate(good=Sum("passing") + Sum("excepted"), applicable=Sum("applicable"))
+            .annotate(good=Sum("passing") + Sum("excepted"), total=Sum("controls_total"))
             .order_by("day", "framework_id")
         )
         for point in series:
             code = frameworks[point["framework_id"]].code
-            cov = point["good"] / point["applicable"] if point["applicable"] else None
+            cov = point["good"] / point["total"] if point["total"] else None  # of all controls, as the snapshots
             trend[code].append((point["day"], cov))
     top = sorted(failing_controls.values(), key=lambda e: (-len(e["fail"]), -len(e["missing"]), e["control_id"]))[:10]
-    controls = {c.control_id: c for c in Control.objects.filter(control_id__in=[e["control_id"] for e in top])}
+    wanted = Q(pk__in=[])
+    for e in top:
+        wanted |= Q(framework_id=e["framework_id"], control_id=e["control_id"])
+    controls = {(c.framework_id, c.control_id): c for c in Control.objects.filter(wanted).select_related("framework")}
     top_failing = [
-        {"control": controls.get(e["control_id"]), "control_id": e["control_id"], "failing_systems": len(e["fail"]),
+        {"control": controls.get((e["framework_id"], e["control_id"])), "control_id": e["control_id"],
+         "failing_systems": len(e["fail"]),
          "missing_systems": len(e["missing"])}
         for e in top
     ]  # fmt: skip
@@ -309,7 +330,7 @@ def overview_for_user(*, user, as_of: date | None = None) -> Overview:
     at_risk = []
     for system_id, s in per_system.items():
         m = metrics_rows.get(system_id)
-        cov = s["good"] / s["applicable"] if s["applicable"] else None
+        cov = s["good"] / s["controls_total"] if s["controls_total"] else None
         at_risk.append({**s, "coverage": cov, "blocked": m.gate_blocked_subjects if m else 0, "metrics": m})
     at_risk.sort(key=lambda s: (-(s["blocked"] > 0), s["coverage"] if s["coverage"] is not None else 2, -s["failing"]))
     prod = sum(m.prod_deployments for m in metrics_rows.values())
@@ -457,26 +478,50 @@ def control_list_for_user(*, user, framework: str = "", as_of: date | None = Non
         controls = controls.filter(framework__code__in=codes)
     snapshots = scope_by_system(user, CoverageSnapshot.objects.all())
     day = _snapshot_day(snapshots, as_of or timezone.localdate())
-    tallies: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
+    # (framework pk, control id): ids repeat across frameworks
+    tallies: dict[tuple[int, str], dict[str, int]] = defaultdict(lambda: defaultdict(int))
     if day:
-        for status_map in snapshots.filter(day=day).values_list("control_status", flat=True):
+        for framework_id, status_map in snapshots.filter(day=day).values_list("framework_id", "control_status"):
             for control_id, status in (status_map or {}).items():
-                tallies[control_id][status] += 1
-    rules_by_control: dict[str, list[str]] = defaultdict(list)
-    for key, control_ids in RuleVersion.objects.filter(current_of__isnull=False).values_list("rule__key", "controls"):
-        for cid in control_ids:
-            rules_by_control[cid].append(key)
+                tallies[(framework_id, control_id)][status] += 1
+    rules_by_ref: dict[str, set[str]] = defaultdict(set)  # a bare id or "<code>:<id>" -> rule keys
+    for key, refs in RuleVersion.objects.filter(current_of__isnull=False).values_list("rule__key", "controls"):
+        for ref in refs:
+            rules_by_ref[ref].add(key)
+    modes = control_assessment_modes()
     out = []
     for c in controls:
-        t = tallies.get(c.control_id, {})
-        out.append({"control": c, "rules": sorted(rules_by_control.get(c.control_id, [])), **{
+        t = tallies.get((c.framework_id, c.control_id), {})
+        rules = sorted(rules_by_ref.get(c.control_id, set()) | rules_by_ref.get(c.ref, set()))
+        assessment = modes.get(c.pk, Control.Assessment.NONE)
+        out.append({"control": c, "rules": rules, "assessment": assessment,
+                    "assessment_label": Control.Assessment(assessment).label, **{
             "pass": t.get("pass", 0), "fail": t.get("fail", 0), "missing": t.get("missing", 0),
             "excepted": t.get("excepted", 0)}})  # fmt: skip
     return out, day
 
 
-def control_get(control_id: str) -> Control:
-    return get_object_or_404(Control.objects.select_related("framework", "parent"), control_id=control_id)
+class AmbiguousControlRef(Http404):
+    """A bare control id that several imported frameworks share; `controls` are the candidates."""
+
+    def __init__(self, ref: str, controls: list[Control]):
+        super().__init__(f"control id {ref[:100]!r} is in several frameworks; name one as <framework code>:<id>")
+        self.controls = controls
+
+
+def control_get(ref: str) -> Control:
+    """The control a page reference names; else 404.
+
+    "<code>:<id>" names one framework's control. A bare id names the control of that id if only
+    one framework has it, or the shipped framework's when an imported catalog reuses a shipped id
+    (so shipped controls keep their URLs); otherwise it is ambiguous."""
+    controls = list(Control.objects.for_ref(ref).select_related("framework", "parent")[:50])
+    if not controls:
+        raise Http404(f"no control {ref[:100]!r}")
+    shipped = [c for c in controls if c.framework.origin == Framework.Origin.SHIPPED]
+    if len(controls) == 1 or len(shipped) == 1:
+        return shipped[0] if len(controls) > 1 else controls[0]
+    raise AmbiguousControlRef(ref, controls)
 
 
 def control_evidence_ids(control_id: str) -> QuerySet:
@@ -491,7 +536,7 @@ def control_evidence_ids(control_id: str) -> QuerySet:
 def control_detail_for_user(*, user, control: Control, as_of: date | None = None) -> dict:
     """A control's rules, its results across the systems the user sees, and the evidence they used."""
     rules = list(
-        RuleVersion.objects.filter(current_of__isnull=False, controls__contains=[control.control_id])
+        RuleVersion.objects.filter(current_of__isnull=False, controls__overlap=control.refs)
         .select_related("rule")
         .order_by("rule__key")
     )
@@ -518,7 +563,9 @@ def control_detail_for_user(*, user, control: Control, as_of: date | None = None
     counts: dict[str, int] = defaultdict(int)
     for v in views:
         counts[v.status] += 1
-    return {"rules": rules, "results": views, "evidence": evidence, "counts": dict(counts)}
+    assessment = control_assessment_modes().get(control.pk, Control.Assessment.NONE)
+    return {"rules": rules, "results": views, "evidence": evidence, "counts": dict(counts),
+            "assessment": Control.Assessment(assessment)}  # fmt: skip
 
 
 # ---------------------------------------------------------------- rules

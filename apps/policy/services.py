@@ -15,7 +15,7 @@
 from __future__ import annotations
 
 import logging
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
@@ -46,7 +46,7 @@ from apps.policy.models import (
     SystemMetricSnapshot,
     worst_status,
 )
-from apps.policy.oscal import CatalogSpec, OscalError, load_catalog, shipped_catalogs
+from apps.policy.oscal import CatalogSpec, OscalError, control_ref, load_catalog, shipped_catalogs
 from apps.policy.rulesets import (
     DEFAULT_RULES,
     RuleSetError,
@@ -87,17 +87,9 @@ def ensure_can_edit_rules(actor) -> None:
 def _catalog_store(spec: CatalogSpec, *, origin: str, actor, record: bool = True) -> tuple[Framework, bool]:
     """Create or update one framework and its controls; returns (framework, changed)."""
     now = timezone.now()
+    # Control ids are unique per framework only (the constraint control_id_unique_per_framework):
+    # a second NIST SP 800-53 baseline reuses "ac-1"; rules tell them apart by "<code>:<id>".
     framework = Framework.objects.select_for_update().filter(code=spec.code).first()
-    clash = (
-        Control.objects.filter(control_id__in=spec.control_ids())
-        .exclude(framework__code=spec.code)
-        .values_list("control_id", "framework__code")
-        .first()
-    )
-    if clash:
-        raise ValidationError(
-            f"control id {clash[0]!r} already belongs to framework {clash[1]!r}; control ids must be unique"
-        )
     same = (
         framework is not None
         and framework.version == spec.version
@@ -277,7 +269,11 @@ def rules_load_default(
 def rule_spec_from_form(*, key: str, data: dict) -> RuleSpec:
     """Validate rule fields (a form, the API) into a RuleSpec; raises RuleSetError naming the field."""
     raw = {"key": key, **{k: v for k, v in data.items() if v is not None}}
-    controls = {c for c in Control.objects.values_list("control_id", flat=True)}
+    controls = {
+        ref
+        for code, control_id in Control.objects.values_list("framework__code", "control_id")
+        for ref in (control_id, control_ref(code, control_id))
+    }
     return rule_from_dict(raw, where="rule", control_ids=controls)
 
 
@@ -437,7 +433,11 @@ def current_rules(rule_ids: Iterable[int] | None = None) -> list[_Rule]:
     if rule_ids is not None:
         qs = qs.filter(rule_id__in=list(rule_ids))
     versions = list(qs)
-    control_pk = dict(Control.objects.values_list("control_id", "pk"))
+    # A bare id maps to the control of that id in every framework; "<code>:<id>" to one framework's.
+    control_pks: dict[str, list[int]] = defaultdict(list)
+    for code, control_id, pk in Control.objects.order_by("pk").values_list("framework__code", "control_id", "pk"):
+        control_pks[control_id].append(pk)
+        control_pks[control_ref(code, control_id)].append(pk)
     out = []
     for version in versions:
         try:
@@ -447,7 +447,7 @@ def current_rules(rule_ids: Iterable[int] | None = None) -> list[_Rule]:
         except RuleSetError:
             logger.exception("stored rule %s v%s does not compile; skipped", version.rule.key, version.version)
             continue
-        pks = tuple(control_pk[c] for c in version.controls if c in control_pk)
+        pks = tuple(dict.fromkeys(pk for c in version.controls for pk in control_pks.get(c, ())))
         out.append(_Rule(version=version, spec=spec, control_ids=pks))
     return out
 
@@ -812,8 +812,8 @@ WITH heads AS (
     FROM policy_evaluatedsubject s WHERE s.system_id = ANY(%(systems)s)
     ORDER BY s.system_id, s.kind, s.first_seen DESC, s.artifact_id DESC
 )
-SELECT r.system_id, c.control_id, r.status
-FROM policy_controlresult r JOIN policy_control c ON c.id = r.control_id
+SELECT r.system_id, r.control_id, r.status
+FROM policy_controlresult r
 WHERE r.system_id = ANY(%(systems)s) AND (r.artifact_id IS NULL OR r.artifact_id IN (SELECT artifact_id FROM heads))
 """
 
@@ -828,16 +828,17 @@ WITH asof AS (
     FROM evidence_artifact a WHERE a.id IN (SELECT artifact_id FROM asof WHERE artifact_id IS NOT NULL)
     ORDER BY a.system_id, a.kind, a.first_seen DESC, a.id DESC
 )
-SELECT x.system_id, c.control_id, x.status
-FROM asof x JOIN policy_control c ON c.id = x.control_id
+SELECT x.system_id, x.control_id, x.status
+FROM asof x
 WHERE x.artifact_id IS NULL OR x.artifact_id IN (SELECT id FROM heads)
 """
 
 
-def system_control_statuses(system_ids: list[int], *, end: datetime | None = None) -> dict[int, dict[str, list[str]]]:
-    """system id -> control id -> statuses of its results on the system's latest subject of each
-    kind and on the system itself; now (end None) or as of `end` (from the result history)."""
-    out: dict[int, dict[str, list[str]]] = defaultdict(lambda: defaultdict(list))
+def system_control_statuses(system_ids: list[int], *, end: datetime | None = None) -> dict[int, dict[int, list[str]]]:
+    """system id -> control pk (ids repeat across frameworks) -> statuses of its results on the
+    system's latest subject of each kind and on the system itself; now (end None) or as of `end`
+    (from the result history)."""
+    out: dict[int, dict[int, list[str]]] = defaultdict(lambda: defaultdict(list))
     if not system_ids:
         return out
     with connection.cursor() as cursor:
@@ -845,9 +846,44 @@ def system_control_statuses(system_ids: list[int], *, end: datetime | None = Non
             cursor.execute(_CURRENT_RESULTS_SQL, {"systems": system_ids})
         else:
             cursor.execute(_ASOF_RESULTS_SQL, {"systems": system_ids, "end": end})
-        for system_id, control_id, status in cursor.fetchall():
-            out[system_id][control_id].append(status)
+        for system_id, control_pk, status in cursor.fetchall():
+            out[system_id][control_pk].append(status)
     return out
+
+
+# Where manual assessment comes from: callables returning the pks of controls that documents or
+# attestations assess. The app that owns manual evidence registers one (issue 24, item 2); the
+# policy app cannot import it (it sits above). None registered: no control is manual.
+MANUAL_ASSESSMENT_PROVIDERS: list = []
+
+
+def manual_assessment_provider_register(provider) -> None:
+    """Register a callable () -> iterable of Control pks that manual evidence assesses."""
+    if provider not in MANUAL_ASSESSMENT_PROVIDERS:
+        MANUAL_ASSESSMENT_PROVIDERS.append(provider)
+
+
+def control_assessment_modes() -> dict[int, str]:
+    """Control pk -> Control.Assessment for every control: automated when a current rule maps to it,
+    manual when a registered provider says documents or attestations assess it, both, or none."""
+    refs: set[str] = set()
+    for controls in RuleVersion.objects.filter(current_of__isnull=False).values_list("controls", flat=True):
+        refs.update(controls)
+    manual: set[int] = set()
+    for provider in MANUAL_ASSESSMENT_PROVIDERS:
+        manual.update(provider())
+    modes: dict[int, str] = {}
+    for pk, code, control_id in Control.objects.values_list("pk", "framework__code", "control_id"):
+        automated = control_id in refs or control_ref(code, control_id) in refs
+        if automated and pk in manual:
+            modes[pk] = Control.Assessment.BOTH
+        elif automated:
+            modes[pk] = Control.Assessment.AUTOMATED
+        elif pk in manual:
+            modes[pk] = Control.Assessment.MANUAL
+        else:
+            modes[pk] = Control.Assessment.NONE
+    return modes
 
 
 def coverage_snapshot(*, day: date | None = None, system_ids: Iterable[int] | None = None) -> int:
@@ -864,9 +900,12 @@ def coverage_snapshot(*, day: date | None = None, system_ids: Iterable[int] | No
     end = None if day >= today else day_end(day)
     statuses = system_control_statuses(ids, end=end)
     frameworks = {f.code: f for f in Framework.objects.all()}
-    controls_by_fw: dict[str, list[str]] = defaultdict(list)
-    for code, control_id in Control.objects.values_list("framework__code", "control_id"):
-        controls_by_fw[code].append(control_id)
+    controls_by_fw: dict[str, dict[int, str]] = defaultdict(dict)  # code -> control pk -> control id
+    for code, pk, control_id in Control.objects.values_list("framework__code", "pk", "control_id"):
+        controls_by_fw[code][pk] = control_id
+    # Today's assessment modes also label past days recomputed from history (the rule set of the
+    # day is not kept per day; results are, and they decide the counts that matter).
+    modes = control_assessment_modes()
     coverage_rows = []
     metric_rows = []
     stale: list = []  # (system id, framework codes kept): rows of frameworks no longer in scope go
@@ -887,12 +926,18 @@ def coverage_snapshot(*, day: date | None = None, system_ids: Iterable[int] | No
             if code not in frameworks:
                 continue
             cids = controls_by_fw[code]
-            counted = {c: worst[c] for c in cids if c in worst and worst[c] != ResultStatus.NOT_APPLICABLE}
+            # keyed by control id: unique within the framework
+            counted = {
+                cid: worst[pk]
+                for pk, cid in cids.items()
+                if worst.get(pk, ResultStatus.NOT_APPLICABLE) != ResultStatus.NOT_APPLICABLE
+            }
             tally = defaultdict(int)
             for status in counted.values():
                 tally[status] += 1
             applicable = len(counted)
             good = tally[ResultStatus.PASS] + tally[ResultStatus.EXCEPTED]
+            assessed_by = Counter(modes.get(pk, Control.Assessment.NONE) for pk in cids)
             coverage_rows.append(
                 CoverageSnapshot(
                     day=day,
@@ -904,7 +949,11 @@ def coverage_snapshot(*, day: date | None = None, system_ids: Iterable[int] | No
                     failing=tally[ResultStatus.FAIL],
                     missing=tally[ResultStatus.MISSING],
                     excepted=tally[ResultStatus.EXCEPTED],
-                    coverage=(good / applicable) if applicable else None,
+                    # every control counts: what has no applicable result is "not assessed", not hidden
+                    not_assessed=len(cids) - applicable,
+                    automated=assessed_by[Control.Assessment.AUTOMATED] + assessed_by[Control.Assessment.BOTH],
+                    unmapped=assessed_by[Control.Assessment.NONE],
+                    coverage=(good / len(cids)) if cids else None,
                     control_status=counted,
                     computed_at=now,
                 )
@@ -930,8 +979,8 @@ def coverage_snapshot(*, day: date | None = None, system_ids: Iterable[int] | No
             update_conflicts=True,
             unique_fields=["day", "framework", "system"],
             update_fields=[
-                "controls_total", "applicable", "passing", "failing", "missing", "excepted", "coverage",
-                "control_status", "computed_at",
+                "controls_total", "applicable", "passing", "failing", "missing", "excepted", "not_assessed",
+                "automated", "unmapped", "coverage", "control_status", "computed_at",
             ],
         )  # fmt: skip
         fields = ["results_applicable", "results_failing", "results_missing", "computed_at"]

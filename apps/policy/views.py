@@ -22,6 +22,7 @@ from apps.policy.models import Framework
 from apps.policy.oscal import export_assessment_results
 from apps.policy.rulesets import RuleSetError
 from apps.policy.selectors import (
+    AmbiguousControlRef,
     as_of_for_user,
     cached_fragment,
     control_detail_for_user,
@@ -64,7 +65,11 @@ def control_list(request):
 @login_required
 def control_detail(request, control_id):
     form, as_of = _as_of(request)
-    control = control_get(control_id)
+    try:
+        control = control_get(control_id)
+    except AmbiguousControlRef as exc:  # a bare id several imported frameworks share: let the reader choose
+        context = {"ref": control_id, "controls": exc.controls}
+        return render(request, "policy/control_choose.html", context, status=300)
     detail = control_detail_for_user(user=request.user, control=control, as_of=as_of)
     return render(request, "policy/control_detail.html", {"control": control, "form": form, "as_of": as_of, **detail})
 

@@ -2,7 +2,6 @@
 
 from rest_framework import parsers
 from rest_framework.exceptions import ParseError
-from rest_framework.views import exception_handler as drf_exception_handler
 
 # No document any endpoint takes nests deeper than this (OSCAL catalogs: about 10 levels). Deeper
 # JSON is refused with a 400 rather than handed to code that recurses (serializers, canonical JSON).
@@ -59,6 +58,10 @@ def exception_handler(exc, context):
     body = refusal_body(exc)
     if body is not None:
         return Response(body, status=exc.status_code)
+    # Imported here: rest_framework.views reads DEFAULT_PARSER_CLASSES, which names this module's
+    # JSONParser, so importing it at the top is a cycle whenever this module is imported first.
+    from rest_framework.views import exception_handler as drf_exception_handler
+
     response = drf_exception_handler(exc, context)
     if response is not None:
         response.data = {"error": _flatten(response.data.get("detail", response.data))

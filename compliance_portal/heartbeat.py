@@ -15,7 +15,7 @@ from pathlib import Path
 
 # Touch at most this often: the sequencer loops every 200 ms, a file write each time is waste.
 TOUCH_EVERY_SECONDS = 5.0
-_last_touch: dict[str, float] = {}
+_last_touch: dict[Path, float] = {}
 
 
 def heartbeat_path(name: str) -> Path:
@@ -27,13 +27,14 @@ def heartbeat_path(name: str) -> Path:
 def heartbeat_touch(name: str, *, force: bool = False) -> None:
     """Record that `name` is alive now."""
     now = time.monotonic()
-    if not force and now - _last_touch.get(name, -TOUCH_EVERY_SECONDS) < TOUCH_EVERY_SECONDS:
-        return
     path = heartbeat_path(name)
+    # Keyed by the file, not the name: a process whose PORTAL_VAR_DIR changed writes the new file at once.
+    if not force and now - _last_touch.get(path, -TOUCH_EVERY_SECONDS) < TOUCH_EVERY_SECONDS:
+        return
     path.parent.mkdir(parents=True, exist_ok=True)
     path.touch()
     os.utime(path)  # touch() leaves an existing file's mtime alone on some filesystems
-    _last_touch[name] = now
+    _last_touch[path] = now
 
 
 def heartbeat_age(name: str) -> float | None:

@@ -19,8 +19,11 @@ def ledger_checkpoint() -> None:
     checkpoint()
 
 
-@shared_task(acks_late=True, autoretry_for=(OSError,), retry_backoff=30, retry_jitter=True, max_retries=8,
-             time_limit=120, soft_time_limit=110)
+# Retries wait at most a minute (a lost retry message holds nothing back for long), for about eight
+# minutes in all. A checkpoint a witness never received is superseded by the next one it does: that
+# one covers every earlier entry, and a consistency proof links it to any older checkpoint.
+@shared_task(acks_late=True, autoretry_for=(OSError,), retry_backoff=30, retry_backoff_max=60, retry_jitter=True,
+             max_retries=8, time_limit=120, soft_time_limit=110)
 def ledger_checkpoint_publish(checkpoint_id: int) -> list[str]:
     """Copy a signed checkpoint outside the host (witness directory, HTTP witness, S3 object lock)."""
     from apps.ledger.services import ledger_checkpoint_publish as publish

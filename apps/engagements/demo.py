@@ -23,6 +23,12 @@ def demo_engagement_seed(*, compliance: User, auditor: User, engineer: User) -> 
     """Open the demo engagement; returns how many engagements it opened (0 or 1)."""
     if Engagement.objects.exists():
         return 0
+    # Sign a checkpoint of what the demo wrote so far: the engagement records it as its opening
+    # checkpoint, and its page can then show "nothing was rewritten since" as a real check.
+    from apps.ledger.services import ledger_checkpoint, ledger_integrate_all
+
+    ledger_integrate_all()
+    ledger_checkpoint(force=True)
     now = timezone.now()
     systems = list(System.objects.filter(slug__in=SYSTEMS).order_by("slug"))
     engagement = engagement_open(

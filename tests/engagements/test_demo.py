@@ -31,3 +31,5 @@ def test_the_demo_auditor_has_an_open_engagement_with_a_pbc_list(settings):
     assert answered.items.filter(evidence__system__slug="payments-api").exists()
     opened = [m.objects.filter(action="engagement.opened").count() for m in (PendingEntry, LedgerEntry)]
     assert sum(opened) == 1, "opened once, through the service that records it"
+    # Opened at a signed checkpoint, so its page can prove nothing was rewritten since.
+    assert engagement.opening_checkpoint_size and engagement.opening_checkpoint_size > 0

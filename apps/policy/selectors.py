@@ -265,6 +265,9 @@ def overview_for_user(*, user, as_of: date | None = None) -> Overview:
     """Coverage by framework, its trend, top failing controls and systems at risk, from rollups only."""
     wanted = as_of or timezone.localdate()
     snapshots = scope_by_system(user, CoverageSnapshot.objects.all())
+    codes = visible_framework_codes(user)
+    if codes is not None:  # an auditor sees the coverage of their engagements' frameworks only
+        snapshots = snapshots.filter(framework__code__in=codes)
     day = _snapshot_day(snapshots, wanted)
     frameworks = {f.pk: f for f in Framework.objects.all()}
     rows = list(snapshots.filter(day=day).select_related("system")) if day else []

@@ -183,3 +183,15 @@ def test_the_auditors_home_counts_only_their_systems(client, scoped):
     assert "<dt>Systems</dt><dd>1</dd>" in body and "<dt>High or critical risk</dt><dd>1</dd>" in body
     client.force_login(users["officer"])
     assert "<dt>Systems</dt><dd>2</dd>" in client.get("/").content.decode()
+
+
+def test_the_auditors_overview_shows_coverage_of_their_engagements_frameworks_only(client, scoped):
+    from apps.policy.selectors import overview_for_user
+    from apps.policy.services import coverage_snapshot, policy_evaluate
+
+    world, users, _values = scoped
+    policy_evaluate(system_ids=[world.system_in.pk, world.system_out.pk])
+    coverage_snapshot(system_ids=[world.system_in.pk, world.system_out.pk])
+    officer = {f.code for f in overview_for_user(user=users["officer"]).frameworks}
+    assert {"soc2", "hipaa"} <= officer
+    assert {f.code for f in overview_for_user(user=users["auditor_in"]).frameworks} == {"soc2"}

@@ -137,11 +137,15 @@ def verify_entry(
     proof: Sequence[str],
     checkpoint_note: str | bytes,
     vkeys: Iterable[str | Verifier],
+    *,
+    leaf: bytes | None = None,
 ) -> Checkpoint:
     """Prove that ``entry_bytes`` is entry ``index`` of the log signed in ``checkpoint_note``.
 
     ``proof`` is the RFC 6962 inclusion proof (base64 hashes) for ``index`` in the tree of
-    the checkpoint's size. Returns the verified checkpoint.
+    the checkpoint's size. Returns the verified checkpoint. ``leaf`` instead of the entry's bytes
+    proves a withheld entry (a reader outside its scope gets only its leaf hash): that this leaf
+    is in the signed tree, nothing about its content.
     """
     checkpoint = open_checkpoint(checkpoint_note, load_verifiers(vkeys))
     size = checkpoint.size
@@ -161,7 +165,8 @@ def verify_entry(
             index=index,
             checkpoint_size=size,
         )
-    leaf = leaf_hash(bytes(entry_bytes))
+    if leaf is None:
+        leaf = leaf_hash(bytes(entry_bytes))
     try:
         computed = root_from_inclusion_proof(leaf, index, size, hashes)
     except ProofError as exc:  # pragma: no cover - the length check above rules this out

@@ -111,6 +111,27 @@ def test_an_out_of_scope_entry_proof_bundle_holds_no_payload_and_still_verifies(
     assert _root_from_inclusion_proof(leaf, entry.index, size, proof) == root
 
 
+def test_the_portals_verifier_proves_a_withheld_entry_from_its_leaf_hash(client, world, exceptions, tmp_path):  # noqa: F811
+    from apps.packs.verifier import verifier_file
+    from tests.standalone_verifier import run_verifier
+
+    entry = _created_entry(exceptions["credit-scoring"])
+    client.force_login(world.auditor_in)
+    bundle = client.get(f"/ledger/{entry.index}/?format=json").json()
+    assert bundle["entry"] is None
+    verifier, keys, path = tmp_path / "compliance_verify.py", tmp_path / "keys.json", tmp_path / "entry.json"
+    verifier.write_bytes(verifier_file().content)
+    keys.write_bytes(client.get("/.well-known/compliance-portal/keys.json").content)
+    path.write_text(json.dumps(bundle))
+    ok = run_verifier(verifier, path, "--keys-file", keys, where=tmp_path)
+    assert ok.returncode == 0, ok.stdout + ok.stderr
+    assert f"OK: entry {entry.index} (its content withheld: only its leaf hash) is included" in ok.stdout
+    # another leaf in its place does not lead to the signed root
+    path.write_text(json.dumps({**bundle, "leaf_hash": hashlib.sha256(b"\x00forged").hexdigest()}))
+    bad = run_verifier(verifier, path, "--keys-file", keys, where=tmp_path)
+    assert bad.returncode == 1 and "root mismatch" in bad.stderr, bad.stdout + bad.stderr
+
+
 def test_the_redaction_selector_keeps_index_and_leaf_hash_only(world, exceptions):  # noqa: F811
     entry = _created_entry(exceptions["credit-scoring"])
     redacted = ledger_entry_for_user(world.auditor_in, entry)

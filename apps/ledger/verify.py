@@ -474,10 +474,11 @@ _EXPORT_LINE = re.compile(
 )
 
 
-def export_leaves(lines: Iterable[bytes]):
+def export_leaves(lines: Iterable[bytes], withheld: list[int] | None = None):
     """(index, leaf hash) for each line of an export, for verify_log(hashed=True): read_export_line()'s checks
     as one compiled pattern, for the whole-log loop (blank lines skipped). Any odd line goes through
-    read_export_line(), which raises naming it."""
+    read_export_line(), which raises naming it. The index of each withheld (redacted) line is appended
+    to `withheld`, so a reader is told how much of the log they did not see."""
     sha = hashlib.sha256
     b64 = binascii.b2a_base64
     match = _EXPORT_LINE.match
@@ -490,7 +491,10 @@ def export_leaves(lines: Iterable[bytes]):
                 yield int(index), leaf
                 continue
         if line.strip():
-            yield read_export_line(line, position)
+            index, leaf = read_export_line(line, position)
+            if withheld is not None and _REDACTED_LINE.match(line):
+                withheld.append(index)
+            yield index, leaf
 
 
 def export_entry(line: bytes) -> bytes:

@@ -166,6 +166,8 @@ def test_an_auditors_log_export_redacts_out_of_scope_entries_and_still_verifies_
     verifier.write_bytes(verifier_file().content)
     ok = run_verifier(verifier, path, "--checkpoint", checkpoints, "--keys-file", keys, where=tmp_path)
     assert ok.returncode == 0, ok.stdout + ok.stderr
+    redacted = sum(1 for row in rows.values() if row.get("redacted"))
+    assert redacted and f"note: {redacted} of the {len(rows)} entries are withheld" in ok.stdout
 
     # a redacted line whose leaf was swapped no longer leads to the signed root
     lines = export.splitlines(keepends=True)

@@ -167,27 +167,31 @@ def check_export(path: Path, checkpoint_files: list[str], pinned: PinnedKeys) ->
         raise VerificationError("an export is checked against a checkpoint: pass --checkpoint FILE (a signed "
                                 "checkpoint note, or the JSON of /api/v1/ledger/checkpoints)")
     keys = pinned.ledger
+    withheld: list[int] = []
     if not keys:
         signers = sorted({s for note in notes for s in read_checkpoint_unverified(note)[1]})
         out.unverified.append(f"the checkpoints signed by {', '.join(signers)}; {PIN_HINT}")
-        summary = _export_unsigned(path, notes)
+        summary = _export_unsigned(path, notes, withheld)
     else:
         with open(path, "rb") as fh:
-            summary = verify_log(export_leaves(fh), notes, keys, hashed=True)
+            summary = verify_log(export_leaves(fh, withheld), notes, keys, hashed=True)
     ok = "OK" if keys else "checked"
     out.lines.append(f"{ok}: {summary.entries} exported entries recomputed; the tree matches {summary.checkpoints} "
                      f"checkpoint(s) of {summary.origin}, covering entries 0..{summary.verified_size - 1}")
     if summary.verified_size < summary.entries:
         out.lines.append(f"note: entries {summary.verified_size}..{summary.entries - 1} are after the largest "
                          f"checkpoint given, so no signature covers them")
+    if withheld:
+        out.lines.append(f"note: {len(withheld)} of the {summary.entries} entries are withheld (outside the "
+                         f"reader's scope: leaf hash only); their content was not seen, only their place in the log")
     return out
 
 
-def _export_unsigned(path: Path, notes: list[str]):
+def _export_unsigned(path: Path, notes: list[str], withheld: list[int]):
     """verify_log() against checkpoint bodies whose signatures no pinned key checks: roots still recomputed."""
     bodies = [read_checkpoint_unverified(note)[0] for note in notes]
     with open(path, "rb") as fh:
-        return verify_log(export_leaves(fh), bodies, [], hashed=True)
+        return verify_log(export_leaves(fh, withheld), bodies, [], hashed=True)
 
 
 def detect(path: Path) -> tuple[str, dict | None]:

@@ -73,6 +73,9 @@ INSTALLED_APPS = [
     # Issue 10: `manage.py generate_scale` (synthetic data sets for benchmarks); no models, no URLs.
     "apps.scale",
 ]
+# Demo data (`seed_demo`) and developer tooling: never installed in the prod profile.
+if not IS_PROD:
+    INSTALLED_APPS.append("devtools")
 
 MIDDLEWARE = [
     "compliance_portal.logging.RequestIdMiddleware",

@@ -57,12 +57,6 @@ def test_production_refuses_to_start_without_a_database_url():
     assert "DATABASE_URL is required" in result.stderr
 
 
-def test_demo_data_is_refused_in_production():
-    result = _manage("seed_demo", env=PROD_ENV)
-    assert result.returncode != 0
-    assert "refuses to run in the prod profile" in result.stderr
-
-
 def test_only_the_test_profile_trades_the_password_hash_and_blob_fsync_for_speed():
     code = ("from django.conf import settings; "
             "print(settings.PASSWORD_HASHERS[0]); print(settings.PORTAL_BLOB_FSYNC)")

@@ -244,7 +244,7 @@ def test_a_bad_as_of_is_a_400(client, admin_user, fraud):
 
 
 def test_an_alias_move_the_mlflow_sync_saw_ends_the_previous_version(client, admin_user, mlflow):
-    """The pull path: the connector's alias-change documents (as in apps/ingest/demo_data/04-…)."""
+    """The pull path: the connector's alias-change documents (as in devtools/demo/data/04-…)."""
     for version, previous, at in (("1", None, "2026-06-01T10:00:00+00:00"), ("2", "1", "2026-06-08T10:00:00+00:00")):
         doc = {"document": "mlflow.alias-change/v1", "model": "fraud-detector", "alias": "champion",
                "version": version, "previous_version": previous, "observed_at": at,

@@ -7,8 +7,8 @@ from django.utils import timezone
 
 from apps.ingest.services import source_create
 from apps.inventory.models import Environment, System
-from apps.policy import demo
 from apps.policy.models import SystemPolicy
+from devtools.demo import policy as demo
 
 SYSTEMS = {
     "marketing-site": dict(name="Marketing website", kind="service", risk_tier="low", data_classes=["public"],

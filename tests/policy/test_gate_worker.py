@@ -7,8 +7,8 @@ from urllib.parse import quote
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 
-from apps.policy import demo
 from apps.policy.services import policy_evaluate
+from devtools.demo import policy as demo
 from tests.conftest import wait_until
 
 pytestmark = [pytest.mark.worker, pytest.mark.django_db(transaction=True)]

@@ -132,7 +132,7 @@ def test_an_approved_exception_makes_a_failing_result_excepted(marketing, monkey
 
 def test_parsing_evidence_queues_an_evaluation_of_what_it_is_about(marketing, django_capture_on_commit_callbacks):
     from apps.ingest.models import Source
-    from apps.policy import demo
+    from devtools.demo import policy as demo
 
     source = Source.objects.get(name="ci marketing-site")
     with django_capture_on_commit_callbacks() as callbacks:

@@ -9,9 +9,9 @@ from django.utils import timezone
 
 from apps.ingest.models import Receipt
 from apps.ingest.services import receipt_accept, receipt_parse
-from apps.policy.demo import MARKETING_COMMIT
 from apps.policy.models import ControlResult, ResultStatus
 from apps.policy.services import policy_evaluate
+from devtools.demo.policy import MARKETING_COMMIT
 
 pytestmark = pytest.mark.django_db
 

@@ -1,6 +1,6 @@
 """The MLflow, OCI and OpenLineage parsers: recorded documents from real servers, and hypothesis fuzzing.
 
-Fixtures: apps/ingest/demo_data/, recorded from a real `mlflow server` and Debian's docker-registry by
+Fixtures: devtools/demo/data/, recorded from a real `mlflow server` and Debian's docker-registry by
 tests/ingest/parsers/data/sources/record_connectors.py.txt (the command is in its docstring).
 """
 
@@ -16,7 +16,7 @@ from apps.ingest.parsers.mlflow import parse_mlflow
 from apps.ingest.parsers.oci import parse_oci
 from apps.ingest.parsers.openlineage import parse_openlineage
 
-RECORDED = Path(__file__).resolve().parents[3] / "apps" / "ingest" / "demo_data"
+RECORDED = Path(__file__).resolve().parents[3] / "devtools" / "demo" / "data"
 FUZZ = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 PARSERS = {"mlflow": parse_mlflow, "oci": parse_oci, "openlineage": parse_openlineage}
 

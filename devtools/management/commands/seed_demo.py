@@ -7,10 +7,10 @@ from django.db import transaction
 from apps.accounts.models import User
 from apps.accounts.roles import Role
 from apps.accounts.services import user_create, user_set_roles
-from apps.ingest.connectors.demo import demo_connectors_seed
-from apps.ingest.demo import demo_evidence_seed
 from apps.inventory.models import System
 from apps.inventory.services import system_save
+from devtools.demo.connectors import demo_connectors_seed
+from devtools.demo.ingest import demo_evidence_seed
 
 # Demo-only passwords: documented in the README, refused outside the dev and test profiles.
 DEMO_USERS = [
@@ -151,17 +151,17 @@ class Command(BaseCommand):
         new_receipts = demo_evidence_seed(actor=admin)
         new_receipts += demo_connectors_seed(actor=admin)
         self.stdout.write(f"demo data: {len(users)} users, {len(DEMO_SYSTEMS)} systems, {new_receipts} new receipts")
-        from apps.policy.demo import demo_policy_seed
+        from devtools.demo.policy import demo_policy_seed
 
         policy = demo_policy_seed(actor=admin)
         self.stdout.write(f"demo policy: {policy['changed']} results changed, {policy['replayed']} past evaluations")
-        from apps.releases.demo import demo_seed as releases_retention_demo_seed
+        from devtools.demo.releases import demo_seed as releases_retention_demo_seed
 
         self.stdout.write(f"demo sign-off and retention: {releases_retention_demo_seed(actor=admin)}")
-        from apps.exceptions.demo import demo_exceptions_seed
+        from devtools.demo.exceptions import demo_exceptions_seed
 
         self.stdout.write(f"demo exceptions: {demo_exceptions_seed(actor=admin)} new")
-        from apps.engagements.demo import demo_engagement_seed
+        from devtools.demo.engagements import demo_engagement_seed
 
         opened = demo_engagement_seed(
             compliance=users["compliance"], auditor=users["auditor"], engineer=users["engineer"]

@@ -11,12 +11,12 @@ import json
 
 from django.utils import timezone
 
-from apps.ingest.demo import DATA
 from apps.ingest.models import Receipt, Source
 from apps.ingest.services import receipt_accept, receipt_parse, source_create
 from apps.inventory.models import System
 from apps.retention.models import Disposal, LegalHold
 from apps.retention.services import data_policy_set, legal_hold_place, receipt_dispose
+from devtools.demo.ingest import DATA
 
 TRIAGE_SHA = "5f1a2b3c4d5e6f708192a3b4c5d6e7f8091a2b3c"
 

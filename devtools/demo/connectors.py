@@ -1,6 +1,6 @@
 """Demo lineage for `make run`: what the connectors fetched from a real MLflow server and a real
 registry (recorded by tests/ingest/parsers/data/sources/record_connectors.py.txt into
-apps/ingest/demo_data/), pushed through the same accept-and-parse path, plus OpenLineage events
+devtools/demo/data/), pushed through the same accept-and-parse path, plus OpenLineage events
 of the feature job that produced the training data. No server is needed at seed time.
 
 The story: dataset (from the feature job) -> MLflow run -> model version fraud-detector v1
@@ -17,7 +17,7 @@ from apps.ingest.models import Receipt, Source
 from apps.ingest.services import receipt_accept, receipt_parse, source_create
 from apps.inventory.models import System
 
-DATA = Path(__file__).resolve().parent.parent / "demo_data"
+DATA = Path(__file__).resolve().parent / "data"
 TRAINING_DATA_SHA256 = "8ae5cb019847b9cf698f37e3b6bc981e265b0f6f5b44137c131bd60f607ec8e9"
 FEATURE_RUN = "3f1c2a9e-6d0b-4f7e-9a51-0c2b8d7e4a11"
 

@@ -1,7 +1,7 @@
 """Overview and system pages at each scale, through gunicorn, against a bare Django view.
 
 Run ``make bench ARGS="policy_pages"`` (or ``python -m bench.run --scales 100k policy_pages``). The
-data set is the scale's, made by ``manage.py generate_scale`` (apps/scale/generator.py: at 1M,
+data set is the scale's, made by ``manage.py generate_scale`` (devtools/scale/generator.py: at 1M,
 1,000,000 evidence, 10,000 releases, 100,000 lineage nodes, results of every current rule on every
 release, deployment and model version with their history, 5,000 exceptions, 90 days of rollups).
 4 keep-alive clients load each page for ``POLICY_BENCH_SECONDS`` through gunicorn (3 sync workers),

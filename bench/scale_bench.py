@@ -1,4 +1,4 @@
-"""Scale-dependent reads on the generated data set (apps/scale), once per scale.
+"""Scale-dependent reads on the generated data set (devtools/scale), once per scale.
 
 - `verify_ledger` over the whole generated ledger (every evidence, receipt, result change and
   exception entry), database to verdict, in entries/s; baseline: bare sha256 over the same bytes.

@@ -70,10 +70,8 @@ INSTALLED_APPS = [
     "apps.packs",
     "apps.retention",
     "apps.releases",
-    # Issue 10: `manage.py generate_scale` (synthetic data sets for benchmarks); no models, no URLs.
-    "apps.scale",
 ]
-# Demo data (`seed_demo`) and developer tooling: never installed in the prod profile.
+# Demo data (`seed_demo`) and the scale generator (`generate_scale`): never installed in the prod profile.
 if not IS_PROD:
     INSTALLED_APPS.append("devtools")
 

@@ -234,7 +234,7 @@ def main() -> int:
     base = f"http://127.0.0.1:{port}"
     keys = load_secrets(var)
     env = prod_env(var, port, keys)
-    # Seeding runs in the dev profile (seed_demo refuses prod) with the same secrets and database.
+    # Seeding runs in the dev profile (seed_demo is not installed in prod) with the same secrets and database.
     seed_env = {**env, "PORTAL_PROFILE": "dev", "DEBUG": "false"}
     fixture = var / "fixture.json"
     accepted = var / "accepted.json"

@@ -1,6 +1,6 @@
 """Seed the load test's data on the bench database and write what locust needs as JSON.
 
-    python -m bench.load.seed seed OUT.json     (PORTAL_PROFILE=dev: seed_demo refuses prod)
+    python -m bench.load.seed seed OUT.json     (PORTAL_PROFILE=dev: seed_demo is not installed in prod)
     python -m bench.load.seed count FIXTURE.json   (what the run's sources and packs became, as JSON)
 
 The demo data (systems, users, evidence, lineage), then this run's own sources (their tokens

@@ -17,7 +17,7 @@ from apps.ingest.models import Receipt
 from apps.inventory.models import System
 from apps.ledger.models import LedgerEntry, PendingEntry
 from apps.policy.models import ControlResult, ControlResultChange, CoverageSnapshot
-from apps.scale.generator import GenerationRefused, ScaleSpec
+from devtools.scale.generator import GenerationRefused, ScaleSpec
 
 EVIDENCE = 2000
 DEPTH = 7

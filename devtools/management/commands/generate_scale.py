@@ -7,7 +7,7 @@ import json
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
-from apps.scale.generator import GenerationRefused, ScaleSpec, generate
+from devtools.scale.generator import GenerationRefused, ScaleSpec, generate
 
 
 class Command(BaseCommand):

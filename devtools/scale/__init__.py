@@ -1,0 +1,1 @@
+"""Synthetic data at scale for the benchmarks: `manage.py generate_scale` (generator.generate)."""

@@ -1,0 +1,230 @@
+"""Scale generator, step 2: receipts and evidence about the lineage artifacts."""
+
+import itertools
+import json
+from collections import defaultdict
+from datetime import datetime, timedelta
+
+from django.db import connection, transaction
+
+from devtools.scale.shapes import (
+    CHANNEL_OF,
+    CHUNK,
+    EVIDENCE_BY_ARTIFACT,
+    STATED_BY,
+    GenerationRefused,
+    _summary,
+)
+
+
+class EvidenceSteps:
+    """Steps of the generator run (generator._Run) that write receipts and evidence."""
+
+    def _bodies(self) -> dict[tuple[str, str], tuple[str, int]]:
+        """One small stored raw body per (kind, verdict): receipts name real blobs (packs stream them)."""
+        from apps.ingest.blobs import blob_store
+
+        out = {}
+        for group in EVIDENCE_BY_ARTIFACT.values():
+            for kind, _w, _p, fmt in group:
+                for verdict in ("pass", "fail", "info"):
+                    body = json.dumps({"generated": True, "kind": kind, "format": fmt, "verdict": verdict}).encode()
+                    out[(kind, verdict)] = (blob_store(body), len(body))
+        return out
+
+    def evidence(self) -> None:
+        from apps.evidence.services import BulkEvidence, evidence_bulk_record
+
+        spec, rng, now = self.spec, self.rng, self.now
+        bodies = self._bodies()
+        ids = self.artifact_ids
+        # The evidence that states each edge comes first: one per (target, stating kind).
+        mandatory: dict[tuple[str, str], None] = {}
+        for _src, target, relation in self.edges:
+            mandatory[(target, STATED_BY[relation])] = None
+        plan: list[tuple[str | None, int | None, str, bool]] = []  # (artifact uri, system id, kind, states edges)
+        for target, kind in mandatory:
+            plan.append((target, self.artifact_system[target], kind, True))
+        stated: dict[tuple[str, str], int] = defaultdict(int)  # edges each stating item states
+        for _src, target, relation in self.edges:
+            stated[(target, STATED_BY[relation])] += 1
+        remaining = spec.evidence - len(plan)
+        if remaining < 0:
+            raise GenerationRefused(
+                f"{spec.evidence} evidence items cannot state the {len(plan)} lineage facts of this graph: "
+                "give more evidence or fewer lineage nodes"
+            )
+        # The rest: a kind group by weight, then an artifact of that kind, newer ones more often.
+        groups = [
+            (k, sum(w for _kind, w, _p, _f in g))
+            for k, g in EVIDENCE_BY_ARTIFACT.items()
+            if k is None or self.by_kind.get(k)
+        ]
+        # One draw of every random choice at once (choices with cumulative weights: O(log n) each).
+        pairs = [(g, k) for g, _w in groups for k, w, _p, _f in EVIDENCE_BY_ARTIFACT[g]]
+        pair_cum = list(
+            itertools.accumulate(
+                gw * w / sum(x[1] for x in EVIDENCE_BY_ARTIFACT[g])
+                for g, gw in groups
+                for _k, w, _p, _f in EVIDENCE_BY_ARTIFACT[g]
+            )
+        )
+        sys_ids = [s.pk for s in self.systems]
+        sys_cum = list(itertools.accumulate(self.activity[s.pk] for s in self.systems))
+        drawn_systems = rng.choices(sys_ids, cum_weights=sys_cum, k=remaining)
+        for (group, kind), sid in zip(
+            rng.choices(pairs, cum_weights=pair_cum, k=remaining), drawn_systems, strict=True
+        ):
+            if group is None:
+                plan.append((None, sid, kind, False))
+            else:
+                pool = self.by_kind[group]
+                uri, owner, _seen = pool[min(len(pool) - 1, int(len(pool) * (1 - rng.random() ** 2)))]
+                plan.append((uri, owner or sid, kind, False))
+        fmt_of = {k: (p, f) for g in EVIDENCE_BY_ARTIFACT.values() for k, _w, p, f in g}
+        stating: dict[tuple[str, str], int] = {}
+        by_kind: dict[str, int] = defaultdict(int)
+        verdicts: dict[str, int] = defaultdict(int)
+        self.evidence_of: dict[str, list[int]] = defaultdict(list)  # artifact uri -> evidence ids (some)
+        receipts = 0
+        for start in range(0, len(plan), CHUNK):
+            # Sorted by system and kind so that neighbours can share a receipt (JSON Lines, webhooks);
+            # the stating items come first within the plan, so they stay in the first chunks.
+            chunk = sorted(plan[start : start + CHUNK], key=lambda p: (p[1], p[2]))
+            plan[start : start + CHUNK] = chunk
+            items_meta = []
+            for uri, sid, kind, states in chunk:
+                pass_share, fmt = fmt_of[kind]
+                health = self.health.get(sid, 0.8)
+                if pass_share is None:
+                    verdict = "info"
+                else:
+                    verdict = "pass" if rng.random() < pass_share * (0.6 + 0.4 * health) / 0.95 else "fail"
+                seen = self.artifact_seen[uri] if uri else now - timedelta(days=365) * rng.random() ** 0.5
+                effective = min(now, seen + timedelta(minutes=rng.randint(1, 60 * 24 * 3)))
+                items_meta.append((uri, sid, kind, fmt, verdict, effective, states))
+            with transaction.atomic():
+                receipt_ids, receipt_rows = self._receipts(items_meta, bodies)
+                receipts += len(receipt_ids)
+                items = []
+                for (uri, sid, kind, fmt, verdict, effective, states), (rid, ordinal, sha, received) in zip(
+                    items_meta, receipt_rows, strict=True
+                ):
+                    n_new = stated[(uri, kind)] if states else 0
+                    items.append(
+                        BulkEvidence(
+                            receipt_id=rid,
+                            receipt_sha256=sha,
+                            ordinal=ordinal,
+                            source_id=self.sources[sid].pk,
+                            system_id=sid,
+                            subject_id=ids[uri] if uri else None,
+                            subject_uri=uri or "",
+                            kind=kind,
+                            format=fmt,
+                            title=f"{kind} {('of ' + uri.rsplit('/', 1)[-1][:60]) if uri else 'of the system'}",
+                            verdict=verdict,
+                            summary=_summary(kind, verdict, rng),
+                            received_at=received,
+                            effective_at=effective,
+                            new_edges=n_new,
+                        )
+                    )
+                new_ids = evidence_bulk_record(items)
+            for (uri, _sid, kind, _fmt, verdict, _eff, states), pk in zip(items_meta, new_ids, strict=True):
+                by_kind[kind] += 1
+                verdicts[verdict] += 1
+                if states:
+                    stating[(uri, kind)] = pk
+                if uri and len(self.evidence_of[uri]) < 4:
+                    self.evidence_of[uri].append(pk)
+            self.say(f"  evidence {min(start + CHUNK, len(plan)):,}/{len(plan):,}")
+        self.counts.receipts = receipts
+        self.counts.evidence = len(plan)
+        self.counts.evidence_by_kind = dict(by_kind)
+        self.counts.verdicts = dict(verdicts)
+        self.lap("receipts and evidence (COPY)")
+        from apps.evidence.services import lineage_edges_bulk_record
+
+        edge_rows = []
+        for src, target, relation in self.edges:
+            ev = stating[(target, STATED_BY[relation])]
+            edge_rows.append((ids[src], ids[target], relation, ev, self.artifact_seen[target]))
+        with transaction.atomic():
+            self.counts.edges = lineage_edges_bulk_record(edge_rows)
+        self.lap("lineage edges")
+
+    def _receipts(self, items_meta, bodies) -> tuple[list[int], list[tuple[int, int, str, datetime]]]:
+        """Receipts for a chunk of evidence (1-5 items each, as JSON Lines uploads and webhooks give),
+        COPYed with their `receipt.accepted` ledger entries. Returns ids and per item (receipt, ordinal, sha, at)."""
+        from apps.ledger.services import ledger_record_many
+
+        rng = self.rng
+        groups: list[list[int]] = []
+        i = 0
+        while i < len(items_meta):
+            size = min(len(items_meta) - i, rng.choice((1, 1, 1, 2, 3, 5)))
+            # one receipt holds evidence of one system and kind
+            j = i + 1
+            while j < i + size and items_meta[j][1] == items_meta[i][1] and items_meta[j][2] == items_meta[i][2]:
+                j += 1
+            groups.append(list(range(i, j)))
+            i = j
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT nextval(pg_get_serial_sequence('ingest_receipt', 'id')) FROM generate_series(1, %s)",
+                [len(groups)],
+            )
+            rids = [r[0] for r in cursor.fetchall()]
+        per_item: list[tuple] = [None] * len(items_meta)  # type: ignore[list-item]
+        rows, entries = [], []
+        for rid, group in zip(rids, groups, strict=True):
+            uri, sid, kind, fmt, verdict, effective, _states = items_meta[group[0]]
+            sha, size = bodies[(kind, verdict)]
+            source = self.sources[sid]
+            channel, event = CHANNEL_OF.get(source.kind, ("upload", ""))
+            received = min(self.now, effective + timedelta(seconds=rng.randint(5, 600)))
+            rows.append(
+                (
+                    rid,
+                    source.pk,
+                    channel,
+                    event,
+                    f"scale-{rid}",
+                    sha,
+                    size,
+                    "application/json",
+                    "{}",
+                    "" if channel != "upload" else f"{kind}.json",
+                    uri or "",
+                    "",
+                    sid,
+                    None,
+                    received,
+                    "parsed",
+                    received,
+                    "",
+                    1,
+                    received,
+                )
+            )
+            entries.append(
+                (
+                    source,
+                    "receipt.accepted",
+                    ("ingest.receipt", rid),
+                    {"sha256": sha, "size": size, "channel": channel, "event": event, "delivery": f"scale-{rid}"},
+                )
+            )
+            for ordinal, idx in enumerate(group):
+                per_item[idx] = (rid, ordinal, sha, received)
+        cursor = connection.cursor()
+        with cursor.cursor.copy(
+            "COPY ingest_receipt (id, source_id, channel, event, delivery_key, sha256, size, content_type, headers, "
+            "filename, subject, format_hint, system_id, effective_at, received_at, state, state_since, error, "
+            "attempts, parsed_at) FROM STDIN"
+        ) as copy:
+            for r in rows:
+                copy.write_row(r)
+        ledger_record_many(entries)
+        return rids, per_item

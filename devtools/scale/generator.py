@@ -1,0 +1,162 @@
+"""A realistic synthetic data set of a large organisation, for benchmarks and load tests (issue 10).
+
+`generate(ScaleSpec(evidence=N))` builds on top of the demo data (seed_demo: users, frameworks,
+rules, the demo systems) and adds, with the portal's own services wherever one exists:
+
+- systems (`system_save`), their owners (`user_create`) and CI / registry sources (`source_create`);
+- a lineage graph of `lineage_nodes` artifacts per system: commits → images (depends-on a shared
+  pool of packages, heavy-tailed fan-out) → releases → staging / production deployments, and for ML
+  systems model versions trained on dataset chains (derived-from), so the longest upstream walk is
+  exactly `lineage_depth` hops (`artifacts_bulk_create`, `lineage_edges_bulk_record`);
+- receipts (raw bodies in the blob store) and `evidence` rows of realistic kinds and verdicts about
+  those artifacts, newer artifacts getting more (`evidence_bulk_record`, one ledger entry each);
+- the control results of the current rules on every release, deployment and model version and on
+  every system, with history, evaluated subjects and gate state; `exceptions` in every state
+  (`exception_bulk_create`) that turn covered results into "excepted";
+- the daily rollups of the last `history_days` days (`coverage_snapshot`, `exception_metrics_snapshot`),
+  and the ledger sequenced and checkpointed (`ledger_integrate_all`, `ledger_checkpoint`).
+
+Two writes have no bulk path in their apps' services yet, and are done here with COPY plus the
+ledger's bulk path, mirroring what the services write: receipts (ingest) and control results
+(policy; `policy_evaluate` over 10,000s of subjects would take far longer than the rest together).
+
+It refuses to run twice on one database (evidence and the ledger are append-only, so generated
+rows cannot be taken back): generate into a fresh database (`createdb`, `migrate`) instead.
+Deterministic for a given spec and seed, apart from timestamps, ids and credentials.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import random
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from django.core.management import call_command
+from django.utils import timezone
+
+from devtools.scale.evidence import EvidenceSteps
+from devtools.scale.graph import GraphSteps
+from devtools.scale.results import ResultSteps
+from devtools.scale.shapes import (
+    MARKER_SOURCE,
+    GenerationRefused,
+)
+
+
+@dataclass
+class ScaleSpec:
+    """How big, and how shaped. None: derived from `evidence` (the issue's top scale at 1,000,000)."""
+
+    evidence: int
+    releases: int | None = None  # 10,000 at 1M
+    lineage_nodes: int | None = None  # 100,000 at 1M
+    exceptions: int | None = None  # 5,000 at 1M
+    systems: int | None = None  # ~200 at 1M (demo systems included)
+    lineage_depth: int = 8
+    history_days: int = 90
+    seed: int = 10
+    ledger: bool = True  # sequence and checkpoint the ledger at the end
+
+    def resolved(self) -> ScaleSpec:
+        n = self.evidence
+        if n < 100:
+            raise GenerationRefused("generate at least 100 evidence items")
+        spec = ScaleSpec(**self.__dict__)
+        spec.releases = self.releases if self.releases is not None else max(10, n // 100)
+        spec.lineage_nodes = self.lineage_nodes if self.lineage_nodes is not None else max(100, n // 10)
+        spec.exceptions = self.exceptions if self.exceptions is not None else max(5, n // 200)
+        spec.systems = self.systems if self.systems is not None else max(8, round(200 * math.sqrt(n / 1_000_000)))
+        if spec.lineage_nodes < 5 * spec.releases:
+            raise GenerationRefused(
+                f"{spec.lineage_nodes} lineage nodes cannot hold {spec.releases} releases with their commits, "
+                f"images and deployments: give at least {5 * spec.releases}"
+            )
+        if spec.lineage_depth < 3:
+            raise GenerationRefused("the lineage depth is at least 3 (deployment → release → image → commit)")
+        return spec
+
+
+@dataclass
+class Counts:
+    """What a run wrote, for the command's summary and the tests."""
+
+    systems: int = 0
+    users: int = 0
+    sources: int = 0
+    artifacts: int = 0
+    artifacts_by_kind: dict[str, int] = field(default_factory=dict)
+    edges: int = 0
+    receipts: int = 0
+    evidence: int = 0
+    evidence_by_kind: dict[str, int] = field(default_factory=dict)
+    verdicts: dict[str, int] = field(default_factory=dict)
+    results: int = 0
+    result_changes: int = 0
+    exceptions_by_status: dict[str, int] = field(default_factory=dict)
+    coverage_rows: int = 0
+    ledger_entries: int = 0
+    seconds: dict[str, float] = field(default_factory=dict)
+
+
+def default_counts(evidence: int) -> ScaleSpec:
+    return ScaleSpec(evidence=evidence).resolved()
+
+
+# ---------------------------------------------------------------- the run
+
+
+class _Run(GraphSteps, EvidenceSteps, ResultSteps):
+    """One generation: the spec, a seeded random source, the clock and what was written so far."""
+
+    def __init__(self, spec: ScaleSpec, progress: Callable[[str], None]):
+        self.spec = spec
+        self.say = progress
+        self.rng = random.Random(spec.seed)
+        self.now = timezone.now()
+        self.counts = Counts()
+        self._t = time.perf_counter()
+
+    def lap(self, name: str) -> None:
+        t = time.perf_counter()
+        self.counts.seconds[name] = round(t - self._t, 2)
+        self.say(f"  {name}: {t - self._t:.1f} s")
+        self._t = t
+
+
+def already_generated() -> bool:
+    from apps.ingest.models import Source
+
+    return Source.objects.filter(name=MARKER_SOURCE).exists()
+
+
+def generate(spec: ScaleSpec, *, progress: Callable[[str], None] = print) -> Counts:
+    """Generate the data set described by `spec`; GenerationRefused if one is there already."""
+    spec = spec.resolved()
+    if already_generated():
+        raise GenerationRefused(
+            "this database already holds a generated data set (evidence and the ledger are append-only, so it "
+            "cannot be taken back): generate into a fresh database"
+        )
+    run = _Run(spec, progress)
+    progress(
+        f"generating {spec.evidence:,} evidence, {spec.releases:,} releases, {spec.lineage_nodes:,} lineage "
+        f"nodes (depth {spec.lineage_depth}), {spec.exceptions:,} exceptions, ~{spec.systems} systems"
+    )
+    call_command("seed_demo", verbosity=0)  # users, frameworks, rules, demo systems (evaluated by the real services)
+    run.lap("seed_demo")
+    run.people_and_systems()
+    run.lineage()
+    run.evidence()
+    run.results()
+    run.rollups()
+    run.ledger()
+    return run.counts
+
+
+def fingerprint(counts: Counts) -> str:
+    """A short digest of what was generated (for logs)."""
+    return hashlib.sha256(json.dumps(counts.__dict__, sort_keys=True, default=str).encode()).hexdigest()[:12]

@@ -70,7 +70,7 @@ from django.utils.dateparse import parse_datetime
 
 from apps.accounts.scoping import is_scoped_auditor, scope_by_system, scope_evidence, visible_system_ids
 from apps.evidence.models import Artifact, Evidence, EvidenceSubject, LineageEdge
-from apps.ingest.parsers import ParseError, normalize_subject
+from apps.formats import ParseError, normalize_subject
 
 logger = logging.getLogger(__name__)
 

@@ -9,6 +9,7 @@ import apps.formats
 
 ROOT = Path(__file__).resolve().parents[2]
 FORMATS = Path(apps.formats.__file__).parent
+MAX_LINES = 800  # ../shared/STYLE.md: past roughly 800 lines a module becomes a package
 
 
 def _imported_modules(path: Path) -> set[str]:
@@ -56,3 +57,12 @@ def test_apps_formats_is_not_a_django_app():
     assert "apps.formats" not in settings.INSTALLED_APPS
     assert not (FORMATS / "models.py").exists() and not (FORMATS / "apps.py").exists()
 
+
+
+def test_no_formats_module_is_longer_than_the_house_limit():
+    long = {
+        str(path.relative_to(ROOT)): n
+        for path in FORMATS.rglob("*.py")
+        if (n := len(path.read_text().splitlines())) > MAX_LINES
+    }
+    assert long == {}

@@ -1,7 +1,7 @@
 from django.urls import path
 
+from apps.connectors import api as connector_api
 from apps.ingest import api
-from apps.ingest.connectors import api as connector_api
 
 app_name = "ingest-api"
 

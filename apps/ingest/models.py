@@ -37,7 +37,7 @@ class Source(models.Model):
 
     # Kinds that send signed webhooks and therefore get a signing secret next to the token.
     WEBHOOK_KINDS = frozenset({Kind.GITHUB, Kind.GITLAB, Kind.MLFLOW})
-    # Kinds the portal also pulls from (apps.ingest.connectors), on a schedule and on demand.
+    # Kinds the portal also pulls from (apps.connectors), on a schedule and on demand.
     PULL_KINDS = frozenset({Kind.MLFLOW, Kind.OCI})
 
     kind = models.CharField(max_length=20, choices=Kind.choices)
@@ -61,7 +61,7 @@ class Source(models.Model):
     )
     created_at = models.DateTimeField(auto_now_add=True)
     rotated_at = models.DateTimeField(null=True, blank=True)
-    # ---- pull connectors (kinds in PULL_KINDS); apps.ingest.connectors reads these.
+    # ---- pull connectors (kinds in PULL_KINDS); apps.connectors reads these.
     endpoint_url = models.URLField(
         max_length=500, blank=True, help_text="Where the portal pulls from: the MLflow tracking server or registry."
     )

@@ -1,7 +1,7 @@
 from django.urls import path
 
+from apps.connectors import views as connector_views
 from apps.ingest import views
-from apps.ingest.connectors import views as connector_views
 
 app_name = "ingest"
 

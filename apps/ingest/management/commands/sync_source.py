@@ -6,7 +6,7 @@ import os
 from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError
 
-from apps.ingest.connectors.services import SyncRefused, source_connector_configure, source_sync
+from apps.connectors.services import SyncRefused, source_connector_configure, source_sync
 from apps.ingest.models import Source, SyncRun
 
 

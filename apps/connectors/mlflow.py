@@ -22,7 +22,7 @@ import re
 
 from django.utils import timezone
 
-from apps.ingest.connectors.base import Connector, ConnectorError, Document, Emit, json_document
+from apps.connectors.base import Connector, ConnectorError, Document, Emit, json_document
 
 API = "api/2.0/mlflow/"
 PAGE = 100

@@ -18,8 +18,8 @@ from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from apps.connectors import CONNECTORS, ConnectorError, Document
 from apps.formats import ParseError, normalize_subject
-from apps.ingest.connectors import CONNECTORS, ConnectorError, Document
 from apps.ingest.crypto import SecretUnreadable, secret_decrypt, secret_encrypt
 from apps.ingest.models import Source, SyncRun
 from apps.ingest.services import AcceptRefused, ensure_can_manage_sources, receipt_accept

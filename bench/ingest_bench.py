@@ -219,7 +219,7 @@ def _parse_rate(fmt: str, body: bytes, items: int, bare_parser) -> dict:
 
 
 def bench_parse() -> list[dict]:
-    from apps.ingest.parsers import parse_cyclonedx, parse_sarif
+    from apps.formats import parse_cyclonedx, parse_sarif
 
     rows = []
     for fmt, label, body, items, parser, unit in (

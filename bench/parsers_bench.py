@@ -27,9 +27,9 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from apps.ingest.parsers.cyclonedx import parse_cyclonedx  # noqa: E402
-from apps.ingest.parsers.detect import detect_format  # noqa: E402
-from apps.ingest.parsers.sarif import parse_sarif  # noqa: E402
+from apps.formats.cyclonedx import parse_cyclonedx  # noqa: E402
+from apps.formats.detect import detect_format  # noqa: E402
+from apps.formats.sarif import parse_sarif  # noqa: E402
 
 COMPONENTS = 10_000
 RESULTS = 50_000

@@ -31,7 +31,7 @@ if str(ROOT) not in sys.path:
 from cryptography.hazmat.primitives import hashes, serialization  # noqa: E402
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, padding, rsa  # noqa: E402
 
-from apps.ingest.parsers.intoto import parse_intoto  # noqa: E402
+from apps.formats.intoto import parse_intoto  # noqa: E402
 from apps.ingest.signatures import (  # noqa: E402
     TrustedIdentity,
     TrustedPublicKey,

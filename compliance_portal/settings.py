@@ -80,6 +80,7 @@ INSTALLED_APPS = [
     "apps.dashboard",
     "apps.ledger",
     "apps.ingest",
+    "apps.connectors",
     "apps.evidence",
     "apps.engagements",
     "apps.search",

@@ -1,6 +1,7 @@
 from django.urls import path
 
-from apps.evidence import api, lineage_api
+from apps.evidence import api
+from apps.evidence.lineage import api as lineage_api
 
 app_name = "evidence-api"
 

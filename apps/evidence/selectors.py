@@ -14,8 +14,8 @@ from django.utils import timezone
 
 from apps.accounts.scoping import is_scoped_auditor, scope_by_system, scope_evidence
 from apps.evidence.models import Artifact, Evidence, EvidenceRecord, EvidenceSubject, LineageEdge
+from apps.formats import ParseError, normalize_subject
 from apps.ingest.models import Source
-from apps.ingest.parsers import ParseError, normalize_subject
 from apps.inventory.models import System
 
 LIST_FIELDS_DEFERRED = ("summary", "verdict_reason")

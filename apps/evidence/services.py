@@ -17,8 +17,8 @@ from django.db import connection
 from django.utils import timezone
 
 from apps.evidence.models import Artifact, EffectiveBasis, Evidence, EvidenceSubject
+from apps.formats import Ending, EvidenceFacts, ParseError, ParseResult, Subject
 from apps.ingest.binding import binding_refusal
-from apps.ingest.parsers import Ending, EvidenceFacts, ParseError, ParseResult, Subject
 from apps.ledger.services import ledger_record
 
 # A btree index entry must stay below ~2,700 bytes; identities longer than this are refused.

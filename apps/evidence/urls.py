@@ -1,6 +1,7 @@
 from django.urls import path
 
-from apps.evidence import lineage_views, views
+from apps.evidence import views
+from apps.evidence.lineage import views as lineage_views
 
 app_name = "evidence"
 

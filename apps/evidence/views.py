@@ -7,7 +7,7 @@ from django.shortcuts import render
 from apps.accounts.scoping import is_scoped_auditor
 from apps.engagements.services import engagement_access_record
 from apps.evidence.forms import EvidenceFilterForm
-from apps.evidence.lineage_views import lineage_context
+from apps.evidence.lineage.views import lineage_context
 from apps.evidence.selectors import (
     BadCursor,
     Cursor,

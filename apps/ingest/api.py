@@ -25,6 +25,7 @@ from rest_framework.views import APIView
 
 from apps.accounts.scoping import is_scoped_auditor, scope_evidence
 from apps.evidence.models import Evidence
+from apps.formats import PARSERS, ParseError, normalize_subject
 from apps.ingest.auth import (
     GitHubSignatureAuthentication,
     GitLabTokenAuthentication,
@@ -40,7 +41,6 @@ from apps.ingest.auth import (
     webhook_source,
 )
 from apps.ingest.models import Receipt, Source
-from apps.ingest.parsers import PARSERS, ParseError, normalize_subject
 from apps.ingest.selectors import receipt_recognised
 from apps.ingest.services import AcceptRefused, receipt_accept
 from apps.inventory.models import System

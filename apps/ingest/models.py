@@ -37,7 +37,7 @@ class Source(models.Model):
 
     # Kinds that send signed webhooks and therefore get a signing secret next to the token.
     WEBHOOK_KINDS = frozenset({Kind.GITHUB, Kind.GITLAB, Kind.MLFLOW})
-    # Kinds the portal also pulls from (apps.ingest.connectors), on a schedule and on demand.
+    # Kinds the portal also pulls from (apps.connectors), on a schedule and on demand.
     PULL_KINDS = frozenset({Kind.MLFLOW, Kind.OCI})
 
     kind = models.CharField(max_length=20, choices=Kind.choices)
@@ -61,7 +61,7 @@ class Source(models.Model):
     )
     created_at = models.DateTimeField(auto_now_add=True)
     rotated_at = models.DateTimeField(null=True, blank=True)
-    # ---- pull connectors (kinds in PULL_KINDS); apps.ingest.connectors reads these.
+    # ---- pull connectors (kinds in PULL_KINDS); apps.connectors reads these.
     endpoint_url = models.URLField(
         max_length=500, blank=True, help_text="Where the portal pulls from: the MLflow tracking server or registry."
     )
@@ -206,52 +206,6 @@ class Receipt(models.Model):
     def generation(self) -> int:
         """Evidence written by the latest parse carries this number (see Evidence.generation)."""
         return self.attempts
-
-
-class SyncRun(models.Model):
-    """One pull of a source by its connector: when, how many items, how it ended."""
-
-    class Status(models.TextChoices):
-        RUNNING = "running", "Running"
-        SUCCEEDED = "succeeded", "Succeeded"
-        FAILED = "failed", "Failed"
-
-    class Trigger(models.TextChoices):
-        SCHEDULE = "schedule", "Schedule"
-        MANUAL = "manual", "Sync now"
-        COMMAND = "command", "sync_source command"
-        WEBHOOK = "webhook", "Webhook"
-
-    source = models.ForeignKey(Source, on_delete=models.PROTECT, related_name="sync_runs")
-    trigger = models.CharField(max_length=10, choices=Trigger.choices)
-    status = models.CharField(max_length=10, choices=Status.choices, default=Status.RUNNING)
-    started_at = models.DateTimeField()
-    finished_at = models.DateTimeField(null=True, blank=True)
-    items = models.PositiveIntegerField(default=0, help_text="Documents fetched and accepted as receipts.")
-    new_receipts = models.PositiveIntegerField(default=0, help_text="Of those, how many were new (not replays).")
-    error = models.TextField(blank=True)
-    cursor = models.JSONField(default=dict, blank=True, help_text="The cursor this run ended with.")
-
-    class Meta:
-        ordering = ["-started_at", "-id"]
-        constraints = [
-            # One sync of a source at a time: a second claim fails on this index.
-            models.UniqueConstraint(
-                fields=["source"],
-                condition=models.Q(status="running"),
-                name="syncrun_one_running_per_source",
-                violation_error_message="This source is already being synced.",
-            ),
-            models.CheckConstraint(
-                condition=models.Q(status__in=["running", "succeeded", "failed"]),
-                name="syncrun_status_valid",
-                violation_error_message="Unknown sync status.",
-            ),
-        ]
-        indexes = [models.Index(fields=["source", "-started_at"], name="syncrun_source_started")]
-
-    def __str__(self) -> str:
-        return f"sync {self.pk} of {self.source_id} ({self.status})"
 
 
 class TrustedKey(models.Model):

@@ -22,6 +22,7 @@ from django.db.models import F, Q
 from django.utils import timezone
 
 from apps.evidence.services import evidence_record
+from apps.formats import ParseError, normalize_subject, parse_upload, parse_webhook
 from apps.ingest.binding import (  # noqa: F401 - the refusals are part of this module's interface
     AcceptRefused,
     EffectiveTimeRefused,
@@ -32,7 +33,6 @@ from apps.ingest.binding import (  # noqa: F401 - the refusals are part of this 
 from apps.ingest.blobs import blob_read, blob_store
 from apps.ingest.crypto import secret_encrypt
 from apps.ingest.models import Receipt, Source, SourceAllowance
-from apps.ingest.parsers import ParseError, normalize_subject, parse_upload, parse_webhook
 from apps.inventory.models import System
 from apps.ledger.services import ledger_record
 from apps.retention.services import (
@@ -589,7 +589,7 @@ def receipt_sweep(*, older_than: int | None = None, now: datetime | None = None)
 
 def validate_format_hint(kind: str) -> str:
     """An upload's `kind`: one of the parser formats or "generic"."""
-    from apps.ingest.parsers import PARSERS
+    from apps.formats import PARSERS
 
     kind = (kind or "").strip().lower()
     if kind and kind not in PARSERS and kind != "generic":

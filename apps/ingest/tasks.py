@@ -1,5 +1,3 @@
-import contextlib
-
 from celery import shared_task
 from django.db import DatabaseError
 
@@ -41,23 +39,3 @@ def receipt_sweep() -> int:
 
     return sweep()
 
-
-# ---- connectors
-
-
-@shared_task(acks_late=True, time_limit=60, soft_time_limit=55)
-def source_sync_due() -> list[int]:
-    """Beat, every minute: queue a sync of every pull source that is due (interval passed, no backoff)."""
-    from apps.ingest.connectors.services import source_sync_due as due
-
-    return due()
-
-
-@shared_task(acks_late=True, reject_on_worker_lost=True)
-def source_sync(source_id: int, trigger: str = "schedule") -> None:
-    """Pull one source (a no-op while another sync of it runs; failures end in its SyncRun, not here)."""
-    from apps.ingest.connectors.services import SyncRefused
-    from apps.ingest.connectors.services import source_sync as sync
-
-    with contextlib.suppress(SyncRefused):  # disabled or unconfigured since it was queued
-        sync(source_id=source_id, trigger=trigger)

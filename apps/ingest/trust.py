@@ -17,8 +17,8 @@ from django.db import transaction
 from django.db.models import Q, QuerySet
 from django.utils import timezone
 
+from apps.formats import ParseResult
 from apps.ingest.models import Source, TrustedKey
-from apps.ingest.parsers import ParseResult
 from apps.ingest.signatures import (
     TrustedIdentity,
     TrustedPublicKey,

@@ -1,7 +1,6 @@
 from django.urls import path
 
 from apps.ingest import views
-from apps.ingest.connectors import views as connector_views
 
 app_name = "ingest"
 
@@ -12,7 +11,6 @@ urlpatterns = [
     path("sources/<int:pk>/rotate/", views.source_rotate_page, name="source_rotate"),
     path("sources/<int:pk>/enabled/", views.source_toggle, name="source_toggle"),
     path("sources/<int:pk>/allowances/", views.source_allowance_page, name="source_allowance"),
-    path("sources/<int:pk>/sync/", connector_views.source_sync_now, name="source_sync"),
     path("receipts/", views.receipt_list_page, name="receipt_list"),
     path("receipts/<int:pk>/", views.receipt_detail, name="receipt_detail"),
     path("receipts/<int:pk>/reparse/", views.receipt_reparse_page, name="receipt_reparse"),

@@ -342,7 +342,7 @@ def exception_register(
 
 def _lineage_drawings(user, scope: Scope, systems: list) -> list[dict]:
     """Up to three vector drawings: the scope's release, or each system's latest release or deployment."""
-    from apps.evidence.lineage_svg import LineageRenderError, lineage_svg
+    from apps.evidence.lineage.svg import LineageRenderError, lineage_svg
 
     roots: list[Artifact] = []
     if scope.kind == ScopeKind.ARTIFACT:

@@ -29,7 +29,7 @@ from apps.accounts.scoping import (
     visible_system_ids,
 )
 from apps.evidence.models import Artifact, Evidence
-from apps.ingest.parsers import ParseError, normalize_subject
+from apps.formats import ParseError, normalize_subject
 from apps.inventory.models import System
 from apps.policy import facts as facts_mod
 from apps.policy.engine import prepare_facts

@@ -22,7 +22,7 @@ from rest_framework.views import APIView
 from apps.accounts.scoping import can_see_system, is_read_only
 from apps.approvals.api import DecisionInput
 from apps.approvals.reauth import reauth_for_decision
-from apps.ingest.parsers import ParseError
+from apps.formats import ParseError
 from apps.releases import chain as chain_mod
 from apps.releases import selectors, services
 from apps.releases.models import ReleaseSignoff, SignoffDecision

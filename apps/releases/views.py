@@ -12,7 +12,7 @@ from django.views.decorators.http import require_POST
 
 from apps.accounts.scoping import can_see_system, is_read_only, visible_system_ids
 from apps.approvals.reauth import reauth_is_fresh, reauth_time, user_needs_otp
-from apps.ingest.parsers import ParseError
+from apps.formats import ParseError
 from apps.releases import chain as chain_mod
 from apps.releases import selectors, services
 from apps.releases.forms import ClassifyForm, DecisionForm

@@ -8,10 +8,11 @@ import hashlib
 
 import pytest
 
+from apps.connectors.models import SyncRun
+from apps.connectors.services import source_connector_configure, source_sync, sources_due
 from apps.evidence.lineage import lineage_walk
 from apps.evidence.models import Artifact, Evidence
-from apps.ingest.connectors.services import source_connector_configure, source_sync, sources_due
-from apps.ingest.models import Receipt, Source, SyncRun
+from apps.ingest.models import Receipt, Source
 from apps.ingest.services import source_create
 from apps.inventory.models import System
 from apps.ledger.models import LedgerEntry, PendingEntry

@@ -16,10 +16,11 @@ from pathlib import Path
 import pytest
 import urllib3
 
+from apps.connectors.models import SyncRun
+from apps.connectors.services import source_connector_configure, source_sync
 from apps.evidence.lineage import lineage_walk
 from apps.evidence.models import Artifact, Evidence
-from apps.ingest.connectors.services import source_connector_configure, source_sync
-from apps.ingest.models import Receipt, SyncRun
+from apps.ingest.models import Receipt
 from apps.ingest.services import receipt_parse, source_create
 from tests.ingest.conftest import fixture_bytes
 from tests.ingest.servers import registry_server, require_tool

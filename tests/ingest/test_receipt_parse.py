@@ -8,11 +8,11 @@ import pytest
 from django.core.management import call_command
 from django.utils import timezone
 
+from apps import formats as parsers
 from apps.evidence.models import Evidence, EvidenceRecord
-from apps.ingest import parsers
+from apps.formats import ParseError
 from apps.ingest.blobs import blob_read
 from apps.ingest.models import Receipt
-from apps.ingest.parsers import ParseError
 from apps.ingest.services import InvalidTransition, receipt_accept, receipt_parse, receipt_reparse, receipt_sweep
 from apps.ledger.models import PendingEntry
 from tests.ingest.conftest import COMMIT, upload

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from apps.evidence.lineage import lineage_walk, production_for_system
-from apps.evidence.lineage_svg import lineage_svg
+from apps.evidence.lineage.svg import lineage_svg
 from apps.evidence.models import Artifact, Evidence
 from apps.inventory.models import System
 from devtools.demo.connectors import TRAINING_DATA_SHA256, demo_connectors_seed

@@ -11,8 +11,8 @@ from django.conf import settings
 from django.utils import timezone
 
 from apps.accounts.roles import Role
-from apps.evidence import lineage
 from apps.evidence.lineage import lineage_walk, lineage_walk_json
+from apps.evidence.lineage import walk as lineage
 from apps.evidence.models import Artifact, LineageEdge
 
 pytestmark = pytest.mark.django_db

@@ -11,10 +11,10 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from apps.ingest.parsers import ParseError, ParseResult, parse_webhook
-from apps.ingest.parsers.mlflow import parse_mlflow
-from apps.ingest.parsers.oci import parse_oci
-from apps.ingest.parsers.openlineage import parse_openlineage
+from apps.formats import ParseError, ParseResult, parse_webhook
+from apps.formats.mlflow import parse_mlflow
+from apps.formats.oci import parse_oci
+from apps.formats.openlineage import parse_openlineage
 
 RECORDED = Path(__file__).resolve().parents[3] / "devtools" / "demo" / "data"
 FUZZ = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])

@@ -6,12 +6,12 @@ from pathlib import Path
 
 import pytest
 
-from apps.ingest.parsers import ParseError, detect_format
-from apps.ingest.parsers.drift import parse_drift
-from apps.ingest.parsers.dvc import parse_dvc
-from apps.ingest.parsers.fairness import parse_fairness
-from apps.ingest.parsers.great_expectations import gx_time, parse_great_expectations
-from apps.ingest.parsers.mlreports import parse_metrics
+from apps.formats import ParseError, detect_format
+from apps.formats.drift import parse_drift
+from apps.formats.dvc import parse_dvc
+from apps.formats.fairness import parse_fairness
+from apps.formats.great_expectations import gx_time, parse_great_expectations
+from apps.formats.mlreports import parse_metrics
 
 DATA = Path(__file__).parent / "data"
 INFRA = DATA / "infra"

@@ -6,18 +6,18 @@ from pathlib import Path
 
 import pytest
 
-from apps.ingest.parsers import (
+from apps.formats import (
     PARSERS,
     ParseError,
     detect_format,
     parse_upload,
 )
-from apps.ingest.parsers.cyclonedx import parse_cyclonedx
-from apps.ingest.parsers.intoto import parse_intoto
-from apps.ingest.parsers.junit import parse_junit
-from apps.ingest.parsers.mlreports import parse_metrics, parse_model_card
-from apps.ingest.parsers.sarif import parse_sarif
-from apps.ingest.parsers.spdx import parse_spdx
+from apps.formats.cyclonedx import parse_cyclonedx
+from apps.formats.intoto import parse_intoto
+from apps.formats.junit import parse_junit
+from apps.formats.mlreports import parse_metrics, parse_model_card
+from apps.formats.sarif import parse_sarif
+from apps.formats.spdx import parse_spdx
 
 DATA = Path(__file__).parent / "data"
 IMAGE = "oci://ghcr.io/octo-org/octo-app@sha256:7d9e4f2a3c1b5e6f8091a2b3c4d5e6f708192a3b4c5d6e7f8091a2b3c4d5e6f7"

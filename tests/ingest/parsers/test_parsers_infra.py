@@ -7,12 +7,12 @@ from pathlib import Path
 
 import pytest
 
-from apps.ingest.parsers import PARSERS, ParseError, detect_format, parse_upload
-from apps.ingest.parsers.checkov import parse_checkov
-from apps.ingest.parsers.kubernetes import parse_kubernetes
-from apps.ingest.parsers.opa import input_sha256, parse_opa
-from apps.ingest.parsers.sarif import parse_sarif
-from apps.ingest.parsers.terraform import iam_wildcards, parse_terraform, tls_version_of
+from apps.formats import PARSERS, ParseError, detect_format, parse_upload
+from apps.formats.checkov import parse_checkov
+from apps.formats.kubernetes import parse_kubernetes
+from apps.formats.opa import input_sha256, parse_opa
+from apps.formats.sarif import parse_sarif
+from apps.formats.terraform import iam_wildcards, parse_terraform, tls_version_of
 
 INFRA = Path(__file__).parent / "data" / "infra"
 API_IMAGE = "oci://ghcr.io/acme/clinic-api@sha256:9b2c3d4e5f60718293a4b5c6d7e8f90112233445566778899aabbccddeeff001"

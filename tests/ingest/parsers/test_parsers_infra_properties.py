@@ -8,16 +8,16 @@ import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from apps.ingest.parsers import PARSERS, ParseError, ParseResult, detect_format, parse_upload
-from apps.ingest.parsers.checkov import parse_checkov
-from apps.ingest.parsers.drift import parse_drift
-from apps.ingest.parsers.dvc import parse_dvc
-from apps.ingest.parsers.fairness import parse_fairness
-from apps.ingest.parsers.great_expectations import parse_great_expectations
-from apps.ingest.parsers.kubernetes import parse_kubernetes
-from apps.ingest.parsers.opa import parse_opa
-from apps.ingest.parsers.terraform import parse_terraform
-from apps.ingest.parsers.yamlsafe import load_yaml_documents
+from apps.formats import PARSERS, ParseError, ParseResult, detect_format, parse_upload
+from apps.formats.checkov import parse_checkov
+from apps.formats.drift import parse_drift
+from apps.formats.dvc import parse_dvc
+from apps.formats.fairness import parse_fairness
+from apps.formats.great_expectations import parse_great_expectations
+from apps.formats.kubernetes import parse_kubernetes
+from apps.formats.opa import parse_opa
+from apps.formats.terraform import parse_terraform
+from apps.formats.yamlsafe import load_yaml_documents
 
 INFRA = Path(__file__).parent / "data" / "infra"
 PARSER_FIXTURES = {

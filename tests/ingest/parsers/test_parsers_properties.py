@@ -7,14 +7,14 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from apps.ingest.parsers import ParseError, ParseResult, detect_format, parse_upload, parse_webhook
-from apps.ingest.parsers.cyclonedx import parse_cyclonedx
-from apps.ingest.parsers.intoto import parse_intoto
-from apps.ingest.parsers.junit import parse_junit
-from apps.ingest.parsers.mlreports import parse_metrics, parse_model_card
-from apps.ingest.parsers.sarif import parse_sarif
-from apps.ingest.parsers.spdx import parse_spdx
-from apps.ingest.parsers.subjects import normalize_subject
+from apps.formats import ParseError, ParseResult, detect_format, parse_upload, parse_webhook
+from apps.formats.cyclonedx import parse_cyclonedx
+from apps.formats.intoto import parse_intoto
+from apps.formats.junit import parse_junit
+from apps.formats.mlreports import parse_metrics, parse_model_card
+from apps.formats.sarif import parse_sarif
+from apps.formats.spdx import parse_spdx
+from apps.formats.subjects import normalize_subject
 
 DATA = Path(__file__).parent / "data"
 UPLOAD_PARSERS = {

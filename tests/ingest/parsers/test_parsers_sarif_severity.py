@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from apps.ingest.parsers import detect_format
-from apps.ingest.parsers.sarif import parse_sarif
+from apps.formats import detect_format
+from apps.formats.sarif import parse_sarif
 from apps.policy.rulesets import evaluate_rule, load_rule_set
 
 DATA = Path(__file__).parent / "data"
@@ -304,7 +304,7 @@ def test_a_scan_with_only_medium_and_low_findings_passes_the_gate():
     ],
 )
 def test_severity_comes_from_the_most_specific_source(result_props, rule_props, level, expected):
-    from apps.ingest.parsers.sarif import normalise_severity
+    from apps.formats.sarif import normalise_severity
 
     assert normalise_severity(result_props, rule_props, level)[:3] == expected
 

@@ -4,8 +4,8 @@ from pathlib import Path
 
 import pytest
 
-from apps.ingest.parsers import ParseError, normalize_subject, parse_intoto, parse_webhook
-from apps.ingest.parsers.subjects import commit_subject, image_subject, purl_subject
+from apps.formats import ParseError, normalize_subject, parse_intoto, parse_webhook
+from apps.formats.subjects import commit_subject, image_subject, purl_subject
 
 DATA = Path(__file__).parent / "data"
 SHA = "3484a3fb816e0859fd6e1cea078d76385ff50625"
@@ -93,7 +93,7 @@ def test_malformed_structured_identities_are_refused(text):
 
 
 def test_dvc_md5_identities_can_be_typed_back_in():
-    from apps.ingest.parsers.subjects import normalize_subject
+    from apps.formats.subjects import normalize_subject
 
     data = normalize_subject("dataset:MD5:" + "AB" * 16 + ".dir")
     assert (data.kind, data.uri, data.digest) == ("dataset", "dataset:md5:" + "ab" * 16 + ".dir", "md5:" + "ab" * 16)

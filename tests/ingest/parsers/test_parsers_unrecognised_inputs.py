@@ -7,10 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from apps.ingest.parsers import ParseError, detect_format, parse_upload, parse_webhook
-from apps.ingest.parsers.junit import parse_junit
-from apps.ingest.parsers.spdx import parse_spdx
-from apps.ingest.parsers.terraform import parse_terraform
+from apps.formats import ParseError, detect_format, parse_upload, parse_webhook
+from apps.formats.junit import parse_junit
+from apps.formats.spdx import parse_spdx
+from apps.formats.terraform import parse_terraform
 
 DATA = Path(__file__).parent / "data"
 INFRA = DATA / "infra"

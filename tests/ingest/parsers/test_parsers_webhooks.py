@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from apps.ingest.parsers import ParseError, parse_webhook
+from apps.formats import ParseError, parse_webhook
 
 DATA = Path(__file__).parent / "data"
 

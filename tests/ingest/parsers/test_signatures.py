@@ -10,7 +10,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, ed25519
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from apps.ingest.parsers.intoto import parse_intoto
+from apps.formats.intoto import parse_intoto
 from apps.ingest.signatures import TrustedPublicKey, canonical_json, load_public_key, pae, verify
 
 PAYLOAD_TYPE = "application/vnd.in-toto+json"

@@ -26,7 +26,7 @@ from urllib.parse import urlsplit
 
 from django.utils import timezone
 
-from apps.ingest.connectors.base import Connector, ConnectorError, Document, Emit, json_document
+from apps.connectors.base import Connector, ConnectorError, Document, Emit, json_document
 
 MANIFEST_TYPES = (
     "application/vnd.oci.image.manifest.v1+json",

@@ -6,7 +6,7 @@ from django.contrib.auth.decorators import login_required
 from django.shortcuts import render
 
 from apps.evidence.lineage import MAX_DEPTH
-from apps.evidence.lineage_svg import MAX_NODES, LineageRenderError, lineage_drawing, walk_svg
+from apps.evidence.lineage.svg import MAX_NODES, LineageRenderError, lineage_drawing, walk_svg
 from apps.evidence.models import Artifact
 from apps.evidence.selectors import artifact_get_for_user
 

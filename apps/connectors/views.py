@@ -6,8 +6,9 @@ from django.db import transaction
 from django.shortcuts import get_object_or_404, redirect
 from django.views.decorators.http import require_POST
 
-from apps.ingest.connectors.services import source_sync_soon
-from apps.ingest.models import Source, SyncRun
+from apps.connectors.models import SyncRun
+from apps.connectors.services import source_sync_soon
+from apps.ingest.models import Source
 
 
 @require_POST

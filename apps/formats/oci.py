@@ -2,7 +2,7 @@
 
 Bodies arrive on the "oci" channel with an event name (Receipt.event):
 
-- ``sync.image``: what the connector (apps.ingest.connectors.oci) fetched about one digest::
+- ``sync.image``: what the connector (apps.connectors.oci) fetched about one digest::
 
       {"document": "oci.image/v1", "registry": "registry.example:5000", "repository": "team/app",
        "digest": "sha256:…", "media_type": "<Content-Type of the manifest>",

@@ -4,7 +4,7 @@ from drf_spectacular.extensions import OpenApiAuthenticationExtension
 
 
 class MlflowSignatureScheme(OpenApiAuthenticationExtension):
-    target_class = "apps.ingest.connectors.api.MlflowSignatureAuthentication"
+    target_class = "apps.connectors.api.MlflowSignatureAuthentication"
     name = "mlflowSignature"
 
     def get_security_definition(self, auto_schema):
@@ -18,7 +18,7 @@ class MlflowSignatureScheme(OpenApiAuthenticationExtension):
 
 
 class OciTokenScheme(OpenApiAuthenticationExtension):
-    target_class = "apps.ingest.connectors.api.OciTokenAuthentication"
+    target_class = "apps.connectors.api.OciTokenAuthentication"
     name = "ociSourceToken"
 
     def get_security_definition(self, auto_schema):
@@ -30,7 +30,7 @@ class OciTokenScheme(OpenApiAuthenticationExtension):
 
 
 class OpenLineageTokenScheme(OpenApiAuthenticationExtension):
-    target_class = "apps.ingest.connectors.api.OpenLineageTokenAuthentication"
+    target_class = "apps.connectors.api.OpenLineageTokenAuthentication"
     name = "openlineageSourceToken"
 
     def get_security_definition(self, auto_schema):

@@ -18,10 +18,11 @@ from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from apps.ingest.connectors import CONNECTORS, ConnectorError, Document
+from apps.connectors import CONNECTORS, ConnectorError, Document
+from apps.connectors.models import SyncRun
+from apps.formats import ParseError, normalize_subject
 from apps.ingest.crypto import SecretUnreadable, secret_decrypt, secret_encrypt
-from apps.ingest.models import Source, SyncRun
-from apps.ingest.parsers import ParseError, normalize_subject
+from apps.ingest.models import Source
 from apps.ingest.services import AcceptRefused, ensure_can_manage_sources, receipt_accept
 from apps.ledger.services import ledger_record
 
@@ -225,7 +226,7 @@ def source_sync_due(*, now: datetime | None = None) -> list[int]:
     """Beat: reap dead runs, queue a sync of every due source (after commit); returns their ids."""
     sync_runs_reap(now=now)
     ids = sources_due(now=now)
-    from apps.ingest.tasks import source_sync as source_sync_task
+    from apps.connectors.tasks import source_sync as source_sync_task
 
     for source_id in ids:
         source_sync_task.delay(source_id, SyncRun.Trigger.SCHEDULE)
@@ -234,6 +235,6 @@ def source_sync_due(*, now: datetime | None = None) -> list[int]:
 
 def source_sync_soon(*, source_id: int, trigger: str = SyncRun.Trigger.WEBHOOK) -> None:
     """Queue a sync after the current transaction commits (a webhook said something changed)."""
-    from apps.ingest.tasks import source_sync as source_sync_task
+    from apps.connectors.tasks import source_sync as source_sync_task
 
     transaction.on_commit(lambda: source_sync_task.delay(source_id, trigger), robust=True)

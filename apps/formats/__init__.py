@@ -72,7 +72,7 @@ PARSERS: dict[str, Callable[[bytes], ParseResult]] = {
 WEBHOOK_PARSERS: dict[str, Callable[[str, bytes], ParseResult]] = {
     "github": parse_github,
     "gitlab": parse_gitlab,
-    # pushed by these systems or pulled by apps.ingest.connectors (event names in each module)
+    # pushed by these systems or pulled by apps.connectors (event names in each module)
     "mlflow": parse_mlflow,
     "oci": parse_oci,
     "openlineage": parse_openlineage,

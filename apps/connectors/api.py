@@ -27,10 +27,10 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import exceptions
 
+from apps.connectors import schema  # noqa: F401 - registers the OpenAPI security schemes
+from apps.connectors.services import source_sync_soon
 from apps.ingest.api import ACCEPT_RESPONSES, _header, _IngestApi, _WebhookApi, accepted, json_object
 from apps.ingest.auth import WEBHOOK_REFUSED, SourceTokenAuthentication, _WebhookAuthentication, read_body
-from apps.ingest.connectors import schema  # noqa: F401 - registers the OpenAPI security schemes
-from apps.ingest.connectors.services import source_sync_soon
 from apps.ingest.models import Receipt, Source
 
 

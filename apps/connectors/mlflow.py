@@ -13,7 +13,7 @@ cursor; only what changed is fetched in full:
 
 Cursor: {"versions": {"<model>/<version>": last_updated_timestamp}, "stages": {...: stage},
 "aliases": {"<model>": {"<alias>": "<version>"}}}. Options: {"models": ["name", ...]} to
-sync only those models (default: all). See apps/ingest/parsers/mlflow.py for the documents.
+sync only those models (default: all). See apps/formats/mlflow.py for the documents.
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ import re
 
 from django.utils import timezone
 
-from apps.ingest.connectors.base import Connector, ConnectorError, Document, Emit, json_document
+from apps.connectors.base import Connector, ConnectorError, Document, Emit, json_document
 
 API = "api/2.0/mlflow/"
 PAGE = 100

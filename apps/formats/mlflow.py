@@ -2,7 +2,7 @@
 
 Bodies arrive on the "mlflow" channel with an event name (Receipt.event):
 
-- ``sync.model_version``: what the connector (apps.ingest.connectors.mlflow) fetched about one
+- ``sync.model_version``: what the connector (apps.connectors.mlflow) fetched about one
   model version, each REST answer embedded unchanged::
 
       {"document": "mlflow.model-version/v1", "tracking_uri": "http://mlflow:5000",

@@ -6,8 +6,9 @@ import os
 from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError
 
-from apps.ingest.connectors.services import SyncRefused, source_connector_configure, source_sync
-from apps.ingest.models import Source, SyncRun
+from apps.connectors.models import SyncRun
+from apps.connectors.services import SyncRefused, source_connector_configure, source_sync
+from apps.ingest.models import Source
 
 
 class Command(BaseCommand):

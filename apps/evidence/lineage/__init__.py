@@ -1,0 +1,84 @@
+"""Lineage: walks of the artifact graph (recursive CTEs in PostgreSQL), impact, production, drawings.
+
+- `walk.py`: the relation vocabulary, time windows, scoping, walks and paths (its docstring
+  explains the semantics);
+- `impact.py`: what a package, dataset or artifact reaches; what a system runs in production;
+- `api.py`, `views.py`, `svg.py`: the JSON API, the HTML panel and the Graphviz drawing.
+
+The selectors are re-exported here, so callers import them from `apps.evidence.lineage`.
+The API, views and drawing are imported from their modules (they need DRF and templates).
+"""
+
+from apps.evidence.lineage.impact import (
+    MAX_PACKAGE_VERSIONS,
+    UPSTREAM_KINDS_OF_INTEREST,
+    impact_roots,
+    lineage_impact,
+    production_for_system,
+    purl_version_matches,
+)
+from apps.evidence.lineage.walk import (
+    DEFAULT_DEPTH,
+    DIRECTIONS,
+    MAX_DEPTH,
+    PAGE_LIMIT,
+    PRODUCTION_ENVIRONMENTS,
+    RELATION_ALIASES,
+    RELATIONS,
+    LineageQueryError,
+    Link,
+    Node,
+    Walk,
+    WalkJson,
+    Window,
+    artifacts_visible_to,
+    as_of_window,
+    canonical_relation,
+    deployment_environment,
+    deployment_periods,
+    deployments_running,
+    lineage_graph,
+    lineage_path,
+    lineage_walk,
+    lineage_walk_json,
+    now_window,
+    scope_lineage_edges,
+    valid_in,
+    visible_artifacts_q,
+)
+
+__all__ = [
+    "DEFAULT_DEPTH",
+    "DIRECTIONS",
+    "MAX_DEPTH",
+    "MAX_PACKAGE_VERSIONS",
+    "PAGE_LIMIT",
+    "PRODUCTION_ENVIRONMENTS",
+    "RELATIONS",
+    "RELATION_ALIASES",
+    "UPSTREAM_KINDS_OF_INTEREST",
+    "LineageQueryError",
+    "Link",
+    "Node",
+    "Walk",
+    "WalkJson",
+    "Window",
+    "artifacts_visible_to",
+    "as_of_window",
+    "canonical_relation",
+    "deployment_environment",
+    "deployment_periods",
+    "deployments_running",
+    "impact_roots",
+    "lineage_graph",
+    "lineage_impact",
+    "lineage_path",
+    "lineage_walk",
+    "lineage_walk_json",
+    "now_window",
+    "production_for_system",
+    "purl_version_matches",
+    "scope_lineage_edges",
+    "valid_in",
+    "visible_artifacts_q",
+]

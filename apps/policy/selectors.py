@@ -33,6 +33,7 @@ from apps.formats import ParseError, normalize_subject
 from apps.inventory.models import System
 from apps.policy import facts as facts_mod
 from apps.policy.engine import prepare_facts
+from apps.policy.mappings import mappings_of
 from apps.policy.models import (
     STATUS_ORDER,
     Control,
@@ -94,6 +95,7 @@ class ResultView:
     system: System | None = None
     artifact: Artifact | None = None
     decided_by: list[Evidence] = field(default_factory=list)  # the evidence of evidence_ids the user may open
+    via: str | None = None  # the mapped requirement the result comes from (control page); None: the rule names it
 
     def get_status_display(self) -> str:
         return ResultStatus(self.status).label
@@ -536,15 +538,46 @@ def control_evidence_ids(control_id: str) -> QuerySet:
     )
 
 
+FRAMEWORK_SHORT = {"hipaa": "HIPAA", "gdpr": "GDPR", "soc2": "SOC 2", "eu-ai-act": "EU AI Act", "sr-11-7": "SR 11-7"}
+
+
+def control_cited(control: Control) -> str:
+    """How people cite a control outside its framework's page, e.g. "HIPAA 164.312(b)", "SOC 2 CC7.2"."""
+    prefix = FRAMEWORK_SHORT.get(control.framework.code, control.framework.code)
+    return control.label if control.label.startswith(prefix) else f"{prefix} {control.label}"
+
+
+def control_mappings(control: Control) -> tuple[list[dict], dict[str, Control]]:
+    """The control's mapped requirements (apps/policy/mappings.py) with their Control rows, and the
+    controls whose rule results satisfy this one, by every ref a rule may name them by."""
+    entries = mappings_of(control.ref)
+    others = {c.ref: c for c in Control.objects.for_refs([e["other"] for e in entries]).select_related("framework")}
+    out = [{**e, "control": others[e["other"]], "cited": control_cited(others[e["other"]])}
+           for e in entries if e["other"] in others]  # fmt: skip
+    sources: dict[str, Control] = {}
+    for e in out:
+        if e["satisfied_by_other"]:
+            sources[e["control"].ref] = sources[e["control"].control_id] = e["control"]
+    return out, sources
+
+
 def control_detail_for_user(*, user, control: Control, as_of: date | None = None) -> dict:
-    """A control's rules, its results across the systems the user sees, and the evidence they used."""
+    """A control's rules, its results across the systems the user sees, and the evidence they used.
+
+    Each result says where its status comes from: `via` is None when the rule names this control,
+    else the mapped control (of another framework) the rule names and whose result this is."""
+    mappings, sources = control_mappings(control)
     rules = list(
-        RuleVersion.objects.filter(current_of__isnull=False, controls__overlap=control.refs)
+        RuleVersion.objects.filter(current_of__isnull=False, controls__overlap=control.refs + list(sources))
         .select_related("rule")
         .order_by("rule__key")
     )
+    for rule in rules:
+        rule.via = _via(rule, control, sources)
     views = results_view(user, Q(control_id=control.pk), as_of=as_of)
     views = [v for v in views if v.status != ResultStatus.NOT_APPLICABLE]
+    for v in views:
+        v.via = _via(v.rule_version, control, sources) if v.rule_version else None
     views.sort(key=lambda v: (STATUS_ORDER[v.status], v.system.name if v.system else "", -(v.artifact_id or 0)))
     evidence_ids = sorted({e for v in views for e in v.evidence_ids})[-200:]
     evidence = list(
@@ -568,7 +601,15 @@ def control_detail_for_user(*, user, control: Control, as_of: date | None = None
         counts[v.status] += 1
     assessment = control_assessment_modes().get(control.pk, Control.Assessment.NONE)
     return {"rules": rules, "results": views, "evidence": evidence, "counts": dict(counts),
-            "assessment": Control.Assessment(assessment)}  # fmt: skip
+            "assessment": Control.Assessment(assessment), "mappings": mappings}  # fmt: skip
+
+
+def _via(version: RuleVersion, control: Control, sources: dict[str, Control]) -> str | None:
+    """None when the rule version names the control; else how the mapped control it names is cited."""
+    if set(version.controls) & set(control.refs):
+        return None
+    names = sorted({control_cited(sources[ref]) for ref in version.controls if ref in sources})
+    return ", ".join(names) or "a mapped requirement"
 
 
 # ---------------------------------------------------------------- rules

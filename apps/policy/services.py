@@ -32,6 +32,7 @@ from apps.inventory.models import System
 from apps.ledger.services import ledger_record
 from apps.policy import facts as facts_mod
 from apps.policy.engine import prepare_facts
+from apps.policy.mappings import result_flows
 from apps.policy.models import (
     Control,
     ControlResult,
@@ -46,7 +47,7 @@ from apps.policy.models import (
     SystemMetricSnapshot,
     worst_status,
 )
-from apps.policy.oscal import CatalogSpec, OscalError, control_ref, load_catalog, shipped_catalogs
+from apps.policy.oscal import REF_SEPARATOR, CatalogSpec, OscalError, control_ref, load_catalog, shipped_catalogs
 from apps.policy.rulesets import (
     DEFAULT_RULES,
     RuleSetError,
@@ -435,9 +436,12 @@ def current_rules(rule_ids: Iterable[int] | None = None) -> list[_Rule]:
     versions = list(qs)
     # A bare id maps to the control of that id in every framework; "<code>:<id>" to one framework's.
     control_pks: dict[str, list[int]] = defaultdict(list)
+    ref_of: dict[int, str] = {}
     for code, control_id, pk in Control.objects.order_by("pk").values_list("framework__code", "control_id", "pk"):
         control_pks[control_id].append(pk)
         control_pks[control_ref(code, control_id)].append(pk)
+        ref_of[pk] = control_ref(code, control_id)
+    flows = result_flows()
     out = []
     for version in versions:
         try:
@@ -447,7 +451,10 @@ def current_rules(rule_ids: Iterable[int] | None = None) -> list[_Rule]:
         except RuleSetError:
             logger.exception("stored rule %s v%s does not compile; skipped", version.rule.key, version.version)
             continue
-        pks = tuple(dict.fromkeys(pk for c in version.controls for pk in control_pks.get(c, ())))
+        direct = [pk for c in version.controls for pk in control_pks.get(c, ())]
+        # The result also satisfies the requirements mapped to these (apps/policy/mappings.py, one step).
+        mapped = [pk for d in direct for ref in flows.get(ref_of[d], ()) for pk in control_pks.get(ref, ())]
+        pks = tuple(dict.fromkeys(direct + mapped))
         out.append(_Rule(version=version, spec=spec, control_ids=pks))
     return out
 
@@ -869,6 +876,9 @@ def control_assessment_modes() -> dict[int, str]:
     refs: set[str] = set()
     for controls in RuleVersion.objects.filter(current_of__isnull=False).values_list("controls", flat=True):
         refs.update(controls)
+    # a control that a mapping lets a named control's results satisfy is assessed by those rules too
+    refs.update(target for source, targets in result_flows().items()
+                if source in refs or source.partition(REF_SEPARATOR)[2] in refs for target in targets)  # fmt: skip
     manual: set[int] = set()
     for provider in MANUAL_ASSESSMENT_PROVIDERS:
         manual.update(provider())

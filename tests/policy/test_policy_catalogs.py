@@ -46,8 +46,8 @@ def test_shipped_catalog_loads_with_labels_descriptions_and_token_ids(path):
     for control in spec.controls:
         assert TOKEN_RE.match(control.id)
         assert control.label and control.label != control.id
-        # HIPAA carries the regulation's own text, some of it a long paragraph
-        assert 20 <= len(control.description) <= (900 if spec.code == "hipaa" else 400), control.id
+        # the regulations' own text (abridged where long) runs to a paragraph; SOC 2 has short descriptions
+        assert 20 <= len(control.description) <= (400 if spec.code == "soc2" else 900), control.id
         assert control.group_id and control.group_title
 
 
@@ -87,7 +87,7 @@ def test_each_framework_carries_the_controls_named_in_the_issue():
     labels = {code: {c.label for c in spec.controls} for code, spec in catalogs.items()}
     assert {"Art. 5(1)(f)", "Art. 5(2)", "Art. 25(1)", "Art. 30(1)", "Art. 32(1)", "Art. 35(1)"} <= labels["gdpr"]
     assert {f"CC6.{n}" for n in range(1, 9)} | {f"CC7.{n}" for n in range(1, 6)} | {"CC8.1"} <= labels["soc2"]
-    assert {f"Art. {n}" for n in range(9, 16)} == labels["eu-ai-act"]
+    assert {f"Art. {n}" for n in range(9, 16)} <= labels["eu-ai-act"]
     sr = {c.title for c in catalogs["sr-11-7"].controls}
     assert {"Evaluation of conceptual soundness", "Ongoing monitoring", "Outcomes analysis", "Model inventory"} <= sr
     assert {"Documentation", "Effective challenge"} <= sr

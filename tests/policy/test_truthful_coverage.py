@@ -6,6 +6,7 @@ from __future__ import annotations
 import pytest
 
 from apps.policy import charts
+from apps.policy.mappings import result_flows
 from apps.policy.models import Control, CoverageSnapshot, RuleVersion
 from apps.policy.selectors import control_list_for_user, overview_for_user
 from apps.policy.services import control_assessment_modes, coverage_snapshot, policy_evaluate
@@ -22,6 +23,8 @@ def _soc2_snapshot(system) -> CoverageSnapshot:
 def _mapped_soc2_controls() -> set[str]:
     refs = {r for refs in RuleVersion.objects.filter(current_of__isnull=False).values_list("controls", flat=True)
             for r in refs}  # fmt: skip
+    # and what a named control's results satisfy through a cross-framework mapping (apps/policy/mappings.py)
+    refs |= {t for s, targets in result_flows().items() if s in refs or s.partition(":")[2] in refs for t in targets}
     return {c for c in Control.objects.filter(framework__code="soc2").values_list("control_id", flat=True)
             if c in refs or f"soc2:{c}" in refs}  # fmt: skip
 

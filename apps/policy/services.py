@@ -513,6 +513,8 @@ def _selector_prefilter(qs, rules: list[_Rule], *, system_field: str):
             q &= Q(**{f"{prefix}data_classes__overlap": list(sel.data_classes)})
         if sel.frameworks:
             q &= Q(**{f"{prefix}frameworks__overlap": list(sel.frameworks)})
+        if not q:
+            return qs  # a rule without a selector selects every subject (Q() | x would drop it)
         condition |= q
     return qs.filter(condition)
 

@@ -139,3 +139,15 @@ def test_parsing_evidence_queues_an_evaluation_of_what_it_is_about(marketing, dj
         demo._push(source, "upload", "", demo.MARKETING_RELEASE, demo.demo_release_sbom(), "sbom.cdx.json", None)
     names = [getattr(cb, "__qualname__", "") for cb in callbacks]
     assert any("_enqueue_evaluation" in n for n in names), names
+
+
+def test_a_rule_without_a_selector_is_judged_on_every_system_when_evaluated_alone(
+    marketing, clinical, compliance_officer
+):
+    # An empty selector selects everything; OR-ing an empty Q into "nothing" used to select nothing, so a
+    # rule saved without a selector got no results until the nightly full run.
+    data = {"title": "Every system has an owner", "controls": ["soc2-cc7-2"], "expression": "true"}
+    rule = rule_save(actor=compliance_officer, key="every-system-owned", data=data).rule
+    policy_evaluate(rule_ids=[rule.pk])
+    judged = set(_results("every-system-owned").values_list("system__slug", flat=True))
+    assert {marketing["system"].slug, clinical["system"].slug} <= judged

@@ -254,18 +254,6 @@ FAILING = (ResultStatus.FAIL, ResultStatus.MISSING)
 IMPACT_SUBJECTS = 40
 
 
-def _group_gate_items(items: list[dict]) -> list[dict]:
-    """Gate items grouped by rule: controls, count and one plain message each."""
-    groups: dict[str, dict] = {}
-    for item in items:
-        g = groups.setdefault(item["rule"], {"rule": item["rule"], "controls": [], "count": 0, "message": ""})
-        g["count"] += 1
-        g["message"] = g["message"] or item.get("message") or item.get("reason", "")
-        if item["control"] not in g["controls"]:
-            g["controls"].append(item["control"])
-    return sorted(groups.values(), key=lambda g: g["rule"])
-
-
 def exception_unblocks(req, *, limit: int = IMPACT_SUBJECTS) -> dict:
     """What approving this request changes at the gate, asked of the policy gate itself: it answers for
     each subject the request reaches with the covered failing results counted as excepted.
@@ -275,7 +263,7 @@ def exception_unblocks(req, *, limit: int = IMPACT_SUBJECTS) -> dict:
     request reaches every evaluated subject of the system (its system-scope results gate them all);
     `checked` of `total` subjects were asked, newest first."""
     from apps.policy.models import EvaluatedSubject
-    from apps.policy.selectors import gate_for_subject
+    from apps.policy.selectors import gate_for_subject, gate_items_by_rule
 
     covered = list(covered_results(req).filter(status__in=FAILING).values_list("pk", "artifact_id"))
     ids = {pk for pk, _ in covered}
@@ -291,12 +279,12 @@ def exception_unblocks(req, *, limit: int = IMPACT_SUBJECTS) -> dict:
         decision = gate_for_subject(artifact=subject.artifact, assume_excepted=ids)
         if not any(item["mode"] == RuleVersion.Mode.GATE for item in decision.assumed_excepted):
             continue  # this request does not block that subject's gate (warnings only)
-        row = {"artifact": subject.artifact, "kind": subject.kind, "blocking": _group_gate_items(decision.failing)}
+        row = {"artifact": subject.artifact, "kind": subject.kind, "blocking": gate_items_by_rule(decision.failing)}
         if decision.allowed:
             out["unblocked"].append(row)
         else:
             if not decision.evaluated:
-                row["blocking"].append({"rule": "not evaluated", "controls": [], "count": 1, "message": ""})
+                row["blocking"].append({"rule": "not evaluated yet", "controls": [], "items": [], "message": ""})
             out["still_blocked"].append(row)
     return out
 

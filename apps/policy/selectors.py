@@ -743,6 +743,20 @@ def gate_for_subject(
     )
 
 
+def gate_items_by_rule(items: list[dict]) -> list[dict]:
+    """Gate items grouped by rule (rules in order of appearance), for pages: each group with its
+    items (one per control and scope), the controls, and the first plain message."""
+    groups: dict[str, dict] = {}
+    for item in items:
+        g = groups.setdefault(item["rule"], {"rule": item["rule"], "mode": item.get("mode", ""), "items": [],
+                                             "controls": [], "message": ""})  # fmt: skip
+        g["items"].append(item)
+        g["message"] = g["message"] or item.get("message") or item.get("reason", "")
+        if item["control"] not in g["controls"]:
+            g["controls"].append(item["control"])
+    return list(groups.values())
+
+
 # ---------------------------------------------------------------- OSCAL export
 
 

@@ -1,0 +1,75 @@
+"""Issue 18: the release sign-off page shows the release's evidence chain (tests, scans, SBOM,
+provenance, model metrics, fairness, drift) and the gate's full answer, not only the sign-off item."""
+
+from __future__ import annotations
+
+import pytest
+
+from apps.evidence.models import Evidence
+from apps.ingest.services import receipt_accept, receipt_parse, source_create
+from apps.policy.services import policy_evaluate
+from apps.releases.selectors import release_evidence_chain, release_gate_answer
+from apps.releases.services import release_classify
+from tests.ingest.conftest import fixture_bytes
+from tests.releases.conftest import SHA_A
+
+pytestmark = pytest.mark.django_db
+
+COMMIT = f"git+https://github.com/Codertocat/Hello-World@{SHA_A}"
+
+
+def upload(source, fixture: str, *, subject: str, system=None) -> Evidence:
+    receipt, _ = receipt_accept(source=source, channel="upload", body=fixture_bytes(fixture), subject=subject,
+                                filename=fixture, system=system, enqueue=False)  # fmt: skip
+    receipt = receipt_parse(receipt_id=receipt.pk)
+    return Evidence.objects.get(receipt=receipt)
+
+
+@pytest.fixture
+def release(world):
+    """The fraud model's release, its commit tested and scanned by its own CI, and an SBOM sent by a
+    source bound to no system (kept, not counted)."""
+    ci = source_create(actor="system:test", kind="generic-ci", name="ci fraud", system=world.system).source
+    stray = source_create(actor="system:test", kind="generic-ci", name="ci shared").source
+    tests = upload(ci, "junit_pytest.xml", subject=COMMIT)
+    scan = upload(ci, "bandit_shell_md5.sarif", subject=COMMIT)
+    sbom = upload(stray, "cyclonedx_py_env.cdx.json", subject=COMMIT, system=world.system)
+    policy_evaluate(system_ids=[world.system.pk])
+    signoff = release_classify(artifact=world.artifact, change_class="model", actor=world.engineer)
+    return {"signoff": signoff, "tests": tests, "scan": scan, "sbom": sbom}
+
+
+def test_the_evidence_chain_lists_each_kind_with_counted_or_not_and_says_none_recorded(world, release):
+    chain = {row["label"]: row for row in release_evidence_chain(release["signoff"], user=world.officer)}
+
+    assert list(chain) == ["Tests", "Scans", "SBOM", "Provenance", "Model metrics", "Fairness", "Drift"]
+    assert [i["evidence"].pk for i in chain["Tests"]["items"]] == [release["tests"].pk]
+    assert chain["Tests"]["items"][0]["counted"] is True and chain["Tests"]["items"][0]["inherited"] is True
+    assert [i["evidence"].pk for i in chain["Scans"]["items"]] == [release["scan"].pk]
+    sbom = chain["SBOM"]["items"][0]
+    assert sbom["evidence"].pk == release["sbom"].pk and sbom["counted"] is False and "not counted" in sbom["why"]
+    for label in ("Provenance", "Model metrics", "Fairness", "Drift"):
+        assert chain[label]["items"] == []
+
+
+def test_the_gate_answer_lists_every_failing_control_grouped_by_rule_with_its_message(world, release):
+    answer = release_gate_answer(release["signoff"])
+
+    assert answer["allowed"] is False
+    rules = {g["rule"]: g for g in answer["failing"]}
+    assert "release.signoff.model" in rules  # the sign-off item is one of them, not the only one
+    assert len(rules) > 1
+    sbom = rules["sbom-for-deployed-image"]
+    assert sbom["items"] and all(i["message"] for i in sbom["items"])
+    assert sum(len(g["items"]) for g in answer["failing"]) == answer["failing_count"]
+
+
+def test_the_sign_off_page_leads_with_the_summary_then_shows_the_chain_and_the_gate(client, world, release):
+    client.force_login(world.owner1)
+
+    page = client.get(release["signoff"].get_absolute_url()).content.decode()
+
+    assert page.index("Sign-off summary") < page.index("Evidence chain") < page.index("Gate answer")
+    assert "none recorded" in page and "not counted" in page
+    assert release["tests"].get_absolute_url() in page
+    assert "sbom-for-deployed-image" in page

@@ -239,11 +239,17 @@ def exception_decision_summary(req, results: list, *, now: datetime | None = Non
         days_left = "expired"
     else:
         days_left = f"{phrase.removeprefix('in ')} left" if phrase.startswith("in ") else "less than a day left"
+    by_rule = [
+        {"rule": key, "count": sum(c.values()), "statuses": sorted(c.items())} for key, c in sorted(groups.items())
+    ]
     return {
-        "by_rule": [
-            {"rule": key, "count": sum(c.values()), "statuses": sorted(c.items())} for key, c in sorted(groups.items())
-        ],
+        "by_rule": by_rule,
+        # What the decision changes: the rules with a result that is not passing (a passing one needs no exception).
+        "accepted": [g for g in by_rule if any(status != ResultStatus.PASS for status, _ in g["statuses"])],
+        "accepted_results": sum(n for c in groups.values() for status, n in c.items() if status != ResultStatus.PASS),
+        "passing": sum(c[ResultStatus.PASS] for c in groups.values()),
         "subjects": len({r.artifact_id for r in results}),
+        "accepted_subjects": len({r.artifact_id for r in results if r.status != ResultStatus.PASS}),
         "days_left": days_left,
         "expiry_day": expiry_day(req.expires_at),
     }

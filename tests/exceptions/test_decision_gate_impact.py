@@ -12,7 +12,12 @@ import pytest
 from django.utils import timezone
 
 from apps.evidence.models import Artifact
-from apps.exceptions.selectors import exception_other_failures, exception_unblocks
+from apps.exceptions.selectors import (
+    covered_results,
+    exception_decision_summary,
+    exception_other_failures,
+    exception_unblocks,
+)
 from apps.exceptions.services import ExceptionInput, exception_approve, exception_request
 from apps.policy.models import ControlResult
 from apps.policy.selectors import gate_for_subject
@@ -37,14 +42,14 @@ def site(marketing, owners):  # noqa: F811
     return {"system": system, "release": release}
 
 
-def request_on(control: str, site, owners, **fields):
+def request_on(control: str, site, owners, *, rating=(1, 1), **fields):
     data = ExceptionInput(
         control=control,
         system=site["system"].slug,
         justification="The SBOM step is being moved to the new build system this sprint.",
         compensating_controls="Dependencies are pinned and scanned in the registry.",
-        likelihood=1,
-        impact=1,
+        likelihood=rating[0],
+        impact=rating[1],
         expires_at=timezone.now() + timedelta(days=10),
         **fields,
     )
@@ -109,3 +114,15 @@ def test_the_decision_page_shows_what_approving_unblocks_and_what_else_fails(cli
     assert "What approving unblocks" in page and "What else is failing here" in page
     assert page.index("What approving unblocks") < page.index("What is accepted")
     assert "stays blocked" in page and SBOM_RULE in page
+
+
+def test_the_summary_accepts_only_what_fails_and_counts_the_passing_apart(site, owners):
+    req = request_on("soc2-cc6-8", site, owners)
+    results = list(covered_results(req))
+    assert {r.status for r in results} >= {"pass", "missing"}
+
+    summary = exception_decision_summary(req, results)
+
+    failing = [r for r in results if r.status != "pass"]
+    assert summary["accepted_results"] == len(failing) and summary["passing"] == len(results) - len(failing)
+    assert {g["rule"] for g in summary["accepted"]} == {r.rule.key for r in failing}

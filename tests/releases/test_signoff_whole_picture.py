@@ -73,3 +73,35 @@ def test_the_sign_off_page_leads_with_the_summary_then_shows_the_chain_and_the_g
     assert "none recorded" in page and "not counted" in page
     assert release["tests"].get_absolute_url() in page
     assert "sbom-for-deployed-image" in page
+
+
+@pytest.mark.browser
+@pytest.mark.django_db(transaction=True)
+def test_a_risk_owner_sees_the_sign_off_summary_on_the_first_screen(browser, live_server, world, release):
+    import os
+    from pathlib import Path
+
+    from tests.conftest import TEST_PASSWORD
+
+    ci = source_create(actor="system:test", kind="generic-ci", name="ml fraud", system=world.system).source
+    upload(ci, "fairlearn_report.json", subject=world.artifact.uri)
+    viewport = {"width": 1366, "height": 768}
+    context = browser.new_context(viewport=viewport)
+    page = context.new_page()
+    page.goto(f"{live_server.url}/accounts/login/")
+    page.get_by_label("Username").fill(world.owner1.username)
+    page.get_by_label("Password").fill(TEST_PASSWORD)
+    page.get_by_role("button", name="Sign in").click()
+    page.wait_for_url(f"{live_server.url}/")
+    page.goto(f"{live_server.url}{release['signoff'].get_absolute_url()}")
+
+    for part in ("[data-summary-what]", "[data-summary-gate]", "[data-summary-evidence]"):
+        box = page.locator(part).bounding_box()
+        assert box is not None and box["y"] >= 0 and box["y"] + box["height"] <= viewport["height"], (part, box)
+    evidence = page.locator("[data-summary-evidence]").inner_text()
+    assert "Fairness" in evidence and "Drift: none recorded" in evidence and "not counted" in evidence
+    assert "Blocked" in page.locator("[data-summary-gate]").inner_text()
+    if os.environ.get("PORTAL_SHOTS_DIR"):
+        Path(os.environ["PORTAL_SHOTS_DIR"]).mkdir(parents=True, exist_ok=True)
+        page.screenshot(path=f"{os.environ['PORTAL_SHOTS_DIR']}/release-signoff-page.png", full_page=True)
+    context.close()

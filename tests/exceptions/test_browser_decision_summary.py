@@ -61,6 +61,9 @@ def test_a_risk_owner_reads_the_summary_on_the_first_screen_and_approves_after_s
     for part in ("[data-summary-accepted]", "[data-summary-duration]", "[data-summary-unblocks]"):
         box = page.locator(part).bounding_box()
         assert box is not None and box["y"] >= 0 and box["y"] + box["height"] <= VIEWPORT["height"], (part, box)
+    # ... and so is the way to decide: no scrolling between reading and deciding.
+    button = page.get_by_role("link", name="Re-authenticate to decide").bounding_box()
+    assert button is not None and button["y"] + button["height"] <= VIEWPORT["height"], button
     unblocks = page.locator("[data-summary-unblocks]").inner_text()
     assert "Lets 1 subject through the gate" in unblocks and "2.4.0" in unblocks
     assert "left" in page.locator("[data-summary-duration]").inner_text()

@@ -295,16 +295,19 @@ def exception_unblocks(req, *, limit: int = IMPACT_SUBJECTS) -> dict:
     return out
 
 
-def exception_other_failures(req) -> list[dict]:
+def exception_other_failures(req, *, user=None) -> list[dict]:
     """Other failing rules on the request's scope that it does not cover, grouped by rule: how many results,
     on how many subjects, for which controls, whether they block the gate, and one plain message.
 
     The scope is the system (a system-wide request) or the one artifact and the system-scope results
-    that gate it (a narrowed request)."""
+    that gate it (a narrowed request). With `user`, only controls of frameworks they work with."""
     from django.contrib.postgres.aggregates import ArrayAgg
     from django.db.models import Count, Max
 
     qs = ControlResult.objects.filter(system_id=req.system_id, status__in=FAILING).exclude(control_id=req.control_id)
+    codes = visible_framework_codes(user) if user is not None else ALL
+    if codes is not ALL:  # an auditor reads only the controls of their engagements' frameworks
+        qs = qs.filter(control__framework__code__in=codes)
     if req.artifact_id:
         qs = qs.filter(Q(artifact_id=req.artifact_id) | Q(artifact__isnull=True))
     rows = (

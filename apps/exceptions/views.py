@@ -327,7 +327,7 @@ def _detail_context(request, req: ExceptionRequest, **extra) -> dict:
         "results": results,
         "summary": exception_decision_summary(req, results),
         "unblocks": exception_unblocks(req) if req.status in ExceptionRequest.OPEN else {},
-        "others": exception_other_failures(req),
+        "others": exception_other_failures(req, user=user),
         "evidence": evidence_for_request(user=user, req=req),
         "current": current_state(req) if req.status == ExceptionRequest.Status.APPROVED else None,
         "my_slots": [Slot(s).label for s in slots],

@@ -191,18 +191,29 @@ def release_evidence_chain(signoff: ReleaseSignoff, *, user) -> list[dict]:
     return out
 
 
-def release_gate_answer(signoff: ReleaseSignoff) -> dict:
+def release_gate_answer(signoff: ReleaseSignoff, *, user=None) -> dict:
     """The gate's whole answer for the release (the same function CI asks), grouped by rule:
-    every failing control with its plain message, the warnings, and whether it may proceed."""
+    every failing control with its plain message, the warnings, and whether it may proceed.
+    With `user`, items of controls outside the frameworks they work with (an auditor's
+    engagements) are left out; the verdict stays the gate's."""
+    from apps.accounts.scoping import ALL, visible_framework_codes
+    from apps.policy.models import Control
     from apps.policy.selectors import gate_for_subject, gate_items_by_rule
 
     decision = gate_for_subject(artifact=signoff.artifact, environment=signoff.environment)
+    failing, warnings = decision.failing, decision.warnings
+    codes = visible_framework_codes(user) if user is not None else ALL
+    if codes is not ALL:
+        visible = set(Control.objects.filter(framework__code__in=codes).values_list("control_id", flat=True))
+        visible.add("release-signoff")  # the sign-off item is this page's own subject
+        failing = [i for i in failing if i["control"] in visible]
+        warnings = [i for i in warnings if i["control"] in visible]
     return {
         "allowed": decision.allowed,
         "evaluated": decision.evaluated,
         "evaluated_at": decision.evaluated_at,
-        "failing": gate_items_by_rule(decision.failing),
-        "failing_count": len(decision.failing),
-        "warnings": gate_items_by_rule(decision.warnings),
-        "warning_count": len(decision.warnings),
+        "failing": gate_items_by_rule(failing),
+        "failing_count": len(failing),
+        "warnings": gate_items_by_rule(warnings),
+        "warning_count": len(warnings),
     }

@@ -126,3 +126,16 @@ def test_the_summary_accepts_only_what_fails_and_counts_the_passing_apart(site, 
     failing = [r for r in results if r.status != "pass"]
     assert summary["accepted_results"] == len(failing) and summary["passing"] == len(results) - len(failing)
     assert {g["rule"] for g in summary["accepted"]} == {r.rule.key for r in failing}
+
+
+def test_an_auditor_sees_other_failures_only_of_their_engagements_frameworks(site, owners):
+    from tests.engagements.conftest import open_engagement
+
+    req = request_on("soc2-cc6-8", site, owners)
+    open_engagement(owners["compliance"], auditors=[owners["auditor"]], systems=[site["system"]])  # SOC 2 only
+
+    seen = {c for g in exception_other_failures(req, user=owners["auditor"]) for c in g["controls"]}
+    everything = {c for g in exception_other_failures(req, user=owners["compliance"]) for c in g["controls"]}
+
+    assert seen and all(c.startswith("soc2-") for c in seen)
+    assert any(not c.startswith("soc2-") for c in everything)

@@ -75,6 +75,21 @@ def test_the_sign_off_page_leads_with_the_summary_then_shows_the_chain_and_the_g
     assert "sbom-for-deployed-image" in page
 
 
+def test_an_auditor_reads_the_gate_answer_only_for_their_engagements_frameworks(world, release, auditor):
+    from tests.engagements.conftest import open_engagement
+
+    engagement = open_engagement(world.officer, auditors=[auditor], systems=[world.system])
+    assert engagement.frameworks == ["soc2"]
+
+    answer = release_gate_answer(release["signoff"], user=auditor)
+
+    controls = {i["control"] for g in answer["failing"] for i in g["items"]}
+    assert controls and all(c.startswith("soc2-") or c == "release-signoff" for c in controls)
+    assert answer["allowed"] is False
+    everything = release_gate_answer(release["signoff"], user=world.officer)
+    assert any(not c.startswith("soc2-") for g in everything["failing"] for c in g["controls"])
+
+
 @pytest.mark.browser
 @pytest.mark.django_db(transaction=True)
 def test_a_risk_owner_sees_the_sign_off_summary_on_the_first_screen(browser, live_server, world, release):

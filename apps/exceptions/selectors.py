@@ -25,7 +25,7 @@ from apps.exceptions.chain import EXECUTIVE_GROUP
 from apps.exceptions.findings import findings_of, findings_total
 from apps.exceptions.models import Approval, ExceptionMetricSnapshot, ExceptionRequest
 from apps.exceptions.tiers import Slot, Tier
-from apps.policy.models import ControlResult, ResultStatus
+from apps.policy.models import ControlResult, ResultStatus, RuleVersion
 
 Status = ExceptionRequest.Status
 
@@ -221,7 +221,7 @@ def covered_results(req) -> QuerySet[ControlResult]:
     qs = ControlResult.objects.filter(control_id=req.control_id, system_id=req.system_id)
     if req.artifact_id:
         qs = qs.filter(artifact_id=req.artifact_id)
-    return qs.select_related("rule", "artifact").order_by("rule__key", "artifact_id")
+    return qs.select_related("rule", "rule_version", "artifact").order_by("rule__key", "artifact_id")
 
 
 def exception_decision_summary(req, results: list, *, now: datetime | None = None) -> dict:
@@ -239,14 +239,101 @@ def exception_decision_summary(req, results: list, *, now: datetime | None = Non
         days_left = "expired"
     else:
         days_left = f"{phrase.removeprefix('in ')} left" if phrase.startswith("in ") else "less than a day left"
+    by_rule = [
+        {"rule": key, "count": sum(c.values()), "statuses": sorted(c.items())} for key, c in sorted(groups.items())
+    ]
     return {
-        "by_rule": [
-            {"rule": key, "count": sum(c.values()), "statuses": sorted(c.items())} for key, c in sorted(groups.items())
-        ],
+        "by_rule": by_rule,
+        # What the decision changes: the rules with a result that is not passing (a passing one needs no exception).
+        "accepted": [g for g in by_rule if any(status != ResultStatus.PASS for status, _ in g["statuses"])],
+        "accepted_results": sum(n for c in groups.values() for status, n in c.items() if status != ResultStatus.PASS),
+        "passing": sum(c[ResultStatus.PASS] for c in groups.values()),
         "subjects": len({r.artifact_id for r in results}),
+        "accepted_subjects": len({r.artifact_id for r in results if r.status != ResultStatus.PASS}),
         "days_left": days_left,
         "expiry_day": expiry_day(req.expires_at),
     }
+
+
+FAILING = (ResultStatus.FAIL, ResultStatus.MISSING)
+# Subjects whose gate the decision page asks about (newest first); the page says when there are more.
+IMPACT_SUBJECTS = 40
+
+
+def exception_unblocks(req, *, limit: int = IMPACT_SUBJECTS) -> dict:
+    """What approving this request changes at the gate, asked of the policy gate itself: it answers for
+    each subject the request reaches with the covered failing results counted as excepted.
+
+    `unblocked`: subjects blocked now and allowed once approved; `still_blocked`: subjects this request
+    blocks now that stay blocked, each with what still blocks them (grouped by rule). A system-wide
+    request reaches every evaluated subject of the system (its system-scope results gate them all);
+    `checked` of `total` subjects were asked, newest first."""
+    from apps.policy.models import EvaluatedSubject
+    from apps.policy.selectors import gate_for_subject, gate_items_by_rule
+
+    covered = list(covered_results(req).filter(status__in=FAILING).values_list("pk", "artifact_id"))
+    ids = {pk for pk, _ in covered}
+    out = {"unblocked": [], "still_blocked": [], "checked": 0, "total": 0}
+    if not ids:
+        return out
+    subjects = EvaluatedSubject.objects.filter(system_id=req.system_id)
+    if not any(artifact_id is None for _, artifact_id in covered):
+        subjects = subjects.filter(artifact_id__in={a for _, a in covered})
+    out["total"] = subjects.count()
+    for subject in subjects.select_related("artifact").order_by("-evaluated_at", "-pk")[:limit]:
+        out["checked"] += 1
+        decision = gate_for_subject(artifact=subject.artifact, assume_excepted=ids)
+        if not any(item["mode"] == RuleVersion.Mode.GATE for item in decision.assumed_excepted):
+            continue  # this request does not block that subject's gate (warnings only)
+        row = {"artifact": subject.artifact, "kind": subject.kind, "blocking": gate_items_by_rule(decision.failing)}
+        if decision.allowed:
+            out["unblocked"].append(row)
+        else:
+            if not decision.evaluated:
+                row["blocking"].append({"rule": "not evaluated yet", "controls": [], "items": [], "message": ""})
+            out["still_blocked"].append(row)
+    return out
+
+
+def exception_other_failures(req, *, user=None) -> list[dict]:
+    """Other failing rules on the request's scope that it does not cover, grouped by rule: how many results,
+    on how many subjects, for which controls, whether they block the gate, and one plain message.
+
+    The scope is the system (a system-wide request) or the one artifact and the system-scope results
+    that gate it (a narrowed request). With `user`, only controls of frameworks they work with."""
+    from django.contrib.postgres.aggregates import ArrayAgg
+    from django.db.models import Count, Max
+
+    qs = ControlResult.objects.filter(system_id=req.system_id, status__in=FAILING).exclude(control_id=req.control_id)
+    codes = visible_framework_codes(user) if user is not None else ALL
+    if codes is not ALL:  # an auditor reads only the controls of their engagements' frameworks
+        qs = qs.filter(control__framework__code__in=codes)
+    if req.artifact_id:
+        qs = qs.filter(Q(artifact_id=req.artifact_id) | Q(artifact__isnull=True))
+    rows = (
+        qs.values("rule__key")
+        .annotate(
+            count=Count("pk"),
+            subjects=Count("artifact_id", distinct=True),
+            system_scope=Count("pk", filter=Q(artifact__isnull=True)),
+            controls=ArrayAgg("control__control_id", distinct=True, order_by="control__control_id"),
+            gate=Count("pk", filter=Q(rule_version__mode=RuleVersion.Mode.GATE)),
+            message=Max("message"),
+            reason=Max("reason"),
+        )
+        .order_by("-count", "rule__key")
+    )
+    return [
+        {
+            "rule": r["rule__key"],
+            "count": r["count"],
+            "subjects": r["subjects"] + (1 if r["system_scope"] else 0),
+            "controls": r["controls"],
+            "blocks": r["gate"] > 0,
+            "message": r["message"] or r["reason"],
+        }
+        for r in rows
+    ]
 
 
 def current_state(req) -> dict:

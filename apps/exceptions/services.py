@@ -37,6 +37,7 @@ from apps.approvals.expiry import days_left_phrase, expiry_day, latest_expiry
 from apps.approvals.reauth import ensure_recent_reauth
 from apps.approvals.refusals import decision_refusals_recorded
 from apps.approvals.slots import Slot
+from apps.approvals.voiding import decisions_void
 from apps.evidence.models import Artifact, Evidence
 from apps.exceptions import chain as chain_mod
 from apps.exceptions.findings import material_changes
@@ -247,10 +248,8 @@ def _apply(req: ExceptionRequest, c: Cleaned) -> None:
 
 
 def _void_approvals(req: ExceptionRequest, *, actor, reason: str, now: datetime) -> int:
-    voided = req.approvals.filter(voided_at__isnull=True)
-    ids = list(voided.values_list("pk", flat=True))
+    ids = decisions_void(req.approvals.all(), reason=reason, now=now)
     if ids:
-        voided.update(voided_at=now, void_reason=reason[:300])
         ledger_record(
             actor=actor,
             action="exception.approvals_voided",

@@ -50,7 +50,9 @@ from apps.exceptions.selectors import (
     exception_get_for_user,
     exception_inbox_for_user,
     exception_list_for_user,
+    exception_other_failures,
     exception_stuck_list,
+    exception_unblocks,
     requestable_systems,
 )
 from apps.exceptions.services import (
@@ -324,6 +326,8 @@ def _detail_context(request, req: ExceptionRequest, **extra) -> dict:
         "approvals": approvals_of(req),
         "results": results,
         "summary": exception_decision_summary(req, results),
+        "unblocks": exception_unblocks(req) if req.status in ExceptionRequest.OPEN else {},
+        "others": exception_other_failures(req, user=user),
         "evidence": evidence_for_request(user=user, req=req),
         "current": current_state(req) if req.status == ExceptionRequest.Status.APPROVED else None,
         "my_slots": [Slot(s).label for s in slots],

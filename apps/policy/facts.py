@@ -386,6 +386,23 @@ def subject_facts_batch(artifacts: list[Artifact], *, now: datetime, as_of: date
     return out
 
 
+_SUBJECT_CHAIN_SQL = _UPSTREAM_CTE + "SELECT artifact_id, depth FROM near ORDER BY depth, artifact_id"  # noqa: S608
+
+
+def subject_chain(artifact: Artifact) -> dict[int, int]:
+    """The artifacts whose evidence a subject's facts draw on: itself (depth 0) and what it inherits
+    from along lineage (INHERIT_RELATIONS, at most MAX_DEPTH hops), as {artifact id: depth}."""
+    params = {
+        "ids": [artifact.pk],
+        "systems": [artifact.system_id],
+        "max_depth": MAX_DEPTH,
+        "relations": INHERIT_RELATIONS,
+    }
+    with connection.cursor() as cursor:
+        cursor.execute(_SUBJECT_CHAIN_SQL, params)
+        return dict(cursor.fetchall())
+
+
 def system_environment(system: System) -> str:
     """The environment a system-scope result speaks for: prod when the system runs in production."""
     names = {e.name for e in system.environments.all()}

@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import logging
 from collections import defaultdict
+from collections.abc import Collection
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 
@@ -710,6 +711,8 @@ class GateDecision:
     warnings: list[dict]
     evaluated_at: datetime | None
     evaluated: bool
+    # What-if only (gate_for_subject(assume_excepted=...)): items that fail now but were counted as excepted.
+    assumed_excepted: list[dict] = field(default_factory=list)
 
 
 def subject_get(subject: str) -> Artifact:
@@ -729,9 +732,14 @@ def subject_get(subject: str) -> Artifact:
     return artifact
 
 
-def gate_for_subject(*, artifact: Artifact, environment: str = "", digest: str = "") -> GateDecision:
+def gate_for_subject(
+    *, artifact: Artifact, environment: str = "", digest: str = "", assume_excepted: Collection[int] = ()
+) -> GateDecision:
     """May this release or deployment proceed? Hard-gate rules that fail or miss evidence block it;
-    the subject's own results count, and so do its system's system-scope results."""
+    the subject's own results count, and so do its system's system-scope results.
+
+    `assume_excepted` (ControlResult ids) asks "what if": those results count as excepted, as an
+    exception under decision would make them, and their items go to `assumed_excepted` instead."""
     condition = Q(artifact_id=artifact.pk)
     if artifact.system_id:
         condition |= Q(system_id=artifact.system_id, artifact__isnull=True)
@@ -741,7 +749,8 @@ def gate_for_subject(*, artifact: Artifact, environment: str = "", digest: str =
         .select_related("control", "rule_version__rule")
         .order_by("control__control_id", "rule__key")
     )
-    failing, warnings = [], []
+    assume_excepted = set(assume_excepted)
+    failing, warnings, assumed = [], [], []
     for r in results:
         if r.status not in (ResultStatus.FAIL, ResultStatus.MISSING):
             continue
@@ -755,6 +764,9 @@ def gate_for_subject(*, artifact: Artifact, environment: str = "", digest: str =
             "message": r.message or r.reason,  # results stored before messages existed have none
             "scope": "subject" if r.artifact_id else "system",
         }
+        if r.pk in assume_excepted:
+            assumed.append(item)
+            continue
         (failing if r.rule_version.mode == RuleVersion.Mode.GATE else warnings).append(item)
     # Release sign-off (apps.releases): a classified release needs its chain complete for the digest shipped.
     from apps.releases.services import release_gate_items
@@ -768,7 +780,22 @@ def gate_for_subject(*, artifact: Artifact, environment: str = "", digest: str =
         warnings=warnings,
         evaluated_at=state.evaluated_at if state else None,
         evaluated=state is not None,
+        assumed_excepted=assumed,
     )
+
+
+def gate_items_by_rule(items: list[dict]) -> list[dict]:
+    """Gate items grouped by rule (rules in order of appearance), for pages: each group with its
+    items (one per control and scope), the controls, and the first plain message."""
+    groups: dict[str, dict] = {}
+    for item in items:
+        g = groups.setdefault(item["rule"], {"rule": item["rule"], "mode": item.get("mode", ""), "items": [],
+                                             "controls": [], "message": ""})  # fmt: skip
+        g["items"].append(item)
+        g["message"] = g["message"] or item.get("message") or item.get("reason", "")
+        if item["control"] not in g["controls"]:
+            g["controls"].append(item["control"])
+    return list(groups.values())
 
 
 # ---------------------------------------------------------------- OSCAL export

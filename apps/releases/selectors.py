@@ -5,14 +5,14 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from statistics import median
 
-from django.db.models import Q, QuerySet
+from django.db.models import Exists, OuterRef, Q, QuerySet
 from django.shortcuts import get_object_or_404
 from django.utils import timezone
 
 from apps.accounts.roles import Role
 from apps.accounts.scoping import is_read_only, scope_by_system
 from apps.approvals.slots import EXECUTIVE_GROUP, Slot, can_use_inbox
-from apps.evidence.models import Evidence
+from apps.evidence.models import Evidence, EvidenceSubject
 from apps.releases import chain as chain_mod
 from apps.releases.models import ReleaseSignoff, SignoffDecision
 from apps.releases.policy import release_policy
@@ -132,4 +132,88 @@ def release_signoff_latency(*, system_ids=None, now: datetime | None = None, day
         "max_hours": round(max(hours), 2) if hours else None,
         "waiting": len(waiting),
         "oldest_waiting_hours": round(max((now - w).total_seconds() / 3600 for w in waiting), 2) if waiting else None,
+    }
+
+
+# ---------------------------------------------------------------- the whole picture (issue 18)
+
+# What a sign-off decision should see, in this order: (label, evidence kinds, for model systems only).
+EVIDENCE_CHAIN = (
+    ("Tests", ("test-report",), False),
+    ("Scans", ("sast-scan", "iac-scan"), False),
+    ("SBOM", ("sbom",), False),
+    ("Provenance", ("provenance",), False),
+    ("Model metrics", ("metrics",), True),
+    ("Fairness", ("fairness",), True),
+    ("Drift", ("drift",), True),
+)
+PER_KIND = 3  # newest pieces shown per row; the gate uses the nearest counted one
+
+
+def release_evidence_chain(signoff: ReleaseSignoff, *, user) -> list[dict]:
+    """The evidence recorded for the release's subjects (the artifact and what it inherits from along
+    lineage, as the policy facts walk it), one row per kind of EVIDENCE_CHAIN: the nearest then newest
+    pieces the user may see, each counted or not (and why), `items` empty when none is recorded."""
+    from apps.accounts.scoping import scope_evidence
+    from apps.ingest.binding import evidence_counting
+    from apps.policy.facts import subject_chain
+
+    depth = subject_chain(signoff.artifact)
+    kinds = [k for _, ks, _ in EVIDENCE_CHAIN for k in ks]
+    nearest: dict[int, int] = {}  # evidence id -> depth of the nearest chain artifact it is about
+    for ev_id, artifact_id in EvidenceSubject.objects.filter(
+        artifact_id__in=list(depth), evidence__kind__in=kinds
+    ).values_list("evidence_id", "artifact_id"):
+        nearest[ev_id] = min(nearest.get(ev_id, depth[artifact_id]), depth[artifact_id])
+    superseded = Evidence.objects.filter(receipt_id=OuterRef("receipt_id"), generation__gt=OuterRef("generation"))
+    rows = (
+        scope_evidence(user, Evidence.objects.filter(pk__in=list(nearest)))
+        .exclude(Exists(superseded))  # a re-parse of the same receipt replaced it
+        .select_related("subject", "subject__system", "source", "source__system")
+    )
+    found: dict[str, list] = {}
+    for e in rows:
+        found.setdefault(e.kind, []).append(e)
+    model = signoff.system.kind == "ml_model" or signoff.artifact.kind == "model-version"
+    out = []
+    for label, ks, model_only in EVIDENCE_CHAIN:
+        pieces = sorted((e for k in ks for e in found.get(k, [])),
+                        key=lambda e: (nearest[e.pk], -e.effective_at.timestamp(), -e.pk))  # fmt: skip
+        items, used = [], set()  # the gate's facts take the nearest, newest counted piece of each kind
+        for e in pieces[:PER_KIND]:
+            counted, why = evidence_counting(e)
+            items.append({"evidence": e, "counted": counted, "why": why, "inherited": nearest[e.pk] > 0,
+                          "used": counted and e.kind not in used})  # fmt: skip
+            if counted:
+                used.add(e.kind)
+        out.append({"label": label, "kinds": ks, "items": items, "more": max(0, len(pieces) - PER_KIND),
+                    "expected": model or not model_only})  # fmt: skip
+    return out
+
+
+def release_gate_answer(signoff: ReleaseSignoff, *, user=None) -> dict:
+    """The gate's whole answer for the release (the same function CI asks), grouped by rule:
+    every failing control with its plain message, the warnings, and whether it may proceed.
+    With `user`, items of controls outside the frameworks they work with (an auditor's
+    engagements) are left out; the verdict stays the gate's."""
+    from apps.accounts.scoping import ALL, visible_framework_codes
+    from apps.policy.models import Control
+    from apps.policy.selectors import gate_for_subject, gate_items_by_rule
+
+    decision = gate_for_subject(artifact=signoff.artifact, environment=signoff.environment)
+    failing, warnings = decision.failing, decision.warnings
+    codes = visible_framework_codes(user) if user is not None else ALL
+    if codes is not ALL:
+        visible = set(Control.objects.filter(framework__code__in=codes).values_list("control_id", flat=True))
+        visible.add("release-signoff")  # the sign-off item is this page's own subject
+        failing = [i for i in failing if i["control"] in visible]
+        warnings = [i for i in warnings if i["control"] in visible]
+    return {
+        "allowed": decision.allowed,
+        "evaluated": decision.evaluated,
+        "evaluated_at": decision.evaluated_at,
+        "failing": gate_items_by_rule(failing),
+        "failing_count": len(failing),
+        "warnings": gate_items_by_rule(warnings),
+        "warning_count": len(warnings),
     }

@@ -19,6 +19,7 @@ from apps.accounts.scoping import can_see_system, is_read_only
 from apps.approvals.digest import ensure_digest
 from apps.approvals.reauth import ensure_recent_reauth
 from apps.approvals.refusals import decision_refusals_recorded
+from apps.approvals.voiding import decisions_void
 from apps.evidence.models import Artifact, Evidence, EvidenceSubject, LineageEdge
 from apps.ledger.services import ledger_record
 from apps.releases import chain as chain_mod
@@ -271,8 +272,12 @@ def release_classify(
                 )
             signoff.ensure_can_move_to(target)
             signoff.version += 1
-            voided = signoff.decisions.filter(voided_at__isnull=True).update(
-                voided_at=now, void_reason=f"reclassified as {change_class} (version {signoff.version})"
+            voided = len(
+                decisions_void(
+                    signoff.decisions.all(),
+                    reason=f"reclassified as {change_class} (version {signoff.version})",
+                    now=now,
+                )
             )
         else:
             voided = 0

@@ -102,6 +102,8 @@ def _detail_context(request, signoff, *, decision_form=None, classify_form=None)
         "classify_form": classify_form or ClassifyForm(initial={"change_class": signoff.change_class}),
         "policy": release_policy(),
         "gate": services.release_gate_items(artifact=signoff.artifact, environment=signoff.environment),
+        "answer": selectors.release_gate_answer(signoff, user=user),
+        "evidence_chain": selectors.release_evidence_chain(signoff, user=user),
     }
 
 

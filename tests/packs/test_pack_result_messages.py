@@ -22,3 +22,6 @@ def test_a_system_pack_shows_the_failure_message_of_a_failing_result(
     phrases = {" ".join(r.message.split()[:5]) for r in failing}
     shown = [p for p in phrases if flat.count(p) > flat.count(f'"message": "{p}')]
     assert shown, phrases
+    # the engine's reason follows, labelled as the details (the message is what a person reads first)
+    reasons = {" ".join(("details: " + r.reason).split()[:4]) for r in failing}
+    assert any(reason in flat for reason in reasons), reasons

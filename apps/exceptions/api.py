@@ -19,9 +19,10 @@ from rest_framework.views import APIView
 from apps.accounts.scoping import is_read_only
 from apps.approvals.api import DecisionInput
 from apps.approvals.reauth import reauth_for_decision
+from apps.common.states import InvalidTransition
 from apps.exceptions.chain import chain_state
 from apps.exceptions.forms import ExceptionFilterForm
-from apps.exceptions.models import Approval, ExceptionRequest, InvalidTransition
+from apps.exceptions.models import Approval, ExceptionRequest
 from apps.exceptions.selectors import (
     can_edit,
     can_renew,

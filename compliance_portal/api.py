@@ -1,7 +1,7 @@
-"""API conventions shared by every app: errors are {"error": "<what is wrong>"}."""
+"""API conventions shared by every app: errors are {"error": "<what is wrong>"}, mapped here once."""
 
 from rest_framework import parsers
-from rest_framework.exceptions import ParseError
+from rest_framework.exceptions import APIException, ParseError, ValidationError
 
 # No document any endpoint takes nests deeper than this (OSCAL catalogs: about 10 levels). Deeper
 # JSON is refused with a 400 rather than handed to code that recurses (serializers, canonical JSON).
@@ -51,13 +51,41 @@ def refusal_body(exc) -> dict | None:
     return None
 
 
+class Conflict(APIException):
+    """409: the move is not allowed from the row's current status (apps.common.states.InvalidTransition)."""
+
+    status_code = 409
+    default_detail = "That move is not allowed in the current status."
+    default_code = "invalid_transition"
+
+
+def domain_error(exc):
+    """The one mapping of the services' exceptions to API errors; anything else is returned as it is.
+
+    InvalidTransition -> 409; Django's ValidationError -> 400 (per field when it has fields).
+    Django's PermissionDenied (403) and Http404 (404) DRF's own handler maps already.
+    """
+    from django.core.exceptions import ValidationError as DjangoValidationError
+
+    from apps.common.states import InvalidTransition
+
+    if isinstance(exc, InvalidTransition):
+        return Conflict(str(exc))
+    if isinstance(exc, DjangoValidationError):
+        if hasattr(exc, "error_dict"):
+            return ValidationError({k: [m for e in v for m in e.messages] for k, v in exc.error_dict.items()})
+        return ValidationError(exc.messages)
+    return exc
+
+
 def exception_handler(exc, context):
-    """DRF's handler, reshaped to the contract's error body."""
+    """DRF's handler, reshaped to the contract's error body, with the services' errors mapped (domain_error)."""
     from rest_framework.response import Response
 
     body = refusal_body(exc)
     if body is not None:
         return Response(body, status=exc.status_code)
+    exc = domain_error(exc)
     # Imported here: rest_framework.views reads DEFAULT_PARSER_CLASSES, which names this module's
     # JSONParser, so importing it at the top is a cycle whenever this module is imported first.
     from rest_framework.views import exception_handler as drf_exception_handler

@@ -1,7 +1,4 @@
-"""What each role finds in the navigation. One table, read by the template and the tests.
-
-Entries whose page a later issue builds point to a placeholder page that says so.
-"""
+"""What each role finds in the navigation. One table, read by the template and the tests."""
 
 from dataclasses import dataclass
 
@@ -24,10 +21,6 @@ class NavEntry:
         return reverse(self.url_name, kwargs=dict(self.url_kwargs))
 
 
-def _placeholder(key: str, label: str, roles) -> NavEntry:
-    return NavEntry(key, label, "dashboard:placeholder", frozenset(roles), (("page", key),))
-
-
 NAVIGATION: tuple[NavEntry, ...] = (
     NavEntry("home", "Overview", "dashboard:home", ALL),
     NavEntry("systems", "Systems", "inventory:list", ALL),
@@ -47,10 +40,6 @@ NAVIGATION: tuple[NavEntry, ...] = (
     NavEntry("sources", "Sources", "ingest:source_list", frozenset({Role.ADMIN})),
     NavEntry("admin", "Administration", "admin:index", frozenset({Role.ADMIN})),
 )
-
-# Which issue builds each placeholder page, shown on it so nobody mistakes it for the feature.
-PLACEHOLDERS: dict[str, str] = {
-}
 
 
 def navigation_for(user) -> list[NavEntry]:

@@ -6,5 +6,4 @@ app_name = "dashboard"
 
 urlpatterns = [
     path("", views.home, name="home"),
-    path("soon/<slug:page>/", views.placeholder, name="placeholder"),
 ]

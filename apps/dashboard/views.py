@@ -1,12 +1,10 @@
 from django.contrib.auth.decorators import login_required
 from django.db.models import Count
-from django.http import Http404
 from django.shortcuts import render
 
 from apps.accounts.roles import Role
 from apps.accounts.scoping import scope_by_system
 from apps.dashboard import charts
-from apps.dashboard.navigation import PLACEHOLDERS, navigation_for
 from apps.inventory.models import System
 from apps.policy.forms import AsOfForm
 from apps.policy.selectors import as_of_for_user
@@ -52,12 +50,3 @@ def home(request):
             **overview_context(user, as_of),
         },
     )
-
-
-@login_required
-def placeholder(request, page):
-    allowed = {entry.key for entry in navigation_for(request.user)}
-    if page not in PLACEHOLDERS or page not in allowed:
-        raise Http404("No such page")
-    label = next(entry.label for entry in navigation_for(request.user) if entry.key == page)
-    return render(request, "dashboard/placeholder.html", {"title": label, "message": PLACEHOLDERS[page]})

@@ -15,11 +15,8 @@ from django.db.models import F, Q
 from django.urls import reverse
 from django.utils import timezone
 
+from apps.common.states import StateMachine
 from apps.inventory.models import FrameworkCode
-
-
-class InvalidTransition(Exception):
-    """A status cannot move from where it is to where it was asked to go."""
 
 
 class Engagement(models.Model):
@@ -115,7 +112,7 @@ class EvidenceRequestStatus(models.TextChoices):
     REOPENED = "reopened", "Reopened"
 
 
-class EvidenceRequest(models.Model):
+class EvidenceRequest(StateMachine, models.Model):
     """One line of the PBC ("provided by client") list: an auditor asks for evidence on a control."""
 
     Status = EvidenceRequestStatus
@@ -166,9 +163,8 @@ class EvidenceRequest(models.Model):
     def get_absolute_url(self) -> str:
         return reverse("engagements:request", kwargs={"pk": self.engagement_id, "request_pk": self.pk})
 
-    def ensure_can_move_to(self, status: str) -> None:
-        if status not in self.TRANSITIONS[self.status]:
-            raise InvalidTransition(f"an evidence request that is {self.status} cannot become {status}")
+    def transition_refusal(self, status: str) -> str:
+        return f"an evidence request that is {self.status} cannot become {status}"
 
     @property
     def is_overdue(self) -> bool:

@@ -19,13 +19,13 @@ from apps.accounts.models import User
 from apps.accounts.notifications import notification_send
 from apps.accounts.roles import Role
 from apps.accounts.scoping import auditor_grants, is_scoped_auditor
+from apps.common.states import InvalidTransition
 from apps.engagements.models import (
     Engagement,
     EvidenceRequest,
     EvidenceRequestItem,
     EvidenceRequestReminder,
     EvidenceReview,
-    InvalidTransition,
     Sample,
     SampleItem,
 )

@@ -11,6 +11,7 @@ from django.views.decorators.http import require_POST
 
 from apps.accounts.roles import Role
 from apps.accounts.scoping import is_scoped_auditor
+from apps.common.states import InvalidTransition
 from apps.engagements import selectors, services
 from apps.engagements.forms import (
     EngagementForm,
@@ -21,7 +22,7 @@ from apps.engagements.forms import (
     SampleForm,
     SampleItemTestForm,
 )
-from apps.engagements.models import Engagement, EvidenceRequest, InvalidTransition, SampleItem
+from apps.engagements.models import Engagement, EvidenceRequest, SampleItem
 from apps.engagements.populations import POPULATIONS
 from apps.evidence.models import Evidence
 from compliance_portal.csv_export import csv_response
@@ -274,10 +275,8 @@ def request_answer(request, pk: int, request_pk: int):
             actor=request.user, request_id=req.pk, evidence_ids=data["evidence"], upload=upload, note=data["note"]
         )
         messages.success(request, "Answered; the auditor has been told.")
-    except ValidationError as exc:
+    except ValidationError as exc:  # InvalidTransition too
         messages.error(request, _errors(exc))
-    except InvalidTransition as exc:
-        messages.error(request, str(exc))
     return redirect(req)
 
 
@@ -307,8 +306,8 @@ def request_reopen(request, pk: int, request_pk: int):
             raise ValidationError("say why the request is reopened")
         services.evidence_request_reopen(actor=request.user, request_id=req.pk, reason=form.cleaned_data["reason"])
         messages.success(request, "Reopened; the assignee has been told.")
-    except (ValidationError, InvalidTransition) as exc:
-        messages.error(request, _errors(exc) if isinstance(exc, ValidationError) else str(exc))
+    except ValidationError as exc:  # InvalidTransition too
+        messages.error(request, _errors(exc))
     return redirect(req)
 
 

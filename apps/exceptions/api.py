@@ -7,11 +7,10 @@ see, 409 for a move the request's status does not allow.
 
 from __future__ import annotations
 
-from django.core.exceptions import ValidationError as DjangoValidationError
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, extend_schema_field
 from rest_framework import serializers, status
-from rest_framework.exceptions import APIException, PermissionDenied, ValidationError
+from rest_framework.exceptions import PermissionDenied, ValidationError
 from rest_framework.pagination import PageNumberPagination
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -21,7 +20,7 @@ from apps.approvals.api import DecisionInput
 from apps.approvals.reauth import reauth_for_decision
 from apps.exceptions.chain import chain_state
 from apps.exceptions.forms import ExceptionFilterForm
-from apps.exceptions.models import Approval, ExceptionRequest, InvalidTransition
+from apps.exceptions.models import Approval, ExceptionRequest
 from apps.exceptions.selectors import (
     can_edit,
     can_renew,
@@ -45,23 +44,6 @@ from apps.exceptions.services import (
 from apps.exceptions.tiers import Slot, tier_policy
 
 TAG = ["exceptions"]
-
-
-class Conflict(APIException):
-    status_code = status.HTTP_409_CONFLICT
-    default_detail = "That move is not allowed in the request's current status."
-
-
-def _call(fn, **kwargs):
-    """Run a service; translate Django's exceptions into API errors (PermissionDenied is DRF's already)."""
-    try:
-        return fn(**kwargs)
-    except InvalidTransition as exc:
-        raise Conflict(" ".join(exc.messages)) from None
-    except DjangoValidationError as exc:
-        if hasattr(exc, "error_dict"):
-            raise ValidationError({k: [m for e in v for m in e.messages] for k, v in exc.error_dict.items()}) from None
-        raise ValidationError(exc.messages) from None
 
 
 # ---------------------------------------------------------------- output
@@ -271,7 +253,7 @@ class ExceptionRequestApi(APIView):
         if not can_request_any(request.user):
             raise PermissionDenied("Engineers, risk owners and compliance officers request exceptions.")
         d = _input(ExceptionCreateInput, request)
-        req = _call(exception_request, actor=request.user, data=_exception_input(d), submit=d["submit"])
+        req = exception_request(actor=request.user, data=_exception_input(d), submit=d["submit"])
         return Response(_detail(req), status=status.HTTP_201_CREATED)
 
 
@@ -309,7 +291,7 @@ class ExceptionUpdateApi(APIView):
             "evidence_ids": list(req.evidence_ids),
             **d,
         }
-        req = _call(exception_update, request_id=req.pk, actor=request.user, data=_exception_input(merged))
+        req = exception_update(request_id=req.pk, actor=request.user, data=_exception_input(merged))
         return Response(_detail(req))
 
 
@@ -319,7 +301,7 @@ class ExceptionSubmitApi(APIView):
     @extend_schema(tags=TAG, operation_id="exceptions_submit", request=None, responses=ExceptionDetailOutput)
     def post(self, request, pk: int):
         req = exception_get_for_user(user=request.user, pk=pk)
-        return Response(_detail(_call(exception_submit, request_id=req.pk, actor=request.user)))
+        return Response(_detail(exception_submit(request_id=req.pk, actor=request.user)))
 
 
 def _reauth_at(request, d: dict, req):
@@ -347,8 +329,7 @@ class ExceptionApproveApi(APIView):
         if is_read_only(request.user):
             raise PermissionDenied("Auditors never decide on exceptions.")
         d = _input(DecisionInput, request)
-        req = _call(
-            exception_approve,
+        req = exception_approve(
             request_id=req.pk,
             approver=request.user,
             comment=d["comment"],
@@ -373,8 +354,7 @@ class ExceptionRejectApi(APIView):
         if is_read_only(request.user):
             raise PermissionDenied("Auditors never decide on exceptions.")
         d = _input(DecisionInput, request)
-        req = _call(
-            exception_reject,
+        req = exception_reject(
             request_id=req.pk,
             approver=request.user,
             comment=d["comment"],
@@ -393,7 +373,7 @@ class ExceptionRevokeApi(APIView):
         if not can_revoke(request.user, req):
             raise PermissionDenied("Only compliance officers revoke approved or pending exceptions.")
         d = _input(RevokeInput, request)
-        return Response(_detail(_call(exception_revoke, request_id=req.pk, actor=request.user, reason=d["reason"])))
+        return Response(_detail(exception_revoke(request_id=req.pk, actor=request.user, reason=d["reason"])))
 
 
 class ExceptionRenewApi(APIView):
@@ -407,8 +387,8 @@ class ExceptionRenewApi(APIView):
         if not can_renew(request.user, req):
             raise PermissionDenied("Only an approved or expired exception is renewed, by those who may request it.")
         d = _input(RenewInput, request)
-        new = _call(
-            exception_renew, request_id=req.pk, actor=request.user, expires_at=d["expires_at"], submit=d["submit"]
+        new = exception_renew(
+            request_id=req.pk, actor=request.user, expires_at=d["expires_at"], submit=d["submit"]
         )
         return Response(_detail(new), status=status.HTTP_201_CREATED)
 

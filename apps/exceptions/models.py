@@ -17,19 +17,15 @@ import hashlib
 
 from django.conf import settings
 from django.contrib.postgres.fields import ArrayField
-from django.core.exceptions import ValidationError
 from django.db import models
 from django.urls import reverse
 
+from apps.common.states import StateMachine
 from apps.exceptions.tiers import Slot, Tier
 from apps.ledger.canonical import canonical_json, to_jsonable
 
 
-class InvalidTransition(ValidationError):
-    """The request is not in a status from which this move is allowed."""
-
-
-class ExceptionRequest(models.Model):
+class ExceptionRequest(StateMachine, models.Model):
     """A request to accept a failing control on a scope until a date; active once its chain approves it."""
 
     class Status(models.TextChoices):
@@ -147,23 +143,6 @@ class ExceptionRequest(models.Model):
     @property
     def reference(self) -> str:
         return f"EX-{self.pk}"
-
-    # ---- state machine
-
-    def can_move_to(self, status: str) -> bool:
-        return status in self.TRANSITIONS[self.status]
-
-    def ensure_can_move_to(self, status: str) -> None:
-        if not self.can_move_to(status):
-            raise InvalidTransition(
-                f"{self.reference} is {self.get_status_display().lower()}; it cannot become "
-                f"{self.Status(status).label.lower()}"
-            )
-
-    def ensure_status(self, *statuses: str) -> None:
-        if self.status not in statuses:
-            wanted = " or ".join(self.Status(s).label.lower() for s in statuses)
-            raise InvalidTransition(f"{self.reference} is {self.get_status_display().lower()}, not {wanted}")
 
     # ---- what an approver approves
 

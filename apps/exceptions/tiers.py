@@ -2,23 +2,22 @@
 
 Loaded from a TOML file (the shipped `tier_policy.toml`, or PORTAL_EXCEPTION_POLICY_FILE)
 and validated loudly: a bad policy file stops start-up checks and every use, it is never
-guessed at. Pure apart from reading settings.
+guessed at. Read (once per path) by apps.common.policy_files, the loader of every policy file.
 """
 
 from __future__ import annotations
 
-import functools
-import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 
-from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 from django.db import models
 
 from apps.approvals.slots import Slot  # noqa: F401  (re-exported: the tier chains name these slots)
+from apps.common.policy_files import policy_file_load, policy_toml
 
 SHIPPED = Path(__file__).with_name("tier_policy.toml")
+WHAT = "exception tier policy"
 
 
 class Tier(models.TextChoices):
@@ -60,12 +59,9 @@ def parse_policy(text: str, *, source: str = "<string>") -> TierPolicy:
     """Validate a tier policy document; ImproperlyConfigured naming what is wrong."""
 
     def bad(message: str):
-        return ImproperlyConfigured(f"exception tier policy {source}: {message}")
+        return ImproperlyConfigured(f"{WHAT} {source}: {message}")
 
-    try:
-        doc = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as exc:
-        raise bad(f"not valid TOML ({exc})") from None
+    doc = policy_toml(text, what=WHAT, source=source)
     risk = doc.get("risk") or {}
     likelihood, impact, matrix = risk.get("likelihood"), risk.get("impact"), risk.get("matrix")
     if not (isinstance(likelihood, list) and likelihood and all(isinstance(x, str) for x in likelihood)):
@@ -109,16 +105,6 @@ def parse_policy(text: str, *, source: str = "<string>") -> TierPolicy:
     )
 
 
-@functools.cache
-def _load(path: str) -> TierPolicy:
-    try:
-        text = Path(path).read_text(encoding="utf-8")
-    except OSError as exc:
-        raise ImproperlyConfigured(f"exception tier policy {path}: cannot read it ({exc})") from None
-    return parse_policy(text, source=path)
-
-
 def tier_policy() -> TierPolicy:
     """The tier policy in force (cached per file path)."""
-    path = getattr(settings, "PORTAL_EXCEPTION_POLICY_FILE", "") or str(SHIPPED)
-    return _load(str(path))
+    return policy_file_load(setting="PORTAL_EXCEPTION_POLICY_FILE", shipped=SHIPPED, what=WHAT, parse=parse_policy)

@@ -5,8 +5,9 @@ from django.contrib import admin, messages
 from django.core.exceptions import ValidationError
 from django.http import HttpResponseRedirect
 
+from apps.common.states import InvalidTransition
 from apps.ingest.models import Receipt, Source, TrustedKey
-from apps.ingest.services import InvalidTransition, receipt_reparse, source_disable, source_enable
+from apps.ingest.services import receipt_reparse, source_disable, source_enable
 from apps.ingest.trust import TrustedKeyError, trusted_key_add, trusted_key_revoke
 
 

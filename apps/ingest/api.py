@@ -149,20 +149,15 @@ class _WebhookApi(_IngestApi):
     def _json_body(self, request) -> bytes:
         return _json_object_body(request._request, read_body(request))
 
-    @staticmethod
-    def _event(request, meta_key: str, header: str) -> str:
-        return _event(request, meta_key, header)
-
 
 # ---------------------------------------------------------------- GitHub and GitLab: the hot path
 #
 # Webhook deliveries are the portal's highest-volume requests, so their endpoints are plain
 # Django views (`github_webhook`, `gitlab_webhook`) rather than DRF ones: DRF's request wrapping,
 # content negotiation, authentication/permission/throttle classes and renderer cost more CPU
-# than the accept itself. The checks are the same functions the DRF classes use, in the same
-# order (size, credential header, enabled source, credential, rate, event, body), and answer the same JSON.
-# The DRF classes below stay as the endpoints' OpenAPI description (drf-spectacular reads the
-# view's `cls`) and as an equivalent DRF implementation.
+# than the accept itself. The checks are the same functions the DRF ingest endpoints use, in the
+# same order (size, credential header, enabled source, credential, rate, event, body), and answer
+# the same JSON. `_webhook_schema` describes each endpoint for OpenAPI; it serves nothing.
 
 
 @dataclass(frozen=True)
@@ -276,65 +271,75 @@ def _webhook_view(hook: _Webhook, documented_by: type[APIView]):
     return view
 
 
-class GitHubWebhookApi(_WebhookApi):
-    """OpenAPI description of POST /api/v1/ingest/github (served by `github_webhook`)."""
-
-    authentication_classes = [GitHubSignatureAuthentication]
+def _webhook_schema(hook: _Webhook, *, summary: str, description: str, headers: list) -> type[APIView]:
+    """The OpenAPI description of a webhook endpoint that a plain view serves: drf-spectacular
+    documents a URL by its view's `cls`. No URL routes to this class; it implements nothing."""
 
     @extend_schema(
         tags=["ingest"],
-        operation_id="ingest_github",
+        operation_id=f"ingest_{hook.kind}",
+        summary=summary,
+        description=description,
+        parameters=[
+            OpenApiParameter(
+                "source", OpenApiTypes.INT, OpenApiParameter.QUERY, required=True,
+                description=f"The {hook.label} source's id.",
+            ),
+            *headers,
+        ],
+        request={"application/json": OpenApiTypes.OBJECT},
+        responses=ACCEPT_RESPONSES,
+    )  # fmt: skip
+    def post(self, request):
+        raise exceptions.MethodNotAllowed(request.method)  # never routed: `<kind>_webhook` serves the URL
+
+    return type(
+        f"{hook.label}WebhookSchema",
+        (APIView,),
+        {
+            "__doc__": f"OpenAPI description of POST /api/v1/ingest/{hook.kind} (served by `{hook.kind}_webhook`).",
+            "__module__": __name__,
+            # The credential scheme the schema names (apps.ingest.schema); the view checks it itself.
+            "authentication_classes": [hook.authentication],
+            "permission_classes": [IsEnabledSource],
+            "post": post,
+        },
+    )
+
+
+github_webhook = _webhook_view(
+    GITHUB,
+    _webhook_schema(
+        GITHUB,
         summary="Receive a GitHub webhook delivery",
         description=(
             "Point a GitHub webhook (content type application/json) at `/api/v1/ingest/github?source=<id>` with the "
             "secret create_source printed. Verified with X-Hub-Signature-256, deduplicated by X-GitHub-Delivery. "
             "Events the portal does not understand yet are kept as generic evidence."
         ),
-        parameters=[
-            OpenApiParameter(
-                "source", OpenApiTypes.INT, OpenApiParameter.QUERY, required=True, description="The GitHub source's id."
-            ),
+        headers=[
             OpenApiParameter("X-GitHub-Event", OpenApiTypes.STR, OpenApiParameter.HEADER, required=True),
             OpenApiParameter("X-GitHub-Delivery", OpenApiTypes.STR, OpenApiParameter.HEADER),
             OpenApiParameter("X-Hub-Signature-256", OpenApiTypes.STR, OpenApiParameter.HEADER, required=True),
         ],
-        request={"application/json": OpenApiTypes.OBJECT},
-        responses=ACCEPT_RESPONSES,
-    )
-    def post(self, request):
-        return accepted(*_webhook_receipt(request._request, request.auth, GITHUB))
-
-
-class GitLabWebhookApi(_WebhookApi):
-    """OpenAPI description of POST /api/v1/ingest/gitlab (served by `gitlab_webhook`)."""
-
-    authentication_classes = [GitLabTokenAuthentication]
-
-    @extend_schema(
-        tags=["ingest"],
-        operation_id="ingest_gitlab",
+    ),
+)
+gitlab_webhook = _webhook_view(
+    GITLAB,
+    _webhook_schema(
+        GITLAB,
         summary="Receive a GitLab webhook",
         description=(
             "Point a GitLab webhook at `/api/v1/ingest/gitlab?source=<id>` with the secret token create_source "
             "printed. Verified with X-Gitlab-Token, deduplicated by X-Gitlab-Event-UUID (or Idempotency-Key)."
         ),
-        parameters=[
-            OpenApiParameter(
-                "source", OpenApiTypes.INT, OpenApiParameter.QUERY, required=True, description="The GitLab source's id."
-            ),
+        headers=[
             OpenApiParameter("X-Gitlab-Event", OpenApiTypes.STR, OpenApiParameter.HEADER, required=True),
             OpenApiParameter("X-Gitlab-Event-UUID", OpenApiTypes.STR, OpenApiParameter.HEADER),
             OpenApiParameter("X-Gitlab-Token", OpenApiTypes.STR, OpenApiParameter.HEADER, required=True),
         ],
-        request={"application/json": OpenApiTypes.OBJECT},
-        responses=ACCEPT_RESPONSES,
-    )
-    def post(self, request):
-        return accepted(*_webhook_receipt(request._request, request.auth, GITLAB))
-
-
-github_webhook = _webhook_view(GITHUB, GitHubWebhookApi)
-gitlab_webhook = _webhook_view(GITLAB, GitLabWebhookApi)
+    ),
+)
 
 
 # The formats an upload may name in `kind` (otherwise detected from the content).

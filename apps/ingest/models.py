@@ -11,6 +11,7 @@ from django.conf import settings
 from django.db import models
 from django.urls import reverse
 
+from apps.common.states import StateMachine
 from apps.ledger.services import Actor
 
 
@@ -110,7 +111,7 @@ class Source(models.Model):
         return Actor("source", str(self.pk), self.name)
 
 
-class Receipt(models.Model):
+class Receipt(StateMachine, models.Model):
     """One accepted delivery or upload: where it came from, its raw body's sha256, its parse state."""
 
     State = ReceiptState
@@ -196,6 +197,13 @@ class Receipt(models.Model):
 
     def get_absolute_url(self) -> str:
         return reverse("ingest:receipt_detail", kwargs={"pk": self.pk})
+
+    state_field = "state"
+
+    def transition_refusal(self, state: str) -> str:
+        if state == ReceiptState.QUEUED:
+            return f"receipt {self.pk} is {self.state}; only failed or parsed receipts re-parse"
+        return super().transition_refusal(state)
 
     @property
     def public_state(self) -> str:

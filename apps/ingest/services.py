@@ -55,10 +55,6 @@ MAX_PARSE_ATTEMPTS = 10
 EFFECTIVE_AT_SKEW = timedelta(minutes=5)
 
 
-class InvalidTransition(Exception):
-    """A receipt cannot move from its current state to the one asked for."""
-
-
 # ---------------------------------------------------------------- sources
 
 
@@ -539,8 +535,7 @@ def receipt_reparse(*, actor, receipt_id: int) -> Receipt:
     if not isinstance(actor, str) and not (actor.is_superuser or actor.has_perm("ingest.change_receipt")):
         raise PermissionDenied("Only platform admins re-parse receipts.")
     receipt = Receipt.objects.select_for_update().get(pk=receipt_id)
-    if Receipt.State.QUEUED not in Receipt.TRANSITIONS[receipt.state]:
-        raise InvalidTransition(f"receipt {receipt.pk} is {receipt.state}; only failed or parsed receipts re-parse")
+    receipt.ensure_can_move_to(Receipt.State.QUEUED)
     before = receipt.state
     receipt.state, receipt.state_since, receipt.error = Receipt.State.QUEUED, timezone.now(), ""
     receipt.save(update_fields=["state", "state_since", "error"])

@@ -8,6 +8,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_POST
 
+from apps.common.states import InvalidTransition
 from apps.evidence.models import Evidence
 from apps.ingest.forms import ReceiptFilterForm, SourceAllowanceForm, SourceForm
 from apps.ingest.models import Receipt, Source
@@ -19,7 +20,6 @@ from apps.ingest.selectors import (
     source_list,
 )
 from apps.ingest.services import (
-    InvalidTransition,
     SourceCredentials,
     receipt_reparse,
     source_allow_system,

@@ -5,8 +5,6 @@ rules hold at both doors."""
 
 from __future__ import annotations
 
-from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
-from django.core.exceptions import ValidationError as DjangoValidationError
 from django.http import FileResponse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiResponse, extend_schema, inline_serializer
@@ -79,12 +77,7 @@ class PackListCreateApi(APIView):
         data = self.Input(data=request.data)
         data.is_valid(raise_exception=True)
         params = {k: v for k, v in data.validated_data.items() if k != "kind"}
-        try:
-            pack = pack_request(user=request.user, kind=data.validated_data["kind"], params=params)
-        except DjangoValidationError as exc:
-            raise exceptions.ValidationError("; ".join(exc.messages)) from None
-        except DjangoPermissionDenied as exc:
-            raise exceptions.PermissionDenied(str(exc)) from None
+        pack = pack_request(user=request.user, kind=data.validated_data["kind"], params=params)
         return Response(PackOutput(pack).data, status=status.HTTP_202_ACCEPTED)
 
 
@@ -108,9 +101,6 @@ class PackDownloadApi(APIView):
         pack = pack_get_for_user(user=request.user, pk=pk)
         if pack.status != Pack.Status.BUILT:
             return Response({"error": f"{pack.reference} is {pack.status}, not built"}, status=status.HTTP_409_CONFLICT)
-        try:
-            handle = pack_download(user=request.user, pack=pack)
-        except DjangoPermissionDenied as exc:
-            raise exceptions.PermissionDenied(str(exc)) from None
+        handle = pack_download(user=request.user, pack=pack)
         return FileResponse(handle, as_attachment=True, filename=f"evidence-pack-{pack.reference}.zip",
                             content_type="application/zip")

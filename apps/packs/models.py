@@ -18,6 +18,8 @@ from django.contrib.postgres.fields import ArrayField
 from django.db import models
 from django.urls import reverse
 
+from apps.common.states import StateMachine
+
 
 class PackStatus(models.TextChoices):
     QUEUED = "queued", "Queued"
@@ -42,7 +44,7 @@ class ScopeKind(models.TextChoices):
     ENGAGEMENT = "engagement", "Audit engagement"
 
 
-class Pack(models.Model):
+class Pack(StateMachine, models.Model):
     """One evidence pack: its scope, who asked, and how its build went (status, stage, attempts, file)."""
 
     Status = PackStatus
@@ -142,8 +144,6 @@ class Pack(models.Model):
     def is_active(self) -> bool:
         return self.status in self.ACTIVE
 
-    def can_move_to(self, status: str) -> bool:
-        return status in self.TRANSITIONS[self.status]
 
 
 class PackChunk(models.Model):

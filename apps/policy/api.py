@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db.models import Q
 from django.http import Http404
 from django.shortcuts import get_object_or_404
@@ -263,10 +262,7 @@ class CatalogImportApi(APIView):
             code = request.data.get("code") or code
         else:
             data = request.data
-        try:
-            framework = catalog_import(actor=request.user, data=data, code=code)
-        except DjangoValidationError as exc:
-            raise exceptions.ValidationError(" ".join(exc.messages)) from None
+        framework = catalog_import(actor=request.user, data=data, code=code)
         return Response({"code": framework.code, "controls": framework.controls.count()}, status=201)
 
 

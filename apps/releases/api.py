@@ -2,14 +2,13 @@
 
 A pipeline classifies a release (or CI metadata does it at parse time), risk owners decide
 from a script or the inbox, and the gate (`/api/v1/gate`) reads the result. Errors follow
-the contract ({"error": "..."}): 400 bad input or a move the status does not allow, 403 a
-decision that separation of duties, role or re-authentication forbids, 404 what the caller
-cannot see.
+the contract ({"error": "..."}, compliance_portal.api): 400 bad input or a decision on a
+sign-off that is not waiting for one, 403 a decision that separation of duties, role or
+re-authentication forbids, 404 what the caller cannot see, 409 a move TRANSITIONS does not allow.
 """
 
 from __future__ import annotations
 
-from django.core.exceptions import ValidationError as DjangoValidationError
 from django.http import Http404
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, extend_schema_field
@@ -29,16 +28,6 @@ from apps.releases.models import ReleaseSignoff, SignoffDecision
 from apps.releases.policy import release_policy
 
 TAG = ["releases"]
-
-
-def _call(fn, **kwargs):
-    """Run a service; Django's ValidationError becomes a 400 with the service's message."""
-    try:
-        return fn(**kwargs)
-    except DjangoValidationError as exc:
-        if hasattr(exc, "error_dict"):
-            raise ValidationError({k: [m for e in v for m in e.messages] for k, v in exc.error_dict.items()}) from None
-        raise ValidationError(exc.messages) from None
 
 
 # ---------------------------------------------------------------- output
@@ -210,8 +199,7 @@ class SignoffClassifyApi(APIView):
             raise NotFound("No artifact with that id or identity.") from None
         if not can_see_system(request.user, artifact.system_id):
             raise NotFound("No artifact with that id or identity.")
-        signoff = _call(
-            services.release_classify,
+        signoff = services.release_classify(
             artifact=artifact,
             change_class=d["change_class"],
             actor=request.user,
@@ -238,8 +226,7 @@ class _DecideApi(APIView):
             raise PermissionDenied("Auditors never sign releases off.")
         d = _input(SignoffDecisionInput, request)
         extra = {"slot": d["slot"]} if d.get("slot") and type(self).service is services.release_approve else {}
-        signoff = _call(
-            type(self).service,
+        signoff = type(self).service(
             **extra,
             signoff_id=signoff.pk,
             approver=request.user,

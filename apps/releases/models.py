@@ -15,19 +15,15 @@ import hashlib
 
 from django.conf import settings
 from django.contrib.postgres.fields import ArrayField
-from django.core.exceptions import ValidationError
 from django.db import models
 from django.urls import reverse
 
 from apps.approvals.slots import Slot
+from apps.common.states import StateMachine
 from apps.ledger.canonical import canonical_json, to_jsonable
 
 
-class InvalidTransition(ValidationError):
-    """The sign-off is not in a status from which this move is allowed."""
-
-
-class ReleaseSignoff(models.Model):
+class ReleaseSignoff(StateMachine, models.Model):
     """A release classified for sign-off: approved once its chain is complete for its exact digest."""
 
     class Status(models.TextChoices):
@@ -115,13 +111,6 @@ class ReleaseSignoff(models.Model):
     @property
     def reference(self) -> str:
         return f"REL-{self.pk}"
-
-    def ensure_can_move_to(self, status: str) -> None:
-        if status not in self.TRANSITIONS[self.status]:
-            raise InvalidTransition(
-                f"{self.reference} is {self.get_status_display().lower()}; "
-                f"it cannot become {self.Status(status).label.lower()}"
-            )
 
     def approvable(self) -> dict:
         """What a decision binds to: the exact artifact, its digest, the evidence set, the class."""

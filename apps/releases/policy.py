@@ -1,24 +1,24 @@
 """The release sign-off policy as data: change classes and their chains (N of M per slot).
 
 Loaded from TOML (the shipped `release_policy.toml`, or PORTAL_RELEASE_POLICY_FILE) and
-validated loudly. Slots are the approval engine's (`apps.approvals.slots.Slot`).
+validated loudly; read (once per path) by apps.common.policy_files. Slots are the approval
+engine's (`apps.approvals.slots.Slot`).
 """
 
 from __future__ import annotations
 
-import functools
 import re
-import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 
-from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 
 from apps.approvals.slots import Slot
+from apps.common.policy_files import policy_file_load, policy_toml
 from apps.inventory.models import RiskTier
 
 SHIPPED = Path(__file__).with_name("release_policy.toml")
+WHAT = "release policy"
 
 
 @dataclass(frozen=True)
@@ -90,12 +90,9 @@ def chain_raises(new: tuple[Step, ...], old: tuple[Step, ...]) -> bool:
 
 def parse_policy(text: str, *, source: str = "<string>") -> ReleasePolicy:
     def bad(message: str):
-        return ImproperlyConfigured(f"release policy {source}: {message}")
+        return ImproperlyConfigured(f"{WHAT} {source}: {message}")
 
-    try:
-        doc = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as exc:
-        raise bad(f"not valid TOML ({exc})") from None
+    doc = policy_toml(text, what=WHAT, source=source)
     envs = (doc.get("signoff") or {}).get("environments")
     if not (isinstance(envs, list) and envs and all(isinstance(e, str) and e for e in envs)):
         raise bad("signoff.environments must list at least one environment")
@@ -122,15 +119,6 @@ def parse_policy(text: str, *, source: str = "<string>") -> ReleasePolicy:
     return ReleasePolicy(environments=frozenset(envs), classes=classes, source=source)
 
 
-@functools.cache
-def _load(path: str) -> ReleasePolicy:
-    try:
-        text = Path(path).read_text(encoding="utf-8")
-    except OSError as exc:
-        raise ImproperlyConfigured(f"release policy {path}: cannot read it ({exc})") from None
-    return parse_policy(text, source=path)
-
-
 def release_policy() -> ReleasePolicy:
-    path = getattr(settings, "PORTAL_RELEASE_POLICY_FILE", "") or str(SHIPPED)
-    return _load(str(path))
+    """The release policy in force (cached per file path)."""
+    return policy_file_load(setting="PORTAL_RELEASE_POLICY_FILE", shipped=SHIPPED, what=WHAT, parse=parse_policy)

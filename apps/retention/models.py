@@ -16,13 +16,10 @@ from __future__ import annotations
 
 from django.conf import settings
 from django.contrib.postgres.fields import ArrayField
-from django.core.exceptions import ValidationError
 from django.db import models
 from django.urls import reverse
 
-
-class InvalidTransition(ValidationError):
-    """The hold is not in a status from which this move is allowed."""
+from apps.common.states import StateMachine
 
 
 class DataPolicy(models.Model):
@@ -72,7 +69,7 @@ class IdentifierFlag(models.Model):
         return f"{self.evidence_id}: {self.counts}"
 
 
-class LegalHold(models.Model):
+class LegalHold(StateMachine, models.Model):
     """A hold on a system, a period (optionally of one system) or a set of evidence: blocks disposal."""
 
     class Scope(models.TextChoices):
@@ -167,12 +164,6 @@ class LegalHold(models.Model):
     @property
     def reference(self) -> str:
         return f"LH-{self.pk}"
-
-    def ensure_can_move_to(self, status: str) -> None:
-        if status not in self.TRANSITIONS[self.status]:
-            raise InvalidTransition(
-                f"{self.reference} is {self.get_status_display().lower()}; it cannot become {status}"
-            )
 
     def describe(self) -> str:
         """One line saying what the hold covers."""

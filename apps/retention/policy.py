@@ -2,22 +2,22 @@
 
 Loaded from a TOML file (the shipped `retention_policy.toml`, or PORTAL_RETENTION_POLICY_FILE)
 and validated loudly, like the exception tier policy: a bad file is never guessed at.
-Pure apart from reading settings.
+Read (once per path) by apps.common.policy_files, the loader of every policy file.
 """
 
 from __future__ import annotations
 
-import functools
 import hashlib
 import re
-import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 
-from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 
+from apps.common.policy_files import policy_file_load, policy_toml
+
 SHIPPED = Path(__file__).with_name("retention_policy.toml")
+WHAT = "retention policy"
 MAX_DAYS = 36600  # a hundred years: anything longer is a typo
 
 
@@ -113,12 +113,9 @@ def parse_policy(text: str, *, source: str = "<string>") -> RetentionPolicy:
     """Validate a retention policy document; ImproperlyConfigured naming what is wrong."""
 
     def bad(message: str):
-        return ImproperlyConfigured(f"retention policy {source}: {message}")
+        return ImproperlyConfigured(f"{WHAT} {source}: {message}")
 
-    try:
-        doc = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as exc:
-        raise bad(f"not valid TOML ({exc})") from None
+    doc = policy_toml(text, what=WHAT, source=source)
     retention = doc.get("retention")
     if not isinstance(retention, dict):
         raise bad("the [retention] table is missing")
@@ -185,16 +182,6 @@ def parse_policy(text: str, *, source: str = "<string>") -> RetentionPolicy:
     )
 
 
-@functools.cache
-def _load(path: str) -> RetentionPolicy:
-    try:
-        text = Path(path).read_text(encoding="utf-8")
-    except OSError as exc:
-        raise ImproperlyConfigured(f"retention policy {path}: cannot read it ({exc})") from None
-    return parse_policy(text, source=path)
-
-
 def retention_policy() -> RetentionPolicy:
     """The retention policy in force (cached per file path)."""
-    path = getattr(settings, "PORTAL_RETENTION_POLICY_FILE", "") or str(SHIPPED)
-    return _load(str(path))
+    return policy_file_load(setting="PORTAL_RETENTION_POLICY_FILE", shipped=SHIPPED, what=WHAT, parse=parse_policy)

@@ -6,7 +6,8 @@ import pytest
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.utils import timezone
 
-from apps.engagements.models import EvidenceRequest, InvalidTransition
+from apps.common.states import InvalidTransition
+from apps.engagements.models import EvidenceRequest
 from apps.engagements.services import (
     evidence_request_accept,
     evidence_request_answer,

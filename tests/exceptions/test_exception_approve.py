@@ -6,7 +6,8 @@ import pytest
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.utils import timezone
 
-from apps.exceptions.models import Approval, ExceptionRequest, InvalidTransition
+from apps.common.states import InvalidTransition
+from apps.exceptions.models import Approval, ExceptionRequest
 from apps.exceptions.services import (
     ExceptionInput,
     exception_approve,

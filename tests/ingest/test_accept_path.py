@@ -61,6 +61,15 @@ def test_the_openapi_schema_still_documents_the_webhook_endpoints():
         assert any(p["name"] == "source" for p in post["parameters"])
 
 
+def test_the_webhook_endpoints_are_implemented_once_by_the_plain_views():
+    from apps.ingest import api
+
+    # No second (DRF) implementation that no URL serves: the schema views only describe the endpoints.
+    assert not hasattr(api, "GitHubWebhookApi") and not hasattr(api, "GitLabWebhookApi")
+    for view in (api.github_webhook, api.gitlab_webhook):
+        assert view.cls.__name__.endswith("WebhookSchema") and not issubclass(view.cls, api._IngestApi)
+
+
 @pytest.mark.django_db
 def test_a_blob_is_written_once_durably_and_never_rewritten(settings, tmp_path):
     settings.PORTAL_BLOB_FSYNC = True

@@ -9,11 +9,12 @@ from django.core.management import call_command
 from django.utils import timezone
 
 from apps import formats as parsers
+from apps.common.states import InvalidTransition
 from apps.evidence.models import Evidence, EvidenceRecord
 from apps.formats import ParseError
 from apps.ingest.blobs import blob_read
 from apps.ingest.models import Receipt
-from apps.ingest.services import InvalidTransition, receipt_accept, receipt_parse, receipt_reparse, receipt_sweep
+from apps.ingest.services import receipt_accept, receipt_parse, receipt_reparse, receipt_sweep
 from apps.ledger.models import PendingEntry
 from tests.ingest.conftest import COMMIT, upload
 
@@ -71,6 +72,15 @@ def test_only_failed_or_parsed_receipts_can_be_reparsed(ci):
     receipt = _accept(ci.source, b"<testsuite/>")
     with pytest.raises(InvalidTransition):
         receipt_reparse(actor="system:test", receipt_id=receipt.pk)
+
+
+def test_a_queued_receipt_is_refused_a_reparse_as_a_validation_error(ci):
+    from django.core.exceptions import ValidationError
+
+    receipt = _accept(ci.source, b"<testsuite/>")
+    with pytest.raises(ValidationError, match="only failed or parsed receipts re-parse"):
+        receipt_reparse(actor="system:test", receipt_id=receipt.pk)
+    assert Receipt.objects.get(pk=receipt.pk).state == Receipt.State.QUEUED
 
 
 def test_reparsing_a_parsed_receipt_writes_a_new_generation_and_keeps_the_old(client, ci, admin_user):

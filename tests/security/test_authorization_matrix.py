@@ -265,8 +265,6 @@ TABLE: list[tuple[str, str, str, tuple]] = [
      (DENY, OK, OK, OK, OK, OK, OK, OK)),
     # ---- dashboard
     ("", "GET", "/", (LOGIN, OK, OK, OK, OK, OK, OK, OK)),
-    # Every page is built now: the placeholder route answers 404 (packs was the last one).
-    ("soon/<slug:page>/", "GET", "/soon/packs/", (LOGIN,) + (GONE,) * 7),
     # ---- Django's admin site: staff (platform admins) only; everyone else to its login
     ("admin/*", "GET", "/admin/", (LOGIN, OK, LOGIN, LOGIN, LOGIN, LOGIN, LOGIN, LOGIN)),
     ("admin/*", "GET", "/admin/engagements/engagement/", (LOGIN, OK, LOGIN, LOGIN, LOGIN, LOGIN, LOGIN, LOGIN)),

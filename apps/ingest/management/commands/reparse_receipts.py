@@ -2,8 +2,9 @@
 
 from django.core.management.base import BaseCommand, CommandError
 
+from apps.common.states import InvalidTransition
 from apps.ingest.models import Receipt
-from apps.ingest.services import InvalidTransition, receipt_reparse
+from apps.ingest.services import receipt_reparse
 
 
 class Command(BaseCommand):

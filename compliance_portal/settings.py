@@ -70,6 +70,7 @@ INSTALLED_APPS = [
     "apps.packs",
     "apps.retention",
     "apps.releases",
+    "apps.attestations",
     # Issue 10: `manage.py generate_scale` (synthetic data sets for benchmarks); no models, no URLs.
     "apps.scale",
 ]

@@ -66,6 +66,47 @@ def coverage_by_framework(frameworks) -> dict:
     }
 
 
+ASSESSMENT_COLOURS = {"automated": "#1f4e8c", "both": "#00838f", "manual": "#6a1b9a", "none": "#c9ced4"}
+
+
+def assessment_by_framework(frameworks) -> dict:
+    """Stacked horizontal bars: per framework, every control (counted over systems) by how it is assessed:
+    rules only, rules and manual evidence, manual evidence only, or neither (not assessed)."""
+    shown = [f for f in frameworks if f.both is not None]  # past rollups without the split are left out
+    labels = [f.title if len(f.title) <= 38 else f.code.upper() for f in shown]
+    data = []
+    for key, attr, name in (
+        ("automated", "automated_only", "Automated (rules)"),
+        ("both", "both", "Automated and manual"),
+        ("manual", "manual_only", "Manual (documents)"),
+        ("none", "unmapped", "Neither"),
+    ):
+        data.append(
+            {
+                "type": "bar",
+                "orientation": "h",
+                "name": name,
+                "y": labels,
+                "x": [getattr(f, attr) for f in shown],
+                "marker": {"color": ASSESSMENT_COLOURS[key]},
+                "hovertemplate": "%{y}: %{x} controls " + name.lower() + "<extra></extra>",
+            }
+        )
+    return {
+        "data": data,
+        "layout": {
+            **_LAYOUT,
+            "title": {"text": "How controls are assessed, per framework"},
+            "barmode": "stack",
+            "height": 90 + 42 * max(len(shown), 1),
+            "margin": {"l": 150, "r": 10, "t": 40, "b": 40},
+            "xaxis": {"title": {"text": "Controls (count)"}, "rangemode": "tozero"},
+            "legend": {"orientation": "h", "y": -0.35},
+        },
+        "config": _CONFIG,
+    }
+
+
 def coverage_trend(trend: dict[str, list], *, title: str) -> dict:
     """One line per framework: coverage (% of applicable controls passing or excepted) per day."""
     data = []

@@ -229,6 +229,7 @@ def overview_charts(overview) -> dict:
     """Figure dicts of the overview page (used by the dashboard home view)."""
     return {
         "coverage_chart": charts.coverage_by_framework(overview.frameworks),
+        "assessment_chart": charts.assessment_by_framework(overview.frameworks),
         "trend_chart": charts.coverage_trend(overview.trend, title="Coverage over the last 90 days"),
         "failing_chart": charts.top_failing_controls(overview.top_failing),
         "trend_table": charts.trend_table(overview.trend),

@@ -249,3 +249,24 @@ def test_the_upload_form_on_the_control_page_stores_the_document(requirement, sy
                     {"requirement": requirement.pk, "system": system.pk, "title": "Conduct", "file": f})  # fmt: skip
     assert r.status_code == 302
     assert ManualDocument.objects.get().sha256 == hashlib.sha256(POLICY_PDF).hexdigest()
+
+
+def test_the_overview_and_its_chart_split_automated_from_manual_and_show_not_assessed(
+    requirement, system, engineer, compliance_officer, client
+):
+    from apps.policy import charts
+    from apps.policy.selectors import overview_for_user
+
+    _approved(requirement, system, engineer, compliance_officer, days_ago=30)
+    coverage_snapshot(system_ids=[system.pk])
+    snap = CoverageSnapshot.objects.get(system=system, framework__code="soc2")
+    (soc2,) = [f for f in overview_for_user(user=compliance_officer).frameworks if f.code == "soc2"]
+    assert soc2.manual == snap.manual > 0 and soc2.automated == snap.automated > 0
+    assert soc2.automated_only + soc2.both + soc2.manual_only + soc2.unmapped == 61
+    traces = {t["name"]: t["x"][0] for t in charts.assessment_by_framework([soc2])["data"]}
+    assert traces == {"Automated (rules)": soc2.automated_only, "Automated and manual": soc2.both,
+                      "Manual (documents)": soc2.manual_only, "Neither": soc2.unmapped}  # fmt: skip
+    client.force_login(compliance_officer)
+    html = client.get("/").content.decode()
+    assert "documents only" in html and "assessment-chart" in html
+    assert f"{snap.not_assessed} of 61 controls not assessed" in html

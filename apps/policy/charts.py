@@ -28,6 +28,20 @@ def _pct(value: float | None) -> float | None:
     return None if value is None else round(100 * value, 1)
 
 
+def _stacked_layout(title: str, rows: int) -> dict:
+    """Layout of a stacked bar chart per framework. The legend is pinned to the bottom of the figure
+    (container coordinates) with room for it to wrap in a narrow card: placed in plot coordinates it
+    covered the axis title and, wrapped, the plot itself."""
+    return {
+        "title": {"text": title},
+        "barmode": "stack",
+        "height": 230 + 42 * max(rows, 1),
+        "margin": {"l": 150, "r": 10, "t": 40, "b": 170},
+        "xaxis": {"title": {"text": "Controls (count)"}, "rangemode": "tozero"},
+        "legend": {"orientation": "h", "x": 0, "y": 0, "yref": "container", "yanchor": "bottom"},
+    }
+
+
 def coverage_by_framework(frameworks) -> dict:
     """Stacked horizontal bars: per framework, every control by status (counted over systems), with the
     controls that have no applicable result as "Not assessed", apart from failing and never as passing."""
@@ -55,12 +69,7 @@ def coverage_by_framework(frameworks) -> dict:
         "data": data,
         "layout": {
             **_LAYOUT,
-            "title": {"text": "Controls by status, per framework"},
-            "barmode": "stack",
-            "height": 90 + 42 * max(len(frameworks), 1),
-            "margin": {"l": 150, "r": 10, "t": 40, "b": 40},
-            "xaxis": {"title": {"text": "Controls (count)"}, "rangemode": "tozero"},
-            "legend": {"orientation": "h", "y": -0.35},
+            **_stacked_layout("Controls by status, per framework", len(frameworks)),
         },
         "config": _CONFIG,
     }
@@ -96,12 +105,7 @@ def assessment_by_framework(frameworks) -> dict:
         "data": data,
         "layout": {
             **_LAYOUT,
-            "title": {"text": "How controls are assessed, per framework"},
-            "barmode": "stack",
-            "height": 90 + 42 * max(len(shown), 1),
-            "margin": {"l": 150, "r": 10, "t": 40, "b": 40},
-            "xaxis": {"title": {"text": "Controls (count)"}, "rangemode": "tozero"},
-            "legend": {"orientation": "h", "y": -0.35},
+            **_stacked_layout("How controls are assessed, per framework", len(shown)),
         },
         "config": _CONFIG,
     }

@@ -270,3 +270,20 @@ def test_the_overview_and_its_chart_split_automated_from_manual_and_show_not_ass
     html = client.get("/").content.decode()
     assert "documents only" in html and "assessment-chart" in html
     assert f"{snap.not_assessed} of 61 controls not assessed" in html
+
+
+def test_an_auditor_cannot_upload_a_document_and_nothing_is_stored(requirement, system, auditor):
+    receipts = Receipt.objects.count()
+    with pytest.raises(PermissionDenied):
+        _upload(requirement, system, auditor, days_ago=1)
+    assert Receipt.objects.count() == receipts and not ManualDocument.objects.exists()
+
+
+def test_an_attestation_relying_on_a_submitted_document_is_refused(requirement, system, engineer, risk_owner, cc11):
+    from django.core.exceptions import ValidationError
+
+    document = _upload(requirement, system, engineer, days_ago=1)
+    with pytest.raises(ValidationError, match="approved"):
+        attestation_record(actor=risk_owner, data=_attest_input(cc11, system, [document]),
+                           reauthenticated_at=timezone.now())  # fmt: skip
+    assert not Attestation.objects.exists()

@@ -9,12 +9,12 @@ from __future__ import annotations
 from django.core.exceptions import ValidationError as DjangoValidationError
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import serializers, status
-from rest_framework.exceptions import APIException, ValidationError
+from rest_framework.exceptions import APIException, ParseError, PermissionDenied, ValidationError
 from rest_framework.parsers import MultiPartParser
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from apps.accounts.scoping import can_see_system
+from apps.accounts.scoping import can_see_system, is_read_only
 from apps.approvals.reauth import reauth_for_decision
 from apps.attestations.models import Attestation, DocumentKind, DocumentRequirement, InvalidTransition, ManualDocument
 from apps.attestations.selectors import document_get_for_user
@@ -22,6 +22,7 @@ from apps.attestations.services import (
     AttestationInput,
     DocumentUpload,
     attestation_record,
+    can_decide,
     document_approve,
     document_reject,
     document_upload,
@@ -47,6 +48,19 @@ def _call(fn, **kwargs):
         if hasattr(exc, "error_dict"):
             raise ValidationError({k: [m for e in v for m in e.messages] for k, v in exc.error_dict.items()}) from None
         raise ValidationError(exc.messages) from None
+
+
+def _ensure_writer(user) -> None:
+    if is_read_only(user):
+        raise PermissionDenied("Auditors read manual evidence; they never provide, decide on or attest it.")
+
+
+def _ensure_decider(user, document: ManualDocument) -> None:
+    _ensure_writer(user)
+    if not can_decide(user, document):
+        raise PermissionDenied(
+            "Only the requirement's owner or a compliance officer decides, never on their own upload."
+        )
 
 
 def _control(ref: str) -> Control:
@@ -112,6 +126,13 @@ class DocumentUploadApi(APIView):
         },  # fmt: skip
     )
     def post(self, request):
+        _ensure_writer(request.user)
+        content_type = request.content_type.split(";", 1)[0].strip().lower()
+        if content_type != "multipart/form-data":
+            raise ParseError(
+                f"content type {content_type or '(none)'!r} is not accepted: send multipart/form-data "
+                "with the document in the 'file' field"
+            )
         s = DocumentUploadInput(data=request.data)
         s.is_valid(raise_exception=True)
         d = s.validated_data
@@ -146,6 +167,7 @@ class DocumentApproveApi(APIView):
     )  # fmt: skip
     def post(self, request, pk: int):
         document = document_get_for_user(user=request.user, pk=pk)
+        _ensure_decider(request.user, document)
         return Response(DocumentOutput(_call(document_approve, actor=request.user, document_id=document.pk)).data)
 
 
@@ -163,6 +185,7 @@ class DocumentRejectApi(APIView):
     )  # fmt: skip
     def post(self, request, pk: int):
         document = document_get_for_user(user=request.user, pk=pk)
+        _ensure_decider(request.user, document)
         s = RejectInput(data=request.data)
         s.is_valid(raise_exception=True)
         document = _call(
@@ -218,6 +241,7 @@ class AttestationCreateApi(APIView):
         },  # fmt: skip
     )
     def post(self, request):
+        _ensure_writer(request.user)
         s = AttestationInputSerializer(data=request.data)
         s.is_valid(raise_exception=True)
         d = s.validated_data

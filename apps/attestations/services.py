@@ -154,12 +154,16 @@ def document_upload(*, actor, requirement_id: int, system: System, upload: Docum
     return document
 
 
-def _decide(*, actor, document_id: int, to: str, action: str, reason: str = "") -> ManualDocument:
+def _decide(
+    *, actor, document_id: int, to: str, action: str, reason: str = "", reason_required: bool = False
+) -> ManualDocument:
     document = ManualDocument.objects.select_for_update().select_related("requirement").get(pk=document_id)
     if not can_decide(actor, document):
         raise PermissionDenied(
             "Only the requirement's owner or a compliance officer decides on a document, and never on their own upload."
         )
+    if reason_required and not reason.strip():
+        raise ValidationError({"reason": ["say why the document is rejected"]})
     document.ensure_can_move_to(to)
     document.status, document.decided_by, document.decided_at = to, actor, timezone.now()
     document.save(update_fields=["status", "decided_by", "decided_at"])
@@ -179,10 +183,8 @@ def document_approve(*, actor, document_id: int) -> ManualDocument:
 @transaction.atomic
 def document_reject(*, actor, document_id: int, reason: str) -> ManualDocument:
     """Reject a submitted document, saying why."""
-    if not reason.strip():
-        raise ValidationError({"reason": ["say why the document is rejected"]})
     return _decide(actor=actor, document_id=document_id, to=ManualDocument.Status.REJECTED,
-                   action="manual_document.rejected", reason=reason)  # fmt: skip
+                   action="manual_document.rejected", reason=reason, reason_required=True)  # fmt: skip
 
 
 # ---------------------------------------------------------------- attestations

@@ -49,6 +49,11 @@ def _back(control):
     return redirect("policy:control_detail", control_id=control.ref)
 
 
+def _ensure_writer(user) -> None:
+    if is_read_only(user):
+        raise PermissionDenied("Auditors read manual evidence; they never provide, decide on or attest it.")
+
+
 def _errors(request, exc) -> None:
     text = "; ".join(exc.messages) if isinstance(exc, ValidationError) else str(exc)
     messages.error(request, text)
@@ -57,6 +62,7 @@ def _errors(request, exc) -> None:
 @login_required
 @require_POST
 def document_upload_view(request, control_pk: int):
+    _ensure_writer(request.user)
     control = get_object_or_404(Control.objects.select_related("framework"), pk=control_pk)
     systems = control_manual_detail(user=request.user, control=control)["systems"]
     form = DocumentUploadForm(request.POST, request.FILES, control=control, systems=systems)
@@ -79,13 +85,18 @@ def document_upload_view(request, control_pk: int):
 @require_POST
 def document_decide_view(request, pk: int):
     document = document_get_for_user(user=request.user, pk=pk)
+    _ensure_writer(request.user)
+    if not can_decide(request.user, document):  # a refusal is a 403, not a message
+        raise PermissionDenied(
+            "Only the requirement's owner or a compliance officer decides, never on their own upload."
+        )
     control = document.requirement.control
     try:
         if request.POST.get("decision") == "approve":
             document_approve(actor=request.user, document_id=document.pk)
         else:
             document_reject(actor=request.user, document_id=document.pk, reason=request.POST.get("reason", ""))
-    except (ValidationError, PermissionDenied, InvalidTransition) as exc:
+    except (ValidationError, InvalidTransition) as exc:
         _errors(request, exc)
     return _back(control)
 
@@ -93,6 +104,7 @@ def document_decide_view(request, pk: int):
 @login_required
 @require_POST
 def attestation_create_view(request, control_pk: int):
+    _ensure_writer(request.user)
     control = get_object_or_404(Control.objects.select_related("framework"), pk=control_pk)
     systems = control_manual_detail(user=request.user, control=control)["systems"]
     form = AttestationForm(request.POST, control=control, systems=systems)

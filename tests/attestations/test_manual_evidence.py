@@ -287,3 +287,33 @@ def test_an_attestation_relying_on_a_submitted_document_is_refused(requirement, 
         attestation_record(actor=risk_owner, data=_attest_input(cc11, system, [document]),
                            reauthenticated_at=timezone.now())  # fmt: skip
     assert not Attestation.objects.exists()
+
+
+def test_a_past_days_rollup_counts_documents_as_they_stood_that_day(requirement, system, engineer, compliance_officer):
+    _approved(requirement, system, engineer, compliance_officer, days_ago=30)  # dated a month ago, approved today
+    yesterday = timezone.localdate() - timedelta(days=1)
+    coverage_snapshot(day=yesterday, system_ids=[system.pk])
+    coverage_snapshot(system_ids=[system.pk])
+    then = CoverageSnapshot.objects.get(system=system, framework__code="soc2", day=yesterday)
+    today = CoverageSnapshot.objects.get(system=system, framework__code="soc2", day=timezone.localdate())
+    assert then.control_status["soc2-cc1-1"] == "missing"  # not yet approved at the end of yesterday
+    assert today.control_status["soc2-cc1-1"] == "pass"
+
+
+def test_the_attestation_form_re_authenticates_with_the_password_and_refuses_a_wrong_one(
+    requirement, system, engineer, compliance_officer, risk_owner, cc11, client
+):
+    document = _approved(requirement, system, engineer, compliance_officer, days_ago=30)
+    now = timezone.now()
+    form = {"system": system.pk, "period_start": (now - timedelta(days=90)).strftime("%Y-%m-%d %H:%M"),
+            "period_end": (now - timedelta(days=1)).strftime("%Y-%m-%d %H:%M"), "statement": "Operated.",
+            "documents": [document.pk]}  # fmt: skip
+    client.force_login(risk_owner)
+    client.post(f"/controls/{cc11.pk}/attestations/new", {**form, "password": "not-it"})
+    assert not Attestation.objects.exists()
+    assert ledger_entries(action="security.reauth_failed")
+    client.post(f"/controls/{cc11.pk}/attestations/new", form)  # no password, no recent step-up
+    assert not Attestation.objects.exists()
+    r = client.post(f"/controls/{cc11.pk}/attestations/new", {**form, "password": TEST_PASSWORD})
+    assert r.status_code == 302
+    assert Attestation.objects.get().digests == [document.sha256]

@@ -90,6 +90,7 @@ INSTALLED_APPS = [
     "apps.packs",
     "apps.retention",
     "apps.releases",
+    "apps.attestations",
     # Demo data (`seed_demo`) and the scale generator (`generate_scale`) are tooling, not product:
     # the prod profile never installs them (tests/test_devtools_boundary.py).
     *([] if IS_PROD else ["devtools"]),

@@ -28,6 +28,7 @@ urlpatterns = [
     path("", include("apps.ingest.urls")),
     path("", include("apps.connectors.urls")),
     path("", include("apps.policy.urls")),
+    path("", include("apps.attestations.urls")),
     path("api/v1/", include("apps.inventory.api_urls")),
     path("api/v1/", include("apps.ledger.api_urls")),
     path("api/v1/", include("apps.ingest.api_urls")),
@@ -38,6 +39,7 @@ urlpatterns = [
     path("api/v1/", include("apps.packs.api_urls")),
     path("api/v1/", include("apps.exceptions.api_urls")),
     path("api/v1/", include("apps.releases.api_urls")),
+    path("api/v1/", include("apps.attestations.api_urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
     # The split view serves Swagger UI's start-up script as a file: no inline script (CSP); its page
     # keeps one fixed <style> block, allowed here (and only here) by its hash.

@@ -313,15 +313,9 @@ def evidence_request_create(
 
 
 def _portal_upload_source():
-    from apps.ingest.models import Source
-    from apps.ingest.services import source_create
+    from apps.ingest.services import portal_upload_source
 
-    source = Source.objects.filter(name=PORTAL_UPLOAD_SOURCE).first()
-    if source is None:
-        source = source_create(
-            actor="system:evidence_request_answer", kind="generic-ci", name=PORTAL_UPLOAD_SOURCE
-        ).source
-    return source
+    return portal_upload_source(name=PORTAL_UPLOAD_SOURCE, actor="system:evidence_request_answer")
 
 
 @transaction.atomic

@@ -122,6 +122,17 @@ def source_create(*, actor, kind: str, name: str, system: System | None = None) 
 
 
 @transaction.atomic
+def portal_upload_source(*, name: str, actor: str) -> Source:
+    """The source that stands for people uploading through the portal (one per purpose, made on first use).
+
+    A person's upload (an evidence request's answer, a control's document) is accepted like any other
+    upload, through `receipt_accept`; its receipt names the user in its headers and its own ledger entry."""
+    source = Source.objects.filter(name=name).first()
+    if source is None:
+        source = source_create(actor=actor, kind="generic-ci", name=name).source
+    return source
+
+
 def source_rotate(*, actor, source_id: int) -> SourceCredentials:
     """Replace a source's token (and secret); the old ones stop working at commit."""
     ensure_can_manage_sources(actor)

@@ -28,6 +28,20 @@ def _pct(value: float | None) -> float | None:
     return None if value is None else round(100 * value, 1)
 
 
+def _stacked_layout(title: str, rows: int) -> dict:
+    """Layout of a stacked bar chart per framework. The legend is pinned to the bottom of the figure
+    (container coordinates) with room for it to wrap in a narrow card: placed in plot coordinates it
+    covered the axis title and, wrapped, the plot itself."""
+    return {
+        "title": {"text": title},
+        "barmode": "stack",
+        "height": 230 + 42 * max(rows, 1),
+        "margin": {"l": 150, "r": 10, "t": 40, "b": 170},
+        "xaxis": {"title": {"text": "Controls (count)"}, "rangemode": "tozero"},
+        "legend": {"orientation": "h", "x": 0, "y": 0, "yref": "container", "yanchor": "bottom"},
+    }
+
+
 def coverage_by_framework(frameworks) -> dict:
     """Stacked horizontal bars: per framework, every control by status (counted over systems), with the
     controls that have no applicable result as "Not assessed", apart from failing and never as passing."""
@@ -55,12 +69,43 @@ def coverage_by_framework(frameworks) -> dict:
         "data": data,
         "layout": {
             **_LAYOUT,
-            "title": {"text": "Controls by status, per framework"},
-            "barmode": "stack",
-            "height": 90 + 42 * max(len(frameworks), 1),
-            "margin": {"l": 150, "r": 10, "t": 40, "b": 40},
-            "xaxis": {"title": {"text": "Controls (count)"}, "rangemode": "tozero"},
-            "legend": {"orientation": "h", "y": -0.35},
+            **_stacked_layout("Controls by status, per framework", len(frameworks)),
+        },
+        "config": _CONFIG,
+    }
+
+
+ASSESSMENT_COLOURS = {"automated": "#1f4e8c", "both": "#00838f", "manual": "#6a1b9a", "none": "#c9ced4"}
+
+
+def assessment_by_framework(frameworks) -> dict:
+    """Stacked horizontal bars: per framework, every control (counted over systems) by how it is assessed:
+    rules only, rules and manual evidence, manual evidence only, or neither (not assessed)."""
+    shown = [f for f in frameworks if f.both is not None]  # past rollups without the split are left out
+    labels = [f.title if len(f.title) <= 38 else f.code.upper() for f in shown]
+    data = []
+    for key, attr, name in (
+        ("automated", "automated_only", "Automated (rules)"),
+        ("both", "both", "Automated and manual"),
+        ("manual", "manual_only", "Manual (documents)"),
+        ("none", "unmapped", "Neither"),
+    ):
+        data.append(
+            {
+                "type": "bar",
+                "orientation": "h",
+                "name": name,
+                "y": labels,
+                "x": [getattr(f, attr) for f in shown],
+                "marker": {"color": ASSESSMENT_COLOURS[key]},
+                "hovertemplate": "%{y}: %{x} controls " + name.lower() + "<extra></extra>",
+            }
+        )
+    return {
+        "data": data,
+        "layout": {
+            **_LAYOUT,
+            **_stacked_layout("How controls are assessed, per framework", len(shown)),
         },
         "config": _CONFIG,
     }

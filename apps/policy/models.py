@@ -401,6 +401,9 @@ class CoverageSnapshot(models.Model):
         default=0, help_text="Controls with no applicable result (controls_total - applicable); never passing."
     )
     automated = models.PositiveIntegerField(default=0, help_text="Controls that a current rule is mapped to.")
+    manual = models.PositiveIntegerField(
+        default=0, help_text="Controls that documents or attestations assess (with automated: both)."
+    )
     unmapped = models.PositiveIntegerField(
         null=True, help_text="Controls with neither rules nor manual evidence (null: not recorded before 0007)."
     )

@@ -236,6 +236,23 @@ class FrameworkCoverage:
     controls_total: int = 0  # the framework's controls, summed over systems
     not_assessed: int = 0  # no applicable result: shown apart from failing, never as passing
     unmapped: int | None = 0  # neither rules nor manual evidence (None: a past rollup did not record it)
+    automated: int = 0  # controls a current rule maps to (with manual evidence too: both)
+    manual: int = 0  # controls documents or attestations assess (with a rule too: both)
+
+    @property
+    def both(self) -> int | None:
+        """Controls assessed by rules and by manual evidence (None when a past rollup did not record it)."""
+        if self.unmapped is None:
+            return None
+        return max(self.automated + self.manual + self.unmapped - self.controls_total, 0)
+
+    @property
+    def automated_only(self) -> int | None:
+        return None if self.both is None else self.automated - self.both
+
+    @property
+    def manual_only(self) -> int | None:
+        return None if self.both is None else self.manual - self.both
 
     @property
     def coverage(self) -> float | None:
@@ -289,6 +306,8 @@ def overview_for_user(*, user, as_of: date | None = None) -> Overview:
         agg.controls_total += snap.controls_total
         agg.not_assessed += snap.not_assessed
         agg.unmapped = None if agg.unmapped is None or snap.unmapped is None else agg.unmapped + snap.unmapped
+        agg.automated += snap.automated
+        agg.manual += snap.manual
         s = per_system.setdefault(
             snap.system_id,
             {"system": snap.system, "applicable": 0, "good": 0, "failing": 0, "missing": 0, "controls_total": 0,

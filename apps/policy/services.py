@@ -872,6 +872,29 @@ def manual_assessment_provider_register(provider) -> None:
         MANUAL_ASSESSMENT_PROVIDERS.append(provider)
 
 
+# Where manual results come from: callables (system ids, at) -> {system id: {control pk: [statuses]}}, the
+# status of each document requirement of a control on a system as of `at` (issue 24, item 4). Coverage
+# takes the worst of a control's rule results and these, so "both" controls need both to pass.
+MANUAL_STATUS_PROVIDERS: list = []
+
+
+def manual_status_provider_register(provider) -> None:
+    """Register a callable (system_ids, at) -> {system id: {control pk: [statuses]}} for manual evidence."""
+    if provider not in MANUAL_STATUS_PROVIDERS:
+        MANUAL_STATUS_PROVIDERS.append(provider)
+
+
+# Sections that apps above policy add to a control's page (e.g. its documents and attestations):
+# callables (request, control) -> rendered HTML, shown in registration order.
+CONTROL_PANELS: list = []
+
+
+def control_panel_register(panel) -> None:
+    """Register a callable (request, control) -> HTML shown on every control's page."""
+    if panel not in CONTROL_PANELS:
+        CONTROL_PANELS.append(panel)
+
+
 def control_assessment_modes() -> dict[int, str]:
     """Control pk -> Control.Assessment for every control: automated when a current rule maps to it,
     manual when a registered provider says documents or attestations assess it, both, or none."""
@@ -911,6 +934,10 @@ def coverage_snapshot(*, day: date | None = None, system_ids: Iterable[int] | No
     ids = [s.pk for s in systems]
     end = None if day >= today else day_end(day)
     statuses = system_control_statuses(ids, end=end)
+    for provider in MANUAL_STATUS_PROVIDERS:  # documents and attestations, judged at the same instant
+        for system_id, per_control in provider(ids, end or now).items():
+            for control_pk, manual_statuses in per_control.items():
+                statuses[system_id][control_pk].extend(manual_statuses)
     frameworks = {f.code: f for f in Framework.objects.all()}
     controls_by_fw: dict[str, dict[int, str]] = defaultdict(dict)  # code -> control pk -> control id
     for code, pk, control_id in Control.objects.values_list("framework__code", "pk", "control_id"):
@@ -964,6 +991,7 @@ def coverage_snapshot(*, day: date | None = None, system_ids: Iterable[int] | No
                     # every control counts: what has no applicable result is "not assessed", not hidden
                     not_assessed=len(cids) - applicable,
                     automated=assessed_by[Control.Assessment.AUTOMATED] + assessed_by[Control.Assessment.BOTH],
+                    manual=assessed_by[Control.Assessment.MANUAL] + assessed_by[Control.Assessment.BOTH],
                     unmapped=assessed_by[Control.Assessment.NONE],
                     coverage=(good / len(cids)) if cids else None,
                     control_status=counted,
@@ -992,7 +1020,7 @@ def coverage_snapshot(*, day: date | None = None, system_ids: Iterable[int] | No
             unique_fields=["day", "framework", "system"],
             update_fields=[
                 "controls_total", "applicable", "passing", "failing", "missing", "excepted", "not_assessed",
-                "automated", "unmapped", "coverage", "control_status", "computed_at",
+                "automated", "manual", "unmapped", "coverage", "control_status", "computed_at",
             ],
         )  # fmt: skip
         fields = ["results_applicable", "results_failing", "results_missing", "computed_at"]

@@ -11,6 +11,7 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.http import Http404, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
+from django.utils.safestring import mark_safe
 from django.views.decorators.http import require_POST
 
 from apps.accounts.scoping import can_see_system
@@ -40,7 +41,7 @@ from apps.policy.selectors import (
     system_controls_for_user,
     system_results_version,
 )
-from apps.policy.services import can_edit_rules, catalog_import, rule_dry_run_request, rule_save
+from apps.policy.services import CONTROL_PANELS, can_edit_rules, catalog_import, rule_dry_run_request, rule_save
 
 
 def _as_of(request):
@@ -71,7 +72,10 @@ def control_detail(request, control_id):
         context = {"ref": control_id, "controls": exc.controls}
         return render(request, "policy/control_choose.html", context, status=300)
     detail = control_detail_for_user(user=request.user, control=control, as_of=as_of)
-    return render(request, "policy/control_detail.html", {"control": control, "form": form, "as_of": as_of, **detail})
+    # apps above policy add their sections (documents and attestations) through the registered panels
+    panels = [mark_safe(panel(request, control)) for panel in CONTROL_PANELS]  # noqa: S308 - rendered templates
+    context = {"control": control, "form": form, "as_of": as_of, "panels": panels, **detail}
+    return render(request, "policy/control_detail.html", context)
 
 
 @login_required
@@ -225,6 +229,7 @@ def overview_charts(overview) -> dict:
     """Figure dicts of the overview page (used by the dashboard home view)."""
     return {
         "coverage_chart": charts.coverage_by_framework(overview.frameworks),
+        "assessment_chart": charts.assessment_by_framework(overview.frameworks),
         "trend_chart": charts.coverage_trend(overview.trend, title="Coverage over the last 90 days"),
         "failing_chart": charts.top_failing_controls(overview.top_failing),
         "trend_table": charts.trend_table(overview.trend),

@@ -29,6 +29,13 @@ def _mapped_soc2_controls() -> set[str]:
             if c in refs or f"soc2:{c}" in refs}  # fmt: skip
 
 
+def _assessed_soc2_controls() -> set[str]:
+    """SOC 2 controls that rules or manual evidence (shipped document requirements) assess."""
+    modes = control_assessment_modes()
+    return {c.control_id for c in Control.objects.filter(framework__code="soc2")
+            if modes[c.pk] != Control.Assessment.NONE}  # fmt: skip
+
+
 def test_every_control_is_counted_and_the_unassessed_ones_are_not_passing(marketing):
     snap = _soc2_snapshot(marketing["system"])
     assert snap.controls_total == 61
@@ -40,21 +47,21 @@ def test_every_control_is_counted_and_the_unassessed_ones_are_not_passing(market
 
 def test_controls_with_neither_rules_nor_manual_evidence_are_counted_as_such(marketing):
     snap = _soc2_snapshot(marketing["system"])
-    mapped = _mapped_soc2_controls()
+    mapped, assessed = _mapped_soc2_controls(), _assessed_soc2_controls()
     assert snap.automated == len(mapped)
-    assert snap.unmapped == 61 - len(mapped) and snap.unmapped > 0
-    assert not set(snap.control_status) - mapped  # nothing without a rule has a status
+    assert snap.unmapped == 61 - len(assessed) and snap.unmapped > 0
+    assert not set(snap.control_status) - assessed  # nothing without a rule or required document has a status
 
 
 def test_each_control_says_whether_it_is_automated_manual_or_neither(marketing, compliance_officer):
     modes = control_assessment_modes()
     cc81 = Control.objects.get(control_id="soc2-cc8-1")
-    cc11 = Control.objects.get(control_id="soc2-cc1-1")
+    cc21 = Control.objects.get(control_id="soc2-cc2-1")  # no rule, no required document
     assert modes[cc81.pk] == Control.Assessment.AUTOMATED
-    assert modes.get(cc11.pk, Control.Assessment.NONE) == Control.Assessment.NONE
+    assert modes.get(cc21.pk, Control.Assessment.NONE) == Control.Assessment.NONE
     rows = {r["control"].control_id: r for r in control_list_for_user(user=compliance_officer, framework="soc2")[0]}
     assert rows["soc2-cc8-1"]["assessment"] == Control.Assessment.AUTOMATED
-    assert rows["soc2-cc1-1"]["assessment"] == Control.Assessment.NONE
+    assert rows["soc2-cc2-1"]["assessment"] == Control.Assessment.NONE
 
 
 def test_the_overview_and_its_chart_show_not_assessed_apart_from_failing(marketing, compliance_officer):
@@ -85,11 +92,11 @@ def test_the_overview_page_says_how_many_controls_are_not_assessed(marketing, cl
 def test_the_controls_page_says_how_each_control_is_assessed(marketing, client, compliance_officer):
     client.force_login(compliance_officer)
     html = client.get("/controls/?framework=soc2").content.decode()
-    assert html.count("assessment-none") == 61 - len(_mapped_soc2_controls())
+    assert html.count("assessment-none") == 61 - len(_assessed_soc2_controls())
     assert "Neither: not assessed" in html and "Automated (rules)" in html
 
 
 def test_a_control_page_says_it_is_not_assessed_when_nothing_covers_it(client, compliance_officer):
     client.force_login(compliance_officer)
-    assert "Neither: not assessed" in client.get("/controls/soc2-cc1-1/").content.decode()
+    assert "Neither: not assessed" in client.get("/controls/soc2-cc2-1/").content.decode()
     assert "Automated (rules)" in client.get("/controls/soc2-cc8-1/").content.decode()

@@ -242,6 +242,21 @@ TABLE: list[tuple[str, str, str, tuple]] = [
     # compliance officers and admins edit rules and import catalogs; the gate takes source tokens or sessions
     ("controls/", "GET", "/controls/", (LOGIN, OK, OK, OK, OK, OK, OK, OK)),
     ("controls/<str:control_id>/", "GET", "/controls/hipaa-164-312-a-2-iv/", (LOGIN, OK, OK, OK, OK, OK, OK, OK)),
+    # ---- manual evidence (issue 24): people who may see the system provide documents; the requirement's owner
+    # or a compliance officer (never the uploader, here the engineer) decides; auditors never write
+    ("controls/<int:control_pk>/documents/upload", "POST", "/controls/{control_pk}/documents/upload",
+     (LOGIN, MOVED, MOVED, MOVED, MOVED, DENY, DENY, DENY)),
+    ("controls/<int:control_pk>/attestations/new", "POST", "/controls/{control_pk}/attestations/new",
+     (LOGIN, MOVED, MOVED, MOVED, MOVED, DENY, DENY, DENY)),
+    ("documents/<int:pk>/decide", "POST", "/documents/{document}/decide",
+     (LOGIN, MOVED, MOVED, DENY, DENY, DENY, GONE, GONE)),
+    ("api/v1/documents", "POST", "/api/v1/documents", (DENY, BAD, BAD, BAD, BAD, DENY, DENY, DENY)),
+    ("api/v1/documents/<int:pk>", "GET", "/api/v1/documents/{document}", (DENY, OK, OK, OK, OK, OK, GONE, GONE)),
+    ("api/v1/documents/<int:pk>/approve", "POST", "/api/v1/documents/{document}/approve",
+     (DENY, OK, OK, DENY, DENY, DENY, GONE, GONE)),
+    ("api/v1/documents/<int:pk>/reject", "POST", "/api/v1/documents/{document}/reject",
+     (DENY, BAD, BAD, DENY, DENY, DENY, GONE, GONE)),
+    ("api/v1/attestations", "POST", "/api/v1/attestations", (DENY, BAD, BAD, BAD, BAD, DENY, DENY, DENY)),
     ("rules/", "GET", "/rules/", (LOGIN, OK, OK, OK, OK, OK, OK, OK)),
     ("rules/<slug:key>/", "GET", "/rules/security-scan-fresh/", (LOGIN, OK, OK, OK, OK, OK, OK, OK)),
     ("rules/new/", "GET", "/rules/new/", (LOGIN, OK, OK, DENY, DENY, DENY, DENY, DENY)),
@@ -358,7 +373,16 @@ def _people_build(world):
 
     dry_run = RuleDryRun.objects.create(requested_by=world.officer, rule_key="security-scan-fresh", spec={},
                                         created_at=now)
+    from apps.attestations.models import DocumentRequirement
+    from apps.attestations.services import DocumentUpload, document_upload
+
+    requirement = DocumentRequirement.objects.get(control__framework__code="soc2", control__control_id="soc2-cc1-1")
+    document = document_upload(actor=engineer, requirement_id=requirement.pk, system=world.system_in,
+                               upload=DocumentUpload(body=b"matrix policy", filename="p.pdf", content_type="",
+                                                     title="Code of conduct"))  # fmt: skip
     values = {
+        "control_pk": requirement.control_id,
+        "document": document.pk,
         "dry_run": dry_run.pk,
         "system": world.system_in.slug,
         "system_out": world.system_out.slug,

@@ -5,7 +5,6 @@ from django.http import FileResponse, Http404, HttpResponseBadRequest, HttpRespo
 from django.shortcuts import render
 
 from apps.accounts.scoping import is_scoped_auditor
-from apps.engagements.services import engagement_access_record
 from apps.evidence.forms import EvidenceFilterForm
 from apps.evidence.lineage_views import lineage_context
 from apps.evidence.selectors import (
@@ -26,7 +25,6 @@ from apps.evidence.selectors import (
 from apps.ingest.binding import evidence_counting
 from apps.ingest.blobs import blob_open
 from apps.ledger.selectors import ledger_timeline_for, ledger_visible_to
-from apps.retention.models import Disposal
 from compliance_portal.csv_export import csv_response
 
 PAGE_SIZE = 50
@@ -108,7 +106,7 @@ def evidence_detail(request, pk: int):
             "timeline": ledger_timeline_for(evidence),
             "show_ledger_links": ledger_visible_to(request.user),
             # disposed raw bodies answer 410: say so instead of offering the download
-            "disposal": Disposal.objects.filter(receipt_id=evidence.receipt_id).first(),
+            "disposal": _disposal_of(evidence),
         },
     )
 
@@ -116,11 +114,19 @@ def evidence_detail(request, pk: int):
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
 
 
+def _disposal_of(evidence):
+    """The retention app's Disposal of the evidence's raw body, or None.
+
+    Read through the reverse one-to-one (Receipt.disposal) rather than an import: retention is a
+    layer above evidence. A receipt without one raises RelatedObjectDoesNotExist, an AttributeError."""
+    return getattr(evidence.receipt, "disposal", None)
+
+
 @login_required
 def evidence_raw(request, pk: int):
     """The raw body the evidence was parsed from, as an attachment (never rendered inline)."""
     evidence = evidence_get_for_user(user=request.user, pk=pk)
-    disposal = Disposal.objects.filter(receipt_id=evidence.receipt_id).first()
+    disposal = _disposal_of(evidence)
     if disposal is not None:
         # Gone on purpose, not lost: say when and under which schedule (the evidence row stays).
         return HttpResponseGone(
@@ -142,12 +148,9 @@ def evidence_raw(request, pk: int):
     response["Content-Security-Policy"] = "sandbox; default-src 'none'"
     response["X-Evidence-SHA256"] = evidence.sha256
     if is_scoped_auditor(request.user):
-        # Every file an auditor downloads is in their engagements' access log, with what it was.
-        engagement_access_record(
-            user=request.user, action="auditor.downloaded", method=request.method, path=request.path,
-            status=response.status_code, data={"evidence": str(evidence.pk), "sha256": evidence.sha256},
-        )
-        request.auditor_access_recorded = True
+        # Every file an auditor downloads is in their engagements' access log (recorded by
+        # apps.engagements' middleware after the response), with what it was.
+        request.auditor_access_data = {"evidence": str(evidence.pk), "sha256": evidence.sha256}
     return response
 
 

@@ -64,6 +64,20 @@ def auditor_grants(user, *, now: datetime | None = None) -> list[Grant]:
     return grants
 
 
+def can_read_ledger(user) -> bool:
+    """Admins and compliance officers read the ledger; an auditor only while an engagement is open."""
+    if not getattr(user, "is_authenticated", False):
+        return False
+    if user.is_superuser or user.has_role(Role.ADMIN, Role.COMPLIANCE_OFFICER):
+        return True
+    return user.has_role(Role.AUDITOR) and (not is_scoped_auditor(user) or bool(auditor_grants(user)))
+
+
+def reads_whole_ledger(user) -> bool:
+    """Everyone who may read the ledger reads every entry in full, except a scoped auditor."""
+    return not is_scoped_auditor(user)
+
+
 def forget_grants(user) -> None:
     """Drop the remembered grants (after opening or ending an engagement in the same request)."""
     user.__dict__.pop("_portal_grants", None)

@@ -21,15 +21,6 @@ TOOLING_APPS = {"scale"}
 # The parsers are their own layer (formats) but live inside ingest until part A moves them there.
 SUBPACKAGE_APPS = {"apps.ingest.parsers": "formats"}
 
-# Arrows of a cycle this branch has not broken yet: (importing module, imported app). Each goes
-# with the commit that removes it; test_every_arrow_still_to_break_still_exists keeps it honest.
-NOT_YET_BROKEN = {
-    ("apps/evidence/services.py", "ingest"),
-    ("apps/evidence/views.py", "ingest"),
-    ("apps/evidence/selectors.py", "ingest"),
-    ("apps/evidence/api.py", "ingest"),
-}
-
 
 def _app_of(module: str, rel: Path) -> str:
     """The app (layer unit) a module belongs to: its apps/<name>, or a package listed above."""
@@ -50,10 +41,8 @@ def _imported_modules(tree: ast.AST) -> list[str]:
     return found
 
 
-def app_import_graph(apps_dir: Path = APPS, skip: frozenset | set = frozenset()) -> dict[str, dict[str, set[str]]]:
-    """{importing app: {imported app: {"apps/x/module.py", ...}}} for the modules under apps_dir.
-
-    `skip` holds (module path, imported app) arrows to leave out."""
+def app_import_graph(apps_dir: Path = APPS) -> dict[str, dict[str, set[str]]]:
+    """{importing app: {imported app: {"apps/x/module.py", ...}}} for the modules under apps_dir."""
     graph: dict[str, dict[str, set[str]]] = defaultdict(lambda: defaultdict(set))
     for path in sorted(apps_dir.rglob("*.py")):
         rel = path.relative_to(apps_dir)
@@ -69,7 +58,7 @@ def app_import_graph(apps_dir: Path = APPS, skip: frozenset | set = frozenset())
                 continue
             target_app = _app_of(module, rel)
             where = f"apps/{rel}"
-            if target_app in (source_app, *TOOLING_APPS) or (where, target_app) in skip:
+            if target_app in (source_app, *TOOLING_APPS):
                 continue
             graph[source_app][target_app].add(where)
     return graph
@@ -121,15 +110,9 @@ def _describe(graph, cycle: list[str]) -> str:
 
 
 def test_no_two_apps_import_each_other_even_inside_functions():
-    graph = app_import_graph(skip=NOT_YET_BROKEN)
+    graph = app_import_graph()
     cycles = app_cycles(graph)
     assert not cycles, "app import cycles:\n" + "\n".join(_describe(graph, c) for c in cycles)
-
-
-def test_every_arrow_still_to_break_still_exists():
-    graph = app_import_graph()
-    present = {(where, target) for targets in graph.values() for target, wheres in targets.items() for where in wheres}
-    assert present >= NOT_YET_BROKEN, f"already broken, remove them from NOT_YET_BROKEN: {NOT_YET_BROKEN - present}"
 
 
 def test_the_cycle_finder_sees_an_import_hidden_inside_a_function(tmp_path):

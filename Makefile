@@ -37,8 +37,10 @@ test: venv
 bench: venv
 	@scripts/bench.sh $(ARGS)
 
+## make lint: ruff, then the import-linter contracts of pyproject.toml (the layers of docs/architecture.md).
 lint: venv
 	$(BIN)/ruff check .
+	PYTHONPATH=. $(BIN)/lint-imports
 
 ## make load: a bounded load test (locust, loopback) of the production stack; writes bench/results/load.json.
 ## LOAD_SECONDS (180) and LOAD_USERS (12) bound it; it fails on any error. See docs/BENCHMARKS.md, "Load".

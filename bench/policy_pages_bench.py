@@ -75,9 +75,9 @@ def _uncached(repeats: int = 5) -> tuple[tuple[float, float], tuple[float, float
     """(wall ms, CPU ms) of what the pages compute on a cache miss (the selectors and charts, no cache, no template):
     what every request cost before the pages cached it, and what a request costs after a rollup run."""
     from apps.accounts.models import User
+    from apps.dashboard.pages import overview_charts
     from apps.inventory.models import System
     from apps.policy.selectors import overview_for_user, system_controls_for_user
-    from apps.policy.views import overview_charts
 
     user = User.objects.get(username="compliance")
     system = System.objects.get(slug=SYSTEM)

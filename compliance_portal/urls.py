@@ -4,6 +4,8 @@ from django.contrib import admin
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
+from apps.dashboard.views import system_detail
+from apps.inventory import urls as inventory_urls
 from apps.packs.views import verification_keys, verifier_download, verifier_page
 from compliance_portal.health import healthz
 
@@ -15,7 +17,16 @@ urlpatterns = [
     path("verify/compliance_verify.py", verifier_download, name="verifier-download"),
     path("admin/", admin.site.urls),
     path("accounts/", include("apps.accounts.urls")),
-    path("systems/", include("apps.inventory.urls")),
+    # A system's page shows its controls, so the output layer (dashboard) serves it under inventory's name.
+    path(
+        "systems/",
+        include(
+            (
+                [*inventory_urls.urlpatterns, path("<slug:slug>/", system_detail, name="detail")],
+                inventory_urls.app_name,
+            )
+        ),
+    ),
     path("ledger/", include("apps.ledger.urls")),
     path("evidence/", include("apps.evidence.urls")),
     path("engagements/", include("apps.engagements.urls")),

@@ -8,7 +8,12 @@ class AccountsConfig(AppConfig):
 
     def ready(self):
         from apps.accounts.models import User
+        from apps.accounts.scoping import can_read_ledger, reads_whole_ledger
+        from apps.ledger.readers import LedgerReaders, ledger_readers_register
         from apps.ledger.scoping import ledger_object_scope_register
+
+        # The ledger knows no roles: who reads it, and who reads all of it, is decided here.
+        ledger_readers_register(LedgerReaders(may_read=can_read_ledger, reads_everything=reads_whole_ledger))
 
         # Of the entries about users, a scoped auditor reads only those about themselves.
         ledger_object_scope_register("accounts.user", lambda user: User.objects.filter(pk=user.pk))

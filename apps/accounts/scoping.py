@@ -64,30 +64,38 @@ def auditor_grants(user, *, now: datetime | None = None) -> list[Grant]:
     return grants
 
 
+def can_read_ledger(user) -> bool:
+    """Admins and compliance officers read the ledger; an auditor only while an engagement is open."""
+    if not getattr(user, "is_authenticated", False):
+        return False
+    if user.is_superuser or user.has_role(Role.ADMIN, Role.COMPLIANCE_OFFICER):
+        return True
+    return user.has_role(Role.AUDITOR) and (not is_scoped_auditor(user) or bool(auditor_grants(user)))
+
+
+def reads_whole_ledger(user) -> bool:
+    """Everyone who may read the ledger reads every entry in full, except a scoped auditor."""
+    return not is_scoped_auditor(user)
+
+
 def forget_grants(user) -> None:
     """Drop the remembered grants (after opening or ending an engagement in the same request)."""
     user.__dict__.pop("_portal_grants", None)
 
 
-def _grants_from_db(user, now: datetime) -> list[Grant]:
-    from apps.engagements.models import Engagement
+# The open engagements of a user, as grants: (user, now) -> list[Grant]. Engagements live in a
+# layer above accounts, so apps.engagements registers this from its ready(); without it, an
+# auditor has no grant and sees nothing.
+_grants_provider: list = []
 
-    rows = (
-        Engagement.objects.filter(auditors=user, access_start__lte=now, access_end__gt=now)
-        .prefetch_related("systems")
-        .order_by("id")
-    )
-    return [
-        Grant(
-            engagement_id=e.pk,
-            system_ids=frozenset(s.pk for s in e.systems.all()),
-            observation_start=e.observation_start,
-            observation_end=e.observation_end,
-            access_end=e.access_end,
-            frameworks=frozenset(e.frameworks or [f for s in e.systems.all() for f in (s.frameworks or [])]),
-        )
-        for e in rows
-    ]
+
+def auditor_grants_provider_register(provider) -> None:
+    """Set where auditor grants come from: provider(user, now) -> list[Grant] (apps.engagements)."""
+    _grants_provider[:] = [provider]
+
+
+def _grants_from_db(user, now: datetime) -> list[Grant]:
+    return _grants_provider[0](user, now) if _grants_provider else []
 
 
 def visible_system_ids(user) -> set[int] | None:

@@ -1,8 +1,7 @@
 """Selector output in, Plotly figure dicts out. No queries here."""
 
+from apps.inventory.charts import TIER_COLOURS
 from apps.inventory.models import RiskTier
-
-TIER_COLOURS = {"low": "#2e7d32", "medium": "#b26a00", "high": "#c62828", "critical": "#6a1b9a"}
 
 
 def systems_by_risk_tier(counts: dict[str, int]) -> dict:

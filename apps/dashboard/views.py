@@ -5,10 +5,12 @@ from django.shortcuts import render
 from apps.accounts.roles import Role
 from apps.accounts.scoping import scope_by_system
 from apps.dashboard import charts
+from apps.dashboard.pages import overview_context, system_controls_context
 from apps.inventory.models import System
+from apps.inventory.selectors import system_get_for_user
+from apps.ledger.selectors import ledger_timeline_for, ledger_visible_to
 from apps.policy.forms import AsOfForm
 from apps.policy.selectors import as_of_for_user
-from apps.policy.views import overview_context
 
 # What each role's home page says it is for, and what it will show as the portal grows.
 ROLE_HOME = {
@@ -46,7 +48,24 @@ def home(request):
             "my_systems": my_systems,
             "role_cards": cards,
             "as_of": as_of,
-            # overview, its charts and trend table: cached until the rollups change (apps.policy.views)
+            # overview, its charts and trend table: cached until the rollups change (apps.dashboard.pages)
             **overview_context(user, as_of),
         },
     )
+
+
+@login_required
+def system_detail(request, slug):
+    """A system's page: its inventory record, its controls (policy) and its ledger timeline."""
+    system = system_get_for_user(user=request.user, slug=slug)
+    return render(
+        request,
+        "inventory/system_detail.html",
+        {
+            "system": system,
+            "timeline": ledger_timeline_for(system),
+            "show_ledger_links": ledger_visible_to(request.user),
+            **system_controls_context(request, system),
+        },
+    )
+

@@ -7,9 +7,13 @@ class EngagementsConfig(AppConfig):
     verbose_name = "Audit engagements"
 
     def ready(self):
+        from apps.accounts.scoping import auditor_grants_provider_register
         from apps.engagements.models import EvidenceRequest, Sample
-        from apps.engagements.selectors import engagement_list_for_user
+        from apps.engagements.selectors import auditor_grants_from_engagements, engagement_list_for_user
         from apps.ledger.scoping import ledger_object_scope_register
+
+        # An auditor sees the systems of their open engagements: accounts' scoping asks this app.
+        auditor_grants_provider_register(auditor_grants_from_engagements)
 
         def open_engagements(user):
             return engagement_list_for_user(user=user).order_by().values("pk")

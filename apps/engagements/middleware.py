@@ -12,8 +12,9 @@ logger = logging.getLogger(__name__)
 class AuditorAccessLogMiddleware:
     """After the response: `auditor.page_viewed`, or `auditor.downloaded` for attachments.
 
-    Views that record a download themselves (the raw evidence download, with its sha256) set
-    `request.auditor_access_recorded`. Static files never get here (whitenoise answers first).
+    Views that know what was downloaded (the raw evidence download: its id and sha256) put it in
+    `request.auditor_access_data`, which the entry carries; views below this app's layer cannot
+    call engagements themselves. Static files never get here (whitenoise answers first).
     """
 
     def __init__(self, get_response):
@@ -22,7 +23,7 @@ class AuditorAccessLogMiddleware:
     def __call__(self, request):
         response = self.get_response(request)
         user = getattr(request, "user", None)
-        if user is not None and is_scoped_auditor(user) and not getattr(request, "auditor_access_recorded", False):
+        if user is not None and is_scoped_auditor(user):
             from apps.engagements.services import engagement_access_record
 
             attachment = "attachment" in response.get("Content-Disposition", "")
@@ -33,5 +34,6 @@ class AuditorAccessLogMiddleware:
                 method=request.method,
                 path=request.path + (f"?{query}" if query else ""),
                 status=response.status_code,
+                data=getattr(request, "auditor_access_data", None),
             )
         return response

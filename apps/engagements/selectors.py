@@ -12,7 +12,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from apps.accounts.roles import Role
-from apps.accounts.scoping import is_scoped_auditor
+from apps.accounts.scoping import Grant, is_scoped_auditor
 from apps.engagements.models import Engagement, EvidenceRequest, EvidenceReview, Sample
 from apps.engagements.services import ACCESS_ACTIONS, can_answer_request, can_manage_engagements
 from apps.ledger.models import LedgerEntry, PendingEntry
@@ -27,6 +27,29 @@ def engagement_list_for_user(*, user) -> QuerySet[Engagement]:
         now = timezone.now()
         return qs.filter(auditors=user, access_start__lte=now, access_end__gt=now)
     return qs.none()
+
+
+def auditor_grants_from_engagements(user, now) -> list[Grant]:
+    """The engagements whose access window is open at `now` for this auditor, as grants.
+
+    Registered as accounts' grants provider (apps.engagements.apps): accounts.scoping asks it
+    through `auditor_grants()`, which every scoped selector uses."""
+    rows = (
+        Engagement.objects.filter(auditors=user, access_start__lte=now, access_end__gt=now)
+        .prefetch_related("systems")
+        .order_by("id")
+    )
+    return [
+        Grant(
+            engagement_id=e.pk,
+            system_ids=frozenset(s.pk for s in e.systems.all()),
+            observation_start=e.observation_start,
+            observation_end=e.observation_end,
+            access_end=e.access_end,
+            frameworks=frozenset(e.frameworks or [f for s in e.systems.all() for f in (s.frameworks or [])]),
+        )
+        for e in rows
+    ]
 
 
 def engagement_get_for_user(*, user, pk: int) -> Engagement:

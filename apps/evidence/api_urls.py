@@ -5,9 +5,9 @@ from apps.evidence.lineage import api as lineage_api
 
 app_name = "evidence-api"
 
+# GET and POST /api/v1/evidence are one view in intake (ingest-api:evidence): apps.ingest.evidence_api.
+
 urlpatterns = [
-    # GET: the evidence list (users); POST: an upload (sources). See EvidenceCollectionApi.
-    path("evidence", api.EvidenceCollectionApi.as_view(), name="collection"),
     path("evidence/<int:pk>", api.EvidenceDetailApi.as_view(), name="detail"),
     path("artifacts/<int:pk>", api.ArtifactDetailApi.as_view(), name="artifact"),
     path("artifacts/<int:pk>/lineage", lineage_api.ArtifactLineageApi.as_view(), name="artifact-lineage"),

@@ -15,7 +15,6 @@ from django.utils import timezone
 from apps.accounts.scoping import is_scoped_auditor, scope_by_system, scope_evidence
 from apps.evidence.models import Artifact, Evidence, EvidenceRecord, EvidenceSubject, LineageEdge
 from apps.formats import ParseError, normalize_subject
-from apps.ingest.models import Source
 from apps.inventory.models import System
 
 LIST_FIELDS_DEFERRED = ("summary", "verdict_reason")
@@ -70,10 +69,11 @@ def filter_systems_for_user(*, user) -> QuerySet[System]:
     return scope_by_system(user, System.objects.all(), "id").order_by("name")
 
 
-def filter_sources_for_user(*, user) -> QuerySet[Source]:
+def filter_sources_for_user(*, user) -> QuerySet:
     """The sources a filter menu may offer the user, by name: all, or for an auditor those that sent
     evidence the auditor sees (one index probe per source, not a scan of the evidence)."""
-    sources = Source.objects.all()
+    # ingest.Source, reached through Evidence.source: ingest is the layer above evidence.
+    sources = Evidence._meta.get_field("source").related_model.objects.all()
     if is_scoped_auditor(user):
         sources = sources.filter(Exists(_visible_evidence(user).filter(source_id=OuterRef("pk"))))
     return sources.order_by("name")
@@ -315,3 +315,35 @@ def artifact_lineage(artifact: Artifact, *, user=None, limit: int = 100) -> dict
         "upstream": list(upstream.select_related("source").order_by("relation", "source__uri")[:limit]),
         "downstream": list(downstream.select_related("target").order_by("relation", "target__uri")[:limit]),
     }
+
+
+def evidence_counting(evidence: Evidence) -> tuple[bool, str]:
+    """(counts, why not) for one piece of evidence, for the system of what it is about.
+
+    The rule of apps.ingest.binding (counted_sql) for one row; the admin's allowance is read
+    through Source.allowances (ingest is the layer above evidence)."""
+    subject = evidence.subject
+    system = subject.system if subject is not None else evidence.system
+    if system is None:
+        return False, "not counted: what it is about belongs to no system (send it with a system, see the README)"
+    source = evidence.source
+    if source.system_id == system.pk:
+        return True, ""
+    if source.system_id:
+        return False, (
+            f"not counted for {system.slug}: source {source.name!r} is bound to system {source.system.slug}"
+        )
+    if source.allowances.filter(system_id=system.pk).exists():
+        return True, ""
+    return False, (
+        f"not counted for {system.slug}: source {source.name!r} is bound to no system and no admin allowed it "
+        f"for {system.slug}"
+    )
+
+
+def evidence_disposal(evidence: Evidence):
+    """The retention app's Disposal of the evidence's raw body, or None.
+
+    Read through the reverse one-to-one (Receipt.disposal) rather than an import: retention is a
+    layer above evidence. A receipt without one raises RelatedObjectDoesNotExist, an AttributeError."""
+    return getattr(evidence.receipt, "disposal", None)

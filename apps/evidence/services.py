@@ -18,11 +18,15 @@ from django.utils import timezone
 
 from apps.evidence.models import Artifact, EffectiveBasis, Evidence, EvidenceSubject
 from apps.formats import Ending, EvidenceFacts, ParseError, ParseResult, Subject
-from apps.ingest.binding import binding_refusal
 from apps.ledger.services import ledger_record
 
 # A btree index entry must stay below ~2,700 bytes; identities longer than this are refused.
 MAX_URI_BYTES = 2000
+
+
+def binding_refusal(source_name: str, bound_slug: str, subject: str, owner_slug: str) -> str:
+    """The one wording of a refusal (the API's 403, a receipt's note, an evidence's `not_attached`)."""
+    return f"source {source_name!r} is bound to system {bound_slug}; subject {subject} belongs to {owner_slug}"
 
 
 def json_clean(value):

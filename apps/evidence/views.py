@@ -1,11 +1,8 @@
-import re
 
 from django.contrib.auth.decorators import login_required
-from django.http import FileResponse, Http404, HttpResponseBadRequest, HttpResponseGone
+from django.http import HttpResponseBadRequest
 from django.shortcuts import render
 
-from apps.accounts.scoping import is_scoped_auditor
-from apps.engagements.services import engagement_access_record
 from apps.evidence.forms import EvidenceFilterForm
 from apps.evidence.lineage.views import lineage_context
 from apps.evidence.selectors import (
@@ -15,6 +12,8 @@ from apps.evidence.selectors import (
     artifact_evidence_for_user,
     artifact_get_for_user,
     artifact_lineage,
+    evidence_counting,
+    evidence_disposal,
     evidence_edges,
     evidence_get_for_user,
     evidence_kinds_for_user,
@@ -23,10 +22,7 @@ from apps.evidence.selectors import (
     evidence_records,
     evidence_subjects,
 )
-from apps.ingest.binding import evidence_counting
-from apps.ingest.blobs import blob_open
 from apps.ledger.selectors import ledger_timeline_for, ledger_visible_to
-from apps.retention.models import Disposal
 from compliance_portal.csv_export import csv_response
 
 PAGE_SIZE = 50
@@ -108,47 +104,9 @@ def evidence_detail(request, pk: int):
             "timeline": ledger_timeline_for(evidence),
             "show_ledger_links": ledger_visible_to(request.user),
             # disposed raw bodies answer 410: say so instead of offering the download
-            "disposal": Disposal.objects.filter(receipt_id=evidence.receipt_id).first(),
+            "disposal": evidence_disposal(evidence),
         },
     )
-
-
-_UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
-
-
-@login_required
-def evidence_raw(request, pk: int):
-    """The raw body the evidence was parsed from, as an attachment (never rendered inline)."""
-    evidence = evidence_get_for_user(user=request.user, pk=pk)
-    disposal = Disposal.objects.filter(receipt_id=evidence.receipt_id).first()
-    if disposal is not None:
-        # Gone on purpose, not lost: say when and under which schedule (the evidence row stays).
-        return HttpResponseGone(
-            f"The raw body of this evidence was disposed of on {disposal.disposed_at:%Y-%m-%d} under the "
-            f"retention schedule {disposal.schedule!r} (kept until {disposal.kept_until:%Y-%m-%d}).\n",
-            content_type="text/plain; charset=utf-8",
-        )
-    try:
-        fh = blob_open(evidence.sha256)
-    except FileNotFoundError:
-        raise Http404("The raw body is missing from the blob store.") from None
-    name = _UNSAFE.sub("_", evidence.receipt.filename.rsplit("/", 1)[-1])[:100].strip("._")
-    filename = (
-        name
-        or f"evidence-{evidence.pk}-{evidence.sha256[:12]}.{'json' if evidence.receipt.channel != 'upload' else 'bin'}"
-    )
-    response = FileResponse(fh, as_attachment=True, filename=filename, content_type="application/octet-stream")
-    response["X-Content-Type-Options"] = "nosniff"
-    response["Content-Security-Policy"] = "sandbox; default-src 'none'"
-    response["X-Evidence-SHA256"] = evidence.sha256
-    if is_scoped_auditor(request.user):
-        # Every file an auditor downloads is in their engagements' access log, with what it was.
-        engagement_access_record(
-            user=request.user, action="auditor.downloaded", method=request.method, path=request.path,
-            status=response.status_code, data={"evidence": str(evidence.pk), "sha256": evidence.sha256},
-        )
-        request.auditor_access_recorded = True
-    return response
 
 
 @login_required

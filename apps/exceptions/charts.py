@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from apps.dashboard.charts import TIER_COLOURS
 from apps.exceptions.tiers import Tier
+from apps.inventory.charts import TIER_COLOURS
 
 _LAYOUT = {
     "paper_bgcolor": "rgba(0,0,0,0)",

@@ -7,7 +7,8 @@ anything is stored (`source_binding_check`, 403) or, when the subject is only kn
 parsing, not attached to it (apps.evidence.services). Policy counts evidence for a system's
 subjects only when its source is allowed for that system: bound to it, or bound to no system
 and allowed there by an admin (SourceAllowance). `counted_sql()` is that rule in SQL (the
-policy facts use it), `evidence_counting()` the same rule for one piece of evidence (pages).
+policy facts use it); apps.evidence.selectors.evidence_counting() is the same rule for one piece
+of evidence (pages), and the refusal wording is apps.evidence.services.binding_refusal().
 """
 
 from __future__ import annotations
@@ -15,7 +16,8 @@ from __future__ import annotations
 from django.db.models import Exists, OuterRef
 
 from apps.evidence.models import Artifact, Evidence
-from apps.ingest.models import Source, SourceAllowance
+from apps.evidence.services import binding_refusal
+from apps.ingest.models import Source
 
 
 class AcceptRefused(Exception):
@@ -43,11 +45,6 @@ class IdempotencyConflict(AcceptRefused):
     """The same Idempotency-Key (or delivery id) came back with another body."""
 
     status_code = 409
-
-
-def binding_refusal(source_name: str, bound_slug: str, subject: str, owner_slug: str) -> str:
-    """The one wording of a refusal (the API's 403, a receipt's note, an evidence's `not_attached`)."""
-    return f"source {source_name!r} is bound to system {bound_slug}; subject {subject} belongs to {owner_slug}"
 
 
 def source_binding_check(*, source: Source, subject: str = "", system=None) -> None:
@@ -90,25 +87,4 @@ def counted_sql(source_id: str, system_id: str) -> str:
         f"  WHERE cs.id = {source_id} AND (cs.system_id = {system_id} "
         f"OR (cs.system_id IS NULL AND EXISTS (SELECT 1 FROM ingest_sourceallowance ca "
         f"WHERE ca.source_id = cs.id AND ca.system_id = {system_id}))))"
-    )
-
-
-def evidence_counting(evidence: Evidence) -> tuple[bool, str]:
-    """(counts, why not) for one piece of evidence, for the system of what it is about."""
-    subject = evidence.subject
-    system = subject.system if subject is not None else evidence.system
-    if system is None:
-        return False, "not counted: what it is about belongs to no system (send it with a system, see the README)"
-    source = evidence.source
-    if source.system_id == system.pk:
-        return True, ""
-    if source.system_id:
-        return False, (
-            f"not counted for {system.slug}: source {source.name!r} is bound to system {source.system.slug}"
-        )
-    if SourceAllowance.objects.filter(source_id=source.pk, system_id=system.pk).exists():
-        return True, ""
-    return False, (
-        f"not counted for {system.slug}: source {source.name!r} is bound to no system and no admin allowed it "
-        f"for {system.slug}"
     )

@@ -32,15 +32,10 @@ from apps.ingest.binding import (  # noqa: F401 - the refusals are part of this 
 )
 from apps.ingest.blobs import blob_read, blob_store
 from apps.ingest.crypto import secret_encrypt
+from apps.ingest.hooks import body_redactor, evidence_recorded
 from apps.ingest.models import Receipt, Source, SourceAllowance
 from apps.inventory.models import System
 from apps.ledger.services import ledger_record
-from apps.retention.services import (
-    evidence_identifiers_flag,
-    ingest_redact,
-    receipt_redaction_record,
-    redaction_ledger_data,
-)
 
 logger = logging.getLogger(__name__)
 
@@ -276,7 +271,8 @@ def receipt_accept(
         original = Receipt.objects.filter(source=source, delivery_key=delivery_key[:200]).first()
         if original is not None:
             return _replay(original, sent_digest, delivery_key, channel), False
-    redaction = ingest_redact(source=source, channel=channel, body=body, system=system)
+    redactor = body_redactor()  # apps.retention registers it (apps.ingest.hooks)
+    redaction = redactor.redact(source=source, channel=channel, body=body, system=system)
     if redaction is not None:
         body = redaction.body
     digest = hashlib.sha256(body).hexdigest() if redaction is not None else sent_digest
@@ -336,10 +332,10 @@ def receipt_accept(
                     "channel": channel,
                     "event": event[:100],
                     "delivery": delivery_key[:200],
-                    **redaction_ledger_data(redaction),
+                    **redactor.ledger_data(redaction),
                 },
             )
-            receipt_redaction_record(receipt_id=receipt.pk, redaction=redaction)
+            redactor.record(receipt_id=receipt.pk, redaction=redaction)
     except IntegrityError:
         if not delivery_key:
             raise
@@ -472,10 +468,9 @@ def receipt_parse(*, receipt_id: int, takeover: bool = False) -> Receipt | None:
             if not _finish(receipt.pk, attempt, Receipt.State.PARSED, error="; ".join(refusals)):
                 transaction.set_rollback(True)  # the sweep gave it to someone else meanwhile
                 return None
-            evidence_identifiers_flag(receipt=receipt, evidence=evidence, body=body)  # apps.retention
-            from apps.releases.services import release_track_evidence
-
-            release_track_evidence(evidence=evidence)  # CI metadata naming a change class asks for sign-off
+            # What follows the evidence (retention flags, release tracking, policy queueing), in this
+            # transaction: apps.pipeline runs the steps, in the one order it documents.
+            evidence_recorded(receipt=receipt, evidence=evidence, body=body)
             ledger_record(
                 actor="system:receipt_parse",
                 action="receipt.parsed",
@@ -488,10 +483,6 @@ def receipt_parse(*, receipt_id: int, takeover: bool = False) -> Receipt | None:
                     "recognised": not any(e.kind == "generic" for e in result.evidence),
                 },
             )
-            # Re-evaluate the controls of what the evidence is about, after commit (policy app).
-            from apps.policy.services import policy_evaluate_on_evidence
-
-            policy_evaluate_on_evidence(evidence_ids=[e.pk for e in evidence])
     except ParseError as exc:
         _fail(receipt, attempt, str(exc))
     except FileNotFoundError:

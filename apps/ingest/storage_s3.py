@@ -31,15 +31,19 @@ from django.core.exceptions import ImproperlyConfigured
 from django.utils import timezone
 from storages.backends.s3 import S3Storage
 
+from apps.ingest.hooks import lock_days_default
+
 LOCK_MODES = ("COMPLIANCE", "GOVERNANCE")
 
 
 def retention_shortest_days() -> int:
-    """The shortest period the retention policy keeps anything: the default lock period."""
-    from apps.retention.policy import retention_policy
+    """The shortest period the retention policy keeps anything: the default lock period.
 
-    policy = retention_policy()
-    return min([policy.default_days, *(s.days for s in policy.schedules)])
+    apps.retention provides it (apps.ingest.hooks); intake does not read the retention policy itself."""
+    days = lock_days_default()
+    if days is None:
+        raise ImproperlyConfigured("no retention policy is installed: set PORTAL_EVIDENCE_S3_LOCK_DAYS")
+    return days
 
 
 class EvidenceS3Storage(S3Storage):

@@ -14,4 +14,6 @@ urlpatterns = [
     path("receipts/", views.receipt_list_page, name="receipt_list"),
     path("receipts/<int:pk>/", views.receipt_detail, name="receipt_detail"),
     path("receipts/<int:pk>/reparse/", views.receipt_reparse_page, name="receipt_reparse"),
+    # An evidence's raw body: evidence pages link here (the blob store is intake's).
+    path("evidence/<int:pk>/raw", views.evidence_raw, name="evidence_raw"),
 ]

@@ -1,15 +1,21 @@
-"""Admin pages: sources (create, rotate, disable) and receipts (states, failures, re-parse)."""
+"""Admin pages: sources (create, rotate, disable) and receipts (states, failures, re-parse); the raw body download."""
+
+import re
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required, permission_required
 from django.core.exceptions import ValidationError
 from django.core.paginator import Paginator
+from django.http import FileResponse, Http404, HttpResponseGone
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_POST
 
+from apps.accounts.scoping import is_scoped_auditor
 from apps.common.states import InvalidTransition
 from apps.evidence.models import Evidence
+from apps.evidence.selectors import evidence_disposal, evidence_get_for_user
+from apps.ingest.blobs import blob_open
 from apps.ingest.forms import ReceiptFilterForm, SourceAllowanceForm, SourceForm
 from apps.ingest.models import Receipt, Source
 from apps.ingest.selectors import (
@@ -191,3 +197,38 @@ def receipt_reparse_page(request, pk: int):
     except InvalidTransition as exc:
         messages.error(request, str(exc))
     return redirect(receipt)
+
+
+_UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
+
+
+@login_required
+def evidence_raw(request, pk: int):
+    """The raw body the evidence was parsed from, as an attachment (never rendered inline)."""
+    evidence = evidence_get_for_user(user=request.user, pk=pk)
+    disposal = evidence_disposal(evidence)
+    if disposal is not None:
+        # Gone on purpose, not lost: say when and under which schedule (the evidence row stays).
+        return HttpResponseGone(
+            f"The raw body of this evidence was disposed of on {disposal.disposed_at:%Y-%m-%d} under the "
+            f"retention schedule {disposal.schedule!r} (kept until {disposal.kept_until:%Y-%m-%d}).\n",
+            content_type="text/plain; charset=utf-8",
+        )
+    try:
+        fh = blob_open(evidence.sha256)
+    except FileNotFoundError:
+        raise Http404("The raw body is missing from the blob store.") from None
+    name = _UNSAFE.sub("_", evidence.receipt.filename.rsplit("/", 1)[-1])[:100].strip("._")
+    filename = (
+        name
+        or f"evidence-{evidence.pk}-{evidence.sha256[:12]}.{'json' if evidence.receipt.channel != 'upload' else 'bin'}"
+    )
+    response = FileResponse(fh, as_attachment=True, filename=filename, content_type="application/octet-stream")
+    response["X-Content-Type-Options"] = "nosniff"
+    response["Content-Security-Policy"] = "sandbox; default-src 'none'"
+    response["X-Evidence-SHA256"] = evidence.sha256
+    if is_scoped_auditor(request.user):
+        # Every file an auditor downloads is in their engagements' access log (recorded by
+        # apps.engagements' middleware after the response), with what it was.
+        request.auditor_access_data = {"evidence": str(evidence.pk), "sha256": evidence.sha256}
+    return response

@@ -6,8 +6,6 @@ from apps.inventory.forms import SystemFilterForm, SystemForm
 from apps.inventory.models import System
 from apps.inventory.selectors import SystemFilters, system_get_for_user, system_list_for_user
 from apps.inventory.services import system_save
-from apps.ledger.selectors import ledger_timeline_for, ledger_visible_to
-from apps.policy.views import system_controls_context
 from compliance_portal.csv_export import csv_response
 
 PAGE_SIZE = 50
@@ -45,21 +43,6 @@ def _systems_csv(request, systems):
              request.build_absolute_uri(s.get_absolute_url())]
             for s in systems.iterator(chunk_size=200)
         ),
-    )
-
-
-@login_required
-def system_detail(request, slug):
-    system = system_get_for_user(user=request.user, slug=slug)
-    return render(
-        request,
-        "inventory/system_detail.html",
-        {
-            "system": system,
-            "timeline": ledger_timeline_for(system),
-            "show_ledger_links": ledger_visible_to(request.user),
-            **system_controls_context(request, system),
-        },
     )
 
 

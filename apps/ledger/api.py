@@ -14,8 +14,8 @@ from rest_framework import exceptions, serializers
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from apps.accounts.scoping import is_scoped_auditor
 from apps.ledger.models import LedgerEntry
+from apps.ledger.readers import ledger_readers
 from apps.ledger.scoping import ledger_entries_visible_to
 from apps.ledger.selectors import checkpoint_list, ledger_export_lines, ledger_visible_to
 from apps.ledger.services import consistency_proof, latest_checkpoint, tree_size
@@ -131,7 +131,7 @@ class LedgerEntryExportApi(APIView):
         if start > end:
             raise exceptions.ValidationError(f"start ({start}) is after end ({end}; the log has {size} entries)")
         readable = None
-        if is_scoped_auditor(user):
+        if not ledger_readers().reads_everything(user):
             visible = ledger_entries_visible_to(user, LedgerEntry.objects.filter(index__gte=start, index__lt=end))
             readable = set(visible.values_list("index", flat=True))
         lines = ledger_export_lines(start=start, end=end, readable=readable)

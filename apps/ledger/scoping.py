@@ -19,8 +19,8 @@ from collections.abc import Callable
 from django.db.models import CharField, Q, QuerySet
 from django.db.models.functions import Cast
 
-from apps.accounts.scoping import is_scoped_auditor
 from apps.ledger.models import LedgerEntry
+from apps.ledger.readers import ledger_readers
 
 # object_type ("app_label.model") -> visible(user) -> QuerySet of the objects the user may see
 _OBJECT_SCOPES: dict[str, Callable[[object], QuerySet]] = {}
@@ -36,7 +36,7 @@ def ledger_object_scopes() -> dict[str, Callable[[object], QuerySet]]:
 
 
 def _reads_everything(user) -> bool:
-    return getattr(user, "is_authenticated", False) and not is_scoped_auditor(user)
+    return getattr(user, "is_authenticated", False) and ledger_readers().reads_everything(user)
 
 
 def ledger_entries_visible_to(user, queryset: QuerySet[LedgerEntry] | None = None) -> QuerySet[LedgerEntry]:

@@ -7,18 +7,13 @@ from datetime import datetime
 
 from django.db.models import Model, QuerySet
 
-from apps.accounts.roles import Role
-from apps.accounts.scoping import auditor_grants, is_scoped_auditor
 from apps.ledger.models import LedgerEntry, PendingEntry
-
-LEDGER_ROLES = (Role.ADMIN, Role.COMPLIANCE_OFFICER, Role.AUDITOR)
+from apps.ledger.readers import ledger_readers
 
 
 def ledger_visible_to(user) -> bool:
-    if user.is_superuser or user.has_role(Role.ADMIN, Role.COMPLIANCE_OFFICER):
-        return True
-    # An auditor reads the ledger only while one of their engagements is open.
-    return user.has_role(Role.AUDITOR) and (not is_scoped_auditor(user) or bool(auditor_grants(user)))
+    """True when `user` may open the ledger (the accounts app decides: apps.ledger.readers)."""
+    return ledger_readers().may_read(user)
 
 
 def ledger_entry_list(

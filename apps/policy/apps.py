@@ -28,4 +28,12 @@ class PolicyConfig(AppConfig):
         from apps.policy.selectors import control_evidence_ids
 
         evidence_control_filter_register(control_evidence_ids)
+        from apps.pipeline import pipeline_step_register
+        from apps.policy.services import policy_evaluate_on_evidence
+
+        # New evidence re-evaluates the controls of what it is about, after commit.
+        pipeline_step_register(
+            "policy.evaluate",
+            lambda *, receipt, evidence, body: policy_evaluate_on_evidence(evidence_ids=[e.pk for e in evidence]),
+        )
         post_migrate.connect(_load_policy_data, sender=self, dispatch_uid="policy-load-shipped-data")

@@ -50,6 +50,7 @@ from apps.policy.models import (
     SystemMetricSnapshot,
     worst_status,
 )
+from apps.policy.providers import gate_items
 from apps.policy.rulesets import RuleSpec, evaluate_rules_bounded
 from apps.policy.services import control_assessment_modes, current_rules, day_end, subjects_queryset
 
@@ -787,10 +788,9 @@ def gate_for_subject(
             assumed.append(item)
             continue
         (failing if r.rule_version.mode == RuleVersion.Mode.GATE else warnings).append(item)
-    # Release sign-off (apps.releases): a classified release needs its chain complete for the digest shipped.
-    from apps.releases.services import release_gate_items
-
-    failing += release_gate_items(artifact=artifact, environment=environment, digest=digest)
+    # Registered providers (apps.policy.providers) add their items: release sign-off refuses a
+    # classified release whose chain is not complete for the digest shipped.
+    failing += gate_items(artifact=artifact, environment=environment, digest=digest)
     state = EvaluatedSubject.objects.filter(artifact=artifact).only("evaluated_at").first()
     return GateDecision(
         subject=artifact,

@@ -8,7 +8,8 @@
   (apps.policy.rulesets) and writes what changed. Results change only here: every change
   of a result writes a ControlResultChange row and a ledger entry
   `control_result.changed` in the same transaction; an unchanged result writes nothing.
-- `exception_covers()`: the hook the exceptions app fills in.
+- `exception_covers()`: asks the coverage providers (apps.policy.providers; the exceptions
+  app registers one) whether an approved exception covers a failing result.
 - `coverage_snapshot()`: the daily rollups the dashboard reads.
 """
 
@@ -48,6 +49,7 @@ from apps.policy.models import (
     worst_status,
 )
 from apps.policy.oscal import REF_SEPARATOR, CatalogSpec, OscalError, control_ref, load_catalog, shipped_catalogs
+from apps.policy.providers import covering_exception_id
 from apps.policy.rulesets import (
     DEFAULT_RULES,
     RuleSetError,
@@ -396,14 +398,12 @@ def policy_evaluate_on_evidence(*, evidence_ids: Iterable[int]) -> None:
 def exception_covers(control_id: int, system_id: int, artifact_id: int | None, at: datetime) -> int | None:
     """The id of an approved, unexpired exception covering this control on this subject at `at`, or None.
 
-    The exceptions app replaces this body (one function, same signature): `control_id` is the
-    Control's primary key, `artifact_id` is None for a system-scope result. Evaluation calls it
-    for every result that would be fail or missing; a returned id makes the result "excepted"
-    and is stored on it (ControlResult.exception_id).
+    The exceptions app registers the provider (apps.policy.providers), so policy never imports it:
+    `control_id` is the Control's primary key, `artifact_id` is None for a system-scope result.
+    Evaluation calls it for every result that would be fail or missing; a returned id makes the
+    result "excepted" and is stored on it (ControlResult.exception_id).
     """
-    from apps.exceptions.selectors import exception_covering
-
-    return exception_covering(control_id=control_id, system_id=system_id, artifact_id=artifact_id, at=at)
+    return covering_exception_id(control_id, system_id, artifact_id, at)
 
 
 # ---------------------------------------------------------------- evaluation

@@ -16,7 +16,6 @@ from django.views.decorators.http import require_POST
 
 from apps.accounts.scoping import can_see_system
 from apps.inventory.models import System
-from apps.policy import charts
 from apps.policy.engine import RuleSyntaxError, compile_rule
 from apps.policy.forms import AsOfForm, CatalogImportForm, RuleForm, _names
 from apps.policy.models import Framework
@@ -25,21 +24,15 @@ from apps.policy.rulesets import RuleSetError
 from apps.policy.selectors import (
     AmbiguousControlRef,
     as_of_for_user,
-    cached_fragment,
     control_detail_for_user,
     control_get,
     control_list_for_user,
     dry_run_get_for_user,
     framework_list_for_user,
-    overview_for_user,
     results_for_export,
-    rollups_version,
     rule_get,
     rule_list,
     rule_versions,
-    scope_key,
-    system_controls_for_user,
-    system_results_version,
 )
 from apps.policy.services import CONTROL_PANELS, can_edit_rules, catalog_import, rule_dry_run_request, rule_save
 
@@ -223,52 +216,3 @@ def oscal_export(request, code):
     response = HttpResponse(json.dumps(doc, indent=2), content_type="application/json")
     response["Content-Disposition"] = f'attachment; filename="{name}"'
     return response
-
-
-def overview_charts(overview) -> dict:
-    """Figure dicts of the overview page (used by the dashboard home view)."""
-    return {
-        "coverage_chart": charts.coverage_by_framework(overview.frameworks),
-        "assessment_chart": charts.assessment_by_framework(overview.frameworks),
-        "trend_chart": charts.coverage_trend(overview.trend, title="Coverage over the last 90 days"),
-        "failing_chart": charts.top_failing_controls(overview.top_failing),
-        "trend_table": charts.trend_table(overview.trend),
-    }
-
-
-def overview_context(user, as_of) -> dict:
-    """The overview's data and charts for what the user may see, as of a day.
-
-    Built only from rollups, so it is reused (cached) until a rollup row, a rule or a catalog
-    changes (`rollups_version`): the page then costs three index probes and a cache read instead
-    of aggregating 90 days of per-system rollups (which grow with the number of systems)."""
-
-    def compute() -> dict:
-        overview = overview_for_user(user=user, as_of=as_of)
-        return {"overview": overview, **overview_charts(overview)}
-
-    return cached_fragment(("overview", scope_key(user), as_of, timezone.localdate(), rollups_version()), compute)
-
-
-def system_controls_context(request, system: System) -> dict:
-    """What the system page (apps.inventory) shows of controls: the matrix, coverage and trend.
-
-    Cached until one of the system's results changes or a rollup is written (the caller has already
-    checked that the user may see the system)."""
-    user = request.user
-    as_of = as_of_for_user(user, AsOfForm(request.GET or None).day())
-
-    def compute() -> dict:
-        controls = system_controls_for_user(user=user, system=system, as_of=as_of)
-        return {
-            "controls": controls,
-            "as_of": as_of,
-            "system_trend_chart": charts.coverage_trend(
-                controls.trend, title=f"Coverage of {system.name} over the last 90 days"
-            ),
-            "system_trend_table": charts.trend_table(controls.trend),
-        }
-
-    key = ("system", system.pk, scope_key(user), as_of, timezone.localdate(), system_results_version(system),
-           rollups_version())  # fmt: skip
-    return cached_fragment(key, compute)

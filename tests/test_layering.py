@@ -14,20 +14,9 @@ from pathlib import Path
 
 APPS = Path(__file__).resolve().parent.parent / "apps"
 
-# Demo data, the seed command and the scale generator move out of the product into devtools/
-# (issue 22, part A); until that lands their imports are not product arrows. Delete with the move.
-TOOLING = ("demo.py", "seed_demo.py")
-TOOLING_APPS = {"scale"}
-
-# The parsers are their own layer (formats) but live inside ingest until part A moves them there.
-SUBPACKAGE_APPS = {"apps.ingest.parsers": "formats"}
-
 
 def _app_of(module: str) -> str:
-    """The app (layer unit) a module belongs to: its apps/<name>, or a package listed above."""
-    for prefix, app in SUBPACKAGE_APPS.items():
-        if module == prefix or module.startswith(prefix + "."):
-            return app
+    """The app (layer unit) a module belongs to: its apps/<name>."""
     return module.split(".")[1]
 
 
@@ -47,19 +36,16 @@ def app_import_graph(apps_dir: Path = APPS) -> dict[str, dict[str, set[str]]]:
     graph: dict[str, dict[str, set[str]]] = defaultdict(lambda: defaultdict(set))
     for path in sorted(apps_dir.rglob("*.py")):
         rel = path.relative_to(apps_dir)
-        if len(rel.parts) < 2 or "migrations" in rel.parts or path.name in TOOLING:
+        if len(rel.parts) < 2 or "migrations" in rel.parts:
             continue
-        own_module = ".".join(("apps", *rel.with_suffix("").parts))
-        source_app = _app_of(own_module)
-        if source_app in TOOLING_APPS:
-            continue
+        source_app = _app_of(".".join(("apps", *rel.with_suffix("").parts)))
         for module in _imported_modules(ast.parse(path.read_text(), filename=str(path))):
             parts = module.split(".")
             if len(parts) < 2 or parts[0] != "apps":
                 continue
             target_app = _app_of(module)
             where = f"apps/{rel}"
-            if target_app in (source_app, *TOOLING_APPS):
+            if target_app == source_app:
                 continue
             graph[source_app][target_app].add(where)
     return graph
@@ -121,7 +107,6 @@ def test_the_cycle_finder_sees_an_import_hidden_inside_a_function(tmp_path):
     (tmp_path / "beta").mkdir()
     (tmp_path / "alpha" / "services.py").write_text("from apps.beta.models import Thing\n")
     (tmp_path / "beta" / "models.py").write_text("def later():\n    from apps.alpha import services\n")
-    (tmp_path / "beta" / "demo.py").write_text("import apps.alpha.services\n")
 
     graph = app_import_graph(tmp_path)
 

@@ -6,17 +6,16 @@ of duties, re-authentication), 404 what the caller cannot see, 409 a move the do
 
 from __future__ import annotations
 
-from django.core.exceptions import ValidationError as DjangoValidationError
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import serializers, status
-from rest_framework.exceptions import APIException, ParseError, PermissionDenied, ValidationError
+from rest_framework.exceptions import ParseError, PermissionDenied, ValidationError
 from rest_framework.parsers import MultiPartParser
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from apps.accounts.scoping import can_see_system, is_read_only
 from apps.approvals.reauth import reauth_for_decision
-from apps.attestations.models import Attestation, DocumentKind, DocumentRequirement, InvalidTransition, ManualDocument
+from apps.attestations.models import Attestation, DocumentKind, DocumentRequirement, ManualDocument
 from apps.attestations.selectors import document_get_for_user
 from apps.attestations.services import (
     AttestationInput,
@@ -31,23 +30,6 @@ from apps.inventory.models import System
 from apps.policy.models import Control
 
 TAG = ["manual evidence"]
-
-
-class Conflict(APIException):
-    status_code = status.HTTP_409_CONFLICT
-    default_detail = "That move is not allowed in the document's current status."
-
-
-def _call(fn, **kwargs):
-    """Run a service; translate Django's exceptions into API errors (PermissionDenied is handled by DRF)."""
-    try:
-        return fn(**kwargs)
-    except InvalidTransition as exc:
-        raise Conflict(str(exc)) from None
-    except DjangoValidationError as exc:
-        if hasattr(exc, "error_dict"):
-            raise ValidationError({k: [m for e in v for m in e.messages] for k, v in exc.error_dict.items()}) from None
-        raise ValidationError(exc.messages) from None
 
 
 def _ensure_writer(user) -> None:
@@ -144,8 +126,7 @@ class DocumentUploadApi(APIView):
         f = d["file"]
         upload = DocumentUpload(body=f.read(), filename=f.name or "", content_type=f.content_type or "",
                                 title=d["title"], document_date=d.get("document_date"))  # fmt: skip
-        document = _call(document_upload, actor=request.user, requirement_id=requirement.pk, system=system,
-                         upload=upload)  # fmt: skip
+        document = document_upload(actor=request.user, requirement_id=requirement.pk, system=system, upload=upload)
         return Response(DocumentOutput(document).data, status=status.HTTP_201_CREATED)
 
 
@@ -168,7 +149,7 @@ class DocumentApproveApi(APIView):
     def post(self, request, pk: int):
         document = document_get_for_user(user=request.user, pk=pk)
         _ensure_decider(request.user, document)
-        return Response(DocumentOutput(_call(document_approve, actor=request.user, document_id=document.pk)).data)
+        return Response(DocumentOutput(document_approve(actor=request.user, document_id=document.pk)).data)
 
 
 class RejectInput(serializers.Serializer):
@@ -188,9 +169,7 @@ class DocumentRejectApi(APIView):
         _ensure_decider(request.user, document)
         s = RejectInput(data=request.data)
         s.is_valid(raise_exception=True)
-        document = _call(
-            document_reject, actor=request.user, document_id=document.pk, reason=s.validated_data["reason"]
-        )
+        document = document_reject(actor=request.user, document_id=document.pk, reason=s.validated_data["reason"])
         return Response(DocumentOutput(document).data)
 
 
@@ -252,5 +231,5 @@ class AttestationCreateApi(APIView):
         data = AttestationInput(control_id=control.pk, system=system, period_start=d["period_start"],
                                 period_end=d["period_end"], statement=d["statement"],
                                 document_ids=tuple(d["documents"]))  # fmt: skip
-        attestation = _call(attestation_record, actor=request.user, data=data, reauthenticated_at=reauth_at)
+        attestation = attestation_record(actor=request.user, data=data, reauthenticated_at=reauth_at)
         return Response(AttestationOutput(attestation).data, status=status.HTTP_201_CREATED)

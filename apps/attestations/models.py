@@ -18,9 +18,7 @@ from django.conf import settings
 from django.contrib.postgres.fields import ArrayField
 from django.db import models
 
-
-class InvalidTransition(Exception):
-    """A document cannot move from its status to the one asked for."""
+from apps.common.states import StateMachine
 
 
 class DocumentKind(models.TextChoices):
@@ -76,7 +74,7 @@ class DocumentRequirement(models.Model):
         return f"{self.control_id}: {self.get_kind_display()} every {self.cadence_days} days"
 
 
-class ManualDocument(models.Model):
+class ManualDocument(StateMachine, models.Model):
     """One uploaded document answering one requirement for one system; its bytes are an ingest Receipt."""
 
     class Status(models.TextChoices):
@@ -124,9 +122,8 @@ class ManualDocument(models.Model):
         """The instant the document stops counting: its date plus the requirement's cadence."""
         return self.document_date + timedelta(days=cadence_days or self.requirement.cadence_days)
 
-    def ensure_can_move_to(self, status: str) -> None:
-        if status not in self.TRANSITIONS[self.status]:
-            raise InvalidTransition(f"A {self.get_status_display().lower()} document cannot become {status}.")
+    def transition_refusal(self, status: str) -> str:
+        return f"A {self.get_status_display().lower()} document cannot become {status}."
 
 
 class Attestation(models.Model):

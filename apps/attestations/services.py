@@ -9,7 +9,6 @@ transaction.
 from __future__ import annotations
 
 import logging
-import tomllib
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -23,6 +22,7 @@ from apps.accounts.roles import Role
 from apps.accounts.scoping import can_see_system, is_read_only
 from apps.approvals.reauth import ensure_recent_reauth
 from apps.attestations.models import Attestation, DocumentKind, DocumentRequirement, ManualDocument
+from apps.common.policy_files import policy_toml
 from apps.ingest.models import Receipt
 from apps.ingest.services import portal_upload_source, receipt_accept
 from apps.inventory.models import System
@@ -40,8 +40,7 @@ UPLOAD_SOURCE = "Portal uploads (control documents)"
 
 def requirements_read(path: Path = SHIPPED) -> list[dict]:
     """The requirements file as a list of {control, kind, cadence_days, description}; ValidationError if malformed."""
-    with path.open("rb") as fh:
-        data = tomllib.load(fh)
+    data = policy_toml(path.read_text(encoding="utf-8"), what="document requirements", source=path.name)
     rows = []
     for i, item in enumerate(data.get("requirement", [])):
         where = f"{path.name}: requirement {i + 1}"

@@ -13,7 +13,6 @@ from apps.accounts.scoping import is_read_only
 from apps.approvals.reauth import credentials_check, reauth_record, reauth_time
 from apps.approvals.refusals import reauth_failure_record
 from apps.attestations.forms import AttestationForm, DocumentUploadForm
-from apps.attestations.models import InvalidTransition
 from apps.attestations.selectors import control_manual_detail, document_get_for_user
 from apps.attestations.services import (
     AttestationInput,
@@ -96,7 +95,7 @@ def document_decide_view(request, pk: int):
             document_approve(actor=request.user, document_id=document.pk)
         else:
             document_reject(actor=request.user, document_id=document.pk, reason=request.POST.get("reason", ""))
-    except (ValidationError, InvalidTransition) as exc:
+    except ValidationError as exc:  # InvalidTransition is one
         _errors(request, exc)
     return _back(control)
 

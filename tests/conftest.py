@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import socket
 import subprocess
 import sys
 import time
@@ -88,34 +89,112 @@ def _worker_env(db_name: str) -> dict[str, str]:
     return env
 
 
-# The module's worker while it runs: it serves every later test of the module, including those
-# that do not ask for it (their uploads are queued and it parses them too).
+# The worker while a module that asked for it runs: it serves every later test of the module, including
+# those that do not ask for it (their uploads are queued and it parses them too).
 _module_workers: list[subprocess.Popen] = []
+# A queue nobody sends to: the session worker consumes only this one while it is parked.
+PARKED_QUEUE = f"test-parked-{os.getpid()}"
+
+
+class SessionWorker:
+    """One real `celery worker` process for the whole session, started by the first module that asks
+    for it. Starting one costs seconds (Django and every app imported), so modules share it; it consumes
+    the test queues only while such a module runs (add_consumer / cancel_consumer) and is parked on a
+    queue nobody sends to in between, so other tests' tasks stay queued as if no worker ran."""
+
+    def __init__(self, db_name: str, db_blocker) -> None:
+        self.env = _worker_env(db_name)
+        self._db_blocker = db_blocker
+        self.proc: subprocess.Popen | None = None
+        self._running: contextlib.ExitStack | None = None
+
+    @property
+    def hostname(self) -> str:
+        return f"test-{os.getpid()}@{socket.gethostname()}"
+
+    def _control(self, method: str, queue: str) -> None:
+        from compliance_portal.celery import app
+
+        # The solo pool answers a control command only between tasks: the reply means the task that
+        # was running has returned. No reply in time: stop the worker (the next module starts one).
+        replies = getattr(app.control, method)(queue, destination=[self.hostname], reply=True, timeout=60)
+        if not replies:
+            self.stop()
+            raise RuntimeError(f"{self.hostname} did not answer {method}({queue!r}) within 60 s")
+
+    def consume(self) -> subprocess.Popen:
+        """Start the worker, or wake the parked one: from now on it consumes the test queues."""
+        if self.proc is None or self.proc.poll() is not None:
+            self._running = contextlib.ExitStack()
+            self.proc = self._running.enter_context(
+                running_celery_worker(self.env, name="test", queues=",".join((*QUEUES, PARKED_QUEUE))))
+        else:
+            for queue in QUEUES:
+                self._control("add_consumer", queue)
+        return self.proc
+
+    def park(self) -> None:
+        """Stop consuming the test queues once the current task returned, and wait until what the worker
+        had already taken has finished (nothing unacknowledged, no open transaction)."""
+        if self.proc is None or self.proc.poll() is not None:
+            return
+        for queue in QUEUES:
+            self._control("cancel_consumer", queue)
+        with self._db_blocker.unblock():
+            settled = worker_settled(include_queued=False)
+        if not settled:
+            self.stop()
+
+    def stop(self) -> None:
+        if self._running is not None:
+            self._running.close()
+        self.proc, self._running = None, None
+
+
+@pytest.fixture(scope="session")
+def _session_worker(django_db_setup, django_db_blocker):
+    """The session's SessionWorker (not started until a module asks for `celery_worker`)."""
+    from django.db import connection
+
+    with django_db_blocker.unblock():
+        db_name = connection.settings_dict["NAME"]
+    worker = SessionWorker(db_name, django_db_blocker)
+    try:
+        yield worker
+    finally:
+        worker.stop()
 
 
 @pytest.fixture(scope="module")
-def celery_worker(django_db_setup, django_db_blocker):
-    """A real `celery worker` process on the test Redis and the test database."""
+def celery_worker(_session_worker):
+    """A real `celery worker` process on the test Redis and the test database, consuming the test
+    queues for this module's tests (the session's worker: see SessionWorker)."""
     import redis
     from django.conf import settings
-    from django.db import connection
 
-
+    # What earlier tests queued, cached or rate-limited goes: the module starts from an empty Redis.
     redis.Redis.from_url(settings.REDIS_URL).flushdb()
-    with django_db_blocker.unblock():
-        db_name = connection.settings_dict["NAME"]
-    with running_celery_worker(_worker_env(db_name), name="test", queues=",".join(QUEUES)) as proc:
-        _module_workers.append(proc)
-        try:
-            yield proc
-        finally:
-            _module_workers.remove(proc)
+    proc = _session_worker.consume()
+    _module_workers.append(proc)
+    try:
+        yield proc
+    finally:
+        _module_workers.remove(proc)
+        _session_worker.park()
 
 
-def worker_settled(*, timeout: float = 30.0, quiet_polls: int = 3, interval: float = 0.2) -> bool:
-    """Wait until nothing is queued, nothing is running (acks_late: a running task stays in kombu's
-    `unacked` hash until it returns) and no other session of the test database is inside a
-    statement or a transaction, for `quiet_polls` polls in a row. False when `timeout` passed first."""
+@pytest.fixture
+def no_celery_worker(_session_worker):
+    """Stops the session's parked worker: for tests that count the workers answering a ping."""
+    _session_worker.stop()
+
+
+def worker_settled(*, timeout: float = 30.0, quiet_polls: int = 3, interval: float = 0.2,
+                   include_queued: bool = True) -> bool:
+    """Wait until nothing is queued (unless include_queued is false), nothing is running (acks_late: a
+    running task stays in kombu's `unacked` hash until it returns) and no other session of the test
+    database is inside a statement or a transaction, for `quiet_polls` polls in a row. False when
+    `timeout` passed first."""
     import redis
     from django.conf import settings
     from django.db import connection
@@ -124,7 +203,7 @@ def worker_settled(*, timeout: float = 30.0, quiet_polls: int = 3, interval: flo
     deadline, quiet = time.monotonic() + timeout, 0
     while time.monotonic() < deadline:
         pipe = broker.pipeline(transaction=True)
-        for queue in QUEUES:
+        for queue in QUEUES if include_queued else ():
             pipe.llen(queue)
         pipe.hlen("unacked")
         broker_busy = any(pipe.execute())
@@ -164,10 +243,11 @@ def running_celery_worker(env: dict, *, name: str, queues: str):
     from compliance_portal.celery import app
 
     log = open(ROOT / "var" / f"celery-worker-{name}-{os.getpid()}.log", "w")  # noqa: SIM115
+    hostname = f"{name}-{os.getpid()}@{socket.gethostname()}"
     proc = subprocess.Popen(
         [sys.executable, "-m", "celery", "-A", "compliance_portal", "worker", "--pool", "solo",
          "--loglevel", "INFO", "--queues", queues, "--without-mingle", "--without-gossip",
-         "--hostname", f"{name}-{os.getpid()}@%h"],
+         "--hostname", hostname],
         cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
     )
     try:
@@ -175,7 +255,8 @@ def running_celery_worker(env: dict, *, name: str, queues: str):
         while time.monotonic() < deadline:
             if proc.poll() is not None:
                 raise RuntimeError(f"celery worker exited with {proc.returncode}; see {log.name}")
-            if app.control.ping(timeout=0.5):
+            # Its own pong: another worker (the session's, parked) may answer a ping too.
+            if app.control.ping(destination=[hostname], timeout=0.5):
                 break
         else:
             raise RuntimeError(f"celery worker did not answer a ping in 60 s; see {log.name}")

@@ -36,6 +36,12 @@ QUEUES = ("default", "heavy")
 _OTHER_SESSIONS = "FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()"
 
 
+def pytest_configure(config):
+    from tests import flush
+
+    flush.install()  # the flush between transactional tests skips post_migrate when it can (tests/flush.py)
+
+
 @pytest.fixture
 def make_user(db):
     """make_user(role, username=None) creates a user through the accounts service."""

@@ -42,6 +42,41 @@ def pytest_configure(config):
     flush.install()  # the flush between transactional tests skips post_migrate when it can (tests/flush.py)
 
 
+# ---------------------------------------------------------------- the fast lane and the slow lane
+# A test is in the slow lane (marker `slow`) when it runs real processes or servers: a Celery worker, Chromium,
+# Django's live server, the fault stack, a registry or MLflow server; or says so with @pytest.mark.slow.
+SLOW_FIXTURES = {"celery_worker", "heavy_workers", "live_server", "browser", "page", "fault_stack", "stack",
+                 "s3_worker", "registry", "mlflow_url", "sequencer"}
+SLOW_MARKERS = ("worker", "browser")
+SLOW_DIRS = ("tests/faults/",)
+
+
+def _is_slow(item: pytest.Item) -> bool:
+    return (
+        item.get_closest_marker("slow") is not None
+        or any(item.get_closest_marker(name) for name in SLOW_MARKERS)
+        or not SLOW_FIXTURES.isdisjoint(getattr(item, "fixturenames", ()))
+        or item.nodeid.startswith(SLOW_DIRS)
+    )
+
+
+def _module_of(item: pytest.Item) -> str:
+    module = getattr(item, "module", None)
+    return module.__name__ if module is not None else item.nodeid
+
+
+def pytest_collection_modifyitems(config, items):
+    """Mark the slow lane, then run the fast lane first: the modules with no slow test, then the others.
+    A module stays whole in one lane (its module-scoped fixtures, a worker or a world, are not set up
+    twice for it) and the order within a lane is pytest-django's (this hook runs after its own)."""
+    slow_modules = set()
+    for item in items:
+        if _is_slow(item):
+            item.add_marker(pytest.mark.slow)
+            slow_modules.add(_module_of(item))
+    items.sort(key=lambda item: _module_of(item) in slow_modules)
+
+
 @pytest.fixture
 def make_user(db):
     """make_user(role, username=None) creates a user through the accounts service."""

@@ -46,7 +46,7 @@ def pytest_configure(config):
 # A test is in the slow lane (marker `slow`) when it runs real processes or servers: a Celery worker, Chromium,
 # Django's live server, the fault stack, a registry or MLflow server; or says so with @pytest.mark.slow.
 SLOW_FIXTURES = {"celery_worker", "heavy_workers", "live_server", "browser", "page", "fault_stack", "stack",
-                 "s3_worker", "registry", "mlflow_url", "sequencer"}
+                 "s3_worker", "registry", "mlflow_url", "sequencer", "dev_static_root"}
 SLOW_MARKERS = ("worker", "browser")
 SLOW_DIRS = ("tests/faults/",)
 
@@ -309,6 +309,28 @@ def running_celery_worker(env: dict, *, name: str, queues: str):
         except subprocess.TimeoutExpired:
             proc.kill()
         log.close()
+
+
+def collect_static(profile: str, root: Path) -> subprocess.CompletedProcess:
+    """`manage.py collectstatic` into `root` in the dev or prod profile, as `make run` or the image runs it
+    (compression included: brotli and gzip copies of every file)."""
+    from tests.test_settings import PROD_ENV
+
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PORTAL_") and k not in PROD_ENV}
+    env.update(PROD_ENV if profile == "prod" else {"PORTAL_PROFILE": "dev"})
+    env["PORTAL_STATIC_ROOT"] = str(root)
+    return subprocess.run([sys.executable, "manage.py", "collectstatic", "--no-input", "-v", "0"], cwd=ROOT,
+                          env=env, capture_output=True, text=True, timeout=600, check=False)
+
+
+@pytest.fixture(scope="session")
+def dev_static_root(tmp_path_factory) -> Path:
+    """Static files collected once per session in the dev profile (seconds of compression), for the tests
+    that check what collectstatic writes and the one that serves them."""
+    root = tmp_path_factory.mktemp("static-dev")
+    result = collect_static("dev", root)
+    assert result.returncode == 0, result.stderr
+    return root
 
 
 @pytest.fixture(scope="session")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import socket
 import subprocess
 import sys
 import time
@@ -33,6 +34,47 @@ TEST_PASSWORD = "correct-horse-battery-staple-42"
 # The queues the test worker consumes (CELERY_TASK_DEFAULT_QUEUE and the heavy route).
 QUEUES = ("default", "heavy")
 _OTHER_SESSIONS = "FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()"
+
+
+def pytest_configure(config):
+    from tests import flush
+
+    flush.install()  # the flush between transactional tests skips post_migrate when it can (tests/flush.py)
+
+
+# ---------------------------------------------------------------- the fast lane and the slow lane
+# A test is in the slow lane (marker `slow`) when it runs real processes or servers: a Celery worker, Chromium,
+# Django's live server, the fault stack, a registry or MLflow server; or says so with @pytest.mark.slow.
+SLOW_FIXTURES = {"celery_worker", "heavy_workers", "live_server", "browser", "page", "fault_stack", "stack",
+                 "s3_worker", "registry", "mlflow_url", "sequencer", "dev_static_root"}
+SLOW_MARKERS = ("worker", "browser")
+SLOW_DIRS = ("tests/faults/",)
+
+
+def _is_slow(item: pytest.Item) -> bool:
+    return (
+        item.get_closest_marker("slow") is not None
+        or any(item.get_closest_marker(name) for name in SLOW_MARKERS)
+        or not SLOW_FIXTURES.isdisjoint(getattr(item, "fixturenames", ()))
+        or item.nodeid.startswith(SLOW_DIRS)
+    )
+
+
+def _module_of(item: pytest.Item) -> str:
+    module = getattr(item, "module", None)
+    return module.__name__ if module is not None else item.nodeid
+
+
+def pytest_collection_modifyitems(config, items):
+    """Mark the slow lane, then run the fast lane first: the modules with no slow test, then the others.
+    A module stays whole in one lane (its module-scoped fixtures, a worker or a world, are not set up
+    twice for it) and the order within a lane is pytest-django's (this hook runs after its own)."""
+    slow_modules = set()
+    for item in items:
+        if _is_slow(item):
+            item.add_marker(pytest.mark.slow)
+            slow_modules.add(_module_of(item))
+    items.sort(key=lambda item: _module_of(item) in slow_modules)
 
 
 @pytest.fixture
@@ -88,34 +130,112 @@ def _worker_env(db_name: str) -> dict[str, str]:
     return env
 
 
-# The module's worker while it runs: it serves every later test of the module, including those
-# that do not ask for it (their uploads are queued and it parses them too).
+# The worker while a module that asked for it runs: it serves every later test of the module, including
+# those that do not ask for it (their uploads are queued and it parses them too).
 _module_workers: list[subprocess.Popen] = []
+# A queue nobody sends to: the session worker consumes only this one while it is parked.
+PARKED_QUEUE = f"test-parked-{os.getpid()}"
+
+
+class SessionWorker:
+    """One real `celery worker` process for the whole session, started by the first module that asks
+    for it. Starting one costs seconds (Django and every app imported), so modules share it; it consumes
+    the test queues only while such a module runs (add_consumer / cancel_consumer) and is parked on a
+    queue nobody sends to in between, so other tests' tasks stay queued as if no worker ran."""
+
+    def __init__(self, db_name: str, db_blocker) -> None:
+        self.env = _worker_env(db_name)
+        self._db_blocker = db_blocker
+        self.proc: subprocess.Popen | None = None
+        self._running: contextlib.ExitStack | None = None
+
+    @property
+    def hostname(self) -> str:
+        return f"test-{os.getpid()}@{socket.gethostname()}"
+
+    def _control(self, method: str, queue: str) -> None:
+        from compliance_portal.celery import app
+
+        # The solo pool answers a control command only between tasks: the reply means the task that
+        # was running has returned. No reply in time: stop the worker (the next module starts one).
+        replies = getattr(app.control, method)(queue, destination=[self.hostname], reply=True, timeout=60)
+        if not replies:
+            self.stop()
+            raise RuntimeError(f"{self.hostname} did not answer {method}({queue!r}) within 60 s")
+
+    def consume(self) -> subprocess.Popen:
+        """Start the worker, or wake the parked one: from now on it consumes the test queues."""
+        if self.proc is None or self.proc.poll() is not None:
+            self._running = contextlib.ExitStack()
+            self.proc = self._running.enter_context(
+                running_celery_worker(self.env, name="test", queues=",".join((*QUEUES, PARKED_QUEUE))))
+        else:
+            for queue in QUEUES:
+                self._control("add_consumer", queue)
+        return self.proc
+
+    def park(self) -> None:
+        """Stop consuming the test queues once the current task returned, and wait until what the worker
+        had already taken has finished (nothing unacknowledged, no open transaction)."""
+        if self.proc is None or self.proc.poll() is not None:
+            return
+        for queue in QUEUES:
+            self._control("cancel_consumer", queue)
+        with self._db_blocker.unblock():
+            settled = worker_settled(include_queued=False)
+        if not settled:
+            self.stop()
+
+    def stop(self) -> None:
+        if self._running is not None:
+            self._running.close()
+        self.proc, self._running = None, None
+
+
+@pytest.fixture(scope="session")
+def _session_worker(django_db_setup, django_db_blocker):
+    """The session's SessionWorker (not started until a module asks for `celery_worker`)."""
+    from django.db import connection
+
+    with django_db_blocker.unblock():
+        db_name = connection.settings_dict["NAME"]
+    worker = SessionWorker(db_name, django_db_blocker)
+    try:
+        yield worker
+    finally:
+        worker.stop()
 
 
 @pytest.fixture(scope="module")
-def celery_worker(django_db_setup, django_db_blocker):
-    """A real `celery worker` process on the test Redis and the test database."""
+def celery_worker(_session_worker):
+    """A real `celery worker` process on the test Redis and the test database, consuming the test
+    queues for this module's tests (the session's worker: see SessionWorker)."""
     import redis
     from django.conf import settings
-    from django.db import connection
 
-
+    # What earlier tests queued, cached or rate-limited goes: the module starts from an empty Redis.
     redis.Redis.from_url(settings.REDIS_URL).flushdb()
-    with django_db_blocker.unblock():
-        db_name = connection.settings_dict["NAME"]
-    with running_celery_worker(_worker_env(db_name), name="test", queues=",".join(QUEUES)) as proc:
-        _module_workers.append(proc)
-        try:
-            yield proc
-        finally:
-            _module_workers.remove(proc)
+    proc = _session_worker.consume()
+    _module_workers.append(proc)
+    try:
+        yield proc
+    finally:
+        _module_workers.remove(proc)
+        _session_worker.park()
 
 
-def worker_settled(*, timeout: float = 30.0, quiet_polls: int = 3, interval: float = 0.2) -> bool:
-    """Wait until nothing is queued, nothing is running (acks_late: a running task stays in kombu's
-    `unacked` hash until it returns) and no other session of the test database is inside a
-    statement or a transaction, for `quiet_polls` polls in a row. False when `timeout` passed first."""
+@pytest.fixture
+def no_celery_worker(_session_worker):
+    """Stops the session's parked worker: for tests that count the workers answering a ping."""
+    _session_worker.stop()
+
+
+def worker_settled(*, timeout: float = 30.0, quiet_polls: int = 3, interval: float = 0.2,
+                   include_queued: bool = True) -> bool:
+    """Wait until nothing is queued (unless include_queued is false), nothing is running (acks_late: a
+    running task stays in kombu's `unacked` hash until it returns) and no other session of the test
+    database is inside a statement or a transaction, for `quiet_polls` polls in a row. False when
+    `timeout` passed first."""
     import redis
     from django.conf import settings
     from django.db import connection
@@ -124,7 +244,7 @@ def worker_settled(*, timeout: float = 30.0, quiet_polls: int = 3, interval: flo
     deadline, quiet = time.monotonic() + timeout, 0
     while time.monotonic() < deadline:
         pipe = broker.pipeline(transaction=True)
-        for queue in QUEUES:
+        for queue in QUEUES if include_queued else ():
             pipe.llen(queue)
         pipe.hlen("unacked")
         broker_busy = any(pipe.execute())
@@ -164,10 +284,11 @@ def running_celery_worker(env: dict, *, name: str, queues: str):
     from compliance_portal.celery import app
 
     log = open(ROOT / "var" / f"celery-worker-{name}-{os.getpid()}.log", "w")  # noqa: SIM115
+    hostname = f"{name}-{os.getpid()}@{socket.gethostname()}"
     proc = subprocess.Popen(
         [sys.executable, "-m", "celery", "-A", "compliance_portal", "worker", "--pool", "solo",
          "--loglevel", "INFO", "--queues", queues, "--without-mingle", "--without-gossip",
-         "--hostname", f"{name}-{os.getpid()}@%h"],
+         "--hostname", hostname],
         cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
     )
     try:
@@ -175,7 +296,8 @@ def running_celery_worker(env: dict, *, name: str, queues: str):
         while time.monotonic() < deadline:
             if proc.poll() is not None:
                 raise RuntimeError(f"celery worker exited with {proc.returncode}; see {log.name}")
-            if app.control.ping(timeout=0.5):
+            # Its own pong: another worker (the session's, parked) may answer a ping too.
+            if app.control.ping(destination=[hostname], timeout=0.5):
                 break
         else:
             raise RuntimeError(f"celery worker did not answer a ping in 60 s; see {log.name}")
@@ -187,6 +309,28 @@ def running_celery_worker(env: dict, *, name: str, queues: str):
         except subprocess.TimeoutExpired:
             proc.kill()
         log.close()
+
+
+def collect_static(profile: str, root: Path) -> subprocess.CompletedProcess:
+    """`manage.py collectstatic` into `root` in the dev or prod profile, as `make run` or the image runs it
+    (compression included: brotli and gzip copies of every file)."""
+    from tests.test_settings import PROD_ENV
+
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PORTAL_") and k not in PROD_ENV}
+    env.update(PROD_ENV if profile == "prod" else {"PORTAL_PROFILE": "dev"})
+    env["PORTAL_STATIC_ROOT"] = str(root)
+    return subprocess.run([sys.executable, "manage.py", "collectstatic", "--no-input", "-v", "0"], cwd=ROOT,
+                          env=env, capture_output=True, text=True, timeout=600, check=False)
+
+
+@pytest.fixture(scope="session")
+def dev_static_root(tmp_path_factory) -> Path:
+    """Static files collected once per session in the dev profile (seconds of compression), for the tests
+    that check what collectstatic writes and the one that serves them."""
+    root = tmp_path_factory.mktemp("static-dev")
+    result = collect_static("dev", root)
+    assert result.returncode == 0, result.stderr
+    return root
 
 
 @pytest.fixture(scope="session")

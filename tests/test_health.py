@@ -25,8 +25,8 @@ def test_healthz_is_503_and_names_redis_when_redis_is_down(client, settings):
     assert body["checks"]["worker"] == "error: Redis is down"
 
 
-def test_healthz_is_503_when_no_worker_answers(client):
-    # No worker fixture in this module: Redis is up but nobody consumes the ping.
+def test_healthz_is_503_when_no_worker_answers(client, no_celery_worker):
+    # No worker (the session's is stopped): Redis is up but nobody consumes the ping.
     body = client.get("/healthz").json()
     assert body["checks"]["redis"] == "ok"
     assert body["checks"]["worker"].startswith("error: no Celery worker answered")
@@ -98,7 +98,7 @@ def test_healthz_reports_a_checkpoint_that_lags_the_sequenced_entries(client, se
 
 
 @pytest.mark.worker
-def test_healthz_names_the_heavy_queue_when_no_worker_consumes_it(client, django_db_blocker):
+def test_healthz_names_the_heavy_queue_when_no_worker_consumes_it(client, django_db_blocker, no_celery_worker):
     from django.db import connection
 
     from tests.conftest import _worker_env, running_celery_worker

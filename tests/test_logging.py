@@ -123,13 +123,13 @@ def test_gunicorn_writes_one_json_access_line_per_request_with_its_request_id(pr
 
 
 @pytest.mark.django_db(transaction=True)
-def test_the_dev_console_gets_one_text_line_per_page_and_none_for_static_files(process_env, tmp_path):
+def test_the_dev_console_gets_one_text_line_per_page_and_none_for_static_files(process_env, tmp_path,
+                                                                              dev_static_root):
     port = _free_port()
     # The dev profile serves collected static files (`make run` collects them first); so does this test,
-    # into its own folder, so it holds on a clean checkout that never ran `make run`.
-    env = {**process_env, "PORTAL_PROFILE": "dev", "PORTAL_STATIC_ROOT": str(tmp_path / "static")}
-    subprocess.run([sys.executable, "manage.py", "collectstatic", "--no-input", "-v", "0"], cwd=ROOT, env=env,
-                   check=True, timeout=300)
+    # from the session's own collection (dev_static_root), so it holds on a clean checkout that never ran
+    # `make run`.
+    env = {**process_env, "PORTAL_PROFILE": "dev", "PORTAL_STATIC_ROOT": str(dev_static_root)}
 
     def requests():
         _get(f"http://127.0.0.1:{port}/accounts/login/", **{"X-Request-ID": "dev-page"})

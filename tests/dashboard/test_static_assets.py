@@ -1,15 +1,12 @@
 """Issue 23: a Plotly bundle no bigger than the charts need, and static files compressed in every profile."""
 
-import os
 import re
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 from django.contrib.staticfiles import finders
 
-from tests.test_settings import PROD_ENV
+from tests.conftest import collect_static
 
 ROOT = Path(__file__).resolve().parents[2]
 AXIS_TYPES = {"date", "category", "linear", "log", "multicategory"}
@@ -33,16 +30,17 @@ def test_the_chart_bundle_is_the_cartesian_partial_bundle_and_draws_every_trace_
     assert used <= registered, used - registered
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("profile", ["dev", "prod"])
-def test_collectstatic_writes_compressed_copies_in_every_profile_that_serves_them(tmp_path, profile):
-    env = {k: v for k, v in os.environ.items() if not k.startswith("PORTAL_") and k not in PROD_ENV}
-    env.update(PROD_ENV if profile == "prod" else {"PORTAL_PROFILE": "dev"})
-    env["PORTAL_STATIC_ROOT"] = str(tmp_path)
-    result = subprocess.run([sys.executable, "manage.py", "collectstatic", "--no-input", "-v", "0"], cwd=ROOT,
-                            env=env, capture_output=True, text=True, timeout=600, check=False)
-    assert result.returncode == 0, result.stderr
-    bundles = sorted(p.name for p in (tmp_path / "vendor" / "plotly").iterdir())
+def test_collectstatic_writes_compressed_copies_in_every_profile_that_serves_them(request, tmp_path, profile):
+    if profile == "dev":  # collected once per session (tests/conftest.py), also served by tests/test_logging.py
+        root = request.getfixturevalue("dev_static_root")
+    else:
+        result = collect_static(profile, tmp_path)
+        assert result.returncode == 0, result.stderr
+        root = tmp_path
+    bundles = sorted(p.name for p in (root / "vendor" / "plotly").iterdir())
     assert any(name.endswith(".js.br") for name in bundles), bundles
     assert any(name.endswith(".js.gz") for name in bundles), bundles
-    brotli = next(p for p in (tmp_path / "vendor" / "plotly").iterdir() if p.name.endswith(".js.br"))
+    brotli = next(p for p in (root / "vendor" / "plotly").iterdir() if p.name.endswith(".js.br"))
     assert brotli.stat().st_size < 600 * 1024  # what a browser downloads

@@ -10,9 +10,11 @@ from django.shortcuts import get_object_or_404
 from django.utils import timezone
 
 from apps.accounts.roles import Role
-from apps.accounts.scoping import is_read_only, scope_by_system
+from apps.accounts.scoping import is_read_only, scope_by_system, scope_evidence
 from apps.approvals.slots import EXECUTIVE_GROUP, Slot, can_use_inbox
 from apps.evidence.models import Evidence, EvidenceSubject
+from apps.evidence.selectors import evidence_counting
+from apps.policy.facts import subject_chain
 from apps.releases import chain as chain_mod
 from apps.releases.models import ReleaseSignoff, SignoffDecision
 from apps.releases.policy import release_policy
@@ -154,10 +156,6 @@ def release_evidence_chain(signoff: ReleaseSignoff, *, user) -> list[dict]:
     """The evidence recorded for the release's subjects (the artifact and what it inherits from along
     lineage, as the policy facts walk it), one row per kind of EVIDENCE_CHAIN: the nearest then newest
     pieces the user may see, each counted or not (and why), `items` empty when none is recorded."""
-    from apps.accounts.scoping import scope_evidence
-    from apps.ingest.binding import evidence_counting
-    from apps.policy.facts import subject_chain
-
     depth = subject_chain(signoff.artifact)
     kinds = [k for _, ks, _ in EVIDENCE_CHAIN for k in ks]
     nearest: dict[int, int] = {}  # evidence id -> depth of the nearest chain artifact it is about

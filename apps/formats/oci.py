@@ -75,6 +75,10 @@ ATTACHMENT_HINTS = {
     "application/vnd.dsse.envelope.v1+json": "attestation",
     "application/vnd.dev.sigstore.bundle.v0.3+json": "signature",
     "application/vnd.dev.cosign.simplesigning.v1+json": "signature",
+    # cosign's tags sha256-<hex>.sig / .att / .sbom (the connector names them with these types)
+    "application/vnd.dev.cosign.artifact.sig.v1+json": "signature",
+    "application/vnd.dev.cosign.artifact.att.v1+json": "attestation",
+    "application/vnd.dev.cosign.artifact.sbom.v1+json": "sbom",
 }
 
 

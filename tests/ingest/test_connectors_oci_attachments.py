@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import base64
 import json
+import subprocess
 
 import pytest
 
@@ -22,7 +23,15 @@ from apps.ingest.models import Receipt
 from apps.ingest.services import source_create
 from tests.ingest.conftest import fixture_bytes
 from tests.ingest.servers import registry_server, require_tool
-from tests.ingest.test_connectors_oci import EMPTY, OCI_MANIFEST, REPO, Registry, build_and_push, parse_all
+from tests.ingest.test_connectors_oci import (
+    EMPTY,
+    OCI_MANIFEST,
+    REPO,
+    Registry,
+    build_and_push,
+    copy_tag,
+    parse_all,
+)
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -139,3 +148,25 @@ def test_an_oras_attached_sbom_without_fallback_tag_is_an_attachment_of_its_imag
     # Synced again, nothing changed: nothing new.
     assert source_sync(source_id=creds.source.pk, trigger=SyncRun.Trigger.COMMAND).new_receipts == 0
 
+
+
+def test_a_sync_of_one_repository_reads_only_it_and_keeps_the_others_cursor(registry, tmp_path):
+    """What a debounced registry notification queues: source_sync(repositories=[the one pushed to])."""
+    host = registry
+    build_and_push(tmp_path, host, "3.0", marker="one-repo")
+    other = "team/other"
+    subprocess.run(
+        ["skopeo", "copy", "--insecure-policy", "--src-tls-verify=false", "--dest-tls-verify=false",
+         f"docker://{host}/{REPO}:3.0", f"docker://{host}/{other}:1.0"],
+        check=True, capture_output=True, timeout=120,
+    )  # fmt: skip
+    creds = source_create(actor="system:test", kind="oci", name="registry, all repositories")
+    source_connector_configure(actor="system:test", source_id=creds.source.pk, endpoint_url=f"http://{host}")
+    full = source_sync(source_id=creds.source.pk, trigger=SyncRun.Trigger.COMMAND)
+    assert full.status == SyncRun.Status.SUCCEEDED, full.error
+    assert {REPO, other} <= set(full.cursor["tags"])
+    copy_tag(host, "3.0", "3.1")  # a change in the repository the sync will not read
+    one = source_sync(source_id=creds.source.pk, trigger=SyncRun.Trigger.WEBHOOK, repositories=[other])
+    assert one.status == SyncRun.Status.SUCCEEDED, one.error
+    assert one.new_receipts == 0 and one.cursor["tags"][REPO] == full.cursor["tags"][REPO]  # not read, kept
+    assert "3.1" in source_sync(source_id=creds.source.pk, trigger=SyncRun.Trigger.COMMAND).cursor["tags"][REPO]

@@ -520,6 +520,8 @@ PORTAL_SIGSTORE_TRUSTED_ROOT = str(BASE_DIR / env_str(
 PORTAL_CONNECTOR_TIMEOUT = env_int("PORTAL_CONNECTOR_TIMEOUT", default=20, minimum=1)
 # Longest wait between syncs of a failing source (the backoff doubles from one minute up to this).
 PORTAL_CONNECTOR_BACKOFF_MAX = env_int("PORTAL_CONNECTOR_BACKOFF_MAX", default=6 * 3600, minimum=60)
+# Registry notifications: at most one sync per repository per this many seconds, run at its end (debounce).
+PORTAL_OCI_SYNC_DEBOUNCE = env_int("PORTAL_OCI_SYNC_DEBOUNCE", default=30, minimum=1)
 # Seconds an MLflow webhook's X-MLflow-Timestamp may be off from our clock (older deliveries are refused).
 PORTAL_MLFLOW_WEBHOOK_TOLERANCE = env_int("PORTAL_MLFLOW_WEBHOOK_TOLERANCE", default=300, minimum=10)
 # The Graphviz `dot` program that lays out lineage graphs (Debian package graphviz).

@@ -11,8 +11,10 @@
 - ``POST /api/v1/ingest/openlineage``: OpenLineage events with the source's bearer token
   (the openlineage-python HTTP transport's ``api_key`` auth sends exactly that).
 
-A webhook or a push notification also queues a sync of the source when it has an endpoint,
-so the full picture (run metrics, manifests, attached SBOMs) follows at once.
+A webhook also queues a sync of the source when it has an endpoint, so the full picture (run
+metrics, manifests, attached SBOMs) follows at once. A registry notification queues one sync of
+the repository whose manifest was pushed or deleted, debounced (registry_sync_debounced): a burst
+of notifications is one sync per repository, not one per event.
 """
 
 from __future__ import annotations
@@ -28,7 +30,8 @@ from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import exceptions
 
 from apps.connectors import schema  # noqa: F401 - registers the OpenAPI security schemes
-from apps.connectors.services import source_sync_soon
+from apps.connectors.services import registry_sync_debounced, source_sync_soon
+from apps.formats.oci import notification_event_kind
 from apps.ingest.api import ACCEPT_RESPONSES, _header, _IngestApi, _WebhookApi, accepted, json_object
 from apps.ingest.auth import WEBHOOK_REFUSED, SourceTokenAuthentication, _WebhookAuthentication, read_body
 from apps.ingest.models import Receipt, Source
@@ -157,8 +160,12 @@ class OciNotificationApi(_IngestApi):
         summary="Receive registry notification events (Distribution)",
         description=(
             "Add an endpoint to the registry's `notifications` configuration with url "
-            "`…/api/v1/ingest/oci?source=<id>` and `headers: {Authorization: [Bearer <token>]}`. Push, pull, "
-            "delete and mount events become registry-event evidence about the image; a push queues a sync."
+            "`…/api/v1/ingest/oci?source=<id>` and `headers: {Authorization: [Bearer <token>]}`. Every envelope "
+            "is kept as a receipt. Manifest pushes and deletes become registry-event evidence about the image "
+            "(a delete marks the image deleted and ends its deployments); pulls are access events, counted per "
+            "repository, not evidence; blob events (layers, configs, mounts) record nothing. A manifest push or "
+            "delete queues one sync of its repository per PORTAL_OCI_SYNC_DEBOUNCE seconds, run at the end of "
+            "that window."
         ),
         parameters=[OpenApiParameter("source", OpenApiTypes.INT, OpenApiParameter.QUERY)],
         request={"application/vnd.docker.distribution.events.v1+json": OpenApiTypes.OBJECT},
@@ -173,16 +180,58 @@ class OciNotificationApi(_IngestApi):
             raise exceptions.ParseError('expected a notification envelope: {"events": [...]} with at least one event')
         # The registry re-sends the same envelope after a failure: same bytes, same receipt.
         key = "sha256:" + hashlib.sha256(body).hexdigest()
-        actions = sorted({str(e.get("action", ""))[:20] for e in events if isinstance(e, dict)})
-        receipt, created = receipt_accept_and_sync(
-            request,
+        events = [e for e in events if isinstance(e, dict)]
+        actions = sorted({str(e.get("action", ""))[:20] for e in events})
+        headers = {"actions": actions, "events": len(events), "user_agent": _header(request, "HTTP_USER_AGENT")}
+        pulls = registry_pulls_by_repository(events)
+        if pulls:
+            headers["pulls"] = pulls  # access events: counted here, not evidence (registry_pulls_count)
+        from apps.ingest.services import receipt_accept
+
+        source = request.auth
+        receipt, created = receipt_accept(
+            source=source,
             channel=Receipt.Channel.OCI,
             body=body,
+            content_type="application/json",
             event="notification",
             delivery_key=key,
-            headers={"actions": actions, "events": len(events), "user_agent": _header(request, "HTTP_USER_AGENT")},
+            headers=headers,
         )
+        if created and source.endpoint_url:
+            # Only a manifest pushed or deleted changes what a sync would find; one sync per
+            # repository per window, however many notifications the burst brings.
+            for repository in registry_repositories_changed(events):
+                registry_sync_debounced(source_id=source.pk, repository=repository)
         return accepted(receipt, created)
+
+
+def registry_pulls_by_repository(events: list[dict]) -> dict[str, int]:
+    """Pull events of an envelope, counted per repository."""
+    pulls: dict[str, int] = {}
+    for event in events:
+        if event.get("action") == "pull":
+            target = event.get("target") if isinstance(event.get("target"), dict) else {}
+            repository = str(target.get("repository") or "")[:500]
+            pulls[repository] = pulls.get(repository, 0) + 1
+    return pulls
+
+
+def registry_repositories_changed(events: list[dict]) -> list[str]:
+    """Repositories where a manifest was pushed or deleted (blob events and pulls change no image)."""
+    changed = []
+    for event in events:
+        target = event.get("target") if isinstance(event.get("target"), dict) else {}
+        repository = target.get("repository")
+        if (
+            event.get("action") in ("push", "delete")
+            and notification_event_kind(event) == "manifest"
+            and isinstance(repository, str)
+            and repository
+            and repository[:500] not in changed
+        ):
+            changed.append(repository[:500])
+    return changed
 
 
 class OpenLineageApi(_IngestApi):

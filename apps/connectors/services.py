@@ -9,11 +9,14 @@ commit, exactly like a push), then in one transaction closes the SyncRun, stores
 
 from __future__ import annotations
 
+import functools
+import hashlib
 import json
 import logging
 from datetime import datetime, timedelta
 
 from django.conf import settings
+from django.core.cache import cache
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.utils import timezone
@@ -118,8 +121,13 @@ def _accept(source: Source, run: SyncRun, document: Document) -> bool:
     return created
 
 
-def source_sync(*, source_id: int, trigger: str, actor="system:source_sync") -> SyncRun | None:
-    """Pull what changed from a source's endpoint. None when a sync of it is already running."""
+def source_sync(
+    *, source_id: int, trigger: str, actor="system:source_sync", repositories: list[str] | None = None
+) -> SyncRun | None:
+    """Pull what changed from a source's endpoint. None when a sync of it is already running.
+
+    `repositories` (an OCI source) limits this sync to those repositories; the cursor of the
+    others is kept as it was."""
     source = Source.objects.select_related("system").get(pk=source_id)
     if not source.is_pull:
         raise SyncRefused(f"source {source.name!r} is {source.get_kind_display()}: it pushes, it is not pulled")
@@ -140,10 +148,13 @@ def source_sync(*, source_id: int, trigger: str, actor="system:source_sync") -> 
 
     error, cursor = "", None
     try:
+        options = dict(source.sync_options or {})
+        if repositories:
+            options["repositories"] = list(repositories)
         connector = CONNECTORS[source.kind](
             endpoint=source.endpoint_url,
             credentials=source_credentials(source),
-            options=source.sync_options,
+            options=options,
             timeout=settings.PORTAL_CONNECTOR_TIMEOUT,
             max_bytes=settings.PORTAL_INGEST_MAX_BYTES,
         )
@@ -238,3 +249,33 @@ def source_sync_soon(*, source_id: int, trigger: str = SyncRun.Trigger.WEBHOOK) 
     from apps.connectors.tasks import source_sync as source_sync_task
 
     transaction.on_commit(lambda: source_sync_task.delay(source_id, trigger), robust=True)
+
+
+def source_sync_queue(*, source_id: int, trigger: str, repositories: list[str], countdown: int) -> None:
+    """Send a sync of these repositories of a source to the queue, to run in `countdown` seconds."""
+    from apps.connectors.tasks import source_sync as source_sync_task
+
+    source_sync_task.apply_async((source_id, trigger), {"repositories": repositories}, countdown=countdown)
+
+
+def registry_sync_debounced(*, source_id: int, repository: str) -> bool:
+    """Queue (after commit) one sync of a registry repository per PORTAL_OCI_SYNC_DEBOUNCE seconds.
+
+    The first notification of a burst claims the window with an atomic Redis SET NX and queues a
+    sync to run when the window ends, so it sees everything the burst pushed; the others in the
+    window queue nothing. True when this call queued the sync."""
+    window = settings.PORTAL_OCI_SYNC_DEBOUNCE
+    digest = hashlib.sha256(repository.encode()).hexdigest()[:32]  # any repository name makes a safe key
+    if not cache.add(f"connectors:oci-sync:{source_id}:{digest}", 1, timeout=window):
+        return False
+    transaction.on_commit(
+        functools.partial(
+            source_sync_queue,
+            source_id=source_id,
+            trigger=SyncRun.Trigger.WEBHOOK,
+            repositories=[repository],
+            countdown=window,
+        ),
+        robust=True,
+    )
+    return True

@@ -18,10 +18,12 @@ def source_sync_due() -> list[int]:
 
 
 @shared_task(name="apps.ingest.tasks.source_sync", acks_late=True, reject_on_worker_lost=True)
-def source_sync(source_id: int, trigger: str = "schedule") -> None:
-    """Pull one source (a no-op while another sync of it runs; failures end in its SyncRun, not here)."""
+def source_sync(source_id: int, trigger: str = "schedule", repositories: list[str] | None = None) -> None:
+    """Pull one source (a no-op while another sync of it runs; failures end in its SyncRun, not here).
+
+    `repositories`: only those of an OCI source (a debounced registry notification names one)."""
     from apps.connectors.services import SyncRefused
     from apps.connectors.services import source_sync as sync
 
     with contextlib.suppress(SyncRefused):  # disabled or unconfigured since it was queued
-        sync(source_id=source_id, trigger=trigger)
+        sync(source_id=source_id, trigger=trigger, repositories=repositories)

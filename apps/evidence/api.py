@@ -108,7 +108,15 @@ class ArtifactDetailOutput(ArtifactRefOutput):
     downstream = EdgeOutput(many=True)
 
     class Meta(ArtifactRefOutput.Meta):
-        fields = [*ArtifactRefOutput.Meta.fields, "system", "first_seen", "evidence", "upstream", "downstream"]
+        fields = [
+            *ArtifactRefOutput.Meta.fields,
+            "system",
+            "first_seen",
+            "deleted_at",
+            "evidence",
+            "upstream",
+            "downstream",
+        ]
 
 
 FILTER_PARAMETERS = [

@@ -57,6 +57,11 @@ class Artifact(models.Model):
         help_text="The system of the first evidence that named it.",
     )
     first_seen = models.DateTimeField()
+    deleted_at = models.DateTimeField(
+        null=True,
+        blank=True,
+        help_text="When evidence said it stopped existing (a manifest deleted from its registry); null: exists.",
+    )
 
     class Meta:
         ordering = ["uri"]

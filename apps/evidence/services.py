@@ -179,6 +179,23 @@ def deployments_end(*, ends: list[Ending], evidence: Evidence, at: datetime, act
     return ended
 
 
+def artifacts_mark_deleted(*, artifact_ids: list[int], evidence: Evidence, at: datetime, actor) -> int:
+    """Mark artifacts deleted at `at` (a registry deleted the manifest); the first deletion stands.
+    One ledger entry per artifact marked; returns how many were."""
+    marked = 0
+    for artifact in Artifact.objects.select_for_update().filter(pk__in=artifact_ids, deleted_at__isnull=True):
+        artifact.deleted_at = at
+        artifact.save(update_fields=["deleted_at"])
+        ledger_record(
+            actor=actor,
+            action="artifact.deleted",
+            target=artifact,
+            data={"uri": artifact.uri, "deleted_at": at, "evidence": str(evidence.pk)},
+        )
+        marked += 1
+    return marked
+
+
 def deployment_edges_record(
     rows: list[tuple[int, int, str, str]], *, evidence: Evidence, at: datetime, failed: bool, actor, now: datetime
 ) -> int:
@@ -386,6 +403,13 @@ def evidence_record(
         # Deployments have periods (issue 20): what ends first, then what starts.
         if facts.ends:
             deployments_end(ends=facts.ends, evidence=evidence, at=effective_at, actor=actor)
+        if facts.deleted:
+            artifacts_mark_deleted(
+                artifact_ids=[ids[u] for u in facts.deleted if u in ids and u not in foreign],
+                evidence=evidence,
+                at=effective_at,
+                actor=actor,
+            )
         deployment_rows = [
             (ids[e.source.uri], ids[e.target.uri], e.relation, e.target.uri) for e in allowed if _is_deployment_edge(e)
         ]

@@ -78,6 +78,9 @@ class EvidenceFacts:
     # Deployments this evidence ends (an alias deleted, a stage left, an image deleted). A new
     # deployment edge ends the one running in its slot without being named here.
     ends: list[Ending] = field(default_factory=list)
+    # Subjects (Subject.uri) this evidence says no longer exist (a manifest deleted from its
+    # registry): evidence_record() marks those artifacts deleted at the evidence's time.
+    deleted: list[str] = field(default_factory=list)
     # What a signature check needs (provenance): parsers cannot check, they have no keys;
     # apps.ingest.trust checks it before the evidence is recorded. Never stored as such.
     verification: dict | None = None

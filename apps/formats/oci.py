@@ -16,7 +16,9 @@ Bodies arrive on the "oci" channel with an event name (Receipt.event):
 - ``notification``: a Distribution notification envelope ``{"events": [{"id", "timestamp",
   "action" (push|pull|delete|mount), "target": {"mediaType", "digest", "repository", "url",
   "tag", "size"}, "request": {"host", "method", "useragent"}, "actor": {"name"},
-  "source": {"addr"}}]}``.
+  "source": {"addr"}}]}``. Only manifest pushes and deletes become evidence; pulls are access
+  events (counted by the notification API, not evidence) and blob events (layers, configs,
+  mounts) name no image. A manifest delete marks the image deleted (EvidenceFacts.deleted).
 
 Lineage (upstream -> downstream): commit -built-from-> image (annotations or config labels
 org.opencontainers.image.source + .revision), base image -built-from-> image
@@ -68,6 +70,13 @@ INDEX_TYPES = (
     "application/vnd.oci.image.index.v1+json",
     "application/vnd.docker.distribution.manifest.list.v2+json",
 )
+MANIFEST_TYPES = (
+    *INDEX_TYPES,
+    "application/vnd.oci.image.manifest.v1+json",
+    "application/vnd.docker.distribution.manifest.v2+json",
+    "application/vnd.docker.distribution.manifest.v1+json",
+    "application/vnd.docker.distribution.manifest.v1+prettyjws",
+)
 ATTACHMENT_HINTS = {
     "application/vnd.cyclonedx+json": "sbom",
     "application/spdx+json": "sbom",
@@ -75,6 +84,10 @@ ATTACHMENT_HINTS = {
     "application/vnd.dsse.envelope.v1+json": "attestation",
     "application/vnd.dev.sigstore.bundle.v0.3+json": "signature",
     "application/vnd.dev.cosign.simplesigning.v1+json": "signature",
+    # cosign's tags sha256-<hex>.sig / .att / .sbom (the connector names them with these types)
+    "application/vnd.dev.cosign.artifact.sig.v1+json": "signature",
+    "application/vnd.dev.cosign.artifact.att.v1+json": "attestation",
+    "application/vnd.dev.cosign.artifact.sbom.v1+json": "sbom",
 }
 
 
@@ -249,7 +262,24 @@ def _tag_move(doc: dict) -> list[EvidenceFacts]:
     ]
 
 
+def notification_event_kind(event: dict) -> str:
+    """What a notification event is about: "manifest" or "blob" (layers, configs, mounts).
+
+    Distribution names the object in the target's URL (/manifests/ or /blobs/); without one,
+    the media type or a tag says manifest, a mount is always a blob, and a delete by digest
+    alone (what the registry sends for a manifest delete) counts as a manifest."""
+    target = event.get("target") if isinstance(event.get("target"), dict) else {}
+    path = urlsplit(text(target.get("url"), 1000)).path
+    if "/blobs/" in path or event.get("action") == "mount":
+        return "blob"
+    if "/manifests/" in path or target.get("tag") or target.get("mediaType") in MANIFEST_TYPES:
+        return "manifest"
+    return "blob" if target.get("mediaType") else "manifest"
+
+
 def _notification(doc: dict) -> list[EvidenceFacts]:
+    """Manifest pushes and deletes become evidence; pulls (access events, counted where the envelope
+    is accepted) and blob events (layers, configs, mounts: no image of their own) do not."""
     events = arr(doc.get("events"), "events", LABEL, required=True)
     if not events:
         raise ParseError(f"{LABEL}: the notification envelope has no events")
@@ -260,6 +290,8 @@ def _notification(doc: dict) -> list[EvidenceFacts]:
         request = obj(event.get("request"), f"events[{index}].request", LABEL)
         actor = obj(event.get("actor"), f"events[{index}].actor", LABEL)
         action = text(event.get("action"), 20) or "unknown"
+        if action == "pull" or notification_event_kind(event) == "blob":
+            continue
         repository = text(target.get("repository"), 500)
         digest = text(target.get("digest"), 200)
         host = urlsplit(text(target.get("url"), 1000)).netloc or text(request.get("host"), 300)
@@ -268,11 +300,12 @@ def _notification(doc: dict) -> list[EvidenceFacts]:
             with contextlib.suppress(ParseError):
                 subjects.append(image(host, repository, digest))
         tag = text(target.get("tag"), 128)
-        ends = []
+        ends, deleted = [], []
         if action == "delete" and repository and host:
             # A deleted manifest runs nowhere any more; a deleted environment tag deploys nothing.
-            if subjects:
+            if subjects and not tag:
                 ends.append(Ending(source=subjects[0].uri))
+                deleted.append(subjects[0].uri)
             if tag.lower() in ENVIRONMENT_TAGS:
                 with contextlib.suppress(ParseError):
                     ends.append(Ending(slot=deployment_slot(host, repository, tag)))
@@ -301,6 +334,7 @@ def _notification(doc: dict) -> list[EvidenceFacts]:
                     "addr": text(obj(event.get("source"), f"events[{index}].source", LABEL).get("addr"), 100),
                 },
                 ends=ends,
+                deleted=deleted,
             )
         )
     return out

@@ -76,8 +76,10 @@ def mlflow_server(tmp: Path):
 
 
 @contextlib.contextmanager
-def registry_server(tmp: Path):
-    """Debian's docker-registry (Distribution 2.8) on 127.0.0.1 with filesystem storage; yields host:port."""
+def registry_server(tmp: Path, *, notify_url: str = "", notify_token: str = ""):
+    """Debian's docker-registry (Distribution 2.8) on 127.0.0.1 with filesystem storage; yields host:port.
+
+    `notify_url`: the registry sends its notifications there (with `notify_token` as bearer token)."""
     if not os.path.exists(REGISTRY_BIN):
         pytest.fail(f"{REGISTRY_BIN} is missing: apt-get install docker-registry (.ci/run does)")
     port = free_port()
@@ -88,6 +90,14 @@ def registry_server(tmp: Path):
         f"storage:\n  filesystem:\n    rootdirectory: {tmp / 'storage'}\n  delete:\n    enabled: true\n"
         f"http:\n  addr: 127.0.0.1:{port}\n"
     )
+    if notify_url:
+        with open(config, "a") as out:
+            out.write(
+                "notifications:\n  endpoints:\n    - name: portal\n"
+                f"      url: {notify_url}\n"
+                f"      headers:\n        Authorization: [\"Bearer {notify_token}\"]\n"
+                "      timeout: 5s\n      threshold: 3\n      backoff: 1s\n"
+            )
     cmd = [REGISTRY_BIN, "serve", str(config)]
     with _process(cmd, env=dict(os.environ), cwd=tmp, log=tmp / "registry.log") as proc:
         _wait_http(port, "/v2/", proc, tmp / "registry.log", "docker-registry")

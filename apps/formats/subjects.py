@@ -30,7 +30,7 @@ import re
 import unicodedata
 from urllib.parse import quote, unquote
 
-from .base import ParseError, Subject
+from .base import Edge, ParseError, Subject
 
 MAX_URI = 2048
 
@@ -209,6 +209,77 @@ def commit_from_source_code_location(facet: dict) -> Subject | None:
         if commit:
             return commit
     return None
+
+
+_IMAGE_IN_TEXT = re.compile(r"(?:oci://|docker://)?([a-z0-9][a-z0-9._-]*(?::[0-9]+)?/[a-z0-9._/-]+)(?::[\w.-]+)?"
+                            r"@(sha256:[0-9a-f]{64})\b", re.IGNORECASE)  # fmt: skip
+# Where deployment payloads (GitHub's free `deployment.payload`, CD tools' JSON) name what they deploy.
+PAYLOAD_IMAGE_KEYS = ("image", "image_ref", "image_reference", "container_image", "oci_image", "artifact", "digest",
+                      "image_digest")  # fmt: skip
+PAYLOAD_IMAGE_NAME_KEYS = ("image_name", "image_repository", "repository")
+PAYLOAD_RELEASE_KEYS = ("release", "release_tag", "release_name", "tag", "version")
+
+
+def images_in_text(value, limit: int = 20) -> list[Subject]:
+    """Image identities written out in free text (a release's notes, a link): `host/repo[:tag]@sha256:<hex>`."""
+    found: dict[str, Subject] = {}
+    if not isinstance(value, str):
+        return []
+    for match in _IMAGE_IN_TEXT.finditer(value[:100_000]):
+        if not looks_like_image_ref(match.group(1)):
+            continue
+        try:
+            subject = image_subject(match.group(1), match.group(2))
+        except ParseError:
+            continue
+        found.setdefault(subject.uri, subject)
+        if len(found) >= limit:
+            break
+    return list(found.values())
+
+
+def deployment_payload_links(payload, repo_url: str) -> tuple[Subject | None, Subject | None]:
+    """(image, release) a deployment's payload names: an image reference with its digest (or an image
+    name and a digest apart) and a release tag of the repository at `repo_url`; None for what it does
+    not name."""
+    if not isinstance(payload, dict):
+        return None, None
+    image = None
+    name = next((payload[k] for k in PAYLOAD_IMAGE_NAME_KEYS if isinstance(payload.get(k), str)), "")
+    for key in PAYLOAD_IMAGE_KEYS:
+        value = payload.get(key)
+        if isinstance(value, dict):  # {"image": {"name": ..., "digest": ...}}
+            name_part, digest_part = value.get("name") or value.get("repository"), value.get("digest")
+            value = f"{name_part}@{digest_part}" if isinstance(name_part, str) and isinstance(digest_part, str) else ""
+        if not isinstance(value, str) or not value:
+            continue
+        if "@" not in value and name and value.lower().startswith("sha256:"):
+            value = f"{name}@{value}"
+        found = images_in_text(value, limit=1)
+        if found:
+            image = found[0]
+            break
+    release = None
+    for key in PAYLOAD_RELEASE_KEYS:
+        tag = payload.get(key)
+        if isinstance(tag, str) and tag.strip() and repo_url and len(tag) <= 300 and "@sha256:" not in tag:
+            try:
+                release = release_subject(repo_url, tag.strip())
+            except ParseError:
+                continue
+            break
+    return image, release
+
+
+def chain_edges(image: Subject | None, release: Subject | None, deployment: Subject) -> list[Edge]:
+    """The release chain's last links a deployment names: image -released-from-> release
+    -deployed-from-> deployment, or straight from the one of the two it names."""
+    edges = []
+    if image and release:
+        edges.append(Edge(source=image, target=release, relation="released-from"))
+    if release or image:
+        edges.append(Edge(source=release or image, target=deployment, relation="deployed-from"))
+    return edges
 
 
 def _split_image_name(name: str) -> tuple[str, str]:

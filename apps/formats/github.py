@@ -28,15 +28,14 @@ from .base import (
 )
 from .subjects import (
     chain_edges,
-    commit_subject,
     deployment_payload_links,
     deployment_subject,
     image_subject,
     images_in_text,
-    is_null_sha,
     is_sha,
     purl_subject,
     release_subject,
+    source_commit,
 )
 
 LABEL = "GitHub"
@@ -63,11 +62,9 @@ def _repo(doc: dict) -> tuple[str, str]:
 
 
 def _commit(repo_url: str, sha) -> Subject | None:
-    if repo_url and isinstance(sha, str) and is_sha(sha) and not is_null_sha(sha):
-        try:
-            return commit_subject(repo_url, sha)
-        except ParseError:
-            return None
+    # A forge's webhook always gives the full sha; anything shorter is not this commit's identity.
+    if repo_url and isinstance(sha, str) and is_sha(sha):
+        return source_commit(repo_url, sha)
     return None
 
 

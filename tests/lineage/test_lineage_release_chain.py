@@ -131,3 +131,16 @@ def test_the_chain_of_an_artifact_that_is_no_release_is_refused(client, admin_us
     answer = client.get(f"/api/v1/lineage/releases/{image.pk}/chain")
     assert answer.status_code == 400
     assert "not a release" in answer.json()["error"]
+
+
+def test_a_gitlab_release_with_an_image_asset_link_names_its_image():
+    from apps.formats import parse_webhook
+
+    doc = json.loads((ROOT / "tests" / "ingest" / "parsers" / "data" / "gitlab" / "release_hook.json").read_text())
+    doc["assets"]["links"].append({"id": 2, "external": True, "link_type": "image", "name": "Container image",
+                                   "url": f"https://{IMAGE_REF}"})  # fmt: skip
+    evidence = parse_webhook("gitlab", "Release Hook", json.dumps(doc).encode()).evidence[0]
+    released = {(e.source.uri, e.target.uri, e.relation) for e in evidence.edges}
+    release = next(s.uri for s in evidence.subjects if s.kind == "release")
+    assert (f"oci://{IMAGE_REF}", release, "released-from") in released
+    assert evidence.summary["images"] == [f"oci://{IMAGE_REF}"]

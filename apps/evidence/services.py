@@ -18,6 +18,7 @@ from django.utils import timezone
 
 from apps.evidence.models import Artifact, EffectiveBasis, Evidence, EvidenceSubject
 from apps.formats import Ending, EvidenceFacts, ParseError, ParseResult, Subject
+from apps.formats.subjects import short_commit_parts
 from apps.ledger.services import ledger_record
 
 # A btree index entry must stay below ~2,700 bytes; identities longer than this are refused.
@@ -65,6 +66,7 @@ def artifacts_ensure(subjects: Iterable[Subject], *, system_id: int | None, now:
             by_uri[subject.uri] = subject
     if not by_uri:
         return {}
+    joined = _commits_join(by_uri)
     uris = sorted(by_uri)
     with connection.cursor() as cursor:
         cursor.execute(
@@ -80,8 +82,62 @@ def artifacts_ensure(subjects: Iterable[Subject], *, system_id: int | None, now:
                 [(by_uri[u].name or "")[:300] for u in uris],
             ],
         )
-        cursor.execute("SELECT uri, id FROM evidence_artifact WHERE uri = ANY(%s::text[])", [uris])
-        return dict(cursor.fetchall())
+        cursor.execute(
+            "SELECT uri, id FROM evidence_artifact WHERE uri = ANY(%s::text[])", [uris + sorted(joined.values())]
+        )
+        ids = dict(cursor.fetchall())
+    return {**ids, **{short: ids[long] for short, long in joined.items()}}
+
+
+# Commits whose identity starts with a given one (an abbreviated sha's candidates). A scan of the commit
+# artifacts, run only for abbreviations, which are rare; full shas look their abbreviations up by the
+# unique `uri` index instead (every prefix of 7 to 39 digits, exactly).
+_COMMITS_WITH_PREFIX = (
+    "SELECT id, uri FROM evidence_artifact WHERE kind = 'commit' AND starts_with(uri, %s) "
+)
+
+
+def _commits_join(by_uri: dict[str, Subject]) -> dict[str, str]:
+    """One commit, one node (issue 20, hole 4): an abbreviated sha joins the full sha it abbreviates
+    in the same repository when exactly one known commit there starts with it; a full sha seen for the
+    first time takes over the artifact of its abbreviation (the artifact is renamed in place, so the
+    evidence and edges already about it are about the full sha), when that abbreviation fits no other
+    known commit. Ambiguous abbreviations stay their own node. Mutates `by_uri`; returns the
+    abbreviated identities that now mean a full one ({short uri: long uri})."""
+    joined: dict[str, str] = {}
+    commits = [uri for uri, s in by_uri.items() if s.kind == Artifact.Kind.COMMIT]
+    if not commits:
+        return joined
+    with connection.cursor() as cursor:
+        for uri in commits:
+            parts = short_commit_parts(uri)
+            if parts is not None:  # an abbreviation: the one full sha it names, if there is exactly one
+                full = {u for u in by_uri if u.startswith(uri) and u != uri and short_commit_parts(u) is None}
+                cursor.execute(_COMMITS_WITH_PREFIX + "AND length(uri) >= %s", [uri, len(parts[0]) + 40])
+                full |= {u for _, u in cursor.fetchall()}
+                if len(full) == 1:
+                    joined[uri] = full.pop()
+                    del by_uri[uri]
+                continue
+            head, _, sha = uri.rpartition("@")
+            cursor.execute(
+                "SELECT id, uri FROM evidence_artifact WHERE uri = ANY(%s::text[]) AND kind = 'commit' "
+                "AND NOT EXISTS (SELECT 1 FROM evidence_artifact WHERE uri = %s) ORDER BY length(uri) DESC FOR UPDATE",
+                [[f"{head}@{sha[:n]}" for n in range(7, 40)], uri],
+            )
+            for artifact_id, short in cursor.fetchall():
+                # The abbreviation must fit no other full sha known in this repository.
+                cursor.execute(_COMMITS_WITH_PREFIX + "AND length(uri) >= %s AND uri <> %s LIMIT 1",
+                               [short, len(head) + 41, uri])  # fmt: skip
+                if cursor.fetchone():
+                    continue
+                subject = by_uri[uri]
+                cursor.execute(
+                    "UPDATE evidence_artifact SET uri = %s, digest = %s, name = %s WHERE id = %s",
+                    [uri, (subject.digest or "")[:140], (subject.name or "")[:300], artifact_id],
+                )
+                break  # one artifact takes the full identity; a longer abbreviation was preferred
+    return joined
 
 
 def _copy_records(evidence_id: int, records: list[dict]) -> None:

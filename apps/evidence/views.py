@@ -4,7 +4,9 @@ from django.http import HttpResponseBadRequest
 from django.shortcuts import render
 
 from apps.evidence.forms import EvidenceFilterForm
+from apps.evidence.lineage.chain import release_chain
 from apps.evidence.lineage.views import lineage_context
+from apps.evidence.models import Artifact
 from apps.evidence.selectors import (
     BadCursor,
     Cursor,
@@ -119,6 +121,9 @@ def artifact_detail(request, pk: int):
             "artifact": artifact,
             "evidence_list": artifact_evidence_for_user(user=request.user, artifact=artifact),
             "lineage": artifact_lineage(artifact, user=request.user),
+            "release_chain": (
+                release_chain(user=request.user, release=artifact) if artifact.kind == Artifact.Kind.RELEASE else None
+            ),
             **lineage_context(request, artifact),
         },
     )

@@ -43,7 +43,7 @@ from .base import (
     plural,
     text,
 )
-from .subjects import commit_subject
+from .subjects import source_commit
 from .yamlsafe import load_yaml_documents
 
 LABEL = "DVC"
@@ -189,12 +189,7 @@ def _import_commit(entry: dict) -> Subject | None:
     if not isinstance(repo, dict):
         return None
     url, rev = repo.get("url"), repo.get("rev_lock")
-    if isinstance(url, str) and isinstance(rev, str):
-        try:
-            return commit_subject(url, rev)
-        except ParseError:
-            return None
-    return None
+    return source_commit(url, rev)
 
 
 @guard(LABEL)

@@ -27,13 +27,15 @@ from .base import (
     text,
 )
 from .subjects import (
-    commit_subject,
+    chain_edges,
+    deployment_payload_links,
     deployment_subject,
     image_subject,
-    is_null_sha,
+    images_in_text,
     is_sha,
     purl_subject,
     release_subject,
+    source_commit,
 )
 
 LABEL = "GitHub"
@@ -60,11 +62,9 @@ def _repo(doc: dict) -> tuple[str, str]:
 
 
 def _commit(repo_url: str, sha) -> Subject | None:
-    if repo_url and isinstance(sha, str) and is_sha(sha) and not is_null_sha(sha):
-        try:
-            return commit_subject(repo_url, sha)
-        except ParseError:
-            return None
+    # A forge's webhook always gives the full sha; anything shorter is not this commit's identity.
+    if repo_url and isinstance(sha, str) and is_sha(sha):
+        return source_commit(repo_url, sha)
     return None
 
 
@@ -260,14 +260,17 @@ def _deployment(doc: dict, event: str) -> EvidenceFacts:
     if commit:
         subjects.append(commit)
     dep_id = deployment.get("id")
+    image, release = deployment_payload_links(deployment.get("payload"), common["repository_url"])
     if common["repository_url"] and isinstance(dep_id, (int, str)) and not isinstance(dep_id, bool):
         try:
             dep_subject = deployment_subject(common["repository_url"], environment, dep_id)
             subjects.append(dep_subject)
             if commit:
                 edges.append(Edge(source=commit, target=dep_subject, relation="deployed-from"))
+            edges += chain_edges(image, release, dep_subject)
         except ParseError:
             pass
+    subjects += [s for s in (image, release) if s]
     state = text(status.get("state"), 50)
     if event == "deployment_status":
         if state in ("failure", "error"):
@@ -287,6 +290,8 @@ def _deployment(doc: dict, event: str) -> EvidenceFacts:
         "ref": text(deployment.get("ref"), 300),
         "sha": text(deployment.get("sha"), 64),
         "task": text(deployment.get("task"), 100),
+        "image": image.uri if image else "",
+        "release": release.uri if release else "",
         "state": state,
         "actor": _login(status.get("creator")) or _login(deployment.get("creator")) or common["sender"],
         "description": text(status.get("description") or deployment.get("description")),
@@ -325,6 +330,10 @@ def _release(doc: dict, event: str) -> EvidenceFacts:
         subjects.append(commit)
         if rel_subject:
             edges.append(Edge(source=commit, target=rel_subject, relation="released-from"))
+    # The images the release notes name by digest: image -released-from-> release (issue 20, hole 3).
+    images = images_in_text(release.get("body")) if rel_subject else []
+    subjects += images
+    edges += [Edge(source=image, target=rel_subject, relation="released-from") for image in images]
     assets = release.get("assets") if isinstance(release.get("assets"), list) else []
     effective_at = parse_datetime(release.get("published_at")) or parse_datetime(release.get("created_at"))
     summary = {
@@ -338,6 +347,7 @@ def _release(doc: dict, event: str) -> EvidenceFacts:
         "assets_total": len(assets),
         "assets": [text(a.get("name"), 300) for a in assets if isinstance(a, dict)][:MAX_LIST],
         "html_url": text(release.get("html_url"), 1000),
+        "images": [image.uri for image in images],
         "published_at": iso(effective_at),
     }
     repo_name = common["repository"] or "unknown repository"

@@ -23,7 +23,7 @@ from .base import (
     parse_datetime,
     text,
 )
-from .subjects import commit_subject, deployment_subject, is_null_sha, is_sha, release_subject
+from .subjects import deployment_subject, images_in_text, is_null_sha, is_sha, release_subject, source_commit
 
 LABEL = "GitLab"
 HEADER_KINDS = {
@@ -49,11 +49,9 @@ def _project(doc: dict) -> tuple[str, str]:
 
 
 def _commit(repo_url: str, sha) -> Subject | None:
-    if repo_url and isinstance(sha, str) and is_sha(sha) and not is_null_sha(sha):
-        try:
-            return commit_subject(repo_url, sha)
-        except ParseError:
-            return None
+    # A forge's webhook always gives the full sha; anything shorter is not this commit's identity.
+    if repo_url and isinstance(sha, str) and is_sha(sha):
+        return source_commit(repo_url, sha)
     return None
 
 
@@ -227,12 +225,13 @@ def _release(doc: dict, kind: str) -> EvidenceFacts:
     commit_info = doc.get("commit") if isinstance(doc.get("commit"), dict) else {}
     commit = _commit(common["project_url"], commit_info.get("id"))
     subjects, edges = [], []
+    rel_subject = None
     if common["project_url"] and tag:
         try:
-            rel = release_subject(common["project_url"], tag)
-            subjects.append(rel)
+            rel_subject = release_subject(common["project_url"], tag)
+            subjects.append(rel_subject)
             if commit:
-                edges.append(Edge(source=commit, target=rel, relation="released-from"))
+                edges.append(Edge(source=commit, target=rel_subject, relation="released-from"))
         except ParseError:
             pass
     if commit:
@@ -240,6 +239,14 @@ def _release(doc: dict, kind: str) -> EvidenceFacts:
     released = parse_datetime(doc.get("released_at")) or parse_datetime(doc.get("created_at"))
     assets = doc.get("assets") if isinstance(doc.get("assets"), dict) else {}
     links = assets.get("links") if isinstance(assets.get("links"), list) else []
+    # Images the release names by digest (an asset link of type image, or the description):
+    # image -released-from-> release (issue 20, hole 3).
+    images = []
+    if rel_subject:
+        named = " ".join(text(link.get("url"), 2000) for link in links if isinstance(link, dict))
+        images = images_in_text(named + " " + text(doc.get("description"), 100_000))
+        subjects += images
+        edges += [Edge(source=image, target=rel_subject, relation="released-from") for image in images]
     action = text(doc.get("action"), 50)
     summary = {
         **common,
@@ -250,6 +257,7 @@ def _release(doc: dict, kind: str) -> EvidenceFacts:
         "url": text(doc.get("url"), 1000),
         "assets_total": assets.get("count") if isinstance(assets.get("count"), int) else None,
         "asset_links": [text(link.get("name"), 300) for link in links if isinstance(link, dict)][:MAX_LIST],
+        "images": [image.uri for image in images],
         "released_at": iso(released),
     }
     title = f"GitLab release {tag or '(no tag)'} of {common['project'] or 'unknown project'}: {action or 'event'}"

@@ -35,13 +35,13 @@ from .base import (
     text,
 )
 from .subjects import (
-    commit_subject,
     file_subject,
     image_subject,
     is_sha,
     looks_like_image_ref,
     normalize_subject,
     purl_subject,
+    source_commit,
 )
 
 LABEL = "in-toto"
@@ -66,10 +66,9 @@ def _subject_of(entry: dict, where: str) -> Subject:
     if isinstance(git_sha, str) and is_sha(git_sha) and (name.startswith("git+") or name.startswith("https://")):
         repo = name[4:] if name.startswith("git+") else name
         repo = repo.rsplit("@", 1)[0] if "@" in repo.split("://", 1)[-1] else repo
-        try:
-            return commit_subject(repo, git_sha)
-        except ParseError:
-            pass
+        commit = source_commit(repo, git_sha)
+        if commit:
+            return commit
     digest = _digest(digests, where)
     try:
         if name.startswith("pkg:"):

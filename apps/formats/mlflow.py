@@ -66,7 +66,7 @@ from .base import (
     text,
 )
 from .mlreports import _is_fairness
-from .subjects import commit_subject, normalize_subject
+from .subjects import commit_from_tags, normalize_subject
 
 LABEL = "MLflow"
 FORMAT = "mlflow"
@@ -136,13 +136,8 @@ def dataset_subject(name: str, digest: str) -> Subject:
 
 
 def _commit_of(tags: dict[str, str]) -> Subject | None:
-    sha, repo = tags.get("mlflow.source.git.commit", ""), tags.get("mlflow.source.git.repoURL", "")
-    if not sha or not repo:
-        return None
-    try:
-        return commit_subject(repo, sha)
-    except ParseError:
-        return None
+    """mlflow.source.git.commit + repoURL, or `git_sha`-style tags (subjects.commit_from_tags)."""
+    return commit_from_tags(tags)
 
 
 def _run_lineage(run: dict, run_sub: Subject) -> tuple[list[Subject], list[Edge], list[dict]]:

@@ -52,7 +52,7 @@ from .base import (
     plural,
     text,
 )
-from .subjects import commit_subject, image_subject, normalize_digest
+from .subjects import commit_from_labels, image_subject, normalize_digest
 
 LABEL = "OCI registry"
 FORMAT = "oci"
@@ -135,16 +135,7 @@ def _image(doc: dict) -> list[EvidenceFacts]:
     media_type = text(doc.get("media_type") or manifest.get("mediaType"), 200)
     labels = _labels(manifest, config)
     subjects, edges = [subject], []
-    source, revision = (
-        labels.get("org.opencontainers.image.source", ""),
-        labels.get("org.opencontainers.image.revision", ""),
-    )
-    commit = None
-    if source and revision:
-        try:
-            commit = commit_subject(source, revision)
-        except ParseError:
-            commit = None
+    commit = commit_from_labels(labels)  # any spelling of the repository, short or long sha
     if commit:
         subjects.append(commit)
         edges.append(Edge(source=commit, target=subject, relation="built-from"))

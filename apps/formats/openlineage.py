@@ -6,8 +6,9 @@ A RunEvent ``{"eventType": START|RUNNING|COMPLETE|ABORT|FAIL|OTHER, "eventTime",
 the run, with the job and every dataset as subjects and these edges (upstream ->
 downstream): job -run-of-> run, input dataset -derived-from-> run, run -derived-from->
 output dataset, parent run (facet "parent") -contains-> run is not drawn (the parent is
-recorded in the summary). A JobEvent or DatasetEvent (no run) becomes "lineage-static"
-evidence with the datasets of the job.
+recorded in the summary), and commit -built-from-> job when the job's "sourceCodeLocation"
+facet names a repository and version (subjects.commit_from_source_code_location). A JobEvent
+or DatasetEvent (no run) becomes "lineage-static" evidence with the datasets of the job.
 
 Identities (OpenLineage's own naming: a namespace plus a name): runs
 ``openlineage-run:<runId>``, jobs ``openlineage-job:<namespace>/<name>``, datasets
@@ -37,7 +38,7 @@ from .base import (
     plural,
     text,
 )
-from .subjects import normalize_subject
+from .subjects import commit_from_source_code_location, normalize_subject
 
 LABEL = "OpenLineage"
 FORMAT = "openlineage"
@@ -89,6 +90,16 @@ def _datasets(doc: dict, key: str) -> list[tuple[Subject, dict]]:
     return out
 
 
+def _code_edges(job: dict, job_sub: Subject, subjects: list[Subject]) -> list[Edge]:
+    """commit -built-from-> job from the job's sourceCodeLocation facet; the commit joins `subjects`."""
+    job_facets = obj(job.get("facets"), "job.facets", LABEL)
+    commit = commit_from_source_code_location(job_facets.get("sourceCodeLocation"))
+    if commit is None:
+        return []
+    subjects.append(commit)
+    return [Edge(source=commit, target=job_sub, relation="built-from")]
+
+
 @guard(LABEL)
 def parse_openlineage(event: str, body: bytes) -> ParseResult:
     """One OpenLineage event; `event` is the eventType header we stored (the body decides)."""
@@ -108,6 +119,7 @@ def parse_openlineage(event: str, body: bytes) -> ParseResult:
             subjects.insert(0, job_sub)
             edges = [Edge(source=s, target=job_sub, relation="derived-from") for s, _ in inputs]
             edges += [Edge(source=job_sub, target=s, relation="derived-from") for s, _ in outputs]
+            edges += _code_edges(job, job_sub, subjects)
         if "dataset" in doc:
             subjects.append(dataset_subject(obj(doc["dataset"], "dataset", LABEL, required=True), "dataset"))
         first = text(subjects[0].name, 150) if subjects else ""
@@ -140,6 +152,8 @@ def parse_openlineage(event: str, body: bytes) -> ParseResult:
     edges = [Edge(source=job_sub, target=run_sub, relation="run-of")]
     edges += [Edge(source=s, target=run_sub, relation="derived-from") for s, _ in inputs if s.uri != run_sub.uri]
     edges += [Edge(source=run_sub, target=s, relation="derived-from") for s, _ in outputs if s.uri != run_sub.uri]
+    code_subjects: list[Subject] = []
+    edges += _code_edges(job, job_sub, code_subjects)
     facets = obj(run.get("facets"), "run.facets", LABEL)
     parent = obj(facets.get("parent"), "run.facets.parent", LABEL)
     parent_run = obj(parent.get("run"), "run.facets.parent.run", LABEL)
@@ -174,6 +188,7 @@ def parse_openlineage(event: str, body: bytes) -> ParseResult:
         ),
         "error": text(error.get("message"), 500),
         "source_code": text(source_code.get("url"), 500),
+        "source_code_version": text(source_code.get("version"), 100),
         "run_facets": sorted(text(k, 100) for k in facets)[:MAX_LIST],
     }
     title = (
@@ -188,7 +203,7 @@ def parse_openlineage(event: str, body: bytes) -> ParseResult:
                 verdict=verdict,
                 verdict_reason=reason,
                 effective_at=at,
-                subjects=[run_sub, job_sub, *[s for s, _ in inputs + outputs]],
+                subjects=[run_sub, job_sub, *[s for s, _ in inputs + outputs], *code_subjects],
                 summary=summary,
                 edges=edges,
             )

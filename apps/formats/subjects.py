@@ -6,6 +6,8 @@ must get the identical `uri`, so every parser builds subjects through these help
 Canonical forms:
 
 - commit      git+https://github.com/org/repo@<40 or 64 lowercase hex>
+              (an abbreviated sha, 7-39 hex, keeps its short form here; the evidence
+              layer joins it to its full sha in the same repository when unambiguous)
               (host lowercased, `.git` and trailing `/` dropped, ssh and scp-style
               remotes turned into https; owner/repo lowercased on github.com and
               gitlab.com, whose paths are case-insensitive)
@@ -28,7 +30,7 @@ import re
 import unicodedata
 from urllib.parse import quote, unquote
 
-from .base import ParseError, Subject
+from .base import Edge, ParseError, Subject
 
 MAX_URI = 2048
 
@@ -114,6 +116,170 @@ def commit_subject(repo_url: str, sha: str) -> Subject:
     algo = "sha1" if len(sha) == 40 else "sha256"
     short_repo = repo.split("://", 1)[1].split("/", 1)[1]
     return Subject(kind="commit", uri=f"git+{repo}@{sha}", digest=f"{algo}:{sha}", name=f"{short_repo}@{sha[:7]}")
+
+
+_SHORT_SHA = re.compile(r"^[0-9a-fA-F]{7,64}$")
+# Where tools put a commit: MLflow's own tags, then the `git_sha`-style tags people and CI set.
+COMMIT_SHA_KEYS = (
+    "mlflow.source.git.commit", "git_sha", "git_commit", "git.commit", "git-sha", "gitsha", "gitcommit",
+    "commit_sha", "commit", "sha", "revision", "vcs.revision", "git_revision", "ci_commit_sha", "github_sha",
+)  # fmt: skip
+COMMIT_REPO_KEYS = (
+    "mlflow.source.git.repourl", "git_repo", "git_repo_url", "git_url", "git.url", "git.repo", "repo_url",
+    "repository_url", "repository", "repo", "vcs.url", "ci_project_url", "github_repository_url",
+    "mlflow.source.name",
+)  # fmt: skip
+# OCI image labels and annotations: the OCI spec's keys, then label-schema.org's older pair.
+OCI_REVISION_KEYS = (("org.opencontainers.image.source", "org.opencontainers.image.revision"),
+                     ("org.opencontainers.image.url", "org.opencontainers.image.revision"),
+                     ("org.label-schema.vcs-url", "org.label-schema.vcs-ref"))  # fmt: skip
+
+
+def _repo_from_code_url(url: str) -> str:
+    """'https://github.com/org/repo/tree/main/src' or '.../blob/<sha>/x.py' -> the repository URL."""
+    for marker in ("/-/tree/", "/-/blob/", "/tree/", "/blob/", "/commit/", "/-/commit/", "/src/"):
+        head, found, _ = url.partition(marker)
+        if found:
+            return head
+    return url
+
+
+def source_commit(repo_url, revision) -> Subject | None:
+    """The commit a tool names by repository and revision, in whatever form it wrote them
+    (https, ssh, git@host:path, `.git`, a web link into the tree, an upper-case host, `sha1:`
+    prefix, an abbreviated sha); None when the two do not name a commit. The one door for
+    every source that is not a forge webhook: one commit, one identity."""
+    if not isinstance(repo_url, str) or not isinstance(revision, str):
+        return None
+    sha = revision.strip().lower().removeprefix("sha1:").removeprefix("gitcommit:")
+    if not _SHORT_SHA.match(sha) or is_null_sha(sha) or len(sha) not in (*range(7, 41), 64):
+        return None
+    try:
+        repo = normalize_repo_url(_repo_from_code_url(repo_url.strip()))
+    except ParseError:
+        return None
+    if is_sha(sha):
+        return commit_subject(repo, sha)
+    short_repo = repo.split("://", 1)[1].split("/", 1)[1]
+    return Subject(kind="commit", uri=f"git+{repo}@{sha}", name=f"{short_repo}@{sha[:7]}")
+
+
+def short_commit_parts(uri: str) -> tuple[str, str] | None:
+    """('git+<repo>@', '<short sha>') for an abbreviated-sha commit identity, else None."""
+    head, at, sha = uri.rpartition("@")
+    if uri.startswith("git+") and at and 7 <= len(sha) < 40 and _SHORT_SHA.match(sha):
+        return head + "@", sha
+    return None
+
+
+def commit_from_tags(tags: dict) -> Subject | None:
+    """The commit named by key/value tags (MLflow run tags, CI variables): MLflow's
+    `mlflow.source.git.commit` + `mlflow.source.git.repoURL`, else `git_sha`-style keys (any case)."""
+    if not isinstance(tags, dict):
+        return None
+    lowered = {str(k).strip().lower(): v for k, v in tags.items() if isinstance(v, str)}
+    repos = [lowered[k] for k in COMMIT_REPO_KEYS if lowered.get(k)]
+    shas = [lowered[k] for k in COMMIT_SHA_KEYS if lowered.get(k)]
+    for sha in shas:
+        for repo in repos:
+            commit = source_commit(repo, sha)
+            if commit:
+                return commit
+    return None
+
+
+def commit_from_labels(labels: dict) -> Subject | None:
+    """The commit an image's labels or annotations name (OCI `org.opencontainers.image.source`
+    + `.revision`, or label-schema's `vcs-url` + `vcs-ref`)."""
+    if not isinstance(labels, dict):
+        return None
+    for repo_key, rev_key in OCI_REVISION_KEYS:
+        commit = source_commit(labels.get(repo_key), labels.get(rev_key))
+        if commit:
+            return commit
+    return None
+
+
+def commit_from_source_code_location(facet: dict) -> Subject | None:
+    """The commit an OpenLineage `sourceCodeLocation` job facet names: `repoUrl` (or `url`) at `version`."""
+    if not isinstance(facet, dict):
+        return None
+    for repo in (facet.get("repoUrl"), facet.get("url")):
+        commit = source_commit(repo, facet.get("version"))
+        if commit:
+            return commit
+    return None
+
+
+_IMAGE_IN_TEXT = re.compile(r"(?:oci://|docker://)?([a-z0-9][a-z0-9._-]*(?::[0-9]+)?/[a-z0-9._/-]+)(?::[\w.-]+)?"
+                            r"@(sha256:[0-9a-f]{64})\b", re.IGNORECASE)  # fmt: skip
+# Where deployment payloads (GitHub's free `deployment.payload`, CD tools' JSON) name what they deploy.
+PAYLOAD_IMAGE_KEYS = ("image", "image_ref", "image_reference", "container_image", "oci_image", "artifact", "digest",
+                      "image_digest")  # fmt: skip
+PAYLOAD_IMAGE_NAME_KEYS = ("image_name", "image_repository", "repository")
+PAYLOAD_RELEASE_KEYS = ("release", "release_tag", "release_name", "tag", "version")
+
+
+def images_in_text(value, limit: int = 20) -> list[Subject]:
+    """Image identities written out in free text (a release's notes, a link): `host/repo[:tag]@sha256:<hex>`."""
+    found: dict[str, Subject] = {}
+    if not isinstance(value, str):
+        return []
+    for match in _IMAGE_IN_TEXT.finditer(value[:100_000]):
+        if not looks_like_image_ref(match.group(1)):
+            continue
+        try:
+            subject = image_subject(match.group(1), match.group(2))
+        except ParseError:
+            continue
+        found.setdefault(subject.uri, subject)
+        if len(found) >= limit:
+            break
+    return list(found.values())
+
+
+def deployment_payload_links(payload, repo_url: str) -> tuple[Subject | None, Subject | None]:
+    """(image, release) a deployment's payload names: an image reference with its digest (or an image
+    name and a digest apart) and a release tag of the repository at `repo_url`; None for what it does
+    not name."""
+    if not isinstance(payload, dict):
+        return None, None
+    image = None
+    name = next((payload[k] for k in PAYLOAD_IMAGE_NAME_KEYS if isinstance(payload.get(k), str)), "")
+    for key in PAYLOAD_IMAGE_KEYS:
+        value = payload.get(key)
+        if isinstance(value, dict):  # {"image": {"name": ..., "digest": ...}}
+            name_part, digest_part = value.get("name") or value.get("repository"), value.get("digest")
+            value = f"{name_part}@{digest_part}" if isinstance(name_part, str) and isinstance(digest_part, str) else ""
+        if not isinstance(value, str) or not value:
+            continue
+        if "@" not in value and name and value.lower().startswith("sha256:"):
+            value = f"{name}@{value}"
+        found = images_in_text(value, limit=1)
+        if found:
+            image = found[0]
+            break
+    release = None
+    for key in PAYLOAD_RELEASE_KEYS:
+        tag = payload.get(key)
+        if isinstance(tag, str) and tag.strip() and repo_url and len(tag) <= 300 and "@sha256:" not in tag:
+            try:
+                release = release_subject(repo_url, tag.strip())
+            except ParseError:
+                continue
+            break
+    return image, release
+
+
+def chain_edges(image: Subject | None, release: Subject | None, deployment: Subject) -> list[Edge]:
+    """The release chain's last links a deployment names: image -released-from-> release
+    -deployed-from-> deployment, or straight from the one of the two it names."""
+    edges = []
+    if image and release:
+        edges.append(Edge(source=image, target=release, relation="released-from"))
+    if release or image:
+        edges.append(Edge(source=release or image, target=deployment, relation="deployed-from"))
+    return edges
 
 
 def _split_image_name(name: str) -> tuple[str, str]:

@@ -12,6 +12,8 @@ from django.views.decorators.http import require_POST
 
 from apps.accounts.scoping import can_see_system, is_read_only, visible_system_ids
 from apps.approvals.reauth import reauth_is_fresh, reauth_time, user_needs_otp
+from apps.evidence.lineage.chain import release_chain
+from apps.evidence.models import Artifact
 from apps.formats import ParseError
 from apps.releases import chain as chain_mod
 from apps.releases import selectors, services
@@ -104,6 +106,12 @@ def _detail_context(request, signoff, *, decision_form=None, classify_form=None)
         "gate": services.release_gate_items(artifact=signoff.artifact, environment=signoff.environment),
         "answer": selectors.release_gate_answer(signoff, user=user),
         "evidence_chain": selectors.release_evidence_chain(signoff, user=user),
+        # commit -> build -> image -> release -> deployment, with the missing links named (issue 20)
+        "release_chain": (
+            release_chain(user=user, release=signoff.artifact)
+            if signoff.artifact.kind == Artifact.Kind.RELEASE
+            else None
+        ),
     }
 
 

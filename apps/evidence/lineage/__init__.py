@@ -2,6 +2,7 @@
 
 - `walk.py`: the relation vocabulary, time windows, scoping, walks and paths (its docstring
   explains the semantics);
+- `chain.py`: a release's chain, commit -> build -> image -> release -> deployment, and its missing links;
 - `impact.py`: what a package, dataset or artifact reaches; what a system runs in production;
 - `api.py`, `views.py`, `svg.py`: the JSON API, the HTML panel and the Graphviz drawing.
 
@@ -9,6 +10,7 @@ The selectors are re-exported here, so callers import them from `apps.evidence.l
 The API, views and drawing are imported from their modules (they need DRF and templates).
 """
 
+from apps.evidence.lineage.chain import ReleaseChain, release_chain
 from apps.evidence.lineage.impact import (
     MAX_PACKAGE_VERSIONS,
     UPSTREAM_KINDS_OF_INTEREST,
@@ -60,6 +62,7 @@ __all__ = [
     "LineageQueryError",
     "Link",
     "Node",
+    "ReleaseChain",
     "Walk",
     "WalkJson",
     "Window",
@@ -78,6 +81,7 @@ __all__ = [
     "now_window",
     "production_for_system",
     "purl_version_matches",
+    "release_chain",
     "scope_lineage_edges",
     "valid_in",
     "visible_artifacts_q",

@@ -30,6 +30,7 @@ from apps.evidence.lineage import (
     lineage_walk_json,
     production_for_system,
 )
+from apps.evidence.lineage.chain import release_chain
 from apps.evidence.selectors import artifact_get_for_user
 from apps.inventory.selectors import system_get_for_user
 
@@ -89,6 +90,30 @@ class ProductionItemOutput(serializers.Serializer):
 class ProductionOutput(serializers.Serializer):
     system = serializers.CharField()
     deployments = ProductionItemOutput(many=True)
+
+
+class ChainLinkOutput(serializers.Serializer):
+    link = serializers.CharField(help_text="commit -> build, build -> image, image -> release, release -> deployment")
+    present = serializers.BooleanField()
+    reason = serializers.CharField(help_text="Why the link is missing; empty when present.")
+    artifacts = NodeOutput(many=True, help_text="The artifacts that make the link hold.")
+
+
+class ReleaseChainOutput(serializers.Serializer):
+    release = NodeOutput()
+    complete = serializers.BooleanField()
+    missing = serializers.ListField(
+        child=serializers.CharField(), help_text='One line per missing link: "image -> release (no payload named …)".'
+    )
+    links = ChainLinkOutput(many=True)
+    commits = NodeOutput(many=True)
+    images = NodeOutput(many=True)
+    deployments = NodeOutput(many=True)
+    candidates = inline_serializer(
+        "ReleaseChainCandidates",
+        {"images": serializers.ListField(child=serializers.CharField(), help_text="Images the release's commit "
+                                         "built that nothing tied to the release (identities).")},  # fmt: skip
+    )
 
 
 def _int(request, name: str, default: int, low: int, high: int) -> int:
@@ -309,3 +334,45 @@ class SystemProductionApi(_LineageApi):
                 ],
             }
         )
+
+
+def _artifact(artifact) -> dict:
+    return {"id": str(artifact.pk), "kind": artifact.kind, "uri": artifact.uri, "name": artifact.name, "depth": 0}
+
+
+def release_chain_json(chain) -> dict:
+    """The JSON answer for one release chain (the API and the PDF use the same shape)."""
+    return {
+        "release": _artifact(chain.release),
+        "complete": chain.complete,
+        "missing": chain.missing,
+        "links": [
+            {"link": link.link, "present": link.present, "reason": link.reason,
+             "artifacts": [_artifact(a) for a in link.artifacts]}  # fmt: skip
+            for link in chain.links
+        ],
+        "commits": [_artifact(a) for a in chain.commits],
+        "images": [_artifact(a) for a in chain.images],
+        "deployments": [_artifact(a) for a in chain.deployments],
+        "candidates": {"images": [a.uri for a in chain.candidate_images]},
+    }
+
+
+class ReleaseChainApi(_LineageApi):
+    @extend_schema(
+        tags=["lineage"],
+        operation_id="release_chain",
+        summary="A release's chain: commit -> build -> image -> release -> deployment, and what is missing",
+        description=(
+            "Each link holds only where evidence stated it (a deployment payload naming an image digest or a "
+            "release tag, release notes naming an image digest, OCI revision labels, provenance subjects, "
+            "pipeline runs). `missing` names each missing link with its reason. With `as_of`, only deployments "
+            "running then count."
+        ),
+        parameters=[AS_OF],
+        responses={200: ReleaseChainOutput, 400: ERROR, 404: ERROR},
+    )
+    def get(self, request, pk: int):
+        artifact = artifact_get_for_user(user=request.user, pk=pk)
+        chain = release_chain(user=request.user, release=artifact, window=_window(request))
+        return Response(release_chain_json(chain))

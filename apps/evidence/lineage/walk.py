@@ -17,12 +17,13 @@ Edges run from upstream (`source`) to downstream (`target`). Relations, upstream
 |               | package -> the SBOM's subject: the uploaded image or release)  |            |
 | depends-on    | dependency -> dependent                                        | CycloneDX, SPDX |
 | promoted-to   | model version -> the deployment an alias/stage makes of it     | MLflow |
-| deployed-as   | image or commit -> the deployment running it                   | OCI env tags, GitHub |
+| deployed-as   | image, release or commit -> the deployment running it          | OCI env tags, GitHub |
 | describes     | SBOM document -> what it describes                             | SPDX |
 
 Stored edges are evidence and never rewritten (but for a deployment edge's end, see Time below):
 older relation names are mapped when read (`RELATION_ALIASES`: deployed-from -> deployed-as,
-released-from -> built-from).
+released-from -> built-from; released-from is what GitHub and GitLab write for commit or image ->
+release, the release chain of chain.py).
 
 Walk semantics. The recursive term joins edges on the frontier and keeps (artifact, depth)
 pairs with UNION, so each artifact is expanded at most once per depth level; the depth

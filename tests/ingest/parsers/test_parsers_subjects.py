@@ -99,3 +99,52 @@ def test_dvc_md5_identities_can_be_typed_back_in():
     assert (data.kind, data.uri, data.digest) == ("dataset", "dataset:md5:" + "ab" * 16 + ".dir", "md5:" + "ab" * 16)
     model = normalize_subject("file:md5:" + "cd" * 16)
     assert model.kind == "file" and model.uri.endswith("cd" * 16)
+
+
+# ---------------------------------------------------------------- issue 20, hole 4: every source's commit spelling
+
+FULL = "a94a8fe5ccb19ba61c4c0873d391e987982fbbd3"
+ONE_COMMIT = f"git+https://github.com/octo-org/fraud-model@{FULL}"
+
+
+@pytest.mark.parametrize(
+    ("repo", "revision"),
+    [
+        ("https://github.com/octo-org/fraud-model", FULL),
+        ("git@github.com:Octo-Org/fraud-model.git", FULL.upper()),
+        ("ssh://git@GitHub.com:22/octo-org/fraud-model.git", FULL),
+        ("https://GITHUB.com/octo-org/fraud-model/", f"sha1:{FULL}"),
+        (f"https://github.com/octo-org/fraud-model/blob/{FULL}/train.py", FULL),
+        ("https://github.com/octo-org/fraud-model/tree/main", FULL),
+    ],
+)
+def test_source_commit_gives_one_identity_for_every_spelling(repo, revision):
+    from apps.formats.subjects import source_commit
+
+    assert source_commit(repo, revision).uri == ONE_COMMIT
+
+
+def test_source_commit_keeps_an_abbreviated_sha_and_refuses_what_is_no_commit():
+    from apps.formats.subjects import short_commit_parts, source_commit
+
+    short = source_commit("git@github.com:octo-org/fraud-model.git", FULL[:7])
+    assert (short.kind, short.uri, short.digest) == ("commit", ONE_COMMIT[: -len(FULL) + 7], "")
+    assert short_commit_parts(short.uri) == ("git+https://github.com/octo-org/fraud-model@", FULL[:7])
+    assert short_commit_parts(ONE_COMMIT) is None
+    for repo, revision in [("https://github.com/o/r", "main"), ("https://github.com/o/r", "abc12"),
+                           ("train.py", FULL), (None, FULL), ("https://github.com/o/r", "0" * 40)]:  # fmt: skip
+        assert source_commit(repo, revision) is None
+
+
+def test_tags_labels_and_source_code_facets_name_the_same_commit():
+    from apps.formats.subjects import commit_from_labels, commit_from_source_code_location, commit_from_tags
+
+    assert commit_from_tags({"mlflow.source.git.commit": FULL,
+                             "mlflow.source.git.repoURL": "https://github.com/octo-org/fraud-model"}).uri == ONE_COMMIT
+    assert commit_from_tags({"GIT_SHA": FULL, "git_repo": "git@github.com:octo-org/fraud-model"}).uri == ONE_COMMIT
+    assert commit_from_tags({"git_sha": FULL}) is None  # no repository: not a commit identity
+    assert commit_from_labels({"org.label-schema.vcs-url": "https://github.com/octo-org/fraud-model.git",
+                               "org.label-schema.vcs-ref": FULL}).uri == ONE_COMMIT
+    assert commit_from_source_code_location({"type": "git", "url": "https://x.invalid/no-repo",
+                                             "repoUrl": "git@github.com:octo-org/fraud-model.git",
+                                             "version": FULL}).uri == ONE_COMMIT

@@ -37,7 +37,8 @@ test: venv
 bench: venv
 	@scripts/bench.sh $(ARGS)
 
-## make lint: ruff, then the import-linter contracts of pyproject.toml (the layers of docs/architecture.md).
+## make lint: ruff (style, security and the complexity budget), then the import-linter contracts of
+## pyproject.toml (the layers of docs/architecture.md). Both read their settings from pyproject.toml.
 lint: venv
 	$(BIN)/ruff check .
 	PYTHONPATH=. $(BIN)/lint-imports

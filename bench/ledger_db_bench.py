@@ -150,18 +150,11 @@ def _bulk_pending(n: int) -> None:
                             "evidence.evidence", str(i)))
 
 
-def run() -> list[dict]:
-    django_setup()
-    from django.core.management import call_command
+def _recording_rows() -> list[dict]:
+    """Recording cost inside the writer's transaction, 4 concurrent writers, with the sequencer running."""
     from django.db import connection
 
-    from apps.ledger import merkle
-    from apps.ledger.services import inclusion_proof, ledger_checkpoint, ledger_integrate, tree_size
-
     rows = []
-    _reset()
-
-    # 1. Recording cost inside the writer's transaction, 4 concurrent writers, with the sequencer running.
     plain_rate, plain_lat = _run_writers(with_ledger=False)
     sequencer = mp.get_context("fork").Process(target=_sequencer_loop, args=(time.time() + 3600,))
     connection.close()
@@ -179,8 +172,13 @@ def run() -> list[dict]:
                     1000 * statistics.median(plain_lat), "ms same tx, no ledger"))
     rows.append(row("ledger: p95 record-to-sequenced latency at full write rate", float(percentile(delays, 95)),
                     "s", 2.0, "s target"))
+    return rows
 
-    # 1b. The same on a real portal write: the receipt accept, with and without its entry.
+
+def _accept_rows() -> list[dict]:
+    """The same on a real portal write: the receipt accept, with and without its entry."""
+    from django.db import connection
+
     from apps.ingest.services import source_create
 
     source_create(actor="system:bench", kind="github", name="bench ledger accepts")
@@ -191,12 +189,32 @@ def run() -> list[dict]:
     ledger_accepts, ledger_accept_lat = _run_writers(True, _accept_writer, ACCEPTS_PER_WRITER)
     sequencer.terminate()
     sequencer.join()
-    rows.append(row("ledger: receipt accepts/s with their entry (4 writers)", ledger_accepts, "accepts/s",
-                    plain_accepts, "accepts/s same accept, no entry"))
-    rows.append(row("ledger: median receipt accept time with entry", 1000 * statistics.median(ledger_accept_lat),
-                    "ms", 1000 * statistics.median(plain_accept_lat), "ms same accept, no entry"))
+    return [
+        row("ledger: receipt accepts/s with their entry (4 writers)", ledger_accepts, "accepts/s",
+            plain_accepts, "accepts/s same accept, no entry"),
+        row("ledger: median receipt accept time with entry", 1000 * statistics.median(ledger_accept_lat),
+            "ms", 1000 * statistics.median(plain_accept_lat), "ms same accept, no entry"),
+    ]
 
-    # 2. Sequencer throughput on a large backlog, then proofs and verification at TOTAL entries.
+
+def _proof_seconds(size: int, samples: int = 300) -> float:
+    from apps.ledger.services import inclusion_proof
+
+    indexes = [int(i * (size - 1) / samples) for i in range(samples)]
+    t = time.perf_counter()
+    for i in indexes:
+        inclusion_proof(i, size)
+    return (time.perf_counter() - t) / samples
+
+
+def _backlog_rows() -> list[dict]:
+    """Sequencer throughput on a large backlog, then proofs and verification at TOTAL entries."""
+    from django.core.management import call_command
+    from django.db import connection
+
+    from apps.ledger.services import ledger_checkpoint, ledger_integrate, tree_size
+
+    rows = []
     _reset()
     filled = time.perf_counter()
     _bulk_pending(TOTAL)
@@ -210,14 +228,7 @@ def run() -> list[dict]:
                     TOTAL / fill_seconds, "entries/s COPY into pending"))
     ledger_checkpoint()
 
-    def proof_seconds(size: int, samples: int = 300) -> float:
-        indexes = [int(i * (size - 1) / samples) for i in range(samples)]
-        t = time.perf_counter()
-        for i in indexes:
-            inclusion_proof(i, size)
-        return (time.perf_counter() - t) / samples
-
-    big, small = proof_seconds(TOTAL), proof_seconds(1024)
+    big, small = _proof_seconds(TOTAL), _proof_seconds(1024)
     rows.append(row(f"ledger: inclusion proof from the database at {TOTAL:,} entries", big * 1000, "ms",
                     small * 1000, "ms at 1,024 entries"))
 
@@ -234,6 +245,15 @@ def run() -> list[dict]:
     verify_rate = TOTAL / (time.perf_counter() - t)
     rows.append(row(f"ledger: verify_ledger over {TOTAL:,} entries (database to verdict)", verify_rate,
                     "entries/s", raw_rate, "entries/s bare sha256"))
+    return rows
+
+
+def run() -> list[dict]:
+    django_setup()
+    from apps.ledger import merkle
+
+    _reset()
+    rows = _recording_rows() + _accept_rows() + _backlog_rows()
     assert merkle.HASH_SIZE == 32
     return rows
 

@@ -48,111 +48,122 @@ ALLOWED = (
 )
 
 
+def _at(days: float) -> str:
+    return (NOW - timedelta(days=days)).isoformat().replace("+00:00", "Z")
+
+
+def _build_evidence(rng: random.Random, i: int, evidence: dict) -> None:
+    """Evidence of the build and the model: scans, tests, SBOM, provenance, model reports (each may be absent)."""
+    if rng.random() < 0.85:
+        evidence["sast-scan"] = {
+            "id": i * 10 + 1,
+            "effective_at": _at(rng.uniform(0, 60)),
+            "verdict": "pass",
+            "summary": {
+                "results_total": rng.randint(0, 40),
+                "by_level": {"error": rng.choice([0, 0, 0, 2]), "warning": 3, "note": 1, "none": 0},
+                "high_severity": rng.choice([0, 0, 0, 1]),
+                "rules": [{"id": rng.choice(["py.sqli", "py.insecure-transport", "js.xss"]), "results": 1}],
+            },
+        }
+    if rng.random() < 0.9:
+        evidence["test-report"] = {
+            "id": i * 10 + 2,
+            "effective_at": _at(rng.uniform(0, 5)),
+            "summary": {"tests": rng.randint(0, 900), "failed": rng.choice([0, 0, 0, 3]), "errored": 0},
+        }
+    if rng.random() < 0.7:
+        evidence["sbom"] = {
+            "id": i * 10 + 3,
+            "effective_at": _at(1),
+            "summary": {"components_total": rng.randint(0, 400)},
+        }
+    if rng.random() < 0.6:
+        builder = rng.choice([*ALLOWED, "https://jenkins.example/job/build"])
+        evidence["provenance"] = {
+            "id": i * 10 + 4,
+            "effective_at": _at(1),
+            "summary": {"builder_id": builder + "x", "signed": rng.random() < 0.8, "signature_count": 1},
+        }
+    if rng.random() < 0.5:
+        evidence["fairness"] = {
+            "id": i * 10 + 5,
+            "effective_at": _at(2),
+            "summary": {
+                "metrics": {"auc": rng.uniform(0.8, 0.9)},
+                "fairness": {"demographic_parity_difference": rng.uniform(0, 0.08)},
+            },
+        }
+    if rng.random() < 0.5:
+        evidence["metrics"] = {"id": i * 10 + 6, "effective_at": _at(rng.uniform(0, 50)), "verdict": "pass"}
+    if rng.random() < 0.3:
+        evidence["model-card"] = {"id": i * 10 + 7, "effective_at": _at(9), "summary": {"metrics_total": 3}}
+
+
+def _platform_evidence(rng: random.Random, i: int, evidence: dict) -> None:
+    """Evidence of the platform and the data: infrastructure, manifests, policies, data checks (each may be absent)."""
+    if rng.random() < 0.5:
+        evidence["infrastructure"] = {
+            "id": i * 10 + 8,
+            "effective_at": _at(3),
+            "summary": {
+                "unencrypted": rng.choice([[], [], ["aws_s3_bucket.logs"]]),
+                "encrypted_without_customer_key": rng.choice([[], ["aws_db_instance.main"]]),
+                "tls_endpoints": [{"protocol": rng.choice(["HTTPS", "HTTPS", "HTTP"]),
+                                   "min_tls_version": rng.choice(["1.2", "1.3", "1.0"])}],
+                "regions": rng.choice([["eu-west-1"], ["eu-west-1", "us-east-1"], [""]]),
+                "public": rng.choice([[], [], ["aws_s3_bucket.site"], ["aws_lb.front"]]),
+                "log_retention": rng.choice([[], [{"days": 400}], [{"days": 30}], [{"days": 0}]]),
+                "findings": rng.choice([[], [{"issue": "IAM statement allows s3:* on Resource '*'"}],
+                                        [{"issue": "IAM statement allows * on bucket"}]]),
+            },
+        }
+    if rng.random() < 0.3:
+        evidence["kubernetes-manifests"] = {
+            "id": i * 10 + 9,
+            "effective_at": _at(2),
+            "summary": {
+                "privileged": rng.choice([[], [], ["pod/debug"]]),
+                "host_paths": rng.choice([[], ["/var"]]),
+            },
+        }
+    if rng.random() < 0.4:
+        evidence["iac-scan"] = {
+            "id": i * 10 + 10, "effective_at": _at(4), "summary": {"failed": rng.choice([0, 0, 2])}
+        }
+    if rng.random() < 0.3:
+        evidence["policy-decisions"] = {
+            "id": i * 10 + 11,
+            "effective_at": _at(1),
+            "summary": {"by_outcome": {"allow": 10, "deny": rng.choice([0, 0, 1])}},
+        }
+    if rng.random() < 0.4:
+        evidence["data-quality"] = {
+            "id": i * 10 + 12, "effective_at": _at(6), "summary": {"success": rng.random() < 0.8}
+        }
+    if rng.random() < 0.4:
+        evidence["drift"] = {
+            "id": i * 10 + 13,
+            "effective_at": _at(2),
+            "summary": {"dataset_drift": rng.random() < 0.2, "max_psi": rng.choice([None, 0.05, 0.3])},
+        }
+    if rng.random() < 0.3:
+        evidence["data-version"] = {
+            "id": i * 10 + 14,
+            "effective_at": _at(8),
+            "summary": {"datasets": rng.choice([[], [{"name": "applications", "version": "7"}]])},
+        }
+
+
 def make_facts(count: int = SUBJECTS, seed: int = 7) -> list[dict]:
     """Synthetic subjects with a realistic mix: some evidence kinds absent, some failing."""
     rng = random.Random(seed)
     out = []
     for i in range(count):
         evidence: dict = {}
-
-        def at(days: float) -> str:
-            return (NOW - timedelta(days=days)).isoformat().replace("+00:00", "Z")
-
-        if rng.random() < 0.85:
-            evidence["sast-scan"] = {
-                "id": i * 10 + 1,
-                "effective_at": at(rng.uniform(0, 60)),
-                "verdict": "pass",
-                "summary": {
-                    "results_total": rng.randint(0, 40),
-                    "by_level": {"error": rng.choice([0, 0, 0, 2]), "warning": 3, "note": 1, "none": 0},
-                    "high_severity": rng.choice([0, 0, 0, 1]),
-                    "rules": [{"id": rng.choice(["py.sqli", "py.insecure-transport", "js.xss"]), "results": 1}],
-                },
-            }
-        if rng.random() < 0.9:
-            evidence["test-report"] = {
-                "id": i * 10 + 2,
-                "effective_at": at(rng.uniform(0, 5)),
-                "summary": {"tests": rng.randint(0, 900), "failed": rng.choice([0, 0, 0, 3]), "errored": 0},
-            }
-        if rng.random() < 0.7:
-            evidence["sbom"] = {
-                "id": i * 10 + 3,
-                "effective_at": at(1),
-                "summary": {"components_total": rng.randint(0, 400)},
-            }
-        if rng.random() < 0.6:
-            builder = rng.choice([*ALLOWED, "https://jenkins.example/job/build"])
-            evidence["provenance"] = {
-                "id": i * 10 + 4,
-                "effective_at": at(1),
-                "summary": {"builder_id": builder + "x", "signed": rng.random() < 0.8, "signature_count": 1},
-            }
-        if rng.random() < 0.5:
-            evidence["fairness"] = {
-                "id": i * 10 + 5,
-                "effective_at": at(2),
-                "summary": {
-                    "metrics": {"auc": rng.uniform(0.8, 0.9)},
-                    "fairness": {"demographic_parity_difference": rng.uniform(0, 0.08)},
-                },
-            }
-        if rng.random() < 0.5:
-            evidence["metrics"] = {"id": i * 10 + 6, "effective_at": at(rng.uniform(0, 50)), "verdict": "pass"}
-        if rng.random() < 0.3:
-            evidence["model-card"] = {"id": i * 10 + 7, "effective_at": at(9), "summary": {"metrics_total": 3}}
-        if rng.random() < 0.5:
-            evidence["infrastructure"] = {
-                "id": i * 10 + 8,
-                "effective_at": at(3),
-                "summary": {
-                    "unencrypted": rng.choice([[], [], ["aws_s3_bucket.logs"]]),
-                    "encrypted_without_customer_key": rng.choice([[], ["aws_db_instance.main"]]),
-                    "tls_endpoints": [{"protocol": rng.choice(["HTTPS", "HTTPS", "HTTP"]),
-                                       "min_tls_version": rng.choice(["1.2", "1.3", "1.0"])}],
-                    "regions": rng.choice([["eu-west-1"], ["eu-west-1", "us-east-1"], [""]]),
-                    "public": rng.choice([[], [], ["aws_s3_bucket.site"], ["aws_lb.front"]]),
-                    "log_retention": rng.choice([[], [{"days": 400}], [{"days": 30}], [{"days": 0}]]),
-                    "findings": rng.choice([[], [{"issue": "IAM statement allows s3:* on Resource '*'"}],
-                                            [{"issue": "IAM statement allows * on bucket"}]]),
-                },
-            }
-        if rng.random() < 0.3:
-            evidence["kubernetes-manifests"] = {
-                "id": i * 10 + 9,
-                "effective_at": at(2),
-                "summary": {
-                    "privileged": rng.choice([[], [], ["pod/debug"]]),
-                    "host_paths": rng.choice([[], ["/var"]]),
-                },
-            }
-        if rng.random() < 0.4:
-            evidence["iac-scan"] = {
-                "id": i * 10 + 10, "effective_at": at(4), "summary": {"failed": rng.choice([0, 0, 2])}
-            }
-        if rng.random() < 0.3:
-            evidence["policy-decisions"] = {
-                "id": i * 10 + 11,
-                "effective_at": at(1),
-                "summary": {"by_outcome": {"allow": 10, "deny": rng.choice([0, 0, 1])}},
-            }
-        if rng.random() < 0.4:
-            evidence["data-quality"] = {
-                "id": i * 10 + 12, "effective_at": at(6), "summary": {"success": rng.random() < 0.8}
-            }
-        if rng.random() < 0.4:
-            evidence["drift"] = {
-                "id": i * 10 + 13,
-                "effective_at": at(2),
-                "summary": {"dataset_drift": rng.random() < 0.2, "max_psi": rng.choice([None, 0.05, 0.3])},
-            }
-        if rng.random() < 0.3:
-            evidence["data-version"] = {
-                "id": i * 10 + 14,
-                "effective_at": at(8),
-                "summary": {"datasets": rng.choice([[], [{"name": "applications", "version": "7"}]])},
-            }
+        # The draws keep their order (build, then platform), so a seed gives the same facts.
+        _build_evidence(rng, i, evidence)
+        _platform_evidence(rng, i, evidence)
         if "fairness" in evidence and rng.random() < 0.5:
             evidence["fairness"]["summary"]["fairness"]["equalized_odds_difference"] = rng.uniform(0, 0.3)
         ml = rng.random() < 0.4

@@ -274,82 +274,106 @@ DETECT_MARKERS = re.compile(
 LINK_PREDICATE = "https://in-toto.io/attestation/link/"
 
 
+def _statement_subjects(statement: dict) -> list[Subject]:
+    entries = arr(statement.get("subject"), "subject", LABEL, required=True)
+    if not entries:
+        raise ParseError(f"{LABEL}: subject is empty; a statement must name at least one artifact")
+    subjects: list[Subject] = []
+    for index, entry in enumerate(entries):
+        subject = _subject_of(obj(entry, f"subject[{index}]", LABEL, required=True), f"subject[{index}]")
+        if subject not in subjects:
+            subjects.append(subject)
+    return subjects
+
+
+def _predicate_facts(predicate_type: str, predicate: dict, facts: dict) -> tuple[list[Subject], dict, dict]:
+    """(materials, link step, builder facts) of a SLSA provenance or an in-toto link predicate."""
+    materials: list[Subject] = []
+    step: dict = {}
+    if predicate_type.startswith(("https://slsa.dev/provenance/", "https://in-toto.io/Provenance/")):
+        items, facts = _materials(predicate_type, predicate)
+        for material_entry, mwhere in items:
+            subject = _subject_of(obj(material_entry, mwhere, LABEL, required=True), mwhere)
+            if subject not in materials:
+                materials.append(subject)
+    elif predicate_type.startswith(LINK_PREDICATE):
+        entries = arr(predicate.get("materials"), "predicate.materials", LABEL)
+        link = {
+            "name": predicate.get("name"),
+            "command": predicate.get("command"),
+            "materials": {text(m.get("name")): m.get("digest") or {} for m in entries if isinstance(m, dict)},
+        }
+        _products, materials, step = _link_facts(link)
+    return materials, step, facts
+
+
+def _statement_facts(statement: dict) -> tuple[str, list[Subject], list[Subject], dict, dict, bool]:
+    """(predicate type, subjects, materials, link step, builder facts, is provenance) of a statement or link."""
+    statement_type = statement.get("_type")
+    facts = {"builder_id": "", "build_type": "", "invocation_id": "", "started_on": None, "finished_on": None}
+    if statement_type == "link":  # a link (classic file, or the payload of a DSSE link)
+        subjects, materials, step = _link_facts(statement)
+        return "https://in-toto.io/Link/v0.9", subjects, materials, step, facts, True
+    if statement_type not in STATEMENT_TYPES:
+        raise ParseError(
+            f"{LABEL}: _type is {text(statement_type, 100)!r}; expected one of {', '.join(STATEMENT_TYPES)}"
+        )
+    predicate_type = statement.get("predicateType")
+    if not isinstance(predicate_type, str) or not predicate_type:
+        raise ParseError(f"{LABEL}: predicateType is missing")
+    subjects = _statement_subjects(statement)
+    predicate = obj(statement.get("predicate"), "predicate", LABEL)
+    is_provenance = predicate_type.startswith(
+        ("https://slsa.dev/provenance/", "https://in-toto.io/Provenance/", PYPI_PUBLISH, LINK_PREDICATE)
+    )
+    materials, step, facts = _predicate_facts(predicate_type, predicate, facts)
+    return predicate_type, subjects, materials, step, facts, is_provenance
+
+
+def _unverified_reason(envelope: dict) -> str:
+    count = envelope["signature_count"]
+    if envelope["signed"]:
+        return f"unverified: {count} signature{'s' if count != 1 else ''}, not checked yet"
+    if envelope["container"] == "statement":
+        return "unverified: bare statement without an envelope"
+    return f"unverified: the {envelope['container']} has no signatures"
+
+
+def _title(
+    predicate_type: str, subjects: list[Subject], step: dict, facts: dict, *, is_link: bool, is_provenance: bool
+) -> str:
+    first = (subjects[0].name or subjects[0].uri) if subjects else step.get("step_name") or "a step"
+    more = f" (+{len(subjects) - 1} more)" if len(subjects) > 1 else ""
+    if is_link or predicate_type.startswith(LINK_PREDICATE):
+        return f"in-toto link {text(step.get('step_name') or 'step', 80)} for {text(first, 120)}{more}"
+    if predicate_type.startswith(PYPI_PUBLISH):
+        return f"PyPI publish attestation for {text(first, 120)}{more}"
+    if is_provenance:
+        version = predicate_type.rstrip("/").rsplit("/", 1)[-1]
+        title = f"Provenance (SLSA {version}) for {text(first, 120)}{more}"
+        if facts["builder_id"]:
+            title += f", naming builder {text(facts['builder_id'], 120)}"
+        return title
+    return f"Attestation {text(predicate_type, 120)} for {text(first, 120)}{more}"
+
+
 def _evidence_for(doc, where: str) -> EvidenceFacts:
     if not isinstance(doc, dict):
         raise ParseError(f"{LABEL}: {where} must be a JSON object, got {json_type(doc)}")
     statement, envelope, material = _unwrap(doc, where)
     statement_type = statement.get("_type")
-    facts = {"builder_id": "", "build_type": "", "invocation_id": "", "started_on": None, "finished_on": None}
-    materials: list[Subject] = []
-    subjects: list[Subject] = []
-    step: dict = {}
-    if statement_type == "link":  # a link (classic file, or the payload of a DSSE link)
-        predicate_type = "https://in-toto.io/Link/v0.9"
-        subjects, materials, step = _link_facts(statement)
-        is_provenance = True
-    else:
-        if statement_type not in STATEMENT_TYPES:
-            raise ParseError(
-                f"{LABEL}: _type is {text(statement_type, 100)!r}; expected one of {', '.join(STATEMENT_TYPES)}"
-            )
-        predicate_type = statement.get("predicateType")
-        if not isinstance(predicate_type, str) or not predicate_type:
-            raise ParseError(f"{LABEL}: predicateType is missing")
-        entries = arr(statement.get("subject"), "subject", LABEL, required=True)
-        if not entries:
-            raise ParseError(f"{LABEL}: subject is empty; a statement must name at least one artifact")
-        for index, entry in enumerate(entries):
-            subject = _subject_of(obj(entry, f"subject[{index}]", LABEL, required=True), f"subject[{index}]")
-            if subject not in subjects:
-                subjects.append(subject)
-        predicate = obj(statement.get("predicate"), "predicate", LABEL)
-        is_slsa = predicate_type.startswith(("https://slsa.dev/provenance/", "https://in-toto.io/Provenance/"))
-        is_provenance = is_slsa or predicate_type.startswith((PYPI_PUBLISH, LINK_PREDICATE))
-        if is_slsa:
-            items, facts = _materials(predicate_type, predicate)
-            for material_entry, mwhere in items:
-                material_entry = obj(material_entry, mwhere, LABEL, required=True)
-                subject = _subject_of(material_entry, mwhere)
-                if subject not in materials:
-                    materials.append(subject)
-        elif predicate_type.startswith(LINK_PREDICATE):
-            entries = arr(predicate.get("materials"), "predicate.materials", LABEL)
-            link = {
-                "name": predicate.get("name"),
-                "command": predicate.get("command"),
-                "materials": {text(m.get("name")): m.get("digest") or {} for m in entries if isinstance(m, dict)},
-            }
-            _products, materials, step = _link_facts(link)
+    predicate_type, subjects, materials, step, facts, is_provenance = _statement_facts(statement)
     edges = [Edge(source=m, target=s, relation="built-from") for m in materials for s in subjects]
 
     finished, started = parse_datetime(facts["finished_on"]), parse_datetime(facts["started_on"])
-    count = envelope["signature_count"]
-    if envelope["signed"]:
-        reason = f"unverified: {count} signature{'s' if count != 1 else ''}, not checked yet"
-    elif envelope["container"] == "statement":
-        reason = "unverified: bare statement without an envelope"
-    else:
-        reason = f"unverified: the {envelope['container']} has no signatures"
-    first = (subjects[0].name or subjects[0].uri) if subjects else step.get("step_name") or "a step"
-    more = f" (+{len(subjects) - 1} more)" if len(subjects) > 1 else ""
-    if statement_type == "link" or predicate_type.startswith(LINK_PREDICATE):
-        title = f"in-toto link {text(step.get('step_name') or 'step', 80)} for {text(first, 120)}{more}"
-    elif predicate_type.startswith(PYPI_PUBLISH):
-        title = f"PyPI publish attestation for {text(first, 120)}{more}"
-    elif is_provenance:
-        version = predicate_type.rstrip("/").rsplit("/", 1)[-1]
-        title = f"Provenance (SLSA {version}) for {text(first, 120)}{more}"
-        if facts["builder_id"]:
-            title += f", naming builder {text(facts['builder_id'], 120)}"
-    else:
-        title = f"Attestation {text(predicate_type, 120)} for {text(first, 120)}{more}"
+    reason = _unverified_reason(envelope)
     summary = {
         "statement_type": statement_type,
         "predicate_type": text(predicate_type, 500),
         "container": envelope["container"],
         "payload_type": envelope.get("payload_type", ""),
         "signed": envelope["signed"],
-        "signature_count": count,
+        "signature_count": envelope["signature_count"],
         "keyids": envelope["keyids"],
         # Set by apps.ingest.trust after a signature check, never from the document.
         "verified": False,
@@ -372,7 +396,9 @@ def _evidence_for(doc, where: str) -> EvidenceFacts:
         summary["bundle_media_type"] = envelope["bundle_media_type"]
     return EvidenceFacts(
         kind="provenance" if is_provenance else "generic",
-        title=title,
+        title=_title(
+            predicate_type, subjects, step, facts, is_link=statement_type == "link", is_provenance=is_provenance
+        ),
         verdict="info",
         verdict_reason=reason,
         effective_at=finished or started,

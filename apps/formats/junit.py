@@ -41,6 +41,96 @@ def _int_attr(element: Element, name: str) -> int:
     return int(value) if value is not None and value >= 0 else 0
 
 
+def _suites(root: Element, root_tag: str) -> list[Element]:
+    """Every element whose <testcase> children count: the root when it holds some, then each <testsuite>."""
+    suites = [root] if root_tag == "testsuite" else []
+    if root_tag == "testsuites" and any(local_name(child.tag) == "testcase" for child in root):
+        # node's test reporter writes top-level tests straight under <testsuites>: they count too
+        suites.append(root)
+    suites += [el for el in root.iter() if el is not root and local_name(el.tag) == "testsuite"]
+    return suites
+
+
+def _case_record(case: Element, suite_name: str) -> dict:
+    status, message = _status(case)
+    return {
+        "suite": text(suite_name, 300),
+        "classname": text(case.get("classname") or "", 300),
+        "name": text(case.get("name") or "", 300),
+        "status": status,
+        "time": number(case.get("time")),
+        "message": text(message),
+    }
+
+
+def _totals_of(suite: Element) -> dict:
+    """The counts of a suite that only carries totals (no testcase children), from its attributes."""
+    tests, failures = _int_attr(suite, "tests"), _int_attr(suite, "failures")
+    errors, skipped = _int_attr(suite, "errors"), _int_attr(suite, "skipped") or _int_attr(suite, "disabled")
+    return {"tests": tests, "failed": failures, "errored": errors, "skipped": skipped}
+
+
+def _verdict(counts: dict) -> tuple[str, str]:
+    total = sum(counts.values())
+    if total == 0:
+        return "info", "the report contains no tests"
+    if counts["failed"] or counts["errored"]:
+        parts = []
+        if counts["failed"]:
+            parts.append(f"{counts['failed']} failed")
+        if counts["errored"]:
+            parts.append(f"{counts['errored']} errored")
+        return "fail", f"{' and '.join(parts)} of {plural(total, 'test')}"
+    if counts["passed"] == 0:
+        return "info", f"{plural(counts['skipped'], 'test')} skipped, none run"
+    return "pass", f"all {plural(counts['passed'], 'test')} passed" + (
+        f" ({counts['skipped']} skipped)" if counts["skipped"] else ""
+    )
+
+
+class _Report:
+    """What `parse_junit` gathers over the suites."""
+
+    def __init__(self) -> None:
+        self.counts = {"passed": 0, "failed": 0, "skipped": 0, "errored": 0}
+        self.failing: list[str] = []
+        self.records: list[dict] = []
+        self.suite_rows: list[dict] = []
+        self.timestamps: list = []
+        self.suite_time_total = 0.0
+
+    def add_suite(self, suite: Element, *, is_root: bool) -> None:
+        suite_name = suite.get("name") or ""
+        suite_counts = {"tests": 0, "failed": 0, "errored": 0, "skipped": 0}
+        direct_cases = [child for child in suite if local_name(child.tag) == "testcase"]
+        for case in direct_cases:
+            record = _case_record(case, suite_name)
+            status = record["status"]
+            self.counts[status] += 1
+            suite_counts["tests"] += 1
+            if status != "passed":
+                suite_counts[status] += 1
+            classname, name = case.get("classname") or "", case.get("name") or ""
+            if status in ("failed", "errored") and len(self.failing) < MAX_LIST:
+                self.failing.append(text(f"{classname}::{name}" if classname else name, 300))
+            self.records.append(record)
+        if not direct_cases and not any(local_name(c.tag) == "testsuite" for c in suite):
+            suite_counts = _totals_of(suite)
+            for key in ("failed", "errored", "skipped"):
+                self.counts[key] += suite_counts[key]
+            self.counts["passed"] += max(
+                suite_counts["tests"] - suite_counts["failed"] - suite_counts["errored"] - suite_counts["skipped"], 0
+            )
+        stamp = parse_datetime(suite.get("timestamp"))
+        if stamp:
+            self.timestamps.append(stamp)
+        suite_time = number(suite.get("time"))
+        if suite_time is not None and (direct_cases or is_root):
+            self.suite_time_total += suite_time
+        if direct_cases or suite_counts["tests"]:
+            self.suite_rows.append({"name": text(suite_name, 300), **suite_counts, "time": suite_time})
+
+
 @guard(LABEL)
 def parse_junit(body: bytes) -> ParseResult:
     """Totals, failing tests and suites of a JUnit XML report.
@@ -55,86 +145,19 @@ def parse_junit(body: bytes) -> ParseResult:
     if root_tag not in ("testsuites", "testsuite"):
         raise ParseError(f"{LABEL}: the root element is <{root_tag}>, expected <testsuites> or <testsuite>")
 
-    suites = [root] if root_tag == "testsuite" else []
-    if root_tag == "testsuites" and any(local_name(child.tag) == "testcase" for child in root):
-        # node's test reporter writes top-level tests straight under <testsuites>: they count too
-        suites.append(root)
-    suites += [el for el in root.iter() if el is not root and local_name(el.tag) == "testsuite"]
-
-    counts = {"passed": 0, "failed": 0, "skipped": 0, "errored": 0}
-    failing: list[str] = []
-    records: list[dict] = []
-    suite_rows: list[dict] = []
-    timestamps = []
-    suite_time_total = 0.0
+    suites = _suites(root, root_tag)
+    report = _Report()
     for suite in suites:
-        suite_name = suite.get("name") or ""
-        suite_counts = {"tests": 0, "failed": 0, "errored": 0, "skipped": 0}
-        direct_cases = [child for child in suite if local_name(child.tag) == "testcase"]
-        for case in direct_cases:
-            status, message = _status(case)
-            counts[status] += 1
-            suite_counts["tests"] += 1
-            if status != "passed":
-                suite_counts[status] += 1
-            classname = case.get("classname") or ""
-            name = case.get("name") or ""
-            full_name = f"{classname}::{name}" if classname else name
-            if status in ("failed", "errored") and len(failing) < MAX_LIST:
-                failing.append(text(full_name, 300))
-            records.append(
-                {
-                    "suite": text(suite_name, 300),
-                    "classname": text(classname, 300),
-                    "name": text(name, 300),
-                    "status": status,
-                    "time": number(case.get("time")),
-                    "message": text(message),
-                }
-            )
-        if not direct_cases and not any(local_name(c.tag) == "testsuite" for c in suite):
-            # A suite that only carries totals (no testcase children).
-            tests, failures = _int_attr(suite, "tests"), _int_attr(suite, "failures")
-            errors, skipped = _int_attr(suite, "errors"), _int_attr(suite, "skipped") or _int_attr(suite, "disabled")
-            counts["failed"] += failures
-            counts["errored"] += errors
-            counts["skipped"] += skipped
-            counts["passed"] += max(tests - failures - errors - skipped, 0)
-            suite_counts.update(tests=tests, failed=failures, errored=errors, skipped=skipped)
-        stamp = parse_datetime(suite.get("timestamp"))
-        if stamp:
-            timestamps.append(stamp)
-        suite_time = number(suite.get("time"))
-        if suite_time is not None and (direct_cases or suite is root):
-            suite_time_total += suite_time
-        if direct_cases or suite_counts["tests"]:
-            suite_rows.append({"name": text(suite_name, 300), **suite_counts, "time": suite_time})
-
+        report.add_suite(suite, is_root=suite is root)
+    counts, timestamps = report.counts, report.timestamps
     root_stamp = parse_datetime(root.get("timestamp"))
     if root_stamp:
         timestamps.append(root_stamp)
     total = sum(counts.values())
     bad = counts["failed"] + counts["errored"]
     root_time = number(root.get("time"))
-    duration = root_time if root_time is not None else (suite_time_total or None)
-
-    if total == 0:
-        verdict, reason = "info", "the report contains no tests"
-    elif bad:
-        verdict = "fail"
-        parts = []
-        if counts["failed"]:
-            parts.append(f"{counts['failed']} failed")
-        if counts["errored"]:
-            parts.append(f"{counts['errored']} errored")
-        reason = f"{' and '.join(parts)} of {plural(total, 'test')}"
-    elif counts["passed"] == 0:
-        verdict, reason = "info", f"{plural(counts['skipped'], 'test')} skipped, none run"
-    else:
-        verdict = "pass"
-        reason = f"all {plural(counts['passed'], 'test')} passed" + (
-            f" ({counts['skipped']} skipped)" if counts["skipped"] else ""
-        )
+    duration = root_time if root_time is not None else (report.suite_time_total or None)
+    verdict, reason = _verdict(counts)
 
     report_name = root.get("name") or (suites[0].get("name") if suites else "") or "JUnit report"
     effective_at = min(timestamps) if timestamps else None
@@ -144,10 +167,10 @@ def parse_junit(body: bytes) -> ParseResult:
         **counts,
         "time_seconds": duration,
         "timestamp": iso(effective_at),
-        "suites_total": len(suite_rows),
-        "suites": capped(suite_rows),
+        "suites_total": len(report.suite_rows),
+        "suites": capped(report.suite_rows),
         "failing_tests_total": bad,
-        "failing_tests": failing,
+        "failing_tests": report.failing,
     }
     title = f"Tests: {text(report_name, 120)}: {total} run, {bad} failed"
     evidence = EvidenceFacts(
@@ -158,6 +181,6 @@ def parse_junit(body: bytes) -> ParseResult:
         effective_at=effective_at,
         subjects=[],
         summary=summary,
-        records=records,
+        records=report.records,
     )
     return ParseResult(format="junit", evidence=[evidence])

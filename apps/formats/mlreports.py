@@ -84,6 +84,69 @@ def _plain_metrics(values, where: str, label: str) -> dict[str, float]:
     return out
 
 
+def _read_huggingface(doc: dict, facts: dict, label: str) -> None:
+    """A Hugging Face `model-index`: each result's metrics, named after their dataset."""
+    facts["shape"] = "huggingface"
+    for m_index, model in enumerate(arr(doc["model-index"], "model-index", label)):
+        model = obj(model, f"model-index[{m_index}]", label, required=True)
+        facts["model"] = facts["model"] or text(model.get("name"), 200)
+        for r_index, result in enumerate(arr(model.get("results"), f"model-index[{m_index}].results", label)):
+            result = obj(result, f"model-index[{m_index}].results[{r_index}]", label, required=True)
+            dataset = result.get("dataset") if isinstance(result.get("dataset"), dict) else {}
+            suffix = f" [{text(dataset.get('name') or dataset.get('type'), 100)}]" if dataset else ""
+            for metric in arr(result.get("metrics"), f"model-index[{m_index}].results[{r_index}].metrics", label):
+                if not isinstance(metric, dict):
+                    continue
+                name = text(metric.get("type") or metric.get("name"), 200) + suffix
+                _place(facts, name, metric.get("value"), fairness=_is_fairness(name))
+    facts["model"] = facts["model"] or text(doc.get("model_name"), 200)
+
+
+def _read_model_card_toolkit(doc: dict, facts: dict, label: str) -> None:
+    """A Model Card Toolkit card: details, then performance metrics (a sliced metric counts as fairness)."""
+    facts["shape"] = "model-card-toolkit"
+    details = obj(doc.get("model_details"), "model_details", label)
+    facts["model"] = text(details.get("name"), 200)
+    version = details.get("version")
+    if isinstance(version, dict):
+        facts["version"] = text(version.get("name"), 100)
+        facts["date"] = parse_datetime(version.get("date"))
+    analysis = obj(doc.get("quantitative_analysis"), "quantitative_analysis", label)
+    for index, metric in enumerate(
+        arr(analysis.get("performance_metrics"), "quantitative_analysis.performance_metrics", label)
+    ):
+        metric = obj(metric, f"quantitative_analysis.performance_metrics[{index}]", label, required=True)
+        name = text(metric.get("type"), 200) or f"metric {index}"
+        slice_ = text(metric.get("slice"), 200)
+        if slice_:
+            name = f"{name} [{slice_}]"
+        _place(facts, name, metric.get("value"), fairness=bool(slice_) or _is_fairness(name))
+
+
+def _read_plain(doc: dict, facts: dict, label: str) -> None:
+    """The portal's plain report: `model`, `version`, `date`, `metrics`, `fairness` (over what came before)."""
+    facts["shape"] = facts["shape"] or "plain"
+    facts["metrics"].update(_plain_metrics(doc.get("metrics"), "metrics", label))
+    facts["fairness"].update(_plain_metrics(doc.get("fairness"), "fairness", label))
+    if doc.get("model") is not None:
+        facts["model"] = text(doc.get("model"), 200)
+    if doc.get("version") is not None:
+        facts["version"] = text(doc.get("version"), 100)
+    facts["date"] = parse_datetime(doc.get("date")) or facts["date"]
+
+
+def _subject_of(doc: dict, facts: dict):
+    """The document's `subject`, else the MLflow model version it names, else None."""
+    if isinstance(doc.get("subject"), str):
+        return normalize_subject(doc["subject"])
+    if facts["model"] and facts["version"]:
+        try:
+            return normalize_subject(f"mlflow://{facts['model'].replace('/', '%2F')}/{facts['version']}")
+        except ParseError:
+            return None
+    return None
+
+
 def _read(doc: dict, label: str) -> dict:
     """Normalize any accepted shape to model, version, subject, date, metrics, fairness, text."""
     facts = {
@@ -100,59 +163,17 @@ def _read(doc: dict, label: str) -> dict:
     if isinstance(doc.get("cardData"), dict):
         doc = doc["cardData"]
     if "model-index" in doc:
-        facts["shape"] = "huggingface"
-        for m_index, model in enumerate(arr(doc["model-index"], "model-index", label)):
-            model = obj(model, f"model-index[{m_index}]", label, required=True)
-            facts["model"] = facts["model"] or text(model.get("name"), 200)
-            for r_index, result in enumerate(arr(model.get("results"), f"model-index[{m_index}].results", label)):
-                result = obj(result, f"model-index[{m_index}].results[{r_index}]", label, required=True)
-                dataset = result.get("dataset") if isinstance(result.get("dataset"), dict) else {}
-                suffix = f" [{text(dataset.get('name') or dataset.get('type'), 100)}]" if dataset else ""
-                for metric in arr(result.get("metrics"), f"model-index[{m_index}].results[{r_index}].metrics", label):
-                    if not isinstance(metric, dict):
-                        continue
-                    name = text(metric.get("type") or metric.get("name"), 200) + suffix
-                    _place(facts, name, metric.get("value"), fairness=_is_fairness(name))
-        facts["model"] = facts["model"] or text(doc.get("model_name"), 200)
+        _read_huggingface(doc, facts, label)
     elif "model_details" in doc or "quantitative_analysis" in doc:
-        facts["shape"] = "model-card-toolkit"
-        details = obj(doc.get("model_details"), "model_details", label)
-        facts["model"] = text(details.get("name"), 200)
-        version = details.get("version")
-        if isinstance(version, dict):
-            facts["version"] = text(version.get("name"), 100)
-            facts["date"] = parse_datetime(version.get("date"))
-        analysis = obj(doc.get("quantitative_analysis"), "quantitative_analysis", label)
-        for index, metric in enumerate(
-            arr(analysis.get("performance_metrics"), "quantitative_analysis.performance_metrics", label)
-        ):
-            metric = obj(metric, f"quantitative_analysis.performance_metrics[{index}]", label, required=True)
-            name = text(metric.get("type"), 200) or f"metric {index}"
-            slice_ = text(metric.get("slice"), 200)
-            if slice_:
-                name = f"{name} [{slice_}]"
-            _place(facts, name, metric.get("value"), fairness=bool(slice_) or _is_fairness(name))
+        _read_model_card_toolkit(doc, facts, label)
     if "metrics" in doc or "fairness" in doc or "model" in doc:
-        facts["shape"] = facts["shape"] or "plain"
-        facts["metrics"].update(_plain_metrics(doc.get("metrics"), "metrics", label))
-        facts["fairness"].update(_plain_metrics(doc.get("fairness"), "fairness", label))
-        if doc.get("model") is not None:
-            facts["model"] = text(doc.get("model"), 200)
-        if doc.get("version") is not None:
-            facts["version"] = text(doc.get("version"), 100)
-        facts["date"] = parse_datetime(doc.get("date")) or facts["date"]
+        _read_plain(doc, facts, label)
     if not facts["shape"]:
         raise ParseError(
             f"{label}: expected a model card or metrics report: a JSON object with "
             "'model'/'metrics'/'fairness', 'model-index' (Hugging Face) or 'model_details' (Model Card Toolkit)"
         )
-    if isinstance(doc.get("subject"), str):
-        facts["subject"] = normalize_subject(doc["subject"])
-    elif facts["model"] and facts["version"]:
-        try:
-            facts["subject"] = normalize_subject(f"mlflow://{facts['model'].replace('/', '%2F')}/{facts['version']}")
-        except ParseError:
-            facts["subject"] = None
+    facts["subject"] = _subject_of(doc, facts)
     if isinstance(doc.get("dataset"), str) and doc["dataset"].lower().startswith("dataset:"):
         facts["dataset"] = normalize_subject(doc["dataset"])
     if facts["date"] is None:

@@ -105,6 +105,177 @@ def _is_suppressed(result: dict) -> bool:
     return any(isinstance(s, dict) and s.get("status", "accepted") == "accepted" for s in suppressions)
 
 
+class _Tally:
+    """What `parse_sarif` counts over every result of every run."""
+
+    def __init__(self) -> None:
+        self.level_counts = Counter({level: 0 for level in LEVELS})
+        self.severity_counts = Counter({severity: 0 for severity in SEVERITIES})
+        self.blocking_high_sources: Counter = Counter()
+        self.rule_counts: Counter = Counter()
+        self.security_high = self.suppressed = self.absent = self.high = 0
+        self.blocking_errors = self.blocking_high = 0
+        self.tools: list[dict] = []
+        self.locations: list[str] = []
+        self.records: list[dict] = []
+        self.times: list = []
+
+    def count(self, record: dict, *, rule_id: str, is_absent: bool) -> None:
+        """Count one result record (see `_result_record`) and keep it."""
+        level, severity, source = record["level"], record["severity"], record["severity_source"]
+        is_high = severity in ("critical", "high")
+        self.level_counts[level] += 1
+        self.severity_counts[severity] += 1
+        self.rule_counts[rule_id or "(no rule id)"] += 1
+        self.high += is_high
+        security_severity = record["security_severity"]
+        self.security_high += security_severity is not None and security_severity >= HIGH_SEVERITY
+        self.suppressed += record["suppressed"]
+        self.absent += is_absent
+        if not record["suppressed"] and not is_absent:
+            self.blocking_errors += level == "error"
+            if is_high:
+                self.blocking_high += 1
+                if source == "security-severity":
+                    self.blocking_high_sources[f"security-severity >= {HIGH_SEVERITY}"] += 1
+                elif source != "level":  # level error: already in the error-level count
+                    self.blocking_high_sources[f"{source} {record['severity_original']}"] += 1
+        if record["location"] and len(self.locations) < MAX_LIST:
+            self.locations.append(record["location"])
+        self.records.append(record)
+
+    def verdict(self) -> tuple[str, str]:
+        """(verdict, reason): fail on any open error-level or high/critical result."""
+        if self.blocking_errors or self.blocking_high:
+            parts = []
+            if self.blocking_errors:
+                parts.append(plural(self.blocking_errors, "error-level result"))
+            if self.blocking_high_sources:
+                said = ", ".join(f"{source}: {count}" for source, count in sorted(self.blocking_high_sources.items()))
+                parts.append(f"{sum(self.blocking_high_sources.values())} of high or critical severity ({said})")
+            return "fail", ", ".join(parts)
+        if sum(self.level_counts.values()) == 0:
+            return "pass", "no results"
+        return "pass", (
+            f"no open error-level results ({plural(self.level_counts['warning'], 'warning')}, "
+            f"{plural(self.level_counts['note'], 'note')})"
+        )
+
+
+def _run_components(tool: dict, driver: dict, where: str) -> list[list[dict]]:
+    """The rules of the driver, then those of each extension (the order `toolComponent.index` counts in)."""
+    components = [_rules_of(driver, f"{where}.tool.driver")]
+    for ext_index, ext in enumerate(arr(tool.get("extensions"), f"{where}.tool.extensions", LABEL)):
+        ext_where = f"{where}.tool.extensions[{ext_index}]"
+        components.append(_rules_of(obj(ext, ext_where, LABEL), ext_where))
+    return components
+
+
+def _rules_by_id(components: list[list[dict]]) -> dict[str, dict]:
+    rules_by_id: dict[str, dict] = {}
+    for rules in components:
+        for rule in rules:
+            rule_id = rule.get("id")
+            if isinstance(rule_id, str):
+                rules_by_id.setdefault(rule_id, rule)
+    return rules_by_id
+
+
+def _invocation_times(run: dict, where: str) -> list:
+    times = []
+    for invocation in arr(run.get("invocations"), f"{where}.invocations", LABEL):
+        if isinstance(invocation, dict):
+            stamp = parse_datetime(invocation.get("endTimeUtc")) or parse_datetime(invocation.get("startTimeUtc"))
+            if stamp:
+                times.append(stamp)
+    return times
+
+
+def _resolve_rule(result: dict, components: list[list[dict]], rules_by_id: dict[str, dict]) -> tuple[dict, str]:
+    """(rule, rule id) of a result: by `ruleIndex` in its tool component, else by `ruleId` (or its prefix)."""
+    rule = None
+    rule_ref = result.get("rule") if isinstance(result.get("rule"), dict) else {}
+    rule_id = result.get("ruleId")
+    if not isinstance(rule_id, str):
+        rule_id = rule_ref.get("id") if isinstance(rule_ref.get("id"), str) else ""
+    rule_index = result.get("ruleIndex", rule_ref.get("index"))
+    if isinstance(rule_index, int) and not isinstance(rule_index, bool):
+        component_index = 0
+        tc = rule_ref.get("toolComponent")
+        if isinstance(tc, dict) and isinstance(tc.get("index"), int):
+            component_index = tc["index"] + 1  # extensions follow the driver
+        if 0 <= component_index < len(components) and 0 <= rule_index < len(components[component_index]):
+            rule = components[component_index][rule_index]
+            if not rule_id and isinstance(rule.get("id"), str):
+                rule_id = rule["id"]
+    if rule is None and rule_id:
+        rule = rules_by_id.get(rule_id) or rules_by_id.get(rule_id.split("/", 1)[0])
+    return rule or {}, rule_id
+
+
+def _result_level(result: dict, rule: dict, rule_id: str, rwhere: str, where: str, default_levels: dict) -> str:
+    """The result's level, else "none" for a non-failing kind, else its rule's default, else "warning"."""
+    if "level" in result:
+        return _level(result["level"], f"{rwhere}.level")
+    if result.get("kind", "fail") != "fail":
+        return "none"
+    config = rule.get("defaultConfiguration")
+    if not (isinstance(config, dict) and "level" in config):
+        return "warning"
+    key = id(rule)
+    if key not in default_levels:
+        default_levels[key] = _level(config["level"], f"{where} rule {text(rule_id, 80)!r} defaultConfiguration.level")
+    return default_levels[key]
+
+
+def _result_record(result: dict, rule: dict, rule_id: str, level: str, *, run_index: int, tool_name: str) -> dict:
+    """One result as the record kept in the evidence."""
+    props = result.get("properties") if isinstance(result.get("properties"), dict) else {}
+    rule_props = rule.get("properties") if isinstance(rule.get("properties"), dict) else {}
+    security_severity = number(props.get("security-severity", rule_props.get("security-severity")))
+    severity, severity_source, severity_original, confidence = normalise_severity(props, rule_props, level)
+    message = result.get("message")
+    return {
+        "run": run_index,
+        "tool": tool_name,
+        "rule_id": text(rule_id, 200),
+        "level": level,
+        "message": text(message.get("text") if isinstance(message, dict) else None),
+        "location": _location(result),
+        "severity": severity,
+        "severity_source": severity_source,
+        "severity_original": severity_original,
+        "confidence": confidence,
+        "security_severity": security_severity,
+        "suppressed": _is_suppressed(result),
+        "baseline_state": text(result.get("baselineState"), 20),
+    }
+
+
+def _tally_run(tally: _Tally, run, run_index: int) -> None:
+    """Count the results of one run, resolving each result's rule and level."""
+    where = f"runs[{run_index}]"
+    run = obj(run, where, LABEL, required=True)
+    tool = obj(run.get("tool"), f"{where}.tool", LABEL, required=True)
+    driver = obj(tool.get("driver"), f"{where}.tool.driver", LABEL, required=True)
+    tool_name = text(driver.get("name"), 200) or "unknown tool"
+    tool_version = text(driver.get("semanticVersion") or driver.get("version"), 100)
+    components = _run_components(tool, driver, where)
+    rules_by_id = _rules_by_id(components)
+    default_levels: dict[int, str] = {}
+    tally.times.extend(_invocation_times(run, where))
+    results = arr(run.get("results"), f"{where}.results", LABEL)
+    for index, result in enumerate(results):
+        rwhere = f"{where}.results[{index}]"
+        if not isinstance(result, dict):
+            raise ParseError(f"{LABEL}: {rwhere} must be an object, got {json_type(result)}")
+        rule, rule_id = _resolve_rule(result, components, rules_by_id)
+        level = _result_level(result, rule, rule_id, rwhere, where, default_levels)
+        record = _result_record(result, rule, rule_id, level, run_index=run_index, tool_name=tool_name)
+        tally.count(record, rule_id=rule_id, is_absent=result.get("baselineState") == "absent")
+    tally.tools.append({"name": tool_name, "version": tool_version, "results": len(results)})
+
+
 @guard(LABEL)
 def parse_sarif(body: bytes) -> ParseResult:
     """Results by level per tool, with rule ids and locations; one record per result.
@@ -123,173 +294,30 @@ def parse_sarif(body: bytes) -> ParseResult:
         raise ParseError(f"{LABEL}: version is {text(version, 40)!r}; only SARIF 2.1.0 is supported")
     runs = arr(doc.get("runs"), "runs", LABEL, required=True)
 
-    level_counts = Counter({level: 0 for level in LEVELS})
-    severity_counts = Counter({severity: 0 for severity in SEVERITIES})
-    blocking_high_sources: Counter = Counter()
-    security_high = 0
-    rule_counts: Counter = Counter()
-    tools: list[dict] = []
-    locations: list[str] = []
-    records: list[dict] = []
-    suppressed = absent = high = 0
-    blocking_errors = blocking_high = 0
-    times = []
+    tally = _Tally()
     for run_index, run in enumerate(runs):
-        where = f"runs[{run_index}]"
-        run = obj(run, where, LABEL, required=True)
-        tool = obj(run.get("tool"), f"{where}.tool", LABEL, required=True)
-        driver = obj(tool.get("driver"), f"{where}.tool.driver", LABEL, required=True)
-        tool_name = text(driver.get("name"), 200) or "unknown tool"
-        tool_version = text(driver.get("semanticVersion") or driver.get("version"), 100)
-        components = [_rules_of(driver, f"{where}.tool.driver")]
-        for ext_index, ext in enumerate(arr(tool.get("extensions"), f"{where}.tool.extensions", LABEL)):
-            components.append(
-                _rules_of(
-                    obj(ext, f"{where}.tool.extensions[{ext_index}]", LABEL), f"{where}.tool.extensions[{ext_index}]"
-                )
-            )
-        rules_by_id: dict[str, dict] = {}
-        for rules in components:
-            for rule in rules:
-                rule_id = rule.get("id")
-                if isinstance(rule_id, str):
-                    rules_by_id.setdefault(rule_id, rule)
-        default_levels: dict[int, str] = {}
-        for invocation in arr(run.get("invocations"), f"{where}.invocations", LABEL):
-            if isinstance(invocation, dict):
-                stamp = parse_datetime(invocation.get("endTimeUtc")) or parse_datetime(invocation.get("startTimeUtc"))
-                if stamp:
-                    times.append(stamp)
+        _tally_run(tally, run, run_index)
 
-        results = arr(run.get("results"), f"{where}.results", LABEL)
-        run_count = 0
-        for index, result in enumerate(results):
-            rwhere = f"{where}.results[{index}]"
-            if not isinstance(result, dict):
-                raise ParseError(f"{LABEL}: {rwhere} must be an object, got {json_type(result)}")
-            rule = None
-            rule_ref = result.get("rule") if isinstance(result.get("rule"), dict) else {}
-            rule_id = result.get("ruleId")
-            if not isinstance(rule_id, str):
-                rule_id = rule_ref.get("id") if isinstance(rule_ref.get("id"), str) else ""
-            rule_index = result.get("ruleIndex", rule_ref.get("index"))
-            if isinstance(rule_index, int) and not isinstance(rule_index, bool):
-                component_index = 0
-                tc = rule_ref.get("toolComponent")
-                if isinstance(tc, dict) and isinstance(tc.get("index"), int):
-                    component_index = tc["index"] + 1  # extensions follow the driver
-                if 0 <= component_index < len(components) and 0 <= rule_index < len(components[component_index]):
-                    rule = components[component_index][rule_index]
-                    if not rule_id and isinstance(rule.get("id"), str):
-                        rule_id = rule["id"]
-            if rule is None and rule_id:
-                rule = rules_by_id.get(rule_id) or rules_by_id.get(rule_id.split("/", 1)[0])
-            rule = rule or {}
-
-            if "level" in result:
-                level = _level(result["level"], f"{rwhere}.level")
-            elif result.get("kind", "fail") != "fail":
-                level = "none"
-            else:
-                config = rule.get("defaultConfiguration")
-                if isinstance(config, dict) and "level" in config:
-                    key = id(rule)
-                    if key not in default_levels:
-                        default_levels[key] = _level(
-                            config["level"], f"{where} rule {text(rule_id, 80)!r} defaultConfiguration.level"
-                        )
-                    level = default_levels[key]
-                else:
-                    level = "warning"
-
-            props = result.get("properties") if isinstance(result.get("properties"), dict) else {}
-            rule_props = rule.get("properties") if isinstance(rule.get("properties"), dict) else {}
-            security_severity = number(props.get("security-severity", rule_props.get("security-severity")))
-            severity, severity_source, severity_original, confidence = normalise_severity(props, rule_props, level)
-            is_high = severity in ("critical", "high")
-            is_suppressed = _is_suppressed(result)
-            is_absent = result.get("baselineState") == "absent"
-            level_counts[level] += 1
-            severity_counts[severity] += 1
-            run_count += 1
-            rule_counts[rule_id or "(no rule id)"] += 1
-            if is_high:
-                high += 1
-            if security_severity is not None and security_severity >= HIGH_SEVERITY:
-                security_high += 1
-            if is_suppressed:
-                suppressed += 1
-            if is_absent:
-                absent += 1
-            if not is_suppressed and not is_absent:
-                if level == "error":
-                    blocking_errors += 1
-                if is_high:
-                    blocking_high += 1
-                    if severity_source == "security-severity":
-                        blocking_high_sources[f"security-severity >= {HIGH_SEVERITY}"] += 1
-                    elif severity_source != "level":  # level error: already in the error-level count
-                        blocking_high_sources[f"{severity_source} {severity_original}"] += 1
-            location = _location(result)
-            if location and len(locations) < MAX_LIST:
-                locations.append(location)
-            message = result.get("message")
-            records.append(
-                {
-                    "run": run_index,
-                    "tool": tool_name,
-                    "rule_id": text(rule_id, 200),
-                    "level": level,
-                    "message": text(message.get("text") if isinstance(message, dict) else None),
-                    "location": location,
-                    "severity": severity,
-                    "severity_source": severity_source,
-                    "severity_original": severity_original,
-                    "confidence": confidence,
-                    "security_severity": security_severity,
-                    "suppressed": is_suppressed,
-                    "baseline_state": text(result.get("baselineState"), 20),
-                }
-            )
-        tools.append({"name": tool_name, "version": tool_version, "results": run_count})
-
-    total = sum(level_counts.values())
-    if blocking_errors or blocking_high:
-        verdict = "fail"
-        parts = []
-        if blocking_errors:
-            parts.append(plural(blocking_errors, "error-level result"))
-        if blocking_high_sources:
-            said = ", ".join(f"{source}: {count}" for source, count in sorted(blocking_high_sources.items()))
-            parts.append(f"{sum(blocking_high_sources.values())} of high or critical severity ({said})")
-        reason = ", ".join(parts)
-    else:
-        verdict = "pass"
-        if total == 0:
-            reason = "no results"
-        else:
-            reason = (
-                f"no open error-level results ({plural(level_counts['warning'], 'warning')}, "
-                f"{plural(level_counts['note'], 'note')})"
-            )
-    effective_at = max(times) if times else None
-    tool_names = ", ".join(dict.fromkeys(t["name"] for t in tools)) or "no tool"
+    total = sum(tally.level_counts.values())
+    verdict, reason = tally.verdict()
+    effective_at = max(tally.times) if tally.times else None
+    tool_names = ", ".join(dict.fromkeys(t["name"] for t in tally.tools)) or "no tool"
     summary = {
-        "tools": tools[:MAX_LIST],
+        "tools": tally.tools[:MAX_LIST],
         "runs": len(runs),
         "results_total": total,
-        "by_level": dict(level_counts),
-        "suppressed": suppressed,
-        "baseline_absent": absent,
-        "high_severity": high,
-        "by_severity": dict(severity_counts),
-        "security_severity_high": security_high,
-        "rules_total": len(rule_counts),
-        "rules": [{"id": rule_id, "results": count} for rule_id, count in rule_counts.most_common(MAX_LIST)],
-        "locations": locations,
+        "by_level": dict(tally.level_counts),
+        "suppressed": tally.suppressed,
+        "baseline_absent": tally.absent,
+        "high_severity": tally.high,
+        "by_severity": dict(tally.severity_counts),
+        "security_severity_high": tally.security_high,
+        "rules_total": len(tally.rule_counts),
+        "rules": [{"id": rule_id, "results": count} for rule_id, count in tally.rule_counts.most_common(MAX_LIST)],
+        "locations": tally.locations,
         "scanned_at": iso(effective_at),
     }
-    title = f"Scan: {text(tool_names, 120)}: {plural(total, 'result')}, {level_counts['error']} error-level"
+    title = f"Scan: {text(tool_names, 120)}: {plural(total, 'result')}, {tally.level_counts['error']} error-level"
     evidence = EvidenceFacts(
         kind="sast-scan",
         title=title,
@@ -298,6 +326,6 @@ def parse_sarif(body: bytes) -> ParseResult:
         effective_at=effective_at,
         subjects=[],
         summary=summary,
-        records=records,
+        records=tally.records,
     )
     return ParseResult(format="sarif", evidence=[evidence])

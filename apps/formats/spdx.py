@@ -50,6 +50,64 @@ def _checksum_value(value: str) -> dict | None:
     return {"algorithm": algorithm.strip(), "checksumValue": digest.strip()} if digest.strip() else None
 
 
+def _text_value(lines: list[str], index: int, tag: str, value: str) -> tuple[str, int]:
+    """(value, index of the next line): a `<text>` value runs until `</text>`, possibly over several lines."""
+    if not value.startswith("<text>"):
+        return value, index
+    parts = [value[len("<text>") :]]
+    while "</text>" not in parts[-1]:
+        if index >= len(lines):
+            raise ParseError(f"{LABEL}: <text> opened for {tag} is never closed")
+        parts.append(lines[index])
+        index += 1
+    return "\n".join(parts).split("</text>", 1)[0].strip(), index
+
+
+def _header_tag(doc: dict, tag: str, value: str) -> None:
+    if tag in _DOCUMENT_TAGS:
+        doc.setdefault(_DOCUMENT_TAGS[tag], value)
+    elif tag == "Creator":
+        doc["creationInfo"]["creators"].append(value)
+    elif tag == "Created":
+        doc["creationInfo"]["created"] = value
+
+
+def _package_tag(element: dict, tag: str, value: str) -> None:
+    if tag in _PACKAGE_TAGS:
+        element.setdefault(_PACKAGE_TAGS[tag], value)
+    elif tag == "PackageChecksum" and _checksum_value(value):
+        element.setdefault("checksums", []).append(_checksum_value(value))
+    elif tag == "ExternalRef":
+        words = value.split(None, 2)
+        if len(words) == 3:
+            element.setdefault("externalRefs", []).append(
+                {"referenceCategory": words[0], "referenceType": words[1], "referenceLocator": words[2]}
+            )
+
+
+def _file_tag(element: dict, tag: str, value: str) -> None:
+    if tag in _FILE_TAGS:
+        element.setdefault(_FILE_TAGS[tag], value)
+    elif tag == "FileChecksum" and _checksum_value(value):
+        element.setdefault("checksums", []).append(_checksum_value(value))
+
+
+def _apply_tag(doc: dict, element: dict | None, tag: str, value: str) -> None:
+    """Put one tag into the document, or into the package or file being read."""
+    if tag == "Relationship":
+        words = value.split()
+        if len(words) >= 3:
+            doc["relationships"].append(
+                {"spdxElementId": words[0], "relationshipType": words[1], "relatedSpdxElement": words[2]}
+            )
+    elif element is None:
+        _header_tag(doc, tag, value)
+    elif element["_list"] == "packages":
+        _package_tag(element, tag, value)
+    elif element["_list"] == "files":
+        _file_tag(element, tag, value)
+
+
 def _tag_value_document(body: bytes) -> dict:
     """The JSON-shaped dict of a tag-value document; ParseError when it is not one."""
     try:
@@ -70,47 +128,12 @@ def _tag_value_document(body: bytes) -> dict:
         match = _TAG_LINE.match(line)
         if not match:
             raise ParseError(f"{LABEL}: line {index} is not 'Tag: value': {text(line, 80)!r}")
-        tag, value = match.group(1), match.group(2).strip()
-        if value.startswith("<text>"):  # free text, possibly over several lines
-            parts = [value[len("<text>") :]]
-            while "</text>" not in parts[-1]:
-                if index >= len(lines):
-                    raise ParseError(f"{LABEL}: <text> opened for {tag} is never closed")
-                parts.append(lines[index])
-                index += 1
-            value = "\n".join(parts).split("</text>", 1)[0].strip()
+        tag = match.group(1)
+        value, index = _text_value(lines, index, tag, match.group(2).strip())
         if tag in _ELEMENT_STARTS:
             element = {"_list": _ELEMENT_STARTS[tag]}
             doc.setdefault(element["_list"], []).append(element)
-        if tag == "Relationship":
-            words = value.split()
-            if len(words) >= 3:
-                doc["relationships"].append(
-                    {"spdxElementId": words[0], "relationshipType": words[1], "relatedSpdxElement": words[2]}
-                )
-        elif element is None:
-            if tag in _DOCUMENT_TAGS:
-                doc.setdefault(_DOCUMENT_TAGS[tag], value)
-            elif tag == "Creator":
-                doc["creationInfo"]["creators"].append(value)
-            elif tag == "Created":
-                doc["creationInfo"]["created"] = value
-        elif element["_list"] == "packages":
-            if tag in _PACKAGE_TAGS:
-                element.setdefault(_PACKAGE_TAGS[tag], value)
-            elif tag == "PackageChecksum" and _checksum_value(value):
-                element.setdefault("checksums", []).append(_checksum_value(value))
-            elif tag == "ExternalRef":
-                words = value.split(None, 2)
-                if len(words) == 3:
-                    element.setdefault("externalRefs", []).append(
-                        {"referenceCategory": words[0], "referenceType": words[1], "referenceLocator": words[2]}
-                    )
-        elif element["_list"] == "files":
-            if tag in _FILE_TAGS:
-                element.setdefault(_FILE_TAGS[tag], value)
-            elif tag == "FileChecksum" and _checksum_value(value):
-                element.setdefault("checksums", []).append(_checksum_value(value))
+        _apply_tag(doc, element, tag, value)
     if "spdxVersion" not in doc:
         raise ParseError(f"{LABEL}: no SPDXVersion line; expected an SPDX 2.x JSON or tag-value document")
     for name in ("packages", "files"):
@@ -160,6 +183,96 @@ def _element_subject(element: dict, cache: dict) -> Subject | None:
     return component_subject(text(element.get("name"), 300), text(element.get("versionInfo"), 200), purl, cache)
 
 
+def _package_row(package: dict, subject: Subject | None) -> dict:
+    spdx_id = package.get("SPDXID")
+    concluded = text(package.get("licenseConcluded"), 300)
+    declared = text(package.get("licenseDeclared"), 300)
+    return {
+        "spdx_id": text(spdx_id, 300),
+        "name": text(package.get("name"), 300),
+        "version": text(package.get("versionInfo"), 200),
+        "purl": subject.uri
+        if subject and subject.uri.startswith("pkg:") and not subject.uri.startswith("pkg:generic/")
+        else "",
+        "license": concluded if concluded not in NO_LICENSE else declared,
+        "license_declared": declared,
+        "supplier": text(package.get("supplier"), 300),
+        "sha256": _checksum(package.get("checksums"), "SHA256"),
+    }
+
+
+def _read_elements(doc: dict, elements: dict[str, Subject]) -> tuple[list[dict], list[Subject]]:
+    """(package rows, package subjects); registers each package and file subject in `elements` by SPDXID."""
+    cache: dict = {}
+    rows = []
+    packages: list[Subject] = []
+    for index, package in enumerate(arr(doc.get("packages"), "packages", LABEL)):
+        package = obj(package, f"packages[{index}]", LABEL, required=True)
+        subject = _element_subject(package, cache)
+        if subject is not None:
+            packages.append(subject)
+        spdx_id = package.get("SPDXID")
+        if subject and isinstance(spdx_id, str):
+            elements[spdx_id] = subject
+        rows.append(_package_row(package, subject))
+    for index, file in enumerate(arr(doc.get("files"), "files", LABEL)):
+        file = obj(file, f"files[{index}]", LABEL, required=True)
+        subject = _element_subject(dict(file, fileName=file.get("fileName", "")), cache)
+        if subject and isinstance(file.get("SPDXID"), str):
+            elements[file["SPDXID"]] = subject
+    return rows, packages
+
+
+def _relationships(doc: dict, doc_id: str) -> list[tuple]:
+    """(element id, relationship type, related id) of `relationships`, then of `documentDescribes`."""
+    relationships = []
+    for index, rel in enumerate(arr(doc.get("relationships"), "relationships", LABEL)):
+        rel = obj(rel, f"relationships[{index}]", LABEL, required=True)
+        relationships.append(
+            (rel.get("spdxElementId"), text(rel.get("relationshipType"), 60), rel.get("relatedSpdxElement"))
+        )
+    for described in arr(doc.get("documentDescribes"), "documentDescribes", LABEL):
+        relationships.append((doc_id, "DESCRIBES", described))
+    return relationships
+
+
+def _edge(element: Subject, rel_type: str, related: Subject) -> Edge:
+    if rel_type == "DEPENDS_ON":
+        return Edge(source=related, target=element, relation="depends-on")
+    if rel_type == "DEPENDENCY_OF":
+        return Edge(source=element, target=related, relation="depends-on")
+    if rel_type == "DESCRIBES":
+        return Edge(source=element, target=related, relation="describes")
+    if rel_type == "DESCRIBED_BY":
+        return Edge(source=related, target=element, relation="describes")
+    return Edge(source=element, target=related, relation=rel_type.lower().replace("_", "-") or "related")
+
+
+def _edges(
+    relationships: list[tuple], elements: dict[str, Subject], document: Subject
+) -> tuple[list[Edge], list[Subject], Counter, int]:
+    """(distinct edges, subjects the document describes, relationship types counted, unresolved count)."""
+    edges, described_subjects = [], []
+    rel_types: Counter = Counter()
+    unresolved = 0
+    seen = set()
+    for element_id, rel_type, related_id in relationships:
+        rel_types[rel_type] += 1
+        element = elements.get(element_id) if isinstance(element_id, str) else None
+        related = elements.get(related_id) if isinstance(related_id, str) else None
+        if element is None or related is None:
+            unresolved += 1
+            continue
+        edge = _edge(element, rel_type, related)
+        if edge.relation == "describes" and edge.source is document and edge.target not in described_subjects:
+            described_subjects.append(edge.target)
+        key = (edge.source.uri, edge.target.uri, edge.relation)
+        if key not in seen:
+            seen.add(key)
+            edges.append(edge)
+    return edges, described_subjects, rel_types, unresolved
+
+
 @guard(LABEL)
 def parse_spdx(body: bytes) -> ParseResult:
     """Packages as records and relationships as edges.
@@ -180,77 +293,9 @@ def parse_spdx(body: bytes) -> ParseResult:
     doc_name = text(doc.get("name"), 300) or "SPDX document"
     document = Subject(kind="other", uri=namespace or f"spdx:{doc_name}", name=doc_name)
 
-    cache: dict = {}
     elements: dict[str, Subject] = {doc_id: document}
-    rows = []
-    packages: list[Subject] = []
-    for index, package in enumerate(arr(doc.get("packages"), "packages", LABEL)):
-        package = obj(package, f"packages[{index}]", LABEL, required=True)
-        subject = _element_subject(package, cache)
-        if subject is not None:
-            packages.append(subject)
-        spdx_id = package.get("SPDXID")
-        if subject and isinstance(spdx_id, str):
-            elements[spdx_id] = subject
-        concluded = text(package.get("licenseConcluded"), 300)
-        declared = text(package.get("licenseDeclared"), 300)
-        rows.append(
-            {
-                "spdx_id": text(spdx_id, 300),
-                "name": text(package.get("name"), 300),
-                "version": text(package.get("versionInfo"), 200),
-                "purl": subject.uri
-                if subject and subject.uri.startswith("pkg:") and not subject.uri.startswith("pkg:generic/")
-                else "",
-                "license": concluded if concluded not in NO_LICENSE else declared,
-                "license_declared": declared,
-                "supplier": text(package.get("supplier"), 300),
-                "sha256": _checksum(package.get("checksums"), "SHA256"),
-            }
-        )
-    for index, file in enumerate(arr(doc.get("files"), "files", LABEL)):
-        file = obj(file, f"files[{index}]", LABEL, required=True)
-        subject = _element_subject(dict(file, fileName=file.get("fileName", "")), cache)
-        if subject and isinstance(file.get("SPDXID"), str):
-            elements[file["SPDXID"]] = subject
-
-    relationships = []
-    for index, rel in enumerate(arr(doc.get("relationships"), "relationships", LABEL)):
-        rel = obj(rel, f"relationships[{index}]", LABEL, required=True)
-        relationships.append(
-            (rel.get("spdxElementId"), text(rel.get("relationshipType"), 60), rel.get("relatedSpdxElement"))
-        )
-    for described in arr(doc.get("documentDescribes"), "documentDescribes", LABEL):
-        relationships.append((doc_id, "DESCRIBES", described))
-
-    edges, described_subjects = [], []
-    rel_types: Counter = Counter()
-    unresolved = 0
-    seen = set()
-    for element_id, rel_type, related_id in relationships:
-        rel_types[rel_type] += 1
-        element = elements.get(element_id) if isinstance(element_id, str) else None
-        related = elements.get(related_id) if isinstance(related_id, str) else None
-        if element is None or related is None:
-            unresolved += 1
-            continue
-        if rel_type == "DEPENDS_ON":
-            edge = Edge(source=related, target=element, relation="depends-on")
-        elif rel_type == "DEPENDENCY_OF":
-            edge = Edge(source=element, target=related, relation="depends-on")
-        elif rel_type == "DESCRIBES":
-            edge = Edge(source=element, target=related, relation="describes")
-        elif rel_type == "DESCRIBED_BY":
-            edge = Edge(source=related, target=element, relation="describes")
-        else:
-            edge = Edge(source=element, target=related, relation=rel_type.lower().replace("_", "-") or "related")
-        if edge.relation == "describes" and edge.source is document and edge.target not in described_subjects:
-            described_subjects.append(edge.target)
-        key = (edge.source.uri, edge.target.uri, edge.relation)
-        if key not in seen:
-            seen.add(key)
-            edges.append(edge)
-
+    rows, packages = _read_elements(doc, elements)
+    edges, described_subjects, rel_types, unresolved = _edges(_relationships(doc, doc_id), elements, document)
     # Every package but the described ones is part of what the document describes (issue 20).
     described_uris = {s.uri for s in described_subjects}
     contents = [s for s in dict.fromkeys(packages) if s.uri not in described_uris]

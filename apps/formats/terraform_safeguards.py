@@ -357,61 +357,94 @@ def _tls(row: dict) -> dict | None:
     return None
 
 
-def _public(row: dict) -> tuple[bool | None, list[str]]:
-    rtype, values = row["type"], row["values"]
+def _public_database(values: dict) -> tuple[bool | None, list[str]]:
+    flag = _bool(values.get("publicly_accessible"))
+    return flag, ["publicly_accessible = true"] if flag else []
+
+
+def _public_s3_bucket(values: dict) -> tuple[bool | None, list[str]]:
+    acl = values.get("acl")
+    reasons = [f"acl {acl}"] if acl in PUBLIC_ACLS else []
+    return bool(reasons), reasons
+
+
+def _public_security_group(values: dict) -> tuple[bool | None, list[str]]:
     reasons = []
-    if rtype in PUBLIC_DB_TYPES:
-        flag = _bool(values.get("publicly_accessible"))
-        if flag:
-            reasons.append("publicly_accessible = true")
-        return (flag if flag is not None else None), reasons
-    if rtype == "aws_s3_bucket":
-        acl = values.get("acl")
-        if acl in PUBLIC_ACLS:
-            reasons.append(f"acl {acl}")
-        return bool(reasons), reasons
-    if rtype == "aws_security_group":
-        for rule in _blocks(values.get("ingress")):
-            cidrs = _strings(rule.get("cidr_blocks")) + _strings(rule.get("ipv6_cidr_blocks"))
-            open_cidrs = [c for c in cidrs if c in PUBLIC_CIDRS]
-            if open_cidrs:
-                reasons.append(f"ingress {_ports(rule.get('from_port'), rule.get('to_port'))} from {open_cidrs[0]}")
-        return bool(reasons), reasons
-    if rtype == "aws_security_group_rule":
-        cidrs = _strings(values.get("cidr_blocks")) + _strings(values.get("ipv6_cidr_blocks"))
-        if values.get("type") == "ingress" and any(c in PUBLIC_CIDRS for c in cidrs):
-            reasons.append(f"ingress {_ports(values.get('from_port'), values.get('to_port'))} from the internet")
-        return bool(reasons), reasons
-    if rtype == "aws_vpc_security_group_ingress_rule":
-        for key in ("cidr_ipv4", "cidr_ipv6"):
-            if values.get(key) in PUBLIC_CIDRS:
-                reasons.append(f"ingress {_ports(values.get('from_port'), values.get('to_port'))} from {values[key]}")
-        return bool(reasons), reasons
-    if rtype == "aws_instance":
-        flag = _bool(values.get("associate_public_ip_address"))
-        if flag:
-            reasons.append("associate_public_ip_address = true")
-        return flag, reasons
-    if rtype == "google_sql_database_instance":
-        ip = _first(_first(values.get("settings")).get("ip_configuration"))
-        for network in _blocks(ip.get("authorized_networks")):
-            if network.get("value") in PUBLIC_CIDRS and ip.get("ipv4_enabled") is not False:
-                reasons.append(f"authorized network {network['value']}")
-        return bool(reasons), reasons
-    if rtype == "google_storage_bucket":
-        return (False if values.get("public_access_prevention") == "enforced" else None), reasons
-    if rtype in ("google_storage_bucket_iam_member", "google_storage_bucket_iam_binding"):
-        members = _strings(values.get("members")) + _strings(values.get("member"))
-        public = [m for m in members if m in PUBLIC_MEMBERS]
-        if public:
-            reasons.append(f"{public[0]} granted {text(values.get('role'), 100)}")
-        return bool(public), reasons
-    if rtype == "azurerm_storage_account":
-        nested = values.get("allow_nested_items_to_be_public", values.get("allow_blob_public_access"))
-        if nested is True:
-            reasons.append("allow_nested_items_to_be_public = true")
-        return (nested is True), reasons
-    return None, reasons
+    for rule in _blocks(values.get("ingress")):
+        cidrs = _strings(rule.get("cidr_blocks")) + _strings(rule.get("ipv6_cidr_blocks"))
+        open_cidrs = [c for c in cidrs if c in PUBLIC_CIDRS]
+        if open_cidrs:
+            reasons.append(f"ingress {_ports(rule.get('from_port'), rule.get('to_port'))} from {open_cidrs[0]}")
+    return bool(reasons), reasons
+
+
+def _public_security_group_rule(values: dict) -> tuple[bool | None, list[str]]:
+    cidrs = _strings(values.get("cidr_blocks")) + _strings(values.get("ipv6_cidr_blocks"))
+    reasons = []
+    if values.get("type") == "ingress" and any(c in PUBLIC_CIDRS for c in cidrs):
+        reasons.append(f"ingress {_ports(values.get('from_port'), values.get('to_port'))} from the internet")
+    return bool(reasons), reasons
+
+
+def _public_vpc_ingress_rule(values: dict) -> tuple[bool | None, list[str]]:
+    reasons = [
+        f"ingress {_ports(values.get('from_port'), values.get('to_port'))} from {values[key]}"
+        for key in ("cidr_ipv4", "cidr_ipv6")
+        if values.get(key) in PUBLIC_CIDRS
+    ]
+    return bool(reasons), reasons
+
+
+def _public_instance(values: dict) -> tuple[bool | None, list[str]]:
+    flag = _bool(values.get("associate_public_ip_address"))
+    return flag, ["associate_public_ip_address = true"] if flag else []
+
+
+def _public_cloud_sql(values: dict) -> tuple[bool | None, list[str]]:
+    ip = _first(_first(values.get("settings")).get("ip_configuration"))
+    reasons = [
+        f"authorized network {network['value']}"
+        for network in _blocks(ip.get("authorized_networks"))
+        if network.get("value") in PUBLIC_CIDRS and ip.get("ipv4_enabled") is not False
+    ]
+    return bool(reasons), reasons
+
+
+def _public_gcs_bucket(values: dict) -> tuple[bool | None, list[str]]:
+    return (False if values.get("public_access_prevention") == "enforced" else None), []
+
+
+def _public_gcs_iam(values: dict) -> tuple[bool | None, list[str]]:
+    members = _strings(values.get("members")) + _strings(values.get("member"))
+    public = [m for m in members if m in PUBLIC_MEMBERS]
+    reasons = [f"{public[0]} granted {text(values.get('role'), 100)}"] if public else []
+    return bool(public), reasons
+
+
+def _public_azure_storage(values: dict) -> tuple[bool | None, list[str]]:
+    nested = values.get("allow_nested_items_to_be_public", values.get("allow_blob_public_access"))
+    return (nested is True), ["allow_nested_items_to_be_public = true"] if nested is True else []
+
+
+# How each resource type says it is reachable from the internet: (public?, reasons). None: it cannot say.
+_PUBLIC_CHECKS = {
+    **dict.fromkeys(PUBLIC_DB_TYPES, _public_database),
+    "aws_s3_bucket": _public_s3_bucket,
+    "aws_security_group": _public_security_group,
+    "aws_security_group_rule": _public_security_group_rule,
+    "aws_vpc_security_group_ingress_rule": _public_vpc_ingress_rule,
+    "aws_instance": _public_instance,
+    "google_sql_database_instance": _public_cloud_sql,
+    "google_storage_bucket": _public_gcs_bucket,
+    "google_storage_bucket_iam_member": _public_gcs_iam,
+    "google_storage_bucket_iam_binding": _public_gcs_iam,
+    "azurerm_storage_account": _public_azure_storage,
+}
+
+
+def _public(row: dict) -> tuple[bool | None, list[str]]:
+    check = _PUBLIC_CHECKS.get(row["type"])
+    return check(row["values"]) if check else (None, [])
 
 
 def _ports(low, high) -> str:
@@ -474,8 +507,8 @@ def _record(row: dict, config: _Config) -> dict:
     }
 
 
-def _attach_s3_satellites(rows: list[dict], records: list[dict], config: _Config) -> None:
-    """Fold the separate S3 encryption/public-access/ACL/policy resources into their buckets."""
+def _buckets_by_key(rows: list[dict], records: list[dict]) -> dict[str, dict]:
+    """Bucket records by "addr:<address>" and "name:<bucket name>"."""
     buckets: dict[str, dict] = {}
     for row, record in zip(rows, records, strict=True):
         if record["type"] in ("aws_s3_bucket", "google_storage_bucket"):
@@ -483,62 +516,84 @@ def _attach_s3_satellites(rows: list[dict], records: list[dict], config: _Config
             name = row["values"].get("bucket" if record["type"] == "aws_s3_bucket" else "name")
             if isinstance(name, str) and name:
                 buckets.setdefault("name:" + name, record)
+    return buckets
+
+
+def _s3_encryption(row: dict, record: dict, config: _Config) -> dict:
+    default = _sse_from_rules(row["values"].get("rule")) or {}
+    return {
+        "at_rest": True,
+        "algorithm": text(default.get("sse_algorithm"), 50),
+        "kms_key": text(default.get("kms_master_key_id"), 500)
+        or config.reference(
+            row["module"],
+            row["address"],
+            "rule",
+            "apply_server_side_encryption_by_default",
+            "kms_master_key_id",
+        ),
+        "detail": record["address"],
+    }
+
+
+def _s3_policy_allows_anyone(document) -> bool:
+    """Whether a bucket policy (JSON text) has an unconditioned Allow for Principal '*'."""
+    try:
+        parsed = json.loads(document) if isinstance(document, str) and len(document) < MAX_POLICY_BYTES else {}
+    except (ValueError, RecursionError):
+        parsed = {}
+    for statement in _blocks(parsed.get("Statement") if isinstance(parsed, dict) else None):
+        principal = statement.get("Principal")
+        anyone = principal == "*" or (isinstance(principal, dict) and "*" in _strings(principal.get("AWS")))
+        if statement.get("Effect") == "Allow" and anyone and not statement.get("Condition"):
+            return True
+    return False
+
+
+def _fold_satellite(bucket: dict, row: dict, record: dict, config: _Config) -> None:
+    """Fold one encryption/public-access/ACL/policy/IAM resource into its bucket's record."""
+    rtype, values = record["type"], row["values"]
+    if rtype == "aws_s3_bucket_server_side_encryption_configuration":
+        bucket["encryption"] = _s3_encryption(row, record, config)
+    elif rtype == "aws_s3_bucket_public_access_block":
+        flags = {
+            key: values.get(key) is True
+            for key in ("block_public_acls", "block_public_policy", "ignore_public_acls", "restrict_public_buckets")
+        }
+        bucket["public_access_block"] = {**flags, "all": all(flags.values())}
+    elif rtype.startswith("google_storage_bucket_iam_") and record["public"]:
+        bucket["public_reasons"].append(f"{record['public_reasons'][0]} ({record['address']})")
+    elif rtype == "aws_s3_bucket_acl" and values.get("acl") in PUBLIC_ACLS:
+        bucket["public_reasons"].append(f"acl {values['acl']} ({record['address']})")
+    elif rtype == "aws_s3_bucket_policy" and _s3_policy_allows_anyone(values.get("policy")):
+        bucket["public_reasons"].append(f"bucket policy allows Principal '*' ({record['address']})")
+
+
+def _settle_bucket_publicity(record: dict) -> None:
+    """A bucket's final `public`, after a public access block has cancelled the reasons it blocks."""
+    if record["type"] == "google_storage_bucket" and record["public_reasons"]:
+        record["public"] = True
+    if record["type"] != "aws_s3_bucket":
+        return
+    block = record["public_access_block"]
+    if block and block["ignore_public_acls"]:
+        record["public_reasons"] = [r for r in record["public_reasons"] if not r.startswith("acl ")]
+    if block and block["restrict_public_buckets"]:
+        record["public_reasons"] = [r for r in record["public_reasons"] if "bucket policy" not in r]
+    record["public"] = bool(record["public_reasons"])
+
+
+def _attach_s3_satellites(rows: list[dict], records: list[dict], config: _Config) -> None:
+    """Fold the separate S3 encryption/public-access/ACL/policy resources into their buckets."""
+    buckets = _buckets_by_key(rows, records)
     for row, record in zip(rows, records, strict=True):
-        rtype = record["type"]
-        if not rtype.startswith(("aws_s3_bucket_", "google_storage_bucket_iam_")):
+        if not record["type"].startswith(("aws_s3_bucket_", "google_storage_bucket_iam_")):
             continue
         bucket = next((buckets[key] for key in _bucket_keys(row, config) if key in buckets), None)
-        if bucket is None:
-            continue
-        values = row["values"]
-        if rtype == "aws_s3_bucket_server_side_encryption_configuration":
-            default = _sse_from_rules(values.get("rule")) or {}
-            bucket["encryption"] = {
-                "at_rest": True,
-                "algorithm": text(default.get("sse_algorithm"), 50),
-                "kms_key": text(default.get("kms_master_key_id"), 500)
-                or config.reference(
-                    row["module"],
-                    row["address"],
-                    "rule",
-                    "apply_server_side_encryption_by_default",
-                    "kms_master_key_id",
-                ),
-                "detail": record["address"],
-            }
-        elif rtype == "aws_s3_bucket_public_access_block":
-            flags = {
-                key: values.get(key) is True
-                for key in ("block_public_acls", "block_public_policy", "ignore_public_acls", "restrict_public_buckets")
-            }
-            bucket["public_access_block"] = {**flags, "all": all(flags.values())}
-        elif rtype.startswith("google_storage_bucket_iam_") and record["public"]:
-            bucket["public_reasons"].append(f"{record['public_reasons'][0]} ({record['address']})")
-        elif rtype == "aws_s3_bucket_acl" and values.get("acl") in PUBLIC_ACLS:
-            bucket["public_reasons"].append(f"acl {values['acl']} ({record['address']})")
-        elif rtype == "aws_s3_bucket_policy":
-            document = values.get("policy")
-            try:
-                parsed = json.loads(document) if isinstance(document, str) and len(document) < MAX_POLICY_BYTES else {}
-            except (ValueError, RecursionError):
-                parsed = {}
-            for statement in _blocks(parsed.get("Statement") if isinstance(parsed, dict) else None):
-                principal = statement.get("Principal")
-                anyone = principal == "*" or (isinstance(principal, dict) and "*" in _strings(principal.get("AWS")))
-                if statement.get("Effect") == "Allow" and anyone and not statement.get("Condition"):
-                    bucket["public_reasons"].append(f"bucket policy allows Principal '*' ({record['address']})")
-                    break
+        if bucket is not None:
+            _fold_satellite(bucket, row, record, config)
     for record in records:
-        if record["type"] == "google_storage_bucket" and record["public_reasons"]:
-            record["public"] = True
-        if record["type"] != "aws_s3_bucket":
-            continue
-        block = record["public_access_block"]
-        if block and block["ignore_public_acls"]:
-            record["public_reasons"] = [r for r in record["public_reasons"] if not r.startswith("acl ")]
-        if block and block["restrict_public_buckets"]:
-            record["public_reasons"] = [r for r in record["public_reasons"] if "bucket policy" not in r]
-        record["public"] = bool(record["public_reasons"])
+        _settle_bucket_publicity(record)
 
 
 def _findings(record: dict) -> list[str]:

@@ -61,45 +61,65 @@ def _children(node: yaml.Node) -> list[yaml.Node]:
     return []
 
 
-def load_yaml_documents(body: bytes, label: str) -> list:
-    """Every document of a (multi-document) YAML stream as plain Python values."""
+def _decode(body: bytes, label: str) -> str:
     if not isinstance(body, (bytes, bytearray, memoryview)):
         raise ParseError(f"{label}: expected bytes, got {type(body).__name__}")
     data = bytes(body)
     if len(data) > MAX_YAML_BYTES:
         raise ParseError(f"{label}: the YAML is {len(data):,} bytes; the limit is {MAX_YAML_BYTES:,}")
     try:
-        raw = data.decode("utf-8-sig")
+        return data.decode("utf-8-sig")
     except UnicodeDecodeError:
         raise ParseError(f"{label}: the file is not UTF-8 text") from None
+
+
+def _count_aliases(raw: str, label: str) -> int:
+    """Aliases in the stream, refusing too many of them or nesting past MAX_DEPTH.
+
+    One streaming pass over the events: libyaml's parser keeps its own stack, but
+    composing nodes recurses in C, so deep nesting must be refused before that.
+    """
+    aliases = depth = 0
+    for event in yaml.parse(raw, Loader=_Loader):
+        if isinstance(event, yaml.CollectionStartEvent):
+            depth += 1
+            if depth > MAX_DEPTH:
+                raise ParseError(f"{label}: the YAML is nested more than {MAX_DEPTH} levels deep")
+        elif isinstance(event, yaml.CollectionEndEvent):
+            depth -= 1
+        elif isinstance(event, yaml.AliasEvent):
+            aliases += 1
+            if aliases > MAX_ALIASES:
+                raise ParseError(f"{label}: the YAML uses more than {MAX_ALIASES:,} aliases; remove them")
+    return aliases
+
+
+def _refuse_alias_bombs(raw: str, label: str) -> None:
+    """ParseError when the documents, aliases expanded, hold more than MAX_NODES nodes (or a cycle)."""
+    total = 0
+    for node in yaml.compose_all(raw, Loader=_Loader):
+        if node is not None:
+            total += _expanded_size(node, label)
+            if total > MAX_NODES:
+                raise ParseError(f"{label}: the YAML expands to more than {MAX_NODES:,} nodes")
+
+
+def _yaml_error(exc: yaml.YAMLError, label: str) -> ParseError:
+    mark = getattr(exc, "problem_mark", None)
+    where = f" at line {mark.line + 1} column {mark.column + 1}" if mark is not None else ""
+    problem = getattr(exc, "problem", None) or type(exc).__name__
+    return ParseError(f"{label}: not valid YAML ({problem}{where})"[:1000])
+
+
+def load_yaml_documents(body: bytes, label: str) -> list:
+    """Every document of a (multi-document) YAML stream as plain Python values."""
+    raw = _decode(body, label)
     try:
-        # One streaming pass over the events first: libyaml's parser keeps its own stack,
-        # but composing nodes recurses in C, so deep nesting must be refused before that.
-        aliases = depth = 0
-        for event in yaml.parse(raw, Loader=_Loader):
-            if isinstance(event, yaml.CollectionStartEvent):
-                depth += 1
-                if depth > MAX_DEPTH:
-                    raise ParseError(f"{label}: the YAML is nested more than {MAX_DEPTH} levels deep")
-            elif isinstance(event, yaml.CollectionEndEvent):
-                depth -= 1
-            elif isinstance(event, yaml.AliasEvent):
-                aliases += 1
-                if aliases > MAX_ALIASES:
-                    raise ParseError(f"{label}: the YAML uses more than {MAX_ALIASES:,} aliases; remove them")
-        if aliases:
-            total = 0
-            for node in yaml.compose_all(raw, Loader=_Loader):
-                if node is not None:
-                    total += _expanded_size(node, label)
-                    if total > MAX_NODES:
-                        raise ParseError(f"{label}: the YAML expands to more than {MAX_NODES:,} nodes")
+        if _count_aliases(raw, label):
+            _refuse_alias_bombs(raw, label)
         return list(yaml.load_all(raw, Loader=_Loader))  # noqa: S506 - the safe loader, C or Python
     except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f" at line {mark.line + 1} column {mark.column + 1}" if mark is not None else ""
-        problem = getattr(exc, "problem", None) or type(exc).__name__
-        raise ParseError(f"{label}: not valid YAML ({problem}{where})"[:1000]) from None
+        raise _yaml_error(exc, label) from None
     except RecursionError:
         raise ParseError(f"{label}: the YAML is nested too deeply to read") from None
     except (ValueError, TypeError, OverflowError) as exc:  # e.g. a timestamp like 2024-13-45

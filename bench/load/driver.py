@@ -223,6 +223,48 @@ def table(rows: list[dict]) -> str:
     return "\n".join(lines)
 
 
+def _reconciliation(counts: dict, at_stop: dict, by_name: dict, drain_took: float) -> dict:
+    """What was acknowledged against what was stored and processed, after the drain."""
+    replays = by_name.get("webhook github (replay)", {})
+    return {
+        "webhooks_acknowledged": counts["acknowledged"].get("github", 0),
+        "uploads_acknowledged": counts["acknowledged"].get("upload", 0),
+        "replays_answered_with_the_original_receipt": replays.get("requests", 0) - replays.get("failures", 0),
+        "acknowledged_but_missing": counts["acknowledged_missing"],
+        "same_receipt_acknowledged_twice": counts["acknowledged_duplicates"],
+        "receipts_in_flight_at_stop": counts["unacknowledged_receipts"],
+        "receipts_by_state": counts["receipts"],
+        "packs_by_status": counts["packs"],
+        "pack_build_seconds": counts["pack_build_seconds"],
+        "drained": drained(counts),
+        "drain_seconds": round(drain_took, 1),
+        "queued_at_stop": sum(n for k, n in at_stop["receipts"].items() if k.split(":")[1] in ("queued", "parsing")),
+        "parsed_per_second_while_draining": round(
+            (parsed(counts) - parsed(at_stop)) / drain_took, 1) if drain_took > 1 else None,
+    }
+
+
+def _problems(total: dict, counts: dict, locust_returncode: int, earlier: list[str]) -> list[str]:
+    """Why the run fails: failed requests, lost or duplicated receipts, failed work; locust's own exit last."""
+    problems = []
+    if total["failures"]:
+        problems.append(f"{total['failures']} of {total['requests']} requests failed")
+    if counts["acknowledged_missing"]:
+        problems.append(f"202 answered but no receipt stored: {counts['acknowledged_missing']}")
+    if counts["acknowledged_duplicates"]:
+        problems.append(f"{counts['acknowledged_duplicates']} fresh deliveries answered with an existing receipt")
+    if not counts["acknowledged"]:
+        problems.append("locust wrote no accepted receipts (LOAD_ACCEPTED_OUT)")
+    failed_receipts = sum(n for key, n in counts["receipts"].items() if key.endswith(":failed"))
+    if failed_receipts:
+        problems.append(f"{failed_receipts} receipts failed: {counts['receipt_errors']}")
+    if counts["packs"].get("failed"):
+        problems.append(f"{counts['packs']['failed']} packs failed: {counts['pack_errors']}")
+    if locust_returncode and not (earlier or problems):
+        problems.append(f"locust exited {locust_returncode}")
+    return problems
+
+
 def main() -> int:
     seconds = int(os.environ.get("LOAD_SECONDS", "180"))
     users = int(os.environ.get("LOAD_USERS", "12"))
@@ -285,39 +327,8 @@ def main() -> int:
 
     by_name = {r["name"]: r for r in rows}
     total = by_name.get("Aggregated", {"requests": 0, "failures": 0})
-    receipts = counts["receipts"]
-    reconciliation = {
-        "webhooks_acknowledged": counts["acknowledged"].get("github", 0),
-        "uploads_acknowledged": counts["acknowledged"].get("upload", 0),
-        "replays_answered_with_the_original_receipt": by_name.get("webhook github (replay)", {}).get("requests", 0)
-        - by_name.get("webhook github (replay)", {}).get("failures", 0),
-        "acknowledged_but_missing": counts["acknowledged_missing"],
-        "same_receipt_acknowledged_twice": counts["acknowledged_duplicates"],
-        "receipts_in_flight_at_stop": counts["unacknowledged_receipts"],
-        "receipts_by_state": receipts,
-        "packs_by_status": counts["packs"],
-        "pack_build_seconds": counts["pack_build_seconds"],
-        "drained": drained(counts),
-        "drain_seconds": round(drain_took, 1),
-        "queued_at_stop": sum(n for k, n in at_stop["receipts"].items() if k.split(":")[1] in ("queued", "parsing")),
-        "parsed_per_second_while_draining": round(
-            (parsed(counts) - parsed(at_stop)) / drain_took, 1) if drain_took > 1 else None,
-    }
-    if total["failures"]:
-        problems.append(f"{total['failures']} of {total['requests']} requests failed")
-    if counts["acknowledged_missing"]:
-        problems.append(f"202 answered but no receipt stored: {counts['acknowledged_missing']}")
-    if counts["acknowledged_duplicates"]:
-        problems.append(f"{counts['acknowledged_duplicates']} fresh deliveries answered with an existing receipt")
-    if not counts["acknowledged"]:
-        problems.append("locust wrote no accepted receipts (LOAD_ACCEPTED_OUT)")
-    failed_receipts = sum(n for key, n in receipts.items() if key.endswith(":failed"))
-    if failed_receipts:
-        problems.append(f"{failed_receipts} receipts failed: {counts['receipt_errors']}")
-    if counts["packs"].get("failed"):
-        problems.append(f"{counts['packs']['failed']} packs failed: {counts['pack_errors']}")
-    if locust.returncode and not problems:
-        problems.append(f"locust exited {locust.returncode}")
+    reconciliation = _reconciliation(counts, at_stop, by_name, drain_took)
+    problems += _problems(total, counts, locust.returncode, problems)
 
     result = {
         "when": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),

@@ -33,19 +33,66 @@ class EvidenceSteps:
         return out
 
     def evidence(self) -> None:
-        from apps.evidence.services import BulkEvidence, evidence_bulk_record
+        from apps.evidence.services import evidence_bulk_record, lineage_edges_bulk_record
 
-        spec, rng, now = self.spec, self.rng, self.now
         bodies = self._bodies()
+        plan, stated = self._evidence_plan()
+        fmt_of = {k: (p, f) for g in EVIDENCE_BY_ARTIFACT.values() for k, _w, p, f in g}
+        stating: dict[tuple[str, str], int] = {}
+        by_kind: dict[str, int] = defaultdict(int)
+        verdicts: dict[str, int] = defaultdict(int)
+        self.evidence_of: dict[str, list[int]] = defaultdict(list)  # artifact uri -> evidence ids (some)
+        receipts = 0
+        for start in range(0, len(plan), CHUNK):
+            # Sorted by system and kind so that neighbours can share a receipt (JSON Lines, webhooks);
+            # the stating items come first within the plan, so they stay in the first chunks.
+            chunk = sorted(plan[start : start + CHUNK], key=lambda p: (p[1], p[2]))
+            plan[start : start + CHUNK] = chunk
+            items_meta = [self._item_meta(item, fmt_of) for item in chunk]
+            with transaction.atomic():
+                receipt_ids, receipt_rows = self._receipts(items_meta, bodies)
+                receipts += len(receipt_ids)
+                items = [
+                    self._bulk_evidence(meta, receipt_row, stated)
+                    for meta, receipt_row in zip(items_meta, receipt_rows, strict=True)
+                ]
+                new_ids = evidence_bulk_record(items)
+            for (uri, _sid, kind, _fmt, verdict, _eff, states), pk in zip(items_meta, new_ids, strict=True):
+                by_kind[kind] += 1
+                verdicts[verdict] += 1
+                if states:
+                    stating[(uri, kind)] = pk
+                if uri and len(self.evidence_of[uri]) < 4:
+                    self.evidence_of[uri].append(pk)
+            self.say(f"  evidence {min(start + CHUNK, len(plan)):,}/{len(plan):,}")
+        self.counts.receipts = receipts
+        self.counts.evidence = len(plan)
+        self.counts.evidence_by_kind = dict(by_kind)
+        self.counts.verdicts = dict(verdicts)
+        self.lap("receipts and evidence (COPY)")
         ids = self.artifact_ids
-        # The evidence that states each edge comes first: one per (target, stating kind).
+        edge_rows = []
+        for src, target, relation in self.edges:
+            ev = stating[(target, STATED_BY[relation])]
+            edge_rows.append((ids[src], ids[target], relation, ev, self.artifact_seen[target]))
+        with transaction.atomic():
+            self.counts.edges = lineage_edges_bulk_record(edge_rows)
+        self.lap("lineage edges")
+
+    def _evidence_plan(self) -> tuple[list[tuple[str | None, int | None, str, bool]], dict[tuple[str, str], int]]:
+        """(plan, edges stated per stating item): (artifact uri, system id, kind, states edges) per item.
+
+        The evidence that states each edge comes first, one per (target, stating kind); the rest picks
+        a kind group by weight, then an artifact of that kind, newer ones more often.
+        """
+        spec, rng = self.spec, self.rng
         mandatory: dict[tuple[str, str], None] = {}
         for _src, target, relation in self.edges:
             mandatory[(target, STATED_BY[relation])] = None
-        plan: list[tuple[str | None, int | None, str, bool]] = []  # (artifact uri, system id, kind, states edges)
+        plan: list[tuple[str | None, int | None, str, bool]] = []
         for target, kind in mandatory:
             plan.append((target, self.artifact_system[target], kind, True))
-        stated: dict[tuple[str, str], int] = defaultdict(int)  # edges each stating item states
+        stated: dict[tuple[str, str], int] = defaultdict(int)
         for _src, target, relation in self.edges:
             stated[(target, STATED_BY[relation])] += 1
         remaining = spec.evidence - len(plan)
@@ -54,7 +101,6 @@ class EvidenceSteps:
                 f"{spec.evidence} evidence items cannot state the {len(plan)} lineage facts of this graph: "
                 "give more evidence or fewer lineage nodes"
             )
-        # The rest: a kind group by weight, then an artifact of that kind, newer ones more often.
         groups = [
             (k, sum(w for _kind, w, _p, _f in g))
             for k, g in EVIDENCE_BY_ARTIFACT.items()
@@ -81,78 +127,44 @@ class EvidenceSteps:
                 pool = self.by_kind[group]
                 uri, owner, _seen = pool[min(len(pool) - 1, int(len(pool) * (1 - rng.random() ** 2)))]
                 plan.append((uri, owner or sid, kind, False))
-        fmt_of = {k: (p, f) for g in EVIDENCE_BY_ARTIFACT.values() for k, _w, p, f in g}
-        stating: dict[tuple[str, str], int] = {}
-        by_kind: dict[str, int] = defaultdict(int)
-        verdicts: dict[str, int] = defaultdict(int)
-        self.evidence_of: dict[str, list[int]] = defaultdict(list)  # artifact uri -> evidence ids (some)
-        receipts = 0
-        for start in range(0, len(plan), CHUNK):
-            # Sorted by system and kind so that neighbours can share a receipt (JSON Lines, webhooks);
-            # the stating items come first within the plan, so they stay in the first chunks.
-            chunk = sorted(plan[start : start + CHUNK], key=lambda p: (p[1], p[2]))
-            plan[start : start + CHUNK] = chunk
-            items_meta = []
-            for uri, sid, kind, states in chunk:
-                pass_share, fmt = fmt_of[kind]
-                health = self.health.get(sid, 0.8)
-                if pass_share is None:
-                    verdict = "info"
-                else:
-                    verdict = "pass" if rng.random() < pass_share * (0.6 + 0.4 * health) / 0.95 else "fail"
-                seen = self.artifact_seen[uri] if uri else now - timedelta(days=365) * rng.random() ** 0.5
-                effective = min(now, seen + timedelta(minutes=rng.randint(1, 60 * 24 * 3)))
-                items_meta.append((uri, sid, kind, fmt, verdict, effective, states))
-            with transaction.atomic():
-                receipt_ids, receipt_rows = self._receipts(items_meta, bodies)
-                receipts += len(receipt_ids)
-                items = []
-                for (uri, sid, kind, fmt, verdict, effective, states), (rid, ordinal, sha, received) in zip(
-                    items_meta, receipt_rows, strict=True
-                ):
-                    n_new = stated[(uri, kind)] if states else 0
-                    items.append(
-                        BulkEvidence(
-                            receipt_id=rid,
-                            receipt_sha256=sha,
-                            ordinal=ordinal,
-                            source_id=self.sources[sid].pk,
-                            system_id=sid,
-                            subject_id=ids[uri] if uri else None,
-                            subject_uri=uri or "",
-                            kind=kind,
-                            format=fmt,
-                            title=f"{kind} {('of ' + uri.rsplit('/', 1)[-1][:60]) if uri else 'of the system'}",
-                            verdict=verdict,
-                            summary=_summary(kind, verdict, rng),
-                            received_at=received,
-                            effective_at=effective,
-                            new_edges=n_new,
-                        )
-                    )
-                new_ids = evidence_bulk_record(items)
-            for (uri, _sid, kind, _fmt, verdict, _eff, states), pk in zip(items_meta, new_ids, strict=True):
-                by_kind[kind] += 1
-                verdicts[verdict] += 1
-                if states:
-                    stating[(uri, kind)] = pk
-                if uri and len(self.evidence_of[uri]) < 4:
-                    self.evidence_of[uri].append(pk)
-            self.say(f"  evidence {min(start + CHUNK, len(plan)):,}/{len(plan):,}")
-        self.counts.receipts = receipts
-        self.counts.evidence = len(plan)
-        self.counts.evidence_by_kind = dict(by_kind)
-        self.counts.verdicts = dict(verdicts)
-        self.lap("receipts and evidence (COPY)")
-        from apps.evidence.services import lineage_edges_bulk_record
+        return plan, stated
 
-        edge_rows = []
-        for src, target, relation in self.edges:
-            ev = stating[(target, STATED_BY[relation])]
-            edge_rows.append((ids[src], ids[target], relation, ev, self.artifact_seen[target]))
-        with transaction.atomic():
-            self.counts.edges = lineage_edges_bulk_record(edge_rows)
-        self.lap("lineage edges")
+    def _item_meta(self, item: tuple, fmt_of: dict) -> tuple:
+        """(uri, system id, kind, format, verdict, effective at, states edges) of one planned item."""
+        rng = self.rng
+        uri, sid, kind, states = item
+        pass_share, fmt = fmt_of[kind]
+        health = self.health.get(sid, 0.8)
+        if pass_share is None:
+            verdict = "info"
+        else:
+            verdict = "pass" if rng.random() < pass_share * (0.6 + 0.4 * health) / 0.95 else "fail"
+        seen = self.artifact_seen[uri] if uri else self.now - timedelta(days=365) * rng.random() ** 0.5
+        effective = min(self.now, seen + timedelta(minutes=rng.randint(1, 60 * 24 * 3)))
+        return (uri, sid, kind, fmt, verdict, effective, states)
+
+    def _bulk_evidence(self, meta: tuple, receipt_row: tuple, stated: dict):
+        from apps.evidence.services import BulkEvidence
+
+        uri, sid, kind, fmt, verdict, effective, states = meta
+        rid, ordinal, sha, received = receipt_row
+        return BulkEvidence(
+            receipt_id=rid,
+            receipt_sha256=sha,
+            ordinal=ordinal,
+            source_id=self.sources[sid].pk,
+            system_id=sid,
+            subject_id=self.artifact_ids[uri] if uri else None,
+            subject_uri=uri or "",
+            kind=kind,
+            format=fmt,
+            title=f"{kind} {('of ' + uri.rsplit('/', 1)[-1][:60]) if uri else 'of the system'}",
+            verdict=verdict,
+            summary=_summary(kind, verdict, self.rng),
+            received_at=received,
+            effective_at=effective,
+            new_edges=stated[(uri, kind)] if states else 0,
+        )
 
     def _receipts(self, items_meta, bodies) -> tuple[list[int], list[tuple[int, int, str, datetime]]]:
         """Receipts for a chunk of evidence (1-5 items each, as JSON Lines uploads and webhooks give),

@@ -12,6 +12,27 @@ from devtools.scale.shapes import (
     _reason,
 )
 
+# Worst first: a subject's worst status is the lowest of its results.
+_STATUS_ORDER = {"fail": 0, "missing": 1, "excepted": 2, "pass": 3}
+
+
+def _selects(v, system, kind: str, env: str) -> bool:
+    """Whether rule version `v`'s selector picks this subject (an artifact kind, or "system")."""
+    sel = v.selector or {}
+    if sel.get("artifact_kinds") and kind not in sel["artifact_kinds"]:
+        return False
+    if not sel.get("artifact_kinds") and kind != "system":
+        return False
+    if sel.get("tiers") and system.risk_tier not in sel["tiers"]:
+        return False
+    if sel.get("system_kinds") and system.kind not in sel["system_kinds"]:
+        return False
+    if sel.get("data_classes") and not set(sel["data_classes"]) & set(system.data_classes):
+        return False
+    if sel.get("frameworks") and not set(sel["frameworks"]) & set(system.frameworks):
+        return False
+    return not (sel.get("environments") and env not in sel["environments"])
+
 
 class ResultSteps:
     """Steps of the generator run (generator._Run) that write results, exceptions, rollups and the ledger."""
@@ -21,71 +42,22 @@ class ResultSteps:
         from apps.exceptions.models import ExceptionRequest
         from apps.policy.models import Control, ControlResult, Framework, RuleVersion
 
-        rng, now = self.rng, self.now
         versions = list(RuleVersion.objects.filter(current_of__isnull=False).select_related("rule"))
         shipped = Control.objects.filter(framework__origin=Framework.Origin.SHIPPED)  # ids repeat across imports
         control_pk = dict(shipped.values_list("control_id", "pk"))
-        sys_by_pk = {s.pk: s for s in self.systems}
-
-        def selects(v, system, kind, env) -> bool:
-            sel = v.selector or {}
-            if sel.get("artifact_kinds") and kind not in sel["artifact_kinds"]:
-                return False
-            if not sel.get("artifact_kinds") and kind != "system":
-                return False
-            if sel.get("tiers") and system.risk_tier not in sel["tiers"]:
-                return False
-            if sel.get("system_kinds") and system.kind not in sel["system_kinds"]:
-                return False
-            if sel.get("data_classes") and not set(sel["data_classes"]) & set(system.data_classes):
-                return False
-            if sel.get("frameworks") and not set(sel["frameworks"]) & set(system.frameworks):
-                return False
-            return not (sel.get("environments") and env not in sel["environments"])
-
         # Subjects the demo's real evaluation judged already keep their results.
         judged = set(ControlResult.objects.values_list("system_id", "artifact_id").distinct())
-        subjects = []  # (artifact uri | None, system, kind, env, first_seen)
-        for kind in ("release", "deployment", "model-version"):
-            for uri, sid, seen in self.by_kind.get(kind, []):
-                if (sid, self.artifact_ids[uri]) not in judged:
-                    subjects.append((uri, sys_by_pk[sid], kind, self.deployments_env.get(uri, ""), seen))
-        for s in self.systems:
-            if (s.pk, None) not in judged:
-                subjects.append((None, s, "system", "", now - timedelta(days=300)))
-        # result rows: (control pk, version, system, artifact uri, status, at, evidence ids)
-        planned = []
-        gate_blocked: dict[str, bool] = {}
-        worst: dict[str, str] = {}
-        order = {"fail": 0, "missing": 1, "excepted": 2, "pass": 3}
-        for uri, system, kind, env, seen in subjects:
-            health = self.health[system.pk]
-            for v in versions:
-                if not selects(v, system, kind, env):
-                    continue
-                x = rng.random()
-                status = "pass" if x < health else ("fail" if x < health + (1 - health) * 0.55 else "missing")
-                at = min(now, seen + timedelta(hours=rng.randint(1, 48)))
-                ev = self.evidence_of.get(uri, [])[:2] if uri and status != "missing" else []
-                for cid in v.controls:
-                    if cid in control_pk:
-                        planned.append([control_pk[cid], v, system, uri, status, at, ev])
-                if uri:
-                    if status != "pass" and v.mode == "gate":
-                        gate_blocked[uri] = True
-                    if order[status] < order.get(worst.get(uri, "pass"), 3):
-                        worst[uri] = status
-                    else:
-                        worst.setdefault(uri, status)
+        subjects = self._unjudged_subjects(judged)
+        planned, gate_blocked, worst = self._plan_results(subjects, versions, control_pk)
         self.lap("results planned")
         # Exceptions on failing system-wide or release results; approved unexpired ones cover them.
         failing = [r for r in planned if r[4] in ("fail", "missing")]
-        rng.shuffle(failing)
+        self.rng.shuffle(failing)
         created = self._exceptions(failing)
         covering = {
             (e.control_id, e.system_id): e.pk
             for e in created
-            if e.status == ExceptionRequest.Status.APPROVED and e.expires_at > now
+            if e.status == ExceptionRequest.Status.APPROVED and e.expires_at > self.now
         }
         for r in planned:
             exc = covering.get((r[0], r[2].pk))
@@ -95,6 +67,48 @@ class ResultSteps:
             else:
                 r.append(None)
         self._write_results(planned, subjects, gate_blocked, worst)
+
+    def _unjudged_subjects(self, judged: set) -> list[tuple]:
+        """(artifact uri | None, system, kind, env, first_seen) of every subject not judged yet."""
+        sys_by_pk = {s.pk: s for s in self.systems}
+        subjects = []
+        for kind in ("release", "deployment", "model-version"):
+            for uri, sid, seen in self.by_kind.get(kind, []):
+                if (sid, self.artifact_ids[uri]) not in judged:
+                    subjects.append((uri, sys_by_pk[sid], kind, self.deployments_env.get(uri, ""), seen))
+        for s in self.systems:
+            if (s.pk, None) not in judged:
+                subjects.append((None, s, "system", "", self.now - timedelta(days=300)))
+        return subjects
+
+    def _plan_results(self, subjects, versions, control_pk) -> tuple[list[list], dict[str, bool], dict[str, str]]:
+        """(result rows [control pk, version, system, artifact uri, status, at, evidence ids], gate-blocked
+        subjects, worst status per subject): each selecting rule version draws one status per subject."""
+        rng, now = self.rng, self.now
+        planned = []
+        gate_blocked: dict[str, bool] = {}
+        worst: dict[str, str] = {}
+        for uri, system, kind, env, seen in subjects:
+            health = self.health[system.pk]
+            for v in versions:
+                if not _selects(v, system, kind, env):
+                    continue
+                x = rng.random()
+                status = "pass" if x < health else ("fail" if x < health + (1 - health) * 0.55 else "missing")
+                at = min(now, seen + timedelta(hours=rng.randint(1, 48)))
+                ev = self.evidence_of.get(uri, [])[:2] if uri and status != "missing" else []
+                for cid in v.controls:
+                    if cid in control_pk:
+                        planned.append([control_pk[cid], v, system, uri, status, at, ev])
+                if not uri:
+                    continue
+                if status != "pass" and v.mode == "gate":
+                    gate_blocked[uri] = True
+                if _STATUS_ORDER[status] < _STATUS_ORDER.get(worst.get(uri, "pass"), 3):
+                    worst[uri] = status
+                else:
+                    worst.setdefault(uri, status)
+        return planned, gate_blocked, worst
 
     def _exceptions(self, failing) -> list:
         from apps.accounts.models import User

@@ -80,10 +80,14 @@ def _build_evidence(rng: random.Random, i: int, evidence: dict) -> None:
         }
     if rng.random() < 0.6:
         builder = rng.choice([*ALLOWED, "https://jenkins.example/job/build"])
+        signed = rng.random() < 0.8
+        verified = signed and rng.random() < 0.9
         evidence["provenance"] = {
             "id": i * 10 + 4,
             "effective_at": _at(1),
-            "summary": {"builder_id": builder + "x", "signed": rng.random() < 0.8, "signature_count": 1},
+            # the rules count a builder or a signature only when the portal verified the statement
+            "summary": {"builder_id": builder + "x", "signed": signed, "signature_count": 1, "verified": verified,
+                        "reason": "verified against a trusted key" if verified else "signature not verified"},
         }
     if rng.random() < 0.5:
         evidence["fairness"] = {
@@ -232,11 +236,12 @@ PYTHON_CHECKS = {
     "sbom-for-deployed-image": lambda f: (
         _ev(f, "sbom")["summary"].get("components_total", _ev(f, "sbom")["summary"].get("packages_total", 0)) > 0
     ),
-    "provenance-allowed-builder": lambda f: any(
+    "provenance-allowed-builder": lambda f: _ev(f, "provenance")["summary"]["verified"] is True and any(
         _ev(f, "provenance")["summary"]["builder_id"].startswith(b) for b in ALLOWED
     ),
     "provenance-signed": lambda f: (
-        _ev(f, "provenance")["summary"]["signed"] and _ev(f, "provenance")["summary"]["signature_count"] >= 1
+        _ev(f, "provenance")["summary"]["verified"] is True
+        and _ev(f, "provenance")["summary"]["reason"].startswith("verified")
     ),
     "provenance-chain-complete": lambda f: f["lineage"]["has_provenance_chain"],
     "release-two-approvers": lambda f: len({a["approver"] for a in f["approvals"]}) >= 2,

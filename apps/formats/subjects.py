@@ -298,7 +298,8 @@ def _split_image_name(name: str) -> tuple[str, str]:
         host, repo = "docker.io", ref
     if host in ("index.docker.io", "registry-1.docker.io"):
         host = "docker.io"
-    # A tag is a ':' after the last '/'.
+    # A tag is a ':' after the last '/' (of the name without stray slashes, so 'app:/' has tag '').
+    repo = repo.strip("/")
     last_slash = repo.rfind("/")
     colon = repo.find(":", last_slash + 1)
     if colon != -1:

@@ -4,7 +4,7 @@ import json
 from pathlib import Path
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from apps.formats import ParseError, ParseResult, detect_format, parse_upload, parse_webhook
@@ -158,6 +158,7 @@ def test_github_events_survive_wrong_shapes(event, value):
 
 @FUZZ
 @given(text=st.text(max_size=80))
+@example(text="0:/")  # 'ghcr.io/0:/@sha256:…' once kept the colon of its empty tag, unstable on re-reading
 def test_normalize_subject_gives_a_subject_or_a_parse_error(text):
     for candidate in (
         text,

@@ -20,6 +20,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+import json
 import time
 
 from django.conf import settings
@@ -32,6 +33,7 @@ from apps.connectors.services import source_sync_soon
 from apps.ingest.api import ACCEPT_RESPONSES, _header, _IngestApi, _WebhookApi, accepted, json_object
 from apps.ingest.auth import WEBHOOK_REFUSED, SourceTokenAuthentication, _WebhookAuthentication, read_body
 from apps.ingest.models import Receipt, Source
+from apps.ledger.canonical import canonical_json
 
 
 class MlflowSignatureAuthentication(_WebhookAuthentication):
@@ -185,6 +187,21 @@ class OciNotificationApi(_IngestApi):
         return accepted(receipt, created)
 
 
+def openlineage_event_key(doc: dict) -> str:
+    """The idempotency key of an OpenLineage event: the sha256 of its RFC 8785 (JCS) canonical form.
+
+    A producer that re-sends an event (same runId, eventType and eventTime) may serialize it with
+    other whitespace or key order; the canonical form is the same, so the key is too. An event that
+    says anything else (another eventTime, another facet) is another key. A document JCS cannot
+    represent (an integer beyond 2**53) falls back to sorted-key compact JSON.
+    """
+    try:
+        canonical = canonical_json(doc)
+    except ValueError:
+        canonical = json.dumps(doc, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
+    return "jcs-sha256:" + hashlib.sha256(canonical).hexdigest()
+
+
 class OpenLineageApi(_IngestApi):
     authentication_classes = [OpenLineageTokenAuthentication]
     parser_classes: list = []
@@ -197,7 +214,8 @@ class OpenLineageApi(_IngestApi):
             "Any OpenLineage producer: point its HTTP transport at this portal with endpoint "
             "`api/v1/ingest/openlineage` and the source's token as API key (sent as `Authorization: Bearer`). "
             "Run events (START, RUNNING, COMPLETE, ABORT, FAIL, OTHER) and job or dataset events are accepted; "
-            "jobs, runs and datasets become artifacts with lineage edges. A re-sent identical event is a replay."
+            "jobs, runs and datasets become artifacts with lineage edges. The same event re-sent, in any formatting "
+            "(whitespace, key order), is a replay: idempotency by the sha256 of its RFC 8785 canonical form."
         ),
         request={"application/json": OpenApiTypes.OBJECT},
         responses=ACCEPT_RESPONSES,
@@ -224,7 +242,8 @@ class OpenLineageApi(_IngestApi):
             body=body,
             content_type="application/json",
             event=event,
-            delivery_key="sha256:" + hashlib.sha256(body).hexdigest(),
+            delivery_key=openlineage_event_key(doc),
+            key_from_content=True,
             headers={
                 "event": event,
                 "producer": str(doc.get("producer", ""))[:200],

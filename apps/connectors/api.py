@@ -26,10 +26,12 @@ import time
 from django.conf import settings
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
-from rest_framework import exceptions
+from rest_framework import exceptions, status
+from rest_framework.response import Response
 
 from apps.connectors import schema  # noqa: F401 - registers the OpenAPI security schemes
 from apps.connectors.services import source_sync_soon
+from apps.formats.mlflow import is_webhook_test
 from apps.ingest.api import ACCEPT_RESPONSES, _header, _IngestApi, _WebhookApi, accepted, json_object
 from apps.ingest.auth import WEBHOOK_REFUSED, SourceTokenAuthentication, _WebhookAuthentication, read_body
 from apps.ingest.models import Receipt, Source
@@ -109,7 +111,9 @@ class MlflowWebhookApi(_WebhookApi):
             "Create the webhook in MLflow (mlflow>=3.3, `MlflowClient().create_webhook(url=…/api/v1/ingest/mlflow"
             "?source=<id>, events=[…], secret=<the secret create_source printed>)`). Verified with "
             "X-MLflow-Signature (HMAC-SHA256 of `<delivery id>.<timestamp>.<body>`, base64, `v1,` prefix), "
-            "deduplicated by X-MLflow-Delivery-Id. Queues a sync of the source when it has an endpoint."
+            "deduplicated by X-MLflow-Delivery-Id. Queues a sync of the source when it has an endpoint. "
+            "MLflow's webhook test (`test_webhook`: the event's example payload) answers 200 "
+            '`{"status": "test received", "event": …}` and keeps nothing.'
         ),
         parameters=[
             OpenApiParameter("source", OpenApiTypes.INT, OpenApiParameter.QUERY, required=True),
@@ -124,6 +128,10 @@ class MlflowWebhookApi(_WebhookApi):
         body = self._json_body(request)
         doc = json_object(body)
         event = f"{str(doc.get('entity', ''))[:40]}.{str(doc.get('action', ''))[:40]}".strip(".") or "unknown"
+        if is_webhook_test(doc):
+            # MlflowClient.test_webhook() sends the event's example payload (model "example_model"): the
+            # signature checked, so the webhook works; it says nothing about the registry, keep nothing.
+            return Response({"status": "test received", "event": event}, status=status.HTTP_200_OK)
         delivery = _header(request, "HTTP_X_MLFLOW_DELIVERY_ID")
         receipt, created = receipt_accept_and_sync(
             request,

@@ -83,3 +83,16 @@ def test_only_the_exact_example_payload_is_a_webhook_test():
     assert not is_webhook_test({"entity": "model_version_alias", "action": "created", "data": {**example,
                                                                                               "version": "2"}})
     assert not is_webhook_test({"entity": "model_version", "action": "created", "data": example})
+
+
+def test_a_dataset_event_keeps_its_schema_as_a_fact_of_the_dataset():
+    body = json.dumps(
+        {
+            "eventTime": "2026-12-01T10:00:00Z",
+            "dataset": {"namespace": "pg://db", "name": "t", "facets": {"schema": {"fields": [{"name": "id"}]}}},
+            "producer": "https://example.org/producer",
+        }
+    ).encode()
+    version = next(e for e in parse_openlineage("DatasetEvent", body).evidence if e.kind == "dataset-version")
+    assert version.subjects[0].uri == "openlineage-dataset:pg://db/t"
+    assert version.summary["schema"] == [{"name": "id", "type": "", "description": ""}]

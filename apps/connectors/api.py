@@ -22,19 +22,23 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+import json
 import time
 
 from django.conf import settings
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
-from rest_framework import exceptions
+from rest_framework import exceptions, status
+from rest_framework.response import Response
 
 from apps.connectors import schema  # noqa: F401 - registers the OpenAPI security schemes
 from apps.connectors.services import registry_sync_debounced, source_sync_soon
+from apps.formats.mlflow import is_webhook_test
 from apps.formats.oci import notification_event_kind
 from apps.ingest.api import ACCEPT_RESPONSES, _header, _IngestApi, _WebhookApi, accepted, json_object
 from apps.ingest.auth import WEBHOOK_REFUSED, SourceTokenAuthentication, _WebhookAuthentication, read_body
 from apps.ingest.models import Receipt, Source
+from apps.ledger.canonical import canonical_json
 
 
 class MlflowSignatureAuthentication(_WebhookAuthentication):
@@ -110,7 +114,9 @@ class MlflowWebhookApi(_WebhookApi):
             "Create the webhook in MLflow (mlflow>=3.3, `MlflowClient().create_webhook(url=…/api/v1/ingest/mlflow"
             "?source=<id>, events=[…], secret=<the secret create_source printed>)`). Verified with "
             "X-MLflow-Signature (HMAC-SHA256 of `<delivery id>.<timestamp>.<body>`, base64, `v1,` prefix), "
-            "deduplicated by X-MLflow-Delivery-Id. Queues a sync of the source when it has an endpoint."
+            "deduplicated by X-MLflow-Delivery-Id. Queues a sync of the source when it has an endpoint. "
+            "MLflow's webhook test (`test_webhook`: the event's example payload) answers 200 "
+            '`{"status": "test received", "event": …}` and keeps nothing.'
         ),
         parameters=[
             OpenApiParameter("source", OpenApiTypes.INT, OpenApiParameter.QUERY, required=True),
@@ -125,6 +131,10 @@ class MlflowWebhookApi(_WebhookApi):
         body = self._json_body(request)
         doc = json_object(body)
         event = f"{str(doc.get('entity', ''))[:40]}.{str(doc.get('action', ''))[:40]}".strip(".") or "unknown"
+        if is_webhook_test(doc):
+            # MlflowClient.test_webhook() sends the event's example payload (model "example_model"): the
+            # signature checked, so the webhook works; it says nothing about the registry, keep nothing.
+            return Response({"status": "test received", "event": event}, status=status.HTTP_200_OK)
         delivery = _header(request, "HTTP_X_MLFLOW_DELIVERY_ID")
         receipt, created = receipt_accept_and_sync(
             request,
@@ -234,6 +244,21 @@ def registry_repositories_changed(events: list[dict]) -> list[str]:
     return changed
 
 
+def openlineage_event_key(doc: dict) -> str:
+    """The idempotency key of an OpenLineage event: the sha256 of its RFC 8785 (JCS) canonical form.
+
+    A producer that re-sends an event (same runId, eventType and eventTime) may serialize it with
+    other whitespace or key order; the canonical form is the same, so the key is too. An event that
+    says anything else (another eventTime, another facet) is another key. A document JCS cannot
+    represent (an integer beyond 2**53) falls back to sorted-key compact JSON.
+    """
+    try:
+        canonical = canonical_json(doc)
+    except ValueError:
+        canonical = json.dumps(doc, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
+    return "jcs-sha256:" + hashlib.sha256(canonical).hexdigest()
+
+
 class OpenLineageApi(_IngestApi):
     authentication_classes = [OpenLineageTokenAuthentication]
     parser_classes: list = []
@@ -246,7 +271,8 @@ class OpenLineageApi(_IngestApi):
             "Any OpenLineage producer: point its HTTP transport at this portal with endpoint "
             "`api/v1/ingest/openlineage` and the source's token as API key (sent as `Authorization: Bearer`). "
             "Run events (START, RUNNING, COMPLETE, ABORT, FAIL, OTHER) and job or dataset events are accepted; "
-            "jobs, runs and datasets become artifacts with lineage edges. A re-sent identical event is a replay."
+            "jobs, runs and datasets become artifacts with lineage edges. The same event re-sent, in any formatting "
+            "(whitespace, key order), is a replay: idempotency by the sha256 of its RFC 8785 canonical form."
         ),
         request={"application/json": OpenApiTypes.OBJECT},
         responses=ACCEPT_RESPONSES,
@@ -273,7 +299,8 @@ class OpenLineageApi(_IngestApi):
             body=body,
             content_type="application/json",
             event=event,
-            delivery_key="sha256:" + hashlib.sha256(body).hexdigest(),
+            delivery_key=openlineage_event_key(doc),
+            key_from_content=True,
             headers={
                 "event": event,
                 "producer": str(doc.get("producer", ""))[:200],

@@ -5,7 +5,8 @@ Each sync lists the registered models (registered-models/search) and their versi
 cursor; only what changed is fetched in full:
 
 - a version whose last_updated_timestamp is new: runs/get of its source run (params,
-  metrics, tags, dataset inputs) and artifacts/list of the run (two folder levels) → one ``sync.model_version``
+  metrics, tags, dataset inputs), metrics/get-history of each of its metrics (every logged value,
+  not only the last) and artifacts/list of the run (two folder levels) → one ``sync.model_version``
   document; small JSON artifacts that look like reports (model card, metrics, fairness,
   validation) are fetched too and kept as files about the model version (channel pull);
 - an alias now pointing at another version → ``sync.alias_change``;
@@ -30,6 +31,9 @@ REPORT_FILE = re.compile(r"(model[_-]?card|metrics|fairness|validation|evaluatio
 REPORT_MAX_BYTES = 2 * 1024 * 1024
 MAX_PAGES = 1000
 MAX_ARTIFACTS = 500
+MAX_HISTORY_METRICS = 200  # metrics whose history a version's document carries
+MAX_HISTORY_POINTS = 10_000  # points kept per metric
+HISTORY_PAGE = 5000
 
 
 class MlflowConnector(Connector):
@@ -140,14 +144,39 @@ class MlflowConnector(Connector):
             folders = deeper
         return files[:MAX_ARTIFACTS]
 
+    def _metric_history(self, run_id: str, run: dict) -> dict[str, list[dict]]:
+        """Every logged value of each of the run's metrics (metrics/get-history, paginated)."""
+        history: dict[str, list[dict]] = {}
+        for item in ((run.get("data") or {}).get("metrics") or [])[:MAX_HISTORY_METRICS]:
+            key = item.get("key") if isinstance(item, dict) else None
+            if not isinstance(key, str) or key in history:
+                continue
+            points, token = [], None
+            while len(points) < MAX_HISTORY_POINTS:
+                answer = self.http.get(
+                    API + "metrics/get-history",
+                    params={"run_id": run_id, "metric_key": key, "max_results": HISTORY_PAGE, "page_token": token},
+                    ok=(200, 404),
+                )
+                if answer.status != 200:
+                    break
+                page = answer.json()
+                points += page.get("metrics") or []
+                token = page.get("next_page_token")
+                if not token:
+                    break
+            history[key] = points[:MAX_HISTORY_POINTS]
+        return history
+
     def _emit_version(self, model: dict, version: dict, emit: Emit) -> None:
-        run, files = None, []
+        run, files, history = None, [], {}
         run_id = version.get("run_id")
         if run_id:
             answer = self.http.get(API + "runs/get", params={"run_id": run_id}, ok=(200, 404))
             run = answer.json().get("run") if answer.status == 200 else None
             if run is not None:
                 files = self._artifacts(run_id)
+                history = self._metric_history(run_id, run)
         name, number = version.get("name"), version.get("version")
         emit(
             json_document(
@@ -159,6 +188,7 @@ class MlflowConnector(Connector):
                     "registered_model": {k: v for k, v in model.items() if k != "latest_versions"},
                     "model_version": version,
                     "run": run,
+                    "metric_history": history,
                     "artifacts": files,
                 },
                 key=f"{name}/{number}",

@@ -9,6 +9,7 @@ Bodies arrive on the "mlflow" channel with an event name (Receipt.event):
        "registered_model": <registered-models/get .registered_model>,
        "model_version": <model-versions/get .model_version>,
        "run": <runs/get .run> | null,
+       "metric_history": {"<metric key>": [<metrics/get-history .metrics[]>, ...]},
        "artifacts": [<artifacts/list .files[]>, ...]}
 
 - ``sync.alias_change`` / ``sync.stage_change``: a promotion the connector saw by comparing
@@ -22,6 +23,14 @@ Bodies arrive on the "mlflow" channel with an event name (Receipt.event):
 Evidence: a model version (kind "model-version"), its run's metrics ("metrics") and
 fairness metrics ("fairness", names as in mlreports.FAIRNESS_WORDS, e.g.
 demographic_parity_difference), and approvals ("approval") for alias and stage changes.
+A metric's whole history (every logged value, not only the last) is kept with it: the summary's
+``history`` {name: {points, first, last, min, max, series: [[step, value], ...]}} (the series
+evenly sampled down to HISTORY_SERIES points, the last one always kept) and one record per point
+{metric, step, value, timestamp}.
+
+MLflow's webhook test (``MlflowClient.test_webhook``) sends the example payload of the event
+(``WEBHOOK_TEST_EXAMPLES``, model "example_model"): ``is_webhook_test`` recognises it so the
+endpoint answers it without keeping it (apps.connectors.api).
 
 Who and when, as MLflow records it: MLflow OSS keeps no actor for alias or stage moves.
 A stage change is dated by the version's last_updated_timestamp; an alias change by the
@@ -30,20 +39,24 @@ webhook's timestamp or the time the sync saw it. The approver is the model versi
 version's user_id.
 
 Lineage (upstream -> downstream): dataset -trained-on-> run (MLflow dataset inputs with
-context "training" or none; other contexts: evaluated-on), run -derived-from-> model
-version, commit -built-from-> run and model version (tags mlflow.source.git.commit +
-mlflow.source.git.repoURL), model version -promoted-to-> a deployment named after the
-alias or stage (``deployment:mlflow/<model>/<alias>/<version>``). Deployments end (issue 20): a new
+context "training" or none; other contexts: evaluated-on) and the same from the dataset
+to the model version, run -derived-from-> model version, commit -built-from-> run and model
+version (tags mlflow.source.git.commit + mlflow.source.git.repoURL), model version
+-promoted-to-> a deployment named after the alias or stage
+(``deployment:mlflow/<model>/<alias>/<version>``). Deployments end (issue 20): a new
 promotion to an alias or stage ends the version there before it; a deleted alias ends its
 deployment; a version leaving a stage ends its deployment in that stage.
 
 Identities: model versions ``mlflow://<model>/<version>`` (subjects.normalize_subject),
 runs ``mlflow-run:<run id>``, datasets ``dataset:sha256:<hex>`` when MLflow's digest or
-the ``dataset.sha256`` tag is a sha256, else ``mlflow-dataset:<name>@<digest>``.
+the ``dataset.sha256`` tag is a sha256, else ``mlflow-dataset:<name>@<digest>`` (with MLflow's
+digest as the artifact's digest); the dataset's source (its ``source`` JSON's uri, url or path)
+is kept in the summary's ``datasets``.
 """
 
 from __future__ import annotations
 
+import json
 import re
 from datetime import datetime
 
@@ -75,6 +88,49 @@ DATASET_TAGS = ("dataset.sha256", "dataset_sha256", "dataset.digest", "dataset_d
 TRAINING_CONTEXTS = ("", "train", "training")
 # Aliases and stages that mean "serving in production": their deployments count as production.
 PRODUCTION_NAMES = frozenset({"production", "prod", "champion", "live"})
+HISTORY_SERIES = 200  # points of a metric's history kept in the summary (all of them go to records)
+HISTORY_RECORDS = 10_000  # history points kept as records, all metrics together
+
+# The example payloads MLflow's webhook test sends (mlflow.webhooks.types, <Payload>.example(), MLflow 3.3+):
+# a delivery whose data is exactly one of these is a test of the webhook, not a registry event.
+_EXAMPLE_TAGS = {"example_key": "example_value"}
+WEBHOOK_TEST_EXAMPLES: dict[tuple[str, str], dict] = {
+    ("registered_model", "created"): {
+        "name": "example_model", "tags": _EXAMPLE_TAGS, "description": "An example registered model",
+    },
+    ("model_version", "created"): {
+        "name": "example_model", "version": "1", "source": "models:/123", "run_id": "abcd1234abcd5678",
+        "tags": _EXAMPLE_TAGS, "description": "An example model version",
+    },
+    ("model_version_tag", "set"): {"name": "example_model", "version": "1", "key": "example_key",
+                                   "value": "example_value"},
+    ("model_version_tag", "deleted"): {"name": "example_model", "version": "1", "key": "example_key"},
+    ("model_version_alias", "created"): {"name": "example_model", "alias": "example_alias", "version": "1"},
+    ("model_version_alias", "deleted"): {"name": "example_model", "alias": "example_alias"},
+    ("prompt", "created"): {"name": "example_prompt", "tags": _EXAMPLE_TAGS, "description": "An example prompt"},
+    ("prompt_version", "created"): {
+        "name": "example_prompt", "version": "1", "template": "Hello {{name}}!", "tags": _EXAMPLE_TAGS,
+        "description": "An example prompt version",
+    },
+    ("prompt_tag", "set"): {"name": "example_prompt", "key": "example_key", "value": "example_value"},
+    ("prompt_tag", "deleted"): {"name": "example_prompt", "key": "example_key"},
+    ("prompt_version_tag", "set"): {"name": "example_prompt", "version": "1", "key": "example_key",
+                                    "value": "example_value"},
+    ("prompt_version_tag", "deleted"): {"name": "example_prompt", "version": "1", "key": "example_key"},
+    ("prompt_alias", "created"): {"name": "example_prompt", "alias": "example_alias", "version": "1"},
+    ("prompt_alias", "deleted"): {"name": "example_prompt", "alias": "example_alias"},
+    ("budget_policy", "exceeded"): {
+        "budget_policy_id": "bp-abc123", "budget_unit": "USD", "budget_amount": 100.0, "current_spend": 105.5,
+        "duration_unit": "MONTHS", "duration_value": 1, "target_scope": "ENDPOINT", "workspace": "default",
+        "target_value": "ep-abc123", "window_start": 1704067200000,
+    },
+}  # fmt: skip
+
+
+def is_webhook_test(doc: dict) -> bool:
+    """True when a webhook delivery is MLflow's test of the webhook: its event's example payload, exactly."""
+    example = WEBHOOK_TEST_EXAMPLES.get((str(doc.get("entity", "")), str(doc.get("action", ""))))
+    return example is not None and doc.get("data") == example
 
 
 def _millis(value) -> datetime | None:
@@ -132,7 +188,26 @@ def dataset_subject(name: str, digest: str) -> Subject:
     if match:
         return normalize_subject(f"dataset:sha256:{match.group(1)}")
     name, digest = text(name, 200) or "dataset", text(digest, 100)
-    return Subject(kind="dataset", uri=f"mlflow-dataset:{name}@{digest}", name=f"{name} ({digest})" if digest else name)
+    return Subject(
+        kind="dataset",
+        uri=f"mlflow-dataset:{name}@{digest}",
+        digest=digest,
+        name=f"{name} ({digest})" if digest else name,
+    )
+
+
+def _dataset_source(value) -> str:
+    """Where a dataset came from: MLflow keeps its source as JSON text ({"uri": ...}, {"url": ...}, ...)."""
+    raw = text(value, 2000)
+    try:
+        parsed = json.loads(raw) if raw.startswith("{") else None
+    except ValueError:
+        parsed = None
+    if isinstance(parsed, dict):
+        for key in ("uri", "url", "path", "table_name"):
+            if isinstance(parsed.get(key), str):
+                return text(parsed[key], 500)
+    return text(raw, 500)
 
 
 def _commit_of(tags: dict[str, str]) -> Subject | None:
@@ -164,6 +239,7 @@ def _run_lineage(run: dict, run_sub: Subject) -> tuple[list[Subject], list[Edge]
                 "name": text(dataset.get("name"), 200),
                 "digest": text(dataset.get("digest"), 100),
                 "source_type": text(dataset.get("source_type"), 100),
+                "source": _dataset_source(dataset.get("source")),
                 "context": context,
                 "uri": subject.uri,
             }
@@ -193,6 +269,53 @@ def _metrics(run: dict) -> tuple[dict[str, float], dict[str, float]]:
     return metrics, fairness
 
 
+def _history(doc: dict) -> dict[str, list[tuple[float, float, str]]]:
+    """Each metric's logged values as (step, value, time) in step order, from metrics/get-history answers."""
+    out = {}
+    history = obj(doc.get("metric_history"), "metric_history", LABEL)
+    for name, points in list(history.items())[: MAX_LIST * 4]:
+        series = []
+        for index, point in enumerate(arr(points, f"metric_history.{text(name, 60)}", LABEL)):
+            point = obj(point, f"metric_history.{text(name, 60)}[{index}]", LABEL, required=True)
+            value = number(point.get("value"))
+            if value is None:
+                continue
+            step = number(point.get("step")) or 0
+            stamp = number(point.get("timestamp")) or 0
+            series.append((step, value, stamp))
+        series.sort(key=lambda p: (p[0], p[2]))
+        if series:
+            out[text(name, 200)] = [(int(s) if s == int(s) else s, v, iso(_millis(t))) for s, v, t in series]
+    return out
+
+
+def _history_facts(history: dict, names) -> tuple[dict, list[dict]]:
+    """The summary's `history` for the metrics `names`, and their points as records."""
+    summary, records = {}, []
+    for name in names:
+        series = history.get(name)
+        if not series:
+            continue
+        values = [v for _, v, _ in series]
+        if len(series) > HISTORY_SERIES:  # evenly sampled; the first and the last point always kept
+            stride = (len(series) - 1) / (HISTORY_SERIES - 1)
+            sampled = [series[round(i * stride)] for i in range(HISTORY_SERIES)]
+        else:
+            sampled = series
+        summary[name] = {
+            "points": len(series),
+            "first": values[0],
+            "last": values[-1],
+            "min": min(values),
+            "max": max(values),
+            "series": [[s, v] for s, v, _ in sampled],
+        }
+        for step, value, at in series:
+            if len(records) < HISTORY_RECORDS:
+                records.append({"metric": name, "step": step, "value": value, "timestamp": at})
+    return summary, records
+
+
 def _model_version_evidence(doc: dict) -> list[EvidenceFacts]:
     mv = obj(doc.get("model_version"), "model_version", LABEL, required=True)
     registered = obj(doc.get("registered_model"), "registered_model", LABEL)
@@ -215,6 +338,13 @@ def _model_version_evidence(doc: dict) -> list[EvidenceFacts]:
             upstream, run_edges, datasets = _run_lineage(run, run_sub)
             subjects += [s for s in upstream if s not in subjects]
             edges += run_edges
+            # The data a model was trained or evaluated on, drawn into the model version itself too:
+            # the version's lineage answers "which data" without going through the run.
+            edges += [
+                Edge(source=e.source, target=subject, relation=e.relation)
+                for e in run_edges
+                if e.source.kind == "dataset" and e.relation in ("trained-on", "evaluated-on")
+            ]
     run_data = obj(run.get("data"), "run.data", LABEL) if run else {}
     commit = _commit_of(tags) or _commit_of(_tags(run_data.get("tags"), "run.data.tags"))
     if commit:
@@ -277,7 +407,9 @@ def _model_version_evidence(doc: dict) -> list[EvidenceFacts]:
         metrics, fairness = _metrics(run)
         ended = _millis(run_info.get("end_time")) or _millis(run_info.get("start_time")) or created
         common = {"model": model, "version": version, "run_id": run_id, "thresholds": [], "violations": []}
+        history = _history(doc)
         if metrics:
+            metrics_history, metrics_records = _history_facts(history, metrics)
             evidence.append(
                 EvidenceFacts(
                     kind="metrics",
@@ -293,10 +425,13 @@ def _model_version_evidence(doc: dict) -> list[EvidenceFacts]:
                         "metrics": dict(list(metrics.items())[:MAX_LIST]),
                         "fairness_total": 0,
                         "fairness": {},
+                        "history": dict(list(metrics_history.items())[:MAX_LIST]),
                     },
+                    records=metrics_records,
                 )
             )
         if fairness:
+            fairness_history, fairness_records = _history_facts(history, fairness)
             evidence.append(
                 EvidenceFacts(
                     kind="fairness",
@@ -312,7 +447,9 @@ def _model_version_evidence(doc: dict) -> list[EvidenceFacts]:
                         "metrics": {},
                         "fairness_total": len(fairness),
                         "fairness": dict(list(fairness.items())[:MAX_LIST]),
+                        "history": dict(list(fairness_history.items())[:MAX_LIST]),
                     },
+                    records=fairness_records,
                 )
             )
     return evidence

@@ -242,10 +242,14 @@ def receipt_accept(
     system: System | None = None,
     effective_at: datetime | None = None,
     enqueue: bool = True,
+    key_from_content: bool = False,
 ) -> tuple[Receipt, bool]:
     """Store the raw body and commit a Receipt; returns (receipt, created).
 
     A repeated (source, delivery_key) returns the original receipt and writes nothing.
+    `key_from_content=True` says the delivery key is a digest of the content in canonical form
+    (an OpenLineage event): then a replay in other bytes (whitespace, key order) is the same
+    content, so it answers the original receipt instead of a conflict.
     The blob is written before the transaction: if the insert then fails, an unreferenced
     content-addressed blob is harmless, while a Receipt without its blob would not be.
     `enqueue=False` is for the demo seed and benchmarks, which parse synchronously.
@@ -270,7 +274,7 @@ def receipt_accept(
         # settles two concurrent first deliveries).
         original = Receipt.objects.filter(source=source, delivery_key=delivery_key[:200]).first()
         if original is not None:
-            return _replay(original, sent_digest, delivery_key, channel), False
+            return (original if key_from_content else _replay(original, sent_digest, delivery_key, channel)), False
     redactor = body_redactor()  # apps.retention registers it (apps.ingest.hooks)
     redaction = redactor.redact(source=source, channel=channel, body=body, system=system)
     if redaction is not None:
@@ -342,7 +346,7 @@ def receipt_accept(
         original = Receipt.objects.filter(source=source, delivery_key=delivery_key[:200]).first()
         if original is None:  # not a replay after all: some other constraint failed
             raise
-        return _replay(original, sent_digest, delivery_key, channel), False
+        return (original if key_from_content else _replay(original, sent_digest, delivery_key, channel)), False
     if enqueue:
         from apps.ingest.dispatch import receipt_dispatch
 

@@ -170,7 +170,7 @@ class ArtifactLineageApi(_LineageApi):
         description=(
             "A recursive walk in the database to `depth` edges (cycle-safe), nodes ordered by distance then id. "
             f"At most `limit` (≤ {PAGE_LIMIT}) nodes per page; `next` pages on. Relations: built-from, trained-on, "
-            "evaluated-on, derived-from, run-of, contains, depends-on, promoted-to, deployed-as, describes. "
+            "evaluated-on, derived-from, run-of, part-of, contains, depends-on, promoted-to, deployed-as, describes. "
             "Without `as_of`, every edge ever stated, ended deployments included."
         ),
         parameters=[

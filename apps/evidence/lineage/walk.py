@@ -13,6 +13,7 @@ Edges run from upstream (`source`) to downstream (`target`). Relations, upstream
 | evaluated-on  | dataset -> the run evaluated on it                             | MLflow (non-training contexts) |
 | derived-from  | input -> output of a transformation (dataset, run, model)      | MLflow, OpenLineage, DVC |
 | run-of        | job -> one run of it                                           | OpenLineage |
+| part-of       | parent run -> the run it spawned (a DAG run -> its task's run) | OpenLineage (parent facet) |
 | contains      | part -> the whole containing it (platform image -> index,      | OCI, CycloneDX, SPDX |
 |               | package -> the SBOM's subject: the uploaded image or release)  |            |
 | depends-on    | dependency -> dependent                                        | CycloneDX, SPDX |
@@ -89,6 +90,7 @@ RELATIONS = {
     "evaluated-on": "evaluated on",
     "derived-from": "derived from",
     "run-of": "run of",
+    "part-of": "part of",
     "contains": "contained in",
     "depends-on": "dependency of",
     "promoted-to": "promoted to",

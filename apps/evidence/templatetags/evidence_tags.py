@@ -40,6 +40,7 @@ HEADLINES: dict[str, list[str]] = {
     "data-quality": ["suite", "success", "evaluated_expectations", "unsuccessful_expectations", "success_percent"],
     "drift": ["dataset_drift", "number_of_drifted_columns", "number_of_columns", "share_of_drifted_columns", "max_psi"],
     "data-version": ["file_type", "stages_total", "outputs_total", "lineage_edges"],
+    "dataset-version": ["dataset", "version", "fields_total", "statistics_of"],
     "policy-decisions": ["decisions_total", "skipped_lines"],
 }
 

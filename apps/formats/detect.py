@@ -226,45 +226,41 @@ def detect_format(body: bytes, *, content_type: str = "", filename: str = "") ->
     if head.startswith(b"<"):
         return _sniff_xml(head)
     if head.startswith(b"["):  # JSON arrays: Checkov per framework, OPA's posted decisions
-        if len(body) <= FULL_PARSE_LIMIT:
-            try:
-                return _from_array(json.loads(bytes(body)))
-            except (ValueError, RecursionError):
-                return "generic"
-        if _CHECKOV.search(head) and _CHECKOV_BODY.search(head):
-            return "checkov"
-        return "opa" if _DECISION_ID.search(head) else "generic"
+        return _sniff_json_array(body, head)
     if not head.startswith(b"{"):  # YAML, SPDX tag-value, other text, binaries
-        if _SPDX_TAG_VALUE.search(head):
-            return "spdx"
-        return _sniff_yaml(head)
+        return "spdx" if _SPDX_TAG_VALUE.search(head) else _sniff_yaml(head)
+    return _sniff_json_object(body, head)
+
+
+def _sniff_json_array(body: bytes, head: bytes) -> str:
+    """A JSON array: parsed whole when small, else judged by its markers."""
+    if len(body) <= FULL_PARSE_LIMIT:
+        try:
+            return _from_array(json.loads(bytes(body)))
+        except (ValueError, RecursionError):
+            return "generic"
+    if _CHECKOV.search(head) and _CHECKOV_BODY.search(head):
+        return "checkov"
+    return "opa" if _DECISION_ID.search(head) else "generic"
+
+
+def _sniff_json_object(body: bytes, head: bytes) -> str:
+    """A JSON object (or JSON Lines): strong markers first, then the keys of a small document."""
     if _CYCLONEDX.search(head):
         return "cyclonedx"
     if _SPDX.search(head):
         return "spdx"
     if _INTOTO_TYPE.search(head) or _DSSE.search(head) or _SIGSTORE.search(head):
         return "intoto"
-    # --- provenance (issue 17): PyPI attestations and provenance files, in-toto links (markers in intoto.py)
-    if PROVENANCE_MARKERS.search(head):
+    if PROVENANCE_MARKERS.search(head):  # PyPI attestations and provenance files, in-toto links
         return "intoto"
-    # --- end provenance
     tail = bytes(body[-TAIL_BYTES:]) if len(body) > SNIFF_BYTES else b""
     if _RUNS.search(head) and (
         _SARIF_SCHEMA.search(head) or _SARIF_VERSION.search(head) or _SARIF_VERSION.search(tail)
     ):
         return "sarif"
     if len(body) <= FULL_PARSE_LIMIT:
-        try:
-            return _from_keys(json.loads(bytes(body)))
-        except (ValueError, RecursionError):
-            # JSON Lines of attestations, or not JSON at all
-            if _opa_lines(head):
-                return "opa"
-            first_line = head.split(b"\n", 1)[0]
-            try:
-                return "intoto" if _from_keys(json.loads(first_line)) == "intoto" else "generic"
-            except (ValueError, RecursionError):
-                return "generic"
+        return _sniff_small_json(body, head)
     large = _sniff_large_json(head)
     if large:
         return large
@@ -273,6 +269,22 @@ def detect_format(body: bytes, *, content_type: str = "", filename: str = "") ->
     if _METRICS.search(head):
         return "metrics"
     return "generic"
+
+
+def _sniff_small_json(body: bytes, head: bytes) -> str:
+    """A document small enough to parse whole: its top-level keys decide; else JSON Lines."""
+    try:
+        return _from_keys(json.loads(bytes(body)))
+    except (ValueError, RecursionError):
+        pass
+    # JSON Lines of attestations or OPA decisions, or not JSON at all
+    if _opa_lines(head):
+        return "opa"
+    first_line = head.split(b"\n", 1)[0]
+    try:
+        return "intoto" if _from_keys(json.loads(first_line)) == "intoto" else "generic"
+    except (ValueError, RecursionError):
+        return "generic"
 
 
 def sniff_content_type(body: bytes) -> str:

@@ -347,6 +347,29 @@ def _purl_quote(part: str) -> str:
     return quote(part, safe="-._~:+!$'()*,;=")
 
 
+def _purl_qualifiers(qualifier_text: str) -> dict[str, str]:
+    """'Repository_URL=a%2Fb&arch=' -> {'repository_url': 'a/b'} (keys lower-cased, empty values dropped)."""
+    qualifiers = {}
+    for pair in qualifier_text.split("&"):
+        key, _, value = pair.partition("=")
+        value = unquote(value)
+        if key and value:
+            qualifiers[key.lower()] = value
+    return qualifiers
+
+
+def _purl_checksum_sha256(checksum: str) -> str:
+    """The sha256 of a purl's `checksum` qualifier (the last valid one), or ''."""
+    digest = ""
+    for item in checksum.split(","):
+        if item.lower().startswith("sha256:"):
+            try:
+                digest = normalize_digest(item)
+            except ParseError:
+                digest = ""
+    return digest
+
+
 def _normalize_purl(purl: str) -> tuple[str, str, str, str]:
     """Return (canonical purl, type, display name, sha256 digest from qualifiers or '')."""
     raw = _check_text(purl)
@@ -374,22 +397,8 @@ def _normalize_purl(purl: str) -> tuple[str, str, str, str]:
     elif ptype in ("npm", "github", "bitbucket", "golang", "oci"):
         name = name.lower()
         namespace = [seg.lower() for seg in namespace]
-    qualifiers = {}
-    for pair in qualifier_text.split("&"):
-        if not pair:
-            continue
-        key, _, value = pair.partition("=")
-        key, value = key.lower(), unquote(value)
-        if value:
-            qualifiers[key] = value
-    digest = ""
-    checksum = qualifiers.get("checksum", "")
-    for item in checksum.split(","):
-        if item.lower().startswith("sha256:"):
-            try:
-                digest = normalize_digest(item)
-            except ParseError:
-                digest = ""
+    qualifiers = _purl_qualifiers(qualifier_text)
+    digest = _purl_checksum_sha256(qualifiers.get("checksum", ""))
     canonical = "pkg:" + ptype + "/"
     if namespace:
         canonical += "/".join(_purl_quote(seg) for seg in namespace) + "/"

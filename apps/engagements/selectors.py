@@ -194,6 +194,14 @@ def engagement_evidence_links(*, engagement: Engagement) -> list[tuple[str, str]
 
 
 NOT_ASSESSED = "not-assessed"
+STATUS_LABELS = {NOT_ASSESSED: "not assessed", ResultStatus.MISSING: "missing"}
+# Short labels for a dense table (Control.Assessment's labels are written for the control page).
+MODE_LABELS = {
+    Control.Assessment.AUTOMATED: "Rules",
+    Control.Assessment.MANUAL: "Documents",
+    Control.Assessment.BOTH: "Rules and documents",
+    Control.Assessment.NONE: "Neither",
+}
 
 
 def engagement_control_status(*, engagement: Engagement) -> list[dict]:
@@ -202,7 +210,6 @@ def engagement_control_status(*, engagement: Engagement) -> list[dict]:
     system is "not assessed" there, never passing; its overall status is the worst of the systems' results."""
     systems = list(engagement.systems.order_by("name"))
     modes = control_assessment_modes()
-    labels = dict(Control.Assessment.choices)
     out = []
     for framework in Framework.objects.filter(code__in=engagement.frameworks or []).order_by("code"):
         snapshots = CoverageSnapshot.objects.filter(framework=framework, system__in=systems)
@@ -215,8 +222,10 @@ def engagement_control_status(*, engagement: Engagement) -> list[dict]:
             status = worst_status([c for c in cells if c]) if any(cells) else NOT_ASSESSED
             tally[status] = tally.get(status, 0) + 1
             mode = modes.get(control.pk, Control.Assessment.NONE)
-            rows.append({"control": control, "mode": mode, "mode_label": labels[mode], "status": status,
-                         "cells": [c or NOT_ASSESSED for c in cells]})  # fmt: skip
+            rows.append({"control": control, "mode": mode, "mode_label": MODE_LABELS[mode], "status": status,
+                         "status_label": STATUS_LABELS.get(status, status),
+                         "cells": [{"status": c or NOT_ASSESSED, "label": STATUS_LABELS.get(c or NOT_ASSESSED, c)}
+                                   for c in cells]})  # fmt: skip
         out.append({"framework": framework, "day": day, "systems": systems, "rows": rows, "tally": tally,
                     "not_assessed": tally[NOT_ASSESSED]})  # fmt: skip
     return out

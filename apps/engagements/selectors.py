@@ -211,7 +211,9 @@ def engagement_control_status(*, engagement: Engagement) -> list[dict]:
     systems = list(engagement.systems.order_by("name"))
     modes = control_assessment_modes()
     out = []
-    for framework in Framework.objects.filter(code__in=engagement.frameworks or []).order_by("code"):
+    # the engagement's frameworks, or its systems' when it names none (as accounts.scoping decides)
+    codes = engagement.frameworks or sorted({code for s in systems for code in (s.frameworks or [])})
+    for framework in Framework.objects.filter(code__in=codes).order_by("code"):
         snapshots = CoverageSnapshot.objects.filter(framework=framework, system__in=systems)
         day = snapshots.order_by("-day").values_list("day", flat=True).first()
         by_system = {s.system_id: s.control_status or {} for s in snapshots.filter(day=day)} if day else {}

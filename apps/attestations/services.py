@@ -76,6 +76,27 @@ def requirements_load(path: Path = SHIPPED) -> int:
     return added
 
 
+@transaction.atomic
+def requirement_owner_set(*, actor, requirement_id: int, owner) -> DocumentRequirement:
+    """Name who approves a requirement's documents and attests for its control (a compliance officer decides)."""
+    if not _is_officer(actor):
+        raise PermissionDenied("Only a compliance officer names the owner of a document requirement.")
+    requirement = DocumentRequirement.objects.select_for_update().select_related("control").get(pk=requirement_id)
+    if requirement.owner_id == owner.pk:
+        return requirement
+    previous = requirement.owner.username if requirement.owner else None
+    requirement.owner = owner
+    requirement.save(update_fields=["owner"])
+    ledger_record(
+        actor=actor,
+        action="document_requirement.owner_set",
+        target=requirement,
+        data={"control": requirement.control.ref, "kind": requirement.kind, "owner": owner.username,
+              "previous": previous},
+    )  # fmt: skip
+    return requirement
+
+
 # ---------------------------------------------------------------- documents
 
 

@@ -16,6 +16,8 @@ from apps.accounts.scoping import Grant, is_scoped_auditor
 from apps.engagements.models import Engagement, EvidenceRequest, EvidenceReview, Sample
 from apps.engagements.services import ACCESS_ACTIONS, can_answer_request, can_manage_engagements
 from apps.ledger.models import LedgerEntry, PendingEntry
+from apps.policy.models import Control, CoverageSnapshot, Framework, ResultStatus, worst_status
+from apps.policy.services import control_assessment_modes
 
 
 def engagement_list_for_user(*, user) -> QuerySet[Engagement]:
@@ -189,3 +191,43 @@ def engagement_evidence_links(*, engagement: Engagement) -> list[tuple[str, str]
     return [("Browse the evidence in scope", f"{base}?{urlencode(window)}")] + [
         (f"Evidence of {s.name}", f"{base}?{urlencode({'system': s.slug, **window})}") for s in systems
     ]
+
+
+NOT_ASSESSED = "not-assessed"
+STATUS_LABELS = {NOT_ASSESSED: "not assessed", ResultStatus.MISSING: "missing"}
+# Short labels for a dense table (Control.Assessment's labels are written for the control page).
+MODE_LABELS = {
+    Control.Assessment.AUTOMATED: "Rules",
+    Control.Assessment.MANUAL: "Documents",
+    Control.Assessment.BOTH: "Rules and documents",
+    Control.Assessment.NONE: "Neither",
+}
+
+
+def engagement_control_status(*, engagement: Engagement) -> list[dict]:
+    """Every control of the engagement's frameworks with its status on each system in scope and how it is
+    assessed, from the latest coverage rollup (as the overview). A control with no applicable result on a
+    system is "not assessed" there, never passing; its overall status is the worst of the systems' results."""
+    systems = list(engagement.systems.order_by("name"))
+    modes = control_assessment_modes()
+    out = []
+    # the engagement's frameworks, or its systems' when it names none (as accounts.scoping decides)
+    codes = engagement.frameworks or sorted({code for s in systems for code in (s.frameworks or [])})
+    for framework in Framework.objects.filter(code__in=codes).order_by("code"):
+        snapshots = CoverageSnapshot.objects.filter(framework=framework, system__in=systems)
+        day = snapshots.order_by("-day").values_list("day", flat=True).first()
+        by_system = {s.system_id: s.control_status or {} for s in snapshots.filter(day=day)} if day else {}
+        rows, tally = [], {ResultStatus.PASS: 0, ResultStatus.FAIL: 0, ResultStatus.MISSING: 0,
+                           ResultStatus.EXCEPTED: 0, NOT_ASSESSED: 0}  # fmt: skip
+        for control in Control.objects.filter(framework=framework).select_related("framework").order_by("order", "pk"):
+            cells = [by_system.get(s.pk, {}).get(control.control_id) for s in systems]
+            status = worst_status([c for c in cells if c]) if any(cells) else NOT_ASSESSED
+            tally[status] = tally.get(status, 0) + 1
+            mode = modes.get(control.pk, Control.Assessment.NONE)
+            rows.append({"control": control, "mode": mode, "mode_label": MODE_LABELS[mode], "status": status,
+                         "status_label": STATUS_LABELS.get(status, status),
+                         "cells": [{"status": c or NOT_ASSESSED, "label": STATUS_LABELS.get(c or NOT_ASSESSED, c)}
+                                   for c in cells]})  # fmt: skip
+        out.append({"framework": framework, "day": day, "systems": systems, "rows": rows, "tally": tally,
+                    "not_assessed": tally[NOT_ASSESSED]})  # fmt: skip
+    return out

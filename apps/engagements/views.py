@@ -124,6 +124,7 @@ def engagement_detail(request, pk: int):
             "populations": POPULATIONS,
             "consistency": selectors.engagement_consistency(engagement=engagement),
             "evidence_links": selectors.engagement_evidence_links(engagement=engagement),
+            "controls": selectors.engagement_control_status(engagement=engagement),
         },
     )
 

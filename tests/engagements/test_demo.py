@@ -1,4 +1,4 @@
-"""seed_demo opens an engagement for the demo auditor, through the services, once."""
+"""seed_demo opens the demo auditor's engagements (SOC 2 and HIPAA), through the services, once each."""
 
 import pytest
 from django.core.management import call_command
@@ -17,11 +17,20 @@ def test_the_demo_auditor_has_an_open_engagement_with_a_pbc_list(settings):
     call_command("seed_demo")
     call_command("seed_demo")
 
-    engagement = Engagement.objects.get()
+    assert Engagement.objects.count() == 2
+    engagement = Engagement.objects.get(frameworks=["soc2"])
+    hipaa = Engagement.objects.get(frameworks=["hipaa"])
     auditor = User.objects.get(username="auditor")
-    assert list(engagement.auditors.all()) == [auditor] and engagement.frameworks == ["soc2"]
-    assert {s.slug for s in system_list_for_user(user=auditor)} == {"payments-api", "credit-scoring",
-                                                                     "clinical-records"}
+    assert list(engagement.auditors.all()) == [auditor] == list(hipaa.auditors.all())
+    assert {s.slug for s in engagement.systems.all()} == {"payments-api", "credit-scoring", "clinical-records"}
+    assert {s.slug for s in hipaa.systems.all()} == {"clinical-records", "patient-triage", "data-platform"}
+    assert {s.slug for s in system_list_for_user(user=auditor)} == {
+        "payments-api",
+        "credit-scoring",
+        "clinical-records",
+        "patient-triage",
+        "data-platform",
+    }
     assert evidence_list_for_user(user=auditor).filter(system__slug="payments-api").exists()
     assert not evidence_list_for_user(user=auditor).filter(system__slug="marketing-site").exists()
 
@@ -30,6 +39,6 @@ def test_the_demo_auditor_has_an_open_engagement_with_a_pbc_list(settings):
     answered = requests.get(status=EvidenceRequest.Status.ANSWERED)
     assert answered.items.filter(evidence__system__slug="payments-api").exists()
     opened = [m.objects.filter(action="engagement.opened").count() for m in (PendingEntry, LedgerEntry)]
-    assert sum(opened) == 1, "opened once, through the service that records it"
+    assert sum(opened) == 2, "each opened once, through the service that records it"
     # Opened at a signed checkpoint, so its page can prove nothing was rewritten since.
     assert engagement.opening_checkpoint_size and engagement.opening_checkpoint_size > 0

@@ -155,6 +155,10 @@ class Command(BaseCommand):
 
         policy = demo_policy_seed(actor=admin)
         self.stdout.write(f"demo policy: {policy['changed']} results changed, {policy['replayed']} past evaluations")
+        from devtools.demo.manual import demo_manual_seed
+
+        manual = demo_manual_seed(users=users)
+        self.stdout.write(f"demo documents: {manual['documents']} new, {manual['attestations']} attestations")
         from devtools.demo.releases import demo_seed as releases_retention_demo_seed
 
         self.stdout.write(f"demo sign-off and retention: {releases_retention_demo_seed(actor=admin)}")

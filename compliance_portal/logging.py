@@ -3,7 +3,8 @@
 One `logging_config()` serves Django (settings.LOGGING), the Celery worker and beat (which take it
 instead of hijacking the root logger, compliance_portal/celery.py) and gunicorn (its error and
 access logs, compliance_portal/gunicorn.conf.py). Production writes JSON lines; the dev profile
-writes short text lines and only what a developer needs to see (issue 23): warnings and errors,
+writes short text lines and only what a developer needs to see, so a real problem is not lost in
+noise: warnings and errors,
 one line per page or API request (no static files), one line per slow or failed task.
 """
 

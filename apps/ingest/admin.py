@@ -79,7 +79,7 @@ class TrustedKeyAddForm(forms.ModelForm):
 
 @admin.register(TrustedKey)
 class TrustedKeyAdmin(admin.ModelAdmin):
-    """Trusted keys (issue 17): add through trusted_key_add, revoke through trusted_key_revoke; no edits."""
+    """Trusted keys: add through trusted_key_add, revoke through trusted_key_revoke; no edits (each is ledgered)."""
 
     list_display = ("name", "kind", "system", "source", "algorithm", "short_fingerprint", "created_at", "revoked_at")
     list_filter = ("kind", "algorithm", "system")

@@ -1,4 +1,4 @@
-"""Who may speak for a system (issue 17, "earned greens").
+"""Who may speak for a system, so a green is earned: no source can pass another system's controls.
 
 A source bound to a system writes evidence only about that system's subjects, or about
 subjects not yet known (which then become that system's; see `owned_by_other_system` for what

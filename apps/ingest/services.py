@@ -451,7 +451,8 @@ def receipt_parse(*, receipt_id: int, takeover: bool = False) -> Receipt | None:
     try:
         body = blob_read(receipt.sha256)
         result = _parse(receipt, body)
-        # Signed provenance counts only once its signature verifies against a trusted key (issue 17).
+        # Signed provenance counts only once its signature verifies against a trusted key: a parser
+        # can read what an attestation claims, never check it (it has no keys).
         from apps.ingest.trust import provenance_verify
 
         provenance_verify(result=result, system_id=receipt.system_id or receipt.source.system_id, source=receipt.source)
@@ -465,7 +466,8 @@ def receipt_parse(*, receipt_id: int, takeover: bool = False) -> Receipt | None:
                 system_id=receipt.system_id or receipt.source.system_id,
                 bound_source=receipt.source if receipt.source.system_id else None,
             )
-            # Parsed, with a note when a bound source named another system's subjects (issue 17).
+            # Parsed, with a note when a bound source named another system's subjects: the rest still
+            # counts, and the sender learns why some of it was not attached.
             refusals = dict.fromkeys(
                 f"not attached: {item['reason']}" for e in evidence for item in e.summary.get("not_attached", [])
             )

@@ -1,5 +1,5 @@
 """`manage.py check --database default` in the prod profile: the portal's database role cannot switch
-the ledger's guard off (issue 19, gap 5).
+the ledger's guard off (a trigger stops mistakes, not the table's owner or a superuser).
 
 A warning, not an error: `migrate` runs the database checks too, as the migration role, which owns the
 schema by design. The app role's check is `check --database default --fail-level WARNING`."""

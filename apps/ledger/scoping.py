@@ -1,4 +1,5 @@
-"""Which ledger entries a user may read in full (issue 19, gap 4).
+"""Which ledger entries a user may read in full: an auditor must not read entries about systems
+outside their engagements, yet must still be able to check any proof.
 
 The ledger is in the core layer and knows no other app, so each app registers, for the object
 types it records entries about, a function `visible(user) -> QuerySet` of the rows that user may

@@ -425,7 +425,7 @@ def witness_notes() -> list[str]:
         return [json.loads(line)["note"] for line in fh if line.strip()]
 
 
-# ---------------------------------------------------------------- bulk recording (issue 10: generate_scale)
+# ---------------------------------------------------------------- bulk recording (one COPY instead of a row each)
 
 
 def ledger_record_many(entries) -> int:

@@ -24,7 +24,8 @@ def entry_list(request):
     params = {key: request.GET.get(key, "").strip() for key in ("actor", "action", "object_type", "object_id")}
     since = parse_date(request.GET.get("since", "") or "") if request.GET.get("since") else None
     until = parse_date(request.GET.get("until", "") or "") if request.GET.get("until") else None
-    # A scoped auditor lists only the entries about objects of their engagements (issue 19).
+    # A scoped auditor lists only the entries about objects of their engagements: the ledger names
+    # every system, and an auditor may see only theirs.
     entries = ledger_entries_visible_to(request.user, ledger_entry_list(**params, since=since, until=until))
     page = Paginator(entries, 50).get_page(request.GET.get("page"))
     template = "ledger/entry_list.html"

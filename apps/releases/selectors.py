@@ -137,7 +137,7 @@ def release_signoff_latency(*, system_ids=None, now: datetime | None = None, day
     }
 
 
-# ---------------------------------------------------------------- the whole picture (issue 18)
+# ---------------------------------------------------------------- the whole picture (what a signer reviews)
 
 # What a sign-off decision should see, in this order: (label, evidence kinds, for model systems only).
 EVIDENCE_CHAIN = (

@@ -55,7 +55,7 @@ class Hit:
     rank: float
 
 
-# The bound on a search's cost (docs/architecture.md, "Search: what is ranked, what a count means"):
+# The bound on a search's cost (docs/architecture.md, "Search"):
 # per target, only the CANDIDATES most recent matches (highest id) the user may see are ranked; a
 # target with more matches reports "CANDIDATES+" instead of an exact count. Ranking means computing the
 # text vector of each row again (the GIN index does not store it), so it is the part that must not grow.

@@ -1,4 +1,5 @@
-# SyncRun moved to apps.connectors (issue 22). Only Django's model state changes here: the table
+# SyncRun moved to apps.connectors, the app that runs syncs, so intake no longer holds connector
+# state. Only Django's model state changes here: the table
 # ingest_syncrun, its rows, constraints and index stay as they are; connectors 0001_h4_syncrun
 # declares the same model on the same table.
 

@@ -16,7 +16,9 @@ from collections.abc import Iterable, Mapping
 from django.core.exceptions import PermissionDenied
 from django.db import models
 
+from apps.accounts.models import User
 from apps.accounts.roles import Role
+from apps.accounts.scoping import is_read_only
 from apps.approvals import matching
 
 EXECUTIVE_GROUP = "exception_executive"
@@ -42,7 +44,6 @@ def is_executive(user) -> bool:
 
 def can_use_inbox(user) -> bool:
     """Risk owners, compliance officers and designated executives have an approval inbox."""
-    from apps.accounts.scoping import is_read_only
 
     if not getattr(user, "is_authenticated", False) or is_read_only(user):
         return False
@@ -64,7 +65,6 @@ def holds_slot(user, slot: str, system) -> bool:
 
 def slot_candidates(slot: str, system, *, exclude=()):
     """Users who could fill a slot for this system (active, holding the role)."""
-    from apps.accounts.models import User
 
     qs = User.objects.filter(is_active=True).exclude(pk__in=list(exclude))
     if slot == Slot.SYSTEM_RISK_OWNER:

@@ -38,6 +38,7 @@ from apps.formats.oci import notification_event_kind
 from apps.ingest.api import ACCEPT_RESPONSES, _header, _IngestApi, _WebhookApi, accepted, json_object
 from apps.ingest.auth import WEBHOOK_REFUSED, SourceTokenAuthentication, _WebhookAuthentication, read_body
 from apps.ingest.models import Receipt, Source
+from apps.ingest.services import receipt_accept
 from apps.ledger.canonical import canonical_json
 
 
@@ -148,7 +149,6 @@ class MlflowWebhookApi(_WebhookApi):
 
 
 def receipt_accept_and_sync(request, **fields):
-    from apps.ingest.services import receipt_accept
 
     source = request.auth
     receipt, created = receipt_accept(source=source, content_type="application/json", **fields)
@@ -196,7 +196,6 @@ class OciNotificationApi(_IngestApi):
         pulls = registry_pulls_by_repository(events)
         if pulls:
             headers["pulls"] = pulls  # access events: counted here, not evidence (registry_pulls_count)
-        from apps.ingest.services import receipt_accept
 
         source = request.auth
         receipt, created = receipt_accept(
@@ -291,7 +290,6 @@ class OpenLineageApi(_IngestApi):
             event = "DatasetEvent"
         else:
             raise exceptions.ParseError("expected an OpenLineage run, job or dataset event")
-        from apps.ingest.services import receipt_accept
 
         receipt, created = receipt_accept(
             source=request.auth,

@@ -17,6 +17,7 @@ from django.utils import timezone
 
 from apps.common.states import StateMachine
 from apps.inventory.models import FrameworkCode
+from apps.ledger.models import Checkpoint
 
 
 class Engagement(models.Model):
@@ -73,8 +74,6 @@ class Engagement(models.Model):
     @property
     def opening_checkpoint(self):
         """The signed checkpoint current when the engagement was opened, or None."""
-        from apps.ledger.models import Checkpoint
-
         if self.opening_checkpoint_size is None:
             return None
         return Checkpoint.objects.filter(size=self.opening_checkpoint_size).first()

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from django.db.models import Q
 
 from apps.evidence.models import Evidence
+from apps.exceptions.models import ExceptionRequest
 
 PRODUCTION_ENVIRONMENTS = ("production", "prod", "Production", "PROD", "live")
 
@@ -87,7 +88,6 @@ def approved_exceptions(engagement) -> list[PopulationItem]:
 
     Approved before the window ends, and neither ended (expired, revoked) nor past their expiry
     before it starts; whatever their status is now (an exception since expired was still in force)."""
-    from apps.exceptions.models import ExceptionRequest
 
     qs = (
         ExceptionRequest.objects.filter(

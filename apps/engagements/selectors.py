@@ -15,7 +15,10 @@ from apps.accounts.roles import Role
 from apps.accounts.scoping import Grant, is_scoped_auditor
 from apps.engagements.models import Engagement, EvidenceRequest, EvidenceReview, Sample
 from apps.engagements.services import ACCESS_ACTIONS, can_answer_request, can_manage_engagements
+from apps.evidence.models import Evidence
 from apps.ledger.models import LedgerEntry, PendingEntry
+from apps.ledger.selectors import consistency_bundle
+from apps.ledger.services import latest_checkpoint
 from apps.policy.models import Control, CoverageSnapshot, Framework, ResultStatus, worst_status
 from apps.policy.services import control_assessment_modes
 
@@ -91,7 +94,6 @@ def evidence_request_get_for_user(*, user, engagement_pk: int, request_pk: int) 
 
 def evidence_request_items(req: EvidenceRequest) -> list[dict]:
     """The answer's items, each with the evidence it points at (an upload's evidence once parsed)."""
-    from apps.evidence.models import Evidence
 
     rows = []
     for item in req.items.select_related("evidence", "receipt", "added_by"):
@@ -166,8 +168,6 @@ def engagement_access_log(*, engagement: Engagement, limit: int | None = 500) ->
 def engagement_consistency(*, engagement: Engagement) -> dict | None:
     """The consistency proof from the checkpoint current when the engagement opened to the latest one:
     "nothing was rewritten since the engagement opened". None when it opened before any checkpoint."""
-    from apps.ledger.selectors import consistency_bundle
-    from apps.ledger.services import latest_checkpoint
 
     opening = engagement.opening_checkpoint
     if opening is None:

@@ -31,8 +31,11 @@ from apps.engagements.models import (
 )
 from apps.engagements.populations import POPULATIONS, population_digest
 from apps.evidence.models import Evidence
+from apps.ingest.models import Receipt
+from apps.ingest.services import portal_upload_source, receipt_accept
 from apps.inventory.models import System
 from apps.ledger.services import latest_checkpoint, ledger_record
+from apps.policy.models import Control
 
 ACCESS_ACTIONS = ("auditor.page_viewed", "auditor.downloaded")
 PORTAL_UPLOAD_SOURCE = "Portal uploads (evidence requests)"
@@ -213,7 +216,6 @@ def engagement_access_record(*, user: User, action: str, method: str, path: str,
 
 def engagement_controls(engagement: Engagement):
     """The controls a request of this engagement may name: those of its frameworks, in catalogue order."""
-    from apps.policy.models import Control
 
     return (
         Control.objects.filter(framework__code__in=engagement.framework_codes())
@@ -313,7 +315,6 @@ def evidence_request_create(
 
 
 def _portal_upload_source():
-    from apps.ingest.services import portal_upload_source
 
     return portal_upload_source(name=PORTAL_UPLOAD_SOURCE, actor="system:evidence_request_answer")
 
@@ -331,8 +332,6 @@ def evidence_request_answer(
 
     `upload`: {"body": bytes, "filename": str, "content_type": str, "effective_at": datetime, "subject": str}.
     """
-    from apps.ingest.models import Receipt
-    from apps.ingest.services import receipt_accept
 
     req = _request_locked(request_id)
     if not can_answer_request(actor, req):

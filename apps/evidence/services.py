@@ -19,7 +19,7 @@ from django.utils import timezone
 from apps.evidence.models import Artifact, EffectiveBasis, Evidence, EvidenceSubject
 from apps.formats import Ending, EvidenceFacts, ParseError, ParseResult, Subject
 from apps.formats.subjects import short_commit_parts
-from apps.ledger.services import ledger_record
+from apps.ledger.services import ledger_record, ledger_record_many
 
 # A btree index entry must stay below ~2,700 bytes; identities longer than this are refused.
 MAX_URI_BYTES = 2000
@@ -570,7 +570,6 @@ def evidence_bulk_record(items: list[BulkEvidence], *, actor="system:receipt_par
     Must run inside the caller's transaction (with the receipts it refers to). Returns the new ids,
     in the order of `items`. The items' parsed detail rows and edges are not written here: edges
     go through lineage_edges_bulk_record() once the ids are known."""
-    from apps.ledger.services import ledger_record_many
 
     if not connection.in_atomic_block:
         raise RuntimeError("evidence_bulk_record() must run inside the receipts' transaction")

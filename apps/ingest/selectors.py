@@ -217,7 +217,6 @@ def reconciliation_summary(*, source_ids: list[int] | None = None, now=None) -> 
     All queries run in one REPEATABLE READ transaction: one snapshot, so a receipt committed (or an
     entry sequenced from pending into the log) between two queries cannot make the counts disagree.
     """
-    from apps.evidence.models import Evidence
 
     now = now or timezone.now()
     sweep = settings.PORTAL_RECEIPT_SWEEP_SECONDS

@@ -22,7 +22,7 @@ from django.db.models import F, Q
 from django.utils import timezone
 
 from apps.evidence.services import evidence_record
-from apps.formats import ParseError, normalize_subject, parse_upload, parse_webhook
+from apps.formats import PARSERS, ParseError, normalize_subject, parse_upload, parse_webhook
 from apps.ingest.binding import (  # noqa: F401 - the refusals are part of this module's interface
     AcceptRefused,
     EffectiveTimeRefused,
@@ -592,7 +592,6 @@ def receipt_sweep(*, older_than: int | None = None, now: datetime | None = None)
 
 def validate_format_hint(kind: str) -> str:
     """An upload's `kind`: one of the parser formats or "generic"."""
-    from apps.formats import PARSERS
 
     kind = (kind or "").strip().lower()
     if kind and kind not in PARSERS and kind != "generic":

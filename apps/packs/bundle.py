@@ -20,6 +20,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from django.conf import settings
 
 from apps.ledger.checkpoint import Signer
+from apps.ledger.services import trusted_verifier_keys
 from apps.packs.offline.core import ENVELOPE, MANIFEST, PAYLOAD_TYPE, PREDICATE_TYPE, STATEMENT_TYPE, pae
 
 APP_DIR = Path(__file__).resolve().parent
@@ -47,7 +48,6 @@ def pack_signing_key() -> PackKey:
 
 def trusted_pack_keys() -> list[str]:
     """Keys `manage.py verify_pack` trusts: the pack key and the ledger's current and earlier keys."""
-    from apps.ledger.services import trusted_verifier_keys
 
     keys = [pack_signing_key().vkey]
     return keys + [k for k in trusted_verifier_keys() if k not in keys]

@@ -18,10 +18,18 @@ from django.db.models import Q
 from django.utils import timezone
 
 from apps.accounts.scoping import scope_by_system, scope_evidence
+from apps.engagements.models import Engagement, EvidenceRequestItem, SampleItem
+from apps.engagements.populations import POPULATIONS
+from apps.engagements.selectors import engagement_list_for_user, review_list, sample_list
+from apps.evidence.lineage import lineage_walk
+from apps.evidence.lineage.svg import LineageRenderError, lineage_svg
 from apps.evidence.models import Artifact, Evidence
+from apps.exceptions.models import ExceptionRequest
+from apps.exceptions.selectors import approvals_of, exception_queryset_for_user
+from apps.inventory.selectors import system_list_for_user
 from apps.packs.models import ScopeKind
 from apps.packs.scope import Scope
-from apps.policy.models import STATUS_ORDER, ControlResult, ResultStatus, worst_status
+from apps.policy.models import STATUS_ORDER, ControlResult, ControlResultChange, ResultStatus, worst_status
 
 logger = logging.getLogger(__name__)
 
@@ -171,7 +179,6 @@ def _in_period(qs, scope: Scope, field_name: str = "effective_at"):
 
 
 def _scope_systems(user, scope: Scope):
-    from apps.inventory.selectors import system_list_for_user
 
     systems = system_list_for_user(user=user)
     if scope.kind == ScopeKind.SYSTEM:
@@ -185,7 +192,6 @@ def _scope_systems(user, scope: Scope):
 
 
 def _lineage_artifacts(user, artifact_id: int) -> list[int]:
-    from apps.evidence.lineage import lineage_walk
 
     ids = [artifact_id]
     after = ""
@@ -209,7 +215,6 @@ def _results(user, scope: Scope, systems: list, artifact_ids: list[int]):
     else:
         qs = qs.filter(system_id__in=[s.pk for s in systems])
         if scope.kind == ScopeKind.ENGAGEMENT:
-            from apps.engagements.models import Engagement
 
             frameworks = Engagement.objects.filter(pk=scope.params["engagement"]).values_list("frameworks", flat=True)
             codes = next(iter(frameworks), []) or []
@@ -232,7 +237,6 @@ def _as_of(scope: Scope) -> datetime | None:
 def _results_as_of(results: list[ControlResult], end: datetime) -> list[ControlResult]:
     """Each result as it stood at `end`: its latest change before then (ControlResultChange, append-only).
     A result with no change before `end` did not exist yet and is left out. The rows are not saved."""
-    from apps.policy.models import ControlResultChange
 
     latest: dict[int, ControlResultChange] = {}
     ids = [r.pk for r in results]
@@ -287,8 +291,6 @@ def exception_register(
 
     Read through apps.exceptions' own selectors, so drafts and other systems stay hidden exactly
     as on the exceptions pages."""
-    from apps.exceptions.models import ExceptionRequest
-    from apps.exceptions.selectors import approvals_of, exception_queryset_for_user
 
     qs = exception_queryset_for_user(user=user).exclude(status=ExceptionRequest.Status.DRAFT)
     if scope.kind == ScopeKind.FRAMEWORK:
@@ -342,7 +344,6 @@ def exception_register(
 
 def _lineage_drawings(user, scope: Scope, systems: list) -> list[dict]:
     """Up to three vector drawings: the scope's release, or each system's latest release or deployment."""
-    from apps.evidence.lineage.svg import LineageRenderError, lineage_svg
 
     roots: list[Artifact] = []
     if scope.kind == ScopeKind.ARTIFACT:
@@ -377,7 +378,6 @@ def pack_content(*, user, scope: Scope, pack_id: int | None = None) -> PackConte
 
     results = _results(user, scope, systems, artifact_ids)
     if scope.kind == ScopeKind.FRAMEWORK:
-        from apps.inventory.selectors import system_list_for_user
 
         systems = list(system_list_for_user(user=user).filter(pk__in={r.system_id for r in results}))
     referenced = {int(e) for r in results for e in r.evidence_ids}
@@ -486,8 +486,6 @@ def pack_content(*, user, scope: Scope, pack_id: int | None = None) -> PackConte
 def _working_paper_links(user, evidence: dict[int, EvidenceItem]) -> None:
     """Fill each item's evidence requests (answered with it) and sample items (that drew it), from the
     engagements the requester may see, for the ZIP's index."""
-    from apps.engagements.models import EvidenceRequestItem, SampleItem
-    from apps.engagements.selectors import engagement_list_for_user
 
     engagements = engagement_list_for_user(user=user).order_by().values("pk")
     ids = list(evidence)
@@ -515,9 +513,6 @@ def engagement_record(engagement_id: int) -> dict:
 
     This is the auditors' work within the engagement, not data of the systems: whoever may request
     the engagement's pack (its auditors while it is open, compliance officers) may read all of it."""
-    from apps.engagements.models import Engagement, SampleItem
-    from apps.engagements.populations import POPULATIONS
-    from apps.engagements.selectors import review_list, sample_list
 
     engagement = Engagement.objects.get(pk=engagement_id)
 

@@ -17,7 +17,12 @@ from django.utils import timezone
 from django.utils.dateparse import parse_date, parse_datetime
 
 from apps.accounts.scoping import can_see_system, is_scoped_auditor
+from apps.engagements.models import Engagement
+from apps.evidence.models import Artifact
+from apps.evidence.selectors import artifact_list_for_user
+from apps.inventory.selectors import system_list_for_user
 from apps.packs.models import ScopeKind
+from apps.policy.models import Framework
 
 
 @dataclass(frozen=True)
@@ -88,8 +93,6 @@ def _int(params: dict, name: str) -> int:
 
 
 def _artifact_scope(user, params: dict) -> Scope:
-    from apps.evidence.models import Artifact
-    from apps.evidence.selectors import artifact_list_for_user
 
     artifact = None
     if params.get("artifact") not in (None, ""):
@@ -111,7 +114,6 @@ def _artifact_scope(user, params: dict) -> Scope:
 
 
 def _system_scope(user, params: dict) -> Scope:
-    from apps.inventory.selectors import system_list_for_user
 
     slug = str(params.get("system") or "").strip()
     if not slug:
@@ -132,7 +134,6 @@ def _system_scope(user, params: dict) -> Scope:
 
 
 def _framework_scope(user, params: dict) -> Scope:
-    from apps.policy.models import Framework
 
     code = str(params.get("framework") or "").strip()
     framework = Framework.objects.filter(code=code).first()
@@ -155,7 +156,6 @@ def _framework_scope(user, params: dict) -> Scope:
 
 
 def _engagement_scope(user, params: dict) -> Scope:
-    from apps.engagements.models import Engagement
 
     engagement = Engagement.objects.filter(pk=_int(params, "engagement")).first()
     if engagement is None:

@@ -7,9 +7,17 @@ import hashlib
 from django.db.models import Q, QuerySet
 from django.shortcuts import get_object_or_404
 
+from apps.engagements.selectors import engagement_list_for_user
+from apps.evidence.models import Artifact
+from apps.evidence.selectors import artifact_list_for_user
+from apps.inventory.selectors import system_list_for_user
 from apps.ledger.models import Checkpoint, LedgerEntry
+from apps.ledger.selectors import ledger_key_list
+from apps.ledger.services import inclusion_proof
+from apps.ledger.verify import encode_proof
 from apps.packs.models import Pack
 from apps.packs.services import sees_all_packs
+from apps.policy.selectors import framework_list_for_user
 
 # Ledger entries shown in one pack's report at most (the newest are kept; the report says so).
 LEDGER_ROWS_MAX = 20_000
@@ -53,8 +61,6 @@ def ledger_rows(condition: Q, *, size: int) -> list[dict]:
 
 def evidence_ledger_bundles(evidence_ids: list[int], checkpoint: Checkpoint) -> dict[int, dict]:
     """For each evidence item, its `evidence.recorded` entry's bytes, index and inclusion proof."""
-    from apps.ledger.services import inclusion_proof
-    from apps.ledger.verify import encode_proof
 
     out: dict[int, dict] = {}
     ids = [str(i) for i in evidence_ids]
@@ -74,11 +80,6 @@ def evidence_ledger_bundles(evidence_ids: list[int], checkpoint: Checkpoint) -> 
 
 def request_choices_for_user(*, user) -> dict:
     """What the request form offers: releases and deployments, systems, frameworks, engagements the user sees."""
-    from apps.engagements.selectors import engagement_list_for_user
-    from apps.evidence.models import Artifact
-    from apps.evidence.selectors import artifact_list_for_user
-    from apps.inventory.selectors import system_list_for_user
-    from apps.policy.selectors import framework_list_for_user
 
     artifacts = artifact_list_for_user(user=user).filter(
         kind__in=[Artifact.Kind.RELEASE, Artifact.Kind.DEPLOYMENT]).order_by("-first_seen", "-id")[:200]
@@ -98,7 +99,6 @@ def verification_key_list() -> list[dict]:
     from django.conf import settings
     from django.db.models import Min
 
-    from apps.ledger.selectors import ledger_key_list
     from apps.packs.bundle import pack_signing_key
 
     ledger = ledger_key_list()

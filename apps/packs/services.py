@@ -39,9 +39,14 @@ from django.db import close_old_connections, connection, transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
+from apps.accounts.notifications import notification_send
 from apps.accounts.roles import Role
 from apps.accounts.scoping import can_see_system, is_scoped_auditor
-from apps.ledger.services import ledger_record
+from apps.engagements.models import Engagement
+from apps.ingest.blobs import blob_name, blob_open, blob_storage
+from apps.ledger.selectors import consistency_bundle
+from apps.ledger.services import latest_checkpoint, ledger_checkpoint, ledger_integrate_all, ledger_record
+from apps.ledger.verify import encode_hash
 from apps.packs.models import Pack, PackChunk, PackStage
 from apps.packs.scope import Scope, scope_parse
 
@@ -141,6 +146,7 @@ def pack_request(*, user, kind: str, params: dict) -> Pack:
 
 
 def _enqueue_build(pack_id: int, countdown: float | None = None) -> None:
+    # lazy: apps.packs.tasks imports this module
     from apps.packs.tasks import pack_build as pack_build_task
 
     pack_build_task.apply_async((pack_id,), countdown=countdown)
@@ -181,7 +187,6 @@ def _fail(pack_id: int, *, token: str | None, reason: str) -> bool:
 
 
 def _notify(pack_id: int, requester, *, failed: bool) -> None:
-    from apps.accounts.notifications import notification_send
 
     pack = Pack.objects.get(pk=pack_id)
     with transaction.atomic():
@@ -349,11 +354,11 @@ def pack_build(*, pack_id: int) -> dict | None:
 
 
 def _build(build: Build) -> None:
-    from apps.ingest.blobs import blob_name, blob_open, blob_storage
-    from apps.ledger.services import latest_checkpoint, ledger_checkpoint, ledger_integrate_all
     from apps.packs import bundle, render
     from apps.packs.content import pack_content
     from apps.packs.scope import period_label, scope_of_pack
+
+    # lazy: apps.packs.selectors imports this module
     from apps.packs.selectors import evidence_ledger_bundles, ledger_rows
 
     pack = build.pack
@@ -370,7 +375,6 @@ def _build(build: Build) -> None:
     ledger_integrate_all()
     checkpoint = ledger_checkpoint(force=True) or latest_checkpoint()
     key = bundle.pack_signing_key()
-    from apps.ledger.verify import encode_hash
 
     meta = {
         "reference": pack.reference,
@@ -758,8 +762,6 @@ def _opening_consistency(pack: Pack, checkpoint) -> dict:
     opened to the pack's checkpoint (issue 19): the log was only appended to since the audit began."""
     if pack.scope_kind != Pack.ScopeKind.ENGAGEMENT:
         return {}
-    from apps.engagements.models import Engagement
-    from apps.ledger.selectors import consistency_bundle
 
     engagement = Engagement.objects.filter(pk=(pack.scope or {}).get("engagement")).first()
     opening = engagement.opening_checkpoint if engagement else None

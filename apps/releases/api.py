@@ -22,6 +22,7 @@ from apps.accounts.scoping import can_see_system, is_read_only
 from apps.approvals.api import DecisionInput
 from apps.approvals.reauth import reauth_for_decision
 from apps.formats import ParseError
+from apps.policy.selectors import subject_get
 from apps.releases import chain as chain_mod
 from apps.releases import selectors, services
 from apps.releases.models import ReleaseSignoff, SignoffDecision
@@ -186,7 +187,6 @@ class SignoffClassifyApi(APIView):
         },
     )
     def post(self, request):
-        from apps.policy.selectors import subject_get
 
         if is_read_only(request.user):
             raise PermissionDenied("Auditors read sign-offs; they do not classify releases.")

@@ -20,6 +20,7 @@ from django.urls import reverse
 
 from apps.approvals.slots import Slot
 from apps.common.states import StateMachine
+from apps.evidence.models import Evidence
 from apps.ledger.canonical import canonical_json, to_jsonable
 
 
@@ -114,8 +115,6 @@ class ReleaseSignoff(StateMachine, models.Model):
 
     def approvable(self) -> dict:
         """What a decision binds to: the exact artifact, its digest, the evidence set, the class."""
-        from apps.evidence.models import Evidence
-
         evidence = Evidence.objects.filter(pk__in=self.evidence_ids).order_by("pk").values_list("pk", "sha256")
         return to_jsonable(
             {

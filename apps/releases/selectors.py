@@ -10,11 +10,13 @@ from django.shortcuts import get_object_or_404
 from django.utils import timezone
 
 from apps.accounts.roles import Role
-from apps.accounts.scoping import is_read_only, scope_by_system, scope_evidence
+from apps.accounts.scoping import ALL, is_read_only, scope_by_system, scope_evidence, visible_framework_codes
 from apps.approvals.slots import EXECUTIVE_GROUP, Slot, can_use_inbox
 from apps.evidence.models import Evidence, EvidenceSubject
 from apps.evidence.selectors import evidence_counting
 from apps.policy.facts import subject_chain
+from apps.policy.models import Control
+from apps.policy.selectors import gate_for_subject, gate_items_by_rule
 from apps.releases import chain as chain_mod
 from apps.releases.models import ReleaseSignoff, SignoffDecision
 from apps.releases.policy import release_policy
@@ -194,9 +196,6 @@ def release_gate_answer(signoff: ReleaseSignoff, *, user=None) -> dict:
     every failing control with its plain message, the warnings, and whether it may proceed.
     With `user`, items of controls outside the frameworks they work with (an auditor's
     engagements) are left out; the verdict stays the gate's."""
-    from apps.accounts.scoping import ALL, visible_framework_codes
-    from apps.policy.models import Control
-    from apps.policy.selectors import gate_for_subject, gate_items_by_rule
 
     decision = gate_for_subject(artifact=signoff.artifact, environment=signoff.environment)
     failing, warnings = decision.failing, decision.warnings

@@ -13,6 +13,7 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from apps.accounts.models import User
 from apps.accounts.notifications import notification_send
 from apps.accounts.roles import Role
 from apps.accounts.scoping import can_see_system, is_read_only
@@ -138,7 +139,6 @@ def _notify_approvers(signoff: ReleaseSignoff) -> None:
     ids = [u.pk for u in people]
 
     def send():
-        from apps.accounts.models import User
 
         notification_send(
             recipients=list(User.objects.filter(pk__in=ids)),

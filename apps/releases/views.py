@@ -15,6 +15,7 @@ from apps.approvals.reauth import reauth_is_fresh, reauth_time, user_needs_otp
 from apps.evidence.lineage.chain import release_chain
 from apps.evidence.models import Artifact
 from apps.formats import ParseError
+from apps.policy.selectors import subject_get
 from apps.releases import chain as chain_mod
 from apps.releases import selectors, services
 from apps.releases.forms import ClassifyForm, DecisionForm
@@ -49,7 +50,6 @@ def signoff_list(request):
 @login_required
 def signoff_classify_new(request):
     """Classify an artifact named by id or identity (owners, compliance officers, admins)."""
-    from apps.policy.selectors import subject_get
 
     if is_read_only(request.user):
         raise PermissionDenied("Auditors read sign-offs; they do not classify releases.")

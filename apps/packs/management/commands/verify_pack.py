@@ -2,6 +2,7 @@
 
 from django.core.management.base import BaseCommand, CommandError
 
+from apps.ledger.services import trusted_verifier_keys
 from apps.packs.bundle import trusted_pack_keys
 from apps.packs.offline.core import PackVerificationError, verify_pack
 
@@ -15,7 +16,6 @@ class Command(BaseCommand):
                             help="trust this pack signing key instead of the portal's own keys")
 
     def handle(self, *args, pack, trusted_key, **options):
-        from apps.ledger.services import trusted_verifier_keys
 
         try:
             report = verify_pack(pack, trusted_keys=trusted_key or trusted_pack_keys(),

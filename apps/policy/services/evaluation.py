@@ -275,6 +275,115 @@ def _schedule_snapshot(system_ids: set[int]) -> None:
         logger.warning("could not queue a coverage snapshot refresh", exc_info=True)
 
 
+def _lock_and_read_results(scope_ids, rule_ids, *, system_scope: bool) -> dict:
+    """Take the batch's advisory locks, then read its stored results by (control, rule, scope id)."""
+    with connection.cursor() as cursor:
+        base = SYSTEM_LOCK_BASE if system_scope else LOCK_BASE
+        cursor.execute(
+            "SELECT pg_advisory_xact_lock(%s + x) FROM unnest(%s::bigint[]) AS x ORDER BY x",
+            [base, sorted(scope_ids)],
+        )
+    if system_scope:
+        existing_qs = ControlResult.objects.filter(system_id__in=scope_ids, artifact__isnull=True, rule_id__in=rule_ids)
+    else:
+        existing_qs = ControlResult.objects.filter(artifact_id__in=scope_ids, rule_id__in=rule_ids)
+    return {(r.control_id, r.rule_id, r.artifact_id if not system_scope else r.system_id): r for r in existing_qs}
+
+
+def _covered(status, control_pk, system_id, artifact_id, now) -> tuple[str, int | None]:
+    """A failing or missing status becomes excepted (with the exception's id) when an exception covers it."""
+    if status in (ResultStatus.FAIL, ResultStatus.MISSING):
+        exc_id = exception_covers(control_pk, system_id, artifact_id, now)
+        if exc_id is not None:
+            return ResultStatus.EXCEPTED, exc_id
+    return status, None
+
+
+def _result_unchanged(row, final, reason, message, evidence_ids, version, exc_id, system_id) -> bool:
+    """Whether a stored result already says exactly this (then nothing is written)."""
+    return (
+        row.status == final
+        and row.reason == reason
+        and row.message == message
+        and list(row.evidence_ids) == evidence_ids
+        and row.rule_version_id == version.pk
+        and row.exception_id == exc_id
+        and row.system_id == system_id
+    )
+
+
+def _evaluated_subject(scope_id, system_id, artifact, prepared, statuses, gate_blocked, now) -> EvaluatedSubject:
+    """The EvaluatedSubject row of one artifact: its worst applicable status and whether the gate blocks it."""
+    applicable = [s for s in statuses if s != ResultStatus.NOT_APPLICABLE]
+    return EvaluatedSubject(
+        artifact_id=scope_id,
+        system_id=system_id,
+        kind=artifact.kind,
+        environment=prepared.data["system"].get("environment", ""),
+        provenance_complete=bool(prepared.data["lineage"].get("has_provenance_chain")),
+        worst_status=worst_status(applicable),
+        gate_blocked=gate_blocked,
+        first_seen=artifact.first_seen,
+        evaluated_at=now,
+    )
+
+
+def _record_changes(changes, *, rules, actor, now, stats) -> None:
+    """History rows and a ledger entry `control_result.changed` for each new or changed result."""
+    ControlResultChange.objects.bulk_create(
+        [
+            ControlResultChange(
+                result_id=row.pk,
+                control_id=row.control_id,
+                rule_id=row.rule_id,
+                rule_version_id=row.rule_version_id,
+                system_id=row.system_id,
+                artifact_id=row.artifact_id,
+                status=row.status,
+                previous_status=previous,
+                reason=row.reason,
+                message=row.message,
+                evidence_ids=row.evidence_ids,
+                exception_id=row.exception_id,
+                changed_at=now,
+            )
+            for row, previous in changes
+        ]
+    )
+    uris = dict(
+        Artifact.objects.filter(pk__in={r.artifact_id for r, _ in changes if r.artifact_id}).values_list(
+            "pk", "uri"
+        )
+    )
+    rule_versions = {r.version.pk: r.version for r in rules}
+    controls = dict(
+        Control.objects.filter(pk__in={r.control_id for r, _ in changes}).values_list("pk", "control_id")
+    )
+    for row, previous in changes:
+        version = rule_versions[row.rule_version_id]
+        ledger_record(
+            actor=actor,
+            action="control_result.changed",
+            target=row,
+            data={
+                "control": controls[row.control_id],
+                "rule": version.rule.key,
+                "rule_version": version.version,
+                "subject": uris.get(row.artifact_id, "") if row.artifact_id else "",
+                "system": row.system_id,
+                "from": previous,
+                "to": row.status,
+                "reason": row.reason[:1000],
+                "message": row.message[:1000],
+                "evidence": [str(e) for e in row.evidence_ids],
+                "exception": row.exception_id,
+            },
+        )
+        stats.by_status[row.status] += 1
+        stats.changed_system_ids.add(row.system_id)
+    stats.changed += len(changes)
+
+
 def _write_batch(*, scope_ids, facts, rules, now, actor, stats, system_scope, artifacts) -> None:
     """One transaction: lock the subjects, compare outcomes with stored results, write the changes."""
     rule_ids = [r.version.rule_id for r in rules]
@@ -288,21 +397,7 @@ def _write_batch(*, scope_ids, facts, rules, now, actor, stats, system_scope, ar
     )
     outcome_of = {(i, sid): outcomes[i][j] for i in range(len(rules)) for j, sid in enumerate(ordered)}
     with transaction.atomic():
-        with connection.cursor() as cursor:
-            base = SYSTEM_LOCK_BASE if system_scope else LOCK_BASE
-            cursor.execute(
-                "SELECT pg_advisory_xact_lock(%s + x) FROM unnest(%s::bigint[]) AS x ORDER BY x",
-                [base, sorted(scope_ids)],
-            )
-        if system_scope:
-            existing_qs = ControlResult.objects.filter(
-                system_id__in=scope_ids, artifact__isnull=True, rule_id__in=rule_ids
-            )
-        else:
-            existing_qs = ControlResult.objects.filter(artifact_id__in=scope_ids, rule_id__in=rule_ids)
-        existing = {
-            (r.control_id, r.rule_id, r.artifact_id if not system_scope else r.system_id): r for r in existing_qs
-        }
+        existing = _lock_and_read_results(scope_ids, rule_ids, system_scope=system_scope)
         new_rows: list[ControlResult] = []
         updated_rows: list[tuple[ControlResult, str]] = []
         subject_rows: list[EvaluatedSubject] = []
@@ -323,12 +418,7 @@ def _write_batch(*, scope_ids, facts, rules, now, actor, stats, system_scope, ar
                 message = outcome.message
                 evidence_ids = sorted({int(x) for x in outcome.used if str(x).isdigit()})
                 for control_pk in r.control_ids:
-                    exc_id = None
-                    final = status
-                    if status in (ResultStatus.FAIL, ResultStatus.MISSING):
-                        exc_id = exception_covers(control_pk, system_id, artifact_id, now)
-                        if exc_id is not None:
-                            final = ResultStatus.EXCEPTED
+                    final, exc_id = _covered(status, control_pk, system_id, artifact_id, now)
                     statuses.append(final)
                     if r.version.mode == RuleVersion.Mode.GATE and final in (ResultStatus.FAIL, ResultStatus.MISSING):
                         gate_blocked = True
@@ -353,15 +443,7 @@ def _write_batch(*, scope_ids, facts, rules, now, actor, stats, system_scope, ar
                             )
                         )
                         continue
-                    if (
-                        row.status == final
-                        and row.reason == reason
-                        and row.message == message
-                        and list(row.evidence_ids) == evidence_ids
-                        and row.rule_version_id == r.version.pk
-                        and row.exception_id == exc_id
-                        and row.system_id == system_id
-                    ):
+                    if _result_unchanged(row, final, reason, message, evidence_ids, r.version, exc_id, system_id):
                         continue  # unchanged: write nothing
                     previous = row.status
                     row.status, row.reason, row.evidence_ids = final, reason, evidence_ids
@@ -370,20 +452,8 @@ def _write_batch(*, scope_ids, facts, rules, now, actor, stats, system_scope, ar
                     row.system_id = system_id
                     updated_rows.append((row, previous))
             if not system_scope:
-                artifact = artifacts[scope_id]
-                applicable = [s for s in statuses if s != ResultStatus.NOT_APPLICABLE]
                 subject_rows.append(
-                    EvaluatedSubject(
-                        artifact_id=scope_id,
-                        system_id=system_id,
-                        kind=artifact.kind,
-                        environment=prepared.data["system"].get("environment", ""),
-                        provenance_complete=bool(prepared.data["lineage"].get("has_provenance_chain")),
-                        worst_status=worst_status(applicable),
-                        gate_blocked=gate_blocked,
-                        first_seen=artifact.first_seen,
-                        evaluated_at=now,
-                    )
+                    _evaluated_subject(scope_id, system_id, artifacts[scope_id], prepared, statuses, gate_blocked, now)
                 )
         if new_rows:
             ControlResult.objects.bulk_create(new_rows)
@@ -395,58 +465,7 @@ def _write_batch(*, scope_ids, facts, rules, now, actor, stats, system_scope, ar
             )
         changes = [(row, "") for row in new_rows] + updated_rows
         if changes:
-            ControlResultChange.objects.bulk_create(
-                [
-                    ControlResultChange(
-                        result_id=row.pk,
-                        control_id=row.control_id,
-                        rule_id=row.rule_id,
-                        rule_version_id=row.rule_version_id,
-                        system_id=row.system_id,
-                        artifact_id=row.artifact_id,
-                        status=row.status,
-                        previous_status=previous,
-                        reason=row.reason,
-                        message=row.message,
-                        evidence_ids=row.evidence_ids,
-                        exception_id=row.exception_id,
-                        changed_at=now,
-                    )
-                    for row, previous in changes
-                ]
-            )
-            uris = dict(
-                Artifact.objects.filter(pk__in={r.artifact_id for r, _ in changes if r.artifact_id}).values_list(
-                    "pk", "uri"
-                )
-            )
-            rule_versions = {r.version.pk: r.version for r in rules}
-            controls = dict(
-                Control.objects.filter(pk__in={r.control_id for r, _ in changes}).values_list("pk", "control_id")
-            )
-            for row, previous in changes:
-                version = rule_versions[row.rule_version_id]
-                ledger_record(
-                    actor=actor,
-                    action="control_result.changed",
-                    target=row,
-                    data={
-                        "control": controls[row.control_id],
-                        "rule": version.rule.key,
-                        "rule_version": version.version,
-                        "subject": uris.get(row.artifact_id, "") if row.artifact_id else "",
-                        "system": row.system_id,
-                        "from": previous,
-                        "to": row.status,
-                        "reason": row.reason[:1000],
-                        "message": row.message[:1000],
-                        "evidence": [str(e) for e in row.evidence_ids],
-                        "exception": row.exception_id,
-                    },
-                )
-                stats.by_status[row.status] += 1
-                stats.changed_system_ids.add(row.system_id)
-            stats.changed += len(changes)
+            _record_changes(changes, rules=rules, actor=actor, now=now, stats=stats)
         if subject_rows:
             EvaluatedSubject.objects.bulk_create(
                 subject_rows,

@@ -155,7 +155,7 @@ def release_evidence_chain(signoff: ReleaseSignoff, *, user) -> list[dict]:
     lineage, as the policy facts walk it), one row per kind of EVIDENCE_CHAIN: the nearest then newest
     pieces the user may see, each counted or not (and why), `items` empty when none is recorded."""
     from apps.accounts.scoping import scope_evidence
-    from apps.ingest.binding import evidence_counting
+    from apps.evidence.selectors import evidence_counting
     from apps.policy.facts import subject_chain
 
     depth = subject_chain(signoff.artifact)

@@ -533,7 +533,7 @@ PORTAL_POLICY_FRESH_DAYS = env_int("PORTAL_POLICY_FRESH_DAYS", default=30, minim
 # Seconds between refreshes of today's coverage rollups (the dashboard reads only rollups).
 PORTAL_POLICY_SNAPSHOT_SECONDS = env_int("PORTAL_POLICY_SNAPSHOT_SECONDS", default=600, minimum=30)
 # Time budget of one rule over one evaluation batch (up to 200 subjects); past it the rule's results
-# in the batch fail with "evaluation exceeded its time budget of N ms" (apps/policy/engine.py).
+# in the batch fail with "evaluation exceeded its time budget of N ms" (apps/policy/engine/bounded.py).
 PORTAL_POLICY_RULE_BUDGET_MS = env_int("PORTAL_POLICY_RULE_BUDGET_MS", default=5000, minimum=10)
 # UTC hour of the nightly full evaluation of every rule over every subject.
 PORTAL_POLICY_NIGHTLY_HOUR = env_int("PORTAL_POLICY_NIGHTLY_HOUR", default=2, minimum=0)

@@ -350,6 +350,15 @@ def _contains_rows(
     return [(ids[part.uri], ids[primary], "contains") for part in parts if part.uri != primary]
 
 
+def _effective_at(facts: EvidenceFacts, given_effective_at: datetime | None, receipt) -> tuple[datetime, str]:
+    """When the evidence speaks of, and why: the uploader's date, else the content's, else its arrival."""
+    if given_effective_at is not None:
+        return given_effective_at, EffectiveBasis.UPLOAD
+    if facts.effective_at is not None:
+        return facts.effective_at, EffectiveBasis.CONTENT
+    return receipt.received_at, EffectiveBasis.RECEIVED
+
+
 def evidence_record(
     *,
     receipt,
@@ -412,12 +421,7 @@ def evidence_record(
             }
         if primary:
             primaries.append(ids[primary])
-        if given_effective_at is not None:
-            effective_at, basis = given_effective_at, EffectiveBasis.UPLOAD
-        elif facts.effective_at is not None:
-            effective_at, basis = facts.effective_at, EffectiveBasis.CONTENT
-        else:
-            effective_at, basis = receipt.received_at, EffectiveBasis.RECEIVED
+        effective_at, basis = _effective_at(facts, given_effective_at, receipt)
         if facts.verdict not in Evidence.Verdict.values:
             raise ParseError(f"parser returned an unknown verdict {facts.verdict!r}")
         evidence = Evidence.objects.create(

@@ -219,3 +219,92 @@ def sign_and_close(builder: ZipBuilder, manifest: dict, key: PackKey, *, predica
     envelope = dsse_sign(payload, key)
     builder.zip.writestr(_info(ENVELOPE), json.dumps(envelope, indent=1).encode("utf-8"))
     builder.close()
+
+
+def zip_evidence(builder, evidence) -> tuple[dict, dict[str, str]]:
+    """Stream each raw body into the ZIP under its paths; returns the paths and why bodies are absent."""
+    from apps.ingest.blobs import blob_open
+    absent: dict[str, str] = {}
+    paths = evidence_paths(evidence)
+    for item in evidence:
+        if item.sha256 in absent:
+            continue
+        for name in paths[item.id]:
+            if name in builder.files:
+                continue
+            try:
+                with blob_open(item.sha256) as fh:
+                    builder.add_stream(name, fh)
+            except FileNotFoundError:
+                absent[item.sha256] = "the raw body is no longer stored (disposed of under the retention policy)"
+                break
+    return paths, absent
+
+
+def evidence_entries(evidence, paths: dict, proofs: dict, absent: dict[str, str]) -> list[dict]:
+    """The manifest's evidence list: each item, its ledger proof, and its file (or why it is absent)."""
+    entries = []
+    for item in evidence:
+        entry = {
+            "id": item.id,
+            "title": item.title,
+            "kind": item.kind,
+            "format": item.format,
+            "verdict": item.verdict,
+            "source": item.source,
+            "effective_at": item.effective_at.isoformat(),
+            "sha256": item.sha256,
+            "controls": item.controls,
+            "ledger": proofs.get(item.id),
+        }
+        if item.sha256 in absent:
+            entry["file_absent_reason"] = absent[item.sha256]
+        else:
+            entry["file"] = paths[item.id][0]
+            entry["copies"] = paths[item.id][1:]  # the same file in the folders of its other controls
+        entries.append(entry)
+    return entries
+
+
+def pack_manifest(pack, content, meta: dict, checkpoint, key, entries: list, *, pages: int, ledger_extra: dict) -> dict:
+    """The signed manifest: pack, scope, controls, exceptions, evidence and the ledger checkpoint."""
+    return {
+        "format": "compliance-portal evidence pack v1",
+        "pack": {
+            "id": pack.pk,
+            "reference": pack.reference,
+            "requested_by": pack.requester.username,
+            "requested_at": pack.requested_at.isoformat(),
+            "generated_at": meta["generated_at"].isoformat(),
+            "pages": pages,
+        },
+        "scope": {
+            "kind": pack.scope_kind,
+            "label": pack.scope_label,
+            "params": pack.scope,
+            "period_start": pack.period_start.isoformat() if pack.period_start else None,
+            "period_end": pack.period_end.isoformat() if pack.period_end else None,
+            "systems": [{"id": s.pk, "slug": s.slug, "name": s.name} for s in content.systems],
+        },
+        "controls": [
+            {"control_id": c.control_id, "label": c.label, "status": c.status, "evidence": c.evidence_ids}
+            for c in content.controls
+        ],
+        "exceptions": [
+            {"reference": e["reference"], "control": e["control_id"], "status": e["status_code"],
+             "expires_at": e["expires_at"].isoformat(),
+             "decisions": [{"decision": a["decision"], "by": a["approver"], "at": a["at"].isoformat(),
+                            "voided": a["voided"]} for a in e["approvals"]]}
+            for e in content.exceptions
+        ],
+        "evidence": entries,
+        "ledger": {
+            "origin": meta["checkpoint_origin"],
+            "checkpoint": checkpoint.note,
+            "size": checkpoint.size,
+            "root": meta["checkpoint_root"],
+            "verifier_keys": [checkpoint.verifier_key],
+            **ledger_extra,
+        },
+        "signing_key": key.vkey,
+    }

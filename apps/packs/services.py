@@ -354,9 +354,9 @@ def pack_build(*, pack_id: int) -> dict | None:
 
 
 def _build(build: Build) -> None:
-    from apps.packs import bundle, render
+    from apps.packs import bundle
     from apps.packs.content import pack_content
-    from apps.packs.scope import period_label, scope_of_pack
+    from apps.packs.scope import scope_of_pack
 
     # lazy: apps.packs.selectors imports this module
     from apps.packs.selectors import evidence_ledger_bundles, ledger_rows
@@ -376,7 +376,95 @@ def _build(build: Build) -> None:
     checkpoint = ledger_checkpoint(force=True) or latest_checkpoint()
     key = bundle.pack_signing_key()
 
-    meta = {
+    meta = _pack_meta(pack, scope, content, checkpoint, key)
+    clock.mark("checkpoint")
+    rows = ledger_rows(content.ledger_condition, size=checkpoint.size)
+    meta["ledger_count"] = len(rows)
+    meta["as_of"] = content.as_of
+    meta["period_end"] = scope.period_end
+    clock.mark("ledger rows")
+    chunks, toc_parts = _write_chunks(build, content, meta, rows, checkpoint_size=checkpoint.size)
+    build.progress(PackStage.RENDERING, RENDER_FROM)
+    logger.info("pack %s: collected in %.1f s, %d chunks", pack.pk, time.perf_counter() - started, len(chunks))
+
+    # Other heavy workers may help; each helper renders chunks until none is left to claim.
+    from apps.packs.tasks import pack_render_chunk as pack_render_chunk_task
+
+    for _ in range(min(len(chunks) - 1, 8)):
+        pack_render_chunk_task.delay(pack.pk, build.token)
+    clock.mark("templating")
+    # The inclusion proofs need only the checkpoint: fetch them while the helpers start rendering
+    # (with one worker it is the same work, just earlier), off the serial tail after the merge.
+    proofs = evidence_ledger_bundles(list(content.evidence), checkpoint)
+    clock.mark("proofs")
+    _render_until_done(build, len(chunks))
+    clock.mark("render chunks")
+
+    logger.info("pack %s: chunks rendered at %.1f s", pack.pk, time.perf_counter() - started)
+    report, pages = _merge_report(build, content, meta, toc_parts, n_chunks=len(chunks))
+    logger.info("pack %s: PDF merged at %.1f s (%d pages)", pack.pk, time.perf_counter() - started, pages)
+
+    # The ZIP, a working paper: the report, raw evidence (streamed) in a folder per control with readable
+    # names, the index (CSV and XLSX), the ledger entries (JSON Lines), manifest, signature, verifier.
+    zip_path = build.dir / "pack.zip"
+    builder = bundle.ZipBuilder(zip_path)
+    with open(report, "rb") as fh:
+        builder.add_stream("report.pdf", fh)
+    paths, absent = bundle.zip_evidence(builder, content.evidence.values())
+    build.progress(PackStage.SIGNING, 92)
+    bundle.add_verifier(builder)
+    clock.mark("zip files")
+    evidence_entries = bundle.evidence_entries(content.evidence.values(), paths, proofs, absent)
+    bundle.add_working_paper(builder, content.evidence.values(), paths, proofs, absent=absent)
+    bundle.add_ledger_entries(builder, rows)
+    manifest = bundle.pack_manifest(pack, content, meta, checkpoint, key, evidence_entries, pages=pages,
+                                    ledger_extra=_opening_consistency(pack, checkpoint))
+    bundle.sign_and_close(builder, manifest, key, predicate={
+        "pack": pack.reference,
+        "scope": {"kind": pack.scope_kind, "label": pack.scope_label},
+        "generated_at": meta["generated_at"].isoformat(),
+        "ledger_checkpoint": {"origin": meta["checkpoint_origin"], "size": checkpoint.size,
+                              "root": meta["checkpoint_root"]},
+    })
+    clock.mark("manifest and signature")
+    with open(zip_path, "rb") as fh:
+        os.fsync(fh.fileno())
+    digest, size = _sha256_file(zip_path)
+    build.progress(PackStage.SIGNING, 98)
+    clock.mark("hash")
+    _publish(build, zip_path, sha256=digest, size=size, pages=pages, evidence_count=len(content.evidence),
+             checkpoint_size=checkpoint.size, seconds=time.perf_counter() - started)
+    clock.mark("publish")
+    logger.info("pack %s: built in %.1f s: %s", pack.pk, time.perf_counter() - started, clock.summary())
+
+
+def _write_chunks(build: Build, content, meta: dict, rows, *, checkpoint_size: int) -> tuple[list, list]:
+    """Plan the report's chunks and write each one's HTML and claimable row; returns them and their TOC parts."""
+    from apps.packs import render
+
+    pack = build.pack
+    sections = render.build_sections(content, meta, rows)
+    chunks = render.plan_chunks(sections, rows_per_chunk=settings.PORTAL_PACK_CHUNK_ROWS)
+    toc_parts = []
+    for index, chunk in enumerate(chunks):
+        toc_parts.append(render.write_chunk_html(build.dir / f"chunk-{index:04d}.html", chunk, meta)["toc"])
+    PackChunk.objects.bulk_create(
+        [PackChunk(pack=pack, build_token=build.token, index=i) for i in range(len(chunks))]
+    )
+    Pack.objects.filter(pk=pack.pk, build_token=build.token).update(
+        system_ids=[s.pk for s in content.systems], evidence_count=len(content.evidence),
+        checkpoint_size=checkpoint_size)
+    del sections
+    return chunks, toc_parts
+
+
+def _pack_meta(pack, scope, content, checkpoint, key) -> dict:
+    """What the report's pages say about the pack: scope, counts, the signed checkpoint and keys."""
+    from apps.ledger.verify import encode_hash
+    from apps.packs import bundle
+    from apps.packs.scope import period_label
+
+    return {
         "reference": pack.reference,
         "pack_id": pack.pk,
         "scope_label": pack.scope_label,
@@ -399,45 +487,19 @@ def _build(build: Build) -> None:
         # Where the reader gets the verifier and keys: the portal, never the pack (Appendix A).
         "portal_url": settings.PORTAL_BASE_URL.rstrip("/"),
     }
-    clock.mark("checkpoint")
-    rows = ledger_rows(content.ledger_condition, size=checkpoint.size)
-    meta["ledger_count"] = len(rows)
-    meta["as_of"] = content.as_of
-    meta["period_end"] = scope.period_end
-    clock.mark("ledger rows")
-    sections = render.build_sections(content, meta, rows)
-    chunks = render.plan_chunks(sections, rows_per_chunk=settings.PORTAL_PACK_CHUNK_ROWS)
-    toc_parts = []
-    for index, chunk in enumerate(chunks):
-        toc_parts.append(render.write_chunk_html(build.dir / f"chunk-{index:04d}.html", chunk, meta)["toc"])
-    PackChunk.objects.bulk_create(
-        [PackChunk(pack=pack, build_token=build.token, index=i) for i in range(len(chunks))]
-    )
-    Pack.objects.filter(pk=pack.pk, build_token=build.token).update(
-        system_ids=[s.pk for s in content.systems], evidence_count=len(content.evidence),
-        checkpoint_size=checkpoint.size)
-    del sections
-    build.progress(PackStage.RENDERING, RENDER_FROM)
-    logger.info("pack %s: collected in %.1f s, %d chunks", pack.pk, time.perf_counter() - started, len(chunks))
 
-    # Other heavy workers may help; each helper renders chunks until none is left to claim.
-    from apps.packs.tasks import pack_render_chunk as pack_render_chunk_task
 
-    for _ in range(min(len(chunks) - 1, 8)):
-        pack_render_chunk_task.delay(pack.pk, build.token)
-    clock.mark("templating")
-    # The inclusion proofs need only the checkpoint: fetch them while the helpers start rendering
-    # (with one worker it is the same work, just earlier), off the serial tail after the merge.
-    proofs = evidence_ledger_bundles(list(content.evidence), checkpoint)
-    clock.mark("proofs")
-    _render_until_done(build, len(chunks))
-    clock.mark("render chunks")
+def _merge_report(build: Build, content, meta: dict, toc_parts: list, *, n_chunks: int) -> tuple[Path, int]:
+    """Front matter with the table of contents, page numbers, outline and attachments, merged into report.pdf."""
+    from apps.ingest.blobs import blob_name, blob_open, blob_storage
+    from apps.packs import render
 
-    logger.info("pack %s: chunks rendered at %.1f s", pack.pk, time.perf_counter() - started)
+    pack = build.pack
+    clock = build.clock
     done = {c.index: c for c in PackChunk.objects.filter(pack=pack, build_token=build.token)}
     body_pages = 0
     toc_body = []
-    for index in range(len(chunks)):
+    for index in range(n_chunks):
         chunk = done[index]
         for entry in toc_parts[index]:
             page = chunk.anchors.get(entry["anchor"])
@@ -473,7 +535,7 @@ def _build(build: Build) -> None:
     report = build.dir / "report.pdf"
     pages = render.merge_pdf(
         report,
-        [front_pdf] + [build.dir / f"chunk-{i:04d}.pdf" for i in range(len(chunks))],
+        [front_pdf] + [build.dir / f"chunk-{i:04d}.pdf" for i in range(n_chunks)],
         overlay=overlay,
         outline=outline,
         attachments=attachments,
@@ -482,110 +544,7 @@ def _build(build: Build) -> None:
     )
     build.progress(PackStage.SIGNING, RENDER_TO)
     clock.mark("merge")
-    logger.info("pack %s: PDF merged at %.1f s (%d pages)", pack.pk, time.perf_counter() - started, pages)
-
-    # The ZIP, a working paper: the report, raw evidence (streamed) in a folder per control with readable
-    # names, the index (CSV and XLSX), the ledger entries (JSON Lines), manifest, signature, verifier.
-    zip_path = build.dir / "pack.zip"
-    builder = bundle.ZipBuilder(zip_path)
-    with open(report, "rb") as fh:
-        builder.add_stream("report.pdf", fh)
-    absent: dict[str, str] = {}
-    paths = bundle.evidence_paths(content.evidence.values())
-    for item in content.evidence.values():
-        if item.sha256 in absent:
-            continue
-        for name in paths[item.id]:
-            if name in builder.files:
-                continue
-            try:
-                with blob_open(item.sha256) as fh:
-                    builder.add_stream(name, fh)
-            except FileNotFoundError:
-                absent[item.sha256] = "the raw body is no longer stored (disposed of under the retention policy)"
-                break
-    build.progress(PackStage.SIGNING, 92)
-    bundle.add_verifier(builder)
-    clock.mark("zip files")
-    evidence_entries = []
-    for item in content.evidence.values():
-        entry = {
-            "id": item.id,
-            "title": item.title,
-            "kind": item.kind,
-            "format": item.format,
-            "verdict": item.verdict,
-            "source": item.source,
-            "effective_at": item.effective_at.isoformat(),
-            "sha256": item.sha256,
-            "controls": item.controls,
-            "ledger": proofs.get(item.id),
-        }
-        if item.sha256 in absent:
-            entry["file_absent_reason"] = absent[item.sha256]
-        else:
-            entry["file"] = paths[item.id][0]
-            entry["copies"] = paths[item.id][1:]  # the same file in the folders of its other controls
-        evidence_entries.append(entry)
-    bundle.add_working_paper(builder, content.evidence.values(), paths, proofs, absent=absent)
-    bundle.add_ledger_entries(builder, rows)
-    manifest = {
-        "format": "compliance-portal evidence pack v1",
-        "pack": {
-            "id": pack.pk,
-            "reference": pack.reference,
-            "requested_by": pack.requester.username,
-            "requested_at": pack.requested_at.isoformat(),
-            "generated_at": meta["generated_at"].isoformat(),
-            "pages": pages,
-        },
-        "scope": {
-            "kind": pack.scope_kind,
-            "label": pack.scope_label,
-            "params": pack.scope,
-            "period_start": pack.period_start.isoformat() if pack.period_start else None,
-            "period_end": pack.period_end.isoformat() if pack.period_end else None,
-            "systems": [{"id": s.pk, "slug": s.slug, "name": s.name} for s in content.systems],
-        },
-        "controls": [
-            {"control_id": c.control_id, "label": c.label, "status": c.status, "evidence": c.evidence_ids}
-            for c in content.controls
-        ],
-        "exceptions": [
-            {"reference": e["reference"], "control": e["control_id"], "status": e["status_code"],
-             "expires_at": e["expires_at"].isoformat(),
-             "decisions": [{"decision": a["decision"], "by": a["approver"], "at": a["at"].isoformat(),
-                            "voided": a["voided"]} for a in e["approvals"]]}
-            for e in content.exceptions
-        ],
-        "evidence": evidence_entries,
-        "ledger": {
-            "origin": meta["checkpoint_origin"],
-            "checkpoint": checkpoint.note,
-            "size": checkpoint.size,
-            "root": meta["checkpoint_root"],
-            "verifier_keys": [checkpoint.verifier_key],
-            **_opening_consistency(pack, checkpoint),
-        },
-        "signing_key": key.vkey,
-    }
-    bundle.sign_and_close(builder, manifest, key, predicate={
-        "pack": pack.reference,
-        "scope": {"kind": pack.scope_kind, "label": pack.scope_label},
-        "generated_at": meta["generated_at"].isoformat(),
-        "ledger_checkpoint": {"origin": meta["checkpoint_origin"], "size": checkpoint.size,
-                              "root": meta["checkpoint_root"]},
-    })
-    clock.mark("manifest and signature")
-    with open(zip_path, "rb") as fh:
-        os.fsync(fh.fileno())
-    digest, size = _sha256_file(zip_path)
-    build.progress(PackStage.SIGNING, 98)
-    clock.mark("hash")
-    _publish(build, zip_path, sha256=digest, size=size, pages=pages, evidence_count=len(content.evidence),
-             checkpoint_size=checkpoint.size, seconds=time.perf_counter() - started)
-    clock.mark("publish")
-    logger.info("pack %s: built in %.1f s: %s", pack.pk, time.perf_counter() - started, clock.summary())
+    return report, pages
 
 
 def _sha256_file(path: Path) -> tuple[str, int]:

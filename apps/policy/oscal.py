@@ -438,6 +438,128 @@ def _clean(text, fallback: str) -> str:
     return out or fallback
 
 
+def _export_subject(subject, where: str) -> dict:
+    """A result's subject as {"uri", ...}: a bare URI is accepted for {"uri": URI}."""
+    if isinstance(subject, str):
+        subject = {"uri": subject}
+    if not isinstance(subject, dict) or not isinstance(subject.get("uri"), str) or not subject["uri"]:
+        raise OscalError(where, 'must be a subject URI or an object with "uri"')
+    return subject
+
+
+def _export_props(result: dict, status: str, uri: str) -> list[dict]:
+    """The portal's props of one result: its status, subject and (when given) rule and rule version."""
+    status_prop = {"name": "result-status", "ns": PORTAL_NS, "value": status}
+    props = [status_prop, {"name": "subject", "ns": PORTAL_NS, "value": uri}]
+    rule = result.get("rule")
+    if rule:
+        props.append({"name": "rule", "ns": PORTAL_NS, "value": _clean(rule, "rule")})
+        if result.get("rule_version") is not None:
+            props.append({"name": "rule-version", "ns": PORTAL_NS, "value": str(result["rule_version"])})
+    return props
+
+
+def _export_evidence(evidence, where: str) -> list[dict]:
+    """The relevant-evidence rows of one result, each with its evidence id and (when given) sha256."""
+    rows = []
+    for j, ev in enumerate(evidence):
+        ewhere = f"{where}.evidence[{j}]"
+        if not isinstance(ev, dict):
+            raise OscalError(ewhere, f"must be an object, got {_type_name(ev)}")
+        ev_id = ev.get("uuid") or ev.get("id")
+        if ev_id in (None, ""):
+            raise OscalError(ewhere, 'needs "id" or "uuid"')
+        row: dict = {"description": _clean(ev.get("title"), f"Evidence {ev_id}")}
+        if ev.get("href"):
+            row["href"] = str(ev["href"])
+        ev_props = [{"name": "evidence-id", "ns": PORTAL_NS, "value": str(ev_id)}]
+        if ev.get("sha256"):
+            sha = str(ev["sha256"]).lower()
+            if not re.fullmatch(r"[0-9a-f]{64}", sha):
+                raise OscalError(f"{ewhere}.sha256", "must be 64 hexadecimal characters")
+            ev_props.append({"name": "sha256", "ns": PORTAL_NS, "value": sha})
+        row["props"] = ev_props
+        rows.append(row)
+    return rows
+
+
+def _export_observation(
+    obs_uuid: str, control_id: str, subject: dict, reason: str, props: list, collected: str, evidence_rows: list
+) -> dict:
+    """The observation of one result: the rule's test of one control on one subject."""
+    uri = subject["uri"]
+    observation: dict = {
+        "uuid": obs_uuid,
+        "title": _clean(f"{control_id} on {uri}", control_id),
+        "description": reason,
+        "props": props,
+        "methods": ["TEST"],  # an automated rule over recorded evidence
+        "types": ["control-objective"],
+        "subjects": [
+            {
+                "subject-uuid": _stable_uuid("subject", uri),
+                "type": "inventory-item",
+                "title": _clean(subject.get("name") or uri, uri),
+                "props": [{"name": "uri", "ns": PORTAL_NS, "value": uri}]
+                + ([{"name": "kind", "ns": PORTAL_NS, "value": subject["kind"]}] if subject.get("kind") else []),
+            }
+        ],
+        "collected": collected,
+    }
+    if evidence_rows:
+        observation["relevant-evidence"] = evidence_rows
+    return observation
+
+
+def _export_finding(
+    finding_uuid: str, obs_uuid: str, control_id: str, uri: str, status: str, reason: str, props: list
+) -> dict:
+    """The finding of one applicable result: the control's objective, satisfied or not, and why."""
+    finding: dict = {
+        "uuid": finding_uuid,
+        "title": _clean(f"{control_id}: {status} for {uri}", control_id),
+        "description": reason,
+        "props": props,
+        "target": {
+            "type": "objective-id",
+            "target-id": control_id,
+            "status": {"state": _STATE[status], "reason": _REASON[status]},
+        },
+        "related-observations": [{"observation-uuid": obs_uuid}],
+    }
+    if status == "missing":
+        finding["target"]["status"]["remarks"] = "No evidence of the required kind was recorded for this subject."
+    elif status == "excepted":
+        finding["target"]["status"]["remarks"] = "Not satisfied; covered by an approved, unexpired exception."
+    return finding
+
+
+def _export_result_block(
+    fw_code: str, fw_title: str, title, start: str, end: str, control_ids: list, observations: list, findings: list
+) -> dict:
+    """The one `results` entry: the period, the reviewed controls, observations and findings."""
+    result_block: dict = {
+        "uuid": _stable_uuid("result", fw_code, start, end),
+        "title": _clean(title, f"{fw_title} results"),
+        "description": f"Automated evaluation of {fw_title} controls over recorded evidence, from {start} to {end}.",
+        "start": start,
+        "end": end,
+        "props": [{"name": "framework-code", "ns": PORTAL_NS, "value": fw_code}],
+        "reviewed-controls": {
+            "control-selections": [
+                {"include-controls": [{"control-id": cid} for cid in control_ids]}
+                if control_ids
+                else {"include-all": {}}
+            ]
+        },
+    }
+    if observations:
+        result_block["observations"] = observations
+    if findings:
+        result_block["findings"] = findings
+    return result_block
+
+
 def export_assessment_results(
     *,
     framework,
@@ -488,106 +610,23 @@ def export_assessment_results(
         status = result.get("status")
         if status not in STATUSES:
             raise OscalError(f"{where}.status", f"{status!r} is not one of {', '.join(STATUSES)}")
-        subject = result.get("subject")
-        if isinstance(subject, str):
-            subject = {"uri": subject}
-        if not isinstance(subject, dict) or not isinstance(subject.get("uri"), str) or not subject["uri"]:
-            raise OscalError(f"{where}.subject", 'must be a subject URI or an object with "uri"')
+        subject = _export_subject(result.get("subject"), f"{where}.subject")
         uri = subject["uri"]
         collected = _when(result.get("evaluated_at"), f"{where}.evaluated_at")
         reason = _clean(result.get("reason"), status)
-        rule = result.get("rule")
         if control_id not in control_ids:
             control_ids.append(control_id)
-
-        status_prop = {"name": "result-status", "ns": PORTAL_NS, "value": status}
-        props = [status_prop, {"name": "subject", "ns": PORTAL_NS, "value": uri}]
-        if rule:
-            props.append({"name": "rule", "ns": PORTAL_NS, "value": _clean(rule, "rule")})
-            if result.get("rule_version") is not None:
-                props.append({"name": "rule-version", "ns": PORTAL_NS, "value": str(result["rule_version"])})
-
-        evidence_rows = []
-        for j, ev in enumerate(result.get("evidence") or []):
-            ewhere = f"{where}.evidence[{j}]"
-            if not isinstance(ev, dict):
-                raise OscalError(ewhere, f"must be an object, got {_type_name(ev)}")
-            ev_id = ev.get("uuid") or ev.get("id")
-            if ev_id in (None, ""):
-                raise OscalError(ewhere, 'needs "id" or "uuid"')
-            row: dict = {"description": _clean(ev.get("title"), f"Evidence {ev_id}")}
-            if ev.get("href"):
-                row["href"] = str(ev["href"])
-            ev_props = [{"name": "evidence-id", "ns": PORTAL_NS, "value": str(ev_id)}]
-            if ev.get("sha256"):
-                sha = str(ev["sha256"]).lower()
-                if not re.fullmatch(r"[0-9a-f]{64}", sha):
-                    raise OscalError(f"{ewhere}.sha256", "must be 64 hexadecimal characters")
-                ev_props.append({"name": "sha256", "ns": PORTAL_NS, "value": sha})
-            row["props"] = ev_props
-            evidence_rows.append(row)
+        props = _export_props(result, status, uri)
+        evidence_rows = _export_evidence(result.get("evidence") or [], where)
 
         obs_uuid = _stable_uuid("observation", fw_code, i, control_id, uri, status, collected)
-        observation: dict = {
-            "uuid": obs_uuid,
-            "title": _clean(f"{control_id} on {uri}", control_id),
-            "description": reason,
-            "props": props,
-            "methods": ["TEST"],  # an automated rule over recorded evidence
-            "types": ["control-objective"],
-            "subjects": [
-                {
-                    "subject-uuid": _stable_uuid("subject", uri),
-                    "type": "inventory-item",
-                    "title": _clean(subject.get("name") or uri, uri),
-                    "props": [{"name": "uri", "ns": PORTAL_NS, "value": uri}]
-                    + ([{"name": "kind", "ns": PORTAL_NS, "value": subject["kind"]}] if subject.get("kind") else []),
-                }
-            ],
-            "collected": collected,
-        }
-        if evidence_rows:
-            observation["relevant-evidence"] = evidence_rows
-        observations.append(observation)
+        observations.append(_export_observation(obs_uuid, control_id, subject, reason, props, collected, evidence_rows))
         if status == "not-applicable":
             continue
-        finding: dict = {
-            "uuid": _stable_uuid("finding", fw_code, i, control_id, uri, status, collected),
-            "title": _clean(f"{control_id}: {status} for {uri}", control_id),
-            "description": reason,
-            "props": props,
-            "target": {
-                "type": "objective-id",
-                "target-id": control_id,
-                "status": {"state": _STATE[status], "reason": _REASON[status]},
-            },
-            "related-observations": [{"observation-uuid": obs_uuid}],
-        }
-        if status == "missing":
-            finding["target"]["status"]["remarks"] = "No evidence of the required kind was recorded for this subject."
-        elif status == "excepted":
-            finding["target"]["status"]["remarks"] = "Not satisfied; covered by an approved, unexpired exception."
-        findings.append(finding)
+        finding_uuid = _stable_uuid("finding", fw_code, i, control_id, uri, status, collected)
+        findings.append(_export_finding(finding_uuid, obs_uuid, control_id, uri, status, reason, props))
 
-    result_block: dict = {
-        "uuid": _stable_uuid("result", fw_code, start, end),
-        "title": _clean(title, f"{fw_title} results"),
-        "description": f"Automated evaluation of {fw_title} controls over recorded evidence, from {start} to {end}.",
-        "start": start,
-        "end": end,
-        "props": [{"name": "framework-code", "ns": PORTAL_NS, "value": fw_code}],
-        "reviewed-controls": {
-            "control-selections": [
-                {"include-controls": [{"control-id": cid} for cid in control_ids]}
-                if control_ids
-                else {"include-all": {}}
-            ]
-        },
-    }
-    if observations:
-        result_block["observations"] = observations
-    if findings:
-        result_block["findings"] = findings
+    result_block = _export_result_block(fw_code, fw_title, title, start, end, control_ids, observations, findings)
     doc = {
         "assessment-results": {
             "uuid": document_uuid or _stable_uuid("assessment-results", fw_code, start, end, title),
@@ -608,6 +647,107 @@ def export_assessment_results(
     }
     validate_assessment_results(doc)
     return doc
+
+
+def _check_result(res, rp: str, claim) -> None:
+    """One entry of `results`: its period, reviewed controls, observations and findings."""
+    res = _obj(res, rp)
+    claim(_required(res, "uuid", rp), f"{rp}.uuid")
+    _line(_required(res, "title", rp), f"{rp}.title")
+    _string(_required(res, "description", rp), f"{rp}.description")
+    _datetime_tz(_required(res, "start", rp), f"{rp}.start")
+    if "end" in res:
+        _datetime_tz(res["end"], f"{rp}.end")
+        if res["end"] < res["start"] and res["end"][-1] == res["start"][-1] == "Z":
+            raise OscalError(f"{rp}.end", "is before start")
+    if "props" in res:
+        _check_props(res["props"], f"{rp}.props")
+    _check_reviewed_controls(_required(res, "reviewed-controls", rp), f"{rp}.reviewed-controls")
+    observation_uuids = set()
+    for o, obs in enumerate(_array(res["observations"], f"{rp}.observations") if "observations" in res else []):
+        observation_uuids.add(_check_observation(obs, f"{rp}.observations[{o}]", claim))
+    for f, finding in enumerate(_array(res["findings"], f"{rp}.findings") if "findings" in res else []):
+        _check_finding(finding, f"{rp}.findings[{f}]", claim, observation_uuids)
+
+
+def _check_reviewed_controls(rc, path: str) -> None:
+    """Each control selection has exactly one of include-all or include-controls."""
+    rc = _obj(rc, path)
+    selections = _array(_required(rc, "control-selections", path), f"{path}.control-selections")
+    for s, sel in enumerate(selections):
+        sp = f"{path}.control-selections[{s}]"
+        sel = _obj(sel, sp)
+        if ("include-all" in sel) == ("include-controls" in sel):
+            raise OscalError(sp, 'needs exactly one of "include-all" or "include-controls"')
+        if "include-all" in sel:
+            _obj(sel["include-all"], f"{sp}.include-all")
+            continue
+        for c, inc in enumerate(_array(sel["include-controls"], f"{sp}.include-controls")):
+            cp = f"{sp}.include-controls[{c}]"
+            inc = _obj(inc, cp)
+            _token(_required(inc, "control-id", cp), f"{cp}.control-id")
+
+
+def _check_observation(obs, op: str, claim) -> str:
+    """One observation: methods, collected, subjects and relevant evidence. Returns its uuid."""
+    obs = _obj(obs, op)
+    claim(_required(obs, "uuid", op), f"{op}.uuid")
+    if "title" in obs:
+        _line(obs["title"], f"{op}.title")
+    _string(_required(obs, "description", op), f"{op}.description")
+    methods = _array(_required(obs, "methods", op), f"{op}.methods")
+    for m, method in enumerate(methods):
+        _string(method, f"{op}.methods[{m}]", pattern=STRING_RE, what="a non-empty string")
+    _datetime_tz(_required(obs, "collected", op), f"{op}.collected")
+    if "props" in obs:
+        _check_props(obs["props"], f"{op}.props")
+    for t, typ in enumerate(_array(obs["types"], f"{op}.types") if "types" in obs else []):
+        _token(typ, f"{op}.types[{t}]")
+    for s, subj in enumerate(_array(obs["subjects"], f"{op}.subjects") if "subjects" in obs else []):
+        sp = f"{op}.subjects[{s}]"
+        subj = _obj(subj, sp)
+        _uuid(_required(subj, "subject-uuid", sp), f"{sp}.subject-uuid")
+        _token(_required(subj, "type", sp), f"{sp}.type")
+        if "props" in subj:
+            _check_props(subj["props"], f"{sp}.props")
+    evidence = _array(obs["relevant-evidence"], f"{op}.relevant-evidence") if "relevant-evidence" in obs else []
+    for e, ev in enumerate(evidence):
+        ep = f"{op}.relevant-evidence[{e}]"
+        ev = _obj(ev, ep)
+        _string(_required(ev, "description", ep), f"{ep}.description")
+        if "href" in ev:
+            _string(ev["href"], f"{ep}.href", pattern=STRING_RE, what="a URI reference")
+        if "props" in ev:
+            _check_props(ev["props"], f"{ep}.props")
+    return obs["uuid"]
+
+
+def _check_finding(finding, fp: str, claim, observation_uuids: set) -> None:
+    """One finding: its target and status, and related observations that exist in the same result."""
+    finding = _obj(finding, fp)
+    claim(_required(finding, "uuid", fp), f"{fp}.uuid")
+    _line(_required(finding, "title", fp), f"{fp}.title")
+    _string(_required(finding, "description", fp), f"{fp}.description")
+    if "props" in finding:
+        _check_props(finding["props"], f"{fp}.props")
+    target = _obj(_required(finding, "target", fp), f"{fp}.target")
+    ttype = _required(target, "type", f"{fp}.target")
+    if ttype not in ("objective-id", "statement-id"):
+        raise OscalError(f"{fp}.target.type", f'{ttype!r} is not "objective-id" or "statement-id"')
+    _token(_required(target, "target-id", f"{fp}.target"), f"{fp}.target.target-id")
+    status = _obj(_required(target, "status", f"{fp}.target"), f"{fp}.target.status")
+    state = _required(status, "state", f"{fp}.target.status")
+    if state not in ("satisfied", "not-satisfied"):
+        raise OscalError(f"{fp}.target.status.state", f'{state!r} is not "satisfied" or "not-satisfied"')
+    if "reason" in status:
+        _token(status["reason"], f"{fp}.target.status.reason")
+    related = finding.get("related-observations")
+    for k, rel in enumerate(_array(related, f"{fp}.related-observations") if related is not None else []):
+        kp = f"{fp}.related-observations[{k}]"
+        rel = _obj(rel, kp)
+        ref = _uuid(_required(rel, "observation-uuid", kp), f"{kp}.observation-uuid")
+        if ref not in observation_uuids:
+            raise OscalError(f"{kp}.observation-uuid", f"{ref} names no observation of this result")
 
 
 def validate_assessment_results(doc) -> None:
@@ -641,94 +781,7 @@ def validate_assessment_results(doc) -> None:
         seen_uuids[value] = path
 
     for r, res in enumerate(results):
-        rp = f"{base}.results[{r}]"
-        res = _obj(res, rp)
-        claim(_required(res, "uuid", rp), f"{rp}.uuid")
-        _line(_required(res, "title", rp), f"{rp}.title")
-        _string(_required(res, "description", rp), f"{rp}.description")
-        _datetime_tz(_required(res, "start", rp), f"{rp}.start")
-        if "end" in res:
-            _datetime_tz(res["end"], f"{rp}.end")
-            if res["end"] < res["start"] and res["end"][-1] == res["start"][-1] == "Z":
-                raise OscalError(f"{rp}.end", "is before start")
-        if "props" in res:
-            _check_props(res["props"], f"{rp}.props")
-        rc = _obj(_required(res, "reviewed-controls", rp), f"{rp}.reviewed-controls")
-        selections = _array(
-            _required(rc, "control-selections", f"{rp}.reviewed-controls"), f"{rp}.reviewed-controls.control-selections"
-        )
-        for s, sel in enumerate(selections):
-            sp = f"{rp}.reviewed-controls.control-selections[{s}]"
-            sel = _obj(sel, sp)
-            if ("include-all" in sel) == ("include-controls" in sel):
-                raise OscalError(sp, 'needs exactly one of "include-all" or "include-controls"')
-            if "include-all" in sel:
-                _obj(sel["include-all"], f"{sp}.include-all")
-                continue
-            for c, inc in enumerate(_array(sel["include-controls"], f"{sp}.include-controls")):
-                cp = f"{sp}.include-controls[{c}]"
-                inc = _obj(inc, cp)
-                _token(_required(inc, "control-id", cp), f"{cp}.control-id")
-        observation_uuids = set()
-        for o, obs in enumerate(_array(res["observations"], f"{rp}.observations") if "observations" in res else []):
-            op = f"{rp}.observations[{o}]"
-            obs = _obj(obs, op)
-            claim(_required(obs, "uuid", op), f"{op}.uuid")
-            observation_uuids.add(obs["uuid"])
-            if "title" in obs:
-                _line(obs["title"], f"{op}.title")
-            _string(_required(obs, "description", op), f"{op}.description")
-            methods = _array(_required(obs, "methods", op), f"{op}.methods")
-            for m, method in enumerate(methods):
-                _string(method, f"{op}.methods[{m}]", pattern=STRING_RE, what="a non-empty string")
-            _datetime_tz(_required(obs, "collected", op), f"{op}.collected")
-            if "props" in obs:
-                _check_props(obs["props"], f"{op}.props")
-            for t, typ in enumerate(_array(obs["types"], f"{op}.types") if "types" in obs else []):
-                _token(typ, f"{op}.types[{t}]")
-            for s, subj in enumerate(_array(obs["subjects"], f"{op}.subjects") if "subjects" in obs else []):
-                sp = f"{op}.subjects[{s}]"
-                subj = _obj(subj, sp)
-                _uuid(_required(subj, "subject-uuid", sp), f"{sp}.subject-uuid")
-                _token(_required(subj, "type", sp), f"{sp}.type")
-                if "props" in subj:
-                    _check_props(subj["props"], f"{sp}.props")
-            evidence = _array(obs["relevant-evidence"], f"{op}.relevant-evidence") if "relevant-evidence" in obs else []
-            for e, ev in enumerate(evidence):
-                ep = f"{op}.relevant-evidence[{e}]"
-                ev = _obj(ev, ep)
-                _string(_required(ev, "description", ep), f"{ep}.description")
-                if "href" in ev:
-                    _string(ev["href"], f"{ep}.href", pattern=STRING_RE, what="a URI reference")
-                if "props" in ev:
-                    _check_props(ev["props"], f"{ep}.props")
-        for f, finding in enumerate(_array(res["findings"], f"{rp}.findings") if "findings" in res else []):
-            fp = f"{rp}.findings[{f}]"
-            finding = _obj(finding, fp)
-            claim(_required(finding, "uuid", fp), f"{fp}.uuid")
-            _line(_required(finding, "title", fp), f"{fp}.title")
-            _string(_required(finding, "description", fp), f"{fp}.description")
-            if "props" in finding:
-                _check_props(finding["props"], f"{fp}.props")
-            target = _obj(_required(finding, "target", fp), f"{fp}.target")
-            ttype = _required(target, "type", f"{fp}.target")
-            if ttype not in ("objective-id", "statement-id"):
-                raise OscalError(f"{fp}.target.type", f'{ttype!r} is not "objective-id" or "statement-id"')
-            _token(_required(target, "target-id", f"{fp}.target"), f"{fp}.target.target-id")
-            status = _obj(_required(target, "status", f"{fp}.target"), f"{fp}.target.status")
-            state = _required(status, "state", f"{fp}.target.status")
-            if state not in ("satisfied", "not-satisfied"):
-                raise OscalError(f"{fp}.target.status.state", f'{state!r} is not "satisfied" or "not-satisfied"')
-            if "reason" in status:
-                _token(status["reason"], f"{fp}.target.status.reason")
-            related = finding.get("related-observations")
-            for k, rel in enumerate(_array(related, f"{fp}.related-observations") if related is not None else []):
-                kp = f"{fp}.related-observations[{k}]"
-                rel = _obj(rel, kp)
-                ref = _uuid(_required(rel, "observation-uuid", kp), f"{kp}.observation-uuid")
-                if ref not in observation_uuids:
-                    raise OscalError(f"{kp}.observation-uuid", f"{ref} names no observation of this result")
-
+        _check_result(res, f"{base}.results[{r}]", claim)
 
 CATALOG_DIR = Path(__file__).resolve().parent / "catalogs"
 

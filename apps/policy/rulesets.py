@@ -185,6 +185,30 @@ def _strings(value, where: str, *, allow_empty: bool = True) -> tuple[str, ...]:
     return tuple(dict.fromkeys(v.strip() for v in value))
 
 
+def _rule_controls(value, where: str, control_ids: Iterable[str] | None) -> tuple[str, ...]:
+    """A rule's control ids: at least one, each a control of a loaded catalog when those are given."""
+    controls = _strings(value, f"{where}.controls", allow_empty=False)
+    if control_ids is not None:
+        known = set(control_ids)
+        for control in controls:
+            if control not in known:
+                raise RuleSetError(
+                    f"{where}.controls: {control!r} is not a control of any loaded catalog "
+                    '(name a control by its id, or by "<framework code>:<id>" for one framework\'s)'
+                )
+    return controls
+
+
+def _rule_selector(selector_raw, where: str) -> Selector:
+    """A rule's selector: a mapping of known selector fields to lists of names."""
+    if not isinstance(selector_raw, Mapping):
+        raise RuleSetError(f"{where}.selector: must be a mapping")
+    unknown = sorted(set(selector_raw) - set(SELECTOR_FIELDS))
+    if unknown:
+        raise RuleSetError(f"{where}.selector: unknown field {unknown[0]!r}; use {', '.join(SELECTOR_FIELDS)}")
+    return Selector(**{k: _strings(v, f"{where}.selector.{k}") for k, v in selector_raw.items()})
+
+
 def rule_from_dict(
     raw: Mapping, *, where: str = "rule", control_ids: Iterable[str] | None = None, saving: bool = True
 ) -> RuleSpec:
@@ -211,15 +235,7 @@ def rule_from_dict(
     description = raw.get("description") or ""
     if not isinstance(description, str):
         raise RuleSetError(f"{where}.description: must be text")
-    controls = _strings(raw.get("controls"), f"{where}.controls", allow_empty=False)
-    if control_ids is not None:
-        known = set(control_ids)
-        for control in controls:
-            if control not in known:
-                raise RuleSetError(
-                    f"{where}.controls: {control!r} is not a control of any loaded catalog "
-                    '(name a control by its id, or by "<framework code>:<id>" for one framework\'s)'
-                )
+    controls = _rule_controls(raw.get("controls"), where, control_ids)
     requires = _strings(raw.get("requires"), f"{where}.requires")
     severity = raw.get("severity", "medium")
     if severity not in SEVERITIES:
@@ -227,13 +243,7 @@ def rule_from_dict(
     mode = raw.get("mode", "warn")
     if mode not in MODES:
         raise RuleSetError(f"{where}.mode: {mode!r} is not one of {', '.join(MODES)}")
-    selector_raw = raw.get("selector") or {}
-    if not isinstance(selector_raw, Mapping):
-        raise RuleSetError(f"{where}.selector: must be a mapping")
-    unknown = sorted(set(selector_raw) - set(SELECTOR_FIELDS))
-    if unknown:
-        raise RuleSetError(f"{where}.selector: unknown field {unknown[0]!r}; use {', '.join(SELECTOR_FIELDS)}")
-    selector = Selector(**{k: _strings(v, f"{where}.selector.{k}") for k, v in selector_raw.items()})
+    selector = _rule_selector(raw.get("selector") or {}, where)
     expression = raw.get("expression")
     if not isinstance(expression, str):
         raise RuleSetError(f"{where}.expression: must be a CEL expression as text")

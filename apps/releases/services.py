@@ -169,6 +169,34 @@ def _ensure_may_lower(user, signoff: ReleaseSignoff, *, reason: str) -> None:
         raise ValidationError({"reason": ["say why this release needs less sign-off than its current class"]})
 
 
+def _ensure_classifiable(policy, change_class: str, artifact: Artifact) -> None:
+    """A known change class, for an artifact of a system (whose risk owners sign off)."""
+    if change_class not in policy.classes:
+        raise ValidationError(
+            {"change_class": [f"unknown change class {change_class!r}; use one of {', '.join(policy.classes)}"]}
+        )
+    if artifact.system_id is None:
+        raise ValidationError("this artifact belongs to no system; sign-off follows the system's risk owners")
+
+
+def _new_version(signoff: ReleaseSignoff, *, target: str, change_class: str, now: datetime) -> int:
+    """Move a reclassified sign-off to a new version, voiding earlier decisions; returns how many were voided."""
+    if target == Status.NOT_REQUIRED and signoff.status in (Status.APPROVED, Status.REJECTED):
+        raise ValidationError(
+            f"{signoff.reference} was {signoff.get_status_display().lower()}; a decided sign-off never "
+            f"becomes not required. Classify it in a class that needs sign-off to start a new one."
+        )
+    signoff.ensure_can_move_to(target)
+    signoff.version += 1
+    return len(
+        decisions_void(
+            signoff.decisions.all(),
+            reason=f"reclassified as {change_class} (version {signoff.version})",
+            now=now,
+        )
+    )
+
+
 def release_classify(
     *,
     artifact: Artifact,
@@ -189,12 +217,7 @@ def release_classify(
     policy = release_policy()
     change_class = (change_class or "").strip().lower()
     reason = (reason or "").strip()
-    if change_class not in policy.classes:
-        raise ValidationError(
-            {"change_class": [f"unknown change class {change_class!r}; use one of {', '.join(policy.classes)}"]}
-        )
-    if artifact.system_id is None:
-        raise ValidationError("this artifact belongs to no system; sign-off follows the system's risk owners")
+    _ensure_classifiable(policy, change_class, artifact)
     environment = environment or sorted(policy.environments)[0]
     user = None if isinstance(actor, str) else actor
     from_ci = source == ReleaseSignoff.ClassSource.CI
@@ -264,23 +287,7 @@ def release_classify(
         )
         steps = chain(change_class)
         target = Status.PENDING if steps else Status.NOT_REQUIRED
-        if not created:
-            if target == Status.NOT_REQUIRED and signoff.status in (Status.APPROVED, Status.REJECTED):
-                raise ValidationError(
-                    f"{signoff.reference} was {signoff.get_status_display().lower()}; a decided sign-off never "
-                    f"becomes not required. Classify it in a class that needs sign-off to start a new one."
-                )
-            signoff.ensure_can_move_to(target)
-            signoff.version += 1
-            voided = len(
-                decisions_void(
-                    signoff.decisions.all(),
-                    reason=f"reclassified as {change_class} (version {signoff.version})",
-                    now=now,
-                )
-            )
-        else:
-            voided = 0
+        voided = 0 if created else _new_version(signoff, target=target, change_class=change_class, now=now)
         signoff.change_class, signoff.class_source = change_class, source
         signoff.artifact_digest = digest_now
         signoff.evidence_ids = [e.pk for e in evidence]

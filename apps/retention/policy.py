@@ -109,19 +109,10 @@ def _regex(value, what: str, bad) -> re.Pattern:
         raise bad(f"{what} is not a valid regular expression ({exc})") from None
 
 
-def parse_policy(text: str, *, source: str = "<string>") -> RetentionPolicy:
-    """Validate a retention policy document; ImproperlyConfigured naming what is wrong."""
-
-    def bad(message: str):
-        return ImproperlyConfigured(f"{WHAT} {source}: {message}")
-
-    doc = policy_toml(text, what=WHAT, source=source)
-    retention = doc.get("retention")
-    if not isinstance(retention, dict):
-        raise bad("the [retention] table is missing")
-    default_days = _days(retention.get("default_days"), "retention.default_days", bad)
+def _schedules(specs, bad) -> tuple[Schedule, ...]:
+    """The named retention schedules, in order; names are unique slugs and "default" is reserved."""
     schedules, names = [], set()
-    for i, spec in enumerate(retention.get("schedule") or [], start=1):
+    for i, spec in enumerate(specs, start=1):
         if not isinstance(spec, dict):
             raise bad(f"retention.schedule #{i} must be a table")
         name = spec.get("name")
@@ -142,8 +133,13 @@ def parse_policy(text: str, *, source: str = "<string>") -> RetentionPolicy:
                 frameworks=_strings(spec.get("frameworks"), f"retention.schedule {name}: frameworks", bad),
             )
         )
+    return tuple(schedules)
+
+
+def _redaction_rules(specs: dict, bad) -> dict[str, RedactionRule]:
+    """The redaction rules by name: each names its channels and the fields it redacts."""
     rules = {}
-    for name, spec in ((doc.get("redaction") or {}).get("rules") or {}).items():
+    for name, spec in specs.items():
         if not isinstance(spec, dict):
             raise bad(f"redaction.rules.{name} must be a table")
         channels = _strings(spec.get("channels"), f"redaction.rules.{name}.channels", bad)
@@ -162,7 +158,11 @@ def parse_policy(text: str, *, source: str = "<string>") -> RetentionPolicy:
         rules[name] = RedactionRule(
             name=name, description=str(spec.get("description", "")), channels=frozenset(channels), fields=tuple(fields)
         )
-    det = doc.get("detector") or {}
+    return rules
+
+
+def _detector(det: dict, bad) -> Detector:
+    """The secret detector: a size limit, named patterns, and what each pattern ignores."""
     max_bytes = det.get("max_bytes", 5_000_000)
     if not (isinstance(max_bytes, int) and max_bytes > 0):
         raise bad("detector.max_bytes must be a positive whole number")
@@ -172,11 +172,28 @@ def parse_policy(text: str, *, source: str = "<string>") -> RetentionPolicy:
         if k not in patterns:
             raise bad(f"detector.ignore.{k} names no pattern")
         ignore[k] = tuple(_regex(x, f"detector.ignore.{k}", bad) for x in _strings(v, f"detector.ignore.{k}", bad))
+    return Detector(max_bytes=max_bytes, patterns=patterns, ignore=ignore)
+
+
+def parse_policy(text: str, *, source: str = "<string>") -> RetentionPolicy:
+    """Validate a retention policy document; ImproperlyConfigured naming what is wrong."""
+
+    def bad(message: str):
+        return ImproperlyConfigured(f"{WHAT} {source}: {message}")
+
+    doc = policy_toml(text, what=WHAT, source=source)
+    retention = doc.get("retention")
+    if not isinstance(retention, dict):
+        raise bad("the [retention] table is missing")
+    default_days = _days(retention.get("default_days"), "retention.default_days", bad)
+    schedules = _schedules(retention.get("schedule") or [], bad)
+    rules = _redaction_rules((doc.get("redaction") or {}).get("rules") or {}, bad)
+    detector = _detector(doc.get("detector") or {}, bad)
     return RetentionPolicy(
         default_days=default_days,
-        schedules=tuple(schedules),
+        schedules=schedules,
         redaction=rules,
-        detector=Detector(max_bytes=max_bytes, patterns=patterns, ignore=ignore),
+        detector=detector,
         source=source,
         digest=hashlib.sha256(text.encode()).hexdigest(),
     )

@@ -92,7 +92,7 @@ def test_no_code_path_schedules_a_task_far_ahead_unless_the_database_backs_it():
         beat = DYNAMIC_COUNTDOWNS.get((path, function))
         assert beat, f"{path}:{function}: a computed countdown; name the beat job that backs it in this test"
         assert beat in settings.CELERY_BEAT_SCHEDULE
-    assert ("apps/policy/services.py", "_schedule_snapshot") in found, "the scan sees the code it should"
+    assert ("apps/policy/services/evaluation.py", "_schedule_snapshot") in found, "the scan sees the code it should"
 
 
 def test_long_retry_waits_only_where_a_beat_job_redoes_the_work():

@@ -9,9 +9,9 @@ from django.db import DatabaseError, connection, transaction
 from django.utils import timezone
 
 from apps.ledger.models import PendingEntry
-from apps.policy import services
 from apps.policy.models import ControlResult, ControlResultChange, ResultStatus, Rule
 from apps.policy.selectors import results_view
+from apps.policy.services import evaluation as evaluation_services
 from apps.policy.services import policy_evaluate, rule_save
 
 pytestmark = pytest.mark.django_db
@@ -124,7 +124,7 @@ def test_engineers_cannot_change_rules(engineer):
 
 
 def test_an_approved_exception_makes_a_failing_result_excepted(marketing, monkeypatch):
-    monkeypatch.setattr(services, "exception_covers", lambda control_id, system_id, artifact_id, at: 4242)
+    monkeypatch.setattr(evaluation_services, "exception_covers", lambda control_id, system_id, artifact_id, at: 4242)
     policy_evaluate()
     excepted = ControlResult.objects.filter(rule__key="sbom-for-deployed-image")
     assert excepted and all(r.status == ResultStatus.EXCEPTED and r.exception_id == 4242 for r in excepted)

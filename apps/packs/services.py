@@ -460,7 +460,6 @@ def _write_chunks(build: Build, content, meta: dict, rows, *, checkpoint_size: i
 
 def _pack_meta(pack, scope, content, checkpoint, key) -> dict:
     """What the report's pages say about the pack: scope, counts, the signed checkpoint and keys."""
-    from apps.ledger.verify import encode_hash
     from apps.packs import bundle
     from apps.packs.scope import period_label
 
@@ -491,7 +490,6 @@ def _pack_meta(pack, scope, content, checkpoint, key) -> dict:
 
 def _merge_report(build: Build, content, meta: dict, toc_parts: list, *, n_chunks: int) -> tuple[Path, int]:
     """Front matter with the table of contents, page numbers, outline and attachments, merged into report.pdf."""
-    from apps.ingest.blobs import blob_name, blob_open, blob_storage
     from apps.packs import render
 
     pack = build.pack

@@ -2,8 +2,8 @@
 the summary (what is accepted, for how long, what approving unblocks) without scrolling, then
 approves after step-up re-authentication and sees the decision recorded.
 
-The marketing site's release 2.4.0 is blocked only by its missing SBOM, failing three controls;
-two are already excepted, so approving the third lets the release through."""
+The marketing site's release 2.4.0 is blocked only by its missing SBOM, failing three controls
+(and those mapped from them); all but one are excepted, so approving it lets the release through."""
 
 from __future__ import annotations
 
@@ -12,11 +12,12 @@ from pathlib import Path
 
 import pytest
 
+from apps.evidence.models import Artifact
 from apps.exceptions.models import Approval, ExceptionRequest
 from apps.policy.services import policy_evaluate
 from tests.approvals.helpers import ledger_entries
 from tests.conftest import TEST_PASSWORD
-from tests.exceptions.test_decision_gate_impact import OTHER_SBOM_CONTROLS, approve, request_on
+from tests.exceptions.test_decision_gate_impact import RELEASE, approve, other_sbom_controls, request_on
 from tests.policy.conftest import marketing  # noqa: F401  (the fixture)
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
@@ -32,7 +33,7 @@ def critical(marketing, owners):  # noqa: F811
     system.engineering_owners.set([owners["engineer"]])
     site = {"system": system}
     policy_evaluate(system_ids=[system.pk])
-    for control in sorted(OTHER_SBOM_CONTROLS):
+    for control in sorted(other_sbom_controls(Artifact.objects.get(uri=RELEASE))):
         approve(request_on(control, site, owners), owners)
     policy_evaluate(system_ids=[system.pk])
     req = request_on("soc2-cc6-8", site, owners, rating=(5, 5))

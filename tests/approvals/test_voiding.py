@@ -30,7 +30,7 @@ def test_voiding_marks_only_live_decisions_and_returns_their_ids(world):  # noqa
 def test_both_clients_void_through_the_engine():
     """Reclassifying a release and editing an exception request void with the engine's function
     (their behaviour is tested in tests/releases and tests/exceptions)."""
-    import apps.exceptions.services as exceptions_services
+    import apps.exceptions.services.helpers as exceptions_services
     import apps.releases.services as releases_services
 
     assert exceptions_services.decisions_void is decisions_void

@@ -209,6 +209,9 @@ TABLE: list[tuple[str, str, str, tuple]] = [
      (DENY, OK, OK, OK, OK, OK, GONE, GONE)),
     ("api/v1/systems/<slug:slug>/production", "GET", "/api/v1/systems/{system}/production",
      (DENY, OK, OK, OK, OK, OK, GONE, GONE)),
+    # scoped like the artifact's page first; the world's artifact is a commit, so who may see it is told 400
+    ("api/v1/lineage/releases/<int:pk>/chain", "GET", "/api/v1/lineage/releases/{artifact}/chain",
+     (DENY, BAD, BAD, BAD, BAD, BAD, GONE, GONE)),
     ("api/v1/exceptions", "GET", "/api/v1/exceptions", (DENY, OK, OK, OK, OK, OK, OK, OK)),
     ("api/v1/exceptions/request", "POST", "/api/v1/exceptions/request", (DENY, DENY, BAD, BAD, BAD, DENY, DENY, DENY)),
     ("api/v1/exceptions/inbox", "GET", "/api/v1/exceptions/inbox", (DENY, DENY, OK, OK, DENY, DENY, DENY, DENY)),

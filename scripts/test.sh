@@ -11,4 +11,15 @@ if [ "${PORTAL_KEEP_SERVICES:-false}" != true ]; then
 fi
 set -a; eval "$(scripts/services.sh env test)"; set +a
 export PORTAL_PROFILE=test
-.venv/bin/python -m pytest "$@"
+# Two processes by default (pytest-xdist; tests/parallel.py gives each its own database, Redis database,
+# var directory and fault-stack ports). PORTAL_TEST_PROCESSES=1 runs serially (--pdb needs it); an
+# explicit -n/--numprocesses or -p no:xdist in the arguments wins.
+procs=${PORTAL_TEST_PROCESSES:-2}
+parallel=()
+if [ "$procs" -gt 1 ]; then
+  parallel=(-n "$procs" --dist loadgroup)
+  for arg in "$@"; do
+    case "$arg" in -n|-n[0-9]*|--numprocesses|--numprocesses=*|no:xdist|--pdb) parallel=() ;; esac
+  done
+fi
+.venv/bin/python -m pytest "${parallel[@]}" "$@"

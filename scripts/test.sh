@@ -17,7 +17,7 @@ export PORTAL_PROFILE=test
 procs=${PORTAL_TEST_PROCESSES:-2}
 parallel=()
 if [ "$procs" -gt 1 ]; then
-  parallel=(-n "$procs" --dist loadgroup)
+  parallel=(-n "$procs" --dist loadgroup --no-loadscope-reorder)
   for arg in "$@"; do
     case "$arg" in -n|-n[0-9]*|--numprocesses|--numprocesses=*|no:xdist|--pdb) parallel=() ;; esac
   done

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import subprocess
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 
@@ -83,3 +84,35 @@ def test_this_worker_runs_on_its_own_database_redis_database_and_var_directory(d
     assert settings.CELERY_BROKER_URL == settings.REDIS_URL
     assert Path(settings.VAR_DIR).name == parallel.WORKER
     assert Path(settings.STORAGES["evidence"]["OPTIONS"]["location"]).parent.name == parallel.WORKER
+
+
+class _Item:
+    def __init__(self, nodeid: str) -> None:
+        self.nodeid, self.marks = nodeid, []
+
+    def add_marker(self, mark) -> None:
+        self.marks.append(mark)
+
+
+def _modifyitems(dist: str, nodeids: list[str]) -> list[_Item]:
+    config = SimpleNamespace(option=SimpleNamespace(dist=dist))
+    items = [_Item(nodeid) for nodeid in nodeids]
+    hook = parallel.pytest_collection_modifyitems(config, items)
+    next(hook)  # the other hooks would order the items here
+    with pytest.raises(StopIteration):
+        hook.send(None)
+    return items
+
+
+def test_under_loadgroup_every_test_is_grouped_and_the_fault_group_goes_first():
+    items = _modifyitems("loadgroup", ["tests/a/test_a.py::t1", "tests/faults/test_f.py::t2", "tests/a/test_a.py::t3"])
+
+    assert [item.nodeid for item in items] == [
+        "tests/faults/test_f.py::t2", "tests/a/test_a.py::t1", "tests/a/test_a.py::t3"]
+    assert [item.marks[0].args for item in items] == [("faults",), ("tests/a/test_a.py",), ("tests/a/test_a.py",)]
+
+
+def test_a_serial_session_keeps_its_order_and_marks_nothing():
+    items = _modifyitems("no", ["tests/a/test_a.py::t1", "tests/faults/test_f.py::t2"])
+    assert [item.nodeid for item in items] == ["tests/a/test_a.py::t1", "tests/faults/test_f.py::t2"]
+    assert all(item.marks == [] for item in items)

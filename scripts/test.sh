@@ -11,10 +11,17 @@ if [ "${PORTAL_KEEP_SERVICES:-false}" != true ]; then
 fi
 set -a; eval "$(scripts/services.sh env test)"; set +a
 export PORTAL_PROFILE=test
-# Two processes by default (pytest-xdist; tests/parallel.py gives each its own database, Redis database,
-# var directory and fault-stack ports). PORTAL_TEST_PROCESSES=1 runs serially (--pdb needs it); an
-# explicit -n/--numprocesses or -p no:xdist in the arguments wins.
-procs=${PORTAL_TEST_PROCESSES:-2}
+# The whole suite runs in two processes (pytest-xdist; tests/parallel.py gives each its own database,
+# Redis database, var directory and fault-stack ports). Named test paths run serially: two processes
+# cost ~15-25 s more to start (two test databases), more than a small part gains. PORTAL_TEST_PROCESSES
+# sets the number either way (1: serially); an explicit -n/--numprocesses, -p no:xdist or --pdb wins.
+procs=${PORTAL_TEST_PROCESSES:-}
+if [ -z "$procs" ]; then
+  procs=2
+  for arg in "$@"; do
+    [ -e "${arg%%::*}" ] && procs=1
+  done
+fi
 parallel=()
 if [ "$procs" -gt 1 ]; then
   parallel=(-n "$procs" --dist loadgroup --no-loadscope-reorder)

@@ -20,11 +20,16 @@ case "$profile" in
   test) pg_port=$((25442 + slot * 10)); redis_port=$((26389 + slot * 10)) ;;
   bench) pg_port=$((25502 + slot * 10)); redis_port=$((26449 + slot * 10)) ;;
   # tests/faults stops and restarts these mid-test, so they are never the shared test services.
-  # Ports end in 7 and 4: never those of run/test/bench (which end in 2 and 9) in any slot.
-  fault) pg_port=$((25437 + slot * 10)); redis_port=$((26374 + slot * 10)) ;;
+  # PORTAL_FAULT_LANE (0-2) is the pytest-xdist worker's (tests/parallel.py): each has its own pair.
+  # Ports end in 7-9 and 4-6: never those of run/test/bench (which end in 2 and 9) in any slot.
+  fault)
+    lane=${PORTAL_FAULT_LANE:-0}
+    case "$lane" in 0|1|2) ;; *) echo "PORTAL_FAULT_LANE must be 0, 1 or 2" >&2; exit 2 ;; esac
+    pg_port=$((25437 + slot * 10 + lane)); redis_port=$((26374 + slot * 10 + lane)) ;;
   *) echo "unknown profile $profile" >&2; exit 2 ;;
 esac
 var="$root/var/$profile${PORTAL_SLOT:+-$slot}"
+[ "$profile" = fault ] && [ "${lane:-0}" != 0 ] && var="$var-lane$lane"
 pgdata="$var/pg/data"
 pgsock="$var/pg/sock"
 db=portal

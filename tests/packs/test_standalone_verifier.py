@@ -113,7 +113,7 @@ def test_a_good_pack_is_ok_only_against_pinned_keys(pack_zip, portal_verifier, k
 
     unpinned = run_verifier(portal_verifier, pack_zip, where=tmp_path)
     assert unpinned.returncode == 2, unpinned.stdout + unpinned.stderr
-    assert "OK" not in unpinned.stdout
+    assert "OK:" not in unpinned.stdout
     assert "UNVERIFIED: the manifest signature: signed by compliance-portal.local/ledger+" in unpinned.stdout
     assert "pin a key with --trusted-key or --keys-url" in unpinned.stdout
 
@@ -122,11 +122,11 @@ def test_a_forged_pack_resigned_with_a_new_key_never_prints_ok(pack_zip, portal_
     _forge(pack_zip)
     unpinned = run_verifier(portal_verifier, pack_zip, where=tmp_path)
     assert unpinned.returncode == 2, unpinned.stdout + unpinned.stderr
-    assert "OK" not in unpinned.stdout + unpinned.stderr
+    assert "OK:" not in unpinned.stdout + unpinned.stderr
 
     pinned = run_verifier(portal_verifier, pack_zip, "--keys-file", keys_file, where=tmp_path)
     assert pinned.returncode == 1, pinned.stdout + pinned.stderr
-    assert "OK" not in pinned.stdout
+    assert "OK:" not in pinned.stdout
     assert "FAILED: manifest.dsse.json: no signature by a trusted key" in pinned.stderr
 
 
@@ -136,7 +136,7 @@ def test_a_patched_verifier_inside_a_forged_pack_changes_nothing(pack_zip, porta
     assert "verify_pack.py" not in zipfile.ZipFile(io.BytesIO(_BUILT["zip"])).namelist()  # packs carry no verifier
     result = run_verifier(portal_verifier, pack_zip, "--keys-file", keys_file, where=tmp_path)
     assert result.returncode == 1
-    assert "OK" not in result.stdout
+    assert "OK:" not in result.stdout
 
 
 def test_keys_json_is_public_and_keeps_rotated_keys(client, settings):
@@ -188,7 +188,7 @@ def test_an_entry_proof_from_the_entry_page_verifies_only_against_a_pinned_key(
     assert pinned.returncode == 0, pinned.stdout + pinned.stderr
     assert f"OK: entry {entry.index} is included" in pinned.stdout
     unpinned = run_verifier(portal_verifier, path, where=tmp_path)
-    assert unpinned.returncode == 2 and "OK" not in unpinned.stdout, unpinned.stdout + unpinned.stderr
+    assert unpinned.returncode == 2 and "OK:" not in unpinned.stdout, unpinned.stdout + unpinned.stderr
 
     tampered = json.loads(bundle.content)
     tampered["entry"] = tampered["entry"].replace('"n":2', '"n":3')

@@ -42,37 +42,35 @@ def _stacked_layout(title: str, rows: int) -> dict:
     }
 
 
+def _framework_bars(frameworks, series, colours: dict, title: str) -> dict:
+    """Stacked horizontal bars, one per framework, one trace per (key, attribute, name) of `series`."""
+    labels = [f.title if len(f.title) <= 38 else f.code.upper() for f in frameworks]
+    data = [
+        {
+            "type": "bar",
+            "orientation": "h",
+            "name": name,
+            "y": labels,
+            "x": [getattr(f, attr) for f in frameworks],
+            "marker": {"color": colours[key]},
+            "hovertemplate": "%{y}: %{x} controls " + name.lower() + "<extra></extra>",
+        }
+        for key, attr, name in series
+    ]
+    return {"data": data, "layout": {**_LAYOUT, **_stacked_layout(title, len(frameworks))}, "config": _CONFIG}
+
+
 def coverage_by_framework(frameworks) -> dict:
     """Stacked horizontal bars: per framework, every control by status (counted over systems), with the
     controls that have no applicable result as "Not assessed", apart from failing and never as passing."""
-    labels = [f.title if len(f.title) <= 38 else f.code.upper() for f in frameworks]
-    data = []
-    for status, attr, name in (
+    series = (
         ("pass", "passing", "Passing"),
         ("excepted", "excepted", "Excepted"),
         ("missing", "missing", "Missing evidence"),
         ("fail", "failing", "Failing"),
         ("not-assessed", "not_assessed", "Not assessed"),
-    ):
-        data.append(
-            {
-                "type": "bar",
-                "orientation": "h",
-                "name": name,
-                "y": labels,
-                "x": [getattr(f, attr) for f in frameworks],
-                "marker": {"color": STATUS_COLOURS[status]},
-                "hovertemplate": "%{y}: %{x} controls " + name.lower() + "<extra></extra>",
-            }
-        )
-    return {
-        "data": data,
-        "layout": {
-            **_LAYOUT,
-            **_stacked_layout("Controls by status, per framework", len(frameworks)),
-        },
-        "config": _CONFIG,
-    }
+    )
+    return _framework_bars(frameworks, series, STATUS_COLOURS, "Controls by status, per framework")
 
 
 ASSESSMENT_COLOURS = {"automated": "#1f4e8c", "both": "#00838f", "manual": "#6a1b9a", "none": "#c9ced4"}
@@ -82,33 +80,13 @@ def assessment_by_framework(frameworks) -> dict:
     """Stacked horizontal bars: per framework, every control (counted over systems) by how it is assessed:
     rules only, rules and manual evidence, manual evidence only, or neither (not assessed)."""
     shown = [f for f in frameworks if f.both is not None]  # past rollups without the split are left out
-    labels = [f.title if len(f.title) <= 38 else f.code.upper() for f in shown]
-    data = []
-    for key, attr, name in (
+    series = (
         ("automated", "automated_only", "Automated (rules)"),
         ("both", "both", "Automated and manual"),
         ("manual", "manual_only", "Manual (documents)"),
         ("none", "unmapped", "Neither"),
-    ):
-        data.append(
-            {
-                "type": "bar",
-                "orientation": "h",
-                "name": name,
-                "y": labels,
-                "x": [getattr(f, attr) for f in shown],
-                "marker": {"color": ASSESSMENT_COLOURS[key]},
-                "hovertemplate": "%{y}: %{x} controls " + name.lower() + "<extra></extra>",
-            }
-        )
-    return {
-        "data": data,
-        "layout": {
-            **_LAYOUT,
-            **_stacked_layout("How controls are assessed, per framework", len(shown)),
-        },
-        "config": _CONFIG,
-    }
+    )
+    return _framework_bars(shown, series, ASSESSMENT_COLOURS, "How controls are assessed, per framework")
 
 
 def coverage_trend(trend: dict[str, list], *, title: str) -> dict:

@@ -37,6 +37,9 @@ BEST_EFFORT = {
 DYNAMIC_COUNTDOWNS = {
     ("apps/packs/services.py", "_enqueue_build"): "pack-sweep",
     ("apps/packs/tasks.py", "pack_build"): "pack-sweep",  # PackBusy.retry_in: until the lease lapses
+    # A registry notification's debounced sync (PORTAL_OCI_SYNC_DEBOUNCE, 30 s by default): the
+    # notifications are receipts already; a lost sync is redone by the source's next due sync.
+    ("apps/connectors/services.py", "source_sync_queue"): "source-sync-due",
 }
 
 

@@ -29,8 +29,8 @@ $(ASSETS): package-lock.json
 run: venv
 	@scripts/run.sh
 
-## make test: the whole suite against real PostgreSQL, Redis, Celery worker and Chromium, in two
-## processes (PORTAL_TEST_PROCESSES=1: serially; see README "Tests").
+## make test: the whole suite against real PostgreSQL, Redis, Celery worker and Chromium, serially
+## (PORTAL_TEST_PROCESSES=2: two xdist processes, opt-in; see README "Tests").
 test: venv
 	@scripts/test.sh $(ARGS)
 

@@ -221,7 +221,10 @@ def celery_worker(_session_worker):
         yield proc
     finally:
         _module_workers.remove(proc)
+        # Drained, then stopped: the next module flushes Redis, which also drops the queue bindings a
+        # parked worker declared, so a woken worker received nothing; each module starts its own.
         _session_worker.park()
+        _session_worker.stop()
 
 
 @pytest.fixture

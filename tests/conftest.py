@@ -138,10 +138,10 @@ PARKED_QUEUE = f"test-parked-{os.getpid()}"
 
 
 class SessionWorker:
-    """One real `celery worker` process for the whole session, started by the first module that asks
-    for it. Starting one costs seconds (Django and every app imported), so modules share it; it consumes
-    the test queues only while such a module runs (add_consumer / cancel_consumer) and is parked on a
-    queue nobody sends to in between, so other tests' tasks stay queued as if no worker ran."""
+    """The real `celery worker` process of the module that runs now (`celery_worker` starts it and,
+    at the module's end, drains and stops it). It also consumes a parked queue nobody sends to; a
+    worker kept parked across modules received nothing after the next module's Redis flush removed
+    its queue bindings, so none is kept."""
 
     def __init__(self, db_name: str, db_blocker) -> None:
         self.env = _worker_env(db_name)

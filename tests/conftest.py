@@ -286,7 +286,7 @@ def running_celery_worker(env: dict, *, name: str, queues: str):
     """Start `celery worker` (solo pool) with `env`, wait until it answers a ping, stop it after."""
     from compliance_portal.celery import app
 
-    log = open(ROOT / "var" / f"celery-worker-{name}-{os.getpid()}.log", "w")  # noqa: SIM115
+    log = open(ROOT / "var" / f"celery-worker-{name}-{os.getpid()}.log", "a")  # noqa: SIM115
     hostname = f"{name}-{os.getpid()}@{socket.gethostname()}"
     proc = subprocess.Popen(
         [sys.executable, "-m", "celery", "-A", "compliance_portal", "worker", "--pool", "solo",

@@ -40,6 +40,7 @@ DYNAMIC_COUNTDOWNS = {
     # A registry notification's debounced sync (PORTAL_OCI_SYNC_DEBOUNCE, 30 s by default): the
     # notifications are receipts already; a lost sync is redone by the source's next due sync.
     ("apps/connectors/services.py", "source_sync_queue"): "source-sync-due",
+    ("apps/connectors/services.py", "registry_sync_debounced"): "source-sync-due",
 }
 
 

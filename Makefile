@@ -29,8 +29,8 @@ $(ASSETS): package-lock.json
 run: venv
 	@scripts/run.sh
 
-## make test: the whole suite against real PostgreSQL, Redis, Celery worker and Chromium, serially
-## (PORTAL_TEST_PROCESSES=2: two xdist processes, opt-in; see README "Tests").
+## make test: the whole suite against real PostgreSQL, Redis, Celery worker and Chromium: the fast lane
+## in two xdist processes, then the slow lane in one (see README "Tests"); ARGS with a path runs just that.
 test: venv
 	@scripts/test.sh $(ARGS)
 

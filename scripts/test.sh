@@ -11,12 +11,22 @@ if [ "${PORTAL_KEEP_SERVICES:-false}" != true ]; then
 fi
 set -a; eval "$(scripts/services.sh env test)"; set +a
 export PORTAL_PROFILE=test
-# The suite runs serially by default. PORTAL_TEST_PROCESSES=2 runs it in two pytest-xdist processes
-# (tests/parallel.py gives each its own database, Redis database, var directory and fault-stack ports);
-# on this 2-core machine that saved ~1.5 of ~12.5 minutes, and three tests that wait on the Celery
-# worker (tests/policy/test_gate_worker.py, test_rule_dry_run_worker.py, tests/ingest/test_connectors_mlflow.py)
-# still time out under it, so it is not the default. An explicit -n/--numprocesses, -p no:xdist or --pdb wins.
-procs=${PORTAL_TEST_PROCESSES:-1}
+# With no selection of its own (no path, node id, -m or -k), the whole suite runs as two pytest sessions:
+# the fast lane (no real process or server but PostgreSQL and Redis) in PORTAL_TEST_PROCESSES pytest-xdist
+# processes (2 by default; tests/parallel.py gives each its own database, Redis database and var directory),
+# then the slow lane (marker `slow`: Celery workers, Chromium, live servers, the fault stack) in one fresh
+# process. The slow lane's own process keeps what a thousand fast tests leave in the pytest process (Celery's
+# and kombu's connection state, threads, module globals) away from the tests that wait on a real worker.
+# With a selection, one pytest session runs it, serially unless -n is given.
+procs=${PORTAL_TEST_PROCESSES:-2}
+selected=false
+for arg in "$@"; do
+  case "$arg" in -m|-m*|-k|-k*|--deselect*|@*|tests|tests/*|*.py|*::*) selected=true ;; esac
+done
+pytest=(.venv/bin/python -m pytest)
+if [ "$selected" = true ]; then
+  "${pytest[@]}" "$@"; exit $?
+fi
 parallel=()
 if [ "$procs" -gt 1 ]; then
   parallel=(-n "$procs" --dist loadgroup --no-loadscope-reorder)
@@ -24,4 +34,9 @@ if [ "$procs" -gt 1 ]; then
     case "$arg" in -n|-n[0-9]*|--numprocesses|--numprocesses=*|no:xdist|--pdb) parallel=() ;; esac
   done
 fi
-.venv/bin/python -m pytest "${parallel[@]}" "$@"
+status=0
+echo "make test: the fast lane (${procs} process(es))"
+"${pytest[@]}" -m "not slow" "${parallel[@]}" "$@" || status=$?
+echo "make test: the slow lane (one process)"
+"${pytest[@]}" -m slow "$@" || status=$((status ? status : $?))
+exit "$status"

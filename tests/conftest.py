@@ -216,6 +216,7 @@ def celery_worker(_session_worker):
     # What earlier tests queued, cached or rate-limited goes: the module starts from an empty Redis.
     redis.Redis.from_url(settings.REDIS_URL).flushdb()
     proc = _session_worker.consume()
+    _assert_the_worker_receives(_session_worker.hostname)
     _module_workers.append(proc)
     try:
         yield proc
@@ -225,6 +226,44 @@ def celery_worker(_session_worker):
         # parked worker declared, so a woken worker received nothing; each module starts its own.
         _session_worker.park()
         _session_worker.stop()
+
+
+def _assert_the_worker_receives(hostname: str, timeout: float = 30.0) -> None:
+    """Send a no-op task (Celery's own `celery.accumulate`) to each test queue from this process and wait
+    until the worker has run them: a module whose messages go nowhere fails here, naming why, instead of
+    in a test waiting for a parse that never comes."""
+    import threading
+
+    import redis
+    from django.conf import settings
+
+    from compliance_portal.celery import app
+
+    def ran() -> int:
+        stats = app.control.inspect(destination=[hostname], timeout=1.0).stats() or {}
+        return stats.get(hostname, {}).get("total", {}).get("celery.accumulate", 0)
+
+    before = ran()
+    errors = []
+    for queue in QUEUES:
+        try:
+            app.send_task("celery.accumulate", args=(queue,), queue=queue, retry=False)
+        except Exception as exc:  # noqa: BLE001 - reported below
+            errors.append(f"{queue}: {exc!r}")
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and not errors:
+        if ran() >= before + len(QUEUES):
+            return
+        time.sleep(0.2)
+    broker = redis.Redis.from_url(settings.CELERY_BROKER_URL)
+    pool = app.pool
+    raise RuntimeError(
+        f"the test worker did not run what this process sent: publish errors {errors}, ran {ran() - before}; "
+        f"broker keys {sorted(k.decode() for k in broker.keys('*'))[:20]}, "
+        f"queue lengths { {q: broker.llen(q) for q in QUEUES} }, eager {app.conf.task_always_eager}, "
+        f"broker {app.conf.broker_url!r}, pool {type(pool).__name__} limit {getattr(pool, 'limit', '?')}, "
+        f"threads {[t.name for t in threading.enumerate()]}"
+    )
 
 
 @pytest.fixture

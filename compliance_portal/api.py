@@ -1,7 +1,17 @@
 """API conventions shared by every app: errors are {"error": "<what is wrong>"}, mapped here once."""
 
+import logging
+
+from django.core.exceptions import ValidationError as DjangoValidationError
+from django.http import HttpResponseServerError, JsonResponse
+from django.template import loader
+from django.views.defaults import bad_request as django_bad_request
+from django.views.defaults import page_not_found
+from django.views.defaults import permission_denied as django_permission_denied
 from rest_framework import parsers
 from rest_framework.exceptions import APIException, ParseError, ValidationError
+
+from apps.common.states import InvalidTransition
 
 # No document any endpoint takes nests deeper than this (OSCAL catalogs: about 10 levels). Deeper
 # JSON is refused with a 400 rather than handed to code that recurses (serializers, canonical JSON).
@@ -65,10 +75,6 @@ def domain_error(exc):
     InvalidTransition -> 409; Django's ValidationError -> 400 (per field when it has fields).
     Django's PermissionDenied (403) and Http404 (404) DRF's own handler maps already.
     """
-    from django.core.exceptions import ValidationError as DjangoValidationError
-
-    from apps.common.states import InvalidTransition
-
     if isinstance(exc, InvalidTransition):
         return Conflict(str(exc))
     if isinstance(exc, DjangoValidationError):
@@ -80,7 +86,7 @@ def domain_error(exc):
 
 def exception_handler(exc, context):
     """DRF's handler, reshaped to the contract's error body, with the services' errors mapped (domain_error)."""
-    from rest_framework.response import Response
+    from rest_framework.response import Response  # noqa: PLC0415 - as rest_framework.views below
 
     body = refusal_body(exc)
     if body is not None:
@@ -88,7 +94,7 @@ def exception_handler(exc, context):
     exc = domain_error(exc)
     # Imported here: rest_framework.views reads DEFAULT_PARSER_CLASSES, which names this module's
     # JSONParser, so importing it at the top is a cycle whenever this module is imported first.
-    from rest_framework.views import exception_handler as drf_exception_handler
+    from rest_framework.views import exception_handler as drf_exception_handler  # noqa: PLC0415 - see above
 
     response = drf_exception_handler(exc, context)
     if response is not None:
@@ -108,9 +114,6 @@ def _is_api(request) -> bool:
 
 def not_found(request, exception=None):
     """404: no route, or an object that does not exist or is outside what the user may see."""
-    from django.http import JsonResponse
-    from django.views.defaults import page_not_found
-
     if _is_api(request):
         return JsonResponse({"error": f"no API endpoint at {request.path[:200]}"}, status=404)
     return page_not_found(request, exception)
@@ -118,9 +121,6 @@ def not_found(request, exception=None):
 
 def permission_denied(request, exception=None):
     """403: the page exists and the user may not use it."""
-    from django.http import JsonResponse
-    from django.views.defaults import permission_denied as django_permission_denied
-
     if _is_api(request):
         return JsonResponse({"error": str(exception or "") or "not allowed"}, status=403)
     return django_permission_denied(request, exception)
@@ -128,9 +128,6 @@ def permission_denied(request, exception=None):
 
 def bad_request(request, exception=None):
     """400 raised outside a view's own handling (e.g. a suspicious request)."""
-    from django.http import JsonResponse
-    from django.views.defaults import bad_request as django_bad_request
-
     if _is_api(request):
         return JsonResponse({"error": "bad request"}, status=400)
     return django_bad_request(request, exception)
@@ -138,11 +135,6 @@ def bad_request(request, exception=None):
 
 def server_error(request):
     """500: with the navigation when the page can still be drawn with the request, else a bare one."""
-    import logging
-
-    from django.http import HttpResponseServerError, JsonResponse
-    from django.template import loader
-
     if _is_api(request):
         return JsonResponse({"error": "internal server error"}, status=500)
     try:

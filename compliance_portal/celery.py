@@ -21,7 +21,7 @@ class HeartbeatScheduler(PersistentScheduler):
     def tick(self, *args, **kwargs):
         # Imported here: `python -m compliance_portal.heartbeat` loads this package (and so this
         # module) first, and must find the heartbeat module not yet imported.
-        from compliance_portal.heartbeat import heartbeat_touch
+        from compliance_portal.heartbeat import heartbeat_touch  # noqa: PLC0415 - see above
 
         heartbeat_touch("beat")
         return super().tick(*args, **kwargs)
@@ -31,9 +31,9 @@ class HeartbeatScheduler(PersistentScheduler):
 def logging_from_settings(**kwargs):
     """Worker and beat log through settings.LOGGING (JSON lines with the task id in prod) instead of
     Celery's own plain-text set-up: with a receiver for this signal Celery configures nothing."""
-    from logging.config import dictConfig
+    from logging.config import dictConfig  # noqa: PLC0415 - loaded with the settings, before Django's apps
 
-    from django.conf import settings
+    from django.conf import settings  # noqa: PLC0415 - loaded with the settings, before Django's apps
 
     dictConfig(settings.LOGGING)
 
@@ -49,7 +49,7 @@ def _task_clock_start(task_id=None, **kwargs):
 @signals.task_postrun.connect
 def _task_clock_stop(task_id=None, task=None, state=None, **kwargs):
     """One line per task slower than PORTAL_SLOW_TASK_SECONDS (failures get Celery's error line)."""
-    from django.conf import settings
+    from django.conf import settings  # noqa: PLC0415 - loaded with the settings, before Django's apps
 
     started = _task_started.pop(task_id, None)
     if started is None:

@@ -36,13 +36,13 @@ logconfig_dict = _settings.LOGGING
 def post_worker_init(worker):
     """Batch parse messages in web workers (apps/ingest/dispatch.py): a Celery publish per accepted
     delivery costs as much CPU as a large part of the accept itself."""
-    from apps.ingest.dispatch import dispatch_batching_start
+    from apps.ingest.dispatch import dispatch_batching_start  # noqa: PLC0415 - gunicorn reads this file before Django is set up
 
     dispatch_batching_start()
 
 
 def worker_exit(server, worker):
     """Send the parse messages still queued in this worker before it goes (graceful stop, restart)."""
-    from apps.ingest.dispatch import dispatch_batching_stop
+    from apps.ingest.dispatch import dispatch_batching_stop  # noqa: PLC0415 - gunicorn reads this file before Django is set up
 
     dispatch_batching_stop()

@@ -48,7 +48,7 @@ def _task_of(record: logging.LogRecord) -> tuple[str, str]:
     data = getattr(record, "data", None)
     if isinstance(data, dict) and data.get("id"):
         return str(data["id"]), str(data.get("name", "-"))
-    from celery import current_task
+    from celery import current_task  # noqa: PLC0415 - the settings load this module, before Django and Celery
 
     task = current_task._get_current_object() if current_task else None
     if task is not None and task.request.id:
@@ -127,7 +127,7 @@ class GunicornLogger(_GunicornLogger):
         return True
 
     def access(self, resp, req, environ, request_time):
-        from django.conf import settings
+        from django.conf import settings  # noqa: PLC0415 - the settings load this module, before Django and Celery
 
         path = environ.get("PATH_INFO", "")
         if settings.PORTAL_ACCESS_LOG_SKIP and path.startswith(settings.PORTAL_ACCESS_LOG_SKIP):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from io import BytesIO
 
 import qrcode
@@ -22,8 +23,6 @@ MFA_ENROLLED_KEY = "portal_mfa_enrolled"
 def mfa_remember_enrolment(sender, request, user, **kwargs) -> None:
     """user_logged_in receiver: note in the session whether this user has to verify a second factor."""
     if hasattr(request, "session"):
-        import time
-
         request.session[MFA_ENROLLED_KEY] = user_has_device(user)
         request.session["portal_last_seen"] = int(time.time())  # the idle clock starts at sign-in
 

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
+from django.conf import settings
+from django.core.mail import send_mail
 from django.db import transaction
 from django.db.models import QuerySet
 from django.utils import timezone
@@ -27,7 +29,7 @@ def notification_send(*, recipients: Iterable[User], title: str, body: str = "",
     )
     ids = [row.pk for row in rows if row.recipient.email]
     if ids:
-        from apps.accounts.tasks import notification_email as notification_email_task
+        from apps.accounts.tasks import notification_email as notification_email_task  # noqa: PLC0415 - circular: apps.accounts.tasks imports this module
 
         transaction.on_commit(lambda: notification_email_task.delay(ids), robust=True)
     return rows
@@ -35,8 +37,6 @@ def notification_send(*, recipients: Iterable[User], title: str, body: str = "",
 
 def notification_email(*, notification_ids: list[int], base_url: str = "") -> int:
     """Send the e-mails of these notifications; returns how many were sent."""
-    from django.conf import settings
-    from django.core.mail import send_mail
 
     sent = 0
     for note in Notification.objects.filter(pk__in=notification_ids).select_related("recipient"):

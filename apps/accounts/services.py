@@ -5,7 +5,9 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from django.contrib.auth.models import Group, Permission
+from django.contrib.sessions.models import Session
 from django.db import transaction
+from django.utils import timezone
 
 from apps.accounts.models import User
 from apps.accounts.roles import ROLE_PERMISSIONS, Role
@@ -85,8 +87,6 @@ def user_create(
 
 def sessions_clear() -> int:
     """Remove expired sessions; returns how many were removed."""
-    from django.contrib.sessions.models import Session
-    from django.utils import timezone
 
     deleted, _ = Session.objects.filter(expire_date__lt=timezone.now()).delete()
     return deleted

@@ -1,10 +1,13 @@
 from celery import shared_task
+from django.conf import settings
+
+from apps.accounts.notifications import notification_email as send
+from apps.accounts.services import sessions_clear as clear
 
 
 @shared_task(acks_late=True, time_limit=300, soft_time_limit=290)
 def sessions_clear() -> None:
     """Delete expired sessions (beat, hourly): an ended session leaves no usable row."""
-    from apps.accounts.services import sessions_clear as clear
 
     clear()
 
@@ -13,8 +16,6 @@ def sessions_clear() -> None:
              time_limit=120, soft_time_limit=110)
 def notification_email(notification_ids: list[int]) -> None:
     """E-mail notifications (SMTP errors are OSErrors: retried with backoff)."""
-    from django.conf import settings
 
-    from apps.accounts.notifications import notification_email as send
 
     send(notification_ids=notification_ids, base_url=settings.PORTAL_BASE_URL)

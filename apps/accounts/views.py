@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from base64 import b32encode
+
 from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
 from django.shortcuts import redirect, render
@@ -48,8 +50,6 @@ def mfa_setup(request):
 
 
 def _base32(device) -> str:
-    from base64 import b32encode
-
     return b32encode(device.bin_key).decode().rstrip("=")
 
 

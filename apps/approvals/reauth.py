@@ -18,6 +18,7 @@ from django.conf import settings
 from django.contrib.auth import authenticate
 from django.core.exceptions import PermissionDenied
 from django.utils import timezone
+from django_otp import devices_for_user
 
 from apps.approvals.refusals import reauth_failure_record
 
@@ -32,14 +33,11 @@ def user_needs_otp(user) -> bool:
     """True when django-otp is installed and the user has a confirmed device."""
     if not otp_available():
         return False
-    from django_otp import devices_for_user
 
     return any(True for _ in devices_for_user(user, confirmed=True))
 
 
 def _otp_ok(user, token: str) -> bool:
-    from django_otp import devices_for_user
-
     token = (token or "").strip()
     if not token:
         return False

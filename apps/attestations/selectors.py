@@ -7,6 +7,7 @@ from collections import defaultdict
 from datetime import datetime
 
 from django.db.models import Q
+from django.http import Http404
 from django.utils import timezone
 
 from apps.accounts.scoping import scope_by_system
@@ -116,8 +117,6 @@ def document_list_for_user(*, user):
 
 
 def document_get_for_user(*, user, pk: int) -> ManualDocument:
-    from django.http import Http404
-
     document = document_list_for_user(user=user).filter(pk=pk).first()
     if document is None:
         raise Http404("No such document, or you may not see it.")

@@ -23,6 +23,7 @@ from django.utils import timezone
 
 from apps.connectors import CONNECTORS, ConnectorError, Document
 from apps.connectors.models import SyncRun
+from apps.connectors.tasks import source_sync as source_sync_task
 from apps.formats import ParseError, normalize_subject
 from apps.ingest.crypto import SecretUnreadable, secret_decrypt, secret_encrypt
 from apps.ingest.models import Source
@@ -237,7 +238,6 @@ def source_sync_due(*, now: datetime | None = None) -> list[int]:
     """Beat: reap dead runs, queue a sync of every due source (after commit); returns their ids."""
     sync_runs_reap(now=now)
     ids = sources_due(now=now)
-    from apps.connectors.tasks import source_sync as source_sync_task
 
     for source_id in ids:
         source_sync_task.delay(source_id, SyncRun.Trigger.SCHEDULE)
@@ -246,14 +246,12 @@ def source_sync_due(*, now: datetime | None = None) -> list[int]:
 
 def source_sync_soon(*, source_id: int, trigger: str = SyncRun.Trigger.WEBHOOK) -> None:
     """Queue a sync after the current transaction commits (a webhook said something changed)."""
-    from apps.connectors.tasks import source_sync as source_sync_task
 
     transaction.on_commit(lambda: source_sync_task.delay(source_id, trigger), robust=True)
 
 
 def source_sync_queue(*, source_id: int, trigger: str, repositories: list[str], countdown: int) -> None:
     """Send a sync of these repositories of a source to the queue, to run in `countdown` seconds."""
-    from apps.connectors.tasks import source_sync as source_sync_task
 
     source_sync_task.apply_async((source_id, trigger), {"repositories": repositories}, countdown=countdown)
 

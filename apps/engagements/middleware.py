@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 
 from apps.accounts.scoping import is_scoped_auditor
+from apps.engagements.services import engagement_access_record
 
 logger = logging.getLogger(__name__)
 
@@ -24,8 +25,6 @@ class AuditorAccessLogMiddleware:
         response = self.get_response(request)
         user = getattr(request, "user", None)
         if user is not None and is_scoped_auditor(user):
-            from apps.engagements.services import engagement_access_record
-
             attachment = "attachment" in response.get("Content-Disposition", "")
             query = request.META.get("QUERY_STRING", "")
             engagement_access_record(

@@ -13,6 +13,7 @@ from django.shortcuts import get_object_or_404
 from django.utils import timezone
 
 from apps.accounts.scoping import is_scoped_auditor, scope_by_system, scope_evidence
+from apps.evidence.lineage import scope_lineage_edges
 from apps.evidence.models import Artifact, Evidence, EvidenceRecord, EvidenceSubject, LineageEdge
 from apps.formats import ParseError, normalize_subject
 from apps.inventory.models import System
@@ -306,7 +307,6 @@ def artifact_lineage(artifact: Artifact, *, user=None, limit: int = 100) -> dict
 
     With `user`, only the edges that user may follow (the lineage walks' rule; an auditor never
     sees a neighbour outside their engagements' systems and windows)."""
-    from apps.evidence.lineage import scope_lineage_edges
 
     upstream, downstream = artifact.upstream_edges.all(), artifact.downstream_edges.all()
     if user is not None:

@@ -21,11 +21,13 @@ from apps.accounts.scoping import can_see_system, is_read_only
 from apps.approvals.slots import (  # noqa: F401  (EXECUTIVE_GROUP, is_executive: the engine's, re-exported)
     EXECUTIVE_GROUP,
     Slot,
+    chain_blockers,
     holds_slot,
     is_executive,
     place_for,
     slot_candidates,
 )
+from apps.exceptions.models import Approval
 from apps.exceptions.tiers import tier_policy
 
 
@@ -36,7 +38,6 @@ def chain_for(req) -> tuple[str, ...]:
 
 def live_approvals(req) -> list:
     """Approvals that count: not voided, of the current version and digest, decision approve."""
-    from apps.exceptions.models import Approval
 
     digest = req.digest()
     return [
@@ -90,7 +91,6 @@ def ensure_can_decide(user, req, *, decision: str, slot: str | None = None) -> s
 
     Among the open slots the user could fill, the one that keeps the chain completable (or
     `slot`, when they chose it and it does not make the chain impossible)."""
-    from apps.exceptions.models import Approval
 
     if not getattr(user, "is_authenticated", False):
         raise PermissionDenied("Sign in to decide on exceptions.")
@@ -129,7 +129,6 @@ def ensure_can_decide(user, req, *, decision: str, slot: str | None = None) -> s
 
 def chain_stuck_reason(req) -> str:
     """Why nobody eligible remains to complete this pending request's chain ('' when someone does)."""
-    from apps.approvals.slots import chain_blockers
 
     taken = {a.slot for a in live_approvals(req)}
     decided = req.approvals.filter(voided_at__isnull=True).values_list("approver_id", flat=True)

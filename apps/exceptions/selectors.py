@@ -6,7 +6,8 @@ from collections import Counter, defaultdict
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
-from django.db.models import F, Q, QuerySet
+from django.contrib.postgres.aggregates import ArrayAgg
+from django.db.models import Count, F, Max, Q, QuerySet
 from django.shortcuts import get_object_or_404
 from django.utils import timezone
 
@@ -19,13 +20,16 @@ from apps.accounts.scoping import (
     scope_interval,
     visible_framework_codes,
 )
+from apps.approvals.expiry import days_left_phrase, expiry_day
 from apps.approvals.slots import can_use_inbox  # noqa: F401  (the engine's, re-exported for callers here)
 from apps.evidence.models import Evidence
-from apps.exceptions.chain import EXECUTIVE_GROUP
+from apps.exceptions.chain import EXECUTIVE_GROUP, chain_stuck_reason, open_slots_for
 from apps.exceptions.findings import findings_of, findings_total
 from apps.exceptions.models import Approval, ExceptionMetricSnapshot, ExceptionRequest
-from apps.exceptions.tiers import Slot, Tier
-from apps.policy.models import ControlResult, ResultStatus, RuleVersion
+from apps.exceptions.tiers import Slot, Tier, tier_policy
+from apps.inventory.models import System
+from apps.policy.models import ControlResult, EvaluatedSubject, ResultStatus, RuleVersion
+from apps.policy.selectors import gate_for_subject, gate_items_by_rule
 
 Status = ExceptionRequest.Status
 
@@ -109,7 +113,6 @@ def exception_get_for_user(*, user, pk: int) -> ExceptionRequest:
 
 def exception_stuck_list(*, user, limit: int = 100) -> list[ExceptionRequest]:
     """For compliance officers: pending requests nobody eligible remains to complete, each with `stuck_reason`."""
-    from apps.exceptions.chain import chain_stuck_reason
 
     if not getattr(user, "is_authenticated", False) or is_read_only(user) or not user.has_role(Role.COMPLIANCE_OFFICER):
         return []
@@ -130,7 +133,6 @@ def exception_stuck_list(*, user, limit: int = 100) -> list[ExceptionRequest]:
 
 def exception_inbox_for_user(*, user) -> list[ExceptionRequest]:
     """Pending requests with a slot this user could fill now (SoD applied), oldest waiting first."""
-    from apps.exceptions.chain import open_slots_for
 
     if not can_use_inbox(user):
         return []
@@ -158,8 +160,6 @@ def exception_inbox_for_user(*, user) -> list[ExceptionRequest]:
 
 
 def _tiers_with_slot(slot: str) -> list[str]:
-    from apps.exceptions.tiers import tier_policy
-
     return [t for t, rule in tier_policy().tiers.items() if slot in rule.chain]
 
 
@@ -181,8 +181,6 @@ def can_request_any(user) -> bool:
 
 
 def requestable_systems(user):
-    from apps.inventory.models import System
-
     qs = scope_by_system(user, System.objects.all(), "id").order_by("name")
     if user.has_role(Role.COMPLIANCE_OFFICER):
         return qs
@@ -227,7 +225,6 @@ def covered_results(req) -> QuerySet[ControlResult]:
 def exception_decision_summary(req, results: list, *, now: datetime | None = None) -> dict:
     """What a decision accepts, for the top of the decision page: results grouped by rule (with counts
     per status), how many subjects, and for how long (days left counted up, the chosen last day)."""
-    from apps.approvals.expiry import days_left_phrase, expiry_day
 
     now = now or timezone.now()
     groups: dict[str, Counter] = defaultdict(Counter)
@@ -268,8 +265,6 @@ def exception_unblocks(req, *, limit: int = IMPACT_SUBJECTS) -> dict:
     blocks now that stay blocked, each with what still blocks them (grouped by rule). A system-wide
     request reaches every evaluated subject of the system (its system-scope results gate them all);
     `checked` of `total` subjects were asked, newest first."""
-    from apps.policy.models import EvaluatedSubject
-    from apps.policy.selectors import gate_for_subject, gate_items_by_rule
 
     covered = list(covered_results(req).filter(status__in=FAILING).values_list("pk", "artifact_id"))
     ids = {pk for pk, _ in covered}
@@ -301,8 +296,6 @@ def exception_other_failures(req, *, user=None) -> list[dict]:
 
     The scope is the system (a system-wide request) or the one artifact and the system-scope results
     that gate it (a narrowed request). With `user`, only controls of frameworks they work with."""
-    from django.contrib.postgres.aggregates import ArrayAgg
-    from django.db.models import Count, Max
 
     qs = ControlResult.objects.filter(system_id=req.system_id, status__in=FAILING).exclude(control_id=req.control_id)
     codes = visible_framework_codes(user) if user is not None else ALL

@@ -23,7 +23,7 @@ from apps.approvals.reauth import (
     reauth_window,
 )
 from apps.exceptions import charts
-from apps.exceptions.chain import chain_for, chain_state, open_slots_for
+from apps.exceptions.chain import chain_for, chain_state, open_slots_for, slot_candidates
 from apps.exceptions.forms import (
     DecisionForm,
     ExceptionFilterForm,
@@ -67,7 +67,9 @@ from apps.exceptions.services import (
     max_expiry,
 )
 from apps.exceptions.tiers import Slot, tier_policy
+from apps.inventory.models import System
 from apps.ledger.selectors import ledger_timeline_for, ledger_visible_to
+from apps.releases.selectors import release_inbox_for_user, release_stuck_list  # sign-off shares this inbox
 from compliance_portal.csv_export import csv_response
 
 PAGE_SIZE = 50
@@ -178,8 +180,6 @@ def _preview(user, form: ExceptionRequestForm, *, exclude_pk=None, renewal_of_pk
         rule = policy.rule(tier)
         out.update(tier=tier, max_days=rule.max_days, max_date=expiry_day(max_expiry(tier, now=now)))
         out["chain"] = []
-        from apps.exceptions.chain import slot_candidates
-        from apps.inventory.models import System
 
         system = System.objects.filter(slug=data.get("system", "")).first()
         for slot in rule.chain:
@@ -466,7 +466,6 @@ def exception_inbox(request):
     for req in rows:
         failing = [r for r in covered_results(req) if r.status in ("fail", "missing", "excepted")]
         items.append({"req": req, "results": failing[:6], "more": max(0, len(failing) - 6), "chain": chain_state(req)})
-    from apps.releases.selectors import release_inbox_for_user, release_stuck_list  # sign-off shares this inbox
 
     stuck = [
         {"ref": r.reference, "url": r.get_absolute_url(), "what": f"{r.control.label} on {r.system.name}",

@@ -21,6 +21,7 @@ import time
 import redis
 from django.conf import settings
 from django.contrib.auth.models import AnonymousUser
+from django.core.exceptions import ImproperlyConfigured
 from django.db import connection
 from rest_framework import exceptions
 from rest_framework.authentication import BaseAuthentication
@@ -247,8 +248,6 @@ def parse_rate(rate: str) -> tuple[int, int]:
     try:
         return int(number), _PERIODS[period.strip().lower()]
     except (ValueError, KeyError):
-        from django.core.exceptions import ImproperlyConfigured
-
         raise ImproperlyConfigured(f"PORTAL_INGEST_RATE={rate!r}: use <n>/sec, <n>/min or <n>/hour") from None
 
 

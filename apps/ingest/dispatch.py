@@ -26,6 +26,9 @@ import queue
 import threading
 import time
 
+from apps.ingest.tasks import receipt_parse as receipt_parse_task
+from apps.ingest.tasks import receipt_parse_many as receipt_parse_many_task
+
 logger = logging.getLogger(__name__)
 
 LINGER = 0.02  # seconds the first id of a batch waits for company
@@ -34,9 +37,6 @@ _STOP = object()
 
 
 def _publish(receipt_ids: list[int]) -> None:
-    from apps.ingest.tasks import receipt_parse as receipt_parse_task
-    from apps.ingest.tasks import receipt_parse_many as receipt_parse_many_task
-
     if len(receipt_ids) == 1:
         receipt_parse_task.delay(receipt_ids[0])
     else:

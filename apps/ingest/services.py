@@ -32,8 +32,10 @@ from apps.ingest.binding import (  # noqa: F401 - the refusals are part of this 
 )
 from apps.ingest.blobs import blob_read, blob_store
 from apps.ingest.crypto import secret_encrypt
+from apps.ingest.dispatch import receipt_dispatch
 from apps.ingest.hooks import body_redactor, evidence_recorded
 from apps.ingest.models import Receipt, Source, SourceAllowance
+from apps.ingest.tasks import receipt_parse as receipt_parse_task
 from apps.inventory.models import System
 from apps.ledger.services import ledger_record
 
@@ -348,8 +350,6 @@ def receipt_accept(
             raise
         return (original if key_from_content else _replay(original, sent_digest, delivery_key, channel)), False
     if enqueue:
-        from apps.ingest.dispatch import receipt_dispatch
-
         receipt_id = receipt.pk
         # robust: a broker outage after commit must not turn a committed receipt into a 500;
         # the sweep queues it again later. Web processes batch these messages (dispatch.py).
@@ -453,7 +453,7 @@ def receipt_parse(*, receipt_id: int, takeover: bool = False) -> Receipt | None:
         result = _parse(receipt, body)
         # Signed provenance counts only once its signature verifies against a trusted key: a parser
         # can read what an attestation claims, never check it (it has no keys).
-        from apps.ingest.trust import provenance_verify
+        from apps.ingest.trust import provenance_verify  # noqa: PLC0415 - circular: apps.ingest.trust imports this module
 
         provenance_verify(result=result, system_id=receipt.system_id or receipt.source.system_id, source=receipt.source)
         given_subject = normalize_subject(receipt.subject) if receipt.subject else None
@@ -527,8 +527,6 @@ def _fail(receipt: Receipt, attempt: int, message: str) -> None:
 
 
 def _enqueue_after_commit(receipt_ids: list[int]) -> None:
-    from apps.ingest.tasks import receipt_parse as receipt_parse_task
-
     def send():
         for receipt_id in receipt_ids:
             receipt_parse_task.delay(receipt_id)

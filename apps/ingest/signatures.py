@@ -27,6 +27,7 @@ import hashlib
 import json
 from dataclasses import dataclass, field
 
+from cryptography import x509
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, padding, rsa
@@ -247,7 +248,6 @@ def verify_link(material: dict, keys: list[TrustedPublicKey], *, scope: str) -> 
 
 def _cert_identity(cert) -> tuple[str, str]:
     """(issuer, first SAN) of a Fulcio signing certificate."""
-    from cryptography import x509
 
     issuer = ""
     for ext in cert.extensions:
@@ -280,8 +280,8 @@ _VERIFIERS: dict[str, object] = {}
 
 def _verifier(trusted_root: str):
     """One sigstore Verifier per trusted root file (loading the root parses its certificates)."""
-    from sigstore.models import TrustedRoot
-    from sigstore.verify import Verifier
+    from sigstore.models import TrustedRoot  # noqa: PLC0415 - sigstore loads only where a signature is checked
+    from sigstore.verify import Verifier  # noqa: PLC0415 - sigstore loads only where a signature is checked
 
     verifier = _VERIFIERS.get(trusted_root)
     if verifier is None:
@@ -294,14 +294,14 @@ def verify_sigstore(
 ) -> Verification:
     """A Sigstore bundle or PyPI attestation, offline, against `trusted_root` and trusted identities."""
     try:
-        from sigstore.errors import Error as SigstoreError
-        from sigstore.models import Bundle
-        from sigstore.verify import policy
+        from sigstore.errors import Error as SigstoreError  # noqa: PLC0415 - sigstore loads only where a signature is checked
+        from sigstore.models import Bundle  # noqa: PLC0415 - sigstore loads only where a signature is checked
+        from sigstore.verify import policy  # noqa: PLC0415 - sigstore loads only where a signature is checked
     except ImportError:  # pragma: no cover - sigstore is a pinned dependency
         return Verification(False, "unverified: sigstore-python is not installed")
     try:
         if material["type"] == "pypi-attestation":
-            from pypi_attestations import Attestation
+            from pypi_attestations import Attestation  # noqa: PLC0415 - loads only where a signature is checked
 
             bundle = Attestation.model_validate(material["attestation"]).to_bundle()
         else:

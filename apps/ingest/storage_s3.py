@@ -28,6 +28,7 @@ from datetime import timedelta
 from botocore.exceptions import BotoCoreError, ClientError
 from django.core import checks
 from django.core.exceptions import ImproperlyConfigured
+from django.core.files.storage import storages
 from django.utils import timezone
 from storages.backends.s3 import S3Storage
 
@@ -111,7 +112,6 @@ class EvidenceS3Storage(S3Storage):
 @checks.register("storage")
 def evidence_object_lock_check(app_configs=None, **kwargs):
     """`manage.py check`: the configured evidence bucket exists and has object lock enabled."""
-    from django.core.files.storage import storages
 
     try:
         storage = storages["evidence"]

@@ -13,7 +13,7 @@ from django.db import DatabaseError
 )
 def receipt_parse(self, receipt_id: int) -> None:
     """Parse one receipt into evidence (a no-op if another worker already claimed it)."""
-    from apps.ingest.services import receipt_parse as parse
+    from apps.ingest.services import receipt_parse as parse  # noqa: PLC0415 - circular: apps.ingest.services imports this module
 
     # Redelivered (the pool process running it was killed: reject_on_worker_lost) or retried (it
     # raised): the attempt that claimed the receipt is over, so this one may take it over.
@@ -35,7 +35,7 @@ def receipt_parse_many(receipt_ids: list[int]) -> None:
 @shared_task(acks_late=True, time_limit=60, soft_time_limit=55)
 def receipt_sweep() -> int:
     """Beat, every minute: queue again receipts a lost message or a dead worker left behind."""
-    from apps.ingest.services import receipt_sweep as sweep
+    from apps.ingest.services import receipt_sweep as sweep  # noqa: PLC0415 - circular: apps.ingest.services imports this module
 
     return sweep()
 

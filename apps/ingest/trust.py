@@ -19,6 +19,7 @@ from django.utils import timezone
 
 from apps.formats import ParseResult
 from apps.ingest.models import Source, TrustedKey
+from apps.ingest.services import ensure_can_manage_sources
 from apps.ingest.signatures import (
     TrustedIdentity,
     TrustedPublicKey,
@@ -45,8 +46,6 @@ class TrustedKeyError(ValueError):
 
 
 def _ensure_admin(actor) -> None:
-    from apps.ingest.services import ensure_can_manage_sources
-
     ensure_can_manage_sources(actor)  # the same people who manage sources manage what they may sign
 
 

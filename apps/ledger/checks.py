@@ -7,12 +7,13 @@ schema by design. The app role's check is `check --database default --fail-level
 from django.conf import settings
 from django.core import checks
 
+from apps.ledger.dbroles import db_role_problems
+
 
 @checks.register(checks.Tags.database)
 def ledger_database_role(app_configs=None, databases=None, **kwargs):
     if settings.PROFILE != "prod" or not databases or "default" not in databases:
         return []
-    from apps.ledger.dbroles import db_role_problems
 
     return [
         checks.Warning(

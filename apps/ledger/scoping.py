@@ -22,6 +22,7 @@ from django.db.models.functions import Cast
 
 from apps.ledger.models import LedgerEntry
 from apps.ledger.readers import ledger_readers
+from apps.ledger.selectors import ledger_visible_to
 
 # object_type ("app_label.model") -> visible(user) -> QuerySet of the objects the user may see
 _OBJECT_SCOPES: dict[str, Callable[[object], QuerySet]] = {}
@@ -42,7 +43,6 @@ def _reads_everything(user) -> bool:
 
 def ledger_entries_visible_to(user, queryset: QuerySet[LedgerEntry] | None = None) -> QuerySet[LedgerEntry]:
     """Entries `user` may read in full, narrowing `queryset` (default: every sequenced entry)."""
-    from apps.ledger.selectors import ledger_visible_to
 
     qs = LedgerEntry.objects.all() if queryset is None else queryset
     if not getattr(user, "is_authenticated", False) or not ledger_visible_to(user):
@@ -59,8 +59,6 @@ def ledger_entries_visible_to(user, queryset: QuerySet[LedgerEntry] | None = Non
 def ledger_entry_readable_by(user, entry: LedgerEntry) -> bool:
     """True when `user` may read this entry's payload."""
     if _reads_everything(user):
-        from apps.ledger.selectors import ledger_visible_to
-
         return ledger_visible_to(user)
     return ledger_entries_visible_to(user, LedgerEntry.objects.filter(index=entry.index)).exists()
 

@@ -5,10 +5,12 @@ from __future__ import annotations
 import json
 from datetime import datetime
 
-from django.db.models import Model, QuerySet
+from django.db.models import Max, Min, Model, QuerySet
 
-from apps.ledger.models import LedgerEntry, PendingEntry
+from apps.ledger.models import Checkpoint, LedgerEntry, PendingEntry
 from apps.ledger.readers import ledger_readers
+from apps.ledger.services import consistency_proof, read_entries_with_leaves, trusted_verifier_keys
+from apps.ledger.verify import encode_hash, encode_proof, export_line, export_redacted_line
 
 
 def ledger_visible_to(user) -> bool:
@@ -64,10 +66,7 @@ def ledger_key_list() -> list[dict]:
 
     Dates come from the checkpoints each key signed (first and last); a key only listed in
     PORTAL_LEDGER_TRUSTED_KEYS and never seen signing here has no dates."""
-    from django.db.models import Max, Min
 
-    from apps.ledger.models import Checkpoint
-    from apps.ledger.services import trusted_verifier_keys
 
     used = {
         row["verifier_key"]: row
@@ -85,7 +84,6 @@ def ledger_key_list() -> list[dict]:
 
 def checkpoint_list(*, size: int | None = None, limit: int = 1000):
     """Signed checkpoints, newest (largest) first; one size only when `size` is given."""
-    from apps.ledger.models import Checkpoint
 
     qs = Checkpoint.objects.order_by("-size")
     if size is not None:
@@ -99,8 +97,6 @@ def ledger_export_lines(*, start: int = 0, end: int | None = None, readable=None
     Each line is verify.EXPORT_FORMAT, the canonical entry embedded verbatim: what the stand-alone
     verifier recomputes the tree from. With `readable` (a set of indexes, for a scoped auditor), every
     other entry is written as verify.EXPORT_REDACTED_FORMAT: its index and leaf hash, no payload."""
-    from apps.ledger.services import read_entries_with_leaves
-    from apps.ledger.verify import export_line, export_redacted_line
 
     for index, canonical, _stored in read_entries_with_leaves(start=start, end=end):
         if readable is None or index in readable:
@@ -113,8 +109,6 @@ def consistency_bundle(old, new) -> dict:
     """Everything needed to check, offline, that checkpoint `new` extends checkpoint `old` (RFC 9162 2.1.4):
     both signed notes, their sizes and roots, the proof, and the keys that signed them (for reference only:
     a verifier pins its own). The JSON compliance_verify.py takes."""
-    from apps.ledger.services import consistency_proof
-    from apps.ledger.verify import encode_hash, encode_proof
 
     return {
         "first": old.size,
@@ -135,7 +129,6 @@ def ledger_lag_summary() -> dict[str, datetime | None]:
     `oldest_unchecked_at`: when the first entry no checkpoint covers yet was sequenced (None: all covered).
     `checkpoint_at`: when the latest checkpoint was signed (None: none yet).
     """
-    from apps.ledger.models import Checkpoint
 
     # Ids grow with recording order, so the smallest id is (about) the oldest: the primary key index.
     oldest_pending_at = PendingEntry.objects.order_by("id").values_list("recorded_at", flat=True).first()

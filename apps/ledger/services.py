@@ -10,10 +10,13 @@ their indexes in one place, so indexes are strictly increasing with no gaps.
 from __future__ import annotations
 
 import json
+import urllib.request
 from dataclasses import dataclass
 from typing import Any
 
 from django.conf import settings
+from django.core.files.base import ContentFile
+from django.core.files.storage import storages
 from django.db import connection, models, transaction
 from django.utils import timezone
 
@@ -22,6 +25,7 @@ from apps.ledger.canonical import canonical_json, format_timestamp, to_jsonable
 from apps.ledger.checkpoint import Checkpoint as CheckpointBody
 from apps.ledger.checkpoint import Signer
 from apps.ledger.models import Checkpoint, LedgerEntry
+from apps.ledger.verify import encode_proof
 
 try:  # the psycopg 3 server-binding cursor of Django's PostgreSQL backend
     from django.db.backends.postgresql.base import ServerBindingCursor as _PreparingCursorBase
@@ -93,7 +97,6 @@ _INSERT_PENDING = (
 
 
 if _PreparingCursorBase is not None:
-
     class _PreparingCursor(_PreparingCursorBase):
         """A server-binding cursor whose statements are prepared once per connection."""
 
@@ -296,7 +299,7 @@ def ledger_checkpoint(*, force: bool = False) -> Checkpoint | None:
     )
     transaction.on_commit(lambda: witness_append(checkpoint.note))
     if checkpoint_publish_targets():
-        from apps.ledger.tasks import ledger_checkpoint_publish as ledger_checkpoint_publish_task
+        from apps.ledger.tasks import ledger_checkpoint_publish as ledger_checkpoint_publish_task  # noqa: PLC0415 - circular: apps.ledger.tasks imports this module
 
         transaction.on_commit(lambda: ledger_checkpoint_publish_task.delay(checkpoint.pk))
     return checkpoint
@@ -308,7 +311,6 @@ def latest_checkpoint() -> Checkpoint | None:
 
 def entry_bundle(entry: LedgerEntry, checkpoint: Checkpoint | None = None) -> dict:
     """Everything needed to verify one entry offline: its bytes, index, proof and a checkpoint."""
-    from apps.ledger.verify import encode_proof
 
     checkpoint = checkpoint or latest_checkpoint()
     if checkpoint is None or checkpoint.size <= entry.index:
@@ -357,7 +359,6 @@ def witness_append(note: str) -> None:
 
 def checkpoint_publish_targets() -> list[str]:
     """Where checkpoints are published outside the host: "dir", "http", "s3" (configured ones only)."""
-    from django.core.files.storage import storages
 
     targets = []
     if settings.PORTAL_LEDGER_WITNESS_DIR:
@@ -382,10 +383,7 @@ def ledger_checkpoint_publish(*, checkpoint_id: int) -> list[str]:
     Safe to run twice: the directory keeps an existing identical file, the witness answers a repeat as it
     likes (an HTTP error raises and Celery retries), S3 writes the same bytes again (a new locked version).
     A different note already stored under the same size is a fork of the log: refused loudly."""
-    import urllib.request
 
-    from django.core.files.base import ContentFile
-    from django.core.files.storage import storages
 
     checkpoint = Checkpoint.objects.get(pk=checkpoint_id)
     note = checkpoint.note.encode("utf-8")

@@ -1,10 +1,13 @@
 from celery import shared_task
 
+from apps.ledger.services import ledger_checkpoint as checkpoint
+from apps.ledger.services import ledger_checkpoint_publish as publish
+from apps.ledger.services import ledger_integrate_all
+
 
 @shared_task(acks_late=True, time_limit=60, soft_time_limit=55)
 def ledger_integrate() -> int:
     """Safety net for the sequencer loop: sequence whatever is pending."""
-    from apps.ledger.services import ledger_integrate_all
 
     return ledger_integrate_all()
 
@@ -12,8 +15,6 @@ def ledger_integrate() -> int:
 @shared_task(acks_late=True, time_limit=60, soft_time_limit=55)
 def ledger_checkpoint() -> None:
     """Sign a checkpoint of the current tree (beat, every minute; a no-op when nothing changed)."""
-    from apps.ledger.services import ledger_checkpoint as checkpoint
-    from apps.ledger.services import ledger_integrate_all
 
     ledger_integrate_all()
     checkpoint()
@@ -26,6 +27,5 @@ def ledger_checkpoint() -> None:
              max_retries=8, time_limit=120, soft_time_limit=110)
 def ledger_checkpoint_publish(checkpoint_id: int) -> list[str]:
     """Copy a signed checkpoint outside the host (witness directory, HTTP witness, S3 object lock)."""
-    from apps.ledger.services import ledger_checkpoint_publish as publish
 
     return publish(checkpoint_id=checkpoint_id)

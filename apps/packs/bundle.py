@@ -10,7 +10,9 @@ Raw files are streamed from the blob store into the ZIP, never held whole in mem
 from __future__ import annotations
 
 import base64
+import csv
 import hashlib
+import io
 import json
 import zipfile
 from dataclasses import dataclass
@@ -19,6 +21,7 @@ from pathlib import Path
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from django.conf import settings
 
+from apps.ingest.blobs import blob_open
 from apps.ledger.checkpoint import Signer
 from apps.ledger.services import trusted_verifier_keys
 from apps.packs.offline.core import ENVELOPE, MANIFEST, PAYLOAD_TYPE, PREDICATE_TYPE, STATEMENT_TYPE, pae
@@ -147,10 +150,8 @@ def working_paper_rows(items, paths: dict[int, list[str]], proofs: dict[int, dic
 
 def add_working_paper(builder: ZipBuilder, items, paths, proofs, *, absent: dict[str, str]) -> None:
     """index.csv and index.xlsx: the same rows, for a spreadsheet or a script."""
-    import csv
-    import io
 
-    from openpyxl import Workbook
+    from openpyxl import Workbook  # noqa: PLC0415 - openpyxl loads only where a workbook is written
 
     rows = working_paper_rows(list(items), paths, proofs, absent=absent)
     text = io.StringIO()
@@ -178,7 +179,6 @@ def _cell(value):
 
 def _fixed_zip_times(xlsx: bytes) -> bytes:
     """The XLSX (itself a ZIP) with fixed entry times, so the same content gives the same bytes."""
-    import io
 
     source = zipfile.ZipFile(io.BytesIO(xlsx))
     out = io.BytesIO()
@@ -223,7 +223,6 @@ def sign_and_close(builder: ZipBuilder, manifest: dict, key: PackKey, *, predica
 
 def zip_evidence(builder, evidence) -> tuple[dict, dict[str, str]]:
     """Stream each raw body into the ZIP under its paths; returns the paths and why bodies are absent."""
-    from apps.ingest.blobs import blob_open
     absent: dict[str, str] = {}
     paths = evidence_paths(evidence)
     for item in evidence:

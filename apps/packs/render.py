@@ -62,7 +62,7 @@ VERDICT_COLOUR = "#1d4e89"
 
 
 def _url_fetcher():
-    from weasyprint.urls import URLFetcher, URLFetcherResponse
+    from weasyprint.urls import URLFetcher, URLFetcherResponse  # noqa: PLC0415 - PDF libraries load only where packs render
 
     class PackFetcher(URLFetcher):
         """Serves `portal-static:<path>` from our static files and `data:` URLs; refuses everything else,
@@ -282,7 +282,7 @@ def young_collections_only():
 
 def render_pdf(html_path: Path, pdf_path: Path, *, metadata: dict | None = None) -> dict:
     """Render one HTML file to a PDF/A-3b file; returns {"pages", "anchors": {anchor: page index}, "seconds"}."""
-    from weasyprint import HTML
+    from weasyprint import HTML  # noqa: PLC0415 - PDF libraries load only where packs render
 
     started = time.perf_counter()
     with young_collections_only():
@@ -356,7 +356,7 @@ def _stamp(writer, page, overlay_page, name) -> None:
     """Lay `overlay_page` over `page` as a form XObject: one `Do` appended, nothing parsed or rewritten.
 
     `name` must be unique per page: WeasyPrint pages of one chunk share one resource dictionary."""
-    from pypdf.generic import ArrayObject, DecodedStreamObject, DictionaryObject, NameObject, StreamObject
+    from pypdf.generic import ArrayObject, DecodedStreamObject, DictionaryObject, NameObject, StreamObject  # noqa: PLC0415 - PDF libraries load only where packs render
 
     contents = overlay_page.get_contents()
     data = contents.get_data() if contents is not None else b""
@@ -408,8 +408,8 @@ def merge_pdf(
 ) -> int:
     """Merge the chunk PDFs into `out_path`: stamp page numbers, add the outline and the attachments,
     keep the PDF/A identification of the first part. Returns the page count."""
-    from pypdf import PdfReader, PdfWriter
-    from pypdf.generic import (
+    from pypdf import PdfReader, PdfWriter  # noqa: PLC0415 - PDF libraries load only where packs render
+    from pypdf.generic import (  # noqa: PLC0415 - PDF libraries load only where packs render
         ArrayObject,
         ByteStringObject,
         DecodedStreamObject,

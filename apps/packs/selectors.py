@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import hashlib
 
-from django.db.models import Q, QuerySet
+from django.conf import settings
+from django.db.models import Min, Q, QuerySet
 from django.shortcuts import get_object_or_404
 
 from apps.engagements.selectors import engagement_list_for_user
@@ -15,6 +16,7 @@ from apps.ledger.models import Checkpoint, LedgerEntry
 from apps.ledger.selectors import ledger_key_list
 from apps.ledger.services import inclusion_proof
 from apps.ledger.verify import encode_proof
+from apps.packs.bundle import pack_signing_key
 from apps.packs.models import Pack
 from apps.packs.services import sees_all_packs
 from apps.policy.selectors import framework_list_for_user
@@ -96,10 +98,7 @@ def verification_key_list() -> list[dict]:
 
     Packs are signed with the ledger's key unless PORTAL_PACK_SIGNING_KEY is set, so every ledger
     key is also listed as a pack key (an old pack was signed by the ledger key of its day)."""
-    from django.conf import settings
-    from django.db.models import Min
 
-    from apps.packs.bundle import pack_signing_key
 
     ledger = ledger_key_list()
     current = pack_signing_key().vkey

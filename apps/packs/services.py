@@ -23,6 +23,7 @@ chunks itself until none is left to claim; then it waits for chunks others are r
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import os
 import shutil
@@ -30,6 +31,7 @@ import socket
 import threading
 import time
 import uuid
+import zipfile
 from datetime import timedelta
 from pathlib import Path
 
@@ -47,8 +49,11 @@ from apps.ingest.blobs import blob_name, blob_open, blob_storage
 from apps.ledger.selectors import consistency_bundle
 from apps.ledger.services import latest_checkpoint, ledger_checkpoint, ledger_integrate_all, ledger_record
 from apps.ledger.verify import encode_hash
+from apps.packs import bundle, render
+from apps.packs.content import pack_content
 from apps.packs.models import Pack, PackChunk, PackStage
-from apps.packs.scope import Scope, scope_parse
+from apps.packs.render import render_pdf
+from apps.packs.scope import Scope, period_label, scope_of_pack, scope_parse
 
 logger = logging.getLogger(__name__)
 
@@ -146,8 +151,7 @@ def pack_request(*, user, kind: str, params: dict) -> Pack:
 
 
 def _enqueue_build(pack_id: int, countdown: float | None = None) -> None:
-    # lazy: apps.packs.tasks imports this module
-    from apps.packs.tasks import pack_build as pack_build_task
+    from apps.packs.tasks import pack_build as pack_build_task  # noqa: PLC0415 - circular: apps.packs.tasks imports this module
 
     pack_build_task.apply_async((pack_id,), countdown=countdown)
 
@@ -187,7 +191,6 @@ def _fail(pack_id: int, *, token: str | None, reason: str) -> bool:
 
 
 def _notify(pack_id: int, requester, *, failed: bool) -> None:
-
     pack = Pack.objects.get(pk=pack_id)
     with transaction.atomic():
         if failed:
@@ -354,12 +357,7 @@ def pack_build(*, pack_id: int) -> dict | None:
 
 
 def _build(build: Build) -> None:
-    from apps.packs import bundle
-    from apps.packs.content import pack_content
-    from apps.packs.scope import scope_of_pack
-
-    # lazy: apps.packs.selectors imports this module
-    from apps.packs.selectors import evidence_ledger_bundles, ledger_rows
+    from apps.packs.selectors import evidence_ledger_bundles, ledger_rows  # noqa: PLC0415 - circular: apps.packs.selectors imports this module
 
     pack = build.pack
     clock = build.clock
@@ -388,7 +386,7 @@ def _build(build: Build) -> None:
     logger.info("pack %s: collected in %.1f s, %d chunks", pack.pk, time.perf_counter() - started, len(chunks))
 
     # Other heavy workers may help; each helper renders chunks until none is left to claim.
-    from apps.packs.tasks import pack_render_chunk as pack_render_chunk_task
+    from apps.packs.tasks import pack_render_chunk as pack_render_chunk_task  # noqa: PLC0415 - circular: apps.packs.tasks imports this module
 
     for _ in range(min(len(chunks) - 1, 8)):
         pack_render_chunk_task.delay(pack.pk, build.token)
@@ -440,7 +438,6 @@ def _build(build: Build) -> None:
 
 def _write_chunks(build: Build, content, meta: dict, rows, *, checkpoint_size: int) -> tuple[list, list]:
     """Plan the report's chunks and write each one's HTML and claimable row; returns them and their TOC parts."""
-    from apps.packs import render
 
     pack = build.pack
     sections = render.build_sections(content, meta, rows)
@@ -460,8 +457,6 @@ def _write_chunks(build: Build, content, meta: dict, rows, *, checkpoint_size: i
 
 def _pack_meta(pack, scope, content, checkpoint, key) -> dict:
     """What the report's pages say about the pack: scope, counts, the signed checkpoint and keys."""
-    from apps.packs import bundle
-    from apps.packs.scope import period_label
 
     return {
         "reference": pack.reference,
@@ -490,7 +485,6 @@ def _pack_meta(pack, scope, content, checkpoint, key) -> dict:
 
 def _merge_report(build: Build, content, meta: dict, toc_parts: list, *, n_chunks: int) -> tuple[Path, int]:
     """Front matter with the table of contents, page numbers, outline and attachments, merged into report.pdf."""
-    from apps.packs import render
 
     pack = build.pack
     clock = build.clock
@@ -546,8 +540,6 @@ def _merge_report(build: Build, content, meta: dict, toc_parts: list, *, n_chunk
 
 
 def _sha256_file(path: Path) -> tuple[str, int]:
-    import hashlib
-
     h = hashlib.sha256()
     size = 0
     with open(path, "rb") as fh:
@@ -609,8 +601,6 @@ def _claim_chunk(pack_id: int, token: str, *, steal: bool = False) -> PackChunk 
 
 
 def _render_chunk(chunk: PackChunk, build_dir: Path) -> None:
-    from apps.packs.render import render_pdf
-
     def renew() -> bool:
         return bool(PackChunk.objects.filter(pk=chunk.pk, status=PackChunk.Status.RENDERING).update(
             lease_until=timezone.now() + timedelta(seconds=_lease_seconds())))
@@ -669,7 +659,6 @@ def pack_download(*, user, pack: Pack):
 
 def pack_report_open(*, user, pack: Pack):
     """Open a built pack's PDF report alone (read from its ZIP) for `user`, recorded in the ledger like a download."""
-    import zipfile
 
     if pack.status != Pack.Status.BUILT:
         raise ValidationError(f"{pack.reference} is {pack.get_status_display().lower()}, not built")

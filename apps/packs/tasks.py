@@ -8,6 +8,9 @@ from celery.signals import worker_init
 from django.conf import settings
 
 from apps.packs.services import PackBusy
+from apps.packs.services import pack_build as build
+from apps.packs.services import pack_render_chunk as render
+from apps.packs.services import pack_sweep as sweep
 
 
 @shared_task(
@@ -23,7 +26,6 @@ from apps.packs.services import PackBusy
 )
 def pack_build(self, pack_id: int) -> None:
     """Build one pack (a no-op when it is built, cancelled or failed; retried later while another worker holds it)."""
-    from apps.packs.services import pack_build as build
 
     try:
         build(pack_id=pack_id)
@@ -35,7 +37,6 @@ def pack_build(self, pack_id: int) -> None:
 @shared_task(acks_late=True, reject_on_worker_lost=True, time_limit=settings.PORTAL_PACK_TIME_LIMIT)
 def pack_render_chunk(pack_id: int, token: str) -> int:
     """Render queued chunks of a running build (another heavy worker's help)."""
-    from apps.packs.services import pack_render_chunk as render
 
     return render(pack_id=pack_id, token=token)
 
@@ -43,7 +44,6 @@ def pack_render_chunk(pack_id: int, token: str) -> int:
 @shared_task(acks_late=True, time_limit=60, soft_time_limit=55)
 def pack_sweep() -> dict:
     """Beat, every minute: queue again builds whose worker died and packs whose message was lost."""
-    from apps.packs.services import pack_sweep as sweep
 
     return sweep()
 
@@ -59,5 +59,5 @@ def _preload_renderer(sender=None, **kwargs) -> None:
     worth keeping across tasks: a chunk rendered by a fresh child costs the same CPU as one rendered
     by a child that has rendered before (fonts and CSS load in milliseconds), and a build renders
     all the chunks it claims within its one task anyway."""
-    import pypdf  # noqa: F401
-    import weasyprint  # noqa: F401
+    import pypdf  # noqa: F401, PLC0415 - PDF libraries load only where packs render
+    import weasyprint  # noqa: F401, PLC0415 - PDF libraries load only where packs render

@@ -5,13 +5,14 @@ from __future__ import annotations
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.http import FileResponse, Http404
+from django.core.serializers.json import DjangoJSONEncoder
+from django.http import FileResponse, Http404, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
 
 from apps.packs.forms import PackRequestForm
 from apps.packs.models import Pack
-from apps.packs.selectors import pack_get_for_user, pack_list_for_user, request_choices_for_user
+from apps.packs.selectors import pack_get_for_user, pack_list_for_user, request_choices_for_user, verification_key_list
 from apps.packs.services import (
     can_download,
     can_request_packs,
@@ -20,6 +21,7 @@ from apps.packs.services import (
     pack_report_open,
     pack_request,
 )
+from apps.packs.verifier import FILENAME, verifier_file
 
 
 def _require_packs(user) -> None:
@@ -103,10 +105,7 @@ def pack_report_view(request, pk):
 def verification_keys(request):
     """GET /.well-known/compliance-portal/keys.json: every ledger and pack key ever used. Public by design:
     an auditor pins these keys instead of trusting the key a pack names."""
-    from django.core.serializers.json import DjangoJSONEncoder
-    from django.http import JsonResponse
 
-    from apps.packs.selectors import verification_key_list
 
     response = JsonResponse({"keys": verification_key_list()}, encoder=DjangoJSONEncoder,
                             json_dumps_params={"indent": 1})
@@ -117,7 +116,6 @@ def verification_keys(request):
 
 def verifier_page(request):
     """GET /verify/: the stand-alone verifier, its sha256 and how to run it. Public: it holds no data."""
-    from apps.packs.verifier import FILENAME, verifier_file
 
     return render(request, "packs/verifier.html", {"verifier": verifier_file(), "filename": FILENAME,
                                                    "keys_url": request.build_absolute_uri(
@@ -126,9 +124,7 @@ def verifier_page(request):
 
 def verifier_download(request):
     """GET /verify/compliance_verify.py: the verifier itself."""
-    from django.http import HttpResponse
 
-    from apps.packs.verifier import FILENAME, verifier_file
 
     verifier = verifier_file()
     response = HttpResponse(verifier.content, content_type="text/x-python; charset=utf-8")

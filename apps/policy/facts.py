@@ -31,6 +31,7 @@ from django.db import connection
 from apps.evidence.models import Artifact
 from apps.ingest.binding import counted_sql
 from apps.inventory.models import System
+from apps.policy.models import SystemPolicy
 
 # Relations along which a subject inherits evidence and finds its upstream: a deployment sees
 # its image's SBOM and its commit's tests. depends-on (SBOM dependency graphs), contains and
@@ -233,7 +234,6 @@ def system_facts(system: System, *, environment: str = "", settings_row=None) ->
 def _systems(system_ids: Iterable[int]) -> dict[int, System]:
     systems = System.objects.filter(pk__in=set(system_ids)).prefetch_related("environments")
     out = {s.pk: s for s in systems}
-    from apps.policy.models import SystemPolicy
 
     for row in SystemPolicy.objects.filter(system_id__in=out):
         out[row.system_id]._policy_settings = row

@@ -16,6 +16,7 @@ from django.core.exceptions import PermissionDenied
 
 from apps.accounts.scoping import can_see_system, is_read_only
 from apps.approvals.slots import Slot, chain_blockers, holds_slot, place_for, slot_candidates
+from apps.releases.models import SignoffDecision
 from apps.releases.policy import Step, release_policy
 
 
@@ -35,7 +36,6 @@ def is_author(user, signoff) -> bool:
 
 def live_approvals(signoff) -> list:
     """Approvals that count: not voided, of the current version and digest."""
-    from apps.releases.models import SignoffDecision
 
     digest = signoff.digest()
     return [

@@ -27,6 +27,7 @@ from django.db.models import (
     When,
 )
 from django.db.models.functions import Coalesce, Greatest
+from django.shortcuts import get_object_or_404
 from django.utils import timezone
 
 from apps.accounts.scoping import scope_by_system
@@ -356,8 +357,6 @@ def hold_list(*, status: str | None = None) -> QuerySet[LegalHold]:
 
 
 def hold_get(*, pk: int) -> LegalHold:
-    from django.shortcuts import get_object_or_404
-
     return get_object_or_404(hold_list(), pk=pk)
 
 

@@ -15,6 +15,7 @@ from apps.engagements.models import Engagement
 from apps.engagements.services import engagement_open, evidence_request_answer, evidence_request_create
 from apps.evidence.models import Evidence
 from apps.inventory.models import System
+from apps.ledger.services import ledger_checkpoint, ledger_integrate_all
 
 SYSTEMS = ["payments-api", "credit-scoring", "clinical-records"]
 SOC2_NAME = "SOC 2 Type II, FY2026 (demo)"
@@ -51,8 +52,6 @@ def _soc2_open(*, compliance: User, auditor: User, engineer: User) -> None:
     """The SOC 2 engagement, opened at a signed checkpoint, with one request answered and one open."""
     # Sign a checkpoint of what the demo wrote so far: the engagement records it as its opening
     # checkpoint, and its page can then show "nothing was rewritten since" as a real check.
-    from apps.ledger.services import ledger_checkpoint, ledger_integrate_all
-
     ledger_integrate_all()
     ledger_checkpoint(force=True)
     now = timezone.now()

@@ -29,8 +29,10 @@ from cryptography.hazmat.primitives.asymmetric import ed25519
 from django.conf import settings
 from django.utils import timezone
 
-from apps.ingest.models import Receipt, Source
+from apps.ingest.models import Receipt, Source, TrustedKey
 from apps.ingest.services import receipt_accept, receipt_parse, source_create
+from apps.ingest.signatures import pae
+from apps.ingest.trust import trusted_key_add
 from apps.inventory.models import System
 from apps.policy.models import ControlResultChange, SystemPolicy
 from apps.policy.services import coverage_snapshot, policy_evaluate
@@ -357,7 +359,6 @@ def _demo_signer() -> ed25519.Ed25519PrivateKey:
 
 def demo_signed_provenance() -> bytes:
     """The demo SLSA v1 provenance, re-signed (DSSE v1) with the demo signer."""
-    from apps.ingest.signatures import pae
 
     envelope = json.loads((DATA / "dsse_slsa_v1.intoto.json").read_bytes())
     payload = base64.b64decode(envelope["payload"])
@@ -368,8 +369,6 @@ def demo_signed_provenance() -> bytes:
 
 def demo_signer_trust(*, actor, system: System) -> None:
     """Trust the demo signer for `system` (once): its provenance then verifies."""
-    from apps.ingest.models import TrustedKey
-    from apps.ingest.trust import trusted_key_add
 
     if TrustedKey.objects.filter(system=system, name=DEMO_SIGNER_NAME, revoked_at__isnull=True).exists():
         return

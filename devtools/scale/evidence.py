@@ -7,6 +7,9 @@ from datetime import datetime, timedelta
 
 from django.db import connection, transaction
 
+from apps.evidence.services import BulkEvidence, evidence_bulk_record, lineage_edges_bulk_record
+from apps.ingest.blobs import blob_store
+from apps.ledger.services import ledger_record_many
 from devtools.scale.shapes import (
     CHANNEL_OF,
     CHUNK,
@@ -22,7 +25,6 @@ class EvidenceSteps:
 
     def _bodies(self) -> dict[tuple[str, str], tuple[str, int]]:
         """One small stored raw body per (kind, verdict): receipts name real blobs (packs stream them)."""
-        from apps.ingest.blobs import blob_store
 
         out = {}
         for group in EVIDENCE_BY_ARTIFACT.values():
@@ -33,8 +35,6 @@ class EvidenceSteps:
         return out
 
     def evidence(self) -> None:
-        from apps.evidence.services import evidence_bulk_record, lineage_edges_bulk_record
-
         bodies = self._bodies()
         plan, stated = self._evidence_plan()
         fmt_of = {k: (p, f) for g in EVIDENCE_BY_ARTIFACT.values() for k, _w, p, f in g}
@@ -144,8 +144,6 @@ class EvidenceSteps:
         return (uri, sid, kind, fmt, verdict, effective, states)
 
     def _bulk_evidence(self, meta: tuple, receipt_row: tuple, stated: dict):
-        from apps.evidence.services import BulkEvidence
-
         uri, sid, kind, fmt, verdict, effective, states = meta
         rid, ordinal, sha, received = receipt_row
         return BulkEvidence(
@@ -169,7 +167,6 @@ class EvidenceSteps:
     def _receipts(self, items_meta, bodies) -> tuple[list[int], list[tuple[int, int, str, datetime]]]:
         """Receipts for a chunk of evidence (1-5 items each, as JSON Lines uploads and webhooks give),
         COPYed with their `receipt.accepted` ledger entries. Returns ids and per item (receipt, ordinal, sha, at)."""
-        from apps.ledger.services import ledger_record_many
 
         rng = self.rng
         groups: list[list[int]] = []

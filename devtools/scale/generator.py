@@ -38,6 +38,7 @@ from dataclasses import dataclass, field
 from django.core.management import call_command
 from django.utils import timezone
 
+from apps.ingest.models import Source
 from devtools.scale.evidence import EvidenceSteps
 from devtools.scale.graph import GraphSteps
 from devtools.scale.results import ResultSteps
@@ -128,8 +129,6 @@ class _Run(GraphSteps, EvidenceSteps, ResultSteps):
 
 
 def already_generated() -> bool:
-    from apps.ingest.models import Source
-
     return Source.objects.filter(name=MARKER_SOURCE).exists()
 
 

@@ -4,6 +4,13 @@ import itertools
 from collections import defaultdict
 from datetime import datetime, timedelta
 
+from apps.accounts.models import User
+from apps.accounts.roles import Role
+from apps.accounts.services import user_create
+from apps.evidence.services import artifacts_bulk_create
+from apps.ingest.services import source_create
+from apps.inventory.models import System
+from apps.inventory.services import system_save
 from devtools.scale.shapes import (
     DATA_CLASSES,
     DOMAINS,
@@ -24,13 +31,6 @@ class GraphSteps:
     # ---- people, systems, sources
 
     def people_and_systems(self) -> None:
-        from apps.accounts.models import User
-        from apps.accounts.roles import Role
-        from apps.accounts.services import user_create
-        from apps.ingest.services import source_create
-        from apps.inventory.models import System
-        from apps.inventory.services import system_save
-
         spec, rng = self.spec, self.rng
         admin = User.objects.get(username="admin")
         self.admin = admin
@@ -124,8 +124,6 @@ class GraphSteps:
     # ---- the lineage graph
 
     def lineage(self) -> None:
-        from apps.evidence.services import artifacts_bulk_create
-
         spec, rng = self.spec, self.rng
         systems = self.systems
         ml = [s for s in systems if s.kind == "ml_model"]

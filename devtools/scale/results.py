@@ -6,6 +6,15 @@ from datetime import timedelta
 from django.db import connection, transaction
 from django.utils import timezone
 
+from apps.accounts.models import User
+from apps.exceptions.models import ExceptionRequest
+from apps.exceptions.services import exception_metrics_snapshot
+from apps.exceptions.tiers import Slot, tier_policy
+from apps.ledger.models import LedgerEntry
+from apps.ledger.services import ledger_checkpoint, ledger_integrate_all, ledger_record_many
+from apps.policy.models import Control, ControlResult, Framework, RuleVersion
+from apps.policy.services import coverage_snapshot
+from devtools.scale.exceptions_bulk import BulkException, exception_bulk_create
 from devtools.scale.shapes import (
     EXCEPTION_STATES,
     _pick,
@@ -39,8 +48,6 @@ class ResultSteps:
 
     def results(self) -> None:
         """Control results of the current rules on releases, deployments, model versions and systems."""
-        from apps.exceptions.models import ExceptionRequest
-        from apps.policy.models import Control, ControlResult, Framework, RuleVersion
 
         versions = list(RuleVersion.objects.filter(current_of__isnull=False).select_related("rule"))
         shipped = Control.objects.filter(framework__origin=Framework.Origin.SHIPPED)  # ids repeat across imports
@@ -111,11 +118,6 @@ class ResultSteps:
         return planned, gate_blocked, worst
 
     def _exceptions(self, failing) -> list:
-        from apps.accounts.models import User
-        from apps.exceptions.tiers import Slot, tier_policy
-        from apps.policy.models import Control
-        from devtools.scale.exceptions_bulk import BulkException, exception_bulk_create
-
         rng, now = self.rng, self.now
         controls = Control.objects.in_bulk({r[0] for r in failing})
         policy = tier_policy()
@@ -201,8 +203,6 @@ class ResultSteps:
         return made
 
     def _write_results(self, planned, subjects, gate_blocked, worst) -> None:
-        from apps.ledger.services import ledger_record_many
-
         rng, ids = self.rng, self.artifact_ids
         with transaction.atomic(), connection.cursor() as cursor:
             cursor.execute(
@@ -284,9 +284,6 @@ class ResultSteps:
     # ---- rollups, ledger
 
     def rollups(self) -> None:
-        from apps.exceptions.services import exception_metrics_snapshot
-        from apps.policy.services import coverage_snapshot
-
         with connection.cursor() as cursor:
             cursor.execute("ANALYZE")
         today = timezone.localdate()
@@ -298,9 +295,6 @@ class ResultSteps:
         self.lap(f"rollups ({self.spec.history_days} days, coverage_snapshot)")
 
     def ledger(self) -> None:
-        from apps.ledger.models import LedgerEntry
-        from apps.ledger.services import ledger_checkpoint, ledger_integrate_all
-
         if self.spec.ledger:
             ledger_integrate_all()
             ledger_checkpoint()

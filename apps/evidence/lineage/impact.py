@@ -14,6 +14,9 @@ from __future__ import annotations
 import re
 from urllib.parse import unquote
 
+from packaging.specifiers import InvalidSpecifier, SpecifierSet
+from packaging.version import InvalidVersion, Version
+
 from apps.accounts.scoping import scope_by_system
 from apps.evidence.lineage.walk import (
     _ENV_SQL,
@@ -92,9 +95,6 @@ def purl_version_matches(ptype: str, version: str, spec: str) -> bool:
     other types, and pypi versions PEP 440 cannot read: the segment order of `_segment_key`."""
     clauses = _range_clauses(spec)
     if ptype == "pypi":
-        from packaging.specifiers import InvalidSpecifier, SpecifierSet
-        from packaging.version import InvalidVersion, Version
-
         try:
             specifiers = SpecifierSet(",".join(f"{'==' if op == '=' else op}{bound}" for op, bound in clauses))
             return specifiers.contains(Version(version), prereleases=True)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from django.contrib.auth.models import Group
 from django.db import transaction
 
 from apps.exceptions import chain as chain_mod
@@ -13,7 +14,6 @@ from apps.ledger.services import ledger_record
 @transaction.atomic
 def exception_executive_set(*, user, designated: bool, actor) -> None:
     """Designate (or stop designating) a user as executive approver of critical-tier exceptions."""
-    from django.contrib.auth.models import Group
 
     group, _ = Group.objects.get_or_create(name=chain_mod.EXECUTIVE_GROUP)
     was = user.groups.filter(pk=group.pk).exists()

@@ -16,6 +16,8 @@ from apps.exceptions.models import ExceptionRequest
 from apps.exceptions.services.validation import Cleaned
 from apps.ledger.services import ledger_record
 from apps.policy.models import Control, RuleVersion
+from apps.policy.services import policy_evaluate
+from apps.policy.tasks import policy_evaluate as policy_evaluate_task
 
 logger = logging.getLogger(__name__)
 
@@ -106,7 +108,6 @@ def exception_reevaluate(req: ExceptionRequest) -> None:
 
     Runs after the decision committed. If evaluation fails, the decision stands: the failure
     is logged and a policy evaluation is queued instead (the nightly run catches up too)."""
-    from apps.policy.services import policy_evaluate
 
     rule_ids = rule_ids_for_control(req.control)
     if not rule_ids:
@@ -116,7 +117,6 @@ def exception_reevaluate(req: ExceptionRequest) -> None:
         policy_evaluate(**scope, rule_ids=rule_ids, actor=f"system:exceptions {req.reference}")
     except Exception:  # noqa: BLE001 - the committed decision must not look failed; queue a retry instead
         logger.exception("re-evaluation after %s failed; queued", req.reference)
-        from apps.policy.tasks import policy_evaluate as policy_evaluate_task
 
         try:
             policy_evaluate_task.delay(rule_ids=rule_ids, **scope)

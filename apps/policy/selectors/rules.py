@@ -23,7 +23,7 @@ from apps.policy.models import (
     worst_status,
 )
 from apps.policy.rulesets import RuleSpec, evaluate_rules_bounded
-from apps.policy.services import subjects_queryset
+from apps.policy.services import BATCH, _Rule, _selector_prefilter, subjects_queryset
 
 # ---------------------------------------------------------------- rules
 
@@ -53,7 +53,6 @@ def rule_dry_run(*, user, spec: RuleSpec, limit: int = 2000, progress=None) -> d
     Evaluates in batches, each within the rule's time budget (a batch that runs out fails with
     the budget's reason), and calls `progress(done, total)` after each. Runs in a worker
     (apps.policy.services.rule_dry_run_execute), never in a web request."""
-    from apps.policy.services import BATCH, _Rule, _selector_prefilter
 
     fake = _Rule(version=None, spec=spec, control_ids=())  # type: ignore[arg-type]
     now = timezone.now()

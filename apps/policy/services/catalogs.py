@@ -13,7 +13,7 @@ from apps.policy.models import (
     Control,
     Framework,
 )
-from apps.policy.oscal import CatalogSpec, OscalError, load_catalog, shipped_catalogs
+from apps.policy.oscal import CatalogSpec, ControlSpec, OscalError, load_catalog, shipped_catalogs
 from apps.policy.services.access import ensure_can_edit_rules
 
 # ---------------------------------------------------------------- catalogs
@@ -100,7 +100,6 @@ def catalog_import(*, actor, data: bytes | str | dict, code: str | None = None) 
 
 def catalog_specs_in_db() -> dict[str, CatalogSpec]:
     """Minimal CatalogSpecs of every loaded framework (control ids only), for rule validation."""
-    from apps.policy.oscal import ControlSpec
 
     out: dict[str, list] = defaultdict(list)
     for code, control_id in Control.objects.values_list("framework__code", "control_id"):

@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from django.conf import settings
+from django.core.cache import cache
 from django.db import connection, transaction
 from django.db.models import Exists, OuterRef, Q
 from django.utils import timezone
@@ -36,6 +37,7 @@ from apps.policy.rulesets import (
     evaluate_rules_bounded,
     rule_from_dict,
 )
+from apps.policy.tasks import coverage_snapshot as coverage_snapshot_task
 
 logger = logging.getLogger(__name__)
 
@@ -263,9 +265,7 @@ def policy_evaluate(
 
 def _schedule_snapshot(system_ids: set[int]) -> None:
     """Refresh today's rollups soon after results changed (debounced: one pending refresh at a time)."""
-    from django.core.cache import cache
 
-    from apps.policy.tasks import coverage_snapshot as coverage_snapshot_task
 
     try:
         if not cache.add("policy:snapshot-pending", 1, timeout=30):

@@ -9,7 +9,7 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
 
-from apps.evidence.models import EvidenceSubject
+from apps.evidence.models import Evidence, EvidenceSubject
 from apps.ledger.services import ledger_record
 from apps.policy.models import (
     Control,
@@ -28,6 +28,8 @@ from apps.policy.rulesets import (
 from apps.policy.services.access import ensure_can_edit_rules
 from apps.policy.services.catalogs import catalog_specs_in_db
 from apps.policy.services.evaluation import logger
+from apps.policy.tasks import policy_evaluate as policy_evaluate_task
+from apps.policy.tasks import rule_dry_run_execute as rule_dry_run_execute_task
 
 DEFAULT_NOTE = "default rule set v{version}"
 
@@ -164,7 +166,6 @@ def rule_dry_run_request(*, actor, key: str, data: dict) -> RuleDryRun:
         target=dry_run,
         data={"key": spec.key, "expression": spec.expression, "selector": spec.selector.as_dict()},
     )
-    from apps.policy.tasks import rule_dry_run_execute as rule_dry_run_execute_task
 
     transaction.on_commit(lambda: rule_dry_run_execute_task.delay(dry_run.pk))
     return dry_run
@@ -172,7 +173,7 @@ def rule_dry_run_request(*, actor, key: str, data: dict) -> RuleDryRun:
 
 def rule_dry_run_execute(*, dry_run_id: int) -> None:
     """Run a queued dry run, writing progress to its row as batches finish. Safe to run twice."""
-    from apps.policy.selectors import rule_dry_run
+    from apps.policy.selectors import rule_dry_run  # noqa: PLC0415 - circular: apps.policy.selectors imports this module
 
     now = timezone.now()
     claimed = RuleDryRun.objects.filter(pk=dry_run_id, status=RuleDryRun.Status.QUEUED).update(
@@ -201,8 +202,6 @@ def rule_dry_run_execute(*, dry_run_id: int) -> None:
 
 
 def _enqueue_evaluation(*, subject_ids=None, system_ids=None, rule_ids=None) -> None:
-    from apps.policy.tasks import policy_evaluate as policy_evaluate_task
-
     kwargs = {"subject_ids": subject_ids, "system_ids": system_ids, "rule_ids": rule_ids}
     # robust: a broker outage must not undo the committed change; the nightly run catches up.
     transaction.on_commit(lambda: policy_evaluate_task.delay(**kwargs), robust=True)
@@ -222,7 +221,6 @@ def policy_evaluate_on_evidence(*, evidence_ids: Iterable[int]) -> None:
     if artifact_ids:
         _enqueue_evaluation(subject_ids=artifact_ids)
         return
-    from apps.evidence.models import Evidence
 
     system_ids = sorted(
         set(Evidence.objects.filter(pk__in=ids, system__isnull=False).values_list("system_id", flat=True))

@@ -10,7 +10,12 @@ from apps.accounts.services import user_create, user_set_roles
 from apps.inventory.models import System
 from apps.inventory.services import system_save
 from devtools.demo.connectors import demo_connectors_seed
+from devtools.demo.engagements import demo_engagement_seed
+from devtools.demo.exceptions import demo_exceptions_seed
 from devtools.demo.ingest import demo_evidence_seed
+from devtools.demo.manual import demo_manual_seed
+from devtools.demo.policy import demo_policy_seed
+from devtools.demo.releases import demo_seed as releases_retention_demo_seed
 
 # Demo-only passwords: documented in the README, refused outside the dev and test profiles.
 DEMO_USERS = [
@@ -151,21 +156,16 @@ class Command(BaseCommand):
         new_receipts = demo_evidence_seed(actor=admin)
         new_receipts += demo_connectors_seed(actor=admin)
         self.stdout.write(f"demo data: {len(users)} users, {len(DEMO_SYSTEMS)} systems, {new_receipts} new receipts")
-        from devtools.demo.policy import demo_policy_seed
 
         policy = demo_policy_seed(actor=admin)
         self.stdout.write(f"demo policy: {policy['changed']} results changed, {policy['replayed']} past evaluations")
-        from devtools.demo.manual import demo_manual_seed
 
         manual = demo_manual_seed(users=users)
         self.stdout.write(f"demo documents: {manual['documents']} new, {manual['attestations']} attestations")
-        from devtools.demo.releases import demo_seed as releases_retention_demo_seed
 
         self.stdout.write(f"demo sign-off and retention: {releases_retention_demo_seed(actor=admin)}")
-        from devtools.demo.exceptions import demo_exceptions_seed
 
         self.stdout.write(f"demo exceptions: {demo_exceptions_seed(actor=admin)} new")
-        from devtools.demo.engagements import demo_engagement_seed
 
         opened = demo_engagement_seed(
             compliance=users["compliance"], auditor=users["auditor"], engineer=users["engineer"]

@@ -2,6 +2,7 @@
 resource addresses), weighted below titles, within what the user may see, and says where it matched."""
 
 from datetime import timedelta
+from types import SimpleNamespace
 
 import pytest
 from django.utils import timezone
@@ -122,3 +123,46 @@ def test_evidence_recorded_before_the_index_is_found_after_the_backfill(ci, comp
         evidence.get_absolute_url()
     ]
     assert evidence_content_index(evidence_ids=[evidence.pk]) == 0  # safe to run twice
+
+
+def test_words_of_disposed_detail_rows_are_no_longer_found(ci, compliance_officer):
+    from apps.retention.services import retention_dispose_due
+    from apps.search.models import EvidenceText
+    from tests.retention.test_disposal import upload
+
+    clock = timezone.now()
+    evidence = upload(SimpleNamespace(source=ci), ci.system, effective_at=clock - 1000 * DAY)
+    assert [h.url for h in search_for_user(user=compliance_officer, text="RuntimeError")] == [
+        evidence.get_absolute_url()
+    ]
+
+    assert retention_dispose_due(now=clock + 200 * DAY) == 1
+
+    assert not EvidenceText.objects.filter(evidence=evidence).exists()
+    assert search_for_user(user=compliance_officer, text="RuntimeError") == []
+
+
+@pytest.mark.parametrize(
+    ("lookup", "index"), [("vector", "search_text_fts"), ("value__trigram_word_similar", "search_text_trgm")]
+)
+def test_content_matches_come_from_their_gin_index(ci, lookup, index):
+    from django.contrib.postgres.search import SearchQuery
+    from django.db import connection
+
+    from apps.search.models import EvidenceText
+
+    evidence = parsed_upload(ci, "infra/terraform_plan.json", system=ci.system, effective_at=timezone.now() - DAY)
+    with connection.cursor() as cursor:  # enough unrelated values that only a selective index is worth using
+        cursor.execute(
+            "INSERT INTO search_evidencetext (evidence_id, field, value) "
+            "SELECT %s, 'test-name', 'tests/module_' || i || '.py::test_case_' || md5(i::text) "
+            "FROM generate_series(1, 5000) AS i",
+            [evidence.pk],
+        )
+        cursor.execute("ANALYZE search_evidencetext")
+        cursor.execute("SET LOCAL enable_seqscan = off")  # still a small table: does an index answer at all?
+        value = SearchQuery("reporting", config="simple") if lookup == "vector" else "aws_db_instance.reporting"
+        sql, params = EvidenceText.objects.filter(**{lookup: value}).values("evidence_id").query.sql_with_params()
+        cursor.execute("EXPLAIN " + sql, params)
+        plan = "\n".join(row[0] for row in cursor.fetchall())
+    assert f"Bitmap Index Scan on {index}" in plan, plan

@@ -3,7 +3,8 @@
 Filling is one INSERT … SELECT over evidence_evidencerecord (no rows through Python, so the backfill
 of a large table is one statement per batch): per record, the values the parsers store under known
 keys (junit: classname::name and a failing test's message; SARIF: rule_id, message, location;
-CycloneDX/SPDX: name and purl; Terraform: address). Values are capped at MAX_VALUE characters, as
+Checkov JSON: check_id, check_name, file_path, resource; CycloneDX/SPDX: name and purl; Terraform:
+address). Values are capped at MAX_VALUE characters, as
 parsers already cap free text (apps.formats.base.MAX_TEXT).
 
 Matching is full-text (`vector @@ query`, GIN) or, for one identifier-like word (a path, a purl, a
@@ -38,12 +39,12 @@ _VALUES = [
     (F_.TEST_NAME, "CASE WHEN e.format = 'junit' THEN concat_ws('::', NULLIF(r.data->>'classname', ''), "
                    "r.data->>'name') END"),
     (F_.TEST_FAILURE, "CASE WHEN e.format = 'junit' AND r.data->>'status' <> 'passed' THEN r.data->>'message' END"),
-    (F_.RULE_ID, "r.data->>'rule_id'"),
-    (F_.FINDING_MESSAGE, "CASE WHEN r.data ? 'rule_id' THEN r.data->>'message' END"),
-    (F_.LOCATION, "r.data->>'location'"),
+    (F_.RULE_ID, "COALESCE(r.data->>'rule_id', r.data->>'check_id')"),
+    (F_.FINDING_MESSAGE, "CASE WHEN r.data ? 'rule_id' THEN r.data->>'message' ELSE r.data->>'check_name' END"),
+    (F_.LOCATION, "COALESCE(r.data->>'location', r.data->>'file_path')"),
     (F_.COMPONENT, "CASE WHEN r.data ? 'purl' THEN concat_ws('/', NULLIF(r.data->>'group', ''), r.data->>'name') END"),
     (F_.PURL, "r.data->>'purl'"),
-    (F_.RESOURCE, "r.data->>'address'"),
+    (F_.RESOURCE, "COALESCE(r.data->>'address', r.data->>'resource')"),
 ]
 _LATERAL = ",\n".join(f"('{field.value}', {sql})" for field, sql in _VALUES)
 INDEX_SQL = f"""

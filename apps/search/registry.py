@@ -85,7 +85,6 @@ class Hit:
 # target with more matches reports "CANDIDATES+" instead of an exact count. Ranking means computing the
 # text vector of each row again (the GIN index does not store it), so it is the part that must not grow.
 CANDIDATES = 1000
-TITLE_MATCH = 1e-6  # ts_rank of a vector the query does not match is 1e-20: above this, the title matched
 PAGE_SIZE = 50  # as many as the page showed before it had pages
 
 
@@ -134,9 +133,9 @@ def _query(text: str) -> SearchQuery | None:
     return SearchQuery(text, search_type="websearch", config=CONFIG) if text else None
 
 
-def _candidate_ids(target: SearchTarget, user, query: SearchQuery, text: str) -> tuple[list[int], bool]:
-    """Ids of the newest matches of one target within what the user may see (at most CANDIDATES), and
-    whether there were more.
+def _candidate_ids(target: SearchTarget, user, query: SearchQuery, text: str) -> tuple[list[int], bool, set[int]]:
+    """Ids of the newest matches of one target within what the user may see (at most CANDIDATES), whether
+    there were more, and which of them matched by their title vector (the others matched inside).
 
     Scoping comes first (the target's selector), the bound after it, so an auditor's candidates are
     always their own. The matches are fenced in a subquery (`OFFSET 0` keeps PostgreSQL from pulling it
@@ -144,11 +143,12 @@ def _candidate_ids(target: SearchTarget, user, query: SearchQuery, text: str) ->
     computes a text vector; left to see the LIMIT, the planner walks the primary key backwards (or the
     table) and computes the vector of every row it passes, which is what made search grow."""
     scoped = target.queryset_for_user(user).order_by()  # a default ordering would sort every match for nothing
-    ids = _newest(scoped.annotate(search=target.vector()).filter(search=query).values("pk"))
+    titled = _newest(scoped.annotate(search=target.vector()).filter(search=query).values("pk"))
+    ids = titled
     if target.content is not None:  # matches inside the objects, under the same scoping and the same bound
         inside = _newest(scoped.filter(pk__in=target.content.matching_ids(query, text)).values("pk"))
-        ids = sorted(set(ids) | set(inside), reverse=True)
-    return ids[:CANDIDATES], len(ids) > CANDIDATES
+        ids = sorted(set(titled) | set(inside), reverse=True)
+    return ids[:CANDIDATES], len(ids) > CANDIDATES, set(titled)
 
 
 def _newest(qs: QuerySet) -> list[int]:
@@ -176,7 +176,7 @@ def _ranked(user, query: SearchQuery, text: str, kinds: list[str] | None) -> tup
     for key, target in TARGETS.items():
         if kinds and key not in kinds:
             continue
-        ids, more = _candidate_ids(target, user, query, text)
+        ids, more, titled = _candidate_ids(target, user, query, text)
         capped = capped or more
         if not ids:
             continue
@@ -186,11 +186,13 @@ def _ranked(user, query: SearchQuery, text: str, kinds: list[str] | None) -> tup
         inside = target.content.best(ids, query, text) if target.content is not None else {}
         for pk in ids:
             match = inside.get(pk)
-            title_rank = title_ranks.get(pk, 0.0)
+            # ts_rank scores the words a vector has even when the query does not match it: count it only
+            # for a title match. A content-only match shows where it matched; a title match needs no snippet.
+            title_rank = title_ranks.get(pk, 0.0) if pk in titled else 0.0
             if match is None:
                 ranked.append((title_rank, key, pk, None))
-            else:  # a content-only match shows where; a title match needs no snippet
-                ranked.append((title_rank + match.rank, key, pk, None if title_rank > TITLE_MATCH else match))
+            else:
+                ranked.append((title_rank + match.rank, key, pk, None if pk in titled else match))
     order = {key: i for i, key in enumerate(TARGETS)}
     ranked.sort(key=lambda r: (-r[0], order[r[1]], -r[2]))
     return ranked, capped

@@ -50,6 +50,8 @@ def junit(suite: str, test: str, message: str = "") -> bytes:
         ("cyclonedx_py_env.cdx.json", "urllib3", "component"),
         ("sbom4python_requests.spdx.json", "pkg:pypi/certifi", "package URL"),
         ("infra/terraform_plan.json", "aws_db_instance.reporting", "resource address"),
+        ("infra/checkov_terraform.json", "CKV_AWS_338", "rule id"),
+        ("infra/checkov_terraform.json", "aws_db_instance.reporting", "resource address"),
     ],
 )
 def test_a_word_inside_parsed_evidence_finds_it_and_says_where(ci, compliance_officer, fixture, words, matched_in):

@@ -16,6 +16,13 @@ class HitOutput(serializers.Serializer):
     detail = serializers.CharField()
     url = serializers.CharField(help_text="Path of the object's page (its permalink).")
     rank = serializers.FloatField()
+    matched_in = serializers.CharField(
+        help_text='Where inside the object the words matched when its title did not, e.g. "test failure message"; '
+        '"" for a title match.'
+    )
+    snippet = serializers.CharField(
+        help_text="Up to 160 characters of the matched value around the words, plain text (escape it to show it)."
+    )
 
 
 class SearchApi(APIView):

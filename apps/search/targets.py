@@ -10,7 +10,8 @@ from apps.evidence.selectors import artifact_list_for_user, evidence_list_for_us
 from apps.exceptions.selectors import exception_queryset_for_user
 from apps.inventory.selectors import system_list_for_user
 from apps.policy.models import Control
-from apps.search.registry import SearchTarget, register
+from apps.search.content import content_best, content_matching_ids
+from apps.search.registry import ContentSource, SearchTarget, register
 
 EVIDENCE_FIELDS = ("title", "kind", "format", "verdict_reason")
 ARTIFACT_FIELDS = ("uri", "name", "kind", "digest")
@@ -42,6 +43,8 @@ register(
         queryset_for_user=lambda user: evidence_list_for_user(user=user).order_by(),
         title=lambda e: e.title,
         detail=lambda e: f"{e.kind} · {e.verdict} · {e.effective_at:%Y-%m-%d}",
+        # and the words inside it: test names, failure messages, rule ids, paths, purls, resource addresses
+        content=ContentSource(matching_ids=content_matching_ids, best=content_best),
     )
 )
 register(

@@ -16,13 +16,13 @@ JUNIT = b'<testsuite name="s" tests="1" failures="0"><testcase classname="a" nam
 
 
 def test_every_step_after_evidence_is_recorded_is_registered_in_the_documented_order():
-    assert pipeline.pipeline_steps() == ["retention.identifiers", "releases.track", "policy.evaluate"]
+    assert pipeline.pipeline_steps() == ["retention.identifiers", "releases.track", "policy.evaluate", "search.index"]
 
 
 def test_a_step_the_pipeline_does_not_document_is_refused():
     with pytest.raises(ImproperlyConfigured, match="not one of"):
-        pipeline.pipeline_step_register("search.index", lambda **kwargs: None)
-    assert "search.index" not in pipeline.pipeline_steps()
+        pipeline.pipeline_step_register("search.undocumented", lambda **kwargs: None)
+    assert "search.undocumented" not in pipeline.pipeline_steps()
 
 
 def test_exceptions_and_releases_provide_to_policy_without_policy_importing_them():

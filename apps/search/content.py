@@ -1,0 +1,166 @@
+"""Words inside evidence: fill the EvidenceText index from detail rows, match it, rank it, show where.
+
+Filling is one INSERT … SELECT over evidence_evidencerecord (no rows through Python, so the backfill
+of a large table is one statement per batch): per record, the values the parsers store under known
+keys (junit: classname::name and a failing test's message; SARIF: rule_id, message, location;
+Checkov JSON: check_id, check_name, file_path, resource; CycloneDX/SPDX: name and purl; Terraform:
+address). Values are capped at MAX_VALUE characters, as
+parsers already cap free text (apps.formats.base.MAX_TEXT).
+
+Matching is full-text (`vector @@ query`, GIN) or, for one identifier-like word (a path, a purl, a
+dotted name), trigram word similarity (`value %> word`, GIN gin_trgm_ops). A content match weighs
+CONTENT_WEIGHT of a title match: the best ts_rank of the matching values, or a trigram similarity
+scaled to the same range, halved; a one-word title match (ts_rank ≈ 0.061) outranks any content-only
+match (≤ 0.05).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from django.contrib.postgres.search import SearchQuery, SearchRank, TrigramWordSimilarity
+from django.db import connection
+from django.db.models import F, FloatField, Q, QuerySet, Value
+from django.db.models.functions import Greatest
+from django.utils.html import escape
+from django.utils.safestring import SafeString, mark_safe
+
+from apps.search.models import EvidenceText
+
+MAX_VALUE = 500
+CONTENT_WEIGHT = 0.5
+TRIGRAM_SCALE = 0.1  # ts_rank of a 'simple' vector stays under ~0.1; similarity (0..1) is brought to that range
+SNIPPET = 160
+
+F_ = EvidenceText.Field
+# (field, SQL for its value from record r of evidence e); NULL or '' rows are skipped.
+_VALUES = [
+    (F_.TEST_NAME, "CASE WHEN e.format = 'junit' THEN concat_ws('::', NULLIF(r.data->>'classname', ''), "
+                   "r.data->>'name') END"),
+    (F_.TEST_FAILURE, "CASE WHEN e.format = 'junit' AND r.data->>'status' <> 'passed' THEN r.data->>'message' END"),
+    (F_.RULE_ID, "COALESCE(r.data->>'rule_id', r.data->>'check_id')"),
+    (F_.FINDING_MESSAGE, "CASE WHEN r.data ? 'rule_id' THEN r.data->>'message' ELSE r.data->>'check_name' END"),
+    (F_.LOCATION, "COALESCE(r.data->>'location', r.data->>'file_path')"),
+    (F_.COMPONENT, "CASE WHEN r.data ? 'purl' THEN concat_ws('/', NULLIF(r.data->>'group', ''), r.data->>'name') END"),
+    (F_.PURL, "r.data->>'purl'"),
+    (F_.RESOURCE, "COALESCE(r.data->>'address', r.data->>'resource')"),
+]
+_LATERAL = ",\n".join(f"('{field.value}', {sql})" for field, sql in _VALUES)
+INDEX_SQL = f"""
+INSERT INTO search_evidencetext (evidence_id, field, value)
+SELECT DISTINCT r.evidence_id, v.field, left(v.value, {MAX_VALUE})
+FROM evidence_evidencerecord r
+JOIN evidence_evidence e ON e.id = r.evidence_id
+CROSS JOIN LATERAL (VALUES {_LATERAL}) AS v(field, value)
+WHERE {{where}} AND COALESCE(v.value, '') <> ''
+ON CONFLICT DO NOTHING
+"""  # noqa: S608 - constants only; ids go in as parameters
+
+
+def evidence_content_index(*, evidence_ids: list[int] | None) -> int:
+    """Index the values inside these pieces of evidence (None: all, batch by batch); returns rows written.
+
+    Safe to run twice: the unique (evidence, field, value) constraint drops what is already there."""
+    with connection.cursor() as cursor:
+        if evidence_ids is not None:
+            if not evidence_ids:
+                return 0
+            cursor.execute(INDEX_SQL.format(where="r.evidence_id = ANY(%s)"), [list(evidence_ids)])
+            return cursor.rowcount
+        written, last = 0, 0
+        while True:  # batches of evidence ids keep each statement's memory and lock time bounded
+            cursor.execute("SELECT id FROM evidence_evidence WHERE id > %s ORDER BY id LIMIT 5000", [last])
+            ids = [row[0] for row in cursor.fetchall()]
+            if not ids:
+                return written
+            cursor.execute(INDEX_SQL.format(where="r.evidence_id = ANY(%s)"), [ids])
+            written += cursor.rowcount
+            last = ids[-1]
+
+
+def _identifier(text: str) -> str | None:
+    """The one word of an identifier-like query (trigram matching), or None for several words or syntax."""
+    word = text.strip()
+    if len(word) < 3 or re.search(r"\s", word) or word.startswith("-") or '"' in word:
+        return None
+    return word
+
+
+def _matches(query: SearchQuery, text: str) -> QuerySet:
+    condition = Q(vector=query)
+    word = _identifier(text)
+    if word:
+        condition |= Q(value__trigram_word_similar=word)
+    return EvidenceText.objects.filter(condition)
+
+
+def content_matching_ids(query: SearchQuery, text: str) -> QuerySet:
+    """Evidence ids with a value that matches (a subquery, for `pk__in`; scoping is the caller's)."""
+    return _matches(query, text).values("evidence_id")
+
+
+@dataclass(frozen=True)
+class ContentMatch:
+    """The best value matched inside one piece of evidence: its rank (already weighted), field and value."""
+
+    rank: float
+    field: str
+    value: str
+
+
+def content_best(ids: list[int], query: SearchQuery, text: str) -> dict[int, ContentMatch]:
+    """Per evidence id (already scoped by the caller), its best matching value."""
+    if not ids:
+        return {}
+    score = SearchRank(F("vector"), query)
+    word = _identifier(text)
+    if word:
+        score = Greatest(score, TrigramWordSimilarity(Value(word), "value") * TRIGRAM_SCALE, output_field=FloatField())
+    rows = (
+        _matches(query, text)
+        .filter(evidence_id__in=ids)
+        .annotate(score=score)
+        .order_by("evidence_id", "-score", "field", "value")
+        .distinct("evidence_id")
+        .values_list("evidence_id", "score", "field", "value")
+    )
+    labels = dict(EvidenceText.Field.choices)
+    return {pk: ContentMatch(CONTENT_WEIGHT * score, labels[field], value) for pk, score, field, value in rows}
+
+
+def _needles(text: str) -> list[str]:
+    """The words of a query worth highlighting: no operators, quotes or negated words."""
+    words = re.findall(r'-?"[^"]*"|\S+', text or "")
+    return [w.strip('"') for w in words if not w.startswith("-") and w.lower() not in ("or", "and")]
+
+
+def snippet(value: str, text: str) -> str:
+    """At most SNIPPET characters of `value` around the first query word found in it (plain text)."""
+    value = " ".join(value.split())
+    lowered = value.lower()
+    found = [i for i in (lowered.find(n.lower()) for n in _needles(text) if n) if i >= 0]
+    start = max(0, min(found) - 40) if found else 0
+    if len(value) - start < SNIPPET:
+        start = max(0, len(value) - SNIPPET)
+    cut = value[start : start + SNIPPET]
+    if start > 0:
+        cut = "…" + cut[1:]
+    if start + SNIPPET < len(value):
+        cut = cut[:-1] + "…"
+    return cut
+
+
+def snippet_html(snippet_text: str, text: str) -> SafeString:
+    """The snippet HTML-escaped, with each query word found in it wrapped in <mark>."""
+    needles = sorted({n for n in _needles(text) if n}, key=len, reverse=True)
+    if not needles or not snippet_text:
+        return escape(snippet_text)
+    pattern = re.compile("|".join(re.escape(n) for n in needles), re.IGNORECASE)
+    parts, pos = [], 0
+    for m in pattern.finditer(snippet_text):
+        parts.append(escape(snippet_text[pos : m.start()]))
+        parts.append(f"<mark>{escape(m.group(0))}</mark>")
+        pos = m.end()
+    parts.append(escape(snippet_text[pos:]))
+    return mark_safe("".join(parts))  # noqa: S308 - every piece of input text went through escape()

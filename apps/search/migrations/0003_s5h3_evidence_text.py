@@ -30,7 +30,7 @@ DROP FUNCTION IF EXISTS search_evidencetext_forget();
 
 
 def backfill(apps, schema_editor):
-    from apps.search.content import evidence_content_index
+    from apps.search.content import evidence_content_index  # noqa: PLC0415 - loaded only when this migration runs
 
     evidence_content_index(evidence_ids=None)
 

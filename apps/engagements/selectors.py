@@ -176,21 +176,22 @@ def engagement_consistency(*, engagement: Engagement) -> dict | None:
 
 
 def engagement_evidence_links(*, engagement: Engagement) -> list[tuple[str, str]]:
-    """Links to the evidence list filtered to the engagement: its observation window, one per system.
+    """Links to the evidence list filtered to the engagement: its systems and observation window, then
+    one per system when it has several.
 
     The list's filters take whole days (a date `until` includes the day); an auditor's own scope
-    trims them to the exact window (apps.accounts.scoping.scope_evidence)."""
-    window = {
-        "since": timezone.localtime(engagement.observation_start).date().isoformat(),
-        "until": timezone.localtime(engagement.observation_end).date().isoformat(),
-    }
+    trims them to the exact window (apps.accounts.scoping.scope_evidence). Every link names its
+    systems: an auditor of several engagements sees more systems than this one's."""
+    window = [
+        ("since", timezone.localtime(engagement.observation_start).date().isoformat()),
+        ("until", timezone.localtime(engagement.observation_end).date().isoformat()),
+    ]
     base = reverse("evidence:list")
     systems = list(engagement.systems.order_by("name"))
-    if len(systems) == 1:
-        return [("Browse the evidence in scope", f"{base}?{urlencode({'system': systems[0].slug, **window})}")]
-    return [("Browse the evidence in scope", f"{base}?{urlencode(window)}")] + [
-        (f"Evidence of {s.name}", f"{base}?{urlencode({'system': s.slug, **window})}") for s in systems
-    ]
+    links = [("Browse the evidence in scope", f"{base}?{urlencode([('system', s.slug) for s in systems] + window)}")]
+    if len(systems) > 1:
+        links += [(f"Evidence of {s.name}", f"{base}?{urlencode([('system', s.slug), *window])}") for s in systems]
+    return links
 
 
 NOT_ASSESSED = "not-assessed"

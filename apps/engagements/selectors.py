@@ -176,20 +176,26 @@ def engagement_consistency(*, engagement: Engagement) -> dict | None:
 
 
 def engagement_evidence_links(*, engagement: Engagement) -> list[tuple[str, str]]:
-    """Links to the evidence list filtered to the engagement: its observation window, one per system.
+    """Links to the evidence list filtered to the engagement: its systems and observation window, then
+    one per system when it has several.
 
     The list's filters take whole days (a date `until` includes the day); an auditor's own scope
-    trims them to the exact window (apps.accounts.scoping.scope_evidence)."""
-    window = {
-        "since": timezone.localtime(engagement.observation_start).date().isoformat(),
-        "until": timezone.localtime(engagement.observation_end).date().isoformat(),
-    }
+    trims them to the exact window (apps.accounts.scoping.scope_evidence). Every link names its
+    systems: an auditor of several engagements sees more systems than this one's."""
+    window = _observation_days(engagement)
     base = reverse("evidence:list")
     systems = list(engagement.systems.order_by("name"))
-    if len(systems) == 1:
-        return [("Browse the evidence in scope", f"{base}?{urlencode({'system': systems[0].slug, **window})}")]
-    return [("Browse the evidence in scope", f"{base}?{urlencode(window)}")] + [
-        (f"Evidence of {s.name}", f"{base}?{urlencode({'system': s.slug, **window})}") for s in systems
+    links = [("Browse the evidence in scope", f"{base}?{urlencode([('system', s.slug) for s in systems] + window)}")]
+    if len(systems) > 1:
+        links += [(f"Evidence of {s.name}", f"{base}?{urlencode([('system', s.slug), *window])}") for s in systems]
+    return links
+
+
+def _observation_days(engagement: Engagement) -> list[tuple[str, str]]:
+    """The evidence list's `since`/`until` (whole days) covering the engagement's observation window."""
+    return [
+        ("since", timezone.localtime(engagement.observation_start).date().isoformat()),
+        ("until", timezone.localtime(engagement.observation_end).date().isoformat()),
     ]
 
 
@@ -210,6 +216,9 @@ def engagement_control_status(*, engagement: Engagement) -> list[dict]:
     system is "not assessed" there, never passing; its overall status is the worst of the systems' results."""
     systems = list(engagement.systems.order_by("name"))
     modes = control_assessment_modes()
+    # A control assessed by rules links to the evidence its results used, within the engagement.
+    in_scope = [("system", s.slug) for s in systems] + _observation_days(engagement)
+    evidence_base = reverse("evidence:list")
     out = []
     # the engagement's frameworks, or its systems' when it names none (as accounts.scoping decides)
     codes = engagement.frameworks or sorted({code for s in systems for code in (s.frameworks or [])})
@@ -224,8 +233,11 @@ def engagement_control_status(*, engagement: Engagement) -> list[dict]:
             status = worst_status([c for c in cells if c]) if any(cells) else NOT_ASSESSED
             tally[status] = tally.get(status, 0) + 1
             mode = modes.get(control.pk, Control.Assessment.NONE)
+            by_rules = mode in (Control.Assessment.AUTOMATED, Control.Assessment.BOTH)
             rows.append({"control": control, "mode": mode, "mode_label": MODE_LABELS[mode], "status": status,
                          "status_label": STATUS_LABELS.get(status, status),
+                         "evidence_url": f"{evidence_base}?{urlencode([('control', control.ref), *in_scope])}"
+                         if by_rules else "",
                          "cells": [{"status": c or NOT_ASSESSED, "label": STATUS_LABELS.get(c or NOT_ASSESSED, c)}
                                    for c in cells]})  # fmt: skip
         out.append({"framework": framework, "day": day, "systems": systems, "rows": rows, "tally": tally,

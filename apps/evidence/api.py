@@ -120,13 +120,16 @@ class ArtifactDetailOutput(ArtifactRefOutput):
 
 
 FILTER_PARAMETERS = [
-    OpenApiParameter("system", OpenApiTypes.STR, description="System slug."),
+    OpenApiParameter("system", OpenApiTypes.STR, many=True, explode=True,
+                     description="System slug; repeat it for the evidence of any of several systems."),
     OpenApiParameter("kind", OpenApiTypes.STR, description="Evidence kind: test-report, sast-scan, sbom, provenance…"),
     OpenApiParameter("verdict", OpenApiTypes.STR, enum=["pass", "fail", "info"]),
     OpenApiParameter("subject", OpenApiTypes.STR, description="An artifact identity (normalized) or part of one."),
     OpenApiParameter("source", OpenApiTypes.INT, description="Source id."),
     OpenApiParameter("artifact", OpenApiTypes.INT, description="Evidence about this artifact id."),
-    OpenApiParameter("control", OpenApiTypes.STR, description="Evidence the current results of this control id used."),
+    OpenApiParameter("control", OpenApiTypes.STR, description=(
+        "Evidence the current results of a control used: its database id, '<framework>:<control id>' "
+        "(one framework's), or a bare control id (every framework's control of that id).")),
     OpenApiParameter("since", OpenApiTypes.DATETIME, description="Effective at or after (date or date-time)."),
     OpenApiParameter("until", OpenApiTypes.DATETIME, description="Effective before (a date includes the day)."),
 ]

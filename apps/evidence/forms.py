@@ -15,10 +15,29 @@ class _MenuOrAnyField(forms.TypedChoiceField):
         return True
 
 
+# An engagement's link names each of its systems; a bound keeps the query's IN list small.
+MAX_SYSTEMS = 100
+
+
+class _SystemsField(forms.MultipleChoiceField):
+    """The System menu: one or several slugs (`?system=a&system=b`), any of them also outside the menu
+    (it then matches nothing, like _MenuOrAnyField)."""
+
+    widget = forms.SelectMultiple(attrs={"size": 3})
+
+    def valid_value(self, value):
+        return True
+
+    def validate(self, value):
+        super().validate(value)
+        if len(value) > MAX_SYSTEMS:
+            raise forms.ValidationError(f"At most {MAX_SYSTEMS} systems at once.")
+
+
 class EvidenceFilterForm(forms.Form):
     """The evidence browser's filters; the API parses the same query parameters with it."""
 
-    system = _MenuOrAnyField(required=False, empty_value="")
+    system = _SystemsField(required=False)
     kind = forms.CharField(required=False, max_length=40)
     verdict = forms.ChoiceField(required=False, choices=[("", "Any"), *Verdict.choices])
     subject = forms.CharField(required=False, max_length=2048)
@@ -41,7 +60,7 @@ class EvidenceFilterForm(forms.Form):
         if until is not None and len(str(self.data.get("until", "")).strip()) <= 10:
             until = until.date()  # a bare date includes that whole day
         return EvidenceFilters(
-            system=data.get("system") or "",
+            systems=tuple(dict.fromkeys(slug for slug in data.get("system") or () if slug)),
             kind=data.get("kind") or "",
             verdict=data.get("verdict") or "",
             subject=data.get("subject") or "",

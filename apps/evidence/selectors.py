@@ -25,7 +25,7 @@ LIST_FIELDS_DEFERRED = ("summary", "verdict_reason")
 class EvidenceFilters:
     """The browser's and the API's filters (both doors parse into this)."""
 
-    system: str = ""  # slug
+    systems: tuple[str, ...] = ()  # slugs: evidence of any of them
     kind: str = ""
     verdict: str = ""
     subject: str = ""  # an identity (normalized before matching) or part of one
@@ -83,14 +83,14 @@ def filter_sources_for_user(*, user) -> QuerySet:
 def evidence_list_for_user(*, user, filters: EvidenceFilters = EvidenceFilters()) -> QuerySet[Evidence]:
     """Evidence the user may see, filtered, newest effective time first, ready for a list page."""
     qs = _visible_evidence(user).select_related("system", "source", "subject").defer(*LIST_FIELDS_DEFERRED)
-    if filters.system:
-        # The slug is resolved to its id first: on `system_id = <id>` PostgreSQL knows how many rows
+    if filters.systems:
+        # Slugs are resolved to ids first: on `system_id = <id>` PostgreSQL knows how many rows
         # the system has and walks evidence_system_effective; through a join on slug it guesses, and
         # for an auditor at 1M rows it sorted every row of the system instead (docs/architecture.md).
-        system_id = System.objects.filter(slug=filters.system).values_list("id", flat=True).first()
-        if system_id is None:
+        system_ids = list(System.objects.filter(slug__in=filters.systems).values_list("id", flat=True))
+        if not system_ids:
             return qs.none()
-        qs = qs.filter(system_id=system_id)
+        qs = qs.filter(system_id=system_ids[0]) if len(system_ids) == 1 else qs.filter(system_id__in=system_ids)
     if filters.kind:
         qs = qs.filter(kind=filters.kind)
     if filters.verdict:

@@ -3,7 +3,7 @@ from django import forms
 from apps.accounts.models import User
 from apps.accounts.roles import Role
 from apps.inventory.models import DataClass, Environment, FrameworkCode, RiskTier, System
-from apps.inventory.selectors import SystemFilters
+from apps.inventory.selectors import SystemFilters, system_framework_choices_for_user
 
 
 class PersonChoiceField(forms.ModelMultipleChoiceField):
@@ -54,6 +54,14 @@ class SystemFilterForm(forms.Form):
     kind = forms.ChoiceField(required=False, choices=[("", "Any"), *System.Kind.choices])
     risk_tier = forms.ChoiceField(required=False, choices=[("", "Any"), *RiskTier.choices], label="Risk tier")
     framework = forms.ChoiceField(required=False, choices=[("", "Any"), *FrameworkCode.choices])
+
+    def __init__(self, *args, user, **kwargs):
+        super().__init__(*args, **kwargs)
+        # The menu offers what the user's systems are in scope for; a code outside it filters to
+        # nothing rather than being refused (like a typed URL: the list then says no system matches).
+        offered = system_framework_choices_for_user(user=user)
+        self.fields["framework"].choices = [("", "Any"), *offered]
+        self.fields["framework"].valid_value = lambda value: value in FrameworkCode.values
 
     def filters(self) -> SystemFilters:
         data = self.cleaned_data

@@ -6,8 +6,8 @@ from django.db.models import Prefetch, Q, QuerySet
 from django.shortcuts import get_object_or_404
 
 from apps.accounts.models import User
-from apps.accounts.scoping import scope_by_system
-from apps.inventory.models import Environment, System
+from apps.accounts.scoping import is_scoped_auditor, scope_by_system
+from apps.inventory.models import Environment, FrameworkCode, System
 
 
 @dataclass(frozen=True)
@@ -44,3 +44,12 @@ def system_get_for_user(*, user: User, slug: str) -> System:
         slug=slug,
     )
 
+
+def system_framework_choices_for_user(*, user: User) -> list[tuple[str, str]]:
+    """The frameworks a systems filter menu may offer: every one, or for an auditor those their systems are in
+    scope for (issue 21: menus come from the viewer's scope)."""
+    if not is_scoped_auditor(user):
+        return list(FrameworkCode.choices)
+    codes = {code for codes in scope_by_system(user, System.objects.all(), "id").values_list("frameworks", flat=True)
+             for code in codes}  # fmt: skip
+    return [(value, label) for value, label in FrameworkCode.choices if value in codes]

@@ -13,7 +13,7 @@ PAGE_SIZE = 50
 
 @login_required
 def system_list(request):
-    form = SystemFilterForm(request.GET or None)
+    form = SystemFilterForm(request.GET or None, user=request.user)
     filters = form.filters() if form.is_valid() else SystemFilters()
     systems = system_list_for_user(user=request.user, filters=filters)
     if request.GET.get("format") == "csv":

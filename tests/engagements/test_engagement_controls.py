@@ -41,3 +41,25 @@ def test_the_engagement_page_lists_every_soc2_control_with_an_honest_status(worl
     assert rows["soc2-p6-3"] == ("not-assessed", Control.Assessment.NONE)
     # required documents that nobody uploaded: missing, not hidden
     assert rows["soc2-cc5-3"] == ("missing", Control.Assessment.MANUAL)
+
+
+def test_each_rule_assessed_control_of_the_engagement_links_to_its_evidence_in_scope(world, client):
+    """From the engagement's controls table to the evidence a control's results used, within the engagement."""
+    from html import unescape
+
+    from apps.policy.models import ControlResult
+
+    world.system_in.frameworks = ["soc2"]
+    world.system_in.save(update_fields=["frameworks"])
+    policy_evaluate(actor="system:test")
+    coverage_snapshot()
+    # the world's sources are bound to no system, so its evidence counts for no rule: say what a result used
+    result = ControlResult.objects.filter(system=world.system_in, control__control_id="soc2-cc8-1").first()
+    ControlResult.objects.filter(pk=result.pk).update(evidence_ids=[world.evidence_in.pk, world.evidence_old.pk])
+    client.force_login(world.auditor_in)
+    body = client.get(reverse("engagements:detail", args=[world.engagement.pk])).content.decode()
+    row = re.search(rf'<tr data-control="{result.control.control_id}".*?</tr>', body, re.S).group(0)
+    link = unescape(re.search(r'<a href="(/evidence/\?[^"]*)"', row).group(1))
+    assert "control=soc2%3A" in link and f"system={world.system_in.slug}" in link and "since=" in link
+    listed = {int(pk) for pk in re.findall(r'href="/evidence/(\d+)/"', client.get(link).content.decode())}
+    assert listed == {world.evidence_in.pk}  # evidence_old is before the engagement's observation window

@@ -195,3 +195,19 @@ def test_the_auditors_overview_shows_coverage_of_their_engagements_frameworks_on
     officer = {f.code for f in overview_for_user(user=users["officer"]).frameworks}
     assert {"soc2", "hipaa"} <= officer
     assert {f.code for f in overview_for_user(user=users["auditor_in"]).frameworks} == {"soc2"}
+
+
+def test_the_auditors_systems_framework_menu_lists_only_frameworks_of_their_systems(client, scoped):
+    """The systems list offered every framework the portal knows, those of systems the auditor cannot see too."""
+    from apps.inventory.models import System
+
+    world, users, _values = scoped
+    System.objects.filter(pk=world.system_in.pk).update(frameworks=["soc2", "gdpr"])
+    System.objects.filter(pk=world.system_out.pk).update(frameworks=["sr-11-7", "eu-ai-act"])
+    client.force_login(users["auditor_in"])
+    body = client.get("/systems/").content.decode()
+    menu = re.search(r'<select name="framework".*?</select>', body, re.S).group(0)
+    assert re.findall(r'<option value="([^"]*)"', menu) == ["", "gdpr", "soc2"]
+    client.force_login(users["officer"])
+    menu = re.search(r'<select name="framework".*?</select>', client.get("/systems/").content.decode(), re.S).group(0)
+    assert 'value="sr-11-7"' in menu and 'value="hipaa"' in menu  # everyone else: every framework

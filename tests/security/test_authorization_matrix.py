@@ -74,6 +74,11 @@ TABLE: list[tuple[str, str, str, tuple]] = [
     # ---- evidence
     ("evidence/", "GET", "/evidence/", (LOGIN, OK, OK, OK, OK, OK, OK, OK)),
     ("evidence/", "GET", "/evidence/?format=csv", (LOGIN, OK, OK, OK, OK, OK, OK, OK)),
+    # issue 21: filtered to a control (by Control.ref) and to an engagement's systems and window; the auditors'
+    # pages of these are read for names of the other system by test_auditor_scope_content.py
+    ("evidence/", "GET", "/evidence/?control=soc2:soc2-cc8-1", (LOGIN, OK, OK, OK, OK, OK, OK, OK)),
+    ("evidence/", "GET", "/evidence/?system={system}&since=2000-01-01&until=2100-01-01",
+     (LOGIN, OK, OK, OK, OK, OK, OK, OK)),
     ("evidence/<int:pk>/", "GET", "/evidence/{evidence}/", (LOGIN, OK, OK, OK, OK, OK, GONE, GONE)),
     ("evidence/<int:pk>/", "GET", "/evidence/{evidence_old}/", (LOGIN, OK, OK, OK, OK, GONE, GONE, GONE)),
     ("evidence/<int:pk>/", "GET", "/evidence/{evidence_out}/", (LOGIN, OK, OK, OK, OK, GONE, OK, GONE)),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections import defaultdict
 from datetime import date
 
@@ -99,10 +100,17 @@ def control_get(ref: str) -> Control:
     raise AmbiguousControlRef(ref, controls)
 
 
-def control_evidence_ids(control_id: str) -> QuerySet:
-    """Ids of the evidence the current results of a control used (a subquery: the evidence list's `?control=`)."""
+def control_evidence_ids(ref: str) -> QuerySet:
+    """Ids of the evidence the current results of a control used (a subquery: the evidence list's `?control=`).
+
+    `ref` names the control as anywhere else: its database id (digits), "<framework code>:<id>" for one
+    framework's control (Control.ref, what the control page links with), or a bare id for every
+    framework's control of that id."""
+    ref = ref.strip()
+    by_pk = re.fullmatch(r"[0-9]{1,18}", ref)  # a bigint; longer digit strings are no id
+    controls = Control.objects.filter(pk=int(ref)) if by_pk else Control.objects.for_ref(ref)
     return (
-        ControlResult.objects.filter(control__control_id=control_id)
+        ControlResult.objects.filter(control__in=controls.values("pk"))
         .annotate(evidence_id=Func(F("evidence_ids"), function="unnest"))
         .values("evidence_id")
     )

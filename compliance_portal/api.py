@@ -1,5 +1,6 @@
 """API conventions shared by every app: errors are {"error": "<what is wrong>"}, mapped here once."""
 
+from django.middleware.common import CommonMiddleware as _DjangoCommonMiddleware
 from rest_framework import parsers
 from rest_framework.exceptions import APIException, ParseError, ValidationError
 
@@ -91,6 +92,13 @@ def exception_handler(exc, context):
     from rest_framework.views import exception_handler as drf_exception_handler
 
     response = drf_exception_handler(exc, context)
+    request = context.get("request")
+    if response is not None and request is not None:
+        # The error body is JSON whatever the endpoint renders (the schema view renders YAML): DRF
+        # renders the answer with the request's negotiated renderer, so set it here.
+        from rest_framework.renderers import JSONRenderer
+
+        request.accepted_renderer, request.accepted_media_type = JSONRenderer(), "application/json"
     if response is not None:
         response.data = {"error": _flatten(response.data.get("detail", response.data))
                          if isinstance(response.data, dict) else _flatten(response.data)}
@@ -103,7 +111,17 @@ def exception_handler(exc, context):
 
 
 def _is_api(request) -> bool:
-    return request.path.startswith("/api/")
+    return request.path == "/api" or request.path.startswith("/api/")
+
+
+class CommonMiddleware(_DjangoCommonMiddleware):
+    """Django's CommonMiddleware, but no APPEND_SLASH redirect of an API write: a 301 answered it with an
+    HTML body and the client's retry became a GET. It gets the JSON 404, which names the right path."""
+
+    def should_redirect_with_slash(self, request):
+        if _is_api(request) and request.method not in ("GET", "HEAD"):
+            return False
+        return super().should_redirect_with_slash(request)
 
 
 def not_found(request, exception=None):
@@ -112,7 +130,12 @@ def not_found(request, exception=None):
     from django.views.defaults import page_not_found
 
     if _is_api(request):
-        return JsonResponse({"error": f"no API endpoint at {request.path[:200]}"}, status=404)
+        from django.urls import is_valid_path
+
+        error = f"no API endpoint at {request.path[:200]}"
+        if not request.path.endswith("/") and is_valid_path(f"{request.path}/", getattr(request, "urlconf", None)):
+            error += f"; did you mean {request.path[:200]}/?"
+        return JsonResponse({"error": error}, status=404)
     return page_not_found(request, exception)
 
 

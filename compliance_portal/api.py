@@ -149,6 +149,16 @@ def permission_denied(request, exception=None):
     return django_permission_denied(request, exception)
 
 
+def csrf_failure(request, reason=""):
+    """403 from the CSRF check (settings.CSRF_FAILURE_VIEW): Django's own page is bare, without the frame."""
+    from django.http import JsonResponse
+    from django.shortcuts import render
+
+    if _is_api(request):
+        return JsonResponse({"error": f"CSRF check failed: {reason}".strip()}, status=403)
+    return render(request, "403.html", {"csrf_failed": True}, status=403)
+
+
 def bad_request(request, exception=None):
     """400 raised outside a view's own handling (e.g. a suspicious request)."""
     from django.http import JsonResponse

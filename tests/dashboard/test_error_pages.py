@@ -103,3 +103,24 @@ def test_a_method_the_schema_endpoint_refuses_answers_json_not_openapi_yaml(clie
     assert response.status_code == 405
     assert response["Content-Type"].startswith("application/json")
     assert response.json() == {"error": 'Method "POST" not allowed.'}
+
+
+def test_a_form_posted_without_its_csrf_token_answers_the_styled_403_with_navigation(engineer):
+    """Django's own CSRF failure page is a bare one without the portal's frame or a way on."""
+    from django.test import Client
+
+    client = Client(enforce_csrf_checks=True)
+    client.force_login(engineer)
+    response = client.post("/accounts/notifications/read/")
+    assert response.status_code == 403
+    body = response.content.decode()
+    assert "Not allowed" in body and _has_navigation(body)
+    assert "reload the page" in body
+
+
+def test_a_csrf_failure_under_api_answers_json():
+    request = RequestFactory().post("/api/v1/packs")
+    response = errors.csrf_failure(request, reason="CSRF cookie not set.")
+    assert response.status_code == 403
+    assert response["Content-Type"].startswith("application/json")
+    assert json.loads(response.content) == {"error": "CSRF check failed: CSRF cookie not set."}

@@ -195,3 +195,18 @@ def test_the_auditors_overview_shows_coverage_of_their_engagements_frameworks_on
     officer = {f.code for f in overview_for_user(user=users["officer"]).frameworks}
     assert {"soc2", "hipaa"} <= officer
     assert {f.code for f in overview_for_user(user=users["auditor_in"]).frameworks} == {"soc2"}
+
+
+@pytest.mark.parametrize("who", ["admin", "officer"])
+def test_no_page_shows_a_path_on_the_server(client, scoped, who, settings):
+    """Issue 21, item 2: pages named server files (the retention policy's path). Those who see the most
+    pages open every GET page the matrix allows them; none may show the project's or the data's directory."""
+    _world, users, values = scoped
+    column = WHO.index(who)
+    pages = {path.format(**values) for _r, method, path, expected in TABLE
+             if method == "GET" and expected[column] == OK}
+    client.force_login(users[who])
+    markers = {str(settings.BASE_DIR), str(settings.VAR_DIR), "site-packages"}
+    showing = sorted(f"{page} shows {marker}" for page in pages for marker in markers
+                     if marker in _body(client.get(page)))
+    assert not showing, "\n".join(showing)

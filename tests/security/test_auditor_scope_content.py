@@ -133,6 +133,34 @@ def test_no_link_on_a_users_pages_leads_to_a_refusal(client, scoped, who):
     assert not refused, f"{who} is shown links that answer 403:\n  " + "\n  ".join(refused)
 
 
+_POST_ACTION = re.compile(r'<form [^>]*method="post"[^>]*action="(/[^"#?]*)"|hx-post="(/[^"#?]*)"')
+
+
+@pytest.mark.parametrize("who", [w for w in WHO if w != "anon"])
+def test_no_form_on_a_users_pages_posts_to_a_refusal(client, scoped, who):
+    """Every button that posts (a form or htmx) on a page the user may open is one they may use: sent empty,
+    it may be refused as incomplete (400, a form error), never with 403/404/405. Each post is rolled back."""
+    _world, users, values = scoped
+    column = WHO.index(who)
+    pages = {path.format(**values) for _r, method, path, expected in TABLE
+             if method == "GET" and expected[column] == OK and not path.startswith("/api/")}
+    client.force_login(users[who])
+    actions: dict[str, str] = {}
+    for page in sorted(pages):
+        for form, htmx in _POST_ACTION.findall(_body(client.get(page))):
+            actions.setdefault(form or htmx, page)
+    refused = []
+    for action, page in sorted(actions.items()):
+        if action.endswith("/logout/"):
+            continue
+        with transaction.atomic():
+            status = client.post(action, {}).status_code
+            transaction.set_rollback(True)
+        if status in (403, 404, 405):
+            refused.append(f"{action} ({status}, on {page})")
+    assert not refused, f"{who} is shown buttons that are refused:\n  " + "\n  ".join(refused)
+
+
 def test_the_release_latency_counts_only_the_auditors_systems(client, scoped):
     from apps.releases.models import ReleaseSignoff
 

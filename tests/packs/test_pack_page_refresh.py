@@ -61,3 +61,15 @@ def test_the_pack_api_says_when_a_failed_build_started_and_finished(client, worl
     assert (body["status"], body["attempts"]) == ("failed", 1)
     assert body["started_at"].startswith("2026-03-04T10:00:00")
     assert body["finished_at"].startswith("2026-03-04T10:07:00")
+
+
+def test_the_request_message_on_the_pack_page_states_no_status_that_the_polled_block_outlives(client, world):  # noqa: F811
+    """The flash message said "PK-1 is queued" above the block the page polls: once built, the page said both."""
+    client.force_login(world.officer)
+    response = client.post("/packs/", {"kind": "system", "system": world.system_in.slug, "start": "2000-01-01",
+                                       "end": timezone.now().date().isoformat()}, follow=True)
+    body = response.content.decode()
+    pack = Pack.objects.get()
+    assert response.redirect_chain[-1][0] == f"/packs/{pack.pk}/"
+    outside = body.split('<div id="pack-state"', 1)[0]  # what the page keeps while the block is swapped
+    assert pack.reference in outside and "queued" not in outside.lower()

@@ -4,12 +4,16 @@ import logging
 
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.http import HttpResponseServerError, JsonResponse
+from django.middleware.common import CommonMiddleware as _DjangoCommonMiddleware
+from django.shortcuts import render
 from django.template import loader
+from django.urls import is_valid_path
 from django.views.defaults import bad_request as django_bad_request
 from django.views.defaults import page_not_found
 from django.views.defaults import permission_denied as django_permission_denied
 from rest_framework import parsers
 from rest_framework.exceptions import APIException, ParseError, ValidationError
+from rest_framework.renderers import JSONRenderer
 
 from apps.common.states import InvalidTransition
 
@@ -97,6 +101,11 @@ def exception_handler(exc, context):
     from rest_framework.views import exception_handler as drf_exception_handler  # noqa: PLC0415 - see above
 
     response = drf_exception_handler(exc, context)
+    request = context.get("request")
+    if response is not None and request is not None:
+        # The error body is JSON whatever the endpoint renders (the schema view renders YAML): DRF
+        # renders the answer with the request's negotiated renderer, so set it here.
+        request.accepted_renderer, request.accepted_media_type = JSONRenderer(), "application/json"
     if response is not None:
         response.data = {"error": _flatten(response.data.get("detail", response.data))
                          if isinstance(response.data, dict) else _flatten(response.data)}
@@ -109,13 +118,26 @@ def exception_handler(exc, context):
 
 
 def _is_api(request) -> bool:
-    return request.path.startswith("/api/")
+    return request.path == "/api" or request.path.startswith("/api/")
+
+
+class CommonMiddleware(_DjangoCommonMiddleware):
+    """Django's CommonMiddleware, but no APPEND_SLASH redirect of an API write: a 301 answered it with an
+    HTML body and the client's retry became a GET. It gets the JSON 404, which names the right path."""
+
+    def should_redirect_with_slash(self, request):
+        if _is_api(request) and request.method not in ("GET", "HEAD"):
+            return False
+        return super().should_redirect_with_slash(request)
 
 
 def not_found(request, exception=None):
     """404: no route, or an object that does not exist or is outside what the user may see."""
     if _is_api(request):
-        return JsonResponse({"error": f"no API endpoint at {request.path[:200]}"}, status=404)
+        error = f"no API endpoint at {request.path[:200]}"
+        if not request.path.endswith("/") and is_valid_path(f"{request.path}/", getattr(request, "urlconf", None)):
+            error += f"; did you mean {request.path[:200]}/?"
+        return JsonResponse({"error": error}, status=404)
     return page_not_found(request, exception)
 
 
@@ -124,6 +146,13 @@ def permission_denied(request, exception=None):
     if _is_api(request):
         return JsonResponse({"error": str(exception or "") or "not allowed"}, status=403)
     return django_permission_denied(request, exception)
+
+
+def csrf_failure(request, reason=""):
+    """403 from the CSRF check (settings.CSRF_FAILURE_VIEW): Django's own page is bare, without the frame."""
+    if _is_api(request):
+        return JsonResponse({"error": f"CSRF check failed: {reason}".strip()}, status=403)
+    return render(request, "403.html", {"csrf_failed": True}, status=403)
 
 
 def bad_request(request, exception=None):

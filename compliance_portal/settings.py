@@ -46,6 +46,8 @@ ALLOWED_HOSTS = env_list(
 if IS_PROD and not ALLOWED_HOSTS:
     raise ImproperlyConfigured("ALLOWED_HOSTS is required in the prod profile")
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", default=[])
+# The portal's styled 403 page (JSON under /api/), not Django's bare one.
+CSRF_FAILURE_VIEW = "compliance_portal.api.csrf_failure"
 
 # Optional parts that add an app, a backend or a middleware below; their own settings are in their sections.
 # Single sign-on through OpenID Connect (mozilla-django-oidc), off unless configured; see docs/operations.md.
@@ -106,7 +108,8 @@ MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
-    "django.middleware.common.CommonMiddleware",
+    # Django's, without the APPEND_SLASH redirect of API writes (compliance_portal/api.py).
+    "compliance_portal.api.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django_otp.middleware.OTPMiddleware",

@@ -1,10 +1,12 @@
 """What each role finds in the navigation. One table, read by the template and the tests."""
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from django.urls import reverse
 
 from apps.accounts.roles import Role
+from apps.ledger.selectors import ledger_visible_to
 
 ALL = frozenset(Role.values)
 
@@ -16,6 +18,9 @@ class NavEntry:
     url_name: str
     roles: frozenset[str]
     url_kwargs: tuple[tuple[str, str], ...] = ()
+    # Where the role is not enough (an auditor whose engagements all ended may not read the ledger):
+    # the same check the page makes, so the menu never offers a page that answers 403.
+    allowed: Callable[[object], bool] | None = None
 
     def url(self) -> str:
         return reverse(self.url_name, kwargs=dict(self.url_kwargs))
@@ -31,7 +36,8 @@ NAVIGATION: tuple[NavEntry, ...] = (
     NavEntry("releases", "Release sign-off", "releases:list", ALL),
     NavEntry("retention", "Retention", "retention:report", frozenset({Role.ADMIN, Role.COMPLIANCE_OFFICER})),
     NavEntry("packs", "Evidence packs", "packs:list", frozenset({Role.ADMIN, Role.COMPLIANCE_OFFICER, Role.AUDITOR})),
-    NavEntry("ledger", "Ledger", "ledger:list", frozenset({Role.ADMIN, Role.COMPLIANCE_OFFICER, Role.AUDITOR})),
+    NavEntry("ledger", "Ledger", "ledger:list", frozenset({Role.ADMIN, Role.COMPLIANCE_OFFICER, Role.AUDITOR}),
+             allowed=ledger_visible_to),
     NavEntry("engagements", "Engagements", "engagements:list",
              frozenset({Role.ADMIN, Role.COMPLIANCE_OFFICER, Role.AUDITOR})),
     NavEntry("requests", "Evidence requests", "engagements:my_requests",
@@ -46,4 +52,5 @@ def navigation_for(user) -> list[NavEntry]:
     if not user.is_authenticated:
         return []
     roles = user.roles | ({Role.ADMIN} if user.is_superuser else set())
-    return [entry for entry in NAVIGATION if entry.roles & roles]
+    return [entry for entry in NAVIGATION
+            if entry.roles & roles and (entry.allowed is None or entry.allowed(user))]

@@ -24,12 +24,15 @@ class PackOutput(serializers.ModelSerializer):
     reference = serializers.CharField()
     requester = serializers.CharField(source="requester.username")
     download_url = serializers.SerializerMethodField()
+    finished_at = serializers.DateTimeField(read_only=True, allow_null=True,
+                                            help_text="When it was built, failed or cancelled; null while active.")
 
     class Meta:
         model = Pack
         fields = [
             "id", "reference", "scope_kind", "scope", "scope_label", "period_start", "period_end", "requester",
-            "requested_at", "status", "stage", "progress", "attempts", "built_at", "size", "sha256", "pages",
+            "requested_at", "status", "stage", "progress", "attempts", "started_at",
+            "finished_at", "built_at", "size", "sha256", "pages",
             "evidence_count", "checkpoint_size", "error", "download_url",
         ]
 

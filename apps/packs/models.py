@@ -144,6 +144,11 @@ class Pack(StateMachine, models.Model):
     def is_active(self) -> bool:
         return self.status in self.ACTIVE
 
+    @property
+    def finished_at(self):
+        """When the pack reached its final status (built, failed or cancelled); None while it is active."""
+        return None if self.is_active else self.status_since
+
 
 
 class PackChunk(models.Model):

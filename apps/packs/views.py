@@ -39,7 +39,8 @@ def pack_list(request):
         except ValidationError as exc:
             form.add_error(None, "; ".join(exc.messages))
         else:
-            messages.success(request, f"{pack.reference} is queued; this page follows its build.")
+            # No status here: the message stays above the polled block, which says the current one.
+            messages.success(request, f"{pack.reference} requested; this page follows its build.")
             return redirect(pack)
     packs = list(pack_list_for_user(user=request.user)[:100])
     ready = [p for p in packs if p.status == Pack.Status.BUILT and p.requester_id == request.user.pk][:3]

@@ -245,7 +245,8 @@ class RetentionReport:
         return {
             "generated_at": self.now.isoformat(),
             "system": self.system.slug if self.system else None,
-            "policy": {"source": self.policy.source, "sha256": self.policy.digest},
+            # The file name, never `source`: that is where the file lives on the server.
+            "policy": {"file": self.policy.file_name, "sha256": self.policy.digest},
             "due_now": [row(r) for r in self.due_now],
             "due_within_30_days": [row(r) for r in self.due_30],
             "due_within_90_days": [row(r) for r in self.due_90],

@@ -56,7 +56,7 @@ def test_a_server_error_page_renders_even_without_a_request_user():
     assert "Something went wrong" in response.content.decode()
 
 
-@pytest.mark.parametrize("path", ["/api/v1/no-such-thing", "/api/no-such-version/evidence", "/api/"])
+@pytest.mark.parametrize("path", ["/api/v1/no-such-thing", "/api/no-such-version/evidence", "/api/", "/api"])
 def test_an_unknown_api_path_answers_a_json_404(client, engineer, path):
     client.force_login(engineer)
     response = client.get(path)
@@ -79,3 +79,48 @@ def test_every_error_under_api_answers_json(handler, status):
 def test_an_unknown_api_path_answers_json_to_anonymous_callers_too(client):
     response = client.get("/api/v1/no-such-thing")
     assert response.status_code == 404 and "error" in response.json()
+
+
+def test_a_post_to_an_api_path_without_its_trailing_slash_answers_json_not_an_html_redirect(client, engineer):
+    """CommonMiddleware's APPEND_SLASH answered a 301 with an HTML body, and the client's retry became a GET."""
+    client.force_login(engineer)
+    response = client.post("/api/v1/systems", data={"name": "x"}, content_type="application/json")
+    assert response.status_code == 404
+    assert response["Content-Type"].startswith("application/json")
+    assert response.json() == {"error": "no API endpoint at /api/v1/systems; did you mean /api/v1/systems/?"}
+
+
+def test_a_get_to_an_api_path_without_its_trailing_slash_still_redirects_to_it(client, engineer):
+    client.force_login(engineer)
+    response = client.get("/api/v1/systems")
+    assert response.status_code == 301 and response["Location"] == "/api/v1/systems/"
+
+
+def test_a_method_the_schema_endpoint_refuses_answers_json_not_openapi_yaml(client, engineer):
+    """The schema view renders YAML; its 405 said 'error: Method "POST" not allowed.' as an OpenAPI document."""
+    client.force_login(engineer)
+    response = client.post("/api/schema/")
+    assert response.status_code == 405
+    assert response["Content-Type"].startswith("application/json")
+    assert response.json() == {"error": 'Method "POST" not allowed.'}
+
+
+def test_a_form_posted_without_its_csrf_token_answers_the_styled_403_with_navigation(engineer):
+    """Django's own CSRF failure page is a bare one without the portal's frame or a way on."""
+    from django.test import Client
+
+    client = Client(enforce_csrf_checks=True)
+    client.force_login(engineer)
+    response = client.post("/accounts/notifications/read/")
+    assert response.status_code == 403
+    body = response.content.decode()
+    assert "Not allowed" in body and _has_navigation(body)
+    assert "reload the page" in body
+
+
+def test_a_csrf_failure_under_api_answers_json():
+    request = RequestFactory().post("/api/v1/packs")
+    response = errors.csrf_failure(request, reason="CSRF cookie not set.")
+    assert response.status_code == 403
+    assert response["Content-Type"].startswith("application/json")
+    assert json.loads(response.content) == {"error": "CSRF check failed: CSRF cookie not set."}

@@ -36,6 +36,13 @@ def test_officer_requests_a_release_pack_watches_it_build_and_downloads_it(
     # htmx polls the progress panel: the stage shows up, then the panel turns into the download
     page.wait_for_selector("#progress[data-status=building] [data-stage]", timeout=60_000)
     page.wait_for_selector("#progress[data-status=built]", timeout=180_000)
+    # Issue 21, item 1: what the live page then shows is true, with nothing stale left from "queued"
+    pack = Pack.objects.get()
+    assert "queued" not in page.locator("main").inner_text().lower()
+    def fact(name):
+        return page.locator("dl.facts dt", has_text=name).locator("xpath=following-sibling::dd[1]").inner_text()
+    assert fact("Attempts") == str(pack.attempts) == "1"
+    assert fact("Built") == f"{pack.built_at:%Y-%m-%d %H:%M:%S} UTC"
     with page.expect_download() as download:
         page.get_by_role("link", name="Download the ZIP").click()
     path = tmp_path / "pack.zip"

@@ -68,6 +68,19 @@ def test_the_retention_page_names_the_policy_without_the_servers_file_path(clien
     assert policy.digest[:12] in body  # its digest, identify it
 
 
+def test_the_retention_report_json_names_the_policy_without_the_servers_file_path(compliance_officer, settings):
+    """Issue 21, item 2: the report's JSON (for packs) carried the policy's absolute path on the server."""
+    import json
+
+    from apps.retention.policy import retention_policy
+    from apps.retention.selectors import retention_report
+
+    policy = retention_policy()
+    data = retention_report(user=compliance_officer).as_json()
+    assert str(settings.BASE_DIR) not in json.dumps(data)
+    assert data["policy"] == {"file": policy.file_name, "sha256": policy.digest}
+
+
 def test_disposed_evidence_offers_no_download_and_says_when_it_was_disposed(client, compliance_officer, ci, system):
     """Issue 21, item 7: "Download raw" on disposed evidence answered 410."""
     from apps.retention.selectors import evidence_retention

@@ -110,7 +110,7 @@ def test_search_finds_nothing_of_the_other_system_for_an_in_scope_auditor(client
 _HREF = re.compile(r'<a [^>]*href="(/[^"#?]*)(?:\?[^"]*)?"')
 
 
-@pytest.mark.parametrize("who", ["auditor_in", "engineer", "risk_owner"])
+@pytest.mark.parametrize("who", [w for w in WHO if w != "anon"])
 def test_no_link_on_a_users_pages_leads_to_a_refusal(client, scoped, who):
     """Every link on every page the user may open (per the matrix) opens for them: none answers 403."""
     _world, users, values = scoped
@@ -131,6 +131,34 @@ def test_no_link_on_a_users_pages_leads_to_a_refusal(client, scoped, who):
         if response.status_code == 403:
             refused.append(f"{href} (linked from {page})")
     assert not refused, f"{who} is shown links that answer 403:\n  " + "\n  ".join(refused)
+
+
+_POST_ACTION = re.compile(r'<form [^>]*method="post"[^>]*action="(/[^"#?]*)"|hx-post="(/[^"#?]*)"')
+
+
+@pytest.mark.parametrize("who", [w for w in WHO if w != "anon"])
+def test_no_form_on_a_users_pages_posts_to_a_refusal(client, scoped, who):
+    """Every button that posts (a form or htmx) on a page the user may open is one they may use: sent empty,
+    it may be refused as incomplete (400, a form error), never with 403/404/405. Each post is rolled back."""
+    _world, users, values = scoped
+    column = WHO.index(who)
+    pages = {path.format(**values) for _r, method, path, expected in TABLE
+             if method == "GET" and expected[column] == OK and not path.startswith("/api/")}
+    client.force_login(users[who])
+    actions: dict[str, str] = {}
+    for page in sorted(pages):
+        for form, htmx in _POST_ACTION.findall(_body(client.get(page))):
+            actions.setdefault(form or htmx, page)
+    refused = []
+    for action, page in sorted(actions.items()):
+        if action.endswith("/logout/"):
+            continue
+        with transaction.atomic():
+            status = client.post(action, {}).status_code
+            transaction.set_rollback(True)
+        if status in (403, 404, 405):
+            refused.append(f"{action} ({status}, on {page})")
+    assert not refused, f"{who} is shown buttons that are refused:\n  " + "\n  ".join(refused)
 
 
 def test_the_release_latency_counts_only_the_auditors_systems(client, scoped):
@@ -211,3 +239,18 @@ def test_the_auditors_systems_framework_menu_lists_only_frameworks_of_their_syst
     client.force_login(users["officer"])
     menu = re.search(r'<select name="framework".*?</select>', client.get("/systems/").content.decode(), re.S).group(0)
     assert 'value="sr-11-7"' in menu and 'value="hipaa"' in menu  # everyone else: every framework
+
+
+@pytest.mark.parametrize("who", ["admin", "officer"])
+def test_no_page_shows_a_path_on_the_server(client, scoped, who, settings):
+    """Issue 21, item 2: pages named server files (the retention policy's path). Those who see the most
+    pages open every GET page the matrix allows them; none may show the project's or the data's directory."""
+    _world, users, values = scoped
+    column = WHO.index(who)
+    pages = {path.format(**values) for _r, method, path, expected in TABLE
+             if method == "GET" and expected[column] == OK}
+    client.force_login(users[who])
+    markers = {str(settings.BASE_DIR), str(settings.VAR_DIR), "site-packages"}
+    showing = sorted(f"{page} shows {marker}" for page in pages for marker in markers
+                     if marker in _body(client.get(page)))
+    assert not showing, "\n".join(showing)

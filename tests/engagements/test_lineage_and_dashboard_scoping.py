@@ -1,6 +1,7 @@
 """Scoping proofs: lineage walks (API, panel, SVG, neighbour lists) and the home page's system counts
 never show an auditor anything outside their engagement's systems and observation window."""
 
+import json
 from datetime import timedelta
 
 import pytest
@@ -134,3 +135,19 @@ def test_the_home_page_counts_only_the_auditors_systems(client, world):
     assert auditor["overview"].systems <= 1
     client.force_login(world.auditor_ended)
     assert client.get("/").context["summary"]["systems"] == 0
+
+
+def test_an_auditors_ndjson_walk_holds_no_out_of_scope_node(client, world, graph):
+    """The streamed whole walk follows the same scoped edges as the paged one (issue 20)."""
+    client.force_login(world.auditor_in)
+    seen_ids, seen_text = set(), ""
+    for direction in ("upstream", "downstream"):
+        response = client.get(f"/api/v1/artifacts/{graph['image'].pk}/lineage",
+                              {"direction": direction, "depth": 10}, HTTP_ACCEPT="application/x-ndjson")
+        assert response.status_code == 200 and response["Content-Type"] == "application/x-ndjson"
+        text = b"".join(response.streaming_content).decode()
+        lines = [json.loads(line) for line in text.splitlines()]
+        seen_ids |= {n["id"] for n in lines} | {up for n in lines for ups in n["upstream"].values() for up in ups}
+        seen_text += text
+    assert seen_ids == {str(graph[k].pk) for k in IN_SCOPE}
+    _assert_only_in_scope(seen_text, graph)

@@ -1,7 +1,8 @@
 """Lineage: walks of the artifact graph (recursive CTEs in PostgreSQL), impact, production, drawings.
 
 - `walk.py`: the relation vocabulary, time windows, scoping, walks and paths (its docstring
-  explains the semantics);
+  explains the semantics), pages in the full or the compact form;
+- `stream.py`: a whole walk as NDJSON from a server-side cursor;
 - `chain.py`: a release's chain, commit -> build -> image -> release -> deployment, and its missing links;
 - `impact.py`: what a package, dataset or artifact reaches; what a system runs in production;
 - `api.py`, `views.py`, `svg.py`: the JSON API, the HTML panel and the Graphviz drawing.
@@ -19,9 +20,12 @@ from apps.evidence.lineage.impact import (
     production_for_system,
     purl_version_matches,
 )
+from apps.evidence.lineage.stream import lineage_walk_ndjson
 from apps.evidence.lineage.walk import (
+    COMPACT_ABOVE,
     DEFAULT_DEPTH,
     DIRECTIONS,
+    FORMS,
     MAX_DEPTH,
     PAGE_LIMIT,
     PRODUCTION_ENVIRONMENTS,
@@ -50,8 +54,10 @@ from apps.evidence.lineage.walk import (
 )
 
 __all__ = [
+    "COMPACT_ABOVE",
     "DEFAULT_DEPTH",
     "DIRECTIONS",
+    "FORMS",
     "MAX_DEPTH",
     "MAX_PACKAGE_VERSIONS",
     "PAGE_LIMIT",
@@ -78,6 +84,7 @@ __all__ = [
     "lineage_path",
     "lineage_walk",
     "lineage_walk_json",
+    "lineage_walk_ndjson",
     "now_window",
     "production_for_system",
     "purl_version_matches",

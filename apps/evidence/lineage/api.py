@@ -5,19 +5,23 @@ from __future__ import annotations
 import json
 from datetime import UTC
 
-from django.http import HttpResponse
+from django.http import HttpResponse, StreamingHttpResponse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, inline_serializer
 from rest_framework import serializers
 from rest_framework.authentication import SessionAuthentication
 from rest_framework.exceptions import ValidationError
 from rest_framework.permissions import IsAuthenticated
+from rest_framework.renderers import BaseRenderer, JSONRenderer
 from rest_framework.response import Response
+from rest_framework.settings import api_settings
 from rest_framework.views import APIView
 
 from apps.evidence.lineage import (
+    COMPACT_ABOVE,
     DEFAULT_DEPTH,
     DIRECTIONS,
+    FORMS,
     MAX_DEPTH,
     PAGE_LIMIT,
     LineageQueryError,
@@ -28,6 +32,7 @@ from apps.evidence.lineage import (
     lineage_impact,
     lineage_path,
     lineage_walk_json,
+    lineage_walk_ndjson,
     production_for_system,
 )
 from apps.evidence.lineage.chain import release_chain
@@ -51,13 +56,45 @@ class LinkOutput(serializers.Serializer):
     relation = serializers.CharField()
 
 
+class CompactNodeOutput(NodeOutput):
+    upstream = serializers.DictField(
+        child=serializers.ListField(child=serializers.CharField()),
+        help_text='Compact form: the ids of this node\'s upstream neighbours inside the walk, by relation '
+        '({"built-from": ["12", "15"]}); over a whole walk, the same edges as the full form\'s `edges`.',
+    )
+
+
+class WalkNodeOutput(NodeOutput):
+    upstream = serializers.DictField(
+        child=serializers.ListField(child=serializers.CharField()),
+        required=False,
+        help_text="Compact form only: upstream ids inside the walk, by relation (see `CompactNode`).",
+    )
+
+
 class WalkOutput(serializers.Serializer):
     root = serializers.CharField()
     direction = serializers.ChoiceField(choices=DIRECTIONS)
     depth = serializers.IntegerField()
-    nodes = NodeOutput(many=True)
-    edges = LinkOutput(many=True, help_text="Edges by which this page's nodes are reached.")
+    form = serializers.ChoiceField(choices=["compact", "full"], help_text="The form of this answer.")
+    nodes = WalkNodeOutput(many=True)
+    edges = LinkOutput(
+        many=True, required=False, help_text="Full form only: edges by which this page's nodes are reached."
+    )
     next = serializers.CharField(allow_null=True, help_text="URL of the next page (more than `limit` nodes), or null.")
+
+
+class NdjsonRenderer(BaseRenderer):
+    """`Accept: application/x-ndjson` or `?format=ndjson` on a walk: one compact node per line (streamed).
+
+    Error answers are rendered as JSON (`_LineageApi.handle_exception`)."""
+
+    media_type = "application/x-ndjson"
+    format = "ndjson"
+    charset = None
+
+    def render(self, data, accepted_media_type=None, renderer_context=None):
+        return json.dumps(data).encode() + b"\n"
 
 
 class PathOutput(serializers.Serializer):
@@ -159,10 +196,14 @@ class _LineageApi(APIView):
     def handle_exception(self, exc):
         if isinstance(exc, LineageQueryError):
             exc = ValidationError(str(exc))
+        # An error is a JSON document, whatever was asked for (a stream of nodes has no error line).
+        self.request.accepted_renderer, self.request.accepted_media_type = JSONRenderer(), "application/json"
         return super().handle_exception(exc)
 
 
 class ArtifactLineageApi(_LineageApi):
+    renderer_classes = [*api_settings.DEFAULT_RENDERER_CLASSES, NdjsonRenderer]
+
     @extend_schema(
         tags=["lineage"],
         operation_id="artifact_lineage",
@@ -171,21 +212,55 @@ class ArtifactLineageApi(_LineageApi):
             "A recursive walk in the database to `depth` edges (cycle-safe), nodes ordered by distance then id. "
             f"At most `limit` (≤ {PAGE_LIMIT}) nodes per page; `next` pages on. Relations: built-from, trained-on, "
             "evaluated-on, derived-from, run-of, part-of, contains, depends-on, promoted-to, deployed-as, describes. "
-            "Without `as_of`, every edge ever stated, ended deployments included."
+            "Without `as_of`, every edge ever stated, ended deployments included. "
+            f"Two forms (`form`): `full`, nodes and the edges reaching them; `compact` (the default for walks of "
+            f"more than {COMPACT_ABOVE} nodes), each node with its upstream ids by relation and no edge list. "
+            "With `Accept: application/x-ndjson` or `format=ndjson`: the whole walk (no paging: `limit` and "
+            "`after` are ignored) streamed as NDJSON, one compact node per line in (depth, id) order."
         ),
         parameters=[
             OpenApiParameter("direction", OpenApiTypes.STR, enum=list(DIRECTIONS), default="upstream"),
             OpenApiParameter("depth", OpenApiTypes.INT, default=DEFAULT_DEPTH, description=f"1 to {MAX_DEPTH}"),
             OpenApiParameter("limit", OpenApiTypes.INT, default=PAGE_LIMIT),
             OpenApiParameter("after", OpenApiTypes.STR, description="Cursor from the previous page's `next`."),
+            OpenApiParameter(
+                "form",
+                OpenApiTypes.STR,
+                enum=list(FORMS),
+                default="auto",
+                description=f"`compact`, `full`, or `auto`: compact for walks of more than {COMPACT_ABOVE} nodes.",
+            ),
+            OpenApiParameter(
+                "format",
+                OpenApiTypes.STR,
+                enum=["json", "ndjson"],
+                description="`ndjson`: the whole walk as a stream (as `Accept: application/x-ndjson`).",
+            ),
             AS_OF,
         ],
-        responses={200: WalkOutput, 400: ERROR, 404: ERROR},
+        responses={
+            (200, "application/json"): WalkOutput,
+            (200, "application/x-ndjson"): OpenApiResponse(
+                CompactNodeOutput, description="One compact node (a JSON object) per line."
+            ),
+            (400, "application/json"): ERROR,
+            (404, "application/json"): ERROR,
+        },
     )
     def get(self, request, pk: int):
         artifact = artifact_get_for_user(user=request.user, pk=pk)
         direction = request.query_params.get("direction", "upstream")
         depth = _int(request, "depth", DEFAULT_DEPTH, 1, MAX_DEPTH)
+        form = request.query_params.get("form", "auto")
+        if form not in FORMS:
+            raise ValidationError({"form": f"must be one of {', '.join(FORMS)}"})
+        if request.accepted_renderer.format == "ndjson":
+            if form == "full":
+                raise ValidationError({"form": "an NDJSON walk is in the compact form only"})
+            lines = lineage_walk_ndjson(
+                user=request.user, artifact_id=artifact.pk, direction=direction, depth=depth, window=_window(request)
+            )
+            return StreamingHttpResponse(lines, content_type="application/x-ndjson")
         walk = lineage_walk_json(
             user=request.user,
             artifact_id=artifact.pk,
@@ -194,6 +269,7 @@ class ArtifactLineageApi(_LineageApi):
             limit=_int(request, "limit", PAGE_LIMIT, 1, PAGE_LIMIT),
             after=request.query_params.get("after", "")[:40],
             window=_window(request),
+            form=form,
         )
         next_url = None
         if walk.next_after:
@@ -201,8 +277,9 @@ class ArtifactLineageApi(_LineageApi):
             query["after"] = walk.next_after
             next_url = request.build_absolute_uri(f"{request.path}?{query.urlencode()}")
         # Nodes and edges arrive as JSON text (thousands of them per page): spliced, not re-encoded.
-        head = json.dumps({"root": str(artifact.pk), "direction": direction, "depth": depth})[:-1]
-        body = f'{head}, "nodes": {walk.nodes}, "edges": {walk.edges}, "next": {json.dumps(next_url)}}}'
+        head = json.dumps({"root": str(artifact.pk), "direction": direction, "depth": depth, "form": walk.form})[:-1]
+        edges = f', "edges": {walk.edges}' if walk.form == "full" else ""
+        body = f'{head}, "nodes": {walk.nodes}{edges}, "next": {json.dumps(next_url)}}}'
         return HttpResponse(body.encode(), content_type="application/json")
 
 

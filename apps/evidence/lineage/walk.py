@@ -82,6 +82,11 @@ PAGE_LIMIT = 5000
 # walk of more than WALK_CACHE_MAX_NODES is not kept (each page walks again).
 WALK_CACHE_SECONDS = 300
 WALK_CACHE_MAX_NODES = 500_000
+# The API's forms of a walk page: "full" (nodes, and the edges reaching them as objects) or "compact"
+# (each node with its upstream ids by relation, no edge objects: a third of the bytes); "auto" (the
+# API's default) is compact for walks of more than COMPACT_ABOVE nodes, full for smaller ones.
+FORMS = ("auto", "compact", "full")
+COMPACT_ABOVE = 1000
 DIRECTIONS = ("upstream", "downstream")
 PRODUCTION_ENVIRONMENTS = ("prod", "production", "live", "champion")
 RELATIONS = {
@@ -312,7 +317,29 @@ _RELATION_SQL = (
 )
 
 
-def _page_sql(direction: str, edges: str, *, cached: bool, as_json: bool) -> str:
+# One node of the compact form, as JSON: `k` a walked node (id, depth), `a` its artifact, `u` its upstream ids.
+COMPACT_NODE_SQL = (
+    "json_build_object('id', k.id::text, 'kind', a.kind, 'uri', a.uri, 'name', a.name, 'depth', k.depth, "
+    "'upstream', COALESCE(u.up, '{}'::json))"
+)
+
+
+def _compact_sql(edges: str, nodes: str) -> str:
+    """CTEs `ups` and `up`: for each node of `nodes` (a CTE of ids), its upstream neighbours inside the
+    walk (`reach`), by relation as the vocabulary names it: {"built-from": ["12", "15"], …}.
+
+    Whatever the direction, these are the edges whose both ends the walk reached: over every page,
+    the same edges as the full form's (each node's upstream ids, not the edges by which it was reached)."""
+    return f"""
+ups AS (
+    SELECT e.target_id AS id, {_RELATION_SQL} AS relation, array_agg(DISTINCT e.source_id)::text[] AS ids
+    FROM {nodes} k JOIN {edges} e ON e.target_id = k.id JOIN reach r ON r.id = e.source_id
+    GROUP BY 1, 2
+),
+up AS (SELECT id, json_object_agg(relation, ids ORDER BY relation) AS up FROM ups GROUP BY id)"""
+
+
+def _page_sql(direction: str, edges: str, *, cached: bool, as_json: bool, compact: bool = False) -> str:
     """One page of a walk, in one statement: the page's nodes (artifact columns) and the edges by
     which they are reached, deduplicated and ordered in the database.
 
@@ -320,7 +347,10 @@ def _page_sql(direction: str, edges: str, *, cached: bool, as_json: bool) -> str
     a kept walk, and edges are checked against the kept walk in Python (`near` is returned);
     otherwise the walk runs here (%(roots)s, %(depth)s) and pages by the (depth, id) cursor.
     `as_json`: nodes and edges come back as two JSON arrays built by PostgreSQL (the API's
-    shape), else as rows."""
+    shape), else as rows; the JSON's form (compact or full) is chosen in the statement by
+    %(form)s and the walk's size (`_compact_sql`), and only the chosen form is built.
+    `compact` (rows only): the `e` rows are the edges *into* the page's nodes (`near` is their
+    source), the compact form's upstream ids, instead of the edges by which the nodes are reached."""
     near, far = ("source_id", "target_id") if direction == "downstream" else ("target_id", "source_id")
     if cached:
         head = """
@@ -344,28 +374,46 @@ page AS MATERIALIZED (
 kept AS (SELECT id, depth FROM page WHERE ord <= %(limit)s)"""
         )
         link_where = f"JOIN reach r ON r.id = e.{near}"
+    if compact:
+        near, far = "source_id", "target_id"
+        link_where = link_where and "JOIN reach r ON r.id = e.source_id"
     links = f"""
 links AS (
     SELECT DISTINCT e.source_id, e.target_id, {_RELATION_SQL} AS relation, e.{near} AS near
     FROM kept k JOIN {edges} e ON e.{far} = k.id {link_where}
 )"""
     if as_json:
+        # Both forms are written out; PostgreSQL evaluates a CASE branch's subqueries only when the
+        # branch is taken, so the statement builds one of them.
         return (
             head
             + ","
             + links
-            + """
+            + ","
+            + _compact_sql(edges, "kept")
+            + """,
+choice AS (
+    SELECT %(form)s = 'compact' OR (%(form)s = 'auto' AND count(*) > %(compact_above)s) AS compact FROM reach
+)
 SELECT
     (SELECT count(*) FROM page),
     (SELECT id FROM page WHERE ord = %(limit)s),
     (SELECT depth FROM page WHERE ord = %(limit)s),
-    (SELECT COALESCE(json_agg(json_build_object('id', k.id::text, 'kind', a.kind, 'uri', a.uri, 'name', a.name,
-                                                'depth', k.depth) ORDER BY k.depth, k.id), '[]')::text
-     FROM kept k JOIN evidence_artifact a ON a.id = k.id),
-    (SELECT COALESCE(json_agg(json_build_object('source', l.source_id::text, 'target', l.target_id::text,
-                                                'relation', l.relation)
-                              ORDER BY l.source_id, l.target_id, l.relation), '[]')::text
-     FROM links l)
+    (SELECT compact FROM choice),
+    CASE WHEN (SELECT compact FROM choice) THEN
+        (SELECT COALESCE(json_agg(""" + COMPACT_NODE_SQL + """ ORDER BY k.depth, k.id), '[]')::text
+         FROM kept k JOIN evidence_artifact a ON a.id = k.id LEFT JOIN up u ON u.id = k.id)
+    ELSE
+        (SELECT COALESCE(json_agg(json_build_object('id', k.id::text, 'kind', a.kind, 'uri', a.uri, 'name', a.name,
+                                                    'depth', k.depth) ORDER BY k.depth, k.id), '[]')::text
+         FROM kept k JOIN evidence_artifact a ON a.id = k.id)
+    END,
+    CASE WHEN (SELECT compact FROM choice) THEN NULL ELSE
+        (SELECT COALESCE(json_agg(json_build_object('source', l.source_id::text, 'target', l.target_id::text,
+                                                    'relation', l.relation)
+                                  ORDER BY l.source_id, l.target_id, l.relation), '[]')::text
+         FROM links l)
+    END
 """
         )
     return (
@@ -502,11 +550,14 @@ def lineage_walk(
 
 @dataclass(frozen=True)
 class WalkJson:
-    """One page of a walk as the API sends it: nodes and edges already JSON (built by PostgreSQL)."""
+    """One page of a walk as the API sends it: nodes and edges already JSON (built by PostgreSQL).
+
+    `form` "compact": each node carries its upstream ids and `edges` is "" (there is no edge list)."""
 
     nodes: str
     edges: str
     next_after: str
+    form: str = "full"
 
 
 def lineage_walk_json(
@@ -518,22 +569,37 @@ def lineage_walk_json(
     limit: int = PAGE_LIMIT,
     after: str = "",
     window: Window | None = None,
+    form: str = "full",
 ) -> WalkJson:
     """lineage_walk() for the API: the same page (nodes by (depth, id), the edges reaching them), with
-    the JSON built in the database, so a page of thousands of nodes costs no Python objects."""
+    the JSON built in the database, so a page of thousands of nodes costs no Python objects.
+
+    `form` (FORMS): "full" as above; "compact" each node with its upstream ids inside the walk
+    (`upstream`: {relation: [ids]}) and no edge list; "auto" compact for walks of more than
+    COMPACT_ABOVE nodes."""
+    if form not in FORMS:
+        raise LineageQueryError(f"form must be one of {', '.join(FORMS)}")
     limit, edges, edge_params, params, page, reach = _walk_params(
         artifact_id, direction, depth, limit, after, user, window
     )
     if page is None:
         sql = _page_sql(direction, edges, cached=False, as_json=True)
-        count, last_id, last_depth, nodes, links = _run(sql, params, edge_params, edges)[0]
+        params.update(form=form, compact_above=COMPACT_ABOVE)
+        count, last_id, last_depth, compact, nodes, links = _run(sql, params, edge_params, edges)[0]
         next_after = f"{last_depth}:{last_id}" if count > limit else ""
+        if compact:
+            return WalkJson(nodes=nodes, edges="", next_after=next_after, form="compact")
         return WalkJson(nodes=nodes, edges=links, next_after=next_after)
     # A page of a kept walk: edges come from `near`s inside the walk only (checked here).
     ids, depths, more = page
-    sql = _page_sql(direction, edges, cached=True, as_json=False)
+    compact = form == "compact" or (form == "auto" and len(reach) > COMPACT_ABOVE)
+    sql = _page_sql(direction, edges, cached=True, as_json=False, compact=compact)
     rows = _run(sql, params, edge_params, edges)
+    next_after = f"{depths[-1]}:{ids[-1]}" if more and ids else ""
     by_id = {r[1]: r for r in rows if r[0] == "n"}
+    if compact:
+        return WalkJson(nodes=_compact_nodes_json(ids, depths, by_id, rows, reach), edges="",
+                        next_after=next_after, form="compact")  # fmt: skip
     nodes = json.dumps(
         [
             {"id": str(pk), "kind": by_id[pk][3], "uri": by_id[pk][4], "name": by_id[pk][5], "depth": d}
@@ -549,21 +615,40 @@ def lineage_walk_json(
             if r[0] == "e" and r[7] in reach
         ]
     )
-    next_after = f"{depths[-1]}:{ids[-1]}" if more and ids else ""
     return WalkJson(nodes=nodes, edges=links, next_after=next_after)
+
+
+def _compact_nodes_json(ids, depths, by_id: dict, rows: list[tuple], reach: set[int]) -> str:
+    """A kept walk's page in the compact form, from `_page_sql(compact=True)` rows (edges into the page)."""
+    upstream: dict[int, dict[str, list[str]]] = {}
+    for r in rows:  # ordered by source: each list comes out in id order
+        if r[0] == "e" and r[7] in reach:
+            upstream.setdefault(r[2], {}).setdefault(r[3], []).append(str(r[1]))
+    return json.dumps(
+        [
+            {"id": str(pk), "kind": by_id[pk][3], "uri": by_id[pk][4], "name": by_id[pk][5], "depth": d,
+             "upstream": dict(sorted(upstream.get(pk, {}).items()))}  # fmt: skip
+            for pk, d in zip(ids, depths, strict=True)
+            if pk in by_id
+        ]
+    )
+
+
+def inline_edges(sql: str, edge_params: list, edges: str) -> str:
+    """`sql` with a scoped edge subquery's positional parameters inlined as literals, through
+    psycopg's own quoting: mixing named and positional placeholders in one statement is not possible."""
+    if not edge_params:
+        return sql
+    with connection.cursor() as cursor:
+        literal = cursor.mogrify(edges, edge_params)
+        literal = literal.decode() if isinstance(literal, bytes) else literal
+    return sql.replace(edges, literal.replace("%", "%%"))
 
 
 def _run(sql: str, params: dict, edge_params: list, edges: str) -> list[tuple]:
     """Run a lineage statement; a scoped edge subquery brings positional parameters of its own."""
-    if edge_params:
-        # Inline the scoped subquery's parameters as literals through psycopg's own quoting:
-        # mixing named and positional placeholders in one statement is not possible.
-        with connection.cursor() as cursor:
-            literal = cursor.mogrify(edges, edge_params)
-            literal = literal.decode() if isinstance(literal, bytes) else literal
-        sql = sql.replace(edges, literal.replace("%", "%%"))
     with connection.cursor() as cursor:
-        cursor.execute(sql, params)
+        cursor.execute(inline_edges(sql, edge_params, edges), params)
         return cursor.fetchall()
 
 

@@ -10,7 +10,11 @@ Written once with COPY (reused when present). Measured, in one run:
 - the bare SQL: the same recursive CTE straight on a connection (the baseline of the API rows);
 - networkx: single_source_shortest_path_length with cutoff 10 on the graph held in memory;
 - the worst case: a whole walk (every page) from a root that reaches the most nodes (pages after the
-  first slice the walk kept once, apps/evidence/lineage.py).
+  first slice the walk kept once, apps/evidence/lineage/walk.py).
+Issue 20 (speed) adds, in the same run and from the same roots: the first page in the compact form
+(`form=compact`, each node with its upstream ids) next to the full form (`form=full`, the edge list)
+and the bare CTE; the whole walk paged in the compact form, and in one NDJSON stream
+(`Accept: application/x-ndjson`), next to the paged full form and to the bare CTE of the whole walk.
 """
 
 from __future__ import annotations
@@ -130,13 +134,44 @@ def _bare_sql(root: int, direction: str) -> int:
         return len(c.fetchall())
 
 
-def _get(conn, path: str, cookie: str) -> dict:
-    conn.request("GET", path, headers={"Cookie": cookie})
+def _bare_whole(root: int) -> int:
+    """The bare CTE of the whole downstream walk (every node, ordered): the NDJSON rows' baseline."""
+    from django.db import connection
+
+    with connection.cursor() as c:
+        c.execute(
+            """WITH RECURSIVE walk(id, depth) AS (SELECT %s::bigint, 0 UNION
+                SELECT e.target_id, w.depth + 1 FROM walk w JOIN evidence_lineageedge e ON e.source_id = w.id
+                WHERE w.depth < %s)
+            SELECT id, min(depth) FROM walk GROUP BY id ORDER BY 2, 1""",
+            [root, LAYERS],
+        )
+        return len(c.fetchall())
+
+
+def _raw(conn, path: str, cookie: str, accept: str = "application/json") -> bytes:
+    conn.request("GET", path, headers={"Cookie": cookie, "Accept": accept})
     response = conn.getresponse()
     body = response.read()
     if response.status != 200:
         raise RuntimeError(f"lineage API answered {response.status}: {body[:200]!r}")
-    return json.loads(body)
+    return body
+
+
+def _get(conn, path: str, cookie: str) -> dict:
+    return json.loads(_raw(conn, path, cookie))
+
+
+def _whole_paged(conn, port: int, cookie: str, path: str) -> tuple[float, int, int, int]:
+    """Every page of a walk: (seconds, pages, nodes, bytes)."""
+    t = time.perf_counter()
+    pages = nodes = size = 0
+    while path:
+        raw = _raw(conn, path, cookie)
+        body = json.loads(raw)
+        pages, nodes, size = pages + 1, nodes + len(body["nodes"]), size + len(raw)
+        path = body["next"].split(str(port), 1)[1] if body["next"] else ""
+    return time.perf_counter() - t, pages, nodes, size
 
 
 def _shape_rows(shape: str, conn, port: int, cookie: str) -> list[dict]:
@@ -151,12 +186,15 @@ def _shape_rows(shape: str, conn, port: int, cookie: str) -> list[dict]:
     rng = random.Random(7)
     roots = [rng.randrange(NODES) for _ in range(SAMPLES)]
     for direction in ("upstream", "downstream"):
-        api, sql, memory, sizes = [], [], [], []
+        api, compact, sql, memory, sizes = [], [], [], [], []
         for index in roots:
             root = ids[index]
             t = time.perf_counter()
-            _get(conn, f"/api/v1/artifacts/{root}/lineage?direction={direction}&depth={DEPTH}", cookie)
+            _get(conn, f"/api/v1/artifacts/{root}/lineage?direction={direction}&depth={DEPTH}&form=full", cookie)
             api.append(time.perf_counter() - t)
+            t = time.perf_counter()
+            _get(conn, f"/api/v1/artifacts/{root}/lineage?direction={direction}&depth={DEPTH}&form=compact", cookie)
+            compact.append(time.perf_counter() - t)
             t = time.perf_counter()
             sizes.append(_bare_sql(root, direction))
             sql.append(time.perf_counter() - t)
@@ -164,6 +202,7 @@ def _shape_rows(shape: str, conn, port: int, cookie: str) -> list[dict]:
             nx.single_source_shortest_path_length(reverse if direction == "upstream" else graph, index, cutoff=DEPTH)
             memory.append(time.perf_counter() - t)
         api.sort()
+        compact.sort()
         sql.sort()
         memory.sort()
         bare_p50 = percentile(sql, 50) * 1000
@@ -183,6 +222,27 @@ def _shape_rows(shape: str, conn, port: int, cookie: str) -> list[dict]:
                 "ms bare SQL p95",
             ),
             row(
+                f"[{shape}] API {direction} depth {DEPTH} p50, compact form",
+                percentile(compact, 50) * 1000,
+                "ms",
+                bare_p50,
+                "ms bare SQL p50",
+            ),
+            row(
+                f"[{shape}] API {direction} depth {DEPTH} p95, compact form",
+                percentile(compact, 95) * 1000,
+                "ms",
+                percentile(sql, 95) * 1000,
+                "ms bare SQL p95",
+            ),
+            row(
+                f"[{shape}] API {direction} depth {DEPTH} p95, compact ÷ full form",
+                percentile(compact, 95) * 1000,
+                "ms",
+                percentile(api, 95) * 1000,
+                "ms full form p95",
+            ),
+            row(
                 f"[{shape}] networkx {direction} depth {DEPTH} p50",
                 percentile(memory, 50) * 1000,
                 "ms",
@@ -195,27 +255,70 @@ def _shape_rows(shape: str, conn, port: int, cookie: str) -> list[dict]:
                 "nodes",
             ),
         ]
-    # The whole downstream walk of a first-layer node, to the last layer, every page.
-    t = time.perf_counter()
-    path, pages, nodes = f"/api/v1/artifacts/{ids[0]}/lineage?direction=downstream&depth={LAYERS}", 0, 0
-    while path:
-        body = _get(conn, path, cookie)
-        pages += 1
-        nodes += len(body["nodes"])
-        path = body["next"].split(str(port), 1)[1] if body["next"] else ""
-    whole = time.perf_counter() - t
+    # The whole downstream walk of a first-layer node, to the last layer: every page (full, then compact),
+    # then one NDJSON stream; each from a cold start (no walk kept from the run before).
+    base = f"/api/v1/artifacts/{ids[0]}/lineage?direction=downstream&depth={LAYERS}"
+    _forget_kept_walks()
+    whole, pages, nodes, size = _whole_paged(conn, port, cookie, base + "&form=full")
     t = time.perf_counter()
     reach = len(nx.single_source_shortest_path_length(graph, 0, cutoff=LAYERS))
-    rows.append(
+    in_memory = (time.perf_counter() - t) * 1000
+    t = time.perf_counter()
+    bare_nodes = _bare_whole(ids[0])
+    bare = (time.perf_counter() - t) * 1000
+    _forget_kept_walks()
+    whole_c, pages_c, nodes_c, size_c = _whole_paged(conn, port, cookie, base + "&form=compact")
+    _forget_kept_walks()
+    t = time.perf_counter()
+    stream = _raw(conn, base, cookie, accept="application/x-ndjson")
+    streamed = time.perf_counter() - t
+    lines = stream.count(b"\n")
+    if not nodes == nodes_c == lines == bare_nodes:
+        raise RuntimeError(f"whole walks disagree: full {nodes}, compact {nodes_c}, NDJSON {lines}, CTE {bare_nodes}")
+    mb = 1024 * 1024
+    rows += [
         row(
-            f"[{shape}] whole downstream walk via API ({nodes} nodes, {pages} pages)",
+            f"[{shape}] whole downstream walk via API, full form ({nodes} nodes, {pages} pages, {size / mb:.1f} MB)",
             whole * 1000,
             "ms",
-            (time.perf_counter() - t) * 1000,
+            in_memory,
             f"ms networkx ({reach} nodes)",
-        )
-    )
+        ),
+        row(
+            f"[{shape}] whole downstream walk via API, full form, against the bare CTE",
+            whole * 1000,
+            "ms",
+            bare,
+            f"ms bare CTE ({bare_nodes} nodes)",
+        ),
+        row(
+            f"[{shape}] whole downstream walk via API, compact form ({pages_c} pages, {size_c / mb:.1f} MB)",
+            whole_c * 1000,
+            "ms",
+            bare,
+            "ms bare CTE",
+        ),
+        row(
+            f"[{shape}] whole downstream walk, one NDJSON stream ({lines} lines, {len(stream) / mb:.1f} MB)",
+            streamed * 1000,
+            "ms",
+            bare,
+            "ms bare CTE",
+        ),
+        row(f"[{shape}] whole walk: NDJSON stream ÷ paged full form", streamed * 1000, "ms", whole * 1000, "ms paged"),
+    ]
     return rows
+
+
+def _forget_kept_walks() -> None:
+    """Drop kept walks (apps.evidence.lineage.walk._kept_walk), so each whole walk starts cold."""
+    import redis
+    from django.conf import settings
+
+    client = redis.Redis.from_url(settings.REDIS_URL)
+    keys = list(client.scan_iter("*lineage-walk:*"))
+    if keys:
+        client.delete(*keys)
 
 
 def run() -> list[dict]:

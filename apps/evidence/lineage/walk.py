@@ -83,7 +83,7 @@ PAGE_LIMIT = 5000
 WALK_CACHE_SECONDS = 300
 WALK_CACHE_MAX_NODES = 500_000
 # The API's forms of a walk page: "full" (nodes, and the edges reaching them as objects) or "compact"
-# (each node with its upstream ids by relation, no edge objects: a third of the bytes); "auto" (the
+# (each node with its upstream ids by relation, no edge objects: half the bytes); "auto" (the
 # API's default) is compact for walks of more than COMPACT_ABOVE nodes, full for smaller ones: a
 # short walk keeps the shape clients had, a walk of hundreds of nodes (the benchmark's depth-10
 # walks reach ~900) is where the edge list costs (docs/BENCHMARKS.md).

@@ -9,6 +9,9 @@ rows come through a server-side cursor in chunks (Django's `chunked_cursor()`, w
 `QuerySet.iterator(chunk_size=…)` uses), each row a line of JSON built by PostgreSQL, so memory
 stays bounded by the chunk, not the walk. The walk follows the same scoped edges as the paged one
 (`_edges_sql`: an auditor's engagements, systems and observation windows, visible artifacts).
+Outside a transaction (autocommit, as in a request) Django declares the cursor WITH HOLD, so
+PostgreSQL computes the whole result before the first chunk and keeps it server-side; the web
+process still holds one chunk at a time.
 """
 
 from __future__ import annotations

@@ -73,7 +73,18 @@ SERIES = (
 )
 
 # Counts on a calendar: neutral at zero, then Paul Tol's colour-blind-safe YlOrBr ramp.
-COUNT_SCALE = [[0, NEUTRAL], [0.001, "#FEE391"], [0.34, "#FB9A29"], [0.67, "#CC4C02"], [1, "#662506"]]
+COUNT_RAMP = ("#FEE391", "#FB9A29", "#CC4C02", "#662506")
+
+
+def count_scale(zmax: int) -> list[list]:
+    """A Plotly colorscale for whole counts from 0 to `zmax` (at least 1): neutral up to half a count, so
+    zero cells and the colour bar's zero read as "none", then the ramp from 1 to `zmax`."""
+    zmax = max(1, zmax)
+    start = 0.5 / zmax
+    steps = len(COUNT_RAMP) - 1
+    ramp = [[round(start + (1 - start) * i / steps, 4), colour] for i, colour in enumerate(COUNT_RAMP)]
+    ramp[-1][0] = 1.0  # Plotly wants the scale to end at exactly 1
+    return [[0, NEUTRAL], [round(start, 4), NEUTRAL], *ramp]
 
 
 def bar_marker(style: Style) -> dict:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from apps.common.palette import COUNT_SCALE, RISK_TIER, bar_marker
+from apps.common.palette import RISK_TIER, bar_marker, count_scale
 from apps.exceptions.tiers import Tier
 
 _LAYOUT = {
@@ -73,7 +73,7 @@ def exception_calendar_chart(calendar: dict) -> dict:
                 "z": z,
                 "text": text,
                 "customdata": dates,
-                "colorscale": COUNT_SCALE,  # zero is the neutral colour, then a colour-blind-safe ramp
+                "colorscale": count_scale(busiest),  # zero is the neutral colour, then a colour-blind-safe ramp
                 # zmax of at least 1: with nothing expiring, an automatic range of [0, 0] drew every day
                 # in the top colour (dark red); now an empty calendar looks empty.
                 "zmin": 0,

@@ -163,6 +163,7 @@ def test_an_empty_expiry_calendar_is_drawn_in_the_neutral_colour_not_red():
     assert trace["zmin"] == 0
     assert trace["zmax"] >= 1  # all-zero z no longer spans the whole scale (every day was dark red)
     assert trace["colorscale"][0] == [0, palette.NEUTRAL]
+    assert trace["colorscale"][1] == [0.5, palette.NEUTRAL]  # the colour bar's zero is neutral too
     assert all(count == 0 for row in trace["z"] for count in row)
 
 
@@ -170,6 +171,7 @@ def test_the_expiry_calendar_scales_to_the_busiest_day_and_places_weeks_on_a_dat
     figure = exception_calendar_chart(_calendar({date(2026, 12, 8): ["EXC-1", "EXC-2", "EXC-3"]}))
     trace = figure["data"][0]
     assert trace["zmax"] == 3
+    assert trace["colorscale"][-1] == [1.0, palette.COUNT_RAMP[-1]]  # the busiest day is the darkest
     assert trace["x"][:2] == ["2026-11-30", "2026-12-07"]
     assert figure["layout"]["xaxis"]["type"] == "date"
 

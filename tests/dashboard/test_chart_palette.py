@@ -16,6 +16,7 @@ from apps.common import palette
 from apps.dashboard.charts import systems_by_risk_tier
 from apps.exceptions.charts import exception_aging_chart, exception_calendar_chart
 from apps.packs import render
+from apps.packs.charts import coverage_gauge
 from apps.policy import charts
 
 MACHADO_2009 = {
@@ -179,3 +180,7 @@ def test_the_expiry_calendar_scales_to_the_busiest_day_and_places_weeks_on_a_dat
 def test_the_pdf_status_chart_uses_the_same_status_colours_as_the_screen():
     for status in ("pass", "fail", "missing", "excepted"):
         assert render.STATUS_COLOURS[status] == palette.CONTROL_STATUS[status].colour
+
+
+def test_the_pdf_coverage_gauge_fills_the_covered_part_in_the_passing_colour():
+    assert f'fill="{palette.CONTROL_STATUS["pass"].colour}"' in coverage_gauge(0.5)

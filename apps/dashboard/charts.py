@@ -1,6 +1,6 @@
 """Selector output in, Plotly figure dicts out. No queries here."""
 
-from apps.inventory.charts import TIER_COLOURS
+from apps.common.palette import RISK_TIER, bars_marker
 from apps.inventory.models import RiskTier
 
 
@@ -16,14 +16,14 @@ def systems_by_risk_tier(counts: dict[str, int]) -> dict:
                 "type": "bar",
                 "x": [RiskTier(t).label for t in tiers],
                 "y": [counts.get(t, 0) for t in tiers],
-                "marker": {"color": [TIER_COLOURS[t] for t in tiers]},
+                "marker": bars_marker([RISK_TIER[t] for t in tiers]),
                 "hovertemplate": "%{x}: %{y} systems<extra></extra>",
             }
         ],
         "layout": {
             "margin": {"l": 40, "r": 10, "t": 10, "b": 40},
             "height": 220,
-            "yaxis": {"title": {"text": "Systems"}, "dtick": dtick, "rangemode": "tozero"},
+            "yaxis": {"title": {"text": "Systems (count)"}, "dtick": dtick, "rangemode": "tozero"},
             "paper_bgcolor": "rgba(0,0,0,0)",
             "plot_bgcolor": "rgba(0,0,0,0)",
             "font": {"family": "system-ui, sans-serif", "size": 13},

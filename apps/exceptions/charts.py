@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+from apps.common.palette import RISK_TIER, bar_marker, count_scale
 from apps.exceptions.tiers import Tier
-from apps.inventory.charts import TIER_COLOURS
 
 _LAYOUT = {
     "paper_bgcolor": "rgba(0,0,0,0)",
@@ -25,7 +25,7 @@ def exception_aging_chart(aging: dict) -> dict:
                 "name": Tier(tier).label,
                 "x": aging["buckets"],
                 "y": aging["counts"][tier],
-                "marker": {"color": TIER_COLOURS[tier]},
+                "marker": bar_marker(RISK_TIER[tier]),
                 "hovertemplate": f"{Tier(tier).label}, %{{x}}: %{{y}} exceptions<extra></extra>",
             }
             for tier in aging["tiers"]
@@ -35,7 +35,7 @@ def exception_aging_chart(aging: dict) -> dict:
             "barmode": "stack",
             "height": 280,
             "margin": {"l": 50, "r": 10, "t": 10, "b": 90},
-            "xaxis": {"title": {"text": "Age since submitted"}},
+            "xaxis": {"title": {"text": "Age since submitted (days)"}},
             "yaxis": {"title": {"text": "Exceptions (count)"}, "rangemode": "tozero", "dtick": 1},
             "legend": {"orientation": "h", "y": -0.45},
         },
@@ -63,20 +63,24 @@ def exception_calendar_chart(calendar: dict) -> dict:
     z = [[row["days"][wd]["count"] for row in rows] for wd in range(7)]
     text = [[", ".join(row["days"][wd]["refs"]) or "none" for row in rows] for wd in range(7)]
     dates = [[row["days"][wd]["day"].isoformat() for row in rows] for wd in range(7)]
+    busiest = max((count for week in z for count in week), default=0)
     return {
         "data": [
             {
                 "type": "heatmap",
-                "x": [f"{row['monday']:%d %b}" for row in rows],
+                "x": [row["monday"].isoformat() for row in rows],  # a date axis: weeks placed in time
                 "y": WEEKDAYS,
                 "z": z,
                 "text": text,
                 "customdata": dates,
-                "colorscale": [[0, "#f2f5f9"], [0.01, "#ffe0b2"], [1, "#c62828"]],
+                "colorscale": count_scale(busiest),  # zero is the neutral colour, then a colour-blind-safe ramp
+                # zmax of at least 1: with nothing expiring, an automatic range of [0, 0] drew every day
+                # in the top colour (dark red); now an empty calendar looks empty.
                 "zmin": 0,
+                "zmax": max(1, busiest),
                 "xgap": 3,
                 "ygap": 3,
-                "colorbar": {"title": {"text": "Expiring"}, "thickness": 12},
+                "colorbar": {"title": {"text": "Expiring (count)"}, "thickness": 12, "dtick": max(1, -(-busiest // 6))},
                 "hovertemplate": "%{customdata}: %{z} expiring (%{text})<extra></extra>",
             }
         ],
@@ -84,7 +88,8 @@ def exception_calendar_chart(calendar: dict) -> dict:
             **_LAYOUT,
             "height": 260,
             "margin": {"l": 45, "r": 10, "t": 10, "b": 60},
-            "xaxis": {"title": {"text": "Week starting (UTC)"}, "side": "bottom"},
+            "xaxis": {"title": {"text": "Week starting (UTC)"}, "side": "bottom", "type": "date",
+                      "tickformat": "%d %b"},
             "yaxis": {"autorange": "reversed"},
         },
         "config": _CONFIG,

@@ -12,6 +12,8 @@ from __future__ import annotations
 from datetime import date
 from xml.sax.saxutils import escape
 
+from apps.common.palette import CONTROL_STATUS
+
 FONT = "DejaVu Sans, sans-serif"
 INK = "#1f2933"
 MUTED = "#6b7785"
@@ -166,7 +168,8 @@ def coverage_gauge(coverage: float | None, *, width: int = 480, height: int = 26
         f'<rect x="0" y="4" width="{width - 60}" height="14" fill="#e7ebef"/>',
     ]
     if coverage is not None:
-        parts.append(f'<rect x="0" y="4" width="{(width - 60) * coverage:.1f}" height="14" fill="#2e7d32"/>')
+        covered = CONTROL_STATUS["pass"].colour
+        parts.append(f'<rect x="0" y="4" width="{(width - 60) * coverage:.1f}" height="14" fill="{covered}"/>')
         label = f"{coverage * 100:.0f}%"
     else:
         label = "n/a"

@@ -43,18 +43,15 @@ from pathlib import Path
 from django.contrib.staticfiles import finders
 from django.template.loader import render_to_string
 
+from apps.common.palette import CONTROL_STATUS
 from apps.packs import charts
 from apps.packs.content import EvidenceItem, PackContent
 
 STATIC_SCHEME = "portal-static:"
 PDF_VARIANT = "pdf/a-3b"
 ROWS_PER_PAGE = 34  # rough: what a chunk's size is planned with
-STATUS_COLOURS = {
-    "fail": "#b3261e",
-    "missing": "#c77700",
-    "excepted": "#5b4fa8",
-    "pass": "#2e7d32",
-}
+# The screen's status colours (apps.common.palette); each bar is labelled with its status as well.
+STATUS_COLOURS = {status: style.colour for status, style in CONTROL_STATUS.items()}
 VERDICT_COLOUR = "#1d4e89"
 
 

@@ -6,15 +6,7 @@ Every figure has a title and axis units; the templates put the same numbers in a
 
 from __future__ import annotations
 
-STATUS_COLOURS = {
-    "pass": "#2e7d32",
-    "fail": "#b3261e",
-    "missing": "#8a5300",
-    "excepted": "#1f4e8c",
-    "not-applicable": "#9aa3ad",
-    "not-assessed": "#c9ced4",  # lighter than not-applicable: nothing was checked
-}
-SERIES_COLOURS = ["#1f4e8c", "#2e7d32", "#b3261e", "#6a1b9a", "#8a5300", "#00838f", "#5d4037"]
+from apps.common.palette import ASSESSMENT, CONTROL_STATUS, SERIES, bar_marker
 
 _LAYOUT = {
     "paper_bgcolor": "rgba(0,0,0,0)",
@@ -42,7 +34,7 @@ def _stacked_layout(title: str, rows: int) -> dict:
     }
 
 
-def _framework_bars(frameworks, series, colours: dict, title: str) -> dict:
+def _framework_bars(frameworks, series, styles: dict, title: str) -> dict:
     """Stacked horizontal bars, one per framework, one trace per (key, attribute, name) of `series`."""
     labels = [f.title if len(f.title) <= 38 else f.code.upper() for f in frameworks]
     data = [
@@ -52,7 +44,7 @@ def _framework_bars(frameworks, series, colours: dict, title: str) -> dict:
             "name": name,
             "y": labels,
             "x": [getattr(f, attr) for f in frameworks],
-            "marker": {"color": colours[key]},
+            "marker": bar_marker(styles[key]),
             "hovertemplate": "%{y}: %{x} controls " + name.lower() + "<extra></extra>",
         }
         for key, attr, name in series
@@ -70,10 +62,7 @@ def coverage_by_framework(frameworks) -> dict:
         ("fail", "failing", "Failing"),
         ("not-assessed", "not_assessed", "Not assessed"),
     )
-    return _framework_bars(frameworks, series, STATUS_COLOURS, "Controls by status, per framework")
-
-
-ASSESSMENT_COLOURS = {"automated": "#1f4e8c", "both": "#00838f", "manual": "#6a1b9a", "none": "#c9ced4"}
+    return _framework_bars(frameworks, series, CONTROL_STATUS, "Controls by status, per framework")
 
 
 def assessment_by_framework(frameworks) -> dict:
@@ -86,21 +75,24 @@ def assessment_by_framework(frameworks) -> dict:
         ("manual", "manual_only", "Manual (documents)"),
         ("none", "unmapped", "Neither"),
     )
-    return _framework_bars(shown, series, ASSESSMENT_COLOURS, "How controls are assessed, per framework")
+    return _framework_bars(shown, series, ASSESSMENT, "How controls are assessed, per framework")
 
 
 def coverage_trend(trend: dict[str, list], *, title: str) -> dict:
     """One line per framework: coverage (% of applicable controls passing or excepted) per day."""
     data = []
     for i, (code, points) in enumerate(sorted(trend.items())):
+        style = SERIES[i % len(SERIES)]  # colour, dash and symbol together: a line reads without colour
         data.append(
             {
                 "type": "scatter",
-                "mode": "lines+markers" if len(points) < 30 else "lines",
+                "mode": "lines+markers",
                 "name": code.upper(),
                 "x": [day.isoformat() for day, _ in points],
                 "y": [_pct(cov) for _, cov in points],
-                "line": {"color": SERIES_COLOURS[i % len(SERIES_COLOURS)], "width": 2},
+                "line": {"color": style.colour, "width": 2, "dash": style.dash},
+                # a symbol on at most 12 points of a long series: enough to tell the lines apart
+                "marker": {"color": style.colour, "symbol": style.symbol, "size": 7, "maxdisplayed": 12},
                 "hovertemplate": code.upper() + " %{x}: %{y}%<extra></extra>",
                 "connectgaps": False,
             }
@@ -131,7 +123,7 @@ def top_failing_controls(rows: list[dict]) -> dict:
                 "name": "Failing",
                 "y": labels,
                 "x": [r["failing_systems"] for r in rows][::-1],
-                "marker": {"color": STATUS_COLOURS["fail"]},
+                "marker": bar_marker(CONTROL_STATUS["fail"]),
                 "hovertemplate": "%{y}: failing on %{x} systems<extra></extra>",
             },
             {
@@ -140,7 +132,7 @@ def top_failing_controls(rows: list[dict]) -> dict:
                 "name": "Missing evidence",
                 "y": labels,
                 "x": [r["missing_systems"] for r in rows][::-1],
-                "marker": {"color": STATUS_COLOURS["missing"]},
+                "marker": bar_marker(CONTROL_STATUS["missing"]),
                 "hovertemplate": "%{y}: evidence missing on %{x} systems<extra></extra>",
             },
         ],

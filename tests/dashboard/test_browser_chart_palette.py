@@ -1,0 +1,66 @@
+"""Browser look at the charts anyone can read (issue 21, item 5): on the demo overview every status bar
+is drawn with its pattern over its colour, the trend lines carry symbols, and an exception list with
+nothing expiring draws its calendar. Set PORTAL_SHOTS_DIR to keep full-page screenshots for a reviewer
+(the assertions do not depend on them)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+from django.core.management import call_command
+
+from apps.common.palette import CONTROL_STATUS
+
+pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
+
+SHOTS = os.environ.get("PORTAL_SHOTS_DIR", "")
+
+
+def _shot(page, name: str) -> None:
+    if SHOTS:
+        Path(SHOTS).mkdir(parents=True, exist_ok=True)
+        page.screenshot(path=str(Path(SHOTS) / f"{name}.png"), full_page=True)
+
+
+def _sign_in(page, base: str, username: str) -> None:
+    page.goto(f"{base}/accounts/login/")
+    page.get_by_label("Username").fill(username)
+    page.get_by_label("Password").fill(f"portal-demo-{username}")
+    page.get_by_role("button", name="Sign in").click()
+    page.wait_for_url(f"{base}/")
+
+
+def _rgb(hex_colour: str) -> str:
+    r, g, b = (int(hex_colour[i:i + 2], 16) for i in (1, 3, 5))
+    return f"rgb({r}, {g}, {b})"
+
+
+def test_the_overview_draws_status_bars_with_patterns_and_the_palette_colours(live_server, browser, settings):
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+    call_command("seed_demo")
+    base = live_server.url
+    page = browser.new_context(viewport={"width": 1280, "height": 900}).new_page()
+    _sign_in(page, base, "compliance")
+    page.goto(f"{base}/")
+    coverage = page.locator("[data-chart=coverage-chart]")
+    coverage.locator("svg").first.wait_for()
+    assert coverage.get_attribute("data-rendered") == "true"
+    # Plotly draws a bar pattern as an SVG <pattern> the bar's fill points to: one per patterned status.
+    assert coverage.locator("pattern").count() >= 4
+    legend = coverage.locator(".legendtext").all_text_contents()
+    assert {"Passing", "Failing", "Missing evidence", "Excepted", "Not assessed"} <= set(legend)
+    fills = page.evaluate(
+        "() => [...document.querySelectorAll('[data-chart=coverage-chart] pattern rect')]"
+        ".map(r => getComputedStyle(r).fill)"
+    )
+    assert _rgb(CONTROL_STATUS["fail"].colour) in fills  # the colour stays under the pattern
+    trend = page.locator("[data-chart=trend-chart]")
+    assert trend.locator("path.point").count() >= 1  # symbols on the lines, not colour alone
+    _shot(page, "overview-palette")
+
+    page.goto(f"{base}/exceptions/")
+    page.locator("[data-chart=calendar-chart] svg").first.wait_for()
+    assert page.locator("[data-chart=calendar-chart]").get_attribute("data-rendered") == "true"
+    _shot(page, "exceptions-palette")

@@ -1,4 +1,4 @@
-from apps.dashboard.navigation import navigation_for
+from apps.dashboard.navigation import navigation_links
 
 
 def navigation(request):
@@ -6,5 +6,5 @@ def navigation(request):
     user = getattr(request, "user", None)
     if user is None:
         return {}
-    entries = navigation_for(user)
+    entries = navigation_links(user)
     return {"nav_entries": entries}

@@ -5,6 +5,7 @@ from django.shortcuts import render
 from apps.accounts.roles import Role
 from apps.accounts.scoping import scope_by_system
 from apps.dashboard import charts
+from apps.dashboard.home import home_sections_for
 from apps.dashboard.pages import overview_context, system_controls_context
 from apps.inventory.models import System
 from apps.inventory.selectors import system_get_for_user
@@ -47,6 +48,8 @@ def home(request):
             "risk_chart": charts.systems_by_risk_tier(tier_counts),
             "my_systems": my_systems,
             "role_cards": cards,
+            # each role's own work (apps.dashboard.home): an auditor's engagements, a risk owner's inbox…
+            "home": home_sections_for(user),
             "as_of": as_of,
             # overview, its charts and trend table: cached until the rollups change (apps.dashboard.pages)
             **overview_context(user, as_of),

@@ -78,6 +78,35 @@ def evidence_request_list_for_assignee(*, user) -> QuerySet[EvidenceRequest]:
     return qs.order_by("due_date", "id")
 
 
+def _own_open_engagements(user) -> QuerySet[Engagement]:
+    """The open engagements this user audits (a manager's view of all engagements is not their own work)."""
+    return engagement_list_for_user(user=user).filter(auditors=user)
+
+
+def evidence_request_list_for_auditor(
+    *, user, status: str = EvidenceRequest.Status.ANSWERED
+) -> QuerySet[EvidenceRequest]:
+    """Requests of the auditor's open engagements in a status: by default answered, waiting for their review."""
+    if not getattr(user, "is_authenticated", False) or not user.has_role(Role.AUDITOR):
+        return EvidenceRequest.objects.none()
+    return (
+        EvidenceRequest.objects.filter(engagement__in=_own_open_engagements(user), status=status)
+        .select_related("engagement", "system", "assignee")
+        .order_by("due_date", "id")
+    )
+
+
+def review_flagged_list_for_auditor(*, user) -> QuerySet[EvidenceReview]:
+    """Evidence the auditor's open engagements flagged: what they wait to see corrected."""
+    if not getattr(user, "is_authenticated", False) or not user.has_role(Role.AUDITOR):
+        return EvidenceReview.objects.none()
+    return (
+        EvidenceReview.objects.filter(engagement__in=_own_open_engagements(user), mark=EvidenceReview.Mark.FLAGGED)
+        .select_related("engagement", "evidence", "evidence__system")
+        .order_by("-reviewed_at", "-id")
+    )
+
+
 def evidence_request_get_for_user(*, user, engagement_pk: int, request_pk: int) -> tuple[EvidenceRequest, bool]:
     """(request, whether the user sees it as an auditor/manager of the engagement) or 404."""
     req = get_object_or_404(

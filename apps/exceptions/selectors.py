@@ -21,9 +21,9 @@ from apps.accounts.scoping import (
     visible_framework_codes,
 )
 from apps.approvals.expiry import days_left_phrase, expiry_day
-from apps.approvals.slots import can_use_inbox  # noqa: F401  (the engine's, re-exported for callers here)
+from apps.approvals.slots import can_use_inbox, is_executive  # noqa: F401  (can_use_inbox: re-exported for callers here)
 from apps.evidence.models import Evidence
-from apps.exceptions.chain import EXECUTIVE_GROUP, chain_stuck_reason, open_slots_for
+from apps.exceptions.chain import chain_stuck_reason, open_slots_for
 from apps.exceptions.findings import findings_of, findings_total
 from apps.exceptions.models import Approval, ExceptionMetricSnapshot, ExceptionRequest
 from apps.exceptions.tiers import Slot, Tier, tier_policy
@@ -142,7 +142,7 @@ def exception_inbox_for_user(*, user) -> list[ExceptionRequest]:
         slot_filter |= Q(system__risk_owners=user)
     if user.has_role(Role.COMPLIANCE_OFFICER):
         slot_filter |= Q(tier__in=_tiers_with_slot(Slot.COMPLIANCE_OFFICER))
-    if user.groups.filter(name=EXECUTIVE_GROUP).exists():
+    if is_executive(user):  # cached on the user: the inbox and the navigation badge ask on every page
         slot_filter |= Q(tier__in=_tiers_with_slot(Slot.EXECUTIVE))
     rows = list(
         qs.filter(slot_filter)

@@ -11,7 +11,7 @@ from django.utils import timezone
 
 from apps.accounts.roles import Role
 from apps.accounts.scoping import ALL, is_read_only, scope_by_system, scope_evidence, visible_framework_codes
-from apps.approvals.slots import EXECUTIVE_GROUP, Slot, can_use_inbox
+from apps.approvals.slots import Slot, can_use_inbox, is_executive
 from apps.evidence.models import Evidence, EvidenceSubject
 from apps.evidence.selectors import evidence_counting
 from apps.policy.facts import subject_chain
@@ -54,7 +54,7 @@ def release_inbox_for_user(*, user) -> list[ReleaseSignoff]:
         slot_filter |= Q(system__risk_owners=user)
     if user.has_role(Role.COMPLIANCE_OFFICER):
         slot_filter |= Q(change_class__in=_classes_with_slot(Slot.COMPLIANCE_OFFICER))
-    if user.groups.filter(name=EXECUTIVE_GROUP).exists():
+    if is_executive(user):  # cached on the user: the inbox and the navigation badge ask on every page
         slot_filter |= Q(change_class__in=_classes_with_slot(Slot.EXECUTIVE))
     out = []
     for s in qs.filter(slot_filter).distinct().order_by("requested_at", "pk")[:200]:

@@ -183,11 +183,13 @@ def test_overview_and_system_pages_issue_a_bounded_number_of_queries(
     _grow(grow)
     client.force_login(compliance_officer)
     client.get("/")  # warm caches (content types, sessions)
-    with django_assert_max_num_queries(30):
+    # 30 for the page, 3 for the navigation's approvals badge a compliance officer sees on every page
+    # (the exception and release inboxes and the executive check: apps.dashboard.home.approvals_waiting)
+    with django_assert_max_num_queries(33):
         assert client.get("/").status_code == 200
-    with django_assert_max_num_queries(30):
+    with django_assert_max_num_queries(33):
         assert client.get("/systems/marketing-site/").status_code == 200
-    with django_assert_max_num_queries(30):
+    with django_assert_max_num_queries(33):
         assert client.get("/systems/marketing-site/?as_of=" + timezone.localdate().isoformat()).status_code == 200
 
 

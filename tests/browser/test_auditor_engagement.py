@@ -2,6 +2,7 @@
 request, download the engagement's evidence pack (built by a real Celery worker) — then loses access when
 its window closes."""
 
+import re
 import subprocess
 import zipfile
 from datetime import timedelta
@@ -63,6 +64,8 @@ def test_auditor_browses_searches_follows_lineage_requests_evidence_downloads_a_
     page.get_by_role("link", name=world.engagement.name).click()
     page.wait_for_url(f"{base}/engagements/{world.engagement.pk}/")
     page.get_by_role("link", name="Browse the evidence in scope").click()
+    page.wait_for_url(re.compile(r"/evidence/\?system="))  # count() does not wait for the list to load
+    page.wait_for_load_state()
     assert page.locator("#results tbody tr").count() == 1
     assert world.evidence_in.title[:30] in page.locator("#results").inner_text()
 

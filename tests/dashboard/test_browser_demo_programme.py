@@ -5,32 +5,16 @@ depend on them)."""
 
 from __future__ import annotations
 
-import os
-from pathlib import Path
-
 import pytest
 from django.core.management import call_command
 
 from apps.engagements.models import Engagement
 from apps.policy.models import Control
+from tests.dashboard.demo_browser import shot as _shot
+from tests.dashboard.demo_browser import sign_in as _sign_in
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
-SHOTS = os.environ.get("PORTAL_SHOTS_DIR", "")
-
-
-def _shot(page, name: str) -> None:
-    if SHOTS:
-        Path(SHOTS).mkdir(parents=True, exist_ok=True)
-        page.screenshot(path=str(Path(SHOTS) / f"{name}.png"), full_page=True)
-
-
-def _sign_in(page, base: str, username: str) -> None:
-    page.goto(f"{base}/accounts/login/")
-    page.get_by_label("Username").fill(username)
-    page.get_by_label("Password").fill(f"portal-demo-{username}")
-    page.get_by_role("button", name="Sign in").click()
-    page.wait_for_url(f"{base}/")
 
 
 def test_the_demo_overview_and_engagement_pages_show_the_programme(live_server, browser, settings):

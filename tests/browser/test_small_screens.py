@@ -8,7 +8,7 @@ starts collapsed behind a menu button that opens it from the keyboard.
 import pytest
 
 from apps.accounts.roles import Role
-from apps.policy.services import policy_evaluate
+from apps.policy.services import coverage_snapshot, policy_evaluate
 from tests.conftest import TEST_PASSWORD
 from tests.engagements.conftest import open_engagement, world  # noqa: F401 - fixture
 
@@ -60,6 +60,7 @@ def pages_for(role, evidence, engagement):
 def test_every_role_uses_the_portal_at_390_px_without_sideways_scrolling(live_server, phone, make_user, world,  # noqa: F811
                                                                         role):
     policy_evaluate()
+    coverage_snapshot()  # the home page then carries the overview's framework rollup and charts
     user = make_user(role)
     engagement = world.engagement
     if role == Role.AUDITOR:  # an auditor reads evidence through an engagement that covers it

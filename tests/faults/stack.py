@@ -202,7 +202,19 @@ class FaultStack:
         wait_for(lambda: not self.redis_alive(), timeout=10, what="redis stopped")
 
     def redis_start(self) -> None:
+        """Start Redis and wait until it has loaded its append-only file and answers commands.
+
+        Between accepting connections and finishing the load Redis answers LOADING (redis-py raises
+        BusyLoadingError), so a test reading a queue right after the start would race the load.
+        """
         self._services("start")
+        wait_for(self.redis_loaded, timeout=30, what="redis loaded its data")
+
+    def redis_loaded(self) -> bool:
+        try:
+            return self.redis().info("persistence").get("loading") == 0
+        except redis.RedisError:  # includes BusyLoadingError while the AOF is replayed
+            return False
 
     def redis_alive(self) -> bool:
         try:

@@ -12,6 +12,10 @@ in-process time of one request (django test client, after a warm-up).
 
 Nothing on those pages may aggregate evidence or results per request: they read rollups and
 a bounded slice of results, so the figures should not move with the scale.
+
+One row is not a page: the coverage step of one evaluation batch (issue 22), the failing and
+missing results of up to COVERAGE_KEYS results asked of the coverage providers in one call (one
+query), against the same keys asked one query per result (the contract before).
 """
 
 from __future__ import annotations
@@ -25,6 +29,7 @@ from bench.common import django_setup, gunicorn, load, row
 SCALED = True
 SECONDS = float(os.environ.get("POLICY_BENCH_SECONDS", "8"))
 SYSTEM = "payments-api"
+COVERAGE_KEYS = int(os.environ.get("POLICY_BENCH_COVERAGE_KEYS", "1000"))
 
 
 def _session_cookie(username: str) -> str:
@@ -96,8 +101,44 @@ def _uncached(repeats: int = 5) -> tuple[tuple[float, float], tuple[float, float
             cpu(lambda: system_controls_for_user(user=user, system=system)))  # fmt: skip
 
 
+def _coverage(repeats: int = 5) -> tuple[float, float, int]:
+    """Median ms to cover a batch's failing results in one provider call, and one query per result."""
+    from django.utils import timezone
+
+    from apps.exceptions.selectors import exception_covering
+    from apps.policy.models import ControlResult, ResultStatus
+    from apps.policy.providers import covering_exception_ids
+
+    statuses = [ResultStatus.FAIL, ResultStatus.MISSING, ResultStatus.EXCEPTED]
+    keys = list(
+        ControlResult.objects.filter(status__in=statuses)
+        .order_by("pk")
+        .values_list("control_id", "system_id", "artifact_id")[:COVERAGE_KEYS]
+    )
+    now = timezone.now()
+
+    def batched() -> float:
+        started = time.perf_counter()
+        covering_exception_ids(keys, now)
+        return (time.perf_counter() - started) * 1000
+
+    def one_by_one() -> float:
+        started = time.perf_counter()
+        for control, system, artifact in keys:
+            exception_covering(control_id=control, system_id=system, artifact_id=artifact, at=now)
+        return (time.perf_counter() - started) * 1000
+
+    batched()  # warm up
+    return (
+        statistics.median(batched() for _ in range(repeats)),
+        statistics.median(one_by_one() for _ in range(repeats)),
+        len(keys),
+    )
+
+
 def run(scale: str = "") -> list[dict]:
     django_setup()
+    coverage_ms, coverage_baseline_ms, coverage_keys = _coverage()
     cookie = _session_cookie("compliance")
     headers = {"Cookie": cookie}
     system_path = f"/systems/{SYSTEM}/"
@@ -138,6 +179,16 @@ def run(scale: str = "") -> list[dict]:
         {
             **row("pages: system page data on a cache miss (selector)", miss_system[0], "ms"),
             "detail": f"{miss_system[1]:.1f} ms CPU",
+        },
+        {
+            **row(
+                "policy: coverage of one evaluation batch's failing results",
+                coverage_ms,
+                "ms",
+                coverage_baseline_ms,
+                "ms one query per result",
+            ),
+            "detail": f"{coverage_keys} results",
         },
     ]
 

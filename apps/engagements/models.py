@@ -295,6 +295,12 @@ class SampleItem(models.Model):
     object_type = models.CharField(max_length=80)
     object_id = models.CharField(max_length=64)
     label = models.CharField(max_length=500)
+    attributes = models.JSONField(
+        default=dict,
+        blank=True,
+        help_text="What the population attached to the item when it was drawn (populations.py): for a "
+        "production change, its linked evidence, sign-offs and rule results.",
+    )
     result = models.CharField(max_length=20, choices=SampleResult.choices, default=SampleResult.UNTESTED)
     note = models.TextField(blank=True)
     tested_by = models.ForeignKey(

@@ -29,7 +29,7 @@ from apps.engagements.models import (
     Sample,
     SampleItem,
 )
-from apps.engagements.populations import POPULATIONS, population_digest
+from apps.engagements.populations import POPULATIONS, population_digest, population_item_attributes
 from apps.evidence.models import Evidence
 from apps.ingest.models import Receipt
 from apps.ingest.services import portal_upload_source, receipt_accept
@@ -546,6 +546,8 @@ def sample_draw(*, actor: User, engagement_id: int, population: str, size: int, 
         drawn_at=timezone.now(),
     )
     picked = sample_pick(len(items), size, seed)
+    # What the population attaches to each drawn item (a change's evidence and results), as drawn.
+    attributes = population_item_attributes(population, engagement, [items[i] for i in picked])
     SampleItem.objects.bulk_create(
         [
             SampleItem(
@@ -554,6 +556,7 @@ def sample_draw(*, actor: User, engagement_id: int, population: str, size: int, 
                 object_type=items[i].object_type,
                 object_id=items[i].object_id,
                 label=items[i].label[:500],
+                attributes=attributes[n - 1],
             )
             for n, i in enumerate(picked, start=1)
         ]

@@ -17,17 +17,13 @@ class ExceptionsConfig(AppConfig):
     verbose_name = "Exceptions"
 
     def ready(self):
-        from apps.exceptions.selectors import exception_covering, exception_queryset_for_user
+        from apps.exceptions.selectors import exception_covering_batch, exception_queryset_for_user
         from apps.ledger.scoping import ledger_object_scope_register
         from apps.policy.providers import coverage_provider_register
 
-        # An approved, unexpired exception turns a failing result into an excepted one.
-        coverage_provider_register(
-            "exceptions",
-            lambda control_id, system_id, artifact_id, at: exception_covering(
-                control_id=control_id, system_id=system_id, artifact_id=artifact_id, at=at
-            ),
-        )
+        # An approved, unexpired exception turns a failing result into an excepted one: asked once
+        # per evaluation batch about all of its failing results.
+        coverage_provider_register("exceptions", lambda keys, at: exception_covering_batch(keys=keys, at=at))
 
         ledger_object_scope_register(
             "exceptions.exceptionrequest", lambda user: exception_queryset_for_user(user=user))

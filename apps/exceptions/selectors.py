@@ -37,19 +37,45 @@ Status = ExceptionRequest.Status
 # ---------------------------------------------------------------- the policy hook
 
 
-def exception_covering(*, control_id: int, system_id: int, artifact_id: int | None, at: datetime) -> int | None:
-    """The approved, unexpired exception covering a control on a subject at `at` (latest expiry wins).
+def exception_covering_batch(*, keys: list[tuple[int, int, int | None]], at: datetime) -> dict[tuple, int]:
+    """The approved, unexpired exception covering each (control, system, artifact) result at `at`.
 
-    A system-wide exception (no artifact) covers every subject of the system; a narrowed one
-    covers only results on its artifact. One indexed query (exception_active_cover)."""
-    qs = ExceptionRequest.objects.filter(
-        status=Status.APPROVED, control_id=control_id, system_id=system_id, expires_at__gt=at
+    The coverage provider of apps.policy.providers: one query for an evaluation batch, however
+    many failing results it has. A system-wide exception (no artifact) covers every subject of its
+    system; a narrowed one covers only results on its artifact, never a system-scope result
+    (artifact None). Of several, the latest expiry wins (then the newest). Keys nothing covers are
+    left out of the answer."""
+    if not keys:
+        return {}
+    artifact_ids = {artifact for _, _, artifact in keys if artifact is not None}
+    # Controls x systems may fetch a few exceptions no key asks about (another system's control);
+    # approved exceptions are few, and the pairing below drops them. exception_active_cover serves it.
+    rows = (
+        ExceptionRequest.objects.filter(
+            status=Status.APPROVED,
+            control_id__in={control for control, _, _ in keys},
+            system_id__in={system for _, system, _ in keys},
+            expires_at__gt=at,
+        )
+        .filter(Q(artifact__isnull=True) | Q(artifact_id__in=artifact_ids))
+        .values_list("pk", "control_id", "system_id", "artifact_id", "expires_at")
     )
-    if artifact_id is None:
-        qs = qs.filter(artifact__isnull=True)
-    else:
-        qs = qs.filter(Q(artifact__isnull=True) | Q(artifact_id=artifact_id))
-    return qs.order_by("-expires_at", "-pk").values_list("pk", flat=True).first()
+    candidates: dict[tuple[int, int], list[tuple]] = defaultdict(list)
+    for pk, control, system, artifact, expires_at in rows:
+        candidates[(control, system)].append((expires_at, pk, artifact))
+    covered: dict[tuple, int] = {}
+    for key in keys:
+        control, system, artifact = key
+        fitting = [c for c in candidates.get((control, system), ()) if c[2] is None or c[2] == artifact]
+        if fitting:
+            covered[key] = max(fitting)[1]  # latest expiry, then highest id
+    return covered
+
+
+def exception_covering(*, control_id: int, system_id: int, artifact_id: int | None, at: datetime) -> int | None:
+    """The approved, unexpired exception covering a control on a subject at `at` (latest expiry wins), or None."""
+    key = (control_id, system_id, artifact_id)
+    return exception_covering_batch(keys=[key], at=at).get(key)
 
 
 # ---------------------------------------------------------------- who may see and do what

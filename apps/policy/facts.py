@@ -403,6 +403,27 @@ def subject_chain(artifact: Artifact) -> dict[int, int]:
         return dict(cursor.fetchall())
 
 
+_SUBJECT_CHAINS_SQL = _UPSTREAM_CTE + "SELECT subject_id, artifact_id, depth FROM near"  # noqa: S608
+
+
+def subject_chains(artifacts: list[Artifact]) -> dict[int, dict[int, int]]:
+    """subject_chain() of several artifacts in one query: {subject id: {artifact id: depth}}."""
+    if not artifacts:
+        return {}
+    params = {
+        "ids": [a.pk for a in artifacts],
+        "systems": [a.system_id for a in artifacts],
+        "max_depth": MAX_DEPTH,
+        "relations": INHERIT_RELATIONS,
+    }
+    chains: dict[int, dict[int, int]] = {a.pk: {} for a in artifacts}
+    with connection.cursor() as cursor:
+        cursor.execute(_SUBJECT_CHAINS_SQL, params)
+        for subject_id, artifact_id, depth in cursor.fetchall():
+            chains[subject_id][artifact_id] = depth
+    return chains
+
+
 def system_environment(system: System) -> str:
     """The environment a system-scope result speaks for: prod when the system runs in production."""
     names = {e.name for e in system.environments.all()}

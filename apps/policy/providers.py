@@ -1,7 +1,7 @@
 """What apps above policy contribute to evaluation and the gate, registered from their ready().
 
 Policy is below governance, so it names no governance app: the exceptions app registers the
-function that says whether an approved exception covers a failing result, and release sign-off
+function that says which failing results approved exceptions cover, and release sign-off
 registers the items it adds to a gate decision. Registration happens in each provider's
 AppConfig.ready(), before any request or task runs.
 """
@@ -11,8 +11,11 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import datetime
 
-# (control_id, system_id, artifact_id, at) -> id of the covering exception, or None
-CoverageProvider = Callable[[int, int, "int | None", datetime], "int | None"]
+# (control_id, system_id, artifact_id): a result of a control on a subject (artifact None: system scope)
+CoverageKey = tuple[int, int, "int | None"]
+# (keys of one evaluation batch, at) -> {key: id of the covering exception}, keys not covered left out;
+# one query per call, however many keys (issue 22)
+CoverageProvider = Callable[[list[CoverageKey], datetime], dict[CoverageKey, int]]
 # (artifact, environment, digest) -> gate items that block, in the gate's format
 GateItemProvider = Callable[..., list[dict]]
 
@@ -21,7 +24,7 @@ _gate_item_providers: dict[str, GateItemProvider] = {}
 
 
 def coverage_provider_register(name: str, provider: CoverageProvider) -> None:
-    """Let `provider` turn a failing or missing result into an excepted one (e.g. approved exceptions)."""
+    """Let `provider(keys, at)` turn failing or missing results into excepted ones (e.g. approved exceptions)."""
     _coverage_providers[name] = provider
 
 
@@ -30,13 +33,20 @@ def gate_item_provider_register(name: str, provider: GateItemProvider) -> None:
     _gate_item_providers[name] = provider
 
 
-def covering_exception_id(control_id: int, system_id: int, artifact_id: int | None, at: datetime) -> int | None:
-    """The id the first registered coverage provider returns for this result, or None."""
+def covering_exception_ids(keys: list[CoverageKey], at: datetime) -> dict[CoverageKey, int]:
+    """For a batch of results, the exception id that covers each one at `at`; uncovered keys are left out.
+
+    Each registered provider is asked once, in registration order, about the keys the ones
+    before it left uncovered: the first provider to cover a result decides it."""
+    remaining = list(dict.fromkeys(keys))
+    covered: dict[CoverageKey, int] = {}
     for provider in _coverage_providers.values():
-        covered = provider(control_id, system_id, artifact_id, at)
-        if covered is not None:
-            return covered
-    return None
+        if not remaining:
+            break
+        asked = set(remaining)
+        covered.update({key: exc for key, exc in provider(remaining, at).items() if key in asked and exc is not None})
+        remaining = [key for key in remaining if key not in covered]
+    return covered
 
 
 def gate_items(*, artifact, environment: str = "", digest: str = "") -> list[dict]:

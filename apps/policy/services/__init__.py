@@ -9,7 +9,8 @@
   of a result writes a ControlResultChange row and a ledger entry
   `control_result.changed` in the same transaction; an unchanged result writes nothing.
 - `exception_covers()`: asks the coverage providers (apps.policy.providers; the exceptions
-  app registers one) whether an approved exception covers a failing result.
+  app registers one) which failing results of an evaluation batch approved exceptions cover,
+  once per batch.
 - `coverage_snapshot()`: the daily rollups the dashboard reads.
 
 The package's parts, each re-exported here so that callers import from the package:

@@ -30,7 +30,7 @@ from apps.policy.models import (
     worst_status,
 )
 from apps.policy.oscal import control_ref
-from apps.policy.providers import covering_exception_id
+from apps.policy.providers import CoverageKey, covering_exception_ids
 from apps.policy.rulesets import (
     RuleSetError,
     RuleSpec,
@@ -49,15 +49,16 @@ SYSTEM_LOCK_BASE = 0x504F53 << 32  # ... and of system-scope evaluation: SYSTEM_
 # ---------------------------------------------------------------- exceptions hook
 
 
-def exception_covers(control_id: int, system_id: int, artifact_id: int | None, at: datetime) -> int | None:
-    """The id of an approved, unexpired exception covering this control on this subject at `at`, or None.
+def exception_covers(keys: list[CoverageKey], at: datetime) -> dict[CoverageKey, int]:
+    """The id of the approved, unexpired exception covering each result at `at`; uncovered keys left out.
 
-    The exceptions app registers the provider (apps.policy.providers), so policy never imports it:
-    `control_id` is the Control's primary key, `artifact_id` is None for a system-scope result.
-    Evaluation calls it for every result that would be fail or missing; a returned id makes the
-    result "excepted" and is stored on it (ControlResult.exception_id).
+    A key is (control_id, system_id, artifact_id): the Control's primary key, artifact_id None for
+    a system-scope result. The exceptions app registers the provider (apps.policy.providers), so
+    policy never imports it. Evaluation asks once per batch about every result that would be fail
+    or missing (one query per provider, issue 22); a returned id makes the result "excepted" and
+    is stored on it (ControlResult.exception_id).
     """
-    return covering_exception_id(control_id, system_id, artifact_id, at)
+    return covering_exception_ids(keys, at)
 
 
 # ---------------------------------------------------------------- evaluation
@@ -290,10 +291,30 @@ def _lock_and_read_results(scope_ids, rule_ids, *, system_scope: bool) -> dict:
     return {(r.control_id, r.rule_id, r.artifact_id if not system_scope else r.system_id): r for r in existing_qs}
 
 
-def _covered(status, control_pk, system_id, artifact_id, now) -> tuple[str, int | None]:
+def _scope(scope_id, *, system_scope: bool, artifacts) -> tuple[int, int | None]:
+    """(system id, artifact id) of one evaluated scope: a system, or an artifact of a system."""
+    if system_scope:
+        return scope_id, None
+    return artifacts[scope_id].system_id, scope_id
+
+
+def _coverage(scope_ids, rules, outcome_of, *, system_scope: bool, artifacts, now) -> dict[CoverageKey, int]:
+    """Ask the coverage providers once about every result of the batch that would fail or be missing."""
+    keys: list[CoverageKey] = []
+    for scope_id in scope_ids:
+        system_id, artifact_id = _scope(scope_id, system_scope=system_scope, artifacts=artifacts)
+        for rule_index, r in enumerate(rules):
+            outcome = outcome_of.get((rule_index, scope_id))
+            if outcome is None or _status_of(outcome)[0] not in (ResultStatus.FAIL, ResultStatus.MISSING):
+                continue
+            keys += [(control_pk, system_id, artifact_id) for control_pk in r.control_ids]
+    return exception_covers(keys, now) if keys else {}
+
+
+def _covered(status, key: CoverageKey, coverage: dict[CoverageKey, int]) -> tuple[str, int | None]:
     """A failing or missing status becomes excepted (with the exception's id) when an exception covers it."""
     if status in (ResultStatus.FAIL, ResultStatus.MISSING):
-        exc_id = exception_covers(control_pk, system_id, artifact_id, now)
+        exc_id = coverage.get(key)
         if exc_id is not None:
             return ResultStatus.EXCEPTED, exc_id
     return status, None
@@ -398,6 +419,7 @@ def _write_batch(*, scope_ids, facts, rules, now, actor, stats, system_scope, ar
     outcome_of = {(i, sid): outcomes[i][j] for i in range(len(rules)) for j, sid in enumerate(ordered)}
     with transaction.atomic():
         existing = _lock_and_read_results(scope_ids, rule_ids, system_scope=system_scope)
+        coverage = _coverage(ordered, rules, outcome_of, system_scope=system_scope, artifacts=artifacts, now=now)
         new_rows: list[ControlResult] = []
         updated_rows: list[tuple[ControlResult, str]] = []
         subject_rows: list[EvaluatedSubject] = []
@@ -405,10 +427,7 @@ def _write_batch(*, scope_ids, facts, rules, now, actor, stats, system_scope, ar
             prepared = prepared_by_scope.get(scope_id)
             if prepared is None:
                 continue
-            if system_scope:
-                system_id, artifact_id = scope_id, None
-            else:
-                system_id, artifact_id = artifacts[scope_id].system_id, scope_id
+            system_id, artifact_id = _scope(scope_id, system_scope=system_scope, artifacts=artifacts)
             statuses: list[str] = []
             gate_blocked = False
             for rule_index, r in enumerate(rules):
@@ -418,7 +437,7 @@ def _write_batch(*, scope_ids, facts, rules, now, actor, stats, system_scope, ar
                 message = outcome.message
                 evidence_ids = sorted({int(x) for x in outcome.used if str(x).isdigit()})
                 for control_pk in r.control_ids:
-                    final, exc_id = _covered(status, control_pk, system_id, artifact_id, now)
+                    final, exc_id = _covered(status, (control_pk, system_id, artifact_id), coverage)
                     statuses.append(final)
                     if r.version.mode == RuleVersion.Mode.GATE and final in (ResultStatus.FAIL, ResultStatus.MISSING):
                         gate_blocked = True

@@ -371,6 +371,10 @@ class FlagThread(StateMachine, models.Model):
     def get_absolute_url(self) -> str:
         return reverse("engagements:flag", kwargs={"pk": self.engagement_id, "flag_pk": self.pk})
 
+    def get_workspace_url(self) -> str:
+        """The workspace page of the flagged control in its engagement."""
+        return reverse("engagements:workspace", kwargs={"pk": self.engagement_id, "control": self.control.ref})
+
     def transition_refusal(self, status: str) -> str:
         return f"a flag that is {self.get_status_display().lower()} cannot become {status}"
 

@@ -345,7 +345,8 @@ def my_requests(request):
                 for r in rows
             ),
         )
-    return render(request, "engagements/my_requests.html", {"requests": rows})
+    flags = workspace.flag_list_for_owner(user=request.user, can_manage=services.can_manage_engagements(request.user))
+    return render(request, "engagements/my_requests.html", {"requests": rows, "flags": flags})
 
 
 # ---------------------------------------------------------------- reviews

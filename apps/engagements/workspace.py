@@ -10,9 +10,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from django.db.models import Q, TextChoices
+from django.db.models import Q, QuerySet, TextChoices
 from django.http import Http404
 
+from apps.accounts.roles import Role
 from apps.engagements.models import (
     Engagement,
     EvidenceRequest,
@@ -251,6 +252,20 @@ def flag_get_for_user(*, user, engagement_pk: int, flag_pk: int, can_answer) -> 
     raise Http404("No such flag")
 
 
+def flag_list_for_auditor(*, user) -> QuerySet[FlagThread]:
+    """Unsettled flags of the auditor's own open engagements, answered ones (their move) first."""
+    if not getattr(user, "is_authenticated", False) or not user.has_role(Role.AUDITOR):
+        return FlagThread.objects.none()
+    return (
+        FlagThread.objects.filter(
+            engagement__in=engagement_list_for_user(user=user).filter(auditors=user),
+            status__in=FlagThread.UNSETTLED,
+        )
+        .select_related("engagement", "control__framework", "evidence", "system")
+        .order_by("status", "-status_since", "-id")  # "answered" sorts before "open"
+    )
+
+
 def flag_list_for_owner(*, user, can_manage: bool) -> list[FlagThread]:
     """Unsettled flags someone on the system side should answer: on systems they own (all for managers)."""
     qs = FlagThread.objects.filter(status__in=FlagThread.UNSETTLED).select_related(
@@ -269,6 +284,7 @@ __all__ = [
     "engagement_progress",
     "engagement_workspaces",
     "flag_get_for_user",
+    "flag_list_for_auditor",
     "flag_list_for_owner",
     "workspace_control_get",
 ]

@@ -207,3 +207,22 @@ def test_the_workpaper_opens_with_an_index_and_a_sheet_per_control_with_only_the
     assert world.evidence_in.title in cells and world.evidence_in.pk in cells
     assert world.evidence_old.title not in cells and world.evidence_old.pk not in cells
     assert "Which approver?" in cells
+
+
+def test_the_owner_finds_the_flag_among_their_requests_and_the_auditor_home_links_the_workspace(
+    world, client, engineer
+):
+    control_with_evidence(world)
+    world.system_in.engineering_owners.add(engineer)
+    thread = flag_raise(actor=world.auditor_in, engagement_id=world.engagement.pk, control_ref=REF,
+                        evidence_id=world.evidence_in.pk, comment="Which approver?")  # fmt: skip
+    client.force_login(engineer)
+    assert f'href="{thread.get_absolute_url()}"' in client.get(reverse("engagements:my_requests")).content.decode()
+    page = client.get(thread.get_absolute_url())
+    assert page.status_code == 200 and "Which approver?" in page.content.decode()
+    client.force_login(world.auditor_in)
+    home = client.get("/").content.decode()
+    assert f'href="{workspace_url(world)}" data-home-link="workspace"' in home
+    client.force_login(world.auditor_out)  # another engagement's auditor sees neither the thread nor its link
+    assert client.get(thread.get_absolute_url()).status_code == 404
+    assert workspace_url(world) not in client.get("/").content.decode()

@@ -226,3 +226,17 @@ def test_the_owner_finds_the_flag_among_their_requests_and_the_auditor_home_link
     client.force_login(world.auditor_out)  # another engagement's auditor sees neither the thread nor its link
     assert client.get(thread.get_absolute_url()).status_code == 404
     assert workspace_url(world) not in client.get("/").content.decode()
+
+
+def test_accepting_evidence_from_the_workspace_returns_there_and_never_to_another_site(world, client):
+    control_with_evidence(world)
+    client.force_login(world.auditor_in)
+    url = reverse("engagements:review", args=[world.engagement.pk, world.evidence_in.pk])
+    form = {"engagement": world.engagement.pk, "mark": "accepted"}
+    assert client.post(url, {**form, "next": workspace_url(world)})["Location"] == workspace_url(world)
+    assert client.post(url, {**form, "next": "https://evil.example/engagements/"})["Location"] == (
+        f"/evidence/{world.evidence_in.pk}/"
+    )
+    assert control_review_statuses(engagement=world.engagement)[
+        Control.objects.get(framework__code="soc2", control_id=CONTROL).pk
+    ] == ControlReviewStatus.ACCEPTED

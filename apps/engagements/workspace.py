@@ -9,6 +9,7 @@ The control's audit status is derived from those rows, never typed in (`ControlR
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from operator import itemgetter
 
 from django.db.models import Q, QuerySet, TextChoices
 from django.http import Http404
@@ -81,7 +82,7 @@ def _scope(engagement: Engagement, controls: list[Control], *, with_messages: bo
     }
     scope.evidence_ids = {pk: ids & scope.evidence.keys() for pk, ids in used.items()}
     reviews = EvidenceReview.objects.filter(engagement=engagement, evidence__in=scope.evidence.keys())
-    scope.reviews = {r.evidence_id: r for r in reviews.select_related("reviewer")}
+    scope.reviews = {r.evidence_id: r for r in reviews.select_related("reviewer", "evidence")}
     threads = FlagThread.objects.filter(engagement=engagement, control__in=pks).select_related("evidence", "opened_by")
     if with_messages:
         threads = threads.prefetch_related("messages__author")
@@ -145,93 +146,118 @@ def _plain(result) -> str:
     return result.reason
 
 
-def _result_rows(scope: _Scope, qs, *, at_field: str) -> list[dict]:
-    rows = []
-    for r in qs.select_related("rule", "rule_version", "system", "artifact"):
-        ids = list(r.evidence_ids or ())
-        rows.append(
-            {
-                "rule": r.rule.key,
-                "rule_title": r.rule_version.title,
-                "system": r.system,
-                "subject": r.artifact.uri if r.artifact_id else "the system",
-                "status": r.status,
-                "status_label": ResultStatus(r.status).label if r.status in ResultStatus.values else r.status,
-                "message": _plain(r),
-                "at": getattr(r, at_field),
-                "evidence": [scope.evidence[i] for i in ids if i in scope.evidence],
-                "outside": sum(1 for i in ids if i not in scope.evidence),
-            }
+def _result_row(scope: _Scope, r, at) -> dict:
+    ids = list(r.evidence_ids or ())
+    return {
+        "control_id": r.control_id,
+        "rule": r.rule.key,
+        "rule_title": r.rule_version.title,
+        "system": r.system,
+        "subject": r.artifact.uri if r.artifact_id else "the system",
+        "status": r.status,
+        "status_label": ResultStatus(r.status).label if r.status in ResultStatus.values else r.status,
+        "message": _plain(r),
+        "at": at,
+        "evidence": [scope.evidence[i] for i in ids if i in scope.evidence],
+        "outside": sum(1 for i in ids if i not in scope.evidence),
+    }
+
+
+def _by_control(rows, key=lambda row: row.control_id) -> dict[int, list]:
+    out: dict[int, list] = {}
+    for row in rows:
+        out.setdefault(key(row), []).append(row)
+    return out
+
+
+@dataclass
+class _Details:
+    """The rest of the workspace of every control of a scope, grouped by control pk (a fixed number of queries)."""
+
+    results: dict[int, list[dict]]
+    history: dict[int, list[dict]]
+    exceptions: dict[int, list[dict]]
+    requests: dict[int, list[EvidenceRequest]]
+    samples: dict[tuple[str, str], list[SampleItem]]  # (object type, object id) -> sampled items
+
+
+def _details(scope: _Scope) -> _Details:
+    engagement, pks = scope.engagement, [c.pk for c in scope.controls]
+    in_systems = {"control__in": pks, "system__in": scope.system_ids}
+    related = ("rule", "rule_version", "system", "artifact")
+    results = ControlResult.objects.filter(**in_systems).select_related(*related).order_by("system__name", "rule__key")
+    history = (
+        ControlResultChange.objects.filter(
+            **in_systems, changed_at__gte=engagement.observation_start, changed_at__lt=engagement.observation_end
         )
-    return rows
-
-
-def _exceptions(engagement: Engagement, control: Control, system_ids: list[int]) -> list[dict]:
-    """Exceptions on this control for the engagement's systems that were asked for before the window ended and
-    had not ended before it began, with every (live) decision: who, in which slot, and when they re-authenticated."""
-    qs = (
-        ExceptionRequest.objects.filter(control=control, system__in=system_ids, submitted_at__isnull=False)
-        .filter(submitted_at__lt=engagement.observation_end)
+        .select_related(*related)
+        .order_by("-changed_at", "-id")
+    )
+    # Exceptions asked for before the window ended and not ended before it began, with every live decision:
+    # who, in which slot, and when they re-authenticated.
+    exceptions = [
+        {"exception": e, "approvals": []}
+        for e in ExceptionRequest.objects.filter(**in_systems, submitted_at__lt=engagement.observation_end)
         .filter(Q(ended_at__isnull=True) | Q(ended_at__gte=engagement.observation_start))
         .select_related("system")
         .order_by("submitted_at", "id")
-    )
-    rows = [{"exception": e, "approvals": []} for e in qs]
-    by_id = {row["exception"].pk: row for row in rows}
+    ]
+    by_id = {row["exception"].pk: row for row in exceptions}
     approvals = Approval.objects.filter(request__in=by_id.keys(), voided_at__isnull=True).select_related("approver")
     for approval in approvals.order_by("at", "id"):
         by_id[approval.request_id]["approvals"].append(approval)
-    return rows
+    samples: dict[tuple[str, str], list[SampleItem]] = {}
+    items = SampleItem.objects.filter(
+        sample__engagement=engagement, object_type__in=("evidence.evidence", "exceptions.exceptionrequest")
+    )
+    for item in items.select_related("sample", "tested_by").order_by("sample_id", "position"):
+        samples.setdefault((item.object_type, item.object_id), []).append(item)
+    requests = EvidenceRequest.objects.filter(engagement=engagement, control__in=pks)
+    return _Details(
+        results=_by_control((_result_row(scope, r, r.evaluated_at) for r in results), key=itemgetter("control_id")),
+        history=_by_control((_result_row(scope, r, r.changed_at) for r in history), key=itemgetter("control_id")),
+        exceptions=_by_control(exceptions, key=lambda row: row["exception"].control_id),
+        requests=_by_control(requests.select_related("system", "assignee").order_by("due_date", "id")),
+        samples=samples,
+    )
 
 
-def control_workspace(*, engagement: Engagement, control: Control, scope: _Scope | None = None) -> dict:
+def control_workspace(
+    *, engagement: Engagement, control: Control, scope: _Scope | None = None, details: _Details | None = None
+) -> dict:
     """Everything on the workspace page (and the workbook's sheet) of one control of an engagement."""
     scope = scope or _scope(engagement, [control], with_messages=True)
+    details = details or _details(scope)
     ids = scope.evidence_ids.get(control.pk, set())
     evidence = sorted((scope.evidence[i] for i in ids), key=lambda e: (e.effective_at, e.pk), reverse=True)
     threads = scope.flags.get(control.pk, [])
     unsettled = {t.evidence_id: t for t in threads if t.status in FlagThread.UNSETTLED}
-    exceptions = _exceptions(engagement, control, scope.system_ids)
-    objects = [("evidence.evidence", str(i)) for i in ids] + [
+    exceptions = details.exceptions.get(control.pk, [])
+    objects = [("evidence.evidence", str(e.pk)) for e in evidence] + [
         ("exceptions.exceptionrequest", str(row["exception"].pk)) for row in exceptions
     ]
-    sampled = Q(pk__in=[])
-    for object_type, object_id in objects:
-        sampled |= Q(object_type=object_type, object_id=object_id)
-    pks = [control.pk]
-    in_systems = {"control__in": pks, "system__in": scope.system_ids}
-    window = {"changed_at__gte": engagement.observation_start, "changed_at__lt": engagement.observation_end}
     status = _status(scope, control)
     return {
         "control": control,
         "status": status,
         "status_label": ControlReviewStatus(status).label,
         "evidence": [{"evidence": e, "review": scope.reviews.get(e.pk), "flag": unsettled.get(e.pk)} for e in evidence],
-        "results": _result_rows(scope, ControlResult.objects.filter(**in_systems).order_by("system__name", "rule__key"),
-                                at_field="evaluated_at"),
-        "history": _result_rows(scope, ControlResultChange.objects.filter(**in_systems, **window).order_by(
-            "-changed_at", "-id"), at_field="changed_at"),
+        "results": details.results.get(control.pk, []),
+        "history": details.history.get(control.pk, []),
         "exceptions": exceptions,
-        "samples": list(
-            SampleItem.objects.filter(sampled, sample__engagement=engagement)
-            .select_related("sample", "tested_by")
-            .order_by("sample_id", "position")
-        ) if objects else [],
-        "requests": list(
-            EvidenceRequest.objects.filter(engagement=engagement, control=control)
-            .select_related("system", "assignee")
-            .order_by("due_date", "id")
-        ),
+        "samples": [item for key in objects for item in details.samples.get(key, [])],
+        "requests": details.requests.get(control.pk, []),
         "reviews": [scope.reviews[e.pk] for e in evidence if e.pk in scope.reviews],
         "flags": threads,
-    }  # fmt: skip
+    }
 
 
 def engagement_workspaces(*, engagement: Engagement) -> list[dict]:
     """Every in-scope control's workspace, in catalogue order (the workbook)."""
     controls = list(engagement_controls(engagement))
     scope = _scope(engagement, controls, with_messages=True)
-    return [control_workspace(engagement=engagement, control=c, scope=scope) for c in controls]
+    details = _details(scope)
+    return [control_workspace(engagement=engagement, control=c, scope=scope, details=details) for c in controls]
 
 
 def flag_get_for_user(*, user, engagement_pk: int, flag_pk: int, can_answer) -> tuple[FlagThread, bool]:

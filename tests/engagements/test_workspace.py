@@ -22,6 +22,7 @@ pytestmark = pytest.mark.django_db
 
 CONTROL = "soc2-cc8-1"
 REF = f"soc2:{CONTROL}"
+WORKSPACE_MAX_QUERIES = 40
 
 
 def control_with_evidence(world):
@@ -169,10 +170,13 @@ def test_the_engagement_page_shows_a_progress_bar_and_links_each_control_to_its_
     assert f'href="{workspace_url(world)}"' in body
 
 
-def test_the_workspace_shows_the_requirement_the_evidence_in_the_window_and_the_plain_language_result(world, client):
+def test_the_workspace_shows_the_requirement_the_evidence_in_the_window_and_the_plain_language_result(
+    world, client, django_assert_max_num_queries
+):
     control = control_with_evidence(world)
     client.force_login(world.auditor_in)
-    body = client.get(workspace_url(world)).content.decode()
+    with django_assert_max_num_queries(WORKSPACE_MAX_QUERIES):
+        body = client.get(workspace_url(world)).content.decode()
     assert control.title in body
     assert f'href="/evidence/{world.evidence_in.pk}/"' in body
     assert f'href="/evidence/{world.evidence_old.pk}/"' not in body  # before the observation window
@@ -181,7 +185,7 @@ def test_the_workspace_shows_the_requirement_the_evidence_in_the_window_and_the_
 
 
 def test_the_workpaper_opens_with_an_index_and_a_sheet_per_control_with_only_the_evidence_in_the_window(
-    world, client, engineer
+    world, client, engineer, django_assert_max_num_queries
 ):
     from openpyxl import load_workbook
 
@@ -190,7 +194,8 @@ def test_the_workpaper_opens_with_an_index_and_a_sheet_per_control_with_only_the
     flag_raise(actor=world.auditor_in, engagement_id=world.engagement.pk, control_ref=REF,
                evidence_id=world.evidence_in.pk, comment="Which approver?")  # fmt: skip
     client.force_login(world.auditor_in)
-    response = client.get(reverse("engagements:workpaper", args=[world.engagement.pk]))
+    with django_assert_max_num_queries(WORKSPACE_MAX_QUERIES):  # the same for 61 controls as for one
+        response = client.get(reverse("engagements:workpaper", args=[world.engagement.pk]))
     assert response.status_code == 200
     assert response["Content-Type"] == "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
     assert "attachment" in response["Content-Disposition"]

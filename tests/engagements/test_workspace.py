@@ -6,14 +6,18 @@ from __future__ import annotations
 import io
 import json
 import re
+from datetime import timedelta
 
 import pytest
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.urls import reverse
+from django.utils import timezone
+from openpyxl import load_workbook
 
 from apps.engagements.models import EvidenceReview, FlagMessage, FlagThread
 from apps.engagements.threads import flag_accept, flag_answer, flag_raise, flag_reopen
 from apps.engagements.workspace import ControlReviewStatus, control_review_statuses, engagement_progress
+from apps.ingest.models import Receipt
 from apps.ledger.models import LedgerEntry, PendingEntry
 from apps.policy.models import Control, ControlResult
 from apps.policy.services import policy_evaluate
@@ -187,8 +191,6 @@ def test_the_workspace_shows_the_requirement_the_evidence_in_the_window_and_the_
 def test_the_workpaper_opens_with_an_index_and_a_sheet_per_control_with_only_the_evidence_in_the_window(
     world, client, engineer, django_assert_max_num_queries
 ):
-    from openpyxl import load_workbook
-
     control_with_evidence(world)
     world.system_in.engineering_owners.add(engineer)
     flag_raise(actor=world.auditor_in, engagement_id=world.engagement.pk, control_ref=REF,
@@ -242,6 +244,47 @@ def test_accepting_evidence_from_the_workspace_returns_there_and_never_to_anothe
     assert client.post(url, {**form, "next": "https://evil.example/engagements/"})["Location"] == (
         f"/evidence/{world.evidence_in.pk}/"
     )
-    assert control_review_statuses(engagement=world.engagement)[
-        Control.objects.get(framework__code="soc2", control_id=CONTROL).pk
-    ] == ControlReviewStatus.ACCEPTED
+    assert (
+        control_review_statuses(engagement=world.engagement)[
+            Control.objects.get(framework__code="soc2", control_id=CONTROL).pk
+        ]
+        == ControlReviewStatus.ACCEPTED
+    )
+
+
+def test_the_owner_answers_a_flag_with_an_upload_through_ingest_and_a_bad_one_writes_nothing(
+    world, engineer, django_capture_on_commit_callbacks
+):
+    control_with_evidence(world)
+    world.system_in.engineering_owners.add(engineer)
+    thread = flag_raise(actor=world.auditor_in, engagement_id=world.engagement.pk, control_ref=REF,
+                        evidence_id=world.evidence_in.pk, comment="Where is the waiver?")  # fmt: skip
+    upload = {"body": b"waiver PAY-12 approved by Ann", "filename": "waiver.txt", "content_type": "text/plain"}
+    with pytest.raises(ValidationError):  # effective before the observation window
+        flag_answer(actor=engineer, flag_id=thread.pk, body="here",
+                    upload={**upload, "effective_at": timezone.now() - timedelta(days=400)})  # fmt: skip
+    thread.refresh_from_db()
+    assert thread.status == FlagThread.Status.OPEN and thread.messages.count() == 1
+    assert not Receipt.objects.filter(filename="waiver.txt").exists()
+    with django_capture_on_commit_callbacks() as callbacks:
+        flag_answer(actor=engineer, flag_id=thread.pk, body="The signed waiver.",
+                    upload={**upload, "effective_at": timezone.now() - timedelta(days=2)})  # fmt: skip
+    receipt = Receipt.objects.get(filename="waiver.txt")
+    assert receipt.system_id == world.system_in.pk and callbacks  # parsed by the worker after commit
+    assert thread.messages.get(kind="answered").receipt_id == receipt.pk
+    assert flag_entries(thread)[-1]["receipt"] == receipt.pk
+
+
+def test_an_owner_cannot_settle_a_flag_through_the_page(world, client, engineer):
+    control_with_evidence(world)
+    world.system_in.engineering_owners.add(engineer)
+    thread = flag_raise(actor=world.auditor_in, engagement_id=world.engagement.pk, control_ref=REF,
+                        evidence_id=world.evidence_in.pk, comment="Where is the waiver?")  # fmt: skip
+    client.force_login(engineer)
+    review = reverse("engagements:flag_review", args=[world.engagement.pk, thread.pk])
+    assert client.post(review, {"decision": "accept", "body": "fine by me"}).status_code == 403
+    client.force_login(world.auditor_in)
+    answer = reverse("engagements:flag_answer", args=[world.engagement.pk, thread.pk])
+    assert client.post(answer, {"body": "answering my own flag"}).status_code == 403
+    thread.refresh_from_db()
+    assert thread.status == FlagThread.Status.OPEN and thread.messages.count() == 1

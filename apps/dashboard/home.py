@@ -20,6 +20,7 @@ from apps.engagements.selectors import (
     evidence_request_list_for_auditor,
     review_flagged_list_for_auditor,
 )
+from apps.engagements.workspace import flag_list_for_auditor
 from apps.exceptions.models import ExceptionRequest
 from apps.exceptions.selectors import ExceptionFilters, exception_inbox_for_user, exception_list_for_user
 from apps.inventory.models import System
@@ -64,6 +65,7 @@ def auditor_home(user, now: datetime) -> dict:
         "engagements": rows,
         "to_review": list(evidence_request_list_for_auditor(user=user)[:HOME_LIMIT]),
         "flagged": list(review_flagged_list_for_auditor(user=user)[:HOME_LIMIT]),
+        "flags": list(flag_list_for_auditor(user=user)[:HOME_LIMIT]),
     }
 
 

@@ -161,3 +161,44 @@ class SampleForm(forms.Form):
 class SampleItemTestForm(forms.Form):
     result = forms.ChoiceField(choices=[c for c in SampleItem.Result.choices if c[0] != SampleItem.Result.UNTESTED])
     note = forms.CharField(required=False, max_length=2000)
+
+
+class FlagForm(forms.Form):
+    """The auditor flags one piece of a control's evidence (the service checks it is the control's, in scope)."""
+
+    evidence = forms.IntegerField(min_value=1)
+    comment = forms.CharField(required=False, max_length=4000, widget=forms.Textarea(attrs={"rows": 2}))
+
+
+class FlagAnswerForm(forms.Form):
+    """The owner answers a flag: a note, evidence of the system in the window, and/or a file."""
+
+    body = forms.CharField(required=False, max_length=4000, widget=forms.Textarea(attrs={"rows": 3}),
+                           label="Your answer to the auditor")  # fmt: skip
+    evidence = forms.TypedMultipleChoiceField(
+        coerce=int, required=False, widget=forms.CheckboxSelectMultiple, label="Link existing evidence"
+    )
+    file = forms.FileField(required=False, label="…or upload a file")
+    effective_at = forms.DateTimeField(
+        required=False,
+        widget=DATETIME,
+        label="The upload's effective time (UTC)",
+        help_text="When the uploaded evidence speaks about; must fall in the observation window.",
+    )
+
+    def __init__(self, *args, candidates=(), **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["evidence"].choices = [(e.pk, f"{e.title[:100]} ({e.effective_at:%Y-%m-%d})") for e in candidates]
+
+    def clean(self):
+        data = super().clean()
+        if data.get("file") and not data.get("effective_at"):
+            self.add_error("effective_at", "An upload needs its effective time.")
+        return data
+
+
+class FlagReviewForm(forms.Form):
+    """The auditor re-reviews an answer: accept, or send back saying what is missing."""
+
+    decision = forms.ChoiceField(choices=[("accept", "Accept"), ("reopen", "Send back")])
+    body = forms.CharField(required=False, max_length=4000, widget=forms.Textarea(attrs={"rows": 2}))

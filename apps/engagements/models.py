@@ -321,3 +321,99 @@ class SampleItem(models.Model):
 
     def __str__(self) -> str:
         return f"#{self.position} {self.object_type}:{self.object_id} {self.result}"
+
+
+class FlagStatus(models.TextChoices):
+    OPEN = "open", "Waiting for the owner"
+    ANSWERED = "answered", "Answered, waiting for re-review"
+    ACCEPTED = "accepted", "Accepted"
+
+
+class FlagThread(StateMachine, models.Model):
+    """An auditor's flag on one piece of evidence of a control, and the conversation that settles it.
+
+    The auditor flags (the evidence's review mark becomes "flagged"), the system's owners answer or
+    upload, the auditor re-reviews: sends it back (open again) or accepts (the mark becomes
+    "accepted"). Every message is a FlagMessage and a ledger entry."""
+
+    Status = FlagStatus
+
+    TRANSITIONS: dict[str, frozenset[str]] = {
+        FlagStatus.OPEN: frozenset({FlagStatus.ANSWERED, FlagStatus.ACCEPTED}),
+        FlagStatus.ANSWERED: frozenset({FlagStatus.OPEN, FlagStatus.ACCEPTED}),
+        FlagStatus.ACCEPTED: frozenset(),
+    }
+    UNSETTLED = frozenset({FlagStatus.OPEN, FlagStatus.ANSWERED})
+
+    engagement = models.ForeignKey(Engagement, on_delete=models.PROTECT, related_name="flags")
+    control = models.ForeignKey("policy.Control", on_delete=models.PROTECT, related_name="engagement_flags")
+    evidence = models.ForeignKey("evidence.Evidence", on_delete=models.PROTECT, related_name="engagement_flags")
+    system = models.ForeignKey("inventory.System", on_delete=models.PROTECT, related_name="engagement_flags")
+    status = models.CharField(max_length=10, choices=FlagStatus.choices, default=FlagStatus.OPEN)
+    status_since = models.DateTimeField()
+    opened_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    opened_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["-opened_at", "-id"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(status__in=FlagStatus.values),
+                name="flag_thread_status_valid",
+                violation_error_message="Status must be open, answered or accepted.",
+            ),
+            models.UniqueConstraint(
+                fields=["engagement", "control", "evidence"],
+                condition=~Q(status=FlagStatus.ACCEPTED),
+                name="flag_thread_one_unsettled",
+                violation_error_message="This evidence is already flagged for this control: answer in its thread.",
+            ),
+        ]
+        indexes = [models.Index(fields=["engagement", "control", "status"], name="flag_thread_engagement")]
+
+    def __str__(self) -> str:
+        return f"flag {self.pk}: evidence {self.evidence_id} ({self.status})"
+
+    def get_absolute_url(self) -> str:
+        return reverse("engagements:flag", kwargs={"pk": self.engagement_id, "flag_pk": self.pk})
+
+    def get_workspace_url(self) -> str:
+        """The workspace page of the flagged control in its engagement."""
+        return reverse("engagements:workspace", kwargs={"pk": self.engagement_id, "control": self.control.ref})
+
+    def transition_refusal(self, status: str) -> str:
+        return f"a flag that is {self.get_status_display().lower()} cannot become {status}"
+
+
+class FlagMessageKind(models.TextChoices):
+    FLAGGED = "flagged", "Flagged"
+    ANSWERED = "answered", "Answered"
+    REOPENED = "reopened", "Sent back"
+    ACCEPTED = "accepted", "Accepted"
+
+
+class FlagMessage(models.Model):
+    """One message of a flag thread: what was said, by whom, and what it did to the flag."""
+
+    Kind = FlagMessageKind
+
+    thread = models.ForeignKey(FlagThread, on_delete=models.PROTECT, related_name="messages")
+    kind = models.CharField(max_length=10, choices=FlagMessageKind.choices)
+    author = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    body = models.TextField(blank=True)
+    evidence = ArrayField(models.BigIntegerField(), default=list, blank=True, help_text="Evidence linked in an answer.")
+    receipt = models.ForeignKey("ingest.Receipt", null=True, blank=True, on_delete=models.PROTECT, related_name="+")
+    at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["at", "id"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(kind__in=FlagMessageKind.values),
+                name="flag_message_kind_valid",
+                violation_error_message="Unknown kind of flag message.",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.kind} on flag {self.thread_id} by {self.author_id}"

@@ -66,15 +66,20 @@ def ensure_working_auditor(actor, engagement: Engagement) -> None:
 
 def can_answer_request(user, req: EvidenceRequest) -> bool:
     """The assignee, the system's owners, compliance officers and admins answer; auditors never do."""
+    return can_answer_for_system(user, req.system, assignee_id=req.assignee_id)
+
+
+def can_answer_for_system(user, system: System, *, assignee_id: int | None = None) -> bool:
+    """Who answers an auditor about a system (a request, a flag): its owners, the assignee if any, compliance
+    officers and admins; auditors never do."""
     if not getattr(user, "is_authenticated", False) or is_scoped_auditor(user):
         return False
-    if user.is_superuser or user.has_role(Role.ADMIN, Role.COMPLIANCE_OFFICER) or user.pk == req.assignee_id:
+    if user.is_superuser or user.has_role(Role.ADMIN, Role.COMPLIANCE_OFFICER) or user.pk == assignee_id:
         return True
-    system = req.system
     return system.engineering_owners.filter(pk=user.pk).exists() or system.risk_owners.filter(pk=user.pk).exists()
 
 
-def _check_evidence_in_engagement(engagement: Engagement, evidence: Evidence, system_ids: set[int]) -> None:
+def check_evidence_in_engagement(engagement: Engagement, evidence: Evidence, system_ids: set[int]) -> None:
     if evidence.system_id not in system_ids or not (
         engagement.observation_start <= evidence.effective_at < engagement.observation_end
     ):
@@ -319,6 +324,30 @@ def _portal_upload_source():
     return portal_upload_source(name=PORTAL_UPLOAD_SOURCE, actor="system:evidence_request_answer")
 
 
+def answer_upload_accept(
+    *, engagement: Engagement, system: System, upload: dict, headers: dict, actor: User
+) -> Receipt:
+    """A file uploaded to answer an auditor, accepted through the ingest service for `system`.
+
+    `upload`: {"body": bytes, "filename": str, "content_type": str, "effective_at": datetime, "subject": str};
+    its effective time must lie within the engagement's observation window."""
+    effective_at = upload.get("effective_at")
+    if effective_at is None or not (engagement.observation_start <= effective_at < engagement.observation_end):
+        raise ValidationError("an uploaded answer needs an effective time within the observation window")
+    receipt, _ = receipt_accept(
+        source=_portal_upload_source(),
+        channel=Receipt.Channel.UPLOAD,
+        body=upload["body"],
+        content_type=(upload.get("content_type") or "")[:200],
+        filename=(upload.get("filename") or "")[:255],
+        subject=upload.get("subject") or "",
+        system=system,
+        effective_at=effective_at,
+        headers={**headers, "uploaded_by": actor.username},
+    )
+    return receipt
+
+
 @transaction.atomic
 def evidence_request_answer(
     *,
@@ -344,24 +373,14 @@ def evidence_request_answer(
     now = timezone.now()
     items, receipt_id = [], None
     for evidence in Evidence.objects.filter(pk__in=evidence_ids).only("id", "system_id", "effective_at"):
-        _check_evidence_in_engagement(engagement, evidence, {req.system_id})
+        check_evidence_in_engagement(engagement, evidence, {req.system_id})
         items.append(EvidenceRequestItem(request=req, evidence=evidence, added_by=actor, added_at=now))
     if len(items) != len(evidence_ids):
         raise ValidationError("some of the evidence named does not exist")
     if upload:
-        effective_at = upload.get("effective_at")
-        if effective_at is None or not (engagement.observation_start <= effective_at < engagement.observation_end):
-            raise ValidationError("an uploaded answer needs an effective time within the observation window")
-        receipt, _ = receipt_accept(
-            source=_portal_upload_source(),
-            channel=Receipt.Channel.UPLOAD,
-            body=upload["body"],
-            content_type=(upload.get("content_type") or "")[:200],
-            filename=(upload.get("filename") or "")[:255],
-            subject=upload.get("subject") or "",
-            system=req.system,
-            effective_at=effective_at,
-            headers={"evidence_request": req.pk, "uploaded_by": actor.username},
+        receipt = answer_upload_accept(
+            engagement=engagement, system=req.system, upload=upload, headers={"evidence_request": req.pk},
+            actor=actor,
         )
         receipt_id = receipt.pk
         items.append(EvidenceRequestItem(request=req, receipt=receipt, added_by=actor, added_at=now))
@@ -479,6 +498,22 @@ def evidence_request_remind_overdue(*, now: datetime | None = None, limit: int =
 # ---------------------------------------------------------------- reviews
 
 
+def review_set(*, actor: User, engagement: Engagement, evidence: Evidence, mark: str, comment: str) -> EvidenceReview:
+    """Write the engagement's mark on checked evidence and its ledger entry (inside the caller's transaction)."""
+    review, _ = EvidenceReview.objects.select_for_update().update_or_create(
+        engagement=engagement,
+        evidence=evidence,
+        defaults={"mark": mark, "comment": comment.strip(), "reviewer": actor, "reviewed_at": timezone.now()},
+    )
+    ledger_record(
+        actor=actor,
+        action="evidence.reviewed",
+        target=evidence,
+        data={"engagement": engagement.pk, "mark": mark, "comment": comment.strip()[:2000]},
+    )
+    return review
+
+
 @transaction.atomic
 def evidence_review_mark(
     *, actor: User, engagement_id: int, evidence_id: int, mark: str, comment: str = ""
@@ -491,18 +526,8 @@ def evidence_review_mark(
     if mark == EvidenceReview.Mark.FLAGGED and not comment.strip():
         raise ValidationError("a flag needs a comment that tells the owner what is wrong")
     evidence = Evidence.objects.select_related("system").get(pk=evidence_id)
-    _check_evidence_in_engagement(engagement, evidence, set(engagement.systems.values_list("pk", flat=True)))
-    review, _ = EvidenceReview.objects.select_for_update().update_or_create(
-        engagement=engagement,
-        evidence=evidence,
-        defaults={"mark": mark, "comment": comment.strip(), "reviewer": actor, "reviewed_at": timezone.now()},
-    )
-    ledger_record(
-        actor=actor,
-        action="evidence.reviewed",
-        target=evidence,
-        data={"engagement": engagement.pk, "mark": mark, "comment": comment.strip()[:2000]},
-    )
+    check_evidence_in_engagement(engagement, evidence, set(engagement.systems.values_list("pk", flat=True)))
+    review = review_set(actor=actor, engagement=engagement, evidence=evidence, mark=mark, comment=comment)
     if mark == EvidenceReview.Mark.FLAGGED and evidence.system is not None:
         owners = list(evidence.system.engineering_owners.all()) + list(evidence.system.risk_owners.all())
         notification_send(

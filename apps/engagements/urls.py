@@ -1,6 +1,6 @@
 from django.urls import path
 
-from apps.engagements import views
+from apps.engagements import views, workspace_views
 
 app_name = "engagements"
 
@@ -22,4 +22,10 @@ urlpatterns = [
     path("<int:pk>/samples/", views.sample_create, name="sample_create"),
     path("<int:pk>/samples/<int:sample_pk>/", views.sample_detail, name="sample"),
     path("<int:pk>/samples/<int:sample_pk>/items/<int:item_pk>/", views.sample_item_test, name="sample_item"),
+    path("<int:pk>/controls/<str:control>/", workspace_views.control_workspace, name="workspace"),
+    path("<int:pk>/controls/<str:control>/flags/", workspace_views.flag_create, name="flag_create"),
+    path("<int:pk>/flags/<int:flag_pk>/", workspace_views.flag_detail, name="flag"),
+    path("<int:pk>/flags/<int:flag_pk>/answer/", workspace_views.flag_answer, name="flag_answer"),
+    path("<int:pk>/flags/<int:flag_pk>/review/", workspace_views.flag_review, name="flag_review"),
+    path("<int:pk>/workpaper.xlsx", workspace_views.workpaper, name="workpaper"),
 ]

@@ -7,12 +7,14 @@ from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.http import JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
+from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_POST
 
 from apps.accounts.roles import Role
 from apps.accounts.scoping import is_scoped_auditor
 from apps.common.states import InvalidTransition
-from apps.engagements import selectors, services
+from apps.engagements import selectors, services, workspace
 from apps.engagements.forms import (
     EngagementForm,
     EvidenceRequestAnswerForm,
@@ -110,11 +112,18 @@ def engagement_detail(request, pk: int):
                 for r in requests_qs
             ),
         )
+    statuses = workspace.control_review_statuses(engagement=engagement)
+    controls = selectors.engagement_control_status(engagement=engagement)
+    for row in (row for fw in controls for row in fw["rows"]):
+        status = statuses.get(row["control"].pk, workspace.ControlReviewStatus.NOT_STARTED)
+        row["review"] = (status, workspace.ControlReviewStatus(status).label)
+        row["workspace_url"] = reverse("engagements:workspace", args=[engagement.pk, row["control"].ref])
     return render(
         request,
         "engagements/engagement_detail.html",
         {
             "engagement": engagement,
+            "progress": workspace.engagement_progress(engagement=engagement, statuses=statuses),
             "requests": requests_qs,
             "reviews": selectors.review_list(engagement=engagement)[:200],
             "samples": selectors.sample_list(engagement=engagement),
@@ -124,7 +133,7 @@ def engagement_detail(request, pk: int):
             "populations": POPULATIONS,
             "consistency": selectors.engagement_consistency(engagement=engagement),
             "evidence_links": selectors.engagement_evidence_links(engagement=engagement),
-            "controls": selectors.engagement_control_status(engagement=engagement),
+            "controls": controls,
         },
     )
 
@@ -336,7 +345,8 @@ def my_requests(request):
                 for r in rows
             ),
         )
-    return render(request, "engagements/my_requests.html", {"requests": rows})
+    flags = workspace.flag_list_for_owner(user=request.user, can_manage=services.can_manage_engagements(request.user))
+    return render(request, "engagements/my_requests.html", {"requests": rows, "flags": flags})
 
 
 # ---------------------------------------------------------------- reviews
@@ -348,6 +358,12 @@ def review_mark(request, pk: int, evidence_pk: int):
     engagement = _working_auditor_engagement(request, pk)
     form = ReviewForm(request.POST)
     evidence_url = f"/evidence/{evidence_pk}/"
+    # Marked from a control's workspace: back there (only to this engagement's workspace pages).
+    back = request.POST.get("next", "")
+    if back.startswith(reverse("engagements:detail", args=[engagement.pk]) + "controls/") and (
+        url_has_allowed_host_and_scheme(back, allowed_hosts={request.get_host()})
+    ):
+        evidence_url = back
     if not form.is_valid():
         for error in form.errors.values():
             messages.error(request, " ".join(error))

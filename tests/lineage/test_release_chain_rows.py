@@ -15,6 +15,8 @@ import zipfile
 from pathlib import Path
 
 import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 
 from apps.evidence.lineage import release_chains_for_user
 from apps.evidence.models import Artifact
@@ -103,6 +105,22 @@ def test_each_missing_link_is_named_with_the_commit_or_image_it_misses(complianc
     assert [s["text"] for s in chain.steps] == [
         "fraud-model@a94a8fe", "none", "scorer@sha256:7c09cc536d44", "fraud-model@v1.4.2", "none",
     ]  # fmt: skip
+
+
+@pytest.mark.django_db
+def test_more_releases_cost_the_overview_no_more_queries(compliance_officer, shipped, fraud):
+    def queries() -> int:
+        with CaptureQueriesContext(connection) as captured:
+            chains = release_chains_for_user(user=compliance_officer)
+        return len(captured), len(chains)
+
+    queries()  # the user's roles and scope are read once
+    one, rows = queries()
+    assert rows == 1
+    for tag in ("v1.5.0", "v1.6.0", "v1.7.0"):
+        _github(fraud, "release", "release.published.json", release={"tag_name": tag, "target_commitish": SHA,
+                                                                     "body": f"image: {IMAGE_REF}"})  # fmt: skip
+    assert queries() == (one, 4)
 
 
 @pytest.mark.django_db

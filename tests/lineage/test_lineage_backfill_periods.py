@@ -9,10 +9,12 @@ ended_by (the bulk path still writes them so)."""
 
 from __future__ import annotations
 
+import importlib
 import uuid
 from datetime import UTC, datetime
 
 import pytest
+from django.apps import apps as django_apps
 from django.core.management import call_command
 from django.db import DatabaseError, transaction
 
@@ -163,3 +165,14 @@ def test_the_management_command_backfills_and_says_how_many(fraud, capsys):
 
     assert "2 deployment edges" in capsys.readouterr().out
     assert LineageEdge.objects.filter(valid_from__isnull=True).count() == 0
+
+
+def test_the_data_migration_runs_the_backfill(client, admin_user, fraud):
+    migration = importlib.import_module("apps.evidence.migrations.0008_s6h4_backfill_deployment_periods")
+    assert migration.Migration.atomic is False  # batches commit one by one on a large table
+    _legacy_promotion(fraud, "1", CHAMPION_1, MARCH_1)
+    _legacy_promotion(fraud, "2", CHAMPION_2, MARCH_5)
+
+    migration.backfill(django_apps, None)
+
+    assert _production(client, admin_user) == [CHAMPION_2]

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from django.utils import timezone
 
+from apps.evidence.lineage import as_of_window, release_chains_for_user
 from apps.inventory.models import System
 from apps.policy import charts
 from apps.policy.forms import AsOfForm
@@ -45,6 +46,21 @@ def overview_context(user, as_of) -> dict:
         return {"overview": overview, **overview_charts(overview)}
 
     return cached_fragment(("overview", scope_key(user), as_of, timezone.localdate(), rollups_version()), compute)
+
+
+# Releases the overview shows a chain for: the latest ones the user may see.
+RELEASE_CHAIN_ROWS = 8
+
+
+def release_chains_context(user, as_of) -> dict:
+    """The overview's provenance rows: one per release (the latest the user may see, seen by `as_of`),
+    its chain commit -> build -> image -> release -> deployment and each missing link in plain words.
+
+    Read live, not cached with the rollups: a new release or deployment changes it at once. A fixed
+    number of queries however many rows (apps.evidence.lineage.chain.release_chains)."""
+    window = as_of_window(as_of.isoformat()) if as_of else None
+    chains = release_chains_for_user(user=user, limit=RELEASE_CHAIN_ROWS, window=window)
+    return {"release_chains": chains, "release_chains_complete": sum(1 for c in chains if c.complete)}
 
 
 def system_controls_context(request, system: System) -> dict:

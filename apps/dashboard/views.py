@@ -6,7 +6,7 @@ from apps.accounts.roles import Role
 from apps.accounts.scoping import scope_by_system
 from apps.dashboard import charts
 from apps.dashboard.home import home_sections_for
-from apps.dashboard.pages import overview_context, system_controls_context
+from apps.dashboard.pages import overview_context, release_chains_context, system_controls_context
 from apps.inventory.models import System
 from apps.inventory.selectors import system_get_for_user
 from apps.ledger.selectors import ledger_timeline_for, ledger_visible_to
@@ -53,6 +53,8 @@ def home(request):
             "as_of": as_of,
             # overview, its charts and trend table: cached until the rollups change (apps.dashboard.pages)
             **overview_context(user, as_of),
+            # provenance, one row per release: its chain and the link it is missing (live, not cached)
+            **release_chains_context(user, as_of),
         },
     )
 

@@ -21,7 +21,7 @@ from apps.accounts.scoping import scope_by_system, scope_evidence
 from apps.engagements.models import Engagement, EvidenceRequestItem, SampleItem
 from apps.engagements.populations import POPULATIONS
 from apps.engagements.selectors import engagement_list_for_user, review_list, sample_list
-from apps.evidence.lineage import lineage_walk
+from apps.evidence.lineage import ReleaseChain, lineage_walk, release_chains
 from apps.evidence.lineage.svg import LineageRenderError, lineage_svg
 from apps.evidence.models import Artifact, Evidence
 from apps.exceptions.models import ExceptionRequest
@@ -36,6 +36,8 @@ logger = logging.getLogger(__name__)
 # Lineage drawn per scope artifact: how far upstream, how many drawings at most.
 LINEAGE_DEPTH = 8
 LINEAGE_MAX_DRAWINGS = 3
+# Releases whose chain the lineage section lists (newest first).
+RELEASE_CHAIN_ROWS = 40
 # Artifacts upstream of a release that the pack collects evidence about (the walk's page size).
 LINEAGE_MAX_ARTIFACTS = 5000
 
@@ -129,6 +131,8 @@ class PackContent:
     # Statuses are those at this time (the end of the period, read from the results' history), or
     # None: the period has not ended, and they are those current when the pack was built.
     as_of: datetime | None = None
+    # Provenance per release: its chain and the links it is missing (_release_chains()).
+    release_chains: list[ReleaseChain] = field(default_factory=list)
 
     @property
     def unlinked_evidence(self) -> list[EvidenceItem]:
@@ -369,6 +373,17 @@ def _lineage_drawings(user, scope: Scope, systems: list) -> list[dict]:
     return drawings
 
 
+def _release_chains(user, scope: Scope, systems: list, artifact_ids: list[int]) -> list[ReleaseChain]:
+    """The chains of the scope's releases: those upstream of a release or deployment pack's artifact,
+    else the systems' releases first seen in the period (newest first, at most RELEASE_CHAIN_ROWS)."""
+    releases = Artifact.objects.filter(kind=Artifact.Kind.RELEASE)
+    if scope.kind == ScopeKind.ARTIFACT:
+        releases = releases.filter(pk__in=artifact_ids)
+    else:
+        releases = _in_period(releases.filter(system__in=systems), scope, "first_seen")
+    return release_chains(user=user, releases=list(releases.order_by("-first_seen", "-id")[:RELEASE_CHAIN_ROWS]))
+
+
 def pack_content(*, user, scope: Scope, pack_id: int | None = None) -> PackContent:
     """Everything a pack of `scope` holds, as `user` (the requester) may see it now."""
     systems = _scope_systems(user, scope)
@@ -440,6 +455,7 @@ def pack_content(*, user, scope: Scope, pack_id: int | None = None) -> PackConte
         user=user, scope=scope, systems=systems, control_ids={r.control_id for r in results}, artifact_ids=artifact_ids
     )
     lineage = _lineage_drawings(user, scope, systems)
+    chains = _release_chains(user, scope, systems, artifact_ids)
     engagement = engagement_record(scope.params["engagement"]) if scope.kind == ScopeKind.ENGAGEMENT else None
 
     # The ledger entries of the scope: what happened to its evidence, systems, results, exceptions and this pack.
@@ -480,6 +496,7 @@ def pack_content(*, user, scope: Scope, pack_id: int | None = None) -> PackConte
         figures=figures,
         engagement=engagement,
         as_of=_as_of(scope),
+        release_chains=chains,
     )
 
 

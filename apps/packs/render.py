@@ -182,7 +182,8 @@ def build_sections(
             len(chunk) * 4 + 4, part, items=chunk, first=i == 0)
 
     drawings = [{**d, "src": data_url(d["svg"]) if d["svg"] else ""} for d in content.lineage]
-    add("lineage", "6 Lineage", 1, "lineage", 30 * max(1, len(drawings)), "Lineage", drawings=drawings)
+    add("lineage", "6 Lineage", 1, "lineage", 30 * max(1, len(drawings)) + 2 * len(content.release_chains),
+        "Lineage", drawings=drawings, chains=content.release_chains)
 
     part = "Ledger entries"
     batch: list[dict] = []

@@ -3,7 +3,9 @@
 - `walk.py`: the relation vocabulary, time windows, scoping, walks and paths (its docstring
   explains the semantics), pages in the full or the compact form;
 - `stream.py`: a whole walk as NDJSON from a server-side cursor;
-- `chain.py`: a release's chain, commit -> build -> image -> release -> deployment, and its missing links;
+- `chain.py`: a release's chain, commit -> build -> image -> release -> deployment, and its missing links
+  (one release, or many in a fixed number of queries for the overview and packs);
+- `backfill.py`: periods for deployment edges written without one (migration 0008 and a command);
 - `impact.py`: what a package, dataset or artifact reaches; what a system runs in production;
 - `api.py`, `views.py`, `svg.py`: the JSON API, the HTML panel and the Graphviz drawing.
 
@@ -11,7 +13,7 @@ The selectors are re-exported here, so callers import them from `apps.evidence.l
 The API, views and drawing are imported from their modules (they need DRF and templates).
 """
 
-from apps.evidence.lineage.chain import ReleaseChain, release_chain
+from apps.evidence.lineage.chain import ReleaseChain, release_chain, release_chains, release_chains_for_user
 from apps.evidence.lineage.impact import (
     MAX_PACKAGE_VERSIONS,
     UPSTREAM_KINDS_OF_INTEREST,
@@ -89,6 +91,8 @@ __all__ = [
     "production_for_system",
     "purl_version_matches",
     "release_chain",
+    "release_chains",
+    "release_chains_for_user",
     "scope_lineage_edges",
     "valid_in",
     "visible_artifacts_q",

@@ -7,8 +7,10 @@ import json
 
 import pytest
 from django.db import connection
+from django.test import Client
 from django.test.utils import CaptureQueriesContext
 
+from apps.ingest.middleware import IngestFastPathMiddleware
 from apps.ingest.models import Receipt
 from apps.ingest.services import source_create
 from apps.ledger.canonical import canonical_json
@@ -55,3 +57,45 @@ def test_a_replayed_delivery_costs_one_statement_and_writes_nothing(client):
     assert _statements(queries.captured_queries) == ["SELECT"], [q["sql"] for q in queries]
     assert (Receipt.objects.count(), PendingEntry.objects.count()) == (receipts, entries)
 
+
+@pytest.mark.django_db(transaction=True)
+def test_a_delivery_with_a_browser_session_cookie_reads_no_session_and_no_user(auditor):
+    # The webhook paths skip the session, auth, OTP, CSRF, messages and access-log middleware:
+    # even a signed-in auditor's cookie (whose page views are logged) costs no query, and CSRF
+    # (enforced here) does not apply to a signed delivery.
+    client = Client(enforce_csrf_checks=True)
+    client.force_login(auditor)
+    creds = source_create(actor="system:test", kind="github", name="github cookie")
+    post_github(client, creds, "workflow_run", WORKFLOW_RUN)
+    with CaptureQueriesContext(connection) as queries:
+        response = post_github(client, creds, "workflow_run", WORKFLOW_RUN, delivery="cookie-1")
+    assert response.status_code == 202, response.content
+    assert _statements(queries.captured_queries) == ["SELECT", "WITH"], [q["sql"] for q in queries]
+    assert "Set-Cookie" not in response and "Cookie" not in response.get("Vary", "")
+    assert not PendingEntry.objects.filter(action__startswith="auditor.").exists()
+    # The headers of the middleware above the lean path, and the constant ones it sets itself.
+    assert response["X-Content-Type-Options"] == "nosniff" and response["Referrer-Policy"] == "same-origin"
+    assert response["X-Frame-Options"] == "DENY" and "default-src 'none'" in response["Content-Security-Policy"]
+    assert response["X-Request-ID"]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_lean_path_keeps_every_refusal_of_the_webhook_view(client, settings):
+    creds = source_create(actor="system:test", kind="github", name="github refusals")
+    forged = post_github(client, creds, "workflow_run", WORKFLOW_RUN, signature="sha256=" + "0" * 64)
+    assert forged.status_code == 401 and forged["WWW-Authenticate"].startswith("X-Hub-Signature-256")
+    settings.PORTAL_INGEST_MAX_BYTES = 100
+    too_large = post_github(client, creds, "workflow_run", WORKFLOW_RUN)
+    assert too_large.status_code == 413 and "at most 100" in too_large.json()["error"]
+    assert not Receipt.objects.exists()
+
+
+@pytest.mark.django_db
+def test_only_the_exact_webhook_paths_take_the_lean_path(client):
+    # Another path, even one that only adds a slash, goes down the whole stack (the URLconf's 404 here).
+    response = client.post("/api/v1/ingest/github/", data=b"{}", content_type="application/json")
+    assert response.status_code == 404
+    assert IngestFastPathMiddleware(lambda request: None).views().keys() == {
+        "/api/v1/ingest/github",
+        "/api/v1/ingest/gitlab",
+    }

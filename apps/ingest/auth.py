@@ -22,7 +22,7 @@ import redis
 from django.conf import settings
 from django.contrib.auth.models import AnonymousUser
 from django.core.exceptions import ImproperlyConfigured
-from django.db import connection
+from django.db import InterfaceError, OperationalError, connection
 from rest_framework import exceptions
 from rest_framework.authentication import BaseAuthentication
 from rest_framework.permissions import BasePermission
@@ -31,6 +31,7 @@ from rest_framework.throttling import BaseThrottle
 from apps.ingest.crypto import SecretUnreadable, secret_decrypt
 from apps.ingest.models import Receipt, Source
 from apps.ingest.services import TOKEN_PREFIX, token_hash
+from apps.ledger.services import prepared_cursor
 
 logger = logging.getLogger(__name__)
 
@@ -150,9 +151,7 @@ def webhook_sender(raw_id: str, *, kind: str, label: str, delivery_key: str = ""
         )
     if not raw_id.isdigit() or len(raw_id) > 18:
         raise exceptions.AuthenticationFailed(f"?source={raw_id[:40]!r} is not a source id")
-    with connection.cursor() as cursor:
-        cursor.execute(_WEBHOOK_SOURCE_SQL, [delivery_key[:200], int(raw_id), kind])
-        row = cursor.fetchone()
+    row = _sender_row([delivery_key[:200], int(raw_id), kind])
     source = original = None
     if row is not None:
         split = len(_WEBHOOK_SOURCE_COLUMNS)
@@ -170,6 +169,29 @@ def webhook_sender(raw_id: str, *, kind: str, label: str, delivery_key: str = ""
         logger.error("source %s: signing secret does not decrypt with PORTAL_SECRETS_KEY", source.pk)
         raise exceptions.AuthenticationFailed(WEBHOOK_REFUSED) from None
     return source, secret, original
+
+
+def _sender_row(params: list) -> tuple | None:
+    """Run _WEBHOOK_SOURCE_SQL, prepared, as the health check of a reused connection too.
+
+    It is a webhook request's first statement and a read, so it can stand in for Django's
+    per-request health check (CONN_HEALTH_CHECKS: a `SELECT 1` before the first query, one more
+    round trip for every delivery): a persistent connection that PostgreSQL dropped (a restart)
+    fails here, is closed and the statement runs once more on a new one; a database that is
+    really down still raises, and the request gets its 503 (compliance_portal/db_unavailable.py)."""
+    retry = not connection.in_atomic_block
+    connection.health_check_done = True
+    while True:
+        try:
+            with prepared_cursor() as cursor:
+                cursor.execute(_WEBHOOK_SOURCE_SQL, params)
+                return cursor.fetchone()
+        except (OperationalError, InterfaceError):
+            if not retry:
+                raise
+            retry = False
+            logger.info("webhook: the database connection was dropped; connecting again")
+            connection.close()
 
 
 def github_signature_check(secret: str, body: bytes, given: str) -> None:

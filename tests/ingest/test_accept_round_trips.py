@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 
 import pytest
-from django.db import connection
+from django.db import connection, connections
 from django.test import Client
 from django.test.utils import CaptureQueriesContext
 
@@ -99,3 +99,37 @@ def test_only_the_exact_webhook_paths_take_the_lean_path(client):
         "/api/v1/ingest/github",
         "/api/v1/ingest/gitlab",
     }
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_sender_lookup_is_the_connection_health_check_of_a_delivery(client, monkeypatch):
+    # CONN_HEALTH_CHECKS costs a `SELECT 1` before a request's first query; a delivery's first
+    # statement (a read) checks the connection itself, so that round trip is not paid.
+    creds = source_create(actor="system:test", kind="github", name="github health")
+    post_github(client, creds, "workflow_run", WORKFLOW_RUN)
+    checks = []
+    monkeypatch.setattr(type(connections["default"]), "is_usable", lambda self: checks.append(1) or True)
+    connection.health_check_done = False  # as at the start of a request (close_old_connections)
+    assert post_github(client, creds, "workflow_run", WORKFLOW_RUN).status_code == 202
+    assert checks == []
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_delivery_on_a_connection_the_database_dropped_is_accepted_on_a_new_one(client):
+    creds = source_create(actor="system:test", kind="github", name="github dropped")
+    post_github(client, creds, "workflow_run", WORKFLOW_RUN)
+    dropped = connection.connection
+    with dropped.cursor() as raw:
+        raw.execute("SELECT pg_backend_pid()")
+        pid = raw.fetchone()[0]
+    other = connection.copy()  # PostgreSQL ends the session, as a restart would
+    try:
+        with other.cursor() as cursor:
+            cursor.execute("SELECT pg_terminate_backend(%s)", [pid])
+    finally:
+        other.close()
+    connection.health_check_done = False
+    response = post_github(client, creds, "workflow_run", WORKFLOW_RUN, delivery="after-drop")
+    assert response.status_code == 202, response.content
+    assert connection.connection is not dropped
+    assert Receipt.objects.filter(delivery_key="after-drop").count() == 1

@@ -12,11 +12,14 @@
   override). Baseline, same run, same PostgreSQL: durable single-row INSERT commits per second
   from 4 connections (psycopg, autocommit), no web stack at all. The issue's target: ratio
   >= 0.25 and >= 1,000 accepts/s on 2 cores.
-- ``ingest: accepts/s against the bare view`` and ``CPU per accept`` (gunicorn workers,
-  PostgreSQL, whole machine, from psutil around the timed runs), each against the same for a
-  bare-view request: where the CPU of an accept goes, and so what bounds the rate on 2 cores.
-- ``ingest: accept latency p50/p99``: of the run above, against the bare Django view's in
-  the same gunicorn with the same clients (target: p99 < 50 ms).
+- ``ingest: accepts/s against the bare view`` (issue 25's target: >= 0.4) and ``CPU per accept``
+  (gunicorn workers, the bench PostgreSQL's backends, and every process of the run: those two,
+  the bench Redis and the load clients; psutil and getrusage around the timed runs), each against
+  the same for a bare-view request: where the CPU of an accept goes, and so what bounds the rate
+  on 2 cores. Only the run's own processes are counted: the machine may be shared.
+- ``ingest: accept latency p50/p99``: of the saturated run above, against the bare Django view's
+  in the same gunicorn with the same clients; and at 80% of that rate, with paced clients (open
+  loop, latency from each request's due time; issue 25's target: p99 < 50 ms).
 - ``ingest: parse ... via receipt_parse``: items per second through the whole worker path
   (blob read, parser, artifacts, evidence, COPY of the detail rows, ledger, commit) for a
   10,000-component CycloneDX SBOM and a 50,000-result SARIF log, against the bare parser on
@@ -188,6 +191,7 @@ def bench_accepts() -> list[dict]:
             max_requests=MAX_REQUESTS,
         )
         accept_cpu = _cpu_per_request(cpu, _cpu_seconds(port), accepted["ok"])
+        pace = PACED_SHARE * accepted["rps"]
         # The same deliveries sent on a schedule at 80% of the rate just measured: the latency a
         # sender sees when the server is busy but not saturated (latency from each due time).
         paced = load(
@@ -199,7 +203,7 @@ def bench_accepts() -> list[dict]:
             clients=CLIENTS,
             seconds=SECONDS,
             max_requests=MAX_REQUESTS,
-            rate=PACED_SHARE * accepted["rps"],
+            rate=pace,
         )
     inserts = insert_commits_per_second()
     if accepted["errors"] or paced["errors"]:
@@ -227,10 +231,10 @@ def bench_accepts() -> list[dict]:
             accept_cpu["machine"], "ms CPU", bare_cpu["machine"], "ms CPU per bare-view request"),
         row("ingest: accept latency p50", accepted["p50_ms"], "ms", bare["p50_ms"], "ms bare view"),
         row("ingest: accept latency p99", accepted["p99_ms"], "ms", bare["p99_ms"], "ms bare view"),
-        row(f"ingest: accept latency p50 at 80% of saturation ({paced['rps']:.0f}/s, paced)", paced["p50_ms"],
-            "ms", 50, "ms target (p99)"),
-        row(f"ingest: accept latency p99 at 80% of saturation ({paced['rps']:.0f}/s, paced)", paced["p99_ms"],
-            "ms", 50, "ms target"),
+        row(f"ingest: accept latency p50 at 80% of saturation ({pace:.0f}/s paced, {paced['rps']:.0f}/s answered)",
+            paced["p50_ms"], "ms", 50, "ms target (p99)"),
+        row(f"ingest: accept latency p99 at 80% of saturation ({pace:.0f}/s paced, {paced['rps']:.0f}/s answered)",
+            paced["p99_ms"], "ms", 50, "ms target"),
         # Every 202 must stand for a committed receipt (ratio 1.0).
         row("ingest: receipts committed during the timed runs", committed, "receipts",
             accepted["ok"] + paced["ok"], "202 answers"),

@@ -24,7 +24,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from django.http import HttpRequest, HttpResponse
-from django.urls import resolve, reverse
+from django.urls import get_script_prefix, resolve, reverse
 
 # URL names of the endpoints served past the browser middleware: webhook deliveries only (uploads
 # share their path with a signed-in user's evidence list, which needs the session).
@@ -44,7 +44,9 @@ class IngestFastPathMiddleware:
     def views(self) -> dict[str, Callable]:
         """{exact path: view}, built on the first request (the URLconf is loaded by then)."""
         if self._views is None:
-            paths = (reverse(name) for name in FAST_PATH_URLS)
+            # As request.path_info has them: without the script prefix (SCRIPT_NAME) reverse() adds.
+            prefix = get_script_prefix()
+            paths = ("/" + reverse(name).removeprefix(prefix) for name in FAST_PATH_URLS)
             self._views = {path: resolve(path).func for path in paths}
         return self._views
 

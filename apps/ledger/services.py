@@ -131,7 +131,7 @@ class PendingTemplate:
     """A ledger entry about a row that the same SQL statement creates, so its id is not known yet.
 
     `canonical_head || <the id as text> || canonical_tail` is byte for byte what ledger_record()
-    writes for that id; `columns` are the pending row's other values, in _TEMPLATE_COLUMNS order
+    writes for that id; `columns` are the pending row's other values, in TEMPLATE_COLUMNS order
     (the object id column is the id as text too)."""
 
     canonical_head: bytes

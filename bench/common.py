@@ -84,15 +84,25 @@ def gunicorn(port: int | None = None, *, workers: int = 3, threads: int = 1, ext
 
 
 def _client(args) -> tuple[int, int, list[float]]:
-    port, method, path, headers, body, seconds, max_requests = args
+    port, method, path, headers, body, seconds, max_requests, interval = args
     conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
     ok = errors = 0
     latencies: list[float] = []
     end = time.monotonic() + seconds
+    # Paced (open loop, `interval` seconds between sends): request k is due at first + k * interval
+    # and its latency counts from then, so a server that falls behind shows in the latencies (no
+    # coordinated omission). Clients start at staggered offsets within one interval.
+    first = time.perf_counter() + (interval * (os.getpid() % 97) / 97 if interval else 0)
     while time.monotonic() < end and ok + errors < max_requests:
         payload = body(ok + errors) if callable(body) else body
         req_headers = headers(ok + errors) if callable(headers) else headers
-        start = time.perf_counter()
+        if interval:
+            start = first + (ok + errors) * interval
+            pause = start - time.perf_counter()
+            if pause > 0:
+                time.sleep(pause)
+        else:
+            start = time.perf_counter()
         try:
             conn.request(method, path, body=payload, headers=req_headers)
             response = conn.getresponse()
@@ -121,13 +131,18 @@ def load(
     clients: int = 4,
     seconds: float = 5.0,
     max_requests: int = 200_000,
+    rate: float | None = None,
 ) -> dict:
     """Bounded loopback load: `clients` processes with keep-alive connections for `seconds`.
 
     `headers` and `body` may be callables of the request number (per client) for unique bodies.
+    Without `rate` each client sends its next request when the last is answered (closed loop: the
+    server's saturation rate); with `rate` (requests/s in all) the clients send on a schedule and
+    latencies count from each request's due time.
     Returns requests/s of 2xx answers, error count and latency percentiles in ms."""
     port = int(base_url.rsplit(":", 1)[1])
-    args = [(port, method, path, headers or {}, body, seconds, max_requests // clients)] * clients
+    interval = clients / rate if rate else 0.0
+    args = [(port, method, path, headers or {}, body, seconds, max_requests // clients, interval)] * clients
     start = time.perf_counter()
     with mp.get_context("fork").Pool(clients) as pool:
         results = pool.map(_client, args)

@@ -12,11 +12,14 @@
   override). Baseline, same run, same PostgreSQL: durable single-row INSERT commits per second
   from 4 connections (psycopg, autocommit), no web stack at all. The issue's target: ratio
   >= 0.25 and >= 1,000 accepts/s on 2 cores.
-- ``ingest: accepts/s against the bare view`` and ``CPU per accept`` (gunicorn workers,
-  PostgreSQL, whole machine, from psutil around the timed runs), each against the same for a
-  bare-view request: where the CPU of an accept goes, and so what bounds the rate on 2 cores.
-- ``ingest: accept latency p50/p99``: of the run above, against the bare Django view's in
-  the same gunicorn with the same clients (target: p99 < 50 ms).
+- ``ingest: accepts/s against the bare view`` (issue 25's target: >= 0.4) and ``CPU per accept``
+  (gunicorn workers, the bench PostgreSQL's backends, and every process of the run: those two,
+  the bench Redis and the load clients; psutil and getrusage around the timed runs), each against
+  the same for a bare-view request: where the CPU of an accept goes, and so what bounds the rate
+  on 2 cores. Only the run's own processes are counted: the machine may be shared.
+- ``ingest: accept latency p50/p99``: of the saturated run above, against the bare Django view's
+  in the same gunicorn with the same clients; and at 80% of that rate, with paced clients (open
+  loop, latency from each request's due time; issue 25's target: p99 < 50 ms).
 - ``ingest: parse ... via receipt_parse``: items per second through the whole worker path
   (blob read, parser, artifacts, evidence, COPY of the detail rows, ledger, commit) for a
   10,000-component CycloneDX SBOM and a 50,000-result SARIF log, against the bare parser on
@@ -38,7 +41,11 @@ from bench.parsers_bench import make_cyclonedx, make_sarif
 
 ROOT = Path(__file__).resolve().parents[1]
 FIXTURE = ROOT / "tests" / "ingest" / "parsers" / "data" / "github" / "workflow_run.completed.json"
-SECONDS = 8.0
+SECONDS = float(os.environ.get("INGEST_BENCH_SECONDS", "8"))
+# INGEST_BENCH_PARSE=false: the accept rows only (the parse rows take a minute more).
+PARSE = os.environ.get("INGEST_BENCH_PARSE", "true").lower() not in ("0", "false", "no")
+# The issue's latency target is a p99 at this share of the saturation rate (paced clients).
+PACED_SHARE = 0.8
 CLIENTS = int(os.environ.get("INGEST_BENCH_CLIENTS", "16"))
 MAX_REQUESTS = 60_000
 GUNICORN_CONF = "compliance_portal/gunicorn.conf.py"
@@ -106,23 +113,47 @@ class _Deliveries:
         }
 
 
+def _own_services() -> tuple[int | None, str]:
+    """The bench PostgreSQL's postmaster pid and the bench Redis's "host:port" (scripts/services.sh)."""
+    from urllib.parse import urlsplit
+
+    pidfile = Path(os.environ.get("PORTAL_VAR_DIR", ROOT / "var")) / "pg" / "data" / "postmaster.pid"
+    try:
+        postmaster = int(pidfile.read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        postmaster = None
+    redis_url = urlsplit(os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0"))
+    return postmaster, f"{redis_url.hostname}:{redis_url.port or 6379}"
+
+
 def _cpu_seconds(port: int) -> dict[str, float]:
-    """CPU seconds used so far by the server under test (gunicorn master and workers), by
-    PostgreSQL (every backend), and by the whole machine, for a split per request."""
+    """CPU seconds used so far by the processes of this run: the server under test (gunicorn master
+    and workers), the bench PostgreSQL (its postmaster's backends), and all of them together with
+    the bench Redis and the load clients (this process's finished children). Counted per process,
+    not for the whole machine: on a machine shared with other work, the machine's CPU time says
+    more about the others than about an accept."""
+    import resource
+
     import psutil
 
-    server = postgres = 0.0
+    server = postgres = redis_cpu = 0.0
     bind = f"127.0.0.1:{port}"
-    for proc in psutil.process_iter(["name", "cmdline", "cpu_times"]):
-        cmdline, times = proc.info["cmdline"] or [], proc.info["cpu_times"]
+    postmaster, redis_bind = _own_services()
+    for proc in psutil.process_iter(["pid", "ppid", "name", "cmdline", "cpu_times"]):
+        info = proc.info
+        cmdline, times = info["cmdline"] or [], info["cpu_times"]
         if times is None:
             continue
+        used = times.user + times.system
         if "gunicorn" in " ".join(cmdline) and bind in cmdline:  # the master and its forked workers
-            server += times.user + times.system
-        elif proc.info["name"] == "postgres":
-            postgres += times.user + times.system
-    machine = psutil.cpu_times()
-    return {"server": server, "postgres": postgres, "machine": machine.user + machine.system}
+            server += used
+        elif postmaster is not None and postmaster in (info["pid"], info["ppid"]):
+            postgres += used
+        elif info["name"] == "redis-server" and redis_bind in " ".join(cmdline):
+            redis_cpu += used
+    children = resource.getrusage(resource.RUSAGE_CHILDREN)  # the load clients, once their pool is done
+    clients = children.ru_utime + children.ru_stime
+    return {"server": server, "postgres": postgres, "machine": server + postgres + redis_cpu + clients}
 
 
 def _cpu_per_request(before: dict, after: dict, requests: int) -> dict[str, float]:
@@ -160,9 +191,23 @@ def bench_accepts() -> list[dict]:
             max_requests=MAX_REQUESTS,
         )
         accept_cpu = _cpu_per_request(cpu, _cpu_seconds(port), accepted["ok"])
+        pace = PACED_SHARE * accepted["rps"]
+        # The same deliveries sent on a schedule at 80% of the rate just measured: the latency a
+        # sender sees when the server is busy but not saturated (latency from each due time).
+        paced = load(
+            url,
+            path,
+            method="POST",
+            headers=deliveries.headers,
+            body=deliveries.body,
+            clients=CLIENTS,
+            seconds=SECONDS,
+            max_requests=MAX_REQUESTS,
+            rate=pace,
+        )
     inserts = insert_commits_per_second()
-    if accepted["errors"]:
-        raise RuntimeError(f"{accepted['errors']} deliveries were not accepted")
+    if accepted["errors"] or paced["errors"]:
+        raise RuntimeError(f"{accepted['errors'] + paced['errors']} deliveries were not accepted")
     committed = Receipt.objects.filter(source=creds.source).count() - before
     _purge_queue()
     config = f"{server['workers']}x{server['threads']} gthread, {CLIENTS} clients"
@@ -177,17 +222,22 @@ def bench_accepts() -> list[dict]:
         row("ingest: accepts/s against the bare view through the same server", accepted["rps"], "accepts/s",
             bare["rps"], "bare-view req/s"),
         # Where an accept's CPU goes (2 cores = 2,000 ms of CPU a second, clients included): the
-        # gap to 1,000/s explained. "machine" includes the load clients on the same cores.
+        # gap to 1,000/s explained. "machine" is every process of the run, the load clients included.
         row("ingest: CPU per accept, gunicorn workers", accept_cpu["server"], "ms CPU", bare_cpu["server"],
             "ms CPU per bare-view request"),
         row("ingest: CPU per accept, PostgreSQL", accept_cpu["postgres"], "ms CPU", bare_cpu["postgres"],
             "ms CPU per bare-view request"),
-        row("ingest: CPU per accept, whole machine (clients, Redis and the rest included)", accept_cpu["machine"],
-            "ms CPU", bare_cpu["machine"], "ms CPU per bare-view request"),
+        row("ingest: CPU per accept, all processes of the run (server, PostgreSQL, Redis, load clients)",
+            accept_cpu["machine"], "ms CPU", bare_cpu["machine"], "ms CPU per bare-view request"),
         row("ingest: accept latency p50", accepted["p50_ms"], "ms", bare["p50_ms"], "ms bare view"),
         row("ingest: accept latency p99", accepted["p99_ms"], "ms", bare["p99_ms"], "ms bare view"),
+        row(f"ingest: accept latency p50 at 80% of saturation ({pace:.0f}/s paced, {paced['rps']:.0f}/s answered)",
+            paced["p50_ms"], "ms", 50, "ms target (p99)"),
+        row(f"ingest: accept latency p99 at 80% of saturation ({pace:.0f}/s paced, {paced['rps']:.0f}/s answered)",
+            paced["p99_ms"], "ms", 50, "ms target"),
         # Every 202 must stand for a committed receipt (ratio 1.0).
-        row("ingest: receipts committed during the timed run", committed, "receipts", accepted["ok"], "202 answers"),
+        row("ingest: receipts committed during the timed runs", committed, "receipts",
+            accepted["ok"] + paced["ok"], "202 answers"),
     ]
 
 
@@ -241,7 +291,7 @@ def bench_parse() -> list[dict]:
 
 def run() -> list[dict]:
     django_setup()
-    return bench_accepts() + bench_parse()
+    return bench_accepts() + (bench_parse() if PARSE else [])
 
 
 if __name__ == "__main__":

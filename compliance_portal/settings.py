@@ -106,6 +106,8 @@ MIDDLEWARE = [
     # Near the top: database-unreachable errors from any layer below become 503 + Retry-After.
     "compliance_portal.db_unavailable.DatabaseUnavailableMiddleware",
     "django.middleware.security.SecurityMiddleware",
+    # Webhook deliveries skip the browser middleware below (apps/ingest/middleware.py).
+    "apps.ingest.middleware.IngestFastPathMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     # Django's, without the APPEND_SLASH redirect of API writes (compliance_portal/api.py).

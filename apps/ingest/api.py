@@ -38,7 +38,7 @@ from apps.ingest.auth import (
     read_body,
     source_rate_wait,
     source_throttled,
-    webhook_source,
+    webhook_sender,
 )
 from apps.ingest.models import Receipt, Source
 from apps.ingest.selectors import receipt_recognised
@@ -176,8 +176,11 @@ class _Webhook:
     www_authenticate: str
 
 
-def _webhook_receipt(request: HttpRequest, source: Source, hook: _Webhook) -> tuple[Receipt, bool]:
-    """After the credential, the enabled check and the rate limit: event, body, then receipt_accept."""
+def _webhook_receipt(
+    request: HttpRequest, source: Source, hook: _Webhook, delivery_key: str, original: Receipt | None
+) -> tuple[Receipt, bool]:
+    """After the credential, the enabled check and the rate limit: event, body, then receipt_accept
+    (with the original receipt of this delivery id, read together with the source)."""
     event = _event(request, hook.event_meta, hook.event_header)
     body = _json_object_body(request, read_body(request))
     return receipt_accept(
@@ -186,8 +189,9 @@ def _webhook_receipt(request: HttpRequest, source: Source, hook: _Webhook) -> tu
         body=body,
         content_type="application/json",
         event=event,
-        delivery_key=hook.delivery_key(request),
+        delivery_key=delivery_key,
         headers=hook.headers(request, event),
+        original=original,
     )
 
 
@@ -253,12 +257,15 @@ def _webhook_view(hook: _Webhook, documented_by: type[APIView]):
             if not request.META.get(auth.header, ""):
                 raise exceptions.AuthenticationFailed(auth.missing)
             # Unknown, other-kind or disabled sources are refused here, before the body is read.
-            source, secret = webhook_source(request.GET.get("source", ""), kind=hook.kind, label=hook.label)
+            delivery_key = hook.delivery_key(request)
+            source, secret, original = webhook_sender(
+                request.GET.get("source", ""), kind=hook.kind, label=hook.label, delivery_key=delivery_key
+            )
             auth.verify(request, secret)
             wait = source_rate_wait(source)
             if wait is not None:
                 raise source_throttled(source, wait)
-            receipt, created = _webhook_receipt(request, source, hook)
+            receipt, created = _webhook_receipt(request, source, hook, delivery_key, original)
         except exceptions.APIException as exc:
             return _error_response(exc, hook)
         except AcceptRefused as exc:

@@ -22,15 +22,16 @@ import redis
 from django.conf import settings
 from django.contrib.auth.models import AnonymousUser
 from django.core.exceptions import ImproperlyConfigured
-from django.db import connection
+from django.db import InterfaceError, OperationalError, connection
 from rest_framework import exceptions
 from rest_framework.authentication import BaseAuthentication
 from rest_framework.permissions import BasePermission
 from rest_framework.throttling import BaseThrottle
 
 from apps.ingest.crypto import SecretUnreadable, secret_decrypt
-from apps.ingest.models import Source
+from apps.ingest.models import Receipt, Source
 from apps.ingest.services import TOKEN_PREFIX, token_hash
+from apps.ledger.services import prepared_cursor
 
 logger = logging.getLogger(__name__)
 
@@ -109,8 +110,17 @@ class SourceTokenAuthentication(BaseAuthentication):
 # costs more than the lookup itself on the accept path, which runs for every delivery). Columns in
 # the model's field order, as Model.from_db() expects them.
 _WEBHOOK_SOURCE_COLUMNS = tuple(f.attname for f in Source._meta.concrete_fields if f.attname in SOURCE_FIELDS)
+# With it, in the same statement, the receipt already accepted under the delivery's id (a replay
+# answers it; its columns as Model.from_db() expects them), so an accept costs one SELECT, not two.
+_ORIGINAL_FIELDS = ("id", "source_id", "delivery_key", "sha256", "state", "attempts")
+_ORIGINAL_COLUMNS = tuple(f.attname for f in Receipt._meta.concrete_fields if f.attname in _ORIGINAL_FIELDS)
 _WEBHOOK_SOURCE_SQL = (
-    "SELECT " + ", ".join(_WEBHOOK_SOURCE_COLUMNS) + " FROM ingest_source WHERE id = %s AND kind = %s"  # noqa: S608
+    "SELECT "  # noqa: S608 - column names of our own models, no values
+    + ", ".join(f"s.{c}" for c in _WEBHOOK_SOURCE_COLUMNS)
+    + ", "
+    + ", ".join(f"r.{c}" for c in _ORIGINAL_COLUMNS)
+    + " FROM ingest_source s LEFT JOIN ingest_receipt r ON r.source_id = s.id AND r.delivery_key = %s "
+    "AND r.delivery_key <> '' WHERE s.id = %s AND s.kind = %s"
 )
 
 
@@ -123,21 +133,31 @@ WEBHOOK_REFUSED = (
 
 
 def webhook_source(raw_id: str, *, kind: str, label: str) -> tuple[Source, str]:
-    """The enabled source a webhook URL names (`?source=<id>`) and its signing secret; 401 otherwise.
+    """The enabled source a webhook URL names (`?source=<id>`) and its signing secret; 401 otherwise."""
+    source, secret, _ = webhook_sender(raw_id, kind=kind, label=label)
+    return source, secret
+
+
+def webhook_sender(raw_id: str, *, kind: str, label: str, delivery_key: str = "") -> tuple[Source, str, Receipt | None]:
+    """The enabled source a webhook URL names (`?source=<id>`), its signing secret, and the receipt
+    it already sent under `delivery_key` (None: a new delivery), in one statement; 401 otherwise.
 
     Runs before the body is read: an unknown or disabled source costs no upload. Always read from
     the database (never cached), so a rotated secret or a disabled source takes effect with the next
-    delivery."""
+    delivery. The receipt is only returned, never shown, before the credential is checked."""
     if not raw_id:
         raise exceptions.NotAuthenticated(
             f"name the source in the webhook URL: /api/v1/ingest/{kind}?source=<id> (the id printed by create_source)"
         )
     if not raw_id.isdigit() or len(raw_id) > 18:
         raise exceptions.AuthenticationFailed(f"?source={raw_id[:40]!r} is not a source id")
-    with connection.cursor() as cursor:
-        cursor.execute(_WEBHOOK_SOURCE_SQL, [int(raw_id), kind])
-        row = cursor.fetchone()
-    source = Source.from_db(connection.alias, _WEBHOOK_SOURCE_COLUMNS, row) if row is not None else None
+    row = _sender_row([delivery_key[:200], int(raw_id), kind])
+    source = original = None
+    if row is not None:
+        split = len(_WEBHOOK_SOURCE_COLUMNS)
+        source = Source.from_db(connection.alias, _WEBHOOK_SOURCE_COLUMNS, row[:split])
+        if row[split] is not None:
+            original = Receipt.from_db(connection.alias, _ORIGINAL_COLUMNS, row[split:])
     if source is None or not source.secret_encrypted:
         raise exceptions.AuthenticationFailed(WEBHOOK_REFUSED)
     if not source.enabled:
@@ -148,7 +168,30 @@ def webhook_source(raw_id: str, *, kind: str, label: str) -> tuple[Source, str]:
     except SecretUnreadable:
         logger.error("source %s: signing secret does not decrypt with PORTAL_SECRETS_KEY", source.pk)
         raise exceptions.AuthenticationFailed(WEBHOOK_REFUSED) from None
-    return source, secret
+    return source, secret, original
+
+
+def _sender_row(params: list) -> tuple | None:
+    """Run _WEBHOOK_SOURCE_SQL, prepared, as the health check of a reused connection too.
+
+    It is a webhook request's first statement and a read, so it can stand in for Django's
+    per-request health check (CONN_HEALTH_CHECKS: a `SELECT 1` before the first query, one more
+    round trip for every delivery): a persistent connection that PostgreSQL dropped (a restart)
+    fails here, is closed and the statement runs once more on a new one; a database that is
+    really down still raises, and the request gets its 503 (compliance_portal/db_unavailable.py)."""
+    retry = not connection.in_atomic_block
+    connection.health_check_done = True
+    while True:
+        try:
+            with prepared_cursor() as cursor:
+                cursor.execute(_WEBHOOK_SOURCE_SQL, params)
+                return cursor.fetchone()
+        except (OperationalError, InterfaceError):
+            if not retry:
+                raise
+            retry = False
+            logger.info("webhook: the database connection was dropped; connecting again")
+            connection.close()
 
 
 def github_signature_check(secret: str, body: bytes, given: str) -> None:

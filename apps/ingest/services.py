@@ -37,7 +37,7 @@ from apps.ingest.hooks import body_redactor, evidence_recorded
 from apps.ingest.models import Receipt, Source, SourceAllowance
 from apps.ingest.tasks import receipt_parse as receipt_parse_task
 from apps.inventory.models import System
-from apps.ledger.services import ledger_record
+from apps.ledger.services import ledger_entry_template, ledger_record, prepared_cursor
 
 logger = logging.getLogger(__name__)
 
@@ -222,11 +222,23 @@ def source_disallow_system(*, actor, source_id: int, system: System, reason: str
 
 # ---------------------------------------------------------------- accepting
 
-_INSERT_RECEIPT = (
-    "INSERT INTO ingest_receipt (source_id, channel, event, delivery_key, sha256, size, content_type, headers, "
-    "filename, subject, format_hint, system_id, effective_at, received_at, state, state_since, error, attempts) "
-    "VALUES (%s, %s, %s, %s, %s, %s, %s, %s::jsonb, %s, %s, %s, %s, %s, %s, %s, %s, '', 0) RETURNING id"
+# The receipt and its `receipt.accepted` ledger entry in ONE statement: the entry's canonical bytes
+# are built in Python around the receipt's id (ledger_entry_template) and PostgreSQL splices the id
+# in. Outside a caller's transaction the statement commits on its own (autocommit): one round trip
+# for the whole durable write, instead of BEGIN, two INSERTs and COMMIT.
+_ACCEPT_SQL = (
+    "WITH r AS (INSERT INTO ingest_receipt (source_id, channel, event, delivery_key, sha256, size, content_type, "
+    "headers, filename, subject, format_hint, system_id, effective_at, received_at, state, state_since, error, "
+    "attempts) VALUES (%s, %s, %s, %s, %s, %s, %s, %s::jsonb, %s, %s, %s, %s, %s, %s, %s, %s, '', 0) RETURNING id), "
+    # The template's columns, in apps.ledger.services.TEMPLATE_COLUMNS order.
+    "e AS (INSERT INTO ledger_pending (canonical, object_id, recorded_at, actor_type, actor_id, actor_label, action, "
+    "object_type) SELECT %s::bytea || convert_to(r.id::text, 'UTF8') || %s::bytea, r.id::text, "
+    "%s, %s, %s, %s, %s, %s FROM r) "
+    "SELECT id FROM r"
 )
+# What receipt_accept looks up itself unless the caller already did (the webhook views read the
+# original receipt of a delivery id in the same statement as the source: apps.ingest.auth).
+LOOK_UP = object()
 
 
 def receipt_accept(
@@ -245,6 +257,7 @@ def receipt_accept(
     effective_at: datetime | None = None,
     enqueue: bool = True,
     key_from_content: bool = False,
+    original: Receipt | None | object = LOOK_UP,
 ) -> tuple[Receipt, bool]:
     """Store the raw body and commit a Receipt; returns (receipt, created).
 
@@ -255,6 +268,8 @@ def receipt_accept(
     The blob is written before the transaction: if the insert then fails, an unreferenced
     content-addressed blob is harmless, while a Receipt without its blob would not be.
     `enqueue=False` is for the demo seed and benchmarks, which parse synchronously.
+    `original`: the receipt already stored under (source, delivery_key), or None, when the caller
+    has read it already (the webhook views, with the source); by default it is looked up here.
 
     Refused before anything is stored (AcceptRefused): an effective time more than 5 minutes
     after now, a subject or system another system owns when the source is bound (apps.ingest.binding),
@@ -274,7 +289,8 @@ def receipt_accept(
         # A replay answers the original; the same key with another body is a conflict. Checked before
         # the blob is written so a refused body leaves nothing (the unique constraint below still
         # settles two concurrent first deliveries).
-        original = Receipt.objects.filter(source=source, delivery_key=delivery_key[:200]).first()
+        if original is LOOK_UP:
+            original = Receipt.objects.filter(source=source, delivery_key=delivery_key[:200]).first()
         if original is not None:
             return (original if key_from_content else _replay(original, sent_digest, delivery_key, channel)), False
     redactor = body_redactor()  # apps.retention registers it (apps.ingest.hooks)
@@ -301,47 +317,51 @@ def receipt_accept(
         state=Receipt.State.QUEUED,
         state_since=now,
     )
+    template = ledger_entry_template(
+        actor=source,
+        action="receipt.accepted",
+        object_type=Receipt._meta.label_lower,
+        data={
+            "sha256": digest,
+            "size": len(body),
+            "channel": channel,
+            "event": event[:100],
+            "delivery": delivery_key[:200],
+            **redactor.ledger_data(redaction),
+        },
+    )
+    params = [
+        source.pk,
+        receipt.channel,
+        receipt.event,
+        receipt.delivery_key,
+        digest,
+        receipt.size,
+        receipt.content_type,
+        json.dumps(receipt.headers),
+        receipt.filename,
+        subject,
+        format_hint,
+        system.pk if system else None,
+        effective_at,
+        now,
+        receipt.state,
+        now,
+        template.canonical_head,
+        template.canonical_tail,
+        *template.columns,
+    ]
     try:
-        with transaction.atomic():
-            # One plain INSERT: this runs for every delivery (the ORM's save() costs more than the insert).
-            with connection.cursor() as cursor:
-                cursor.execute(
-                    _INSERT_RECEIPT,
-                    [
-                        source.pk,
-                        receipt.channel,
-                        receipt.event,
-                        receipt.delivery_key,
-                        digest,
-                        receipt.size,
-                        receipt.content_type,
-                        json.dumps(receipt.headers),
-                        receipt.filename,
-                        subject,
-                        format_hint,
-                        system.pk if system else None,
-                        effective_at,
-                        now,
-                        receipt.state,
-                        now,
-                    ],
-                )
-                receipt.pk = cursor.fetchone()[0]
-            receipt._state.adding, receipt._state.db = False, connection.alias
-            ledger_record(
-                actor=source,
-                action="receipt.accepted",
-                target=receipt,
-                data={
-                    "sha256": digest,
-                    "size": len(body),
-                    "channel": channel,
-                    "event": event[:100],
-                    "delivery": delivery_key[:200],
-                    **redactor.ledger_data(redaction),
-                },
-            )
-            redactor.record(receipt_id=receipt.pk, redaction=redaction)
+        if redaction is None and not connection.in_atomic_block:
+            # The common case: one statement in autocommit, durable when it returns.
+            receipt.pk = _accept_insert(params)
+        else:
+            # A redaction record joins the statement's transaction; inside a caller's transaction
+            # a savepoint keeps a duplicate key from aborting it (the replay is answered below).
+            with transaction.atomic():
+                receipt.pk = _accept_insert(params)
+                redactor.record(receipt_id=receipt.pk, redaction=redaction)
+        receipt._state.adding, receipt._state.db = False, connection.alias
     except IntegrityError:
         if not delivery_key:
             raise
@@ -355,6 +375,13 @@ def receipt_accept(
         # the sweep queues it again later. Web processes batch these messages (dispatch.py).
         transaction.on_commit(lambda: receipt_dispatch(receipt_id), robust=True)
     return receipt, True
+
+
+def _accept_insert(params: list) -> int:
+    """Insert the receipt and its ledger entry (_ACCEPT_SQL); returns the receipt's id."""
+    with prepared_cursor() as cursor:
+        cursor.execute(_ACCEPT_SQL, params)
+        return cursor.fetchone()[0]
 
 
 def _iso(value: datetime) -> str:

@@ -2,14 +2,15 @@
 
 Thin views: parse, call a service (apps.engagements.threads) or a selector (apps.engagements.workspace),
 render. Who may see what is decided by the selectors (404 for anyone outside the engagement), who may
-write by the services (403).
+write by the services (403); a write view checks the writer before it reads the form, so a refusal is
+a 403 whatever was posted, never a form error.
 """
 
 from __future__ import annotations
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.core.exceptions import ValidationError
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.http import HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
@@ -19,6 +20,7 @@ from apps.accounts.roles import Role
 from apps.engagements import selectors, threads, workspace
 from apps.engagements.forms import FlagAnswerForm, FlagForm, FlagReviewForm
 from apps.engagements.models import Engagement, FlagThread
+from apps.engagements.services import ensure_working_auditor
 from apps.engagements.workpaper import workpaper_build
 from apps.evidence.models import Evidence
 
@@ -67,6 +69,7 @@ def flag_create(request, pk: int, control: str):
     engagement = selectors.engagement_get_for_user(user=request.user, pk=pk)
     ctrl = workspace.workspace_control_get(engagement=engagement, ref=control)
     back = workspace_url(engagement, ctrl)
+    ensure_working_auditor(request.user, engagement)
     form = FlagForm(request.POST)
     if not form.is_valid():
         return _refuse(request, _form_errors(form), back=back)
@@ -133,6 +136,8 @@ def flag_detail(request, pk: int, flag_pk: int):
 @login_required
 def flag_answer(request, pk: int, flag_pk: int):
     thread, _ = _flag(request, pk, flag_pk)
+    if not threads.can_answer_flag(request.user, thread):
+        raise PermissionDenied("Only the system's owners answer a flag.")
     form = FlagAnswerForm(request.POST, request.FILES, candidates=_answer_candidates(thread))
     if not form.is_valid():
         return _refuse(request, _form_errors(form), back=thread.get_absolute_url())
@@ -156,6 +161,7 @@ def flag_answer(request, pk: int, flag_pk: int):
 @login_required
 def flag_review(request, pk: int, flag_pk: int):
     thread, _ = _flag(request, pk, flag_pk)
+    ensure_working_auditor(request.user, thread.engagement)
     form = FlagReviewForm(request.POST)
     if not form.is_valid():
         return _refuse(request, _form_errors(form), back=thread.get_absolute_url())

@@ -110,6 +110,22 @@ TABLE: list[tuple[str, str, str, tuple]] = [
      "/engagements/{engagement}/requests/{request}/accept/", (LOGIN, DENY, DENY, GONE, DENY, MOVED, GONE, GONE)),
     ("engagements/<int:pk>/requests/<int:request_pk>/reopen/", "POST",
      "/engagements/{engagement}/requests/{request}/reopen/", (LOGIN, DENY, DENY, GONE, DENY, MOVED, GONE, GONE)),
+    # The per-control workspace and its workpaper: the engagement's auditors and managers only.
+    ("engagements/<int:pk>/controls/<str:control>/", "GET", "/engagements/{engagement}/controls/soc2:soc2-cc8-1/",
+     (LOGIN, OK, OK, GONE, GONE, OK, GONE, GONE)),
+    ("engagements/<int:pk>/workpaper.xlsx", "GET", "/engagements/{engagement}/workpaper.xlsx",
+     (LOGIN, OK, OK, GONE, GONE, OK, GONE, GONE)),
+    # Flags: only the engagement's working auditor raises or re-reviews one; the system's owners answer (an
+    # empty form from one who may is sent back to the page with its error: 302). The matrix's engineer owns
+    # no system, so a thread is not theirs to see (404).
+    ("engagements/<int:pk>/controls/<str:control>/flags/", "POST",
+     "/engagements/{engagement}/controls/soc2:soc2-cc8-1/flags/", (LOGIN, DENY, DENY, GONE, GONE, MOVED, GONE, GONE)),
+    ("engagements/<int:pk>/flags/<int:flag_pk>/", "GET", "/engagements/{engagement}/flags/{flag}/",
+     (LOGIN, OK, OK, GONE, GONE, OK, GONE, GONE)),
+    ("engagements/<int:pk>/flags/<int:flag_pk>/answer/", "POST", "/engagements/{engagement}/flags/{flag}/answer/",
+     (LOGIN, MOVED, MOVED, GONE, GONE, DENY, GONE, GONE)),
+    ("engagements/<int:pk>/flags/<int:flag_pk>/review/", "POST", "/engagements/{engagement}/flags/{flag}/review/",
+     (LOGIN, DENY, DENY, GONE, GONE, MOVED, GONE, GONE)),
     ("engagements/<int:pk>/reviews/", "GET", "/engagements/{engagement}/reviews/",
      (LOGIN, OK, OK, GONE, GONE, OK, GONE, GONE)),
     ("engagements/<int:pk>/reviews/<int:evidence_pk>/", "POST", "/engagements/{engagement}/reviews/{evidence}/",
@@ -388,7 +404,17 @@ def _people_build(world):
     document = document_upload(actor=engineer, requirement_id=requirement.pk, system=world.system_in,
                                upload=DocumentUpload(body=b"matrix policy", filename="p.pdf", content_type="",
                                                      title="Code of conduct"))  # fmt: skip
+    from apps.engagements.threads import flag_raise
+    from apps.policy.models import ControlResult
+    from apps.policy.services import policy_evaluate
+
+    policy_evaluate(actor="system:test")  # soc2-cc8-1's result on the engagement's system used evidence_in
+    ControlResult.objects.filter(system=world.system_in, control__control_id="soc2-cc8-1").update(
+        evidence_ids=[world.evidence_in.pk])
+    flag = flag_raise(actor=world.auditor_in, engagement_id=world.engagement.pk, control_ref="soc2:soc2-cc8-1",
+                      evidence_id=world.evidence_in.pk, comment="matrix: who approved this change?")
     values = {
+        "flag": flag.pk,
         "control_pk": requirement.control_id,
         "document": document.pk,
         "dry_run": dry_run.pk,

@@ -14,9 +14,11 @@ export PORTAL_PROFILE=test
 # With no selection of its own (no path, node id, -m or -k), the whole suite runs as two pytest sessions:
 # the fast lane (no real process or server but PostgreSQL and Redis) in PORTAL_TEST_PROCESSES pytest-xdist
 # processes (2 by default; tests/parallel.py gives each its own database, Redis database and var directory),
-# then the slow lane (marker `slow`: Celery workers, Chromium, live servers, the fault stack) in one fresh
-# process. The slow lane's own process keeps what a thousand fast tests leave in the pytest process (Celery's
-# and kombu's connection state, threads, module globals) away from the tests that wait on a real worker.
+# then the slow lane (marker `slow`: Celery workers, Chromium, live servers, the fault stack) as a session of
+# its own, in as many fresh processes. The slow lane's own processes keep what a thousand fast tests leave in a
+# pytest process (Celery's and kombu's connection state, threads, module globals) away from the tests that
+# wait on a real worker; they spend most of their time waiting on workers, browsers and servers, so two of
+# them overlap those waits on two cores.
 # With a selection, one pytest session runs it, serially unless -n is given.
 procs=${PORTAL_TEST_PROCESSES:-2}
 selected=false
@@ -37,6 +39,6 @@ fi
 status=0
 echo "make test: the fast lane (${procs} process(es))"
 "${pytest[@]}" -m "not slow" "${parallel[@]}" "$@" || status=$?
-echo "make test: the slow lane (one process)"
-"${pytest[@]}" -m slow "$@" || status=$((status ? status : $?))
+echo "make test: the slow lane (${procs} process(es))"
+"${pytest[@]}" -m slow "${parallel[@]}" "$@" || status=$((status ? status : $?))
 exit "$status"

@@ -12,6 +12,7 @@ import re
 
 import pytest
 from django.db import transaction
+from django.urls import Resolver404, resolve
 
 from apps.ingest.services import source_create
 from tests.engagements.conftest import DAY, parsed_upload
@@ -108,6 +109,28 @@ def test_search_finds_nothing_of_the_other_system_for_an_in_scope_auditor(client
 
 # Issue 21, item 6: no link shown to an action the user cannot take.
 _HREF = re.compile(r'<a [^>]*href="(/[^"#?]*)(?:\?[^"]*)?"')
+# Links of one route that differ only in their last URL argument (the controls of one engagement's
+# workspace, ~60 per engagement) are authorized by the arguments before it: a few of each stand for all.
+PER_ROUTE_AND_PARENT = 5
+
+
+def _sampled(links: dict[str, str]) -> dict[str, str]:
+    """Every link, except that at most PER_ROUTE_AND_PARENT are kept per (route, arguments but the last)."""
+    kept: dict[str, str] = {}
+    seen: dict[tuple, int] = {}
+    for href, page in sorted(links.items()):
+        try:
+            match = resolve(href)
+        except Resolver404:
+            kept[href] = page  # a link to nothing is checked as it is
+            continue
+        arguments = list(match.args) + [f"{k}={v}" for k, v in match.kwargs.items()]
+        group = (match.view_name, tuple(arguments[:-1]))
+        seen[group] = seen.get(group, 0) + 1
+        if seen[group] <= PER_ROUTE_AND_PARENT:
+            kept[href] = page
+    return kept
+
 
 
 @pytest.mark.parametrize("who", [w for w in WHO if w != "anon"])
@@ -124,7 +147,7 @@ def test_no_link_on_a_users_pages_leads_to_a_refusal(client, scoped, who):
         for href in _HREF.findall(_body(client.get(page))):
             links.setdefault(href, page)
     refused = []
-    for href, page in sorted(links.items()):
+    for href, page in sorted(_sampled(links).items()):
         if href.startswith(("/admin/", "/static/")):
             continue
         response = client.get(href)
@@ -251,6 +274,7 @@ def test_no_page_shows_a_path_on_the_server(client, scoped, who, settings):
              if method == "GET" and expected[column] == OK}
     client.force_login(users[who])
     markers = {str(settings.BASE_DIR), str(settings.VAR_DIR), "site-packages"}
-    showing = sorted(f"{page} shows {marker}" for page in pages for marker in markers
-                     if marker in _body(client.get(page)))
+    bodies = {page: _body(client.get(page)) for page in pages}  # each page once, then every marker
+    showing = sorted(f"{page} shows {marker}" for page, body in bodies.items() for marker in markers
+                     if marker in body)
     assert not showing, "\n".join(showing)

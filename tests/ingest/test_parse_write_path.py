@@ -87,4 +87,3 @@ def test_detail_rows_keep_backslashes_tabs_newlines_and_unicode_through_copy(ci)
     rows = dict(EvidenceRecord.objects.filter(evidence__receipt=receipt).values_list("ordinal", "data"))
     assert rows[0]["message"] == text.replace("\x00", "")
     assert rows[1]["message"] == "\\N" and rows[1]["rule_id"] == "R\\2"
-

@@ -10,6 +10,7 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
 from apps.evidence.models import Artifact, Evidence, EvidenceRecord, EvidenceSubject, LineageEdge
+from apps.evidence.services import _array
 from apps.ingest.models import Receipt
 from apps.ingest.services import receipt_accept, receipt_parse
 from apps.ledger.models import PendingEntry
@@ -87,3 +88,22 @@ def test_detail_rows_keep_backslashes_tabs_newlines_and_unicode_through_copy(ci)
     rows = dict(EvidenceRecord.objects.filter(evidence__receipt=receipt).values_list("ordinal", "data"))
     assert rows[0]["message"] == text.replace("\x00", "")
     assert rows[1]["message"] == "\\N" and rows[1]["rule_id"] == "R\\2"
+
+
+@pytest.mark.parametrize(
+    ("values", "cast"),
+    [
+        (["pkg:pypi/a@1", "", "x y", "back\\slash", "quote'd", "\u00e9\u2028"], "text"),
+        (["two\nlines", "one"], "text"),
+        ([""], "text"),
+        (["", ""], "text"),
+        (["only"], "text"),
+        ([], "text"),
+        ([1, 2, 9_007_199_254_740_991], "bigint"),
+    ],
+)
+def test_array_parameters_reach_the_server_as_the_same_array(values, cast):
+    sql, param = _array(values, cast)
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT {sql}", [param])  # noqa: S608 - _array() returns a constant fragment
+        assert cursor.fetchone()[0] == values

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import decimal
+import json
 import math
 import uuid
 from collections.abc import Mapping
@@ -19,6 +20,13 @@ import rfc8785
 
 # I-JSON (RFC 7493) safe integers; rfc8785 refuses anything wider.
 _INT_LIMIT = 2**53 - 1
+
+# For values without numbers that are not integers, RFC 8785 is what the standard library's C encoder
+# writes with sorted keys and no whitespace: the same minimal string escapes (\b \t \n \f \r, \" and
+# \\; other controls as lowercase \u00xx; everything else, U+007F and U+2028 included, as UTF-8) and
+# the same integers. Key order agrees for ASCII keys (UTF-16 and code point order differ only above
+# U+FFFF). _plain() admits exactly those values; tests/ledger compare both paths byte for byte.
+_STDLIB = json.JSONEncoder(ensure_ascii=False, allow_nan=False, sort_keys=True, separators=(",", ":"))
 
 
 def canonical_json(obj: Any) -> bytes:
@@ -31,11 +39,31 @@ def canonical_json(obj: Any) -> bytes:
     # rfc8785 refuses everything _check_jsonable() does (out-of-range integers, NaN and infinities,
     # non-string keys, lone surrogates, other types), so the walk that names the offending path
     # only runs when serialization fails: a ledger entry is canonicalised on every write.
+    if _plain(obj):
+        try:
+            return _STDLIB.encode(obj).encode("utf-8")
+        except UnicodeEncodeError:  # a lone surrogate: rfc8785 refuses it, named below
+            pass
     try:
         return rfc8785.dumps(obj)
     except Exception as exc:  # noqa: BLE001 - any refusal is re-raised below, named by its path
         _check_jsonable(obj, "$")
         raise ValueError(f"canonical_json: {exc}") from exc
+
+
+def _plain(obj: Any) -> bool:
+    """True when ``obj`` holds only None, booleans, I-JSON integers, strings, lists and dicts with
+    ASCII string keys: the values for which the C encoder's output is the RFC 8785 one."""
+    kind = type(obj)
+    if obj is None or kind is bool or isinstance(obj, str):
+        return True
+    if kind is int:
+        return -_INT_LIMIT <= obj <= _INT_LIMIT
+    if kind is dict:
+        return all(type(k) is str and k.isascii() and _plain(v) for k, v in obj.items())
+    if kind is list:
+        return all(_plain(v) for v in obj)
+    return False
 
 
 def to_jsonable(obj: Any) -> Any:

@@ -32,10 +32,12 @@ import json
 import math
 import random
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 from django.core.management import call_command
+from django.db import connection
 from django.utils import timezone
 
 from apps.ingest.models import Source
@@ -128,6 +130,39 @@ class _Run(GraphSteps, EvidenceSteps, ResultSteps):
         self._t = t
 
 
+# Tables the evidence and results steps fill and nothing reads until the rollups: their secondary
+# indexes are built once after the load instead of maintained row by row through millions of COPYed
+# rows (PostgreSQL's "Populating a Database" advice). Unique and primary-key indexes stay: constraints.
+BULK_TABLES = ("evidence_evidence", "evidence_evidencesubject", "ingest_receipt")
+
+_SECONDARY_INDEXES = """
+SELECT i.relname, pg_get_indexdef(x.indexrelid) FROM pg_index x
+JOIN pg_class i ON i.oid = x.indexrelid JOIN pg_class t ON t.oid = x.indrelid
+WHERE t.relname = ANY(%s) AND NOT x.indisunique AND NOT x.indisprimary
+AND NOT EXISTS (SELECT 1 FROM pg_constraint c WHERE c.conindid = x.indexrelid)
+ORDER BY i.relname
+"""
+
+
+@contextmanager
+def secondary_indexes_deferred(tables: tuple[str, ...] = BULK_TABLES) -> Iterator[list[str]]:
+    """Drop the secondary indexes of `tables`, run the block, then create them again from their own
+    definitions (also when the block fails, so the database keeps its indexes). Yields their names."""
+    with connection.cursor() as cursor:
+        cursor.execute(_SECONDARY_INDEXES, [list(tables)])
+        indexes = cursor.fetchall()
+        for name, _definition in indexes:
+            cursor.execute(f'DROP INDEX "{name}"')
+    try:
+        yield [name for name, _ in indexes]
+    finally:
+        with connection.cursor() as cursor:
+            cursor.execute("SET maintenance_work_mem = '256MB'")
+            for _name, definition in indexes:
+                cursor.execute(definition)
+            cursor.execute("RESET maintenance_work_mem")
+
+
 def already_generated() -> bool:
     return Source.objects.filter(name=MARKER_SOURCE).exists()
 
@@ -149,8 +184,10 @@ def generate(spec: ScaleSpec, *, progress: Callable[[str], None] = print) -> Cou
     run.lap("seed_demo")
     run.people_and_systems()
     run.lineage()
-    run.evidence()
-    run.results()
+    with secondary_indexes_deferred():
+        run.evidence()
+        run.results()
+    run.lap("secondary indexes built")
     run.rollups()
     run.ledger()
     return run.counts

@@ -120,8 +120,8 @@ def test_axe_finds_no_violation_on_any_page_type_for_any_role(live_server, brows
             if found:
                 problems[f"{role} {name} {url} ({response.status})"] = found
         if role == "compliance":
-            page.goto(f"{base}{reverse('evidence:list')}?sort=-effective_at")
-            shot(page, "evidence-sorted")
+            page.goto(f"{base}{reverse('inventory:list')}?sort=-tier")
+            shot(page, "systems-sorted-by-tier")
             page.goto(f"{base}{reverse('ledger:list')}")
             shot(page, "ledger-list")
         context.close()

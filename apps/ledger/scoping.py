@@ -33,9 +33,20 @@ from apps.ledger.selectors import ledger_visible_to
 _OBJECT_SCOPES: dict[str, Callable[[object], QuerySet]] = {}
 
 
-def ledger_object_scope_register(object_type: str, visible: Callable[[object], QuerySet]) -> None:
-    """Say which objects of `object_type` a user may see (called from the owning app's ready())."""
+# object_type -> opens(user) -> bool: whether the user may open that type's pages at all (default: yes)
+_OBJECT_PAGES: dict[str, Callable[[object], bool]] = {}
+
+
+def ledger_object_scope_register(
+    object_type: str, visible: Callable[[object], QuerySet], *, opens: Callable[[object], bool] | None = None
+) -> None:
+    """Say which objects of `object_type` a user may see (called from the owning app's ready()).
+
+    `opens(user)`, when given, says whether the user may open the type's pages (a page behind a permission
+    that not every reader of the ledger has): the ledger list links an object only when it is True."""
     _OBJECT_SCOPES[object_type] = visible
+    if opens is not None:
+        _OBJECT_PAGES[object_type] = opens
 
 
 def ledger_object_scopes() -> dict[str, Callable[[object], QuerySet]]:
@@ -65,8 +76,8 @@ def ledger_object_links(user, entries: Iterable[LedgerEntry]) -> dict[tuple[str,
     """(object_type, object_id) -> ObjectLink for the objects the given entries name.
 
     A link only for an object in the registered `visible(user)` queryset of its type (the same scoped
-    selector the pages use) that has a page; any other object keeps the type's name and its id, which
-    the entry already shows. One query per object type on the page."""
+    selector the pages use) that has a page the user may open (`opens`); any other object keeps the
+    type's name and its id, which the entry already shows. One query per object type on the page."""
     ids_by_type: dict[str, set[str]] = defaultdict(set)
     for entry in entries:
         if entry.object_type:
@@ -78,7 +89,8 @@ def ledger_object_links(user, entries: Iterable[LedgerEntry]) -> dict[tuple[str,
         for object_id in ids:
             links[(object_type, object_id)] = ObjectLink(f"{name} #{object_id}" if object_id else name)
         visible = _OBJECT_SCOPES.get(object_type)
-        if visible is None:
+        opens = _OBJECT_PAGES.get(object_type)
+        if visible is None or (opens is not None and not opens(user)):
             continue
         objects = visible(user)
         pk_field = objects.model._meta.pk

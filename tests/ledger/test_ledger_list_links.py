@@ -58,3 +58,13 @@ def test_an_unknown_object_type_is_refused_with_a_json_error(client, entries):
     response = client.get("/ledger/?object_type=auth.permission")
     assert response.status_code == 400
     assert "object_type" in response.json()["error"]
+
+
+def test_a_receipt_is_linked_only_for_those_who_may_open_receipt_pages(client, world, admin_user):  # noqa: F811
+    receipt = world.evidence_in.receipt
+    ledger_record(actor=world.officer, action="test.receipt", target=receipt)
+    ledger_integrate_all()
+    client.force_login(world.officer)  # reads the ledger, but receipt pages are for admins
+    assert receipt.get_absolute_url() not in results(client, "/ledger/?action=test.receipt")
+    client.force_login(admin_user)
+    assert f'href="{receipt.get_absolute_url()}"' in results(client, "/ledger/?action=test.receipt")

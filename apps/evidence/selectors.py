@@ -206,22 +206,28 @@ def evidence_page_for_user(
     after: Cursor | None = None,
     before: Cursor | None = None,
     size: int = 50,
+    oldest_first: bool = False,
 ) -> EvidencePage:
-    """A page of evidence_list_for_user(): the newest, the one older than `after`, or newer than `before`."""
+    """A page of evidence_list_for_user(): the first, the one after `after` or before `before` in list order.
+
+    The list is newest first, or oldest first with `oldest_first`; either way a page is one index range."""
     if after is not None and before is not None:
         raise BadCursor("give either 'after' or 'before', not both")
-    qs = evidence_list_for_user(user=user, filters=filters)
+    ahead, behind = (_newer_than, _older_than) if oldest_first else (_older_than, _newer_than)
+    forward = ("effective_at", "id") if oldest_first else ("-effective_at", "-id")
+    backward = tuple(f[1:] if f.startswith("-") else f"-{f}" for f in forward)
+    qs = evidence_list_for_user(user=user, filters=filters).order_by(*forward)
     if before is not None:
-        # Newer rows: walk the index the other way from the cursor, then show them newest first.
-        rows = list(qs.filter(_newer_than(before)).order_by("effective_at", "id")[: size + 1])
+        # The page before the cursor: walk the index the other way from it, then show it in list order.
+        rows = list(qs.filter(behind(before)).order_by(*backward)[: size + 1])
         more_newer = len(rows) > size
         items = rows[:size][::-1]
-        more_older = bool(items) and qs.filter(_older_than(Cursor.of(items[-1]))).exists()
+        more_older = bool(items) and qs.filter(ahead(Cursor.of(items[-1]))).exists()
     else:
-        rows = list((qs.filter(_older_than(after)) if after is not None else qs)[: size + 1])
+        rows = list((qs.filter(ahead(after)) if after is not None else qs)[: size + 1])
         more_older = len(rows) > size
         items = rows[:size]
-        more_newer = after is not None and bool(items) and qs.filter(_newer_than(Cursor.of(items[0]))).exists()
+        more_newer = after is not None and bool(items) and qs.filter(behind(Cursor.of(items[0]))).exists()
     # An empty page (a cursor past either end) links to neither side; the template offers "Newest".
     count, capped = evidence_count_bounded(qs)
     return EvidencePage(

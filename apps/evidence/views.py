@@ -3,6 +3,7 @@ from django.contrib.auth.decorators import login_required
 from django.http import HttpResponseBadRequest
 from django.shortcuts import render
 
+from apps.common.sorting import sort_read
 from apps.evidence.forms import EvidenceFilterForm
 from apps.evidence.lineage.chain import release_chain
 from apps.evidence.lineage.views import lineage_context
@@ -28,6 +29,8 @@ from apps.ledger.selectors import ledger_timeline_for, ledger_visible_to
 from compliance_portal.csv_export import csv_response
 
 PAGE_SIZE = 50
+# Keyset pages need an order the index gives: effective time, either way (?sort=effective is oldest first).
+SORT_COLUMNS = {"effective": ("effective_at",)}
 
 
 @login_required
@@ -36,12 +39,16 @@ def evidence_list(request):
     filters = form.filters() if form.is_valid() else EvidenceFilters()
     if request.GET.get("format") == "csv":
         return _evidence_csv(request, filters)
+    sort = sort_read(request.GET, SORT_COLUMNS, default="-effective")
     # Keyset pages (?after=/?before= a row's cursor) and a count bounded at COUNT_CAP: a page costs
     # the same at 10k and at 1M rows, and however far back it is (docs/architecture.md).
     try:
         after = Cursor.parse(request.GET["after"]) if request.GET.get("after") else None
         before = Cursor.parse(request.GET["before"]) if request.GET.get("before") else None
-        page = evidence_page_for_user(user=request.user, filters=filters, after=after, before=before, size=PAGE_SIZE)
+        page = evidence_page_for_user(
+            user=request.user, filters=filters, after=after, before=before, size=PAGE_SIZE,
+            oldest_first=not sort.descending,
+        )  # fmt: skip
     except BadCursor as exc:
         return HttpResponseBadRequest(f"Bad page cursor: {exc}.\n", content_type="text/plain; charset=utf-8")
     query = request.GET.copy()
@@ -58,6 +65,7 @@ def evidence_list(request):
             "page": page,
             "kinds": evidence_kinds_for_user(user=request.user),
             "query": query.urlencode(),
+            "sort": sort,
         },
     )
 

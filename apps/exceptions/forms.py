@@ -24,12 +24,19 @@ class ExceptionRequestForm(forms.Form):
     """The fields of a request; likelihood and impact are picked from the matrix's labels."""
 
     system = forms.ChoiceField(label="System")
-    control = forms.CharField(label="Control", max_length=100, help_text="The control id, e.g. gdpr-35-1.")
+    # Searchable pickers: the template renders the <datalist>s these inputs name (exception_picker_options).
+    control = forms.CharField(
+        label="Control",
+        max_length=100,
+        help_text="Type to search by id or title, e.g. gdpr-35-1.",
+        widget=forms.TextInput(attrs={"list": "control-options", "autocomplete": "off"}),
+    )
     artifact = forms.IntegerField(
-        label="Narrow to artifact (id)",
+        label="Narrow to artifact",
         required=False,
         min_value=1,
-        help_text="Optional: a release or artifact of the system; empty covers the whole system.",
+        help_text="Optional: type to search the system's releases and artifacts; empty covers the whole system.",
+        widget=forms.NumberInput(attrs={"list": "artifact-options", "autocomplete": "off"}),
     )
     justification = forms.CharField(
         widget=forms.Textarea(attrs={"rows": 4}), help_text="Why the business accepts this risk."

@@ -23,12 +23,13 @@ from apps.accounts.scoping import (
 from apps.approvals.expiry import days_left_phrase, expiry_day
 from apps.approvals.slots import can_use_inbox, is_executive  # noqa: F401  (can_use_inbox: re-exported for callers here)
 from apps.evidence.models import Evidence
+from apps.evidence.selectors import artifact_list_for_user
 from apps.exceptions.chain import chain_stuck_reason, open_slots_for
 from apps.exceptions.findings import findings_of, findings_total
 from apps.exceptions.models import Approval, ExceptionMetricSnapshot, ExceptionRequest
 from apps.exceptions.tiers import Slot, Tier, tier_policy
 from apps.inventory.models import System
-from apps.policy.models import ControlResult, EvaluatedSubject, ResultStatus, RuleVersion
+from apps.policy.models import Control, ControlResult, EvaluatedSubject, ResultStatus, RuleVersion
 from apps.policy.selectors import gate_for_subject, gate_items_by_rule
 
 Status = ExceptionRequest.Status
@@ -204,6 +205,25 @@ def can_request_any(user) -> bool:
     if not getattr(user, "is_authenticated", False) or is_read_only(user):
         return False
     return user.has_role(Role.COMPLIANCE_OFFICER, Role.RISK_OWNER, Role.ENGINEER)
+
+
+PICKER_LIMIT = 300
+
+
+def exception_picker_options(*, user, systems) -> dict[str, list[tuple[str, str]]]:
+    """What the request form's searchable pickers offer, as (value, label): every control, and the newest
+    artifacts (at most PICKER_LIMIT) of `systems`, the systems this user may request an exception for."""
+    controls = Control.objects.order_by("framework__code", "order").values_list("control_id", "title")
+    artifacts = (
+        artifact_list_for_user(user=user)
+        .filter(system__in=systems, deleted_at__isnull=True)
+        .order_by("-first_seen", "-pk")
+        .values_list("pk", "uri", "system__name")[:PICKER_LIMIT]
+    )
+    return {
+        "controls": [(control_id, title) for control_id, title in controls],
+        "artifacts": [(str(pk), f"{uri} ({system})") for pk, uri, system in artifacts],
+    }
 
 
 def requestable_systems(user):

@@ -22,6 +22,7 @@ from apps.approvals.reauth import (
     reauth_time,
     reauth_window,
 )
+from apps.common.sorting import rank, sort_read
 from apps.exceptions import charts
 from apps.exceptions.chain import chain_for, chain_state, open_slots_for, slot_candidates
 from apps.exceptions.forms import (
@@ -51,6 +52,7 @@ from apps.exceptions.selectors import (
     exception_inbox_for_user,
     exception_list_for_user,
     exception_other_failures,
+    exception_picker_options,
     exception_stuck_list,
     exception_unblocks,
     requestable_systems,
@@ -73,6 +75,15 @@ from apps.releases.selectors import release_inbox_for_user, release_stuck_list  
 from compliance_portal.csv_export import csv_response
 
 PAGE_SIZE = 50
+# The columns the register sorts by (?sort=); anything else keeps the default, newest first.
+SORT_COLUMNS = {
+    "created": ("created_at",),
+    "status": ("status",),
+    "tier": (rank("tier", ExceptionRequest.Tier.values),),
+    "control": ("control__control_id",),
+    "system": ("system__name",),
+    "expires": ("expires_at",),
+}
 
 
 def _errors(exc: ValidationError) -> dict[str, list[str]]:
@@ -88,7 +99,8 @@ def _errors(exc: ValidationError) -> dict[str, list[str]]:
 def exception_list(request):
     form = ExceptionFilterForm(request.GET or None)
     filters = form.filters() if form.is_valid() else ExceptionFilters()
-    rows = exception_list_for_user(user=request.user, filters=filters)
+    sort = sort_read(request.GET, SORT_COLUMNS, default="-created")
+    rows = sort.apply(exception_list_for_user(user=request.user, filters=filters))
     if request.GET.get("format") == "csv":
         return _register_csv(request, rows)
     page = Paginator(rows, PAGE_SIZE).get_page(request.GET.get("page"))
@@ -106,6 +118,7 @@ def exception_list(request):
             "form": form,
             "page": page,
             "query": query.urlencode(),
+            "sort": sort,
             "can_request": can_request_any(request.user),
             "aging": aging,
             "aging_chart": charts.exception_aging_chart(aging),
@@ -248,6 +261,7 @@ def exception_new(request):
             "preview": _preview(request.user, form) if form.is_bound else {"errors": {}, "tier": None},
             "title": "Request an exception",
             "action_url": reverse("exceptions:new"),
+            "pickers": exception_picker_options(user=request.user, systems=systems),
             "policy": tier_policy(),
             "matrix_rows": _matrix_rows(),
         },
@@ -306,6 +320,7 @@ def exception_edit(request, pk: int):
             "title": f"Edit {req.reference}",
             "req": req,
             "action_url": reverse("exceptions:edit", args=[req.pk]),
+            "pickers": exception_picker_options(user=request.user, systems=systems),
             "policy": tier_policy(),
             "matrix_rows": _matrix_rows(),
         },

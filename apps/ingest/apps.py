@@ -27,4 +27,7 @@ class IngestConfig(AppConfig):
             # As the receipt API: a scoped auditor sees receipts whose evidence they may see.
             return Receipt.objects.filter(Exists(scope_evidence(user, Evidence.objects.filter(receipt=OuterRef("pk")))))
 
-        ledger_object_scope_register("ingest.receipt", visible_receipts)
+        # The receipt pages are for the holders of ingest.view_receipt (admins): no link for other readers.
+        ledger_object_scope_register(
+            "ingest.receipt", visible_receipts, opens=lambda user: user.has_perm("ingest.view_receipt")
+        )

@@ -2,20 +2,28 @@ from django.contrib.auth.decorators import login_required, permission_required
 from django.core.paginator import Paginator
 from django.shortcuts import redirect, render
 
+from apps.common.sorting import rank, sort_read
 from apps.inventory.forms import SystemFilterForm, SystemForm
-from apps.inventory.models import System
+from apps.inventory.models import RiskTier, System
 from apps.inventory.selectors import SystemFilters, system_get_for_user, system_list_for_user
 from apps.inventory.services import system_save
 from compliance_portal.csv_export import csv_response
 
 PAGE_SIZE = 50
+# The columns the list sorts by (?sort=); anything else keeps the default order.
+SORT_COLUMNS = {
+    "name": ("name",),
+    "kind": ("kind", "name"),
+    "tier": (rank("risk_tier", RiskTier.values), "name"),
+}
 
 
 @login_required
 def system_list(request):
     form = SystemFilterForm(request.GET or None, user=request.user)
     filters = form.filters() if form.is_valid() else SystemFilters()
-    systems = system_list_for_user(user=request.user, filters=filters)
+    sort = sort_read(request.GET, SORT_COLUMNS, default="name")
+    systems = sort.apply(system_list_for_user(user=request.user, filters=filters))
     if request.GET.get("format") == "csv":
         return _systems_csv(request, systems)
     # Paged like the other lists; the count is exact (systems are hundreds, not millions).
@@ -26,7 +34,9 @@ def system_list(request):
     if request.htmx and not request.htmx.boosted:
         template += "#results"
     # "systems": the whole filtered list, unevaluated (the template reads only the page).
-    return render(request, template, {"form": form, "page": page, "systems": systems, "query": query.urlencode()})
+    return render(
+        request, template, {"form": form, "page": page, "systems": systems, "query": query.urlencode(), "sort": sort}
+    )
 
 
 def _systems_csv(request, systems):

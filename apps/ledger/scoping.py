@@ -15,10 +15,15 @@ ledger (the pages, the proof download, exports) goes through.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable
+from collections import defaultdict
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 
+from django.apps import apps as django_apps
+from django.core.exceptions import ValidationError
 from django.db.models import CharField, Q, QuerySet
 from django.db.models.functions import Cast
+from django.utils.text import capfirst
 
 from apps.ledger.models import LedgerEntry
 from apps.ledger.readers import ledger_readers
@@ -28,13 +33,75 @@ from apps.ledger.selectors import ledger_visible_to
 _OBJECT_SCOPES: dict[str, Callable[[object], QuerySet]] = {}
 
 
-def ledger_object_scope_register(object_type: str, visible: Callable[[object], QuerySet]) -> None:
-    """Say which objects of `object_type` a user may see (called from the owning app's ready())."""
+# object_type -> opens(user) -> bool: whether the user may open that type's pages at all (default: yes)
+_OBJECT_PAGES: dict[str, Callable[[object], bool]] = {}
+
+
+def ledger_object_scope_register(
+    object_type: str, visible: Callable[[object], QuerySet], *, opens: Callable[[object], bool] | None = None
+) -> None:
+    """Say which objects of `object_type` a user may see (called from the owning app's ready()).
+
+    `opens(user)`, when given, says whether the user may open the type's pages (a page behind a permission
+    that not every reader of the ledger has): the ledger list links an object only when it is True."""
     _OBJECT_SCOPES[object_type] = visible
+    if opens is not None:
+        _OBJECT_PAGES[object_type] = opens
 
 
 def ledger_object_scopes() -> dict[str, Callable[[object], QuerySet]]:
     return dict(_OBJECT_SCOPES)
+
+
+def ledger_object_types() -> list[tuple[str, str]]:
+    """(object_type, its name) of every registered type, by name: the ledger list's "Object" menu."""
+    types = []
+    for object_type in _OBJECT_SCOPES:
+        try:
+            types.append((object_type, capfirst(django_apps.get_model(object_type)._meta.verbose_name)))
+        except (LookupError, ValueError):
+            continue
+    return sorted(types, key=lambda t: t[1])
+
+
+@dataclass(frozen=True)
+class ObjectLink:
+    """How the ledger list names an entry's object: a label, and its page when the viewer may open it."""
+
+    label: str
+    url: str = ""
+
+
+def ledger_object_links(user, entries: Iterable[LedgerEntry]) -> dict[tuple[str, str], ObjectLink]:
+    """(object_type, object_id) -> ObjectLink for the objects the given entries name.
+
+    A link only for an object in the registered `visible(user)` queryset of its type (the same scoped
+    selector the pages use) that has a page the user may open (`opens`); any other object keeps the
+    type's name and its id, which the entry already shows. One query per object type on the page."""
+    ids_by_type: dict[str, set[str]] = defaultdict(set)
+    for entry in entries:
+        if entry.object_type:
+            ids_by_type[entry.object_type].add(entry.object_id)
+    names = dict(ledger_object_types())
+    links: dict[tuple[str, str], ObjectLink] = {}
+    for object_type, ids in ids_by_type.items():
+        name = names.get(object_type, object_type)
+        for object_id in ids:
+            links[(object_type, object_id)] = ObjectLink(f"{name} #{object_id}" if object_id else name)
+        visible = _OBJECT_SCOPES.get(object_type)
+        opens = _OBJECT_PAGES.get(object_type)
+        if visible is None or (opens is not None and not opens(user)):
+            continue
+        objects = visible(user)
+        pk_field = objects.model._meta.pk
+        try:
+            pks = [pk_field.to_python(i) for i in ids if i]
+        except ValidationError:  # an id of another shape than the model's key: nothing to open
+            continue
+        for obj in objects.filter(pk__in=pks):
+            url = obj.get_absolute_url() if hasattr(obj, "get_absolute_url") else ""
+            links[(object_type, str(obj.pk))] = ObjectLink(f"{name}: {obj}", url)
+    return links
 
 
 def _reads_everything(user) -> bool:

@@ -23,7 +23,9 @@ class PolicyConfig(AppConfig):
         from apps.policy.models import ControlResult
 
         ledger_object_scope_register(
-            "policy.controlresult", lambda user: scope_by_system(user, ControlResult.objects.all()))
+            "policy.controlresult",
+            # select_related: the ledger list links each result to its control's page
+            lambda user: scope_by_system(user, ControlResult.objects.select_related("control__framework")))
         from apps.evidence.selectors import evidence_control_filter_register
         from apps.policy.selectors import control_evidence_ids
 

@@ -329,6 +329,10 @@ class ControlResult(models.Model):
     def __str__(self) -> str:
         return f"{self.control_id}/{self.rule_id} on {self.artifact_id or 'system'}: {self.status}"
 
+    def get_absolute_url(self) -> str:
+        """A result is read on its control's page (with the other systems' results)."""
+        return self.control.get_absolute_url()
+
 
 class ControlResultChange(models.Model):
     """One change of a result, append-only (migration 0002 refuses UPDATE and DELETE)."""

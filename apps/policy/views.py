@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.paginator import Paginator
 from django.http import Http404, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
@@ -15,6 +16,7 @@ from django.utils.safestring import mark_safe
 from django.views.decorators.http import require_POST
 
 from apps.accounts.scoping import can_see_system
+from apps.common.sorting import sort_read
 from apps.inventory.models import System
 from apps.policy.engine import RuleSyntaxError, compile_rule
 from apps.policy.forms import AsOfForm, CatalogImportForm, RuleForm, _names
@@ -42,17 +44,37 @@ def _as_of(request):
     return form, as_of_for_user(request.user, form.day())
 
 
+CONTROLS_PAGE_SIZE = 50
+# The columns the controls list sorts by (?sort=); its rows are built in Python, so each sorts by a key.
+CONTROL_SORT_COLUMNS = {
+    "control": lambda row: (row["control"].framework.code, row["control"].order),
+    "framework": lambda row: row["control"].framework.code,
+    "assessed": lambda row: row["assessment_label"],
+    "pass": lambda row: row["pass"],
+    "fail": lambda row: row["fail"],
+    "missing": lambda row: row["missing"],
+    "excepted": lambda row: row["excepted"],
+}
+
+
 @login_required
 def control_list(request):
     form, as_of = _as_of(request)
     framework = request.GET.get("framework", "")
+    failing = request.GET.get("failing") == "1"
     rows, day = control_list_for_user(user=request.user, framework=framework, as_of=as_of)
+    if failing:  # "failing only": a control at least one visible system fails
+        rows = [row for row in rows if row["fail"]]
+    sort = sort_read(request.GET, CONTROL_SORT_COLUMNS, default="control")
+    page = Paginator(sort.sorted(rows), CONTROLS_PAGE_SIZE).get_page(request.GET.get("page"))
+    query = request.GET.copy()
+    query.pop("page", None)
     return render(
         request,
         "policy/control_list.html",
-        {"rows": rows, "frameworks": framework_list_for_user(user=request.user), "framework": framework, "form": form,
-         "as_of": as_of,
-         "day": day, "can_edit": can_edit_rules(request.user)},
+        {"page": page, "query": query.urlencode(), "sort": sort, "failing": failing,
+         "frameworks": framework_list_for_user(user=request.user), "framework": framework, "form": form,
+         "as_of": as_of, "day": day, "can_edit": can_edit_rules(request.user)},
     )  # fmt: skip
 
 

@@ -84,8 +84,9 @@ def test_an_auditor_reads_an_in_scope_exceptions_entry_in_full(client, world, ex
 def test_the_ledger_list_of_an_auditor_holds_only_their_scopes_entries(client, world, exceptions):  # noqa: F811
     client.force_login(world.auditor_in)
     page = client.get("/ledger/?action=exception.created").content.decode()
-    assert f"#{exceptions['payments-api'].pk}<" in page
-    assert f"exceptions.exceptionrequest #{exceptions['credit-scoring'].pk}<" not in page
+    # the list links each entry's object (issue 21): the in-scope exception, never the other one
+    assert f'href="{exceptions["payments-api"].get_absolute_url()}"' in page
+    assert f'href="{exceptions["credit-scoring"].get_absolute_url()}"' not in page
     visible = set(ledger_entries_visible_to(world.auditor_in).values_list("index", flat=True))
     assert _created_entry(exceptions["payments-api"]).index in visible
     assert _created_entry(exceptions["credit-scoring"]).index not in visible

@@ -8,8 +8,10 @@ engagement: not in a choice list, a count, a chart or search results.
 
 from __future__ import annotations
 
+import io
 import re
 
+import openpyxl
 import pytest
 from django.db import transaction
 from django.urls import Resolver404, resolve
@@ -57,10 +59,18 @@ def scoped(django_db_setup, django_db_blocker, tmp_path_factory):
         transaction.set_rollback(True)
 
 
+XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+
+
 def _body(response) -> str:
-    if response.streaming:
-        return b"".join(response.streaming_content).decode()
-    return response.content.decode()
+    """What a response says, as text: a workbook (the engagement's workpaper) as its sheet names and cells."""
+    content = b"".join(response.streaming_content) if response.streaming else response.content
+    if response.get("Content-Type", "").startswith(XLSX):
+        book = openpyxl.load_workbook(io.BytesIO(content), read_only=True)
+        return "\n".join([*book.sheetnames, *(str(cell) for sheet in book.worksheets
+                                               for row in sheet.iter_rows(values_only=True) for cell in row
+                                               if cell is not None)])
+    return content.decode()
 
 
 def _leaks(body: str) -> list[str]:

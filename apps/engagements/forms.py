@@ -104,7 +104,9 @@ class EvidenceRequestForm(forms.Form):
         return data
 
 
-class EvidenceRequestAnswerForm(forms.Form):
+class _AnswerForm(forms.Form):
+    """An owner's answer to the auditor: existing evidence of the system in the window, and/or a file."""
+
     evidence = forms.TypedMultipleChoiceField(
         coerce=int, required=False, widget=forms.CheckboxSelectMultiple, label="Link existing evidence"
     )
@@ -115,7 +117,6 @@ class EvidenceRequestAnswerForm(forms.Form):
         label="The upload's effective time (UTC)",
         help_text="When the uploaded evidence speaks about; must fall in the observation window.",
     )
-    note = forms.CharField(required=False, widget=forms.Textarea(attrs={"rows": 3}))
 
     def __init__(self, *args, candidates=(), **kwargs):
         super().__init__(*args, **kwargs)
@@ -123,10 +124,20 @@ class EvidenceRequestAnswerForm(forms.Form):
 
     def clean(self):
         data = super().clean()
-        if not data.get("evidence") and not data.get("file"):
-            raise ValidationError("Link at least one piece of evidence or upload a file.")
         if data.get("file") and not data.get("effective_at"):
             self.add_error("effective_at", "An upload needs its effective time.")
+        return data
+
+
+class EvidenceRequestAnswerForm(_AnswerForm):
+    """An answer to an evidence request links evidence or uploads a file; a note may go with it."""
+
+    note = forms.CharField(required=False, widget=forms.Textarea(attrs={"rows": 3}))
+
+    def clean(self):
+        data = super().clean()
+        if not data.get("evidence") and not data.get("file"):
+            raise ValidationError("Link at least one piece of evidence or upload a file.")
         return data
 
 
@@ -170,31 +181,12 @@ class FlagForm(forms.Form):
     comment = forms.CharField(required=False, max_length=4000, widget=forms.Textarea(attrs={"rows": 2}))
 
 
-class FlagAnswerForm(forms.Form):
+class FlagAnswerForm(_AnswerForm):
     """The owner answers a flag: a note, evidence of the system in the window, and/or a file."""
 
     body = forms.CharField(required=False, max_length=4000, widget=forms.Textarea(attrs={"rows": 3}),
                            label="Your answer to the auditor")  # fmt: skip
-    evidence = forms.TypedMultipleChoiceField(
-        coerce=int, required=False, widget=forms.CheckboxSelectMultiple, label="Link existing evidence"
-    )
-    file = forms.FileField(required=False, label="…or upload a file")
-    effective_at = forms.DateTimeField(
-        required=False,
-        widget=DATETIME,
-        label="The upload's effective time (UTC)",
-        help_text="When the uploaded evidence speaks about; must fall in the observation window.",
-    )
-
-    def __init__(self, *args, candidates=(), **kwargs):
-        super().__init__(*args, **kwargs)
-        self.fields["evidence"].choices = [(e.pk, f"{e.title[:100]} ({e.effective_at:%Y-%m-%d})") for e in candidates]
-
-    def clean(self):
-        data = super().clean()
-        if data.get("file") and not data.get("effective_at"):
-            self.add_error("effective_at", "An upload needs its effective time.")
-        return data
+    field_order = ["body", "evidence", "file", "effective_at"]
 
 
 class FlagReviewForm(forms.Form):

@@ -272,3 +272,18 @@ def engagement_control_status(*, engagement: Engagement) -> list[dict]:
         out.append({"framework": framework, "day": day, "systems": systems, "rows": rows, "tally": tally,
                     "not_assessed": tally[NOT_ASSESSED]})  # fmt: skip
     return out
+
+
+def answer_candidates(item) -> list:
+    """Evidence an owner may link when answering the auditor about `item` (an evidence request or a flag
+    thread: both name an engagement and a system): the system's, inside the window, newest first (200 at most)."""
+    engagement, system = item.engagement, item.system
+    return list(
+        Evidence.objects.filter(
+            system=system,
+            effective_at__gte=engagement.observation_start,
+            effective_at__lt=engagement.observation_end,
+        )
+        .only("id", "title", "effective_at")
+        .order_by("-effective_at", "-id")[:200]
+    )

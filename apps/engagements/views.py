@@ -222,19 +222,6 @@ def request_create(request, pk: int):
     return render(request, "engagements/request_form.html", {"form": form, "engagement": engagement})
 
 
-def _answer_candidates(req: EvidenceRequest):
-    engagement = req.engagement
-    return list(
-        Evidence.objects.filter(
-            system=req.system,
-            effective_at__gte=engagement.observation_start,
-            effective_at__lt=engagement.observation_end,
-        )
-        .only("id", "title", "effective_at")
-        .order_by("-effective_at", "-id")[:200]
-    )
-
-
 @login_required
 def request_detail(request, pk: int, request_pk: int):
     req, as_engagement_member = selectors.evidence_request_get_for_user(
@@ -243,7 +230,7 @@ def request_detail(request, pk: int, request_pk: int):
     can_answer = services.can_answer_request(request.user, req)
     answer_form = None
     if can_answer and req.status in EvidenceRequest.WAITING_FOR_ANSWER:
-        answer_form = EvidenceRequestAnswerForm(candidates=_answer_candidates(req))
+        answer_form = EvidenceRequestAnswerForm(candidates=selectors.answer_candidates(req))
     return render(
         request,
         "engagements/request_detail.html",
@@ -265,7 +252,7 @@ def request_answer(request, pk: int, request_pk: int):
     req, _ = selectors.evidence_request_get_for_user(user=request.user, engagement_pk=pk, request_pk=request_pk)
     if not services.can_answer_request(request.user, req):
         raise PermissionDenied("Only the assignee, the system's owners or a compliance officer answer this request.")
-    form = EvidenceRequestAnswerForm(request.POST, request.FILES, candidates=_answer_candidates(req))
+    form = EvidenceRequestAnswerForm(request.POST, request.FILES, candidates=selectors.answer_candidates(req))
     if not form.is_valid():
         for error in form.errors.values():
             messages.error(request, " ".join(error))

@@ -22,7 +22,6 @@ from apps.engagements.forms import FlagAnswerForm, FlagForm, FlagReviewForm
 from apps.engagements.models import Engagement, FlagThread
 from apps.engagements.services import ensure_working_auditor
 from apps.engagements.workpaper import workpaper_build
-from apps.evidence.models import Evidence
 
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 
@@ -91,19 +90,6 @@ def workspace_url(engagement: Engagement, control) -> str:
     return reverse("engagements:workspace", args=[engagement.pk, control.ref])
 
 
-def _answer_candidates(thread: FlagThread) -> list[Evidence]:
-    engagement = thread.engagement
-    return list(
-        Evidence.objects.filter(
-            system=thread.system,
-            effective_at__gte=engagement.observation_start,
-            effective_at__lt=engagement.observation_end,
-        )
-        .only("id", "title", "effective_at")
-        .order_by("-effective_at", "-id")[:200]
-    )
-
-
 def _flag(request, pk: int, flag_pk: int) -> tuple[FlagThread, bool]:
     return workspace.flag_get_for_user(
         user=request.user, engagement_pk=pk, flag_pk=flag_pk, can_answer=threads.can_answer_flag
@@ -116,7 +102,7 @@ def flag_detail(request, pk: int, flag_pk: int):
     can_answer = threads.can_answer_flag(request.user, thread)
     answer_form = None
     if can_answer and thread.status == FlagThread.Status.OPEN:
-        answer_form = FlagAnswerForm(candidates=_answer_candidates(thread))
+        answer_form = FlagAnswerForm(candidates=selectors.answer_candidates(thread))
     return render(
         request,
         "engagements/flag_detail.html",
@@ -138,7 +124,7 @@ def flag_answer(request, pk: int, flag_pk: int):
     thread, _ = _flag(request, pk, flag_pk)
     if not threads.can_answer_flag(request.user, thread):
         raise PermissionDenied("Only the system's owners answer a flag.")
-    form = FlagAnswerForm(request.POST, request.FILES, candidates=_answer_candidates(thread))
+    form = FlagAnswerForm(request.POST, request.FILES, candidates=selectors.answer_candidates(thread))
     if not form.is_valid():
         return _refuse(request, _form_errors(form), back=thread.get_absolute_url())
     data = form.cleaned_data

@@ -3,34 +3,20 @@ owner's answer; then accepts it and the control's status and the engagement's pr
 
 PORTAL_SHOTS_DIR keeps screenshots of the workspace (desktop and 390 px wide) for a reviewer."""
 
-import os
-from pathlib import Path
-
 import pytest
 
 from apps.accounts.roles import Role
 from apps.engagements.models import FlagMessage, FlagThread
 from tests.conftest import TEST_PASSWORD
+from tests.dashboard import demo_browser
+from tests.dashboard.demo_browser import shot
 from tests.engagements.conftest import world  # noqa: F401 - fixture
 from tests.engagements.test_workspace import CONTROL, control_with_evidence
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
-SHOTS = os.environ.get("PORTAL_SHOTS_DIR", "")
-
-
-def shot(page, name: str) -> None:
-    if SHOTS:
-        Path(SHOTS).mkdir(parents=True, exist_ok=True)
-        page.screenshot(path=str(Path(SHOTS) / f"{name}.png"), full_page=True)
-
-
 def sign_in(page, base: str, username: str) -> None:
-    page.goto(f"{base}/accounts/login/")
-    page.get_by_label("Username").fill(username)
-    page.get_by_label("Password").fill(TEST_PASSWORD)
-    page.get_by_role("button", name="Sign in").click()
-    page.wait_for_url(f"{base}/")
+    demo_browser.sign_in(page, base, username, TEST_PASSWORD)
 
 
 def test_the_auditor_flags_an_item_and_sees_the_owners_answer(live_server, browser, world, make_user):  # noqa: F811

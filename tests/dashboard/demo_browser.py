@@ -1,5 +1,5 @@
-"""What the browser tests on the seeded demo share: signing in as a demo user, and optional screenshots
-(PORTAL_SHOTS_DIR keeps full-page PNGs for a reviewer; no assertion depends on them)."""
+"""What browser tests share: signing in through the login page (as a demo user by default), and optional
+screenshots (PORTAL_SHOTS_DIR keeps full-page PNGs for a reviewer; no assertion depends on them)."""
 
 from __future__ import annotations
 
@@ -15,10 +15,10 @@ def shot(page, name: str) -> None:
         page.screenshot(path=str(Path(SHOTS) / f"{name}.png"), full_page=True)
 
 
-def sign_in(page, base: str, username: str) -> None:
-    """Sign in through the login page with the demo's password for `username`."""
+def sign_in(page, base: str, username: str, password: str | None = None) -> None:
+    """Sign in through the login page as `username`, with the demo's password for them unless given."""
     page.goto(f"{base}/accounts/login/")
     page.get_by_label("Username").fill(username)
-    page.get_by_label("Password").fill(f"portal-demo-{username}")
+    page.get_by_label("Password").fill(password or f"portal-demo-{username}")
     page.get_by_role("button", name="Sign in").click()
     page.wait_for_url(f"{base}/")

@@ -8,9 +8,10 @@ starts collapsed behind a menu button that opens it from the keyboard.
 import pytest
 
 from apps.accounts.roles import Role
-from apps.policy.services import coverage_snapshot, policy_evaluate
+from apps.policy.services import coverage_snapshot
 from tests.conftest import TEST_PASSWORD
 from tests.engagements.conftest import open_engagement, world  # noqa: F401 - fixture
+from tests.engagements.test_workspace import REF, control_with_evidence
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -52,14 +53,15 @@ def widest(page) -> list[str]:
 def pages_for(role, evidence, engagement):
     paths = [*EVERYONE, f"/evidence/{evidence.pk}/"]
     if role in (Role.ADMIN, Role.COMPLIANCE_OFFICER, Role.AUDITOR):
-        paths += [*AUDIT_SIDE, f"/engagements/{engagement.pk}/"]
+        # the workspace of a control whose evidence has a row per piece, each with its flag form
+        paths += [*AUDIT_SIDE, f"/engagements/{engagement.pk}/", f"/engagements/{engagement.pk}/controls/{REF}/"]
     return paths
 
 
 @pytest.mark.parametrize("role", ROLES)
 def test_every_role_uses_the_portal_at_390_px_without_sideways_scrolling(live_server, phone, make_user, world,  # noqa: F811
                                                                         role):
-    policy_evaluate()
+    control_with_evidence(world)  # evaluates the policy; soc2-cc8-1's result used evidence in the window
     coverage_snapshot()  # the home page then carries the overview's framework rollup and charts
     user = make_user(role)
     engagement = world.engagement

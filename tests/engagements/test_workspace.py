@@ -19,7 +19,7 @@ from apps.engagements.threads import flag_accept, flag_answer, flag_raise, flag_
 from apps.engagements.workspace import ControlReviewStatus, control_review_statuses, engagement_progress
 from apps.ingest.models import Receipt
 from apps.ledger.models import LedgerEntry, PendingEntry
-from apps.policy.models import Control, ControlResult
+from apps.policy.models import Control, ControlResult, ControlResultChange
 from apps.policy.services import policy_evaluate
 
 pytestmark = pytest.mark.django_db
@@ -288,3 +288,23 @@ def test_an_owner_cannot_settle_a_flag_through_the_page(world, client, engineer)
     assert client.post(answer, {"body": "answering my own flag"}).status_code == 403
     thread.refresh_from_db()
     assert thread.status == FlagThread.Status.OPEN and thread.messages.count() == 1
+
+
+def test_a_long_result_list_is_folded_so_the_sections_below_stay_within_reach(world, client):
+    """The evidence comes first; a result list of more than ten rows is folded under its count, a short one open."""
+    control = control_with_evidence(world)
+    change = ControlResultChange.objects.filter(control=control, system=world.system_in).latest("changed_at")
+    start, end = world.engagement.observation_start, world.engagement.observation_end
+    for _ in range(11):  # eleven more changes inside the observation window
+        change.pk = None
+        change.changed_at = start + (end - start) / 2
+        change.save()
+    changes = ControlResultChange.objects.filter(control=control, system=world.system_in,
+                                                 changed_at__gte=start, changed_at__lt=end).count()
+    current = ControlResult.objects.filter(control=control, system=world.system_in).count()
+    client.force_login(world.auditor_in)
+    body = client.get(workspace_url(world)).content.decode()
+    folds = re.findall(r'<details class="workspace-results"( open)?>\s*<summary><h3>([^<]+)</h3>', body)
+    assert current <= 10 < changes
+    assert folds == [(" open", f"Current results ({current})"),
+                     ("", f"Result changes in the observation window ({changes})")]

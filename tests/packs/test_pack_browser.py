@@ -27,7 +27,14 @@ def test_officer_requests_a_release_pack_watches_it_build_and_downloads_it(
     page.locator("nav[aria-label=Main] [data-nav=packs]").click()
     page.wait_for_url(f"{live_server.url}/packs/")
 
+    # Issue 21, item 4: the form shows only the chosen scope's fields
+    page.get_by_label("System over a period", exact=True).check()
+    shown = {name: page.locator(f"[name={name}]").is_visible()
+             for name in ("artifact", "system", "framework", "engagement", "start", "end")}
+    assert shown == {"artifact": False, "system": True, "framework": False, "engagement": False,
+                     "start": True, "end": True}
     page.get_by_label("Release or deployment", exact=True).check()
+    assert page.locator("[name=artifact]").is_visible() and not page.locator("[name=system]").is_visible()
     page.locator("select[name=artifact]").select_option(str(scenario["release"].pk))
     page.get_by_role("button", name="Request the pack").click()
     pack = Pack.objects.get()

@@ -3,6 +3,8 @@ owner's answer; then accepts it and the control's status and the engagement's pr
 
 PORTAL_SHOTS_DIR keeps screenshots of the workspace (desktop and 390 px wide) for a reviewer."""
 
+import re
+
 import pytest
 
 from apps.accounts.roles import Role
@@ -34,16 +36,18 @@ def test_the_auditor_flags_an_item_and_sees_the_owners_answer(live_server, brows
     for p in (a, o):
         p.on("console", lambda msg: msg.type == "error" and console_errors.append(msg.text))
 
-    # the auditor opens the control's workspace from the engagement's controls table
+    # issue 21's done-when: from their home page, two clicks reach the control's evidence in the window
     sign_in(a, base, auditor.username)
-    a.goto(f"{base}/engagements/{world.engagement.pk}/")
+    a.locator(f"[data-home-link=controls][href^='/engagements/{world.engagement.pk}/']").click()  # click 1
+    a.wait_for_url(re.compile(rf"{re.escape(base)}/engagements/{world.engagement.pk}/(#.*)?$"))
     bar = a.get_by_role("progressbar")
     # a native <progress>: the browser exposes its value and max as the progressbar's values
     assert bar.evaluate("b => [b.value, b.max]") == [0, 61]
-    a.locator(f"[data-workspace={CONTROL}]").click()
+    a.locator(f"[data-workspace={CONTROL}]").click()  # click 2
     a.wait_for_url(f"{base}/engagements/{world.engagement.pk}/controls/soc2:{CONTROL}/")
     assert a.locator("[data-workspace-status]").get_attribute("data-workspace-status") == "evidence-complete"
     row = a.locator(f"tr[data-evidence='{world.evidence_in.pk}']")
+    assert row.evaluate("r => r.getBoundingClientRect().bottom <= window.innerHeight")  # on the first screen
     assert a.locator(f"tr[data-evidence='{world.evidence_old.pk}']").count() == 0  # before the window
 
     shot(a, "engagement-workspace-before-flag")

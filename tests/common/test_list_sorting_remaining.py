@@ -1,5 +1,5 @@
 """Issue 21: the lists that still had fixed orders (receipts, sources, packs, engagements, evidence
-requests) sort on the server by `?sort=<col>` / `?sort=-<col>` from a whitelist; an unknown column is
+requests, rules) sort on the server by `?sort=<col>` / `?sort=-<col>` from a whitelist; an unknown column is
 ignored (the default order), and the headers say which column sorts the list (aria-sort)."""
 
 from __future__ import annotations
@@ -8,11 +8,13 @@ import re
 from datetime import timedelta
 
 import pytest
+from django.db.models import F
 from django.utils import timezone
 
 from apps.engagements.services import evidence_request_create
 from apps.ingest.services import source_create
 from apps.packs.services import pack_request
+from apps.policy.models import RuleVersion
 from tests.engagements.conftest import world  # noqa: F401  (a fixture)
 
 pytestmark = pytest.mark.django_db
@@ -94,3 +96,13 @@ def test_the_evidence_request_list_sorts_by_due_date_both_ways(client, world):  
     up, down, unknown = sorted_both_ways(client, "/engagements/requests/", href, "due")
     assert up == by_due and down == by_due[::-1]
     assert unknown == by_due  # soonest due first, the default
+
+
+def test_the_rule_list_sorts_by_rule_and_severity_and_ignores_an_unknown_column(client, compliance_officer):
+    severities = dict(RuleVersion.objects.filter(rule__current=F("pk")).values_list("rule__key", "severity"))
+    assert len(severities) >= 2
+    client.force_login(compliance_officer)
+    up, down, unknown = sorted_both_ways(client, "/rules/", r"/rules/([^\"/]+)/", "rule")
+    assert up == sorted(severities) and down == up[::-1] and unknown == up
+    most_severe = rows(client, "/rules/?sort=-severity", r"/rules/([^\"/]+)/")[0]
+    assert severities[most_severe] == max(severities.values(), key=("low", "medium", "high", "critical").index)

@@ -13,6 +13,7 @@ from django.views.decorators.http import require_POST
 
 from apps.accounts.roles import Role
 from apps.accounts.scoping import is_scoped_auditor
+from apps.common.sorting import sort_read
 from apps.common.states import InvalidTransition
 from apps.engagements import selectors, services, workspace
 from apps.engagements.forms import (
@@ -28,6 +29,22 @@ from apps.engagements.models import Engagement, EvidenceRequest, SampleItem
 from apps.engagements.populations import POPULATIONS
 from apps.evidence.models import Evidence
 from compliance_portal.csv_export import csv_response
+
+# The columns each list sorts by (?sort=); anything else keeps the list's default order.
+ENGAGEMENT_SORT_COLUMNS = {
+    "name": ("name",),
+    "observation": ("observation_start", "observation_end"),
+    "access": ("access_start",),
+}
+REQUEST_SORT_COLUMNS = {
+    "request": ("title",),
+    "control": ("control_ref", "due_date"),
+    "engagement": ("engagement__name", "due_date"),
+    "system": ("system__name", "due_date"),
+    "assignee": ("assignee__username", "due_date"),
+    "due": ("due_date",),
+    "status": ("status", "due_date"),
+}
 
 
 def _errors(exc: ValidationError) -> str:
@@ -59,12 +76,14 @@ def engagement_list(request):
     user = request.user
     if not (services.can_manage_engagements(user) or user.has_role(Role.AUDITOR)):
         raise PermissionDenied("Engagements are for compliance officers, auditors and admins.")
+    sort = sort_read(request.GET, ENGAGEMENT_SORT_COLUMNS, default="-access")
     return render(
         request,
         "engagements/engagement_list.html",
         {
-            "engagements": selectors.engagement_list_for_user(user=user),
+            "engagements": sort.apply(selectors.engagement_list_for_user(user=user)),
             "can_manage": services.can_manage_engagements(user),
+            "sort": sort,
         },
     )
 
@@ -312,7 +331,8 @@ def request_reopen(request, pk: int, request_pk: int):
 def my_requests(request):
     if is_scoped_auditor(request.user):
         raise PermissionDenied("Auditors raise requests from their engagement's page.")
-    rows = selectors.evidence_request_list_for_assignee(user=request.user)
+    sort = sort_read(request.GET, REQUEST_SORT_COLUMNS, default="due")
+    rows = sort.apply(selectors.evidence_request_list_for_assignee(user=request.user))
     if _wants_csv(request):
         return csv_response(
             "evidence-requests.csv",
@@ -333,7 +353,7 @@ def my_requests(request):
             ),
         )
     flags = workspace.flag_list_for_owner(user=request.user, can_manage=services.can_manage_engagements(request.user))
-    return render(request, "engagements/my_requests.html", {"requests": rows, "flags": flags})
+    return render(request, "engagements/my_requests.html", {"requests": rows, "flags": flags, "sort": sort})
 
 
 # ---------------------------------------------------------------- reviews

@@ -11,13 +11,35 @@ from apps.exceptions.services import ExceptionInput
 from apps.exceptions.tiers import Tier, tier_policy
 
 
-def _int_list(raw: str) -> list[int]:
-    out = []
-    for part in (raw or "").replace(",", " ").split():
-        if not part.isdigit():
-            raise forms.ValidationError(f"{part!r} is not an evidence id")
-        out.append(int(part))
-    return out
+class EvidencePicker(forms.SelectMultiple):
+    """A `<select multiple>` of evidence grouped by system; each option names its system (`data-system`) so
+    that exceptions/evidence-picker.js shows only the chosen system's evidence (no inline script: CSP)."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.system_of: dict[str, str] = {}
+
+    def create_option(self, name, value, label, selected, index, subindex=None, attrs=None):
+        option = super().create_option(name, value, label, selected, index, subindex=subindex, attrs=attrs)
+        option["attrs"]["data-system"] = self.system_of.get(str(value), "")
+        return option
+
+
+class EvidenceIdsField(forms.TypedMultipleChoiceField):
+    """Evidence ids picked from the offered options ("12, 15" typed in one value is read too).
+
+    The options are what the picker shows; whether an id may be cited (the system's evidence, visible to the
+    user) is exception_validate()'s check, whose refusal the page shows as this field's error."""
+
+    def __init__(self, **kwargs):
+        kwargs.setdefault("widget", EvidencePicker(attrs={"size": 8, "data-evidence-picker": "system"}))
+        super().__init__(coerce=int, required=False, **kwargs)
+
+    def to_python(self, value):
+        return [part for v in super().to_python(value) for part in v.replace(",", " ").split()]
+
+    def valid_value(self, value) -> bool:
+        return str(value).isdigit()
 
 
 class ExceptionRequestForm(forms.Form):
@@ -51,23 +73,27 @@ class ExceptionRequestForm(forms.Form):
         widget=forms.DateInput(attrs={"type": "date"}),
         help_text="The exception ends at the end of this day (UTC).",
     )
-    evidence_ids = forms.CharField(
-        label="Evidence ids", required=False, help_text="Evidence that supports the request, e.g. 12, 15."
+    evidence_ids = EvidenceIdsField(
+        label="Supporting evidence",
+        help_text="Optional: the system's evidence that supports the request (hold Ctrl or Cmd to pick several).",
     )
 
-    def __init__(self, *args, systems=(), **kwargs):
+    def __init__(self, *args, systems=(), evidence=(), **kwargs):
+        """`evidence`: the EvidenceOptions the picker offers (selectors.exception_evidence_options)."""
         super().__init__(*args, **kwargs)
         policy = tier_policy()
         self.fields["system"].choices = [("", "Choose a system")] + [(s.slug, s.name) for s in systems]
+        groups: dict[str, list[tuple[int, str]]] = {}
+        for option in evidence:
+            groups.setdefault(option.system_name, []).append((option.pk, option.label))
+        self.fields["evidence_ids"].choices = list(groups.items())
+        self.fields["evidence_ids"].widget.system_of = {str(o.pk): o.system_slug for o in evidence}
         self.fields["likelihood"].choices = [("", "Choose…")] + [
             (i, f"{i} · {label}") for i, label in enumerate(policy.likelihood, 1)
         ]
         self.fields["impact"].choices = [("", "Choose…")] + [
             (i, f"{i} · {label}") for i, label in enumerate(policy.impact, 1)
         ]
-
-    def clean_evidence_ids(self):
-        return _int_list(self.cleaned_data.get("evidence_ids", ""))
 
     def to_input(self) -> ExceptionInput:
         d = self.cleaned_data
@@ -94,7 +120,7 @@ class ExceptionRequestForm(forms.Form):
             "likelihood": req.likelihood,
             "impact": req.impact,
             "expires_on": expiry_day(req.expires_at),
-            "evidence_ids": ", ".join(str(e) for e in req.evidence_ids),
+            "evidence_ids": list(req.evidence_ids),
         }
 
 

@@ -7,7 +7,8 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
 from django.contrib.postgres.aggregates import ArrayAgg
-from django.db.models import Count, F, Max, Q, QuerySet
+from django.db.models import Count, F, Max, Q, QuerySet, Window
+from django.db.models.functions import RowNumber
 from django.shortcuts import get_object_or_404
 from django.utils import timezone
 
@@ -224,6 +225,44 @@ def exception_picker_options(*, user, systems) -> dict[str, list[tuple[str, str]
         "controls": [(control_id, title) for control_id, title in controls],
         "artifacts": [(str(pk), f"{uri} ({system})") for pk, uri, system in artifacts],
     }
+
+
+EVIDENCE_PER_SYSTEM = 50
+
+
+@dataclass(frozen=True)
+class EvidenceOption:
+    """One piece of evidence the request form's picker offers, with the system it belongs to."""
+
+    pk: int
+    label: str
+    system_slug: str
+    system_name: str
+
+
+def exception_evidence_options(*, user, systems, chosen: str = "", keep=()) -> list[EvidenceOption]:
+    """The evidence the request form's picker offers: of `systems` (those the user may request an exception
+    for; only the `chosen` one's when a system is chosen), visible to the user, the newest EVIDENCE_PER_SYSTEM
+    of each, and also those of `keep` (the ids already cited or picked) that are in that same scope.
+
+    Offering is not allowing: exception_validate() checks every cited id on the server."""
+    scope = scope_evidence(user, Evidence.objects.filter(system__in=systems))
+    if chosen:
+        scope = scope.filter(system__slug=chosen)
+    newest = scope.annotate(
+        nth=Window(RowNumber(), partition_by=F("system_id"), order_by=[F("effective_at").desc(), F("pk").desc()])
+    ).filter(nth__lte=EVIDENCE_PER_SYSTEM)
+    keep_ids = {int(p) for value in keep for p in str(value).replace(",", " ").split() if p.isdigit()}
+    fields = ("pk", "title", "effective_at", "system__slug", "system__name")
+    newest = newest.order_by("system__name", "-effective_at", "-pk")
+    rows = {row[0]: row for row in newest.values_list(*fields)[:PICKER_LIMIT]}
+    if keep_ids - rows.keys():
+        rows.update({row[0]: row for row in scope.filter(pk__in=keep_ids - rows.keys()).values_list(*fields)})
+    ordered = sorted(rows.values(), key=lambda r: (r[4], r[3], -r[2].timestamp(), -r[0]))
+    return [
+        EvidenceOption(pk, f"#{pk} {title[:90]} ({effective_at:%Y-%m-%d})", slug, name)
+        for pk, title, effective_at, slug, name in ordered
+    ]
 
 
 def requestable_systems(user):

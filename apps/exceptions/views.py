@@ -47,6 +47,7 @@ from apps.exceptions.selectors import (
     evidence_for_request,
     exception_aging,
     exception_decision_summary,
+    exception_evidence_options,
     exception_expiry_calendar,
     exception_get_for_user,
     exception_inbox_for_user,
@@ -221,13 +222,25 @@ def _preview(user, form: ExceptionRequestForm, *, exclude_pk=None, renewal_of_pk
     return out
 
 
+def _request_form(request, systems, *, initial=None) -> ExceptionRequestForm:
+    """The request form, its evidence picker filled with what the user may cite for the chosen system (the
+    posted or initial one; every requestable system's until one is chosen), keeping what is already picked."""
+    if request.method == "POST":
+        chosen, keep = request.POST.get("system", ""), request.POST.getlist("evidence_ids")
+    else:
+        chosen, keep = (initial or {}).get("system", ""), (initial or {}).get("evidence_ids", [])
+    evidence = exception_evidence_options(user=request.user, systems=systems, chosen=chosen, keep=keep)
+    data = request.POST if request.method == "POST" else None
+    return ExceptionRequestForm(data, initial=initial, systems=systems, evidence=evidence)
+
+
 @login_required
 def exception_new(request):
     if not can_request_any(request.user):
         raise PermissionDenied("Engineers, risk owners and compliance officers request exceptions.")
     systems = list(requestable_systems(request.user))
     if request.method == "POST":
-        form = ExceptionRequestForm(request.POST, systems=systems)
+        form = _request_form(request, systems)
         if request.htmx and request.POST.get("_preview"):
             return render(
                 request,
@@ -250,8 +263,8 @@ def exception_new(request):
                 )
                 return redirect(req)
     else:
-        form = ExceptionRequestForm(
-            initial={k: request.GET[k] for k in ("system", "control", "artifact") if k in request.GET}, systems=systems
+        form = _request_form(
+            request, systems, initial={k: request.GET[k] for k in ("system", "control", "artifact") if k in request.GET}
         )
     return render(
         request,
@@ -286,7 +299,7 @@ def exception_edit(request, pk: int):
         raise PermissionDenied("Only the requester or a compliance officer edits a draft or pending request.")
     systems = [req.system]
     if request.method == "POST":
-        form = ExceptionRequestForm(request.POST, systems=systems)
+        form = _request_form(request, systems)
         if request.htmx and request.POST.get("_preview"):
             return render(
                 request,
@@ -306,7 +319,7 @@ def exception_edit(request, pk: int):
                 messages.success(request, f"{req.reference} saved (version {req.version}).")
                 return redirect(req)
     else:
-        form = ExceptionRequestForm(initial=ExceptionRequestForm.initial_from(req), systems=systems)
+        form = _request_form(request, systems, initial=ExceptionRequestForm.initial_from(req))
     return render(
         request,
         "exceptions/exception_form.html",

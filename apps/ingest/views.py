@@ -12,6 +12,7 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_POST
 
 from apps.accounts.scoping import is_scoped_auditor
+from apps.common.sorting import sort_read
 from apps.common.states import InvalidTransition
 from apps.evidence.models import Evidence
 from apps.evidence.selectors import evidence_disposal, evidence_get_for_user
@@ -37,11 +38,28 @@ from apps.ingest.services import (
 )
 from apps.ledger.selectors import ledger_timeline_for, ledger_visible_to
 
+# The columns each list sorts by (?sort=); anything else keeps the list's default order.
+SOURCE_SORT_COLUMNS = {
+    "name": ("name",),
+    "kind": ("kind", "name"),
+    "system": ("system__name", "name"),
+    "receipts": ("receipt_count", "name"),
+    "unrecognised": ("unrecognised_count", "name"),
+    "status": ("enabled", "name"),
+}
+RECEIPT_SORT_COLUMNS = {
+    "receipt": ("id",),
+    "source": ("source__name", "received_at"),
+    "received": ("received_at",),
+    "state": ("state", "received_at"),
+}
+
 
 @login_required
 @permission_required("ingest.view_source", raise_exception=True)
 def source_list_page(request):
-    return render(request, "ingest/source_list.html", {"sources": source_list()})
+    sort = sort_read(request.GET, SOURCE_SORT_COLUMNS, default="name")
+    return render(request, "ingest/source_list.html", {"sources": sort.apply(source_list()), "sort": sort})
 
 
 def _credentials_page(request, credentials: SourceCredentials, *, what: str):
@@ -152,7 +170,8 @@ def receipt_list_page(request):
     if form.is_valid():
         state, source_id = form.cleaned_data["state"], form.cleaned_data["source"]
         unrecognised = form.cleaned_data["recognised"] == "no"
-    receipts = receipt_list(state=state, source_id=source_id, unrecognised=unrecognised)
+    sort = sort_read(request.GET, RECEIPT_SORT_COLUMNS, default="-received")
+    receipts = sort.apply(receipt_list(state=state, source_id=source_id, unrecognised=unrecognised))
     page = Paginator(receipts, 50).get_page(request.GET.get("page"))
     query = request.GET.copy()
     query.pop("page", None)
@@ -160,7 +179,9 @@ def receipt_list_page(request):
     if request.htmx and not request.htmx.boosted:
         template += "#results"
     return render(
-        request, template, {"form": form, "page": page, "counts": receipt_state_counts(), "query": query.urlencode()}
+        request,
+        template,
+        {"form": form, "page": page, "counts": receipt_state_counts(), "query": query.urlencode(), "sort": sort},
     )
 
 

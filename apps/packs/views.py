@@ -6,10 +6,12 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.serializers.json import DjangoJSONEncoder
+from django.db.models import F
 from django.http import FileResponse, Http404, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
 
+from apps.common.sorting import sort_read
 from apps.packs.forms import PackRequestForm
 from apps.packs.models import Pack
 from apps.packs.selectors import pack_get_for_user, pack_list_for_user, request_choices_for_user, verification_key_list
@@ -22,6 +24,15 @@ from apps.packs.services import (
     pack_request,
 )
 from apps.packs.verifier import FILENAME, verifier_file
+
+# The columns the list sorts by (?sort=); anything else keeps the default order (newest first).
+SORT_COLUMNS = {
+    "pack": ("id",),
+    "requester": ("requester__username", "requested_at"),
+    "requested": ("requested_at",),
+    "state": ("status", "requested_at"),
+    "size": (F("size"), "requested_at"),  # an expression: packs not built yet (no size) go last either way
+}
 
 
 def _require_packs(user) -> None:
@@ -42,12 +53,14 @@ def pack_list(request):
             # No status here: the message stays above the polled block, which says the current one.
             messages.success(request, f"{pack.reference} requested; this page follows its build.")
             return redirect(pack)
-    packs = list(pack_list_for_user(user=request.user)[:100])
-    ready = [p for p in packs if p.status == Pack.Status.BUILT and p.requester_id == request.user.pk][:3]
+    sort = sort_read(request.GET, SORT_COLUMNS, default="-requested")
+    packs = list(sort.apply(pack_list_for_user(user=request.user))[:100])
+    ready = sorted((p for p in packs if p.status == Pack.Status.BUILT and p.requester_id == request.user.pk),
+                   key=lambda p: p.requested_at, reverse=True)[:3]
     template = "packs/pack_list.html"
     if request.htmx and not request.htmx.boosted and request.method == "GET":
         template += "#pack_rows"
-    return render(request, template, {"form": form, "packs": packs, "ready": ready,
+    return render(request, template, {"form": form, "packs": packs, "ready": ready, "sort": sort,
                                       "any_active": any(p.is_active for p in packs)})
 
 

@@ -24,8 +24,9 @@ class PolicyConfig(AppConfig):
 
         ledger_object_scope_register(
             "policy.controlresult",
-            # select_related: the ledger list links each result to its control's page
-            lambda user: scope_by_system(user, ControlResult.objects.select_related("control__framework")))
+            # select_related: the ledger list names each result (framework, control, system) and links it to
+            # its control's page without a query per row
+            lambda user: scope_by_system(user, ControlResult.objects.select_related("control__framework", "system")))
         from apps.evidence.selectors import evidence_control_filter_register
         from apps.policy.selectors import control_evidence_ids
 

@@ -327,7 +327,10 @@ class ControlResult(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"{self.control_id}/{self.rule_id} on {self.artifact_id or 'system'}: {self.status}"
+        """How people cite it, e.g. "soc2 CC7.1 on payments: fail" (select_related control__framework and
+        system when naming many)."""
+        control = self.control
+        return f"{control.framework.code} {control.label or control.control_id} on {self.system.slug}: {self.status}"
 
     def get_absolute_url(self) -> str:
         """A result is read on its control's page (with the other systems' results)."""

@@ -93,9 +93,23 @@ def control_detail(request, control_id):
     return render(request, "policy/control_detail.html", context)
 
 
+_SEVERITIES = ("low", "medium", "high", "critical")
+# The columns the rules list sorts by (?sort=); rules are few and listed whole, so each sorts by a key.
+RULE_SORT_COLUMNS = {
+    "rule": lambda rule: rule.key,
+    "mode": lambda rule: (rule.current.mode, rule.key),
+    "severity": lambda rule: (_SEVERITIES.index(rule.current.severity), rule.key),
+}
+
+
 @login_required
 def rule_index(request):
-    return render(request, "policy/rule_list.html", {"rules": rule_list(), "can_edit": can_edit_rules(request.user)})
+    sort = sort_read(request.GET, RULE_SORT_COLUMNS, default="rule")
+    return render(
+        request,
+        "policy/rule_list.html",
+        {"rules": sort.sorted(rule_list()), "sort": sort, "can_edit": can_edit_rules(request.user)},
+    )
 
 
 @login_required

@@ -56,11 +56,20 @@ def ensure_can_manage_engagements(actor) -> None:
         raise PermissionDenied("Only compliance officers and platform admins open and end engagements.")
 
 
+def _audits(actor, engagement: Engagement) -> bool:
+    return actor.has_role(Role.AUDITOR) and engagement.auditors.filter(pk=actor.pk).exists()
+
+
+def is_working_auditor(actor, engagement: Engagement) -> bool:
+    """The actor is an auditor of this engagement and its access window is open now (pages ask this)."""
+    return engagement.is_open and _audits(actor, engagement)
+
+
 def ensure_working_auditor(actor, engagement: Engagement) -> None:
-    """The actor is an auditor of this engagement and its access window is open now."""
+    """The actor is an auditor of this engagement and its access window is open now; PermissionDenied saying why."""
     if not engagement.is_open:
         raise PermissionDenied("This engagement is not open: its access window is closed.")
-    if not (actor.has_role(Role.AUDITOR) and engagement.auditors.filter(pk=actor.pk).exists()):
+    if not _audits(actor, engagement):
         raise PermissionDenied("Only the engagement's auditors do this.")
 
 

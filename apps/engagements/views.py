@@ -59,14 +59,10 @@ def _engagement(request, pk: int) -> Engagement:
     return selectors.engagement_get_for_user(user=request.user, pk=pk)
 
 
-def _is_working_auditor(user, engagement: Engagement) -> bool:
-    return engagement.is_open and user.has_role(Role.AUDITOR) and engagement.auditors.filter(pk=user.pk).exists()
-
-
 def _working_auditor_engagement(request, pk: int) -> Engagement:
     """The engagement (404 if the user may not see it), refused (403) unless the user audits it now."""
     engagement = _engagement(request, pk)
-    if not _is_working_auditor(request.user, engagement):
+    if not services.is_working_auditor(request.user, engagement):
         raise PermissionDenied("Only the engagement's auditors do this, while it is open.")
     return engagement
 
@@ -147,7 +143,7 @@ def engagement_detail(request, pk: int):
             "reviews": selectors.review_list(engagement=engagement)[:200],
             "samples": selectors.sample_list(engagement=engagement),
             "can_manage": services.can_manage_engagements(request.user),
-            "is_auditor": _is_working_auditor(request.user, engagement),
+            "is_auditor": services.is_working_auditor(request.user, engagement),
             "sample_form": SampleForm(),
             "populations": POPULATIONS,
             "consistency": selectors.engagement_consistency(engagement=engagement),
@@ -258,7 +254,7 @@ def request_detail(request, pk: int, request_pk: int):
             "engagement": req.engagement,
             "items": selectors.evidence_request_items(req),
             "answer_form": answer_form,
-            "is_auditor": _is_working_auditor(request.user, req.engagement),
+            "is_auditor": services.is_working_auditor(request.user, req.engagement),
             "reopen_form": ReopenForm(),
             "show_engagement_link": as_engagement_member,
         },
@@ -300,7 +296,7 @@ def request_answer(request, pk: int, request_pk: int):
 @login_required
 def request_accept(request, pk: int, request_pk: int):
     req, _ = selectors.evidence_request_get_for_user(user=request.user, engagement_pk=pk, request_pk=request_pk)
-    if not _is_working_auditor(request.user, req.engagement):
+    if not services.is_working_auditor(request.user, req.engagement):
         raise PermissionDenied("Only the engagement's auditors accept answers.")
     try:
         services.evidence_request_accept(actor=request.user, request_id=req.pk)
@@ -314,7 +310,7 @@ def request_accept(request, pk: int, request_pk: int):
 @login_required
 def request_reopen(request, pk: int, request_pk: int):
     req, _ = selectors.evidence_request_get_for_user(user=request.user, engagement_pk=pk, request_pk=request_pk)
-    if not _is_working_auditor(request.user, req.engagement):
+    if not services.is_working_auditor(request.user, req.engagement):
         raise PermissionDenied("Only the engagement's auditors reopen requests.")
     form = ReopenForm(request.POST)
     try:
@@ -477,7 +473,7 @@ def sample_detail(request, pk: int, sample_pk: int):
             "sample": sample,
             "items": items,
             "population": POPULATIONS.get(sample.population),
-            "is_auditor": _is_working_auditor(request.user, engagement),
+            "is_auditor": services.is_working_auditor(request.user, engagement),
             "results": [c for c in SampleItem.Result.choices if c[0] != SampleItem.Result.UNTESTED],
         },
     )

@@ -16,18 +16,13 @@ from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_POST
 
-from apps.accounts.roles import Role
 from apps.engagements import selectors, threads, workspace
 from apps.engagements.forms import FlagAnswerForm, FlagForm, FlagReviewForm
 from apps.engagements.models import Engagement, FlagThread
-from apps.engagements.services import ensure_working_auditor
+from apps.engagements.services import ensure_working_auditor, is_working_auditor
 from apps.engagements.workpaper import workpaper_build
 
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
-
-
-def _is_working_auditor(user, engagement: Engagement) -> bool:
-    return engagement.is_open and user.has_role(Role.AUDITOR) and engagement.auditors.filter(pk=user.pk).exists()
 
 
 def _refuse(request, message: str, *, back: str, status: int = 400):
@@ -57,7 +52,7 @@ def control_workspace(request, pk: int, control: str):
                 ("Current results", ws["results"]),
                 ("Result changes in the observation window", ws["history"]),
             ],
-            "is_auditor": _is_working_auditor(request.user, engagement),
+            "is_auditor": is_working_auditor(request.user, engagement),
         },
     )
 
@@ -111,7 +106,7 @@ def flag_detail(request, pk: int, flag_pk: int):
             "engagement": thread.engagement,
             "messages_": thread.messages.select_related("author", "receipt").order_by("at", "id"),
             "answer_form": answer_form,
-            "is_auditor": _is_working_auditor(request.user, thread.engagement),
+            "is_auditor": is_working_auditor(request.user, thread.engagement),
             "show_engagement_link": as_engagement_member,
             "workspace_url": workspace_url(thread.engagement, thread.control),
         },

@@ -15,6 +15,7 @@ from pathlib import Path
 import dj_database_url
 from celery.schedules import crontab
 from django.core.exceptions import ImproperlyConfigured
+from whitenoise.compress import Compressor
 
 from compliance_portal.env import env_bool, env_choice, env_int, env_list, env_secret, env_str
 from compliance_portal.logging import logging_config
@@ -387,6 +388,9 @@ STATICFILES_FINDERS = [
 # dev (`make run` runs collectstatic) serve STATIC_ROOT; only the test profile, which never collects,
 # serves straight from the finders.
 WHITENOISE_USE_FINDERS = PROFILE == "test"
+# Source maps (the API docs' bundles ship 7 MB of them) are fetched only by a browser's developer tools:
+# compressing them took half of collectstatic's time, so they are served as they are.
+WHITENOISE_SKIP_COMPRESS_EXTENSIONS = (*Compressor.SKIP_COMPRESS_EXTENSIONS, "map")
 
 # Raw bodies, content-addressed by sha256: the local filesystem or any S3-compatible store.
 PORTAL_EVIDENCE_STORAGE = env_choice("PORTAL_EVIDENCE_STORAGE", ("filesystem", "s3"), default="filesystem")

@@ -112,6 +112,16 @@ def test_under_loadgroup_every_test_is_grouped_and_the_fault_group_goes_first():
     assert [item.marks[0].args for item in items] == [("faults",), ("tests/a/test_a.py",), ("tests/a/test_a.py",)]
 
 
+def test_the_longest_groups_are_handed_out_first_in_their_order_and_the_rest_keep_theirs():
+    items = _modifyitems("loadgroup", [
+        "tests/a/test_a.py::t1", "tests/security/test_api_fuzz.py::t2", "tests/test_logging.py::t3",
+        "tests/b/test_b.py::t4", "tests/faults/test_f.py::t5", "tests/browser/test_accessibility.py::t6"])
+
+    assert [item.nodeid for item in items] == [
+        "tests/faults/test_f.py::t5", "tests/test_logging.py::t3", "tests/browser/test_accessibility.py::t6",
+        "tests/security/test_api_fuzz.py::t2", "tests/a/test_a.py::t1", "tests/b/test_b.py::t4"]
+
+
 def test_a_serial_session_keeps_its_order_and_marks_nothing():
     items = _modifyitems("no", ["tests/a/test_a.py::t1", "tests/faults/test_f.py::t2"])
     assert [item.nodeid for item in items] == ["tests/a/test_a.py::t1", "tests/faults/test_f.py::t2"]

@@ -13,11 +13,12 @@ this plugin gives it, before Django reads its settings,
 Live servers, gunicorn, registries and MLflow bind free ports, and Chromium runs in a fresh
 temporary profile per launch, so those need nothing here.
 
-It also keeps what must stay together in one process: every test is put in the xdist group of its
-module (module-scoped worlds and workers are set up once), the fault tests in one group for the
-whole package (its package-scoped fault stack), and the two modules of the session's dev-profile
-static files in one. Loaded with `-p tests.parallel` (pytest.ini): the environment must be set
-before pytest-django sets Django up, earlier than any conftest.py is imported.
+It also keeps what must stay together in one process (GroupScheduling, for `--dist loadgroup`): every
+test is in the group of its module (module-scoped worlds and workers are set up once), the fault tests
+in one group for the whole package (its package-scoped fault stack), the demo package in one (its
+package-scoped seeded demo), and the two modules of the session's dev-profile static files in one. Loaded with
+`-p tests.parallel` (pytest.ini): the environment must be set before pytest-django sets Django up,
+earlier than any conftest.py is imported.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
 import pytest
+from xdist.scheduler import LoadScopeScheduling
 
 ROOT = Path(__file__).resolve().parent.parent
 # "gw0", "gw1", … in an xdist worker process (set by xdist before the session starts); "" otherwise.
@@ -38,6 +40,7 @@ DEFAULT_REDIS_URL = "redis://127.0.0.1:26379/0"
 GROUPS = {
     "faults": ("tests/faults/",),  # the package-scoped fault stack, started once
     "dev-static": ("tests/dashboard/test_static_assets.py", "tests/test_logging.py"),  # dev_static_root
+    "demo": ("tests/demo/",),  # the package-scoped seeded demo (tests/demo/conftest.py), seeded once
 }
 
 
@@ -85,20 +88,42 @@ def group_of(nodeid: str) -> str:
     return path
 
 
+class GroupScheduling(LoadScopeScheduling):
+    """`--dist loadgroup` with the groups of group_of(), read from the node ids the workers collected.
+
+    xdist's own loadgroup (3.8) learns a test's group from an `@group` suffix its workers append to the node
+    id, which pytest 9.2's structured node ids no longer let it set (pytest-dev/pytest-xdist#1386): every test
+    silently became a group of its own, so modules were split across processes and their module-scoped
+    worlds, workers and the fault stack were set up in each."""
+
+    def _split_scope(self, nodeid: str) -> str:
+        return group_of(nodeid)
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_make_scheduler(config, log):
+    """Schedule `--dist loadgroup` with GroupScheduling (the controller asks; xdist's own is the fallback)."""
+    if config.getvalue("dist") == "loadgroup":
+        return GroupScheduling(config, log)
+    return None
+
+
 @pytest.hookimpl(wrapper=True)
 def pytest_collection_modifyitems(config, items):
-    """Under `--dist loadgroup`: put each test in its group before xdist reads the groups, and once every
-    other hook has ordered the tests (the fast lane, then the slow lane), move the longest groups
-    (START_FIRST) to the front. xdist hands out groups in that order (scripts/test.sh passes
-    --no-loadscope-reorder): the longest groups start at once while the other process runs the rest,
-    instead of running alone at the end."""
-    if getattr(config.option, "dist", "no") == "loadgroup":
-        for item in items:
-            item.add_marker(pytest.mark.xdist_group(group_of(item.nodeid)))
+    """Under `--dist loadgroup`, once every other hook has ordered the tests (the fast lane, then the slow
+    lane), move the longest groups (START_FIRST) to the front. The workers collect, and xdist hands out
+    groups in the order of their collection (scripts/test.sh passes --no-loadscope-reorder): the longest
+    groups start at once while the other process runs the rest, instead of running alone at the end."""
     result = yield
-    if getattr(config.option, "dist", "no") == "loadgroup":
+    if _loadgroup(config):
         items.sort(key=lambda item: _start_rank(group_of(item.nodeid)))
     return result
+
+
+def _loadgroup(config) -> bool:
+    """`--dist loadgroup`, as the controller sees it or as an xdist worker does: the workers collect the tests,
+    and xdist resets their `dist` option to "no" and sets `loadgroup` instead (xdist/remote.py)."""
+    return getattr(config.option, "dist", "no") == "loadgroup" or bool(getattr(config.option, "loadgroup", False))
 
 
 # The longest groups of the slow lane (`.ci/run`'s --durations: the fault stack ~120 s, the collected static

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import subprocess
+import sys
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -50,12 +51,14 @@ def test_a_broker_url_of_its_own_moves_to_the_workers_database_too(tmp_path):
     assert environ["CELERY_BROKER_URL"] == "redis://127.0.0.1:26519/6"
 
 
-def test_each_module_is_one_group_and_the_fault_package_and_static_modules_share_one():
+def test_each_module_is_one_group_and_the_fault_and_demo_packages_and_static_modules_share_one():
     assert parallel.group_of("tests/ledger/test_checkpoint.py::test_x[1]") == "tests/ledger/test_checkpoint.py"
     assert parallel.group_of("tests/faults/test_redis_outage.py::test_a") == "faults"
     assert parallel.group_of("tests/faults/test_worker_killed.py::test_b") == "faults"
     assert parallel.group_of("tests/test_logging.py::test_c") == parallel.group_of(
         "tests/dashboard/test_static_assets.py::test_d") == "dev-static"
+    assert parallel.group_of("tests/demo/test_engagements.py::t") == parallel.group_of(
+        "tests/demo/test_programme.py::t") == "demo"
 
 
 def _fault_env(lane: str) -> dict:
@@ -88,28 +91,20 @@ def test_this_worker_runs_on_its_own_database_redis_database_and_var_directory(d
 
 class _Item:
     def __init__(self, nodeid: str) -> None:
-        self.nodeid, self.marks = nodeid, []
-
-    def add_marker(self, mark) -> None:
-        self.marks.append(mark)
+        self.nodeid = nodeid
 
 
-def _modifyitems(dist: str, nodeids: list[str]) -> list[_Item]:
-    config = SimpleNamespace(option=SimpleNamespace(dist=dist))
+def _modifyitems(dist: str, nodeids: list[str], *, in_worker: bool = False) -> list[_Item]:
+    """The hook as an xdist controller (`--dist`) or, with `in_worker`, as a worker process sees its options:
+    xdist's worker resets `dist` to "no" and says `loadgroup` instead (xdist/remote.py); the workers collect."""
+    option = SimpleNamespace(dist="no", loadgroup=dist == "loadgroup") if in_worker else SimpleNamespace(dist=dist)
+    config = SimpleNamespace(option=option)
     items = [_Item(nodeid) for nodeid in nodeids]
     hook = parallel.pytest_collection_modifyitems(config, items)
     next(hook)  # the other hooks would order the items here
     with pytest.raises(StopIteration):
         hook.send(None)
     return items
-
-
-def test_under_loadgroup_every_test_is_grouped_and_the_fault_group_goes_first():
-    items = _modifyitems("loadgroup", ["tests/a/test_a.py::t1", "tests/faults/test_f.py::t2", "tests/a/test_a.py::t3"])
-
-    assert [item.nodeid for item in items] == [
-        "tests/faults/test_f.py::t2", "tests/a/test_a.py::t1", "tests/a/test_a.py::t3"]
-    assert [item.marks[0].args for item in items] == [("faults",), ("tests/a/test_a.py",), ("tests/a/test_a.py",)]
 
 
 def test_the_longest_groups_are_handed_out_first_in_their_order_and_the_rest_keep_theirs():
@@ -122,7 +117,52 @@ def test_the_longest_groups_are_handed_out_first_in_their_order_and_the_rest_kee
         "tests/security/test_api_fuzz.py::t2", "tests/a/test_a.py::t1", "tests/b/test_b.py::t4"]
 
 
-def test_a_serial_session_keeps_its_order_and_marks_nothing():
+def test_an_xdist_worker_process_under_loadgroup_orders_what_it_collects():
+    """xdist's workers collect the tests and see `dist` as "no" (the order was never applied there)."""
+    items = _modifyitems("loadgroup", ["tests/a/test_a.py::t1", "tests/faults/test_f.py::t2"], in_worker=True)
+
+    assert [item.nodeid for item in items] == ["tests/faults/test_f.py::t2", "tests/a/test_a.py::t1"]
+
+
+def test_a_serial_session_keeps_its_order():
     items = _modifyitems("no", ["tests/a/test_a.py::t1", "tests/faults/test_f.py::t2"])
     assert [item.nodeid for item in items] == ["tests/a/test_a.py::t1", "tests/faults/test_f.py::t2"]
-    assert all(item.marks == [] for item in items)
+
+
+RECORDING_TEST = """
+import os
+
+def _record(name):
+    with open(os.environ["RECORD"], "a") as out:
+        out.write(f"{__name__.rsplit('.', 1)[-1]}.{name} {os.environ['PYTEST_XDIST_WORKER']}\\n")
+
+""" + "".join(f"def test_{n}():\n    _record('{n}')\n\n" for n in range(4))
+
+
+def test_under_loadgroup_each_module_and_the_fault_package_run_whole_in_one_process(tmp_path):
+    """The suite's scheduler, as `make test` runs it, on a tree of its own: with pytest 9.2, xdist's own
+    loadgroup handed out every test alone, and this test saw modules split across both processes."""
+    modules = {"tests/a/test_a.py": "tests/a/test_a.py", "tests/b/test_b.py": "tests/b/test_b.py",
+               "tests/faults/test_f1.py": "faults", "tests/faults/test_f2.py": "faults"}
+    for path in modules:
+        (tmp_path / path).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / path).write_text(RECORDING_TEST)
+    (tmp_path / "pytest.ini").write_text("[pytest]\n")
+    record = tmp_path / "record.txt"
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "RECORD": str(record), "PORTAL_VAR_DIR": str(tmp_path / "var")}
+    env.pop("PYTEST_XDIST_WORKER", None)
+    env.pop("DJANGO_SETTINGS_MODULE", None)
+    result = subprocess.run(
+        [sys.executable, "-m", "pytest", "-p", "tests.parallel", "-p", "no:cacheprovider", "-p", "no:django",
+         "--import-mode=importlib", "-n", "2", "--dist", "loadgroup", "--no-loadscope-reorder", "-q", *modules],
+        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120, check=False)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+    workers: dict[str, set[str]] = {}
+    for line in record.read_text().splitlines():
+        test, worker = line.split()
+        module = next(path for path in modules if Path(path).stem == test.split(".")[0])
+        workers.setdefault(modules[module], set()).add(worker)
+    assert set(workers) == {"tests/a/test_a.py", "tests/b/test_b.py", "faults"}
+    assert all(len(ran_in) == 1 for ran_in in workers.values()), workers
+    assert sum(1 for _ in record.read_text().splitlines()) == 16

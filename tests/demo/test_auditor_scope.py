@@ -10,25 +10,15 @@ from __future__ import annotations
 import re
 
 import pytest
-from django.core.management import call_command
-from django.db import transaction
 
 pytestmark = pytest.mark.django_db
 
 
 @pytest.fixture(scope="module")
-def demo(django_db_setup, django_db_blocker, tmp_path_factory):
-    """The demo data, seeded once for the module inside a transaction rolled back at its end (seeding takes
-    about a minute); each test reads it in a savepoint of its own."""
-    from django.test.utils import override_settings
-
-    witness = tmp_path_factory.mktemp("demo-ledger") / "ledger-checkpoints.jsonl"
-    hashers = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-    with django_db_blocker.unblock(), override_settings(PASSWORD_HASHERS=hashers, PORTAL_LEDGER_WITNESS_FILE=witness), \
-            transaction.atomic():
-        call_command("seed_demo")
-        yield _demo_scope()
-        transaction.set_rollback(True)
+def demo(seeded_demo, django_db_blocker):
+    """Who the demo auditor is and what they may and may not see, read once for the module."""
+    with django_db_blocker.unblock():
+        return _demo_scope()
 
 
 def _demo_scope():

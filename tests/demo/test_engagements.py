@@ -1,7 +1,7 @@
-"""seed_demo opens the demo auditor's engagements (SOC 2 and HIPAA), through the services, once each."""
+"""seed_demo opens the demo auditor's engagements (SOC 2 and HIPAA), through the services, once each
+(conftest.py seeds twice)."""
 
 import pytest
-from django.core.management import call_command
 
 from apps.accounts.models import User
 from apps.engagements.models import Engagement, EvidenceRequest
@@ -12,10 +12,7 @@ from apps.ledger.models import LedgerEntry, PendingEntry
 pytestmark = pytest.mark.django_db
 
 
-def test_the_demo_auditor_has_an_open_engagement_with_a_pbc_list(settings):
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-    call_command("seed_demo")
-    call_command("seed_demo")
+def test_the_demo_auditor_has_an_open_engagement_with_a_pbc_list(seeded_demo):
 
     assert Engagement.objects.count() == 2
     engagement = Engagement.objects.get(frameworks=["soc2"])

@@ -6,7 +6,6 @@ import re
 from datetime import timedelta
 
 import pytest
-from django.core.management import call_command
 from django.urls import reverse
 from django.utils import timezone
 
@@ -29,9 +28,7 @@ def _page_rows(client, engagement: Engagement) -> dict[str, tuple[str, str]]:
     return {control: (status, mode) for control, status, mode in ROW.findall(response.content.decode())}
 
 
-def test_the_demo_reads_like_a_programme_and_its_engagements_show_every_control(client, settings):
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-    call_command("seed_demo")
+def test_the_demo_reads_like_a_programme_and_its_engagements_show_every_control(client, seeded_demo):
     now = timezone.now()
     compliance = User.objects.get(username="compliance")
 

@@ -1,7 +1,7 @@
-"""seed_demo loads the sign-off and retention demo through the services, twice without harm."""
+"""seed_demo loads the sign-off and retention demo through the services, twice without harm (conftest.py
+seeds twice)."""
 
 import pytest
-from django.core.management import call_command
 
 from apps.releases.models import ReleaseSignoff
 from apps.retention.models import Disposal, LegalHold
@@ -9,10 +9,7 @@ from apps.retention.models import Disposal, LegalHold
 pytestmark = pytest.mark.django_db
 
 
-def test_seed_demo_has_a_release_waiting_for_sign_off_a_hold_and_nothing_disposed_early(settings):
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-    call_command("seed_demo")
-    call_command("seed_demo")
+def test_seed_demo_has_a_release_waiting_for_sign_off_a_hold_and_nothing_disposed_early(seeded_demo):
     signoff = ReleaseSignoff.objects.get(system__slug="patient-triage")
     assert signoff.status == ReleaseSignoff.Status.PENDING and signoff.class_source == "ci"
     assert "engineer" in signoff.authors

@@ -158,7 +158,9 @@ class FaultStack:
         self.processes: dict[str, Process] = {}
         self.worker_restarts = 0
         self._t0 = time.monotonic()
-        self.celery = Celery("fault-client", broker=self.redis_url)
+        # Not the process's current app: every shared task publishes through the current app, so later tests
+        # in this process would send their tasks to this stack's Redis (tests/test_fault_stack_client.py).
+        self.celery = Celery("fault-client", broker=self.redis_url, set_as_current=False)
         self.celery.conf.update(
             task_serializer="json", accept_content=["json"], task_default_queue="default",
             broker_connection_retry_on_startup=True,

@@ -649,11 +649,26 @@ def evidence_bulk_record(items: list[BulkEvidence], *, actor="system:receipt_par
     return ids
 
 
-def lineage_edges_bulk_record(rows: Iterable[tuple[int, int, str, int, datetime]]) -> int:
+def lineage_edges_bulk_record(
+    rows: Iterable[tuple[int, int, str, int, datetime]], *, actor="system:receipt_parse"
+) -> int:
     """Insert many (source_id, target_id, relation, evidence_id, created_at) lineage edges; an edge
-    that exists already keeps its first evidence (as in evidence_record). Returns how many were new."""
+    that exists already keeps its first evidence (as in evidence_record). Returns how many were new.
+
+    Edges into a deployment (DEPLOYMENT_RELATIONS) get their period as the live path gives it:
+    deployment_edges_record per stating evidence, in the order of the evidences' effective times,
+    so a later deployment to the same slot ends the earlier one (with its ledger entry)."""
     rows = [r for r in rows if r[0] != r[1]]
-    written = 0
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT id, uri FROM evidence_artifact WHERE kind = 'deployment' AND id = ANY(%s::bigint[])",
+            [sorted({r[1] for r in rows if r[2] in DEPLOYMENT_RELATIONS})],
+        )
+        deployments = dict(cursor.fetchall())
+    written = _deployment_edges_bulk_record(
+        [r for r in rows if r[2] in DEPLOYMENT_RELATIONS and r[1] in deployments], deployments, actor=actor
+    )
+    rows = [r for r in rows if not (r[2] in DEPLOYMENT_RELATIONS and r[1] in deployments)]
     for start in range(0, len(rows), 20_000):
         chunk = sorted(rows[start : start + 20_000])
         with connection.cursor() as cursor:
@@ -665,4 +680,27 @@ def lineage_edges_bulk_record(rows: Iterable[tuple[int, int, str, int, datetime]
                  [r[4] for r in chunk]],
             )  # fmt: skip
             written += cursor.rowcount
+    return written
+
+
+def _deployment_edges_bulk_record(rows: list[tuple], uris: dict[int, str], *, actor) -> int:
+    """The deployment edges of lineage_edges_bulk_record, through the live path's rule
+    (deployment_edges_record), one stating evidence at a time, earliest effective time first."""
+    if not rows:
+        return 0
+    stating = Evidence.objects.only("id", "effective_at", "verdict").in_bulk({r[3] for r in rows})
+    by_statement: dict[tuple[int, datetime], list[tuple[int, int, str, str]]] = {}
+    for source_id, target_id, relation, evidence_id, created_at in rows:
+        by_statement.setdefault((evidence_id, created_at), []).append((source_id, target_id, relation, uris[target_id]))
+    written = 0
+    for evidence_id, created_at in sorted(by_statement, key=lambda k: (stating[k[0]].effective_at, k)):
+        evidence = stating[evidence_id]
+        written += deployment_edges_record(
+            by_statement[(evidence_id, created_at)],
+            evidence=evidence,
+            at=evidence.effective_at,
+            failed=evidence.verdict == Evidence.Verdict.FAIL,
+            actor=actor,
+            now=created_at,
+        )
     return written

@@ -1,11 +1,11 @@
-"""Issue 20, lineage item 1: deployment edges written before they had a period (or by a path that sets
-none, lineage_edges_bulk_record) get one from the data. valid_from is the time of the evidence that
+"""Issue 20, lineage item 1: deployment edges written before they had a period (or by a bulk path that
+set none) get one from the data. valid_from is the time of the evidence that
 stated the deployment; valid_to is when the next deployment of the same place (alias, tag,
 environment) started, and the evidence of that one ended it. Until then such an edge holds whenever
 asked, so a superseded deployment stays "in production".
 
 The legacy rows are built as the old code wrote them: an INSERT with no valid_from, valid_to or
-ended_by (the bulk path still writes them so)."""
+ended_by (the bulk path, lineage_edges_bulk_record, wrote them so until it gave deployments periods)."""
 
 from __future__ import annotations
 
@@ -20,7 +20,6 @@ from django.db import DatabaseError, transaction
 
 from apps.evidence.lineage.backfill import deployment_periods_backfill
 from apps.evidence.models import Artifact, Evidence, LineageEdge
-from apps.evidence.services import lineage_edges_bulk_record
 from apps.ingest.services import receipt_accept, source_create
 from apps.inventory.models import System
 from apps.ledger.models import PendingEntry
@@ -53,13 +52,22 @@ def _artifact(system: System, uri: str, kind: str) -> Artifact:
     return Artifact.objects.create(kind=kind, uri=uri, name=uri.rsplit("/", 2)[-2], first_seen=MARCH_1, system=system)
 
 
+def _legacy_edges(rows: list[tuple[int, int, str, int, datetime]]) -> int:
+    """(source, target, relation, evidence, created_at) edges as the code before periods wrote them:
+    no valid_from, valid_to or ended_by."""
+    LineageEdge.objects.bulk_create(
+        LineageEdge(source_id=s, target_id=t, relation=r, evidence_id=e, created_at=at) for s, t, r, e, at in rows
+    )
+    return len(rows)
+
+
 def _legacy_promotion(system: System, version: str, deployment: str, at: datetime, verdict: str = "info") -> int:
     """A promotion as the code before periods wrote it: one edge, no valid_from, valid_to or ended_by."""
     model = Artifact.objects.filter(uri=f"mlflow://fraud-detector/{version}").first()
     model = model or _artifact(system, f"mlflow://fraud-detector/{version}", Artifact.Kind.MODEL_VERSION)
     target = _artifact(system, deployment, Artifact.Kind.DEPLOYMENT)
     evidence = _evidence(system, at, verdict)
-    assert lineage_edges_bulk_record([(model.pk, target.pk, "promoted-to", evidence.pk, at)]) == 1
+    assert _legacy_edges([(model.pk, target.pk, "promoted-to", evidence.pk, at)]) == 1
     return evidence.pk
 
 
@@ -110,7 +118,7 @@ def test_another_alias_or_the_same_deployment_stated_twice_ends_nothing(fraud):
     image = _artifact(fraud, "oci://registry.test/team/scorer@sha256:" + "1a" * 32, Artifact.Kind.IMAGE)
     again = _evidence(fraud, MARCH_5)
     # The same deployment stated again by another edge (an image as well as the model version).
-    lineage_edges_bulk_record([(image.pk, Artifact.objects.get(uri=CHAMPION_1).pk, "deployed-as", again.pk, MARCH_5)])
+    _legacy_edges([(image.pk, Artifact.objects.get(uri=CHAMPION_1).pk, "deployed-as", again.pk, MARCH_5)])
 
     assert deployment_periods_backfill() == 3
 
@@ -148,7 +156,7 @@ def test_the_database_still_refuses_any_other_change_to_an_edge(fraud):
     _legacy_promotion(fraud, "1", CHAMPION_1, MARCH_1)
     model = Artifact.objects.get(uri="mlflow://fraud-detector/1")
     other = _artifact(fraud, "git+https://git.test/fraud@" + "a" * 40, Artifact.Kind.COMMIT)
-    lineage_edges_bulk_record([(other.pk, model.pk, "built-from", _evidence(fraud, MARCH_1).pk, MARCH_1)])
+    _legacy_edges([(other.pk, model.pk, "built-from", _evidence(fraud, MARCH_1).pk, MARCH_1)])
     # A non-deployment edge gets no period, and a period once set does not move.
     with pytest.raises(DatabaseError, match="immutable"), transaction.atomic():
         LineageEdge.objects.filter(relation="built-from").update(valid_from=MARCH_1)

@@ -1,8 +1,9 @@
 """Give deployment edges written without a period one from the data (issue 20, lineage backfill).
 
-Edges into a deployment written before periods existed (migration 0005), or by a path that sets
-none (lineage_edges_bulk_record, the scale generator), have valid_from null: they hold whenever
-asked, so a deployment superseded long ago still looks "in production". From the data:
+Edges into a deployment written before periods existed (migration 0005), or by a path that set
+none (lineage_edges_bulk_record and the scale generator before issue 20; an old dump), have
+valid_from null: they hold whenever asked, so a deployment superseded long ago still looks "in
+production". From the data:
 
 - valid_from is the effective time of the evidence that stated the edge (what
   apps.evidence.services.deployment_edges_record uses as the start);

@@ -58,13 +58,15 @@ import bisect
 import json
 import logging
 import re
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from typing import NamedTuple
 
 from django.core.cache import cache
 from django.core.exceptions import EmptyResultSet
-from django.db import connection
+from django.db import connection, transaction
 from django.db.models import Exists, F, OuterRef, Q, QuerySet
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
@@ -88,6 +90,11 @@ WALK_CACHE_MAX_NODES = 500_000
 # short walk keeps the shape clients had, a walk of hundreds of nodes (the benchmark's depth-10
 # walks reach ~900) is where the edge list costs (docs/BENCHMARKS.md).
 FORMS = ("auto", "compact", "full")
+# work_mem of the transaction of a statement that walks a whole graph (the NDJSON stream, the kept
+# walk; walk_work_mem): the whole random bench walk (66,880 nodes, 248k edges into them) groups and
+# sorts in ~40 MB, and the default 4 MB spills those to disk (docs/BENCHMARKS.md, "Lineage walk
+# forms"). A first page stays one statement in autocommit: only the whole-graph one spilled.
+WALK_WORK_MEM = "64MB"
 COMPACT_ABOVE = 200
 DIRECTIONS = ("upstream", "downstream")
 PRODUCTION_ENVIRONMENTS = ("prod", "production", "live", "champion")
@@ -474,7 +481,7 @@ def _kept_walk(artifact_id: int, direction: str, depth: int) -> _KeptWalk | None
         _walk_cte(direction, "evidence_lineageedge")
         + " SELECT id, depth FROM reach ORDER BY depth, id LIMIT %(cap)s"
     )
-    with connection.cursor() as cursor:
+    with walk_work_mem(), connection.cursor() as cursor:
         cursor.execute(sql, {"roots": [artifact_id], "depth": depth, "cap": WALK_CACHE_MAX_NODES + 1})
         rows = cursor.fetchall()
     if len(rows) > WALK_CACHE_MAX_NODES:
@@ -645,6 +652,16 @@ def inline_edges(sql: str, edge_params: list, edges: str) -> str:
         literal = cursor.mogrify(edges, edge_params)
         literal = literal.decode() if isinstance(literal, bytes) else literal
     return sql.replace(edges, literal.replace("%", "%%"))
+
+
+@contextmanager
+def walk_work_mem() -> Iterator[None]:
+    """A transaction whose work_mem is WALK_WORK_MEM, for a statement that walks: `set_config(…, true)`
+    is SET LOCAL, so the session's own setting is back at its end (inside a caller's transaction,
+    a savepoint: the setting then lasts until the caller's transaction ends)."""
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute("SELECT set_config('work_mem', %s, true)", [WALK_WORK_MEM])
+        yield
 
 
 def _run(sql: str, params: dict, edge_params: list, edges: str) -> list[tuple]:

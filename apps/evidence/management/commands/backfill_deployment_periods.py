@@ -2,9 +2,10 @@
 
     manage.py backfill_deployment_periods --batch-size 5000
 
-Migration 0008 runs the same backfill once; run this again after loading old data or a bulk import
-(lineage_edges_bulk_record writes no periods). Safe to run twice: it touches only edges still
-without a period, or running ones a later deployment of their slot ended. One ledger entry per
+Migration 0008 runs the same backfill once; run this again after loading old data or an import that
+wrote edges without periods (lineage_edges_bulk_record gives them periods since issue 20). Safe
+to run twice: it touches only edges still without a period, or running ones a later deployment of
+their slot ended. One ledger entry per
 edge changed (actor "system:backfill_deployment_periods"). See apps.evidence.lineage.backfill.
 """
 

@@ -6,7 +6,7 @@ from django.db import DatabaseError
     acks_late=True,
     reject_on_worker_lost=True,
     autoretry_for=(OSError, DatabaseError),
-    retry_backoff=5,
+    retry_backoff=3,  # 3 … 48 s: within a minute (tests/faults/test_celery_rules.py); beat's reconcile backs it
     retry_jitter=True,
     max_retries=5,
 )

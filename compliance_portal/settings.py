@@ -642,6 +642,12 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": 60.0,
         "options": {"expires": 55},
     },
+    # search: index evidence whose after-commit index task was lost or gave up (apps.search.content).
+    "search-reconcile": {
+        "task": "apps.search.tasks.evidence_search_reconcile",
+        "schedule": 60.0,
+        "options": {"expires": 55},
+    },
     # policy
     "policy-evaluate-nightly": {
         "task": "apps.policy.tasks.policy_evaluate_nightly",

@@ -57,3 +57,14 @@ class EvidenceText(models.Model):
 
     def __str__(self) -> str:
         return f"{self.evidence_id} {self.field}: {self.value[:60]}"
+
+
+class EvidenceIndexed(models.Model):
+    """A piece of evidence whose inside values are in the index (with or without any): the reconcile indexes
+    evidence that has none of these, so what the after-commit task missed is not missing for good."""
+
+    evidence = models.OneToOneField("evidence.Evidence", on_delete=models.CASCADE, primary_key=True, related_name="+")
+    indexed_at = models.DateTimeField()
+
+    def __str__(self) -> str:
+        return f"{self.evidence_id} indexed {self.indexed_at:%Y-%m-%d %H:%M}"

@@ -9,8 +9,10 @@ from django.utils import timezone
 
 from apps.ingest.services import receipt_accept, receipt_parse, source_create
 from apps.inventory.models import System
+from apps.search.content import evidence_search_reconcile
 from apps.search.registry import search_for_user, search_page_for_user
-from tests.engagements.conftest import parsed_upload, world  # noqa: F401 - fixture
+from tests.engagements.conftest import parsed_upload as parsed_upload_unindexed
+from tests.engagements.conftest import world  # noqa: F401 - fixture
 from tests.ingest.conftest import COMMIT
 
 pytestmark = pytest.mark.django_db
@@ -23,12 +25,26 @@ def ci(db):
     return source_create(actor="system:test", kind="generic-ci", name="ci", system=system).source
 
 
+def index_now() -> None:
+    """What the worker does once a parse commits: index the words inside the new evidence. A test's
+    transaction never commits, so its on_commit task never goes out: the reconcile indexes it here."""
+    evidence_search_reconcile()
+
+
+def parsed_upload(*args, **kwargs):
+    evidence = parsed_upload_unindexed(*args, **kwargs)
+    index_now()
+    return evidence
+
+
 def upload_body(source, body: bytes, name: str = "report.xml"):
     receipt, _ = receipt_accept(
         source=source, channel="upload", body=body, subject=COMMIT, filename=name, system=source.system,
         effective_at=timezone.now() - DAY, enqueue=False,
     )
-    return receipt_parse(receipt_id=receipt.pk).evidence.order_by("ordinal").first()
+    evidence = receipt_parse(receipt_id=receipt.pk).evidence.order_by("ordinal").first()
+    index_now()
+    return evidence
 
 
 def junit(suite: str, test: str, message: str = "") -> bytes:
@@ -76,6 +92,7 @@ def test_a_title_match_ranks_above_a_content_only_match(ci, compliance_officer):
 
 
 def test_an_auditor_scoped_elsewhere_finds_no_content_match_nor_its_count_or_snippet(world, client):  # noqa: F811
+    index_now()
     # urllib3 is a component of the SBOM of the out-of-scope system only
     assert any(h.url == world.evidence_out.get_absolute_url()
                for h in search_for_user(user=world.auditor_out, text="urllib3", kinds=["evidence"]))
@@ -134,6 +151,7 @@ def test_words_of_disposed_detail_rows_are_no_longer_found(ci, compliance_office
 
     clock = timezone.now()
     evidence = upload(SimpleNamespace(source=ci), ci.system, effective_at=clock - 1000 * DAY)
+    index_now()
     assert [h.url for h in search_for_user(user=compliance_officer, text="RuntimeError")] == [
         evidence.get_absolute_url()
     ]

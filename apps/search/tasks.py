@@ -1,0 +1,29 @@
+from celery import shared_task
+from django.db import DatabaseError
+
+
+@shared_task(
+    acks_late=True,
+    reject_on_worker_lost=True,
+    autoretry_for=(OSError, DatabaseError),
+    retry_backoff=3,  # 3 … 48 s: within a minute (tests/faults/test_celery_rules.py); beat's reconcile backs it
+    retry_jitter=True,
+    max_retries=5,
+)
+def evidence_search_index(evidence_ids: list[int]) -> int:
+    """Index the words inside newly recorded evidence (queued after the parse commits); safe to run twice."""
+    from apps.search.content import evidence_search_index as index  # noqa: PLC0415 - circular: content queues this task
+
+    return index(evidence_ids=evidence_ids)
+
+
+# The cap keeps one run well inside its time limit; beat runs it again a minute later.
+RECONCILE_LIMIT = 20_000
+
+
+@shared_task(acks_late=True, time_limit=300, soft_time_limit=290)
+def evidence_search_reconcile() -> int:
+    """Beat, every minute: index evidence whose index task was lost or gave up (at most RECONCILE_LIMIT a run)."""
+    from apps.search.content import evidence_search_reconcile as reconcile  # noqa: PLC0415 - circular: content queues evidence_search_index
+
+    return reconcile(limit=RECONCILE_LIMIT)

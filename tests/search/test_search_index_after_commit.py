@@ -1,0 +1,133 @@
+"""The words inside new evidence are indexed after the parse commits, by an idempotent task that retries; a
+reconcile indexes whatever it missed. Indexing never fails a parse nor rolls back evidence (issue 25)."""
+
+from datetime import timedelta
+
+import pytest
+from django.core.management import call_command
+from django.db import connection
+from django.utils import timezone
+
+from apps.evidence.models import Evidence
+from apps.ingest.models import Receipt
+from apps.ingest.services import receipt_accept, receipt_parse, source_create
+from apps.inventory.models import System
+from apps.search.models import EvidenceText
+from apps.search.registry import search_for_user
+
+pytestmark = pytest.mark.django_db
+COMMIT = "git+https://github.com/octo-org/octo-repo@3484a3fb816e0859fd6e1cea078d76385ff50625"
+JUNIT = (
+    b'<testsuite name="checkout" tests="1" failures="1"><testcase classname="test_mod" name="test_refund">'
+    b'<failure message="ValueError: quetzal">trace</failure></testcase></testsuite>'
+)
+# A search index that is down: every INSERT into it raises, and counts the attempt in a sequence (a
+# sequence is not rolled back with the statement that advanced it).
+INDEX_DOWN = """
+CREATE SEQUENCE test_index_attempts;
+CREATE FUNCTION test_index_down() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN PERFORM nextval('test_index_attempts'); RAISE EXCEPTION 'search index down'; END $$;
+CREATE TRIGGER test_index_down BEFORE INSERT ON search_evidencetext
+    FOR EACH STATEMENT EXECUTE FUNCTION test_index_down();
+"""
+INDEX_UP = "DROP TRIGGER test_index_down ON search_evidencetext"
+
+
+@pytest.fixture
+def ci(db):
+    system = System.objects.create(name="Payments API", slug="payments-api", risk_tier="high")
+    return source_create(actor="system:test", kind="generic-ci", name="ci", system=system).source
+
+
+def accept(source, body: bytes = JUNIT) -> Receipt:
+    receipt, _ = receipt_accept(
+        source=source, channel="upload", body=body, subject=COMMIT, filename="report.xml", system=source.system,
+        effective_at=timezone.now() - timedelta(days=1), enqueue=False,
+    )
+    return receipt
+
+
+def found(user, text: str) -> list[str]:
+    return [h.url for h in search_for_user(user=user, text=text, kinds=["evidence"])]
+
+
+def test_parsing_writes_nothing_to_the_search_index_inside_its_transaction(ci, django_capture_on_commit_callbacks):
+    receipt = accept(ci)
+
+    with django_capture_on_commit_callbacks() as callbacks:
+        parsed = receipt_parse(receipt_id=receipt.pk)
+
+    evidence = Evidence.objects.get(receipt=parsed)
+    assert parsed.state == Receipt.State.PARSED
+    assert not EvidenceText.objects.filter(evidence=evidence).exists()  # the index comes after commit
+    assert callbacks  # the index task (and the policy evaluation) are handed over after commit
+
+
+def test_a_search_index_that_is_down_neither_fails_the_parse_nor_rolls_back_the_evidence(ci):
+    receipt = accept(ci)
+    with connection.cursor() as cursor:
+        cursor.execute(INDEX_DOWN)
+
+    parsed = receipt_parse(receipt_id=receipt.pk)
+
+    assert parsed.state == Receipt.State.PARSED and parsed.error == ""
+    assert Evidence.objects.filter(receipt=parsed).count() == 1
+
+
+def test_the_index_task_retries_a_database_error_and_the_reconcile_indexes_what_it_missed(ci, compliance_officer):
+    from apps.search.content import evidence_search_reconcile
+    from apps.search.tasks import evidence_search_index as evidence_search_index_task
+
+    evidence = Evidence.objects.get(receipt=receipt_parse(receipt_id=accept(ci).pk))
+    with connection.cursor() as cursor:
+        cursor.execute(INDEX_DOWN)
+
+    result = evidence_search_index_task.apply(args=[[evidence.pk]])
+
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT last_value FROM test_index_attempts")
+        attempts = cursor.fetchone()[0]
+        cursor.execute(INDEX_UP)
+    assert result.failed() and attempts == 1 + evidence_search_index_task.max_retries
+    assert Evidence.objects.filter(pk=evidence.pk).exists() and found(compliance_officer, "quetzal") == []
+
+    assert evidence_search_reconcile() == 1  # what beat runs: evidence with no index yet
+
+    assert found(compliance_officer, "quetzal") == [evidence.get_absolute_url()]
+    assert evidence_search_reconcile() == 0
+
+
+def test_the_index_task_is_safe_to_run_twice(ci, compliance_officer):
+    from apps.search.tasks import evidence_search_index as evidence_search_index_task
+
+    evidence = Evidence.objects.get(receipt=receipt_parse(receipt_id=accept(ci).pk))
+
+    first = evidence_search_index_task.apply(args=[[evidence.pk]]).get()
+    rows = EvidenceText.objects.filter(evidence=evidence).count()
+    second = evidence_search_index_task.apply(args=[[evidence.pk]]).get()
+
+    assert first == rows > 0 and second == 0
+    assert EvidenceText.objects.filter(evidence=evidence).count() == rows
+    assert found(compliance_officer, "test_refund") == [evidence.get_absolute_url()]
+
+
+def test_the_reconcile_leaves_indexed_evidence_alone_even_when_it_had_no_words_to_index(ci):
+    from apps.search.content import evidence_search_reconcile
+
+    words = Evidence.objects.get(receipt=receipt_parse(receipt_id=accept(ci).pk))
+    no_words = Evidence.objects.get(receipt=receipt_parse(receipt_id=accept(ci, b"plain text, no parser").pk))
+
+    assert evidence_search_reconcile() == 2
+    assert evidence_search_reconcile() == 0  # each is marked indexed, with or without index rows
+    assert EvidenceText.objects.filter(evidence=words).exists()
+    assert not EvidenceText.objects.filter(evidence=no_words).exists()
+
+
+def test_the_reconcile_command_indexes_every_evidence_left_without_an_index(ci, compliance_officer, capsys):
+    evidence = [Evidence.objects.get(receipt=receipt_parse(receipt_id=accept(ci, JUNIT + b" " * i).pk))
+                for i in range(3)]
+
+    call_command("search_reconcile", batch=2)
+
+    assert "indexed 3 pieces of evidence" in capsys.readouterr().out
+    assert sorted(found(compliance_officer, "quetzal")) == sorted(e.get_absolute_url() for e in evidence)

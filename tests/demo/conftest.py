@@ -24,5 +24,8 @@ def seeded_demo(django_db_setup, django_db_blocker, tmp_path_factory):
             transaction.atomic():
         call_command("seed_demo")
         call_command("seed_demo")
+        # What `make run`'s worker does after each parse commits (never, inside this transaction): index the
+        # words inside the evidence, so the searches here see what the demo's users would.
+        call_command("search_reconcile")
         yield
         transaction.set_rollback(True)

@@ -11,8 +11,10 @@ import time
 from pathlib import Path
 
 import pytest
+from celery import current_app
 
 from apps.accounts.roles import Role
+from compliance_portal.celery import app as celery_app
 
 ROOT = Path(__file__).resolve().parent.parent
 # Playwright's sync API runs an event loop in the test thread; Django's ORM calls made by
@@ -405,6 +407,17 @@ def wait_until(predicate, *, timeout: float = 30.0, interval: float = 0.1):
             return value
         time.sleep(interval)
     pytest.fail(f"condition not met within {timeout} s")
+
+
+@pytest.fixture(autouse=True)
+def _project_celery_app_stays_current():
+    """Fail the test that leaves another Celery app current: every shared task publishes through the current
+    app, so each later task of this process went to that app's broker (a memory:// one loses it silently)."""
+    yield
+    current = current_app._get_current_object()
+    if current is not celery_app:
+        celery_app.set_current()
+        pytest.fail(f"this test left the Celery app {current.main!r} current; build it with set_as_current=False")
 
 
 @pytest.fixture(autouse=True)

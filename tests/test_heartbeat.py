@@ -39,7 +39,8 @@ def test_the_sequencer_loop_writes_the_heartbeat_its_health_check_reads(var_dir)
 
 
 def test_a_beat_tick_writes_the_heartbeat(var_dir, tmp_path):
-    app = Celery("heartbeat-test", broker="memory://")  # an empty schedule: the tick sends nothing
+    # An empty schedule: the tick sends nothing. Not current: shared tasks would publish through it after.
+    app = Celery("heartbeat-test", broker="memory://", set_as_current=False)
     scheduler = HeartbeatScheduler(app=app, schedule_filename=str(tmp_path / "schedule"), lazy=True)
     scheduler.setup_schedule()
     scheduler.tick()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+from collections import defaultdict
 from datetime import timedelta
 
 import pytest
@@ -11,6 +12,8 @@ from django.db import connection
 from django.db.models import Count
 from django.utils import timezone
 
+from apps.evidence.lineage import production_for_system
+from apps.evidence.lineage.walk import as_of_window
 from apps.evidence.models import Artifact, Evidence, EvidenceSubject, LineageEdge
 from apps.exceptions.models import Approval, ExceptionRequest
 from apps.ingest.models import Receipt
@@ -38,6 +41,52 @@ def _max_upstream_depth() -> int:
             ") SELECT max(depth) FROM up"
         )
         return cursor.fetchone()[0]
+
+
+GENERATED_DEPLOYMENT = "deployment:https://git.example.org/"
+
+
+def _prod_chains() -> dict[int, list[tuple]]:
+    """Per system, its generated production deployments as (start, evidence id, uri), in order of the stating
+    evidence's time."""
+    chains: dict[int, list[tuple]] = defaultdict(list)
+    edges = LineageEdge.objects.filter(
+        target__kind="deployment", target__uri__startswith=GENERATED_DEPLOYMENT
+    ).values_list("target__system_id", "target__uri", "evidence__effective_at", "evidence_id")
+    for system_id, uri, at, evidence_id in edges:
+        if uri.rsplit("/", 2)[-2] == "prod":
+            chains[system_id].append((at, evidence_id, uri))
+    return {sid: sorted(chain) for sid, chain in chains.items()}
+
+
+def _generated(running: list[dict]) -> list[str]:
+    """The generated deployments among those listed (the demo data's own deployments run beside them)."""
+    return [d["deployment"].uri for d in running if d["deployment"].uri.startswith(GENERATED_DEPLOYMENT)]
+
+
+def _assert_only_the_latest_generated_deployment_runs(user) -> None:
+    """Issue 20: the generator's deployments have periods as the live path gives them, so "in production" on
+    generated data is what `/production` would say had they been parsed one by one (the bulk writer wrote
+    none, and every generated deployment ever made was listed as running)."""
+    chains = {sid: chain for sid, chain in _prod_chains().items() if len(chain) >= 2}
+    assert chains, "the generated graph has systems with several production deployments"
+    for system_id, chain in chains.items():
+        running = production_for_system(user=user, system_id=system_id)
+        # Only the latest production deployment runs now, since the moment its evidence stated it.
+        assert _generated(running) == [chain[-1][2]]
+        latest = next(d for d in running if d["deployment"].uri == chain[-1][2])
+        assert latest["valid_from"] == chain[-1][0] and latest["valid_to"] is None
+        # Just after the first started (and before the second), the first ran.
+        (first_at, _, first_uri), (second_at, second_evidence, _) = chain[0], chain[1]
+        if second_at > first_at:
+            then = production_for_system(user=user, system_id=system_id, window=as_of_window(first_at.isoformat()))
+            assert _generated(then) == [first_uri]
+            ended = LineageEdge.objects.get(target__uri=first_uri)
+            assert (ended.valid_to, ended.ended_by_id) == (second_at, second_evidence)
+    # Each end is on the ledger, as when the live path ends a deployment.
+    ends = sum(len(chain) - 1 for chain in _prod_chains().values())
+    recorded = sum(m.objects.filter(action="deployment.ended").count() for m in (PendingEntry, LedgerEntry))
+    assert recorded >= ends
 
 
 def test_generated_data_set_has_the_requested_shape_and_a_verifiable_ledger(client):
@@ -85,6 +134,9 @@ def test_generated_data_set_has_the_requested_shape_and_a_verifiable_ledger(clie
     assert _max_upstream_depth() == DEPTH
     assert LineageEdge.objects.filter(relation="depends-on").values("target").distinct().count() > 1
     assert not LineageEdge.objects.filter(evidence__isnull=True).exists()
+    from apps.accounts.models import User
+
+    _assert_only_the_latest_generated_deployment_runs(User.objects.get(username="compliance"))
 
     # Ledger: every generated evidence and receipt has its entry, all sequenced; verify_ledger agrees.
     assert not PendingEntry.objects.exists()
@@ -95,8 +147,6 @@ def test_generated_data_set_has_the_requested_shape_and_a_verifiable_ledger(clie
     assert "ledger OK" in verified.getvalue()
 
     # The pages render for the compliance officer on the generated data.
-    from apps.accounts.models import User
-
     client.force_login(User.objects.get(username="compliance"))
     busiest = System.objects.get(slug="payments-api")
     for path in ("/", f"/systems/{busiest.slug}/", "/systems/", "/evidence/", "/exceptions/"):

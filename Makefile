@@ -30,8 +30,8 @@ run: venv
 	@scripts/run.sh
 
 ## make test: the whole suite against real PostgreSQL, Redis, Celery worker and Chromium: the fast lane
-## in two xdist processes, then the slow lane in two fresh ones (see README "Tests"); ARGS with a path runs
-## just that.
+## in two xdist processes and, beside it on services of its own, the slow lane in two more (see README
+## "Tests"); ARGS with a path runs just that.
 test: venv
 	@scripts/test.sh $(ARGS)
 

@@ -4,34 +4,18 @@ whole walk streamed as NDJSON carry the same nodes and the same upstream relatio
 from __future__ import annotations
 
 import json
-import random
 
 import pytest
-import redis
 import yaml
-from django.conf import settings
 from django.core.management import call_command
 
 from apps.evidence.lineage import walk as lineage
+from tests.lineage.graphs import forget_kept_walks, random_dag
+
+# Two relations on one pair, and an old relation name (read as deployed-as).
+RELATIONS = ("built-from", "derived-from", "deployed-from", "deployed-as")
 
 pytestmark = pytest.mark.django_db
-
-
-def _forget_kept_walks() -> None:
-    r = redis.Redis.from_url(settings.REDIS_URL)
-    keys = list(r.scan_iter("*lineage-walk:*"))
-    if keys:
-        r.delete(*keys)
-
-
-def _dag(seed: int, n: int = 120, m: int = 400) -> list[tuple[int, int, str]]:
-    """Diamonds, cross edges, two relations on one pair, and an old relation name (read as deployed-as)."""
-    rng = random.Random(seed)
-    edges = set()
-    while len(edges) < m:
-        a, b = sorted(rng.sample(range(n), 2))
-        edges.add((a, b, rng.choice(["built-from", "derived-from", "deployed-from", "deployed-as"])))
-    return sorted(edges)
 
 
 def _pages(client, root: int, query: dict) -> list[dict]:
@@ -62,13 +46,13 @@ def _compact(nodes: list[dict]) -> tuple[list[dict], set[tuple[str, str, str]]]:
 def test_the_compact_form_has_the_nodes_and_upstream_relation_of_the_full_form(
     make_graph, admin_user, client, direction, limit
 ):
-    ids = make_graph(120, _dag(3))
+    ids = make_graph(120, random_dag(3, n=120, m=400, relations=RELATIONS))
     client.force_login(admin_user)
     root = ids[0] if direction == "downstream" else ids[119]
     query = {"direction": direction, "depth": 4, "limit": limit}
-    _forget_kept_walks()
+    forget_kept_walks()
     full = _pages(client, root, {**query, "form": "full"})
-    _forget_kept_walks()  # the compact pages walk afresh, then slice their own kept walk (limit 13)
+    forget_kept_walks()  # the compact pages walk afresh, then slice their own kept walk (limit 13)
     compact = _pages(client, root, {**query, "form": "compact"})
     assert len(full) == len(compact) and (limit == 5000) == (len(full) == 1)
     assert all(p["form"] == "full" and "edges" in p for p in full)
@@ -107,7 +91,7 @@ def _ndjson(response) -> list[dict]:
 
 @pytest.mark.parametrize("direction", ["upstream", "downstream"])
 def test_ndjson_lines_parse_and_equal_the_compact_nodes(make_graph, admin_user, client, direction):
-    ids = make_graph(120, _dag(11))
+    ids = make_graph(120, random_dag(11, n=120, m=400, relations=RELATIONS))
     client.force_login(admin_user)
     root = ids[0] if direction == "downstream" else ids[119]
     url = f"/api/v1/artifacts/{root}/lineage"

@@ -3,39 +3,16 @@ graph version (never an auditor's), and a new edge is seen at once."""
 
 from __future__ import annotations
 
-import random
-
 import pytest
-import redis
-from django.conf import settings
 from django.utils import timezone
 
 from apps.accounts.roles import Role
 from apps.evidence.lineage import lineage_walk, lineage_walk_json
 from apps.evidence.lineage import walk as lineage
 from apps.evidence.models import Artifact, LineageEdge
+from tests.lineage.graphs import forget_kept_walks, kept_walk_keys, random_dag
 
 pytestmark = pytest.mark.django_db
-
-
-def _kept_keys() -> list[bytes]:
-    return list(redis.Redis.from_url(settings.REDIS_URL).scan_iter("*lineage-walk:*"))
-
-
-def _forget_kept_walks() -> None:
-    keys = _kept_keys()
-    if keys:
-        redis.Redis.from_url(settings.REDIS_URL).delete(*keys)
-
-
-def _diamonds(seed: int, n: int = 160, m: int = 520) -> list[tuple[int, int, str]]:
-    """A DAG with many diamonds and cross edges (a node reached at depth d also has edges from deeper nodes)."""
-    rng = random.Random(seed)
-    edges = set()
-    while len(edges) < m:
-        a, b = sorted(rng.sample(range(n), 2))
-        edges.add((a, b, rng.choice(["built-from", "derived-from", "deployed-from"])))
-    return sorted(edges)
 
 
 def _pages(fetch, root: int, direction: str, depth: int, limit: int) -> list[tuple[list, list]]:
@@ -74,12 +51,12 @@ def _api_pages(client):
 
 @pytest.mark.parametrize("direction", ["upstream", "downstream"])
 def test_api_pages_equal_lineage_walk_pages_first_and_kept(make_graph, admin_user, client, direction):
-    ids = make_graph(160, _diamonds(5))
+    ids = make_graph(160, random_dag(5, n=160, m=520))
     client.force_login(admin_user)
     root = ids[0] if direction == "downstream" else ids[159]
-    _forget_kept_walks()
+    forget_kept_walks()
     walked = _pages(_walk_pages(admin_user), root, direction, 6, 17)
-    _forget_kept_walks()
+    forget_kept_walks()
     served = _pages(_api_pages(client), root, direction, 6, 17)
     assert len(walked) >= 3 and served == walked
     # The whole walk once, in (depth, id) order, without overlap; old relation names read as the vocabulary.
@@ -90,13 +67,13 @@ def test_api_pages_equal_lineage_walk_pages_first_and_kept(make_graph, admin_use
 
 
 def test_later_pages_of_a_kept_walk_equal_pages_walked_afresh(make_graph, admin_user, monkeypatch):
-    ids = make_graph(160, _diamonds(9))
-    _forget_kept_walks()
+    ids = make_graph(160, random_dag(9, n=160, m=520))
+    forget_kept_walks()
     kept = _pages(_walk_pages(admin_user), ids[0], "downstream", 8, 11)
     key_prefix = f"lineage-walk:v1:{ids[0]}:downstream:8:"
-    assert any(key_prefix.encode() in k for k in _kept_keys()), "the walk was kept for page 2 on"
+    assert any(key_prefix.encode() in k for k in kept_walk_keys()), "the walk was kept for page 2 on"
     monkeypatch.setattr(lineage, "WALK_CACHE_MAX_NODES", 0)  # nothing may be kept: every page walks
-    _forget_kept_walks()
+    forget_kept_walks()
     fresh = _pages(_walk_pages(admin_user), ids[0], "downstream", 8, 11)
     assert fresh == kept and len(kept) > 2
 
@@ -104,7 +81,7 @@ def test_later_pages_of_a_kept_walk_equal_pages_walked_afresh(make_graph, admin_
 def test_a_new_edge_is_seen_by_the_next_page(make_graph, admin_user):
     chain = [(i, i + 1, "built-from") for i in range(9)]
     ids = make_graph(12, chain)
-    _forget_kept_walks()
+    forget_kept_walks()
     first = lineage_walk(user=admin_user, artifact_id=ids[0], direction="downstream", depth=20, limit=3)
     second = lineage_walk(user=admin_user, artifact_id=ids[0], direction="downstream", depth=20, limit=3,
                           after=first.next_after)
@@ -123,11 +100,11 @@ def test_a_new_edge_is_seen_by_the_next_page(make_graph, admin_user):
 def test_an_auditors_walk_is_never_kept(make_graph, make_user):
     ids = make_graph(30, [(i, i + 1, "built-from") for i in range(29)])
     auditor = make_user(Role.AUDITOR)
-    _forget_kept_walks()
+    forget_kept_walks()
     walk = lineage_walk_json(user=auditor, artifact_id=ids[0], direction="downstream", depth=40, limit=2,
                              after=f"0:{ids[0]}")
     assert walk.nodes == walk.edges == "[]" and walk.next_after == ""  # no open engagement: no edge to follow
-    assert not _kept_keys()
+    assert not kept_walk_keys()
 
 
 def test_the_first_page_is_one_statement_with_json_from_the_database(

@@ -6,37 +6,19 @@ after it committed."""
 from __future__ import annotations
 
 import json
-import random
 
 import pytest
-import redis
-from django.conf import settings
 from django.db import DatabaseError, connection
 
 from apps.evidence.lineage import walk as lineage
 from apps.evidence.lineage.stream import lineage_walk_ndjson
+from tests.lineage.graphs import forget_kept_walks, random_dag
 
 
 def _work_mem() -> str:
     with connection.cursor() as cursor:
         cursor.execute("SHOW work_mem")
         return cursor.fetchone()[0]
-
-
-def _forget_kept_walks() -> None:
-    r = redis.Redis.from_url(settings.REDIS_URL)
-    keys = list(r.scan_iter("*lineage-walk:*"))
-    if keys:
-        r.delete(*keys)
-
-
-def _dag(seed: int, n: int = 150, m: int = 500) -> list[tuple[int, int, str]]:
-    rng = random.Random(seed)
-    edges = set()
-    while len(edges) < m:
-        a, b = sorted(rng.sample(range(n), 2))
-        edges.add((a, b, rng.choice(["built-from", "derived-from", "deployed-from"])))
-    return sorted(edges)
 
 
 # transaction=True: SET LOCAL lasts to the end of the outermost transaction (a test's, here).
@@ -53,12 +35,12 @@ def test_a_walking_statement_raises_work_mem_for_its_own_transaction_only():
 
 @pytest.mark.django_db
 def test_the_stream_and_the_kept_walk_run_under_the_walk_work_mem(make_graph, admin_user, client, monkeypatch):
-    ids = make_graph(40, _dag(3, n=40, m=80))
+    ids = make_graph(40, random_dag(3, n=40, m=80))
     client.force_login(admin_user)
     url = f"/api/v1/artifacts/{ids[0]}/lineage"
     query = {"direction": "downstream", "depth": 4, "limit": 3}
     second = client.get(url, query).json()["next"].split("after=", 1)[1].split("&", 1)[0].replace("%3A", ":")
-    _forget_kept_walks()
+    forget_kept_walks()
     # A setting PostgreSQL refuses shows that each of these statements sets it.
     monkeypatch.setattr(lineage, "WALK_WORK_MEM", "lots")
     with pytest.raises(DatabaseError, match="work_mem"):
@@ -73,7 +55,7 @@ def test_the_stream_and_the_kept_walk_run_under_the_walk_work_mem(make_graph, ad
 # that declared it (WITH HOLD); inside a test's transaction that would go unchecked.
 @pytest.mark.django_db(transaction=True)
 def test_the_stream_is_read_after_its_transaction_committed_in_small_chunks(make_graph, admin_user, client):
-    ids = make_graph(150, _dag(7))
+    ids = make_graph(150, random_dag(7, n=150, m=500))
     client.force_login(admin_user)
     query = {"direction": "downstream", "depth": 6, "form": "compact", "limit": 5000}
     page = client.get(f"/api/v1/artifacts/{ids[0]}/lineage", query).json()
@@ -90,7 +72,7 @@ def test_the_stream_is_read_after_its_transaction_committed_in_small_chunks(make
 
 @pytest.mark.django_db(transaction=True)
 def test_a_stream_left_halfway_closes_its_cursor(make_graph, admin_user):
-    ids = make_graph(150, _dag(9))
+    ids = make_graph(150, random_dag(9, n=150, m=500))
     stream = lineage_walk_ndjson(user=admin_user, artifact_id=ids[0], direction="downstream", depth=6, chunk_size=5)
     first = next(stream)
     assert len(first.decode().splitlines()) == 5

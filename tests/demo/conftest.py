@@ -1,5 +1,5 @@
-"""The demo data of `make run` (seed_demo), seeded once for the whole package, and twice: every module here
-checks what a second `seed_demo` must not have duplicated.
+"""The demo data of `make run` (seed_demo), seeded once for the whole package, twice over: the release and
+engagement modules check that the second `seed_demo` duplicated nothing.
 
 Seeding takes 10-15 s on this machine, and these modules only read it: the package's fixture seeds inside a
 transaction rolled back when the package ends, and each test runs in a savepoint of its own inside it (what
@@ -12,12 +12,11 @@ from __future__ import annotations
 import pytest
 from django.core.management import call_command
 from django.db import transaction
+from django.test.utils import override_settings
 
 
 @pytest.fixture(scope="package")
 def seeded_demo(django_db_setup, django_db_blocker, tmp_path_factory):
-    from django.test.utils import override_settings
-
     witness = tmp_path_factory.mktemp("demo-ledger") / "ledger-checkpoints.jsonl"
     hashers = ["django.contrib.auth.hashers.MD5PasswordHasher"]
     with django_db_blocker.unblock(), override_settings(PASSWORD_HASHERS=hashers, PORTAL_LEDGER_WITNESS_FILE=witness), \

@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from datetime import datetime
 
 from django.contrib.postgres.search import SearchQuery, SearchRank, TrigramWordSimilarity
 from django.db import connection, transaction
@@ -98,7 +99,8 @@ ON CONFLICT DO NOTHING
 UNINDEXED_SQL = """
 SELECT e.id FROM evidence_evidence e
 WHERE NOT EXISTS (SELECT 1 FROM search_evidenceindexed i WHERE i.evidence_id = e.id)
-ORDER BY e.id LIMIT %s
+  AND (%(before)s::timestamptz IS NULL OR e.received_at < %(before)s)
+ORDER BY e.id LIMIT %(size)s
 """
 RECONCILE_BATCH = 500  # evidence ids per transaction: bounded memory and lock time, as the backfill
 
@@ -126,14 +128,19 @@ def evidence_search_index(*, evidence_ids: list[int]) -> int:
     return written
 
 
-def evidence_search_reconcile(*, batch: int = RECONCILE_BATCH, limit: int | None = None) -> int:
+def evidence_search_reconcile(
+    *, batch: int = RECONCILE_BATCH, limit: int | None = None, received_before: datetime | None = None
+) -> int:
     """Index evidence that is not indexed yet (its task was lost or gave up), oldest first, `batch` pieces per
-    transaction, at most `limit` (None: until none is left); returns how many pieces it indexed."""
+    transaction, at most `limit` (None: until none is left); returns how many pieces it indexed.
+
+    `received_before`: only evidence received before then (beat leaves what just arrived to its own task,
+    which may still be queued; None: all)."""
     done = 0
     while limit is None or done < limit:
         size = batch if limit is None else min(batch, limit - done)
         with connection.cursor() as cursor:
-            cursor.execute(UNINDEXED_SQL, [size])
+            cursor.execute(UNINDEXED_SQL, {"before": received_before, "size": size})
             ids = [row[0] for row in cursor.fetchall()]
         if not ids:
             break

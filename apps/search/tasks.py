@@ -1,5 +1,8 @@
+from datetime import timedelta
+
 from celery import shared_task
 from django.db import DatabaseError
+from django.utils import timezone
 
 
 @shared_task(
@@ -19,6 +22,9 @@ def evidence_search_index(evidence_ids: list[int]) -> int:
 
 # The cap keeps one run well inside its time limit; beat runs it again a minute later.
 RECONCILE_LIMIT = 20_000
+# Evidence younger than this is its own index task's (queued behind a burst of parses, or retrying for up to
+# ~2 minutes): beat's reconcile would index it ahead of that task, twice in all.
+RECONCILE_SETTLE = timedelta(minutes=5)
 
 
 @shared_task(acks_late=True, time_limit=300, soft_time_limit=290)
@@ -26,4 +32,4 @@ def evidence_search_reconcile() -> int:
     """Beat, every minute: index evidence whose index task was lost or gave up (at most RECONCILE_LIMIT a run)."""
     from apps.search.content import evidence_search_reconcile as reconcile  # noqa: PLC0415 - circular: content queues evidence_search_index
 
-    return reconcile(limit=RECONCILE_LIMIT)
+    return reconcile(limit=RECONCILE_LIMIT, received_before=timezone.now() - RECONCILE_SETTLE)

@@ -131,3 +131,18 @@ def test_the_reconcile_command_indexes_every_evidence_left_without_an_index(ci, 
 
     assert "indexed 3 pieces of evidence" in capsys.readouterr().out
     assert sorted(found(compliance_officer, "quetzal")) == sorted(e.get_absolute_url() for e in evidence)
+
+
+def test_beats_reconcile_leaves_evidence_just_received_to_its_own_index_task(ci):
+    """In a burst the index tasks queue behind the parses; a reconcile that took fresh evidence indexed it
+    ahead of its queued task, each piece twice. Beat's run skips what arrived in the last RECONCILE_SETTLE."""
+    from apps.search.content import evidence_search_reconcile
+    from apps.search.tasks import RECONCILE_SETTLE
+    from apps.search.tasks import evidence_search_reconcile as beat_reconcile
+
+    evidence = Evidence.objects.get(receipt=receipt_parse(receipt_id=accept(ci).pk))
+
+    assert beat_reconcile.apply().get() == 0
+    assert timedelta(minutes=1) <= RECONCILE_SETTLE
+    assert evidence_search_reconcile(received_before=evidence.received_at) == 0
+    assert evidence_search_reconcile(received_before=evidence.received_at + timedelta(microseconds=1)) == 1

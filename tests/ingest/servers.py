@@ -76,6 +76,9 @@ def mlflow_server(tmp: Path):
     # Deliver webhooks to the test's live server: plain http on a loopback address.
     env.update(MLFLOW_WEBHOOK_ALLOWED_SCHEMES="http,https", MLFLOW_WEBHOOK_ALLOW_PRIVATE_IPS="true",
                MLFLOW_WEBHOOK_CACHE_TTL="1")
+    # No job runner: it starts huey consumers that import most of MLflow's dependencies (a minute of CPU per
+    # server on this machine), for jobs (trace scorers, prompt optimisation) the portal never asks for.
+    env["MLFLOW_SERVER_ENABLE_JOB_EXECUTION"] = "false"
     cmd = [sys.executable, "-m", "mlflow", "server", "--host", "127.0.0.1", "--port", str(port),
            "--backend-store-uri", f"sqlite:///{tmp / 'mlflow.db'}", "--artifacts-destination", str(tmp / "artifacts"),
            "--workers", "1"]

@@ -18,7 +18,7 @@ from django.urls import Resolver404, resolve
 
 from apps.ingest.services import source_create
 from tests.engagements.conftest import DAY, parsed_upload
-from tests.security.test_authorization_matrix import OK, TABLE, WHO, _people_build
+from tests.security.test_authorization_matrix import OK, TABLE, WHO, _people_build, sign_in_as, signed_in
 
 pytestmark = pytest.mark.django_db
 
@@ -55,8 +55,21 @@ def scoped(django_db_setup, django_db_blocker, tmp_path_factory):
 
         # a release of the other system waiting for its sign-off: counted for others, never for auditor_in
         release_classify(artifact=world.evidence_out.subject, change_class="model", actor="system:test")
-        yield world, users, values
+        keys = signed_in(users)
+        pages: dict[tuple[str, str], str] = {}
+        yield world, users, values, lambda client, who, path: _page(client, keys, pages, who, path)
         transaction.set_rollback(True)
+
+
+def _page(client, keys: dict, pages: dict, who: str, path: str) -> str:
+    """What `path` says to `who` (a 200, or the test fails), fetched once per module: the world is read-only for
+    these tests and several read the same pages (each fetch of the engagement's workpaper builds a workbook)."""
+    if (who, path) not in pages:
+        sign_in_as(client, keys, who)
+        response = client.get(path)
+        assert response.status_code == 200, f"{who}: {path} answered {response.status_code}"
+        pages[who, path] = _body(response)
+    return pages[who, path]
 
 
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
@@ -79,16 +92,13 @@ def _leaks(body: str) -> list[str]:
 
 @pytest.mark.parametrize("path", PAGES)
 def test_an_in_scope_auditors_page_names_nothing_of_the_other_system(client, scoped, path):
-    _world, users, values = scoped
-    client.force_login(users["auditor_in"])
-    response = client.get(path.format(**values))
-    assert response.status_code == 200
-    leaks = _leaks(_body(response))
+    _world, _users, values, read = scoped
+    leaks = _leaks(read(client, "auditor_in", path.format(**values)))
     assert not leaks, f"{path} names {leaks}"
 
 
 def test_the_auditors_evidence_filter_menus_list_only_their_systems_and_sources(client, scoped):
-    world, users, _values = scoped
+    world, users, _values, _read = scoped
     client.force_login(users["auditor_in"])
     body = client.get("/evidence/").content.decode()
     system_menu = re.search(r'<select name="system".*?</select>', body, re.S).group(0)
@@ -100,7 +110,7 @@ def test_the_auditors_evidence_filter_menus_list_only_their_systems_and_sources(
 
 
 def test_an_officer_still_sees_every_system_and_source_in_the_menus(client, scoped):
-    world, users, _values = scoped
+    world, users, _values, _read = scoped
     client.force_login(users["officer"])
     body = client.get("/evidence/").content.decode()
     assert world.system_out.slug in body
@@ -109,7 +119,7 @@ def test_an_officer_still_sees_every_system_and_source_in_the_menus(client, scop
 
 @pytest.mark.parametrize("query", ["credit", "Credit Scoring", "credit-model", "pytest"])
 def test_search_finds_nothing_of_the_other_system_for_an_in_scope_auditor(client, scoped, query):
-    _world, users, _values = scoped
+    _world, users, _values, _read = scoped
     client.force_login(users["auditor_in"])
     body = client.get("/search/", {"q": query}).content.decode()
     # the query itself is echoed back in the search box; the results must not name the other system
@@ -146,16 +156,16 @@ def _sampled(links: dict[str, str]) -> dict[str, str]:
 @pytest.mark.parametrize("who", [w for w in WHO if w != "anon"])
 def test_no_link_on_a_users_pages_leads_to_a_refusal(client, scoped, who):
     """Every link on every page the user may open (per the matrix) opens for them: none answers 403."""
-    _world, users, values = scoped
+    _world, users, values, read = scoped
     column = WHO.index(who)
     pages = {path.format(**values) for _r, method, path, expected in TABLE
              if method == "GET" and expected[column] == OK and "format=" not in path and not path.endswith("/raw")
              and not path.startswith("/api/") and not path.endswith(".json")}
-    client.force_login(users[who])
     links: dict[str, str] = {}
     for page in sorted(pages):
-        for href in _HREF.findall(_body(client.get(page))):
+        for href in _HREF.findall(read(client, who, page)):
             links.setdefault(href, page)
+    client.force_login(users[who])
     refused = []
     for href, page in sorted(_sampled(links).items()):
         if href.startswith(("/admin/", "/static/")):
@@ -173,15 +183,15 @@ _POST_ACTION = re.compile(r'<form [^>]*method="post"[^>]*action="(/[^"#?]*)"|hx-
 def test_no_form_on_a_users_pages_posts_to_a_refusal(client, scoped, who):
     """Every button that posts (a form or htmx) on a page the user may open is one they may use: sent empty,
     it may be refused as incomplete (400, a form error), never with 403/404/405. Each post is rolled back."""
-    _world, users, values = scoped
+    _world, users, values, read = scoped
     column = WHO.index(who)
     pages = {path.format(**values) for _r, method, path, expected in TABLE
              if method == "GET" and expected[column] == OK and not path.startswith("/api/")}
-    client.force_login(users[who])
     actions: dict[str, str] = {}
     for page in sorted(pages):
-        for form, htmx in _POST_ACTION.findall(_body(client.get(page))):
+        for form, htmx in _POST_ACTION.findall(read(client, who, page)):
             actions.setdefault(form or htmx, page)
+    client.force_login(users[who])
     refused = []
     for action, page in sorted(actions.items()):
         if action.endswith("/logout/"):
@@ -197,7 +207,7 @@ def test_no_form_on_a_users_pages_posts_to_a_refusal(client, scoped, who):
 def test_the_release_latency_counts_only_the_auditors_systems(client, scoped):
     from apps.releases.models import ReleaseSignoff
 
-    world, users, _values = scoped
+    world, users, _values, _read = scoped
     waiting = ReleaseSignoff.objects.filter(status=ReleaseSignoff.Status.PENDING)
     assert waiting.filter(system=world.system_out).exists()
     client.force_login(users["auditor_in"])
@@ -208,7 +218,7 @@ def test_the_release_latency_counts_only_the_auditors_systems(client, scoped):
 
 
 def test_the_auditors_framework_menu_and_controls_list_hold_only_their_engagements_frameworks(client, scoped):
-    _world, users, _values = scoped
+    _world, users, _values, _read = scoped
     client.force_login(users["auditor_in"])
     body = client.get("/controls/").content.decode()
     assert "?framework=soc2" in body and "?framework=hipaa" not in body  # the engagement is SOC 2 only
@@ -218,7 +228,7 @@ def test_the_auditors_framework_menu_and_controls_list_hold_only_their_engagemen
 
 
 def test_the_auditors_pack_form_offers_only_their_frameworks_and_systems(client, scoped):
-    world, users, _values = scoped
+    world, users, _values, _read = scoped
     client.force_login(users["auditor_in"])
     body = client.get("/packs/").content.decode()
     frameworks = re.search(r'<select name="framework".*?</select>', body, re.S).group(0)
@@ -228,7 +238,7 @@ def test_the_auditors_pack_form_offers_only_their_frameworks_and_systems(client,
 
 
 def test_the_auditors_kind_menu_lists_only_kinds_of_evidence_they_see(client, scoped):
-    world, users, _values = scoped
+    world, users, _values, _read = scoped
     client.force_login(users["auditor_in"])
     body = client.get("/evidence/").content.decode()
     kinds = re.search(r'<select name="kind".*?</select>', body, re.S).group(0)
@@ -238,7 +248,7 @@ def test_the_auditors_kind_menu_lists_only_kinds_of_evidence_they_see(client, sc
 
 
 def test_the_auditors_home_counts_only_their_systems(client, scoped):
-    _world, users, _values = scoped
+    _world, users, _values, _read = scoped
     client.force_login(users["auditor_in"])
     body = client.get("/").content.decode()
     assert "<dt>Systems</dt><dd>1</dd>" in body and "<dt>High or critical risk</dt><dd>1</dd>" in body
@@ -250,7 +260,7 @@ def test_the_auditors_overview_shows_coverage_of_their_engagements_frameworks_on
     from apps.policy.selectors import overview_for_user
     from apps.policy.services import coverage_snapshot, policy_evaluate
 
-    world, users, _values = scoped
+    world, users, _values, _read = scoped
     policy_evaluate(system_ids=[world.system_in.pk, world.system_out.pk])
     coverage_snapshot(system_ids=[world.system_in.pk, world.system_out.pk])
     officer = {f.code for f in overview_for_user(user=users["officer"]).frameworks}
@@ -262,7 +272,7 @@ def test_the_auditors_systems_framework_menu_lists_only_frameworks_of_their_syst
     """The systems list offered every framework the portal knows, those of systems the auditor cannot see too."""
     from apps.inventory.models import System
 
-    world, users, _values = scoped
+    world, users, _values, _read = scoped
     System.objects.filter(pk=world.system_in.pk).update(frameworks=["soc2", "gdpr"])
     System.objects.filter(pk=world.system_out.pk).update(frameworks=["sr-11-7", "eu-ai-act"])
     client.force_login(users["auditor_in"])
@@ -278,13 +288,12 @@ def test_the_auditors_systems_framework_menu_lists_only_frameworks_of_their_syst
 def test_no_page_shows_a_path_on_the_server(client, scoped, who, settings):
     """Issue 21, item 2: pages named server files (the retention policy's path). Those who see the most
     pages open every GET page the matrix allows them; none may show the project's or the data's directory."""
-    _world, users, values = scoped
+    _world, _users, values, read = scoped
     column = WHO.index(who)
     pages = {path.format(**values) for _r, method, path, expected in TABLE
              if method == "GET" and expected[column] == OK}
-    client.force_login(users[who])
     markers = {str(settings.BASE_DIR), str(settings.VAR_DIR), "site-packages"}
-    bodies = {page: _body(client.get(page)) for page in pages}  # each page once, then every marker
+    bodies = {page: read(client, who, page) for page in pages}  # each page once, then every marker
     showing = sorted(f"{page} shows {marker}" for page, body in bodies.items() for marker in markers
                      if marker in body)
     assert not showing, "\n".join(showing)

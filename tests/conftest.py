@@ -140,10 +140,12 @@ PARKED_QUEUE = f"test-parked-{os.getpid()}"
 
 
 class SessionWorker:
-    """The real `celery worker` process of the module that runs now (`celery_worker` starts it and,
-    at the module's end, drains and stops it). It also consumes a parked queue nobody sends to; a
-    worker kept parked across modules received nothing after the next module's Redis flush removed
-    its queue bindings, so none is kept."""
+    """The session's real `celery worker` process: `celery_worker` starts it, or wakes it, for a module, and parks it
+    at the module's end (it stops consuming the test queues once what it took has finished). Parked, it consumes
+    only a queue nobody sends to and answers control commands, so the next module that asks for a worker wakes it
+    with `add_consumer` instead of starting another (a start costs seconds of CPU: Django, Celery and every task
+    module imported again). Between modules Redis is emptied but for kombu's bindings (_redis_emptied), which the
+    parked worker needs to receive that wake-up."""
 
     def __init__(self, db_name: str, db_blocker) -> None:
         self.env = _worker_env(db_name)
@@ -166,14 +168,17 @@ class SessionWorker:
             raise RuntimeError(f"{self.hostname} did not answer {method}({queue!r}) within 60 s")
 
     def consume(self) -> subprocess.Popen:
-        """Start the worker, or wake the parked one: from now on it consumes the test queues."""
-        if self.proc is None or self.proc.poll() is not None:
-            self._running = contextlib.ExitStack()
-            self.proc = self._running.enter_context(
-                running_celery_worker(self.env, name="test", queues=",".join((*QUEUES, PARKED_QUEUE))))
-        else:
-            for queue in QUEUES:
-                self._control("add_consumer", queue)
+        """Wake the parked worker, or start one: from now on it consumes the test queues."""
+        if self.proc is not None and self.proc.poll() is None:
+            try:
+                for queue in QUEUES:
+                    self._control("add_consumer", queue)
+                return self.proc
+            except RuntimeError as exc:  # _control stopped it; a fresh one follows
+                sys.stderr.write(f"\nthe parked test worker did not wake ({exc}); starting another\n")
+        self._running = contextlib.ExitStack()
+        self.proc = self._running.enter_context(
+            running_celery_worker(self.env, name="test", queues=",".join((*QUEUES, PARKED_QUEUE))))
         return self.proc
 
     def park(self) -> None:
@@ -206,6 +211,22 @@ def _session_worker(django_db_setup, django_db_blocker):
         yield worker
     finally:
         worker.stop()
+        with django_db_blocker.unblock():
+            _others_gone()  # or dropping the test database next fails: "accessed by other users"
+
+
+def _others_gone(timeout: float = 10.0) -> None:
+    """Wait until no other session is connected to the test database (a stopped worker's backend ends a moment
+    after the worker does)."""
+    from django.db import connection
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        with connection.cursor() as cursor:
+            cursor.execute(f"SELECT count(*) {_OTHER_SESSIONS}")
+            if cursor.fetchone()[0] == 0:
+                return
+        time.sleep(0.1)
 
 
 @pytest.fixture(scope="module")
@@ -216,7 +237,7 @@ def celery_worker(_session_worker):
     from django.conf import settings
 
     # What earlier tests queued, cached or rate-limited goes: the module starts from an empty Redis.
-    redis.Redis.from_url(settings.REDIS_URL).flushdb()
+    _redis_emptied(redis.Redis.from_url(settings.REDIS_URL))
     proc = _session_worker.consume()
     _assert_the_worker_receives(_session_worker.hostname)
     _module_workers.append(proc)
@@ -224,10 +245,20 @@ def celery_worker(_session_worker):
         yield proc
     finally:
         _module_workers.remove(proc)
-        # Drained, then stopped: the next module flushes Redis, which also drops the queue bindings a
-        # parked worker declared, so a woken worker received nothing; each module starts its own.
-        _session_worker.park()
-        _session_worker.stop()
+        _session_worker.park()  # drained; the next module that asks for a worker wakes it
+
+
+# kombu's Redis transport keeps each exchange's queue bindings in keys of this prefix: without them a parked
+# worker gets no control command (the pidbox fanout) and a woken one no task.
+KOMBU_BINDINGS = b"_kombu.binding."
+
+
+def _redis_emptied(client) -> None:
+    """Delete every key of the test Redis database but kombu's bindings: queued and unacknowledged messages,
+    the cache, rate limits and results go; a parked worker can still be woken."""
+    doomed = [key for key in client.scan_iter(count=1000) if not key.startswith(KOMBU_BINDINGS)]
+    for start in range(0, len(doomed), 1000):
+        client.delete(*doomed[start:start + 1000])
 
 
 def _assert_the_worker_receives(hostname: str, timeout: float = 30.0) -> None:

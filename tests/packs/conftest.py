@@ -15,7 +15,7 @@ import pytest
 from django.utils import timezone
 
 from apps.accounts.roles import Role
-from tests.conftest import ROOT, _worker_env
+from tests.conftest import ROOT, _redis_emptied, _worker_env
 from tests.exceptions.conftest import control, make_request, owners, system  # noqa: F401 - fixtures
 from tests.ingest.conftest import COMMIT, fixture_bytes
 
@@ -125,7 +125,7 @@ def heavy_workers(transactional_db, settings):
     import redis
     from django.db import connection
 
-    redis.Redis.from_url(settings.REDIS_URL).flushdb()
+    _redis_emptied(redis.Redis.from_url(settings.REDIS_URL))  # kombu's bindings stay: see SessionWorker
     started: list[HeavyWorker] = []
 
     def start(name: str, **extra_env) -> HeavyWorker:

@@ -16,7 +16,7 @@ from apps.ingest.blobs import blob_name
 from apps.ingest.models import Receipt
 from apps.ingest.services import source_create
 from apps.inventory.models import System
-from tests.conftest import ROOT, _worker_env, running_celery_worker, wait_until
+from tests.conftest import ROOT, _redis_emptied, _worker_env, running_celery_worker, wait_until
 from tests.ingest.conftest import COMMIT, fixture_bytes
 from tests.storage.conftest import REGION, evidence_storage_settings, make_bucket
 
@@ -35,7 +35,7 @@ def s3_worker(django_db_setup, django_db_blocker, s3_endpoint, s3_bucket):
     from django.conf import settings
 
 
-    redis.Redis.from_url(settings.REDIS_URL).flushdb()
+    _redis_emptied(redis.Redis.from_url(settings.REDIS_URL))  # kombu's bindings stay: see SessionWorker
     with django_db_blocker.unblock():
         db_name = connection.settings_dict["NAME"]
     env = _worker_env(db_name)

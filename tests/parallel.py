@@ -16,7 +16,8 @@ temporary profile per launch, so those need nothing here.
 It also keeps what must stay together in one process (GroupScheduling, for `--dist loadgroup`): every
 test is in the group of its module (module-scoped worlds and workers are set up once), the fault tests
 in one group for the whole package (its package-scoped fault stack), the demo package in one (its
-package-scoped seeded demo), and the two modules of the session's dev-profile static files in one. Loaded with
+package-scoped seeded demo), the two modules of the session's dev-profile static files in one, and the two
+verifier modules that read one built pack in one. Loaded with
 `-p tests.parallel` (pytest.ini): the environment must be set before pytest-django sets Django up,
 earlier than any conftest.py is imported.
 """
@@ -41,6 +42,8 @@ GROUPS = {
     "faults": ("tests/faults/",),  # the package-scoped fault stack, started once
     "dev-static": ("tests/dashboard/test_static_assets.py", "tests/test_logging.py"),  # dev_static_root
     "demo": ("tests/demo/",),  # the package-scoped seeded demo (tests/demo/conftest.py), seeded once
+    # the verifiers read one built pack (pack_zip in tests/packs/conftest.py), built once per process
+    "built-pack": ("tests/packs/test_verify_pack.py", "tests/packs/test_standalone_verifier.py"),
 }
 
 

@@ -10,6 +10,7 @@ import subprocess
 import sys
 import time
 from datetime import timedelta
+from pathlib import Path
 
 import pytest
 from django.utils import timezone
@@ -71,6 +72,33 @@ def scenario(system, owners, make_request):  # noqa: F811 - pytest fixtures
         "period": {"start": "2000-01-01",
                    "end": (timezone.now() + timedelta(days=1)).date().isoformat()},
     }
+
+
+# One built system pack per process for the modules that only read its ZIP (the verifiers: tests/parallel.py
+# keeps them in one process), so the scenario is built into a pack once instead of once per module.
+_BUILT: dict[str, bytes] = {}
+
+
+@pytest.fixture
+def pack_zip(request, tmp_path) -> Path:
+    """A copy (the test's own, free to tamper with) of the ZIP of a system pack of the scenario, built in-process."""
+    if "zip" not in _BUILT:
+        from apps.packs.models import Pack
+        from apps.packs.services import pack_build, pack_request
+
+        scenario = request.getfixturevalue("scenario")
+        officer = request.getfixturevalue("officer")
+        settings = request.getfixturevalue("settings")
+        with request.getfixturevalue("django_capture_on_commit_callbacks")(execute=False):
+            pack = pack_request(user=officer, kind="system", params={"system": scenario["system"].slug,
+                                                                      **scenario["period"]})
+        pack_build(pack_id=pack.pk)
+        pack.refresh_from_db()
+        assert pack.status == Pack.Status.BUILT, pack.error
+        _BUILT["zip"] = (settings.PORTAL_PACK_ROOT / pack.file).read_bytes()
+    path = tmp_path / "pack.zip"
+    path.write_bytes(_BUILT["zip"])
+    return path
 
 
 # ---------------------------------------------------------------- heavy workers as real processes

@@ -15,32 +15,10 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from apps.ledger.checkpoint import Signer
 from apps.packs.bundle import PackKey, dsse_sign
-from apps.packs.models import Pack
 from apps.packs.verifier import SOURCES, top_level_names, verifier_file
 from tests.standalone_verifier import assert_only_cryptography_importable, run_verifier
 
 pytestmark = pytest.mark.django_db(transaction=True)
-_BUILT: dict[str, bytes] = {}
-
-
-@pytest.fixture
-def pack_zip(request, tmp_path) -> Path:
-    if "zip" not in _BUILT:
-        scenario = request.getfixturevalue("scenario")
-        officer = request.getfixturevalue("officer")
-        settings = request.getfixturevalue("settings")
-        from apps.packs.services import pack_build, pack_request
-
-        with request.getfixturevalue("django_capture_on_commit_callbacks")(execute=False):
-            pack = pack_request(user=officer, kind="system", params={"system": scenario["system"].slug,
-                                                                      **scenario["period"]})
-        pack_build(pack_id=pack.pk)
-        pack.refresh_from_db()
-        assert pack.status == Pack.Status.BUILT, pack.error
-        _BUILT["zip"] = (settings.PORTAL_PACK_ROOT / pack.file).read_bytes()
-    path = tmp_path / "pack.zip"
-    path.write_bytes(_BUILT["zip"])
-    return path
 
 
 @pytest.fixture
@@ -132,8 +110,8 @@ def test_a_forged_pack_resigned_with_a_new_key_never_prints_ok(pack_zip, portal_
 
 def test_a_patched_verifier_inside_a_forged_pack_changes_nothing(pack_zip, portal_verifier, keys_file, tmp_path):
     patched = b'print("OK: every check passed")\n'
+    assert "verify_pack.py" not in zipfile.ZipFile(pack_zip).namelist()  # packs carry no verifier
     _forge(pack_zip, extra={"verify_pack.py": patched, "compliance_verify.py": patched})
-    assert "verify_pack.py" not in zipfile.ZipFile(io.BytesIO(_BUILT["zip"])).namelist()  # packs carry no verifier
     result = run_verifier(portal_verifier, pack_zip, "--keys-file", keys_file, where=tmp_path)
     assert result.returncode == 1
     assert "OK:" not in result.stdout

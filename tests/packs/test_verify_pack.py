@@ -16,33 +16,10 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from django.core.management import CommandError, call_command
 
 from apps.packs.bundle import PackKey, dsse_sign, pack_signing_key
-from apps.packs.models import Pack
 from apps.packs.verifier import verifier_file
 from tests.standalone_verifier import run_verifier
 
 pytestmark = pytest.mark.django_db(transaction=True)
-_BUILT: dict[str, bytes] = {}  # one build serves the whole module: the checks below need no database
-
-
-@pytest.fixture
-def pack_zip(request, tmp_path) -> Path:
-    if "zip" not in _BUILT:
-        scenario = request.getfixturevalue("scenario")
-        officer = request.getfixturevalue("officer")
-        settings = request.getfixturevalue("settings")
-        from apps.packs.services import pack_build, pack_request
-
-        capture = request.getfixturevalue("django_capture_on_commit_callbacks")
-        with capture(execute=False):
-            pack = pack_request(user=officer, kind="system", params={"system": scenario["system"].slug,
-                                                                      **scenario["period"]})
-        pack_build(pack_id=pack.pk)
-        pack.refresh_from_db()
-        assert pack.status == Pack.Status.BUILT, pack.error
-        _BUILT["zip"] = (settings.PORTAL_PACK_ROOT / pack.file).read_bytes()
-    path = tmp_path / "pack.zip"
-    path.write_bytes(_BUILT["zip"])
-    return path
 
 
 def _rewrite(path: Path, change) -> None:

@@ -23,7 +23,8 @@ unset PYTHONDONTWRITEBYTECODE
 # many processes of its own, on a PostgreSQL and Redis of its own (service slot PORTAL_SLOT + 50, so the two
 # sessions share no database, Redis database, var directory or fault port). The slow lane's waits on workers,
 # browsers and servers overlap the fast lane's CPU work, so side by side they take less than one after the
-# other; the whole run is still bound by the two cores (docs/operations.md, "The test suite"). The fast lane prints to the terminal; the slow lane's output follows when both are done (and stays in
+# other; the whole run is still bound by the two cores (docs/operations.md, "The test suite"). The fast lane
+# prints to the terminal; the slow lane's output follows when both are done (and stays in
 # var/test-<slot>/slow-lane.log). PORTAL_TEST_LANES=one-after-the-other runs the slow lane after the fast one,
 # on the same services, as before.
 # With a selection, one pytest session runs it, serially unless -n is given.

@@ -211,22 +211,6 @@ def _session_worker(django_db_setup, django_db_blocker):
         yield worker
     finally:
         worker.stop()
-        with django_db_blocker.unblock():
-            _others_gone()  # or dropping the test database next fails: "accessed by other users"
-
-
-def _others_gone(timeout: float = 10.0) -> None:
-    """Wait until no other session is connected to the test database (a stopped worker's backend ends a moment
-    after the worker does)."""
-    from django.db import connection
-
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        with connection.cursor() as cursor:
-            cursor.execute(f"SELECT count(*) {_OTHER_SESSIONS}")
-            if cursor.fetchone()[0] == 0:
-                return
-        time.sleep(0.1)
 
 
 @pytest.fixture(scope="module")

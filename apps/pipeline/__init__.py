@@ -8,7 +8,7 @@ pipeline imports no consumer and intake imports neither the pipeline nor its con
     step                    registered by     does
     retention.identifiers   apps.retention    flags evidence whose body holds direct identifiers
     releases.track          apps.releases     a release whose CI metadata names a change class asks for sign-off
-    policy.evaluate         apps.policy       queues, after commit, evaluation of what the evidence is about
+    policy.evaluate         apps.policy       asks (a row) for an evaluation of what the evidence is about
     search.index            apps.search       queues, after commit, indexing of the words inside the evidence
 
 A step is `step(*, receipt, evidence, body)`; it runs inside receipt_parse's transaction (its

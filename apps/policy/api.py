@@ -96,7 +96,9 @@ class GateApi(APIView):
             "The subject is an artifact id or its identity, URL-encoded (for example "
             "`git+https%3A%2F%2Fgithub.com%2Forg%2Frepo%40<sha>` or `oci://…@sha256:…`); `?subject=` works too. "
             "`allowed` is false when any hard-gate rule fails or misses evidence on the subject or on its "
-            "system as a whole, or when the subject has not been evaluated yet. Auth: a source's bearer token "
+            "system as a whole, when the subject has not been evaluated yet, or while new evidence about it "
+            "waits to be evaluated (the rule `evaluation-pending`: retry in a few seconds). "
+            "Auth: a source's bearer token "
             "(sources bound to a system see only that system's subjects) or a user's session."
         ),
         parameters=[

@@ -392,6 +392,35 @@ class EvaluatedSubject(models.Model):
         return f"{self.artifact_id} ({self.kind})"
 
 
+class PendingEvaluation(models.Model):
+    """A request to evaluate what new evidence is about: an artifact (with what is downstream of it
+    and its system's system-scope rules) or, for evidence about no artifact, a system.
+
+    Written in the transaction that records the evidence, so it commits or rolls back with it;
+    deleted by the evaluation that covers it (`policy_evaluate_pending()`), in that evaluation's
+    transaction. Under a burst of receipts one evaluation takes many requests at once."""
+
+    artifact = models.ForeignKey(
+        "evidence.Artifact", null=True, blank=True, on_delete=models.CASCADE, related_name="+", db_index=False
+    )
+    system = models.ForeignKey(
+        "inventory.System", null=True, blank=True, on_delete=models.CASCADE, related_name="+", db_index=False
+    )
+    requested_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(artifact__isnull=False) | models.Q(system__isnull=False),
+                name="pending_evaluation_names_a_subject",
+                violation_error_message="A pending evaluation names an artifact or a system.",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"evaluate artifact {self.artifact_id}" if self.artifact_id else f"evaluate system {self.system_id}"
+
+
 class CoverageSnapshot(models.Model):
     """One day's control coverage of one framework on one system (state at the end of that day)."""
 

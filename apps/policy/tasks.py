@@ -20,6 +20,24 @@ def policy_evaluate(subject_ids=None, system_ids=None, rule_ids=None) -> int:
     return evaluate(subject_ids=subject_ids, system_ids=system_ids, rule_ids=rule_ids).changed
 
 
+@shared_task(
+    acks_late=True,
+    reject_on_worker_lost=True,
+    autoretry_for=(DatabaseError,),
+    retry_backoff=5,
+    retry_jitter=True,
+    max_retries=5,
+    time_limit=300,
+    soft_time_limit=290,
+)
+def policy_evaluate_pending() -> int:
+    """After new evidence (woken once per burst) and beat, every minute: evaluate what pending
+    requests ask for, many at once; returns results changed."""
+    from apps.policy.services import policy_evaluate_pending as evaluate_pending  # noqa: PLC0415 - circular: apps.policy.services imports this module
+
+    return evaluate_pending()
+
+
 @shared_task(acks_late=True)
 def policy_evaluate_nightly() -> int:
     """Beat, nightly: every rule over every subject (ages and freshness move even without new evidence)."""

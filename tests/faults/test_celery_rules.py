@@ -26,6 +26,7 @@ LONG_WAITS_BACKED_BY_BEAT = {
     "apps.ingest.tasks.receipt_parse_many": "receipt-sweep",
     "apps.packs.tasks.pack_build": "pack-sweep",  # the Pack row stays queued/building with a lease
     "apps.policy.tasks.policy_evaluate": "policy-evaluate-nightly",  # results are recomputed from evidence
+    "apps.policy.tasks.policy_evaluate_pending": "policy-evaluate-pending",  # PendingEvaluation rows stay
     "apps.retention.tasks.retention_dispose_due": "retention-dispose-due",  # the beat job itself
     "apps.exceptions.tasks.exception_expire_due": "exception-expire-due",  # the beat job itself, every minute
 }
@@ -41,6 +42,9 @@ DYNAMIC_COUNTDOWNS = {
     # notifications are receipts already; a lost sync is redone by the source's next due sync.
     ("apps/connectors/services.py", "source_sync_queue"): "source-sync-due",
     ("apps/connectors/services.py", "registry_sync_debounced"): "source-sync-due",
+    # The evaluation after new evidence waits PORTAL_POLICY_EVALUATE_DELAY_MS (1 s by default); its
+    # requests are PendingEvaluation rows that beat's sweep drains if the message is lost.
+    ("apps/policy/services/pending.py", "_wake"): "policy-evaluate-pending",
 }
 
 

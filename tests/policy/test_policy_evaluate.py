@@ -130,17 +130,6 @@ def test_an_approved_exception_makes_a_failing_result_excepted(marketing, monkey
     assert excepted and all(r.status == ResultStatus.EXCEPTED and r.exception_id == 4242 for r in excepted)
 
 
-def test_parsing_evidence_queues_an_evaluation_of_what_it_is_about(marketing, django_capture_on_commit_callbacks):
-    from apps.ingest.models import Source
-    from devtools.demo import policy as demo
-
-    source = Source.objects.get(name="ci marketing-site")
-    with django_capture_on_commit_callbacks() as callbacks:
-        demo._push(source, "upload", "", demo.MARKETING_RELEASE, demo.demo_release_sbom(), "sbom.cdx.json", None)
-    names = [getattr(cb, "__qualname__", "") for cb in callbacks]
-    assert any("_enqueue_evaluation" in n for n in names), names
-
-
 def test_a_rule_without_a_selector_is_judged_on_every_system_when_evaluated_alone(
     marketing, clinical, compliance_officer
 ):

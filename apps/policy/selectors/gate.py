@@ -6,11 +6,13 @@ from collections.abc import Collection
 from dataclasses import dataclass, field
 from datetime import datetime
 
+from django.db import connection
 from django.db.models import Q
 from django.http import Http404
 
 from apps.evidence.models import Artifact
 from apps.formats import ParseError, normalize_subject
+from apps.policy.facts import INHERIT_RELATIONS, MAX_DEPTH
 from apps.policy.models import (
     ControlResult,
     EvaluatedSubject,
@@ -49,6 +51,50 @@ def subject_get(subject: str) -> Artifact:
     if artifact is None:
         raise Http404(f"no artifact {text[:200]!r} is known: send evidence about it first")
     return artifact
+
+
+EVALUATION_PENDING = {
+    "control": "",
+    "rule": "evaluation-pending",
+    "severity": "high",
+    "mode": RuleVersion.Mode.GATE,
+    "status": ResultStatus.MISSING,
+    "reason": (
+        "new evidence about this subject (or about what it was built from, or about its system as a whole) "
+        "is parsed but not evaluated yet: retry in a few seconds"
+    ),
+    "message": "New evidence about this subject is waiting to be evaluated: retry in a few seconds",
+    "scope": "subject",
+}
+
+# The subject and what it inherits facts from (apps.policy.facts: the same relations and depth).
+_PENDING_SQL = """
+WITH RECURSIVE up(artifact_id, depth, path) AS (
+    SELECT %(id)s::bigint, 0, ARRAY[%(id)s::bigint]
+  UNION ALL
+    SELECT e.source_id, up.depth + 1, up.path || e.source_id
+    FROM up JOIN evidence_lineageedge e ON e.target_id = up.artifact_id
+    WHERE up.depth < %(max_depth)s AND e.relation = ANY(%(relations)s) AND e.source_id <> ALL(up.path)
+)
+SELECT EXISTS (
+    SELECT 1 FROM policy_pendingevaluation p
+    WHERE p.artifact_id IN (SELECT artifact_id FROM up) OR p.system_id = %(system)s
+)
+"""
+
+
+def evaluation_pending(artifact: Artifact) -> bool:
+    """Whether evidence that changes this subject's results waits to be evaluated: a pending request
+    about the subject, about an artifact it inherits facts from, or about its system as a whole (evidence
+    about no artifact). Requests about other artifacts of the same system are not counted: they change
+    only its system-scope results, and under a steady stream of CI events one of them is nearly always
+    pending, which would hold every gate of the system shut."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            _PENDING_SQL,
+            {"id": artifact.pk, "system": artifact.system_id, "max_depth": MAX_DEPTH, "relations": INHERIT_RELATIONS},
+        )
+        return bool(cursor.fetchone()[0])
 
 
 def gate_for_subject(
@@ -90,6 +136,8 @@ def gate_for_subject(
     # Registered providers (apps.policy.providers) add their items: release sign-off refuses a
     # classified release whose chain is not complete for the digest shipped.
     failing += gate_items(artifact=artifact, environment=environment, digest=digest)
+    if evaluation_pending(artifact):
+        failing.append(EVALUATION_PENDING)
     state = EvaluatedSubject.objects.filter(artifact=artifact).only("evaluated_at").first()
     return GateDecision(
         subject=artifact,

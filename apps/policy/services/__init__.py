@@ -19,6 +19,7 @@ The package's parts, each re-exported here so that callers import from the packa
 - `catalogs`: OSCAL catalogs into Framework + Control: the shipped ones and imported ones.
 - `rules`: Rules as data: versions, saves, dry runs, and queueing re-evaluation after commit.
 - `evaluation`: `policy_evaluate()`: facts, rules, and the only writer of results and their history.
+- `pending`: Evaluation after new evidence: durable requests, drained many at a time.
 - `rollups`: Statuses per system and control, coverage providers and panels, daily coverage snapshots.
 """
 
@@ -42,6 +43,10 @@ from apps.policy.services.evaluation import (
     exception_covers,
     policy_evaluate,
     subjects_queryset,
+)
+from apps.policy.services.pending import (
+    evaluation_request,
+    policy_evaluate_pending,
 )
 from apps.policy.services.rollups import (
     CONTROL_PANELS,
@@ -88,11 +93,13 @@ __all__ = [
     "current_rules",
     "day_end",
     "ensure_can_edit_rules",
+    "evaluation_request",
     "exception_covers",
     "manual_assessment_provider_register",
     "manual_status_provider_register",
     "policy_evaluate",
     "policy_evaluate_on_evidence",
+    "policy_evaluate_pending",
     "rule_dry_run_execute",
     "rule_dry_run_request",
     "rule_save",

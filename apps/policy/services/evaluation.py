@@ -16,7 +16,7 @@ from django.utils import timezone
 
 from apps.evidence.models import Artifact, EvidenceSubject
 from apps.inventory.models import System
-from apps.ledger.services import ledger_record
+from apps.ledger.services import ledger_record_many
 from apps.policy import facts as facts_mod
 from apps.policy.engine import prepare_facts
 from apps.policy.mappings import result_flows
@@ -25,6 +25,7 @@ from apps.policy.models import (
     ControlResult,
     ControlResultChange,
     EvaluatedSubject,
+    PendingEvaluation,
     ResultStatus,
     RuleVersion,
     worst_status,
@@ -83,6 +84,23 @@ class _Rule:
     control_ids: tuple[int, ...]  # Control primary keys
 
 
+# Compiled rule versions of this process, by RuleVersion id. A version never changes once stored (a
+# rule's edit is a new version), so its compilation (CEL parsed and checked) can be kept; which
+# version is current is read from the database on every call.
+_COMPILED: dict[int, RuleSpec] = {}
+_COMPILED_MAX = 5000
+
+
+def _compiled(version: RuleVersion) -> RuleSpec:
+    spec = _COMPILED.get(version.pk)
+    if spec is None:
+        spec = rule_from_dict(version.as_rule_dict(), where=f"rule {version.rule.key} v{version.version}", saving=False)
+        if len(_COMPILED) >= _COMPILED_MAX:
+            _COMPILED.clear()
+        _COMPILED[version.pk] = spec
+    return spec
+
+
 def current_rules(rule_ids: Iterable[int] | None = None) -> list[_Rule]:
     """The current version of every rule (or of the given rules), compiled, with control keys."""
     qs = RuleVersion.objects.filter(current_of__isnull=False).select_related("rule").order_by("rule__key")
@@ -100,9 +118,7 @@ def current_rules(rule_ids: Iterable[int] | None = None) -> list[_Rule]:
     out = []
     for version in versions:
         try:
-            spec = rule_from_dict(
-                version.as_rule_dict(), where=f"rule {version.rule.key} v{version.version}", saving=False
-            )
+            spec = _compiled(version)
         except RuleSetError:
             logger.exception("stored rule %s v%s does not compile; skipped", version.rule.key, version.version)
             continue
@@ -198,6 +214,9 @@ def policy_evaluate(
     """
     now = now or timezone.now()
     stats = EvaluationStats()
+    everything = subject_ids is None and system_ids is None and rule_ids is None and as_of is None
+    # Requests committed before a full evaluation starts are answered by it (apps.policy.services.pending).
+    answered = list(PendingEvaluation.objects.values_list("pk", flat=True)) if everything else []
     rules = current_rules(rule_ids)
     artifact_rules = [r for r in rules if not r.version.is_system_scope]
     system_rules = [r for r in rules if r.version.is_system_scope]
@@ -259,6 +278,8 @@ def policy_evaluate(
                 artifacts={},
             )
             stats.systems += len(chunk)
+    if answered:
+        PendingEvaluation.objects.filter(pk__in=answered).delete()
     if stats.changed:
         _schedule_snapshot(stats.changed_system_ids)
     return stats
@@ -267,13 +288,16 @@ def policy_evaluate(
 def _schedule_snapshot(system_ids: set[int]) -> None:
     """Refresh today's rollups soon after results changed (debounced: one pending refresh at a time)."""
 
+    def queue() -> None:
+        try:
+            if not cache.add("policy:snapshot-pending", 1, timeout=30):
+                return
+            coverage_snapshot_task.apply_async(countdown=5)
+        except Exception:  # noqa: BLE001 - rollups catch up on the next beat run; never fail an evaluation for this
+            logger.warning("could not queue a coverage snapshot refresh", exc_info=True)
 
-    try:
-        if not cache.add("policy:snapshot-pending", 1, timeout=30):
-            return
-        coverage_snapshot_task.apply_async(countdown=5)
-    except Exception:  # noqa: BLE001 - rollups catch up on the next beat run; never fail an evaluation for this
-        logger.warning("could not queue a coverage snapshot refresh", exc_info=True)
+    # After commit: inside a caller's transaction (policy_evaluate_pending), the snapshot must see these results.
+    transaction.on_commit(queue)
 
 
 def _lock_and_read_results(scope_ids, rule_ids, *, system_scope: bool) -> dict:
@@ -380,13 +404,10 @@ def _record_changes(changes, *, rules, actor, now, stats) -> None:
     controls = dict(
         Control.objects.filter(pk__in={r.control_id for r, _ in changes}).values_list("pk", "control_id")
     )
-    for row, previous in changes:
-        version = rule_versions[row.rule_version_id]
-        ledger_record(
-            actor=actor,
-            action="control_result.changed",
-            target=row,
-            data={
+    def entries():
+        for row, previous in changes:
+            version = rule_versions[row.rule_version_id]
+            yield actor, "control_result.changed", row, {
                 "control": controls[row.control_id],
                 "rule": version.rule.key,
                 "rule_version": version.version,
@@ -398,10 +419,12 @@ def _record_changes(changes, *, rules, actor, now, stats) -> None:
                 "message": row.message[:1000],
                 "evidence": [str(e) for e in row.evidence_ids],
                 "exception": row.exception_id,
-            },
-        )
-        stats.by_status[row.status] += 1
-        stats.changed_system_ids.add(row.system_id)
+            }
+            stats.by_status[row.status] += 1
+            stats.changed_system_ids.add(row.system_id)
+
+    # One COPY for the batch's entries (the same bytes ledger_record() writes, one by one).
+    ledger_record_many(entries())
     stats.changed += len(changes)
 
 

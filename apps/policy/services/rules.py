@@ -28,6 +28,7 @@ from apps.policy.rulesets import (
 from apps.policy.services.access import ensure_can_edit_rules
 from apps.policy.services.catalogs import catalog_specs_in_db
 from apps.policy.services.evaluation import logger
+from apps.policy.services.pending import evaluation_request
 from apps.policy.tasks import policy_evaluate as policy_evaluate_task
 from apps.policy.tasks import rule_dry_run_execute as rule_dry_run_execute_task
 
@@ -208,22 +209,16 @@ def _enqueue_evaluation(*, subject_ids=None, system_ids=None, rule_ids=None) -> 
 
 
 def policy_evaluate_on_evidence(*, evidence_ids: Iterable[int]) -> None:
-    """Hook for ingestion: queue, after commit, an evaluation of the artifacts new evidence is
-    about (and, through policy_evaluate, of everything downstream of them and of their systems'
-    system-scope rules). Evidence about no artifact re-evaluates its system. Call inside the
-    transaction that recorded the evidence."""
+    """Hook for ingestion: ask, in the transaction that recorded the evidence, for an evaluation of
+    the artifacts new evidence is about (and, through policy_evaluate, of everything downstream of
+    them and of their systems' system-scope rules). Evidence about no artifact re-evaluates its
+    system. The request is a row (apps.policy.services.pending), drained after commit."""
     ids = list(evidence_ids)
     if not ids:
         return
-    artifact_ids = sorted(
-        set(EvidenceSubject.objects.filter(evidence_id__in=ids).values_list("artifact_id", flat=True))
-    )
+    artifact_ids = set(EvidenceSubject.objects.filter(evidence_id__in=ids).values_list("artifact_id", flat=True))
     if artifact_ids:
-        _enqueue_evaluation(subject_ids=artifact_ids)
+        evaluation_request(artifact_ids=artifact_ids)
         return
-
-    system_ids = sorted(
-        set(Evidence.objects.filter(pk__in=ids, system__isnull=False).values_list("system_id", flat=True))
-    )
-    if system_ids:
-        _enqueue_evaluation(system_ids=system_ids)
+    system_ids = set(Evidence.objects.filter(pk__in=ids, system__isnull=False).values_list("system_id", flat=True))
+    evaluation_request(system_ids=system_ids)

@@ -33,6 +33,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import gc
 import hashlib
 import hmac
@@ -52,6 +53,11 @@ SECONDS = float(os.environ.get("INGEST_BENCH_SECONDS", "8"))
 # INGEST_BENCH_ACCEPT=false: the parse rows only (`make bench ARGS=ingest INGEST_BENCH_ACCEPT=false`).
 PARSE = os.environ.get("INGEST_BENCH_PARSE", "true").lower() not in ("0", "false", "no")
 ACCEPT = os.environ.get("INGEST_BENCH_ACCEPT", "true").lower() not in ("0", "false", "no")
+# INGEST_BENCH_STORM=false: without the storm rows (a real worker parsing paced deliveries).
+STORM = os.environ.get("INGEST_BENCH_STORM", "true").lower() not in ("0", "false", "no")
+STORM_RATE = float(os.environ.get("INGEST_BENCH_STORM_RATE", "14"))  # issue 25: webhooks/s to keep up with
+STORM_SECONDS = float(os.environ.get("INGEST_BENCH_STORM_SECONDS", "40"))
+STORM_DRAIN_SECONDS = 180
 # The issue's latency target is a p99 at this share of the saturation rate (paced clients).
 PACED_SHARE = 0.8
 CLIENTS = int(os.environ.get("INGEST_BENCH_CLIENTS", "16"))
@@ -344,9 +350,161 @@ def bench_parse() -> list[dict]:
     return rows
 
 
+class _StormDeliveries(_Deliveries):
+    """Deliveries about a fresh commit each (workflow_run head_sha and head_commit id), as a busy CI
+    sends them: every parse makes a new commit artifact, and every evaluation judges new subjects."""
+
+    def __init__(self, template: bytes, secret: str, sha: str):
+        super().__init__(template, secret)
+        self.template, self.sha = template, sha.encode()
+
+    def body(self, n: int) -> bytes:
+        commit = hashlib.sha1(b"%d-%d" % (os.getpid(), n)).hexdigest().encode()  # noqa: S324 - an id, not a digest
+        return self.template.replace(self.sha, commit)
+
+
+def _worker_cpu(proc) -> float:
+    """CPU seconds of a celery worker so far: its main process and the pool processes it forked."""
+    import psutil
+
+    total = 0.0
+    main = psutil.Process(proc.pid)
+    for p in [main, *main.children(recursive=True)]:
+        try:
+            t = p.cpu_times()
+        except psutil.Error:
+            continue
+        total += t.user + t.system
+    return total
+
+
+def _postgres_cpu() -> float:
+    """CPU seconds used so far by the bench PostgreSQL's postmaster and its backends."""
+    import psutil
+
+    postmaster, _ = _own_services()
+    total = 0.0
+    for proc in psutil.process_iter(["pid", "ppid", "cpu_times"]):
+        times = proc.info["cpu_times"]
+        if postmaster is not None and postmaster in (proc.info["pid"], proc.info["ppid"]) and times:
+            total += times.user + times.system
+    return total
+
+
+def _storm_source():
+    """A GitHub source bound to a system of its own, which the default rule set judges (SOC 2, GDPR)."""
+    from apps.ingest.services import source_create
+    from apps.inventory.models import Environment, System
+
+    stamp = time.time_ns()
+    system = System.objects.create(
+        slug=f"bench-storm-{stamp}", name=f"Bench storm {stamp}", kind="service", risk_tier="high",
+        data_classes=["pii"], frameworks=["soc2", "gdpr"],
+    )  # fmt: skip
+    Environment.objects.create(system=system, name="prod", region="eu-west-1")
+    return source_create(actor="system:bench", kind="github", name=f"bench storm {stamp}", system=system)
+
+
+@contextlib.contextmanager
+def _default_worker(concurrency: str):
+    """The Procfile's default-queue worker, on the bench database and Redis, until the block ends."""
+    import subprocess
+
+    from bench.common import PYTHON, bench_env
+
+    worker = subprocess.Popen(
+        [PYTHON, "-m", "celery", "-A", "compliance_portal", "--quiet", "worker", "--loglevel", "WARNING",
+         "--concurrency", concurrency, "--queues", "default", "--hostname", f"bench-storm-{time.time_ns()}@%h"],
+        cwd=ROOT, env=bench_env(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    try:
+        yield worker
+    finally:
+        worker.terminate()
+        try:
+            worker.wait(60)
+        except subprocess.TimeoutExpired:
+            worker.kill()
+
+
+def bench_storm() -> list[dict]:
+    """Paced signed deliveries through gunicorn while a real worker (the Procfile's default-queue
+    worker: concurrency 2) parses them and evaluates policy after: does parsing keep up?"""
+    import threading
+
+    from django.db.models import Count
+
+    from apps.ingest.models import Receipt
+    from apps.policy.models import PendingEvaluation
+
+    _purge_queue()
+    creds = _storm_source()
+    template = json.dumps(json.loads(FIXTURE.read_bytes())).encode()
+    deliveries = _StormDeliveries(template, creds.secret, json.loads(template)["workflow_run"]["head_sha"])
+    path = f"/api/v1/ingest/github?source={creds.source.pk}"
+    mine = Receipt.objects.filter(source=creds.source)
+
+    def counts() -> dict:
+        return dict(mine.values_list("state").annotate(n=Count("id")))
+
+    env = {"PORTAL_INGEST_RATE": "10000000/min", "GUNICORN_CMD_ARGS": f"-c {GUNICORN_CONF}"}
+    concurrency = os.environ.get("WORKER_CONCURRENCY", "2")
+    samples: list[tuple[float, dict]] = []
+    stop = threading.Event()
+
+    def sample():
+        while not stop.is_set():
+            samples.append((time.perf_counter(), counts()))
+            stop.wait(1.0)
+
+    with _default_worker(concurrency) as worker, gunicorn(**_production_server(), extra_env=env) as url:
+        time.sleep(3)  # the worker's pool processes are up
+        cpu_worker, cpu_postgres = _worker_cpu(worker), _postgres_cpu()
+        sampler = threading.Thread(target=sample, daemon=True)
+        started = time.perf_counter()
+        sampler.start()
+        storm = load(
+            url, path, method="POST", headers=deliveries.headers, body=deliveries.body,
+            clients=4, seconds=STORM_SECONDS, rate=STORM_RATE,
+        )  # fmt: skip
+        stopped = time.perf_counter()
+        at_stop = counts()
+        # Then until every receipt is parsed and every evaluation it asked for has run.
+        deadline = stopped + STORM_DRAIN_SECONDS
+        while time.perf_counter() < deadline and (
+            counts().get("parsed", 0) < storm["ok"] or PendingEvaluation.objects.exists()
+        ):
+            time.sleep(0.25)
+        drained = time.perf_counter()
+        stop.set()
+        sampler.join()
+        worker_cpu, pg_cpu = _worker_cpu(worker) - cpu_worker, _postgres_cpu() - cpu_postgres
+    final = counts()
+    if storm["errors"] or final.get("failed"):
+        raise RuntimeError(f"storm: {storm['errors']} deliveries refused, {final.get('failed', 0)} receipts failed")
+    duration = stopped - started
+    # Backlog (accepted, not yet parsed) a third of the way in and at the end: a queue that keeps
+    # growing means parsing does not keep up.
+    third = min(samples, key=lambda s: abs(s[0] - (started + duration / 3)))[1]
+    backlog_third = sum(n for k, n in third.items() if k != "parsed")
+    backlog_end = sum(n for k, n in at_stop.items() if k != "parsed")
+    label = f"{STORM_RATE:.0f} webhooks/s paced for {STORM_SECONDS:.0f} s, worker concurrency {concurrency}"
+    return [
+        row(f"ingest: storm ({label}): receipts parsed/s during the storm", at_stop.get("parsed", 0) / duration,
+            "receipts/s", storm["ok"] / duration, "accepted/s"),
+        row(f"ingest: storm ({label}): receipts not yet parsed at the end (a third of the way in: {backlog_third})",
+            backlog_end, "receipts", storm["ok"], "accepted"),
+        row(f"ingest: storm ({label}): seconds after the storm until all is parsed and evaluated", drained - stopped,
+            "s", duration, "s of storm"),
+        row(f"ingest: storm ({label}): CPU per receipt, worker (parse, evaluation, index) + PostgreSQL "
+            f"(worker {worker_cpu:.1f} s, PostgreSQL {pg_cpu:.1f} s)", 1000 * (worker_cpu + pg_cpu) / storm["ok"],
+            "ms CPU", 1000 / STORM_RATE, "ms between deliveries"),
+    ]  # fmt: skip
+
+
 def run() -> list[dict]:
     django_setup()
-    return (bench_accepts() if ACCEPT else []) + (bench_parse() if PARSE else [])
+    return (bench_accepts() if ACCEPT else []) + (bench_parse() if PARSE else []) + (bench_storm() if STORM else [])
 
 
 if __name__ == "__main__":

@@ -14,10 +14,28 @@ from django.utils import timezone
     max_retries=5,
 )
 def evidence_search_index(evidence_ids: list[int]) -> int:
-    """Index the words inside newly recorded evidence (queued after the parse commits); safe to run twice."""
+    """Index the words inside these pieces of evidence; safe to run twice. (Parses now queue
+    evidence_search_index_pending; this stays for messages queued before that.)"""
     from apps.search.content import evidence_search_index as index  # noqa: PLC0415 - circular: content queues this task
 
     return index(evidence_ids=evidence_ids)
+
+
+@shared_task(
+    acks_late=True,
+    reject_on_worker_lost=True,
+    autoretry_for=(OSError, DatabaseError),
+    retry_backoff=3,  # 3 … 48 s, as evidence_search_index; beat's reconcile backs it
+    retry_jitter=True,
+    max_retries=5,
+    time_limit=300,
+    soft_time_limit=290,
+)
+def evidence_search_index_pending() -> int:
+    """Index every new evidence id waiting in the pending set (many parses' worth at once); safe to run twice."""
+    from apps.search.content import evidence_search_index_pending as index_pending  # noqa: PLC0415 - circular: content queues this task
+
+    return index_pending()
 
 
 # The cap keeps one run well inside its time limit; beat runs it again a minute later.

@@ -45,6 +45,9 @@ DYNAMIC_COUNTDOWNS = {
     # The evaluation after new evidence waits PORTAL_POLICY_EVALUATE_DELAY_MS (1 s by default); its
     # requests are PendingEvaluation rows that beat's sweep drains if the message is lost.
     ("apps/policy/services/pending.py", "_wake"): "policy-evaluate-pending",
+    # New evidence's words wait a second in a Redis set (PENDING_DELAY_SECONDS); evidence left unindexed
+    # (the set or the message lost) is found by its missing EvidenceIndexed row.
+    ("apps/search/content.py", "_pending_add"): "search-reconcile",
 }
 
 

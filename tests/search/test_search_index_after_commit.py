@@ -1,6 +1,7 @@
 """The words inside new evidence are indexed after the parse commits, by an idempotent task that retries; a
 reconcile indexes whatever it missed. Indexing never fails a parse nor rolls back evidence (issue 25)."""
 
+import json
 from datetime import timedelta
 
 import pytest
@@ -146,3 +147,59 @@ def test_beats_reconcile_leaves_evidence_just_received_to_its_own_index_task(ci)
     assert timedelta(minutes=1) <= RECONCILE_SETTLE
     assert evidence_search_reconcile(received_before=evidence.received_at) == 0
     assert evidence_search_reconcile(received_before=evidence.received_at + timedelta(microseconds=1)) == 1
+
+
+def test_parses_of_the_same_moment_share_one_index_task_that_indexes_them_all(
+    ci, compliance_officer, django_capture_on_commit_callbacks
+):
+    """A task per parse cost a message, a task run and a transaction per receipt: under a webhook storm the
+    worker's queue grew. Now the ids wait in a Redis set and one task, woken once, indexes every one."""
+    import redis
+    from django.conf import settings
+    from django.core.cache import cache
+
+    from apps.search.content import PENDING_FLAG, PENDING_KEY, evidence_search_index_pending
+
+    broker = redis.Redis.from_url(settings.CELERY_BROKER_URL)
+    cache.delete(PENDING_FLAG)
+    broker.delete(PENDING_KEY)
+    broker.delete("default")
+    receipts = [accept(ci, JUNIT + b" " * i) for i in range(3)]
+    try:
+        for receipt in receipts:
+            with django_capture_on_commit_callbacks(execute=True):
+                receipt_parse(receipt_id=receipt.pk)
+        evidence = list(Evidence.objects.filter(receipt__in=receipts))
+        assert {int(i) for i in broker.smembers(PENDING_KEY)} == {e.pk for e in evidence}
+        tasks = [json.loads(m)["headers"]["task"] for m in broker.lrange("default", 0, -1)]
+        assert tasks.count("apps.search.tasks.evidence_search_index_pending") == 1  # one wake-up for three parses
+        assert found(compliance_officer, "quetzal") == []  # not indexed until the task runs
+
+        assert evidence_search_index_pending() > 0
+
+        assert sorted(found(compliance_officer, "quetzal")) == sorted(e.get_absolute_url() for e in evidence)
+        assert not broker.exists(PENDING_KEY)
+        assert evidence_search_index_pending() == 0
+    finally:
+        cache.delete(PENDING_FLAG)
+        broker.delete(PENDING_KEY, "default")
+
+
+def test_ids_taken_for_indexing_go_back_when_the_index_fails(ci):
+    import redis
+    from django.conf import settings
+
+    from apps.search.content import PENDING_KEY, evidence_search_index_pending
+
+    evidence = Evidence.objects.get(receipt=receipt_parse(receipt_id=accept(ci).pk))
+    broker = redis.Redis.from_url(settings.CELERY_BROKER_URL)
+    broker.delete(PENDING_KEY)
+    broker.sadd(PENDING_KEY, evidence.pk)
+    with connection.cursor() as cursor:
+        cursor.execute(INDEX_DOWN)
+    try:
+        with pytest.raises(Exception, match="search index down"):
+            evidence_search_index_pending()
+        assert {int(i) for i in broker.smembers(PENDING_KEY)} == {evidence.pk}  # back for the retry
+    finally:
+        broker.delete(PENDING_KEY)

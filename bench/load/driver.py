@@ -223,10 +223,15 @@ def table(rows: list[dict]) -> str:
     return "\n".join(lines)
 
 
-def _reconciliation(counts: dict, at_stop: dict, by_name: dict, drain_took: float) -> dict:
+def _reconciliation(counts: dict, at_stop: dict, by_name: dict, drain_took: float, elapsed: float) -> dict:
     """What was acknowledged against what was stored and processed, after the drain."""
     replays = by_name.get("webhook github (replay)", {})
+    received_at_stop = sum(at_stop["receipts"].values())
     return {
+        # Does parsing keep up while the traffic lasts (issue 25)? Receipts stored and parsed by the time
+        # locust stopped, per second of traffic; a queue that grows shows as parsed/s below stored/s.
+        "receipts_stored_per_second_during_traffic": round(received_at_stop / elapsed, 1),
+        "receipts_parsed_per_second_during_traffic": round(parsed(at_stop) / elapsed, 1),
         "webhooks_acknowledged": counts["acknowledged"].get("github", 0),
         "uploads_acknowledged": counts["acknowledged"].get("upload", 0),
         "replays_answered_with_the_original_receipt": replays.get("requests", 0) - replays.get("failures", 0),
@@ -327,7 +332,7 @@ def main() -> int:
 
     by_name = {r["name"]: r for r in rows}
     total = by_name.get("Aggregated", {"requests": 0, "failures": 0})
-    reconciliation = _reconciliation(counts, at_stop, by_name, drain_took)
+    reconciliation = _reconciliation(counts, at_stop, by_name, drain_took, elapsed)
     problems += _problems(total, counts, locust.returncode, problems)
 
     result = {

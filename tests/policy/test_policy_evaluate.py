@@ -42,6 +42,30 @@ def test_every_result_change_writes_history_and_a_ledger_entry(marketing):
     }
 
 
+def test_a_changed_result_is_stored_as_its_history_row_says(marketing, compliance_officer):
+    """Changed results are written in one UPDATE: each stored field must be the one the change recorded."""
+    from apps.policy.services import policy_evaluate_pending
+
+    policy_evaluate()
+    policy_evaluate_pending()
+    rule = Rule.objects.get(key="security-scan-fresh")
+    data = rule.current.as_rule_dict()
+    data.pop("key")
+    data["expression"] = "evidence.sast_scan.age_days <= 0.000001"  # every scan is now too old
+    rule_save(actor=compliance_officer, key=rule.key, data=data, note="impossible")
+    before = ControlResultChange.objects.count()
+    assert policy_evaluate(rule_ids=[rule.pk]).changed > 0
+    changes = ControlResultChange.objects.order_by("pk")[before:]
+    assert changes
+    for change in changes:
+        stored = ControlResult.objects.get(pk=change.result_id)
+        assert (stored.status, stored.reason, stored.message, stored.evidence_ids, stored.rule_version_id,
+                stored.exception_id, stored.evaluated_at, stored.system_id) == (
+            change.status, change.reason, change.message, change.evidence_ids, change.rule_version_id,
+            change.exception_id, change.changed_at, change.system_id)  # fmt: skip
+        assert stored.rule_version.version == 2
+
+
 def test_the_release_misses_only_its_sbom(marketing):
     policy_evaluate()
     release = "release:https://github.com/acme/marketing-site@2.4.0"

@@ -428,6 +428,40 @@ def _record_changes(changes, *, rules, actor, now, stats) -> None:
     stats.changed += len(changes)
 
 
+# One statement for a batch's changed results. Django's bulk_update builds a CASE WHEN per row and
+# field (a 13,000-row evaluation spent 25 of its 57 CPU seconds resolving those expressions).
+_UPDATE_RESULTS_SQL = """
+UPDATE policy_controlresult r
+SET status = v.status, reason = v.reason, message = v.message, evidence_ids = v.evidence_ids::bigint[],
+    rule_version_id = v.rule_version_id, exception_id = v.exception_id, evaluated_at = v.evaluated_at,
+    system_id = v.system_id
+FROM unnest(%s::bigint[], %s::text[], %s::text[], %s::text[], %s::text[], %s::bigint[], %s::bigint[],
+            %s::timestamptz[], %s::bigint[])
+    AS v(id, status, reason, message, evidence_ids, rule_version_id, exception_id, evaluated_at, system_id)
+WHERE r.id = v.id
+"""
+
+
+def _update_results(rows: list[ControlResult]) -> None:
+    """Write the changed fields of these results (status, reason, message, evidence, rule version,
+    exception, evaluation time, system) in one UPDATE."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            _UPDATE_RESULTS_SQL,
+            [
+                [r.pk for r in rows],
+                [r.status for r in rows],
+                [r.reason for r in rows],
+                [r.message for r in rows],
+                ["{" + ",".join(str(int(e)) for e in r.evidence_ids) + "}" for r in rows],
+                [r.rule_version_id for r in rows],
+                [r.exception_id for r in rows],
+                [r.evaluated_at for r in rows],
+                [r.system_id for r in rows],
+            ],
+        )
+
+
 def _write_batch(*, scope_ids, facts, rules, now, actor, stats, system_scope, artifacts) -> None:
     """One transaction: lock the subjects, compare outcomes with stored results, write the changes."""
     rule_ids = [r.version.rule_id for r in rules]
@@ -500,11 +534,7 @@ def _write_batch(*, scope_ids, facts, rules, now, actor, stats, system_scope, ar
         if new_rows:
             ControlResult.objects.bulk_create(new_rows)
         if updated_rows:
-            ControlResult.objects.bulk_update(
-                [r for r, _ in updated_rows],
-                ["status", "reason", "message", "evidence_ids", "rule_version", "exception_id", "evaluated_at",
-                 "system"],
-            )
+            _update_results([r for r, _ in updated_rows])
         changes = [(row, "") for row in new_rows] + updated_rows
         if changes:
             _record_changes(changes, rules=rules, actor=actor, now=now, stats=stats)

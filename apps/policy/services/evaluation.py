@@ -7,6 +7,7 @@ from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import NamedTuple
 
 from django.conf import settings
 from django.core.cache import cache
@@ -312,7 +313,26 @@ def _lock_and_read_results(scope_ids, rule_ids, *, system_scope: bool) -> dict:
         existing_qs = ControlResult.objects.filter(system_id__in=scope_ids, artifact__isnull=True, rule_id__in=rule_ids)
     else:
         existing_qs = ControlResult.objects.filter(artifact_id__in=scope_ids, rule_id__in=rule_ids)
-    return {(r.control_id, r.rule_id, r.artifact_id if not system_scope else r.system_id): r for r in existing_qs}
+    # Plain tuples, not model instances: most results come out unchanged, and building an instance per
+    # stored result was a third of an evaluation's CPU; the changed ones become instances when written.
+    rows = (_Stored(*values) for values in existing_qs.values_list(*_Stored._fields))
+    return {(r.control_id, r.rule_id, r.artifact_id if not system_scope else r.system_id): r for r in rows}
+
+
+class _Stored(NamedTuple):
+    """A stored result, as far as comparing and rewriting it needs."""
+
+    pk: int
+    control_id: int
+    rule_id: int
+    artifact_id: int | None
+    system_id: int
+    status: str
+    reason: str
+    message: str
+    evidence_ids: list[int]
+    rule_version_id: int
+    exception_id: int | None
 
 
 def _scope(scope_id, *, system_scope: bool, artifacts) -> tuple[int, int | None]:
@@ -521,12 +541,12 @@ def _write_batch(*, scope_ids, facts, rules, now, actor, stats, system_scope, ar
                         continue
                     if _result_unchanged(row, final, reason, message, evidence_ids, r.version, exc_id, system_id):
                         continue  # unchanged: write nothing
-                    previous = row.status
-                    row.status, row.reason, row.evidence_ids = final, reason, evidence_ids
-                    row.message = message
-                    row.rule_version, row.exception_id, row.evaluated_at = r.version, exc_id, now
-                    row.system_id = system_id
-                    updated_rows.append((row, previous))
+                    changed = ControlResult(
+                        pk=row.pk, control_id=row.control_id, rule_id=row.rule_id, artifact_id=row.artifact_id,
+                        system_id=system_id, status=final, reason=reason, message=message,
+                        evidence_ids=evidence_ids, rule_version=r.version, exception_id=exc_id, evaluated_at=now,
+                    )  # fmt: skip
+                    updated_rows.append((changed, row.status))
             if not system_scope:
                 subject_rows.append(
                     _evaluated_subject(scope_id, system_id, artifacts[scope_id], prepared, statuses, gate_blocked, now)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import pytest
 import redis
+from celery.exceptions import SoftTimeLimitExceeded
 from django.conf import settings
 from django.core.cache import cache
 from django.db import DatabaseError, transaction
@@ -73,17 +74,20 @@ def test_one_run_evaluates_every_pending_request_and_deletes_them(marketing, cli
     assert policy_evaluate_pending() == 0
 
 
-def test_an_evaluation_that_fails_leaves_its_requests_pending(marketing, monkeypatch):
+@pytest.mark.parametrize(
+    "error", [DatabaseError("server closed the connection unexpectedly"), SoftTimeLimitExceeded()], ids=repr
+)
+def test_an_evaluation_that_fails_or_runs_out_of_time_leaves_its_requests_pending(marketing, monkeypatch, error):
     PendingEvaluation.objects.all().delete()
     artifacts = list(marketing["system"].artifacts.values_list("pk", flat=True))
     with transaction.atomic():
         evaluation_request(artifact_ids=artifacts)
 
-    def database_down(**kwargs):
-        raise DatabaseError("server closed the connection unexpectedly")
+    def fails(**kwargs):
+        raise error
 
-    monkeypatch.setattr(evaluation_services, "policy_evaluate", database_down)
-    with pytest.raises(DatabaseError):
+    monkeypatch.setattr(evaluation_services, "policy_evaluate", fails)
+    with pytest.raises(type(error)):
         policy_evaluate_pending()
     assert set(PendingEvaluation.objects.values_list("artifact_id", flat=True)) == set(artifacts)
 
@@ -154,6 +158,14 @@ def test_the_gate_stays_shut_while_new_evidence_about_the_subject_or_its_inputs_
         assert any(item["rule"] == "evaluation-pending" for item in body["failing"]) is shut, asked
         policy_evaluate_pending()
         assert client.get(url, headers=auth).json()["allowed"] is True
+
+    # An input that belongs to another system (a shared base image, say): its requests do not hold this
+    # gate, or another system's sources could keep it shut.
+    other = make_system("clinical-records")
+    Artifact.objects.filter(pk=upstream.pk).update(system=other)
+    with transaction.atomic():
+        evaluation_request(artifact_ids=[upstream.pk])
+    assert client.get(url, headers=auth).json()["allowed"] is True
 
 
 def test_beat_sweeps_pending_requests_a_lost_wake_up_left_behind():

@@ -78,17 +78,22 @@ WITH RECURSIVE up(artifact_id, depth, path) AS (
 )
 SELECT EXISTS (
     SELECT 1 FROM policy_pendingevaluation p
-    WHERE p.artifact_id IN (SELECT artifact_id FROM up) OR p.system_id = %(system)s
+    WHERE p.artifact_id IN (
+            SELECT up.artifact_id FROM up JOIN evidence_artifact a ON a.id = up.artifact_id
+            WHERE a.system_id = %(system)s
+        )
+       OR p.system_id = %(system)s
 )
 """
 
 
 def evaluation_pending(artifact: Artifact) -> bool:
     """Whether evidence that changes this subject's results waits to be evaluated: a pending request
-    about the subject, about an artifact it inherits facts from, or about its system as a whole (evidence
-    about no artifact). Requests about other artifacts of the same system are not counted: they change
-    only its system-scope results, and under a steady stream of CI events one of them is nearly always
-    pending, which would hold every gate of the system shut."""
+    about the subject, about an artifact of its system it inherits facts from, or about its system as a
+    whole (evidence about no artifact). Not counted, so that nobody can hold a gate shut by keeping a
+    request pending: requests about other artifacts of the same system (they change only its
+    system-scope results, and under a steady stream of CI events one of them is nearly always pending),
+    and about inputs of another system (a shared base image: its sources are not this system's)."""
     with connection.cursor() as cursor:
         cursor.execute(
             _PENDING_SQL,

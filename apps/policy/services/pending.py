@@ -19,6 +19,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterable
 
+from celery.exceptions import SoftTimeLimitExceeded
 from django.conf import settings
 from django.core.cache import cache
 from django.db import DatabaseError, connection, transaction
@@ -80,12 +81,13 @@ def _evaluate_batch(column: str, scope: str) -> tuple[int, int]:
     returns (requests taken, results changed). A database error rolls back and raises (the task
     retries). Any other error is a bug in evaluating some subject: the batch is taken again and
     evaluated one subject at a time, so one subject that cannot be evaluated does not hold up the
-    others; its request is dropped with the error logged (the nightly run evaluates it again)."""
+    others; its request is dropped with the error logged (the nightly run evaluates it again). The
+    task's time limit is not such an error: it rolls back and leaves the batch to the next run."""
     try:
         with transaction.atomic():
             ids = _claimed(column)
             return len(ids), (evaluation.policy_evaluate(**{scope: ids}).changed if ids else 0)
-    except DatabaseError:
+    except (DatabaseError, SoftTimeLimitExceeded):
         raise
     except Exception:
         logger.exception("evaluating a batch of pending requests failed; evaluating them one at a time")
@@ -96,7 +98,7 @@ def _evaluate_batch(column: str, scope: str) -> tuple[int, int]:
             try:
                 with transaction.atomic():
                     changed += evaluation.policy_evaluate(**{scope: [one]}).changed
-            except DatabaseError:
+            except (DatabaseError, SoftTimeLimitExceeded):
                 raise
             except Exception:
                 logger.exception("evaluation after new evidence of %s %s failed; request dropped", column, one)

@@ -544,10 +544,14 @@ PORTAL_GRAPHVIZ_DOT = env_str("PORTAL_GRAPHVIZ_DOT", default="dot")
 PORTAL_POLICY_FRESH_DAYS = env_int("PORTAL_POLICY_FRESH_DAYS", default=30, minimum=1)
 # Seconds between refreshes of today's coverage rollups (the dashboard reads only rollups).
 PORTAL_POLICY_SNAPSHOT_SECONDS = env_int("PORTAL_POLICY_SNAPSHOT_SECONDS", default=600, minimum=30)
-# How long the evaluation after new evidence waits, from the first receipt that asks for it, so the
-# receipts parsed meanwhile share one evaluation (apps/policy/services/pending.py). Under a backlog
-# they share it anyway; this is the saving at moderate rates, paid for in that much gate latency.
-PORTAL_POLICY_EVALUATE_DELAY_MS = env_int("PORTAL_POLICY_EVALUATE_DELAY_MS", default=1000, minimum=0)
+# How long the work that follows a parse (policy evaluation, the search index) waits, from the first
+# receipt that asks for it, so the receipts parsed meanwhile share one run (apps/policy/services/pending.py,
+# apps/search/content.py). Under a backlog they share it anyway; this is the saving at moderate rates,
+# paid for in that much gate latency. The test profile does not wait (0): its workers run one test's
+# parses at a time, and each teardown would wait out the delay.
+PORTAL_AFTER_PARSE_DELAY_MS = env_int(
+    "PORTAL_AFTER_PARSE_DELAY_MS", default=0 if PROFILE == "test" else 1000, minimum=0
+)
 # Time budget of one rule over one evaluation batch (up to 200 subjects); past it the rule's results
 # in the batch fail with "evaluation exceeded its time budget of N ms" (apps/policy/engine/bounded.py).
 PORTAL_POLICY_RULE_BUDGET_MS = env_int("PORTAL_POLICY_RULE_BUDGET_MS", default=5000, minimum=10)

@@ -116,7 +116,6 @@ RECONCILE_BATCH = 500  # evidence ids per transaction: bounded memory and lock t
 PENDING_KEY = "search:pending-evidence"
 PENDING_FLAG = "search:index-queued"  # a wake-up is queued (the cache, as policy's evaluation queue)
 PENDING_FLAG_SECONDS = 30
-PENDING_DELAY_SECONDS = 1.0  # the parses of that second share one run
 PENDING_BATCH = 2000  # evidence ids per transaction
 PENDING_ROUNDS = 10  # then a fresh message, behind the parses queued meanwhile
 
@@ -146,7 +145,7 @@ def evidence_search_index_schedule(*, evidence_ids: list[int]) -> None:
 def _pending_add(ids: list[int]) -> None:
     _redis().sadd(PENDING_KEY, *ids)
     if cache.add(PENDING_FLAG, 1, timeout=PENDING_FLAG_SECONDS):
-        evidence_search_index_pending_task.apply_async(countdown=PENDING_DELAY_SECONDS)
+        evidence_search_index_pending_task.apply_async(countdown=settings.PORTAL_AFTER_PARSE_DELAY_MS / 1000)
 
 
 def evidence_search_index_pending() -> int:

@@ -42,10 +42,10 @@ DYNAMIC_COUNTDOWNS = {
     # notifications are receipts already; a lost sync is redone by the source's next due sync.
     ("apps/connectors/services.py", "source_sync_queue"): "source-sync-due",
     ("apps/connectors/services.py", "registry_sync_debounced"): "source-sync-due",
-    # The evaluation after new evidence waits PORTAL_POLICY_EVALUATE_DELAY_MS (1 s by default); its
+    # The evaluation after new evidence waits PORTAL_AFTER_PARSE_DELAY_MS (1 s by default); its
     # requests are PendingEvaluation rows that beat's sweep drains if the message is lost.
     ("apps/policy/services/pending.py", "_wake"): "policy-evaluate-pending",
-    # New evidence's words wait a second in a Redis set (PENDING_DELAY_SECONDS); evidence left unindexed
+    # New evidence's words wait in a Redis set (PORTAL_AFTER_PARSE_DELAY_MS); evidence left unindexed
     # (the set or the message lost) is found by its missing EvidenceIndexed row.
     ("apps/search/content.py", "_pending_add"): "search-reconcile",
 }

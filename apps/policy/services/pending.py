@@ -3,7 +3,7 @@
 A parse asks for an evaluation of what its evidence is about by writing PendingEvaluation rows in
 its own transaction (`evaluation_request()`), and after commit wakes the task
 `policy_evaluate_pending` unless a wake-up is already queued (a short-lived cache flag), after
-PORTAL_POLICY_EVALUATE_DELAY_MS (1 s), so the receipts parsed meanwhile share it. The task
+PORTAL_AFTER_PARSE_DELAY_MS (1 s), so the receipts parsed meanwhile share it. The task
 clears the flag, then takes the pending rows in batches (`DELETE … RETURNING`, `SKIP LOCKED`, so
 two workers never take the same row) and evaluates each batch in the transaction that deleted it:
 a failed evaluation rolls back and leaves its rows for the retry. Beat runs the same task every
@@ -67,7 +67,7 @@ def evaluation_request(*, artifact_ids: Iterable[int] = (), system_ids: Iterable
 def _wake() -> None:
     """Queue the task, unless a wake-up is queued already: it will find this request too."""
     if cache.add(PENDING_FLAG, 1, timeout=PENDING_FLAG_SECONDS):
-        policy_evaluate_pending_task.apply_async(countdown=settings.PORTAL_POLICY_EVALUATE_DELAY_MS / 1000)
+        policy_evaluate_pending_task.apply_async(countdown=settings.PORTAL_AFTER_PARSE_DELAY_MS / 1000)
 
 
 def _claimed(column: str) -> list[int]:

@@ -16,7 +16,7 @@ from apps.evidence.models import Evidence, EvidenceSubject
 from apps.evidence.selectors import evidence_counting
 from apps.policy.facts import subject_chain
 from apps.policy.models import Control
-from apps.policy.selectors import gate_for_subject, gate_items_by_rule
+from apps.policy.selectors import EVALUATION_PENDING, gate_for_subject, gate_items_by_rule
 from apps.releases import chain as chain_mod
 from apps.releases.models import ReleaseSignoff, SignoffDecision
 from apps.releases.policy import release_policy
@@ -203,14 +203,17 @@ def release_gate_answer(signoff: ReleaseSignoff, *, user=None) -> dict:
     if codes is not ALL:
         visible = set(Control.objects.filter(framework__code__in=codes).values_list("control_id", flat=True))
         visible.add("release-signoff")  # the sign-off item is this page's own subject
+        visible.add("")  # items of no control (evaluation pending) belong to no framework
         failing = [i for i in failing if i["control"] in visible]
         warnings = [i for i in warnings if i["control"] in visible]
     return {
         "allowed": decision.allowed,
         "evaluated": decision.evaluated,
         "evaluated_at": decision.evaluated_at,
+        "pending": any(i["rule"] == EVALUATION_PENDING["rule"] for i in failing),
         "failing": gate_items_by_rule(failing),
-        "failing_count": len(failing),
+        "failing_count": sum(1 for i in failing if i["control"]),
+        "failing_rules": len({i["rule"] for i in failing if i["control"]}),
         "warnings": gate_items_by_rule(warnings),
         "warning_count": len(warnings),
     }

@@ -7,7 +7,7 @@ import pytest
 
 from apps.evidence.models import Evidence
 from apps.ingest.services import receipt_accept, receipt_parse, source_create
-from apps.policy.services import policy_evaluate
+from apps.policy.services import policy_evaluate, policy_evaluate_pending
 from apps.releases.selectors import release_evidence_chain, release_gate_answer
 from apps.releases.services import release_classify
 from tests.ingest.conftest import fixture_bytes
@@ -34,7 +34,7 @@ def release(world):
     tests = upload(ci, "junit_pytest.xml", subject=COMMIT)
     scan = upload(ci, "bandit_shell_md5.sarif", subject=COMMIT)
     sbom = upload(stray, "cyclonedx_py_env.cdx.json", subject=COMMIT, system=world.system)
-    policy_evaluate(system_ids=[world.system.pk])
+    policy_evaluate()  # everything, which also answers the evaluation requests the uploads left
     signoff = release_classify(artifact=world.artifact, change_class="model", actor=world.engineer)
     return {"signoff": signoff, "tests": tests, "scan": scan, "sbom": sbom}
 
@@ -90,6 +90,31 @@ def test_an_auditor_reads_the_gate_answer_only_for_their_engagements_frameworks(
     assert any(not c.startswith("soc2-") for g in everything["failing"] for c in g["controls"])
 
 
+def test_the_page_says_new_evidence_waits_to_be_evaluated_and_counts_it_as_no_control(client, world, release, auditor):
+    from django.db import transaction
+
+    from apps.policy.services import evaluation_request
+    from tests.engagements.conftest import open_engagement
+
+    before = release_gate_answer(release["signoff"])
+    with transaction.atomic():
+        evaluation_request(artifact_ids=[world.artifact.pk])
+
+    answer = release_gate_answer(release["signoff"])
+    pending = [g for g in answer["failing"] if g["rule"] == "evaluation-pending"]
+    assert answer["pending"] is True and pending and pending[0]["controls"] == []
+    # a pending evaluation is not a failing control, nor a failing rule
+    assert (answer["failing_count"], answer["failing_rules"]) == (before["failing_count"], before["failing_rules"])
+    client.force_login(world.owner1)
+    page = client.get(release["signoff"].get_absolute_url()).content.decode()
+    assert "New evidence not evaluated yet." in page
+    section = page[page.index('data-gate-rule="evaluation-pending"'):]
+    assert "control" not in section[: section.index("</p>")]  # no "1 control:" for an item of no control
+    # an auditor, who sees only their engagement's frameworks, is told too: it belongs to none
+    open_engagement(world.officer, auditors=[auditor], systems=[world.system])
+    assert release_gate_answer(release["signoff"], user=auditor)["pending"] is True
+
+
 @pytest.mark.browser
 @pytest.mark.django_db(transaction=True)
 def test_a_risk_owner_sees_the_sign_off_summary_on_the_first_screen(browser, live_server, world, release):
@@ -100,6 +125,7 @@ def test_a_risk_owner_sees_the_sign_off_summary_on_the_first_screen(browser, liv
 
     ci = source_create(actor="system:test", kind="generic-ci", name="ml fraud", system=world.system).source
     upload(ci, "fairlearn_report.json", subject=world.artifact.uri)
+    policy_evaluate_pending()  # what the worker does a second after the upload
     viewport = {"width": 1366, "height": 768}
     context = browser.new_context(viewport=viewport)
     page = context.new_page()

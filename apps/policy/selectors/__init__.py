@@ -40,6 +40,7 @@ from apps.policy.selectors.export import (
     results_for_export,
 )
 from apps.policy.selectors.gate import (
+    EVALUATION_PENDING,
     GateDecision,
     gate_for_subject,
     gate_items_by_rule,
@@ -98,6 +99,7 @@ __all__ = [
     "dry_run_get_for_user",
     "framework_list",
     "framework_list_for_user",
+    "EVALUATION_PENDING",
     "gate_for_subject",
     "gate_items_by_rule",
     "overview_for_user",

@@ -164,6 +164,6 @@ def gate_items_by_rule(items: list[dict]) -> list[dict]:
                                              "controls": [], "message": ""})  # fmt: skip
         g["items"].append(item)
         g["message"] = g["message"] or item.get("message") or item.get("reason", "")
-        if item["control"] not in g["controls"]:
+        if item["control"] and item["control"] not in g["controls"]:  # not-evaluated and pending items name none
             g["controls"].append(item["control"])
     return list(groups.values())

@@ -21,9 +21,8 @@ from apps.policy.services import evaluation as evaluation_services
 from apps.policy.services import policy_evaluate, policy_evaluate_pending
 from apps.policy.services.pending import PENDING_FLAG, _wake, evaluation_request
 from devtools.demo import policy as demo
-from tests.conftest import wait_until
 
-from .conftest import make_system, push
+from .conftest import make_system
 
 
 def _push_sbom(source_name="ci marketing-site"):
@@ -172,19 +171,3 @@ def test_beat_sweeps_pending_requests_a_lost_wake_up_left_behind():
     schedule = settings.CELERY_BEAT_SCHEDULE["policy-evaluate-pending"]
     assert schedule["task"] == "apps.policy.tasks.policy_evaluate_pending"
     assert schedule["schedule"] <= 60
-
-
-@pytest.mark.worker
-@pytest.mark.django_db(transaction=True)
-def test_the_worker_evaluates_what_parsed_evidence_asked_for(celery_worker):
-    system = make_system("marketing-site")
-    from apps.ingest.services import source_create
-
-    source_create(actor="system:test", kind="generic-ci", name="ci marketing-site", system=system)
-    source_create(actor="system:test", kind="github", name="github marketing-site", system=system)
-    demo.demo_signer_trust(actor="system:test", system=system)
-    push("ci marketing-site")
-    push("github marketing-site")
-    # The worker evaluates what the pushes asked for; every request is gone once it has.
-    wait_until(lambda: not PendingEvaluation.objects.exists() and ControlResult.objects.exists(), timeout=60)
-    assert set(ControlResult.objects.values_list("system_id", flat=True)) == {system.pk}

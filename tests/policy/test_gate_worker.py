@@ -7,6 +7,7 @@ from urllib.parse import quote
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 
+from apps.policy.models import PendingEvaluation
 from apps.policy.services import policy_evaluate
 from devtools.demo import policy as demo
 from tests.conftest import wait_until
@@ -32,4 +33,6 @@ def test_a_blocked_release_passes_the_gate_once_its_sbom_is_uploaded(client, mar
     wait_until(lambda: client.get(f"/api/v1/receipts/{receipt}", headers=auth).json()["state"] == "parsed", timeout=60)
     after = wait_until(lambda: (b := client.get(url, headers=auth).json())["allowed"] and b, timeout=60)
     assert after["failing"] == []
+    # The worker drained the evaluation the upload asked for (apps.policy.services.pending).
+    assert not PendingEvaluation.objects.exists()
     assert after["evaluated_at"] > before.json()["evaluated_at"]

@@ -175,3 +175,15 @@ def row(name: str, value: float, unit: str, baseline: float | None = None, basel
 
 def median_of(fn, repeats: int = 3) -> float:
     return statistics.median(fn() for _ in range(repeats))
+
+
+def backend_cpu() -> float:
+    """CPU seconds used so far by this process's PostgreSQL backend (same machine): with
+    time.process_time(), what one in-process step costs the machine, commit included."""
+    import psutil
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_backend_pid()")
+        times = psutil.Process(cursor.fetchone()[0]).cpu_times()
+    return times.user + times.system

@@ -23,20 +23,10 @@ from __future__ import annotations
 import gc
 import time
 
-from bench.common import django_setup, row
+from bench.common import backend_cpu, django_setup, row
 
 SCALED = True
 BURST_LIMIT = 10_000  # subjects asked for at most (the 10k set has about that many)
-
-
-def _backend_cpu() -> float:
-    import psutil
-    from django.db import connection
-
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT pg_backend_pid()")
-        times = psutil.Process(cursor.fetchone()[0]).cpu_times()
-    return times.user + times.system
 
 
 def run(scale: str = "") -> list[dict]:
@@ -64,19 +54,19 @@ def run(scale: str = "") -> list[dict]:
     with transaction.atomic():
         evaluation_request(artifact_ids=asked)  # what the parses of the burst wrote
 
-    backend, cpu, start = _backend_cpu(), time.process_time(), time.perf_counter()
+    backend, cpu, start = backend_cpu(), time.process_time(), time.perf_counter()
     changed = policy_evaluate_pending()
-    full_s, full_cpu = time.perf_counter() - start, time.process_time() - cpu + _backend_cpu() - backend
+    full_s, full_cpu = time.perf_counter() - start, time.process_time() - cpu + backend_cpu() - backend
 
     # The same rules over the same subjects' facts, read first, then evaluated in memory.
     rules = [r.spec for r in current_rules() if not r.version.is_system_scope]
     now = timezone.now()
-    backend, cpu, start = _backend_cpu(), time.process_time(), time.perf_counter()
+    backend, cpu, start = backend_cpu(), time.process_time(), time.perf_counter()
     facts: list[dict] = []
     for offset in range(0, len(scope), BATCH):
         batch = list(Artifact.objects.filter(pk__in=scope[offset : offset + BATCH]).order_by("pk"))
         facts.extend(facts_mod.subject_facts_batch(batch, now=now).values())
-    facts_s, facts_cpu = time.perf_counter() - start, time.process_time() - cpu + _backend_cpu() - backend
+    facts_s, facts_cpu = time.perf_counter() - start, time.process_time() - cpu + backend_cpu() - backend
     cpu, start = time.process_time(), time.perf_counter()
     for subject in facts:
         prepared = prepare_facts(subject)

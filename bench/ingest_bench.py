@@ -43,7 +43,7 @@ import os
 import time
 from pathlib import Path
 
-from bench.common import bench_env, django_setup, gunicorn, load, row
+from bench.common import backend_cpu, bench_env, django_setup, gunicorn, load, row
 from bench.parsers_bench import make_cyclonedx, make_sarif
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -263,17 +263,6 @@ def _purge_queue() -> None:
     redis.Redis.from_url(settings.REDIS_URL).delete("default")
 
 
-def _backend_cpu() -> float:
-    """CPU seconds used so far by this connection's PostgreSQL backend (the same machine)."""
-    import psutil
-    from django.db import connection
-
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT pg_backend_pid()")
-        times = psutil.Process(cursor.fetchone()[0]).cpu_times()
-    return times.user + times.system
-
-
 def _parse_rate(fmt: str, body: bytes, items: int, bare_parser) -> dict:
     """Wall and CPU seconds of the bare parser and of receipt_parse (commit included) on `body`.
 
@@ -292,11 +281,11 @@ def _parse_rate(fmt: str, body: bytes, items: int, bare_parser) -> dict:
     receipt, _ = receipt_accept(
         source=source, channel="upload", body=body, subject="pkg:generic/bench@1", format_hint=fmt, enqueue=False
     )
-    backend = _backend_cpu()
+    backend = backend_cpu()
     start, cpu = time.perf_counter(), time.process_time()
     parsed = receipt_parse(receipt_id=receipt.pk)
     full_s, worker_cpu = time.perf_counter() - start, time.process_time() - cpu
-    postgres_cpu = _backend_cpu() - backend
+    postgres_cpu = backend_cpu() - backend
     if parsed is None or parsed.state != Receipt.State.PARSED:
         raise RuntimeError(f"{fmt}: receipt not parsed: {parsed and parsed.error}")
     return {"items": items, "full_s": full_s, "bare_s": bare_s, "bare_cpu": bare_cpu, "worker_cpu": worker_cpu,
@@ -380,15 +369,7 @@ def _worker_cpu(proc) -> float:
 
 def _postgres_cpu() -> float:
     """CPU seconds used so far by the bench PostgreSQL's postmaster and its backends."""
-    import psutil
-
-    postmaster, _ = _own_services()
-    total = 0.0
-    for proc in psutil.process_iter(["pid", "ppid", "cpu_times"]):
-        times = proc.info["cpu_times"]
-        if postmaster is not None and postmaster in (proc.info["pid"], proc.info["ppid"]) and times:
-            total += times.user + times.system
-    return total
+    return _cpu_seconds(port=0)["postgres"]  # no server listens on port 0: only PostgreSQL's share counts
 
 
 def _storm_source():

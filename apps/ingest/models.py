@@ -8,6 +8,7 @@ moves between them are data here; `apps.ingest.services` makes the moves.
 from __future__ import annotations
 
 from django.conf import settings
+from django.contrib.postgres.indexes import HashIndex
 from django.db import models
 from django.urls import reverse
 
@@ -190,6 +191,13 @@ class Receipt(StateMachine, models.Model):
         indexes = [
             models.Index(fields=["state", "state_since"], name="receipt_state_since"),
             models.Index(fields=["-received_at"], name="receipt_received"),
+            # The gate asks whether an upload about a subject waits to be parsed (apps.policy.selectors.gate).
+            # A hash index: a subject may be longer than a B-tree entry can hold.
+            HashIndex(
+                fields=["subject"],
+                name="receipt_unparsed_subject",
+                condition=models.Q(state__in=[ReceiptState.QUEUED, ReceiptState.PARSING]) & ~models.Q(subject=""),
+            ),
         ]
 
     def __str__(self) -> str:

@@ -97,7 +97,8 @@ class GateApi(APIView):
             "`git+https%3A%2F%2Fgithub.com%2Forg%2Frepo%40<sha>` or `oci://…@sha256:…`); `?subject=` works too. "
             "`allowed` is false when any hard-gate rule fails or misses evidence on the subject or on its "
             "system as a whole, when the subject has not been evaluated yet, or while new evidence about it "
-            "waits to be evaluated (the rule `evaluation-pending`: retry in a few seconds). "
+            "or an upload naming it waits to be parsed or evaluated (the rule `evaluation-pending`: retry in a few "
+            "seconds). "
             "Auth: a source's bearer token "
             "(sources bound to a system see only that system's subjects) or a user's session."
         ),

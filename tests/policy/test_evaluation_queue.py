@@ -13,6 +13,7 @@ import redis
 from celery.exceptions import SoftTimeLimitExceeded
 from django.conf import settings
 from django.core.cache import cache
+from django.core.files.uploadedfile import SimpleUploadedFile
 from django.db import DatabaseError, transaction
 
 from apps.evidence.models import EvidenceSubject
@@ -30,6 +31,19 @@ def _push_sbom(source_name="ci marketing-site"):
 
     source = Source.objects.get(name=source_name)
     demo._push(source, "upload", "", demo.MARKETING_RELEASE, demo.demo_release_sbom(), "sbom.cdx.json", None)
+
+
+def _inputs_of(artifact) -> set[int]:
+    """Ids of everything the artifact inherits facts from."""
+    from apps.evidence.models import LineageEdge
+    from apps.policy.facts import INHERIT_RELATIONS
+
+    inputs, frontier = set(), {artifact.pk}
+    while frontier:
+        edges = LineageEdge.objects.filter(target_id__in=frontier, relation__in=INHERIT_RELATIONS)
+        frontier = set(edges.values_list("source_id", flat=True)) - inputs
+        inputs |= frontier
+    return inputs
 
 
 def test_parsing_evidence_leaves_a_pending_evaluation_of_its_artifacts_in_the_same_transaction(
@@ -127,8 +141,7 @@ def test_requests_made_while_a_wake_up_is_queued_send_no_further_message(marketi
 
 
 def test_the_gate_stays_shut_while_new_evidence_about_the_subject_or_its_inputs_waits(client, marketing):
-    from apps.evidence.models import Artifact, LineageEdge
-    from apps.policy.facts import INHERIT_RELATIONS
+    from apps.evidence.models import Artifact
 
     release = Artifact.objects.get(uri=demo.MARKETING_RELEASE)
     _push_sbom()
@@ -138,18 +151,15 @@ def test_the_gate_stays_shut_while_new_evidence_about_the_subject_or_its_inputs_
     auth = {"Authorization": f"Bearer {marketing['ci'].token}"}
     assert client.get(url, headers=auth).json()["allowed"] is True
 
-    inputs, frontier = set(), {release.pk}
-    while frontier:  # everything the release inherits facts from
-        frontier = set(
-            LineageEdge.objects.filter(target_id__in=frontier, relation__in=INHERIT_RELATIONS).values_list(
-                "source_id", flat=True
-            )
-        ) - inputs
-        inputs |= frontier
+    inputs = _inputs_of(release)  # everything the release inherits facts from
     upstream = Artifact.objects.get(pk=min(inputs))
     unrelated = Artifact.objects.filter(system=marketing["system"]).exclude(pk__in=inputs | {release.pk}).first()
-    for asked, shut in ((dict(artifact_ids=[release.pk]), True), (dict(artifact_ids=[upstream.pk]), True),
-                        (dict(system_ids=[marketing["system"].pk]), True), (dict(artifact_ids=[unrelated.pk]), False)):
+    for asked, shut in (
+        (dict(artifact_ids=[release.pk]), True),
+        (dict(artifact_ids=[upstream.pk]), True),
+        (dict(system_ids=[marketing["system"].pk]), True),
+        (dict(artifact_ids=[unrelated.pk]), False),
+    ):
         with transaction.atomic():
             evaluation_request(**asked)
         body = client.get(url, headers=auth).json()
@@ -171,3 +181,57 @@ def test_beat_sweeps_pending_requests_a_lost_wake_up_left_behind():
     schedule = settings.CELERY_BEAT_SCHEDULE["policy-evaluate-pending"]
     assert schedule["task"] == "apps.policy.tasks.policy_evaluate_pending"
     assert schedule["schedule"] <= 60
+
+
+def test_the_gate_stays_shut_while_an_upload_about_the_subject_or_its_inputs_waits_to_be_parsed(client, marketing):
+    """A CI job uploads a failing test report about the release, then asks the gate at once. Before the
+    report is parsed no PendingEvaluation exists yet: the gate answered from the older results and said
+    allowed. An accepted upload that names the subject, or an input of its system, now holds the gate."""
+    from apps.evidence.models import Artifact
+    from apps.ingest.models import Receipt
+    from apps.ingest.services import receipt_parse
+
+    release = Artifact.objects.get(uri=demo.MARKETING_RELEASE)
+    _push_sbom()
+    policy_evaluate()
+    url = f"/api/v1/gates/{release.pk}"
+    auth = {"Authorization": f"Bearer {marketing['ci'].token}"}
+    assert client.get(url, headers=auth).json()["allowed"] is True
+
+    inputs = _inputs_of(release)  # everything the release inherits facts from
+    upstream = Artifact.objects.get(pk=min(inputs))
+    unrelated = Artifact.objects.filter(system=marketing["system"]).exclude(pk__in=inputs | {release.pk}).first()
+    failing = (
+        b'<testsuite name="smoke" tests="1" failures="1"><testcase name="login" classname="smoke">'
+        b'<failure message="500 on /login"/></testcase></testsuite>'
+    )
+    # An upload about another artifact of the system does not hold it: under a steady stream of CI
+    # events one of them is nearly always waiting.
+    for named, shut in ((unrelated.uri, False), (release.uri, True), (upstream.uri, True)):
+        response = client.post(
+            "/api/v1/evidence",
+            {"file": SimpleUploadedFile("junit.xml", failing), "subject": named},
+            headers=auth,
+        )
+        assert response.status_code == 202, response.content
+        receipt = Receipt.objects.get(pk=response.json()["receipt"])
+        assert receipt.state == Receipt.State.QUEUED  # no worker in this test: nothing parsed it
+        assert not PendingEvaluation.objects.exists()
+        body = client.get(url, headers=auth).json()
+        assert any(item["rule"] == "evaluation-pending" for item in body["failing"]) is shut, named
+        if not shut:
+            assert body["allowed"] is True
+        # A worker claimed it (state parsing): the gate still waits. Once parsed and evaluated, it
+        # answers from the new results.
+        Receipt.objects.filter(pk=receipt.pk).update(state=Receipt.State.PARSING)
+        body = client.get(url, headers=auth).json()
+        assert any(item["rule"] == "evaluation-pending" for item in body["failing"]) is shut, named
+        Receipt.objects.filter(pk=receipt.pk).update(state=Receipt.State.QUEUED)
+        receipt_parse(receipt_id=receipt.pk)
+        policy_evaluate_pending()
+        body = client.get(url, headers=auth).json()
+        assert not any(item["rule"] == "evaluation-pending" for item in body["failing"]), named
+        if named == release.uri:
+            # the report the gate waited for fails the release: the green it gave before was unearned
+            assert body["allowed"] is False
+            assert body["failing"], body

@@ -12,6 +12,7 @@ from django.http import Http404
 
 from apps.evidence.models import Artifact
 from apps.formats import ParseError, normalize_subject
+from apps.ingest.binding import counted_sql
 from apps.policy.facts import INHERIT_RELATIONS, MAX_DEPTH
 from apps.policy.models import (
     ControlResult,
@@ -61,13 +62,16 @@ EVALUATION_PENDING = {
     "status": ResultStatus.MISSING,
     "reason": (
         "new evidence about this subject (or about what it was built from, or about its system as a whole) "
-        "is parsed but not evaluated yet: retry in a few seconds"
+        "is accepted but not parsed or not evaluated yet: retry in a few seconds"
     ),
     "message": "New evidence about this subject is waiting to be evaluated: retry in a few seconds",
     "scope": "subject",
 }
 
-# The subject and what it inherits facts from (apps.policy.facts: the same relations and depth).
+# The subject and what it inherits facts from (apps.policy.facts: the same relations and depth) in its
+# own system; pending: an evaluation request about one of them or about the system as a whole, or an
+# accepted upload naming one of them that no worker has parsed yet (uploads store the subject's
+# normalized URI; apps.ingest.api), sent for this system or by a source whose evidence counts here.
 _PENDING_SQL = """
 WITH RECURSIVE up(artifact_id, depth, path) AS (
     SELECT %(id)s::bigint, 0, ARRAY[%(id)s::bigint]
@@ -75,16 +79,19 @@ WITH RECURSIVE up(artifact_id, depth, path) AS (
     SELECT e.source_id, up.depth + 1, up.path || e.source_id
     FROM up JOIN evidence_lineageedge e ON e.target_id = up.artifact_id
     WHERE up.depth < %(max_depth)s AND e.relation = ANY(%(relations)s) AND e.source_id <> ALL(up.path)
+),
+own AS (
+    SELECT a.id, a.uri FROM up JOIN evidence_artifact a ON a.id = up.artifact_id WHERE a.system_id = %(system)s
 )
 SELECT EXISTS (
     SELECT 1 FROM policy_pendingevaluation p
-    WHERE p.artifact_id IN (
-            SELECT up.artifact_id FROM up JOIN evidence_artifact a ON a.id = up.artifact_id
-            WHERE a.system_id = %(system)s
-        )
-       OR p.system_id = %(system)s
+    WHERE p.artifact_id IN (SELECT id FROM own) OR p.system_id = %(system)s
+) OR EXISTS (
+    SELECT 1 FROM ingest_receipt r
+    WHERE r.state IN ('queued', 'parsing') AND r.subject <> '' AND r.subject IN (SELECT uri FROM own)
+      AND (r.system_id = %(system)s OR (r.system_id IS NULL AND COUNTED))
 )
-"""
+""".replace("COUNTED", counted_sql("r.source_id", "%(system)s"))
 
 
 def evaluation_pending(artifact: Artifact) -> bool:

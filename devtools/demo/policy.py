@@ -35,7 +35,7 @@ from apps.ingest.signatures import pae
 from apps.ingest.trust import trusted_key_add
 from apps.inventory.models import System
 from apps.policy.models import ControlResultChange, SystemPolicy
-from apps.policy.services import coverage_snapshot, policy_evaluate
+from apps.policy.services import coverage_snapshot, coverage_snapshot_days, policy_evaluate
 
 DATA = Path(settings.BASE_DIR) / "tests" / "ingest" / "parsers" / "data"
 INFRA = DATA / "infra"
@@ -436,10 +436,7 @@ def demo_policy_seed(*, actor) -> dict:
             moment = timezone.make_aware(datetime.combine(today - timedelta(days=7 * week), time(12, 0)))
             policy_evaluate(now=moment, as_of=moment, actor="system:seed_demo")
             replayed += 1
-        day = first_day
-        while day < today:
-            coverage_snapshot(day=day)
-            day += timedelta(days=1)
+        coverage_snapshot_days(days=[first_day + timedelta(days=n) for n in range((today - first_day).days)])
     stats = policy_evaluate(actor="system:seed_demo")
     coverage_snapshot(day=today)
     return {"replayed": replayed, "changed": stats.changed, "subjects": stats.subjects}

@@ -133,12 +133,14 @@ class _Run(GraphSteps, EvidenceSteps, ResultSteps):
 # Tables the evidence and results steps fill and nothing reads until the rollups: their secondary
 # indexes are built once after the load instead of maintained row by row through millions of COPYed
 # rows (PostgreSQL's "Populating a Database" advice). Unique and primary-key indexes stay: constraints.
+# Partial indexes stay too: they hold only the rows their predicate names (unparsed receipts), which
+# the load does not write.
 BULK_TABLES = ("evidence_evidence", "evidence_evidencesubject", "ingest_receipt")
 
 _SECONDARY_INDEXES = """
 SELECT i.relname, pg_get_indexdef(x.indexrelid) FROM pg_index x
 JOIN pg_class i ON i.oid = x.indexrelid JOIN pg_class t ON t.oid = x.indrelid
-WHERE t.relname = ANY(%s) AND NOT x.indisunique AND NOT x.indisprimary
+WHERE t.relname = ANY(%s) AND NOT x.indisunique AND NOT x.indisprimary AND x.indpred IS NULL
 AND NOT EXISTS (SELECT 1 FROM pg_constraint c WHERE c.conindid = x.indexrelid)
 ORDER BY i.relname
 """

@@ -13,7 +13,7 @@ from apps.exceptions.tiers import Slot, tier_policy
 from apps.ledger.models import LedgerEntry
 from apps.ledger.services import ledger_checkpoint, ledger_integrate_all, ledger_record_many
 from apps.policy.models import Control, ControlResult, Framework, RuleVersion
-from apps.policy.services import coverage_snapshot
+from apps.policy.services import coverage_snapshot_days
 from devtools.scale.exceptions_bulk import BulkException, exception_bulk_create
 from devtools.scale.shapes import (
     EXCEPTION_STATES,
@@ -287,12 +287,10 @@ class ResultSteps:
         with connection.cursor() as cursor:
             cursor.execute("ANALYZE")
         today = timezone.localdate()
-        written = coverage_snapshot(day=today)
-        for back in range(1, self.spec.history_days):
-            written += coverage_snapshot(day=today - timedelta(days=back))
+        written = coverage_snapshot_days(days=[today - timedelta(days=back) for back in range(self.spec.history_days)])
         exception_metrics_snapshot()
         self.counts.coverage_rows = written
-        self.lap(f"rollups ({self.spec.history_days} days, coverage_snapshot)")
+        self.lap(f"rollups ({self.spec.history_days} days, coverage_snapshot_days)")
 
     def ledger(self) -> None:
         if self.spec.ledger:

@@ -11,7 +11,8 @@
 - `exception_covers()`: asks the coverage providers (apps.policy.providers; the exceptions
   app registers one) which failing results of an evaluation batch approved exceptions cover,
   once per batch.
-- `coverage_snapshot()`: the daily rollups the dashboard reads.
+- `coverage_snapshot()`: the daily rollups the dashboard reads; `coverage_snapshot_days()` for many days
+  at once (backfills).
 
 The package's parts, each re-exported here so that callers import from the package:
 
@@ -56,6 +57,7 @@ from apps.policy.services.rollups import (
     control_panel_register,
     coverage_snapshot,
     coverage_snapshot_catch_up,
+    coverage_snapshot_days,
     day_end,
     manual_assessment_provider_register,
     manual_status_provider_register,
@@ -90,6 +92,7 @@ __all__ = [
     "control_panel_register",
     "coverage_snapshot",
     "coverage_snapshot_catch_up",
+    "coverage_snapshot_days",
     "current_rules",
     "day_end",
     "ensure_can_edit_rules",

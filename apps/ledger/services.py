@@ -246,6 +246,28 @@ def _copy_rows(table: str, columns: list[str], rows: list[tuple]) -> None:
             copy.write_row(row)
 
 
+# One statement moves a batch: the oldest committed pending entries are deleted, numbered from the
+# tree's size in id order, and inserted as sequenced entries; what comes back is each new index with
+# its leaf hash (RFC 6962: SHA-256(0x00 || canonical)), all the Merkle tree needs. The entries' bodies
+# never travel to Python and back.
+_SEQUENCE_SQL = """
+WITH batch AS (
+    DELETE FROM ledger_pending
+    WHERE id IN (SELECT id FROM ledger_pending ORDER BY id LIMIT %(limit)s)
+    RETURNING *
+), numbered AS (
+    SELECT %(size)s + row_number() OVER (ORDER BY id) - 1 AS index, * FROM batch
+), sequenced AS (
+    INSERT INTO ledger_entry (index, canonical, recorded_at, actor_type, actor_id, actor_label, action,
+                              object_type, object_id, sequenced_at)
+    SELECT index, canonical, recorded_at, actor_type, actor_id, actor_label, action, object_type, object_id,
+           %(now)s
+    FROM numbered
+)
+SELECT index, sha256('\\x00'::bytea || canonical) FROM numbered ORDER BY index
+"""
+
+
 def ledger_integrate(*, max_batch: int = 10_000) -> int:
     """Sequence up to max_batch committed pending entries; returns how many. Safe to run anywhere,
     any number of times at once: an advisory lock lets one caller in, the others return 0."""
@@ -254,28 +276,14 @@ def ledger_integrate(*, max_batch: int = 10_000) -> int:
             cursor.execute("SELECT pg_try_advisory_xact_lock(%s)", [SEQUENCER_LOCK])
             if not cursor.fetchone()[0]:
                 return 0
-            cursor.execute(
-                "SELECT id, canonical, recorded_at, actor_type, actor_id, actor_label, action, object_type, object_id "
-                "FROM ledger_pending ORDER BY id LIMIT %s",
-                [max_batch],
-            )
-            pending = cursor.fetchall()
-        if not pending:
+            size = tree_size()
+            cursor.execute(_SEQUENCE_SQL, {"limit": max_batch, "size": size, "now": timezone.now()})
+            leaves = [bytes(leaf) for _index, leaf in cursor.fetchall()]
+        if not leaves:
             return 0
-        size = tree_size()
-        leaves = [merkle.leaf_hash(bytes(row[1])) for row in pending]
         nodes = merkle.append_nodes(size, leaves, _getter(_fetch_nodes(merkle.append_keys(size))))
-        now = timezone.now()
-        _copy_rows(
-            "ledger_entry",
-            ["index", "canonical", "recorded_at", "actor_type", "actor_id", "actor_label", "action",
-             "object_type", "object_id", "sequenced_at"],
-            [(size + i, bytes(row[1]), *row[2:], now) for i, row in enumerate(pending)],
-        )
         _copy_rows("ledger_node", ["level", "idx", "hash"], nodes)
-        with connection.cursor() as cursor:
-            cursor.execute("DELETE FROM ledger_pending WHERE id = ANY(%s)", [[row[0] for row in pending]])
-        return len(pending)
+        return len(leaves)
 
 
 # The sequencer loop's pacing. Each ledger_integrate() is one transaction (lock, read, COPY, delete,

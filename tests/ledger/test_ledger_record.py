@@ -69,6 +69,9 @@ def test_sequencer_assigns_contiguous_indexes_and_builds_the_tree():
     assert root_at(37) == merkle.root_from_leaves(leaves)
     assert root_at(20) == merkle.root_from_leaves(leaves[:20])
     assert LedgerNode.objects.filter(level=0).count() == 37
+    # in the order they were recorded, within a batch and across batches
+    recorded = [json.loads(bytes(c))["data"]["i"] for c in stored]
+    assert recorded == list(range(37))
 
 
 @pytest.mark.django_db

@@ -10,6 +10,7 @@ rows written with COPY.
 from __future__ import annotations
 
 from django.db import models
+from django.db.models.functions import Left, Length, Reverse, StrIndex
 from django.urls import reverse
 
 
@@ -65,7 +66,16 @@ class Artifact(models.Model):
 
     class Meta:
         ordering = ["uri"]
-        indexes = [models.Index(fields=["kind"], name="artifact_kind")]
+        indexes = [
+            models.Index(fields=["kind"], name="artifact_kind"),
+            # A deployment's slot (apps.evidence.services.deployment_slot: the uri up to its last "/"):
+            # what a new deployment looks up to end the one running in the same place.
+            models.Index(
+                Left("uri", Length("uri") - StrIndex(Reverse("uri"), models.Value("/"))),
+                name="artifact_deployment_slot",
+                condition=models.Q(kind="deployment"),
+            ),
+        ]
 
     def __str__(self) -> str:
         return self.name or self.uri

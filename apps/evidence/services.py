@@ -220,11 +220,17 @@ def deployment_slot(uri: str) -> str:
     return uri.rsplit("/", 1)[0]
 
 
+# The running deployment edges of one slot: the slot's deployments by their slot (an expression index,
+# artifact_deployment_slot, the same expression as deployment_slot()), then their running edges (a
+# partial index). Matching the uri's prefix instead filtered every deployment ever recorded: 9 ms a
+# call at 13,000 deployments, growing with each one.
+_RUNNING_IN_SLOT_SQL = (
+    _RUNNING_SQL + "AND left(a.uri, length(a.uri) - strpos(reverse(a.uri), '/')) = %s"
+)
+
+
 def _running_in_slot(cursor, slot: str) -> list[tuple]:
-    cursor.execute(
-        _RUNNING_SQL + "AND left(a.uri, %s) = %s AND strpos(substr(a.uri, %s), '/') = 0",
-        [len(slot) + 1, slot + "/", len(slot) + 2],
-    )
+    cursor.execute(_RUNNING_IN_SLOT_SQL, [slot])
     return cursor.fetchall()
 
 

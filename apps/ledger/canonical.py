@@ -79,7 +79,33 @@ def to_jsonable(obj: Any) -> Any:
 
     Other values are returned unchanged; canonical_json() decides whether they are JSON.
     """
-    return _to_jsonable(obj, "$")
+    # Every ledger write converts its data: the common shapes (plain dicts, lists, strings, numbers,
+    # aware datetimes) go through a walk that builds no path strings; anything else starts the walk
+    # again with paths, which has all the rules and names where a refusal is.
+    try:
+        return _plain_jsonable(obj)
+    except _NotPlain:
+        return _to_jsonable(obj, "$")
+
+
+class _NotPlain(Exception):
+    pass
+
+
+_UNCHANGED = frozenset({str, int, bool, float, type(None)})
+
+
+def _plain_jsonable(obj: Any) -> Any:
+    kind = type(obj)
+    if kind in _UNCHANGED:
+        return obj
+    if kind is dict:
+        return {key: _plain_jsonable(value) for key, value in obj.items()}
+    if kind is list or kind is tuple:
+        return [_plain_jsonable(value) for value in obj]
+    if kind is dt.datetime and obj.utcoffset() is not None:
+        return format_timestamp(obj)
+    raise _NotPlain
 
 
 def format_timestamp(value: dt.datetime) -> str:

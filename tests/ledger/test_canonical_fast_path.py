@@ -76,3 +76,26 @@ def test_floats_and_non_ascii_keys_still_go_through_rfc8785():
         {"x": 1.0, "\ufb01": 2, "\U0001f600": 3}
     )
     assert canonical_json([1e21, 0.1]) == b"[1e+21,0.1]"
+
+
+_CONVERTIBLE = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=True) | st.text()
+    | st.datetimes(timezones=st.none() | st.timezones()) | st.dates() | st.uuids() | st.decimals(),
+    lambda inner: st.lists(inner, max_size=4) | st.tuples(inner, inner) | st.dictionaries(st.text(), inner, max_size=4),
+    max_leaves=12,
+)  # fmt: skip
+
+
+@settings(max_examples=400, deadline=None)
+@given(_CONVERTIBLE)
+def test_to_jsonable_converts_or_refuses_as_the_walk_with_paths_does(value):
+    """to_jsonable's walk without paths gives what the full walk gives, and refuses what it refuses
+    with the same message (naive datetimes, NaN Decimals, at their path)."""
+    try:
+        expected = canonical._to_jsonable(value, "$")
+    except ValueError as exc:
+        with pytest.raises(ValueError) as refused:
+            canonical.to_jsonable(value)
+        assert str(refused.value) == str(exc)
+        return
+    assert canonical.to_jsonable(value) == expected

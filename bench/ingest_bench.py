@@ -243,6 +243,10 @@ def bench_accepts() -> list[dict]:
             "ms CPU per bare-view request"),
         row("ingest: CPU per accept, all processes of the run (server, PostgreSQL, Redis, load clients)",
             accept_cpu["machine"], "ms CPU", bare_cpu["machine"], "ms CPU per bare-view request"),
+        # The floor under an accept here: the raw body is durable before the 202 (a temporary file,
+        # its fsync, the rename, the directory's fsync). Its CPU alone is about a bare request's.
+        row("ingest: CPU per durable blob write of a delivery's body (in-process, blob_store)", _blob_cpu(), "ms CPU",
+            bare_cpu["machine"], "ms CPU per bare-view request"),
         row("ingest: accept latency p50", accepted["p50_ms"], "ms", bare["p50_ms"], "ms bare view"),
         row("ingest: accept latency p99", accepted["p99_ms"], "ms", bare["p99_ms"], "ms bare view"),
         row(f"ingest: accept latency p50 at 80% of saturation ({pace:.0f}/s paced, {paced['rps']:.0f}/s answered)",
@@ -253,6 +257,17 @@ def bench_accepts() -> list[dict]:
         row("ingest: receipts committed during the timed runs", committed, "receipts",
             accepted["ok"] + paced["ok"], "202 answers"),
     ]
+
+
+def _blob_cpu(count: int = 300) -> float:
+    """Milliseconds of this process's CPU (user and system) per blob_store() of a unique ~5 KB body."""
+    from apps.ingest.blobs import blob_store
+
+    template = FIXTURE.read_bytes()
+    start = time.process_time()
+    for n in range(count):
+        blob_store(template + b"\n" + f"{os.getpid()}-{time.time_ns()}-{n}".encode())
+    return 1000 * (time.process_time() - start) / count
 
 
 def _purge_queue() -> None:

@@ -46,6 +46,24 @@ def _inputs_of(artifact) -> set[int]:
     return inputs
 
 
+def _open_gate(client, marketing):
+    """The release allowed, once its SBOM is evaluated: (release, gate url, CI auth header, an input it
+    inherits facts from, an artifact of its system it inherits nothing from)."""
+    from apps.evidence.models import Artifact
+
+    release = Artifact.objects.get(uri=demo.MARKETING_RELEASE)
+    _push_sbom()
+    policy_evaluate()  # a full evaluation answers every request committed before it started
+    assert not PendingEvaluation.objects.exists()
+    url = f"/api/v1/gates/{release.pk}"
+    auth = {"Authorization": f"Bearer {marketing['ci'].token}"}
+    assert client.get(url, headers=auth).json()["allowed"] is True
+    inputs = _inputs_of(release)
+    upstream = Artifact.objects.get(pk=min(inputs))
+    unrelated = Artifact.objects.filter(system=marketing["system"]).exclude(pk__in=inputs | {release.pk}).first()
+    return release, url, auth, upstream, unrelated
+
+
 def test_parsing_evidence_leaves_a_pending_evaluation_of_its_artifacts_in_the_same_transaction(
     marketing, django_capture_on_commit_callbacks
 ):
@@ -141,19 +159,7 @@ def test_requests_made_while_a_wake_up_is_queued_send_no_further_message(marketi
 
 
 def test_the_gate_stays_shut_while_new_evidence_about_the_subject_or_its_inputs_waits(client, marketing):
-    from apps.evidence.models import Artifact
-
-    release = Artifact.objects.get(uri=demo.MARKETING_RELEASE)
-    _push_sbom()
-    policy_evaluate()  # a full evaluation answers every request committed before it started
-    assert not PendingEvaluation.objects.exists()
-    url = f"/api/v1/gates/{release.pk}"
-    auth = {"Authorization": f"Bearer {marketing['ci'].token}"}
-    assert client.get(url, headers=auth).json()["allowed"] is True
-
-    inputs = _inputs_of(release)  # everything the release inherits facts from
-    upstream = Artifact.objects.get(pk=min(inputs))
-    unrelated = Artifact.objects.filter(system=marketing["system"]).exclude(pk__in=inputs | {release.pk}).first()
+    release, url, auth, upstream, unrelated = _open_gate(client, marketing)
     for asked, shut in (
         (dict(artifact_ids=[release.pk]), True),
         (dict(artifact_ids=[upstream.pk]), True),
@@ -171,7 +177,7 @@ def test_the_gate_stays_shut_while_new_evidence_about_the_subject_or_its_inputs_
     # An input that belongs to another system (a shared base image, say): its requests do not hold this
     # gate, or another system's sources could keep it shut.
     other = make_system("clinical-records")
-    Artifact.objects.filter(pk=upstream.pk).update(system=other)
+    type(upstream).objects.filter(pk=upstream.pk).update(system=other)
     with transaction.atomic():
         evaluation_request(artifact_ids=[upstream.pk])
     assert client.get(url, headers=auth).json()["allowed"] is True
@@ -187,20 +193,10 @@ def test_the_gate_stays_shut_while_an_upload_about_the_subject_or_its_inputs_wai
     """A CI job uploads a failing test report about the release, then asks the gate at once. Before the
     report is parsed no PendingEvaluation exists yet: the gate answered from the older results and said
     allowed. An accepted upload that names the subject, or an input of its system, now holds the gate."""
-    from apps.evidence.models import Artifact
     from apps.ingest.models import Receipt
     from apps.ingest.services import receipt_parse
 
-    release = Artifact.objects.get(uri=demo.MARKETING_RELEASE)
-    _push_sbom()
-    policy_evaluate()
-    url = f"/api/v1/gates/{release.pk}"
-    auth = {"Authorization": f"Bearer {marketing['ci'].token}"}
-    assert client.get(url, headers=auth).json()["allowed"] is True
-
-    inputs = _inputs_of(release)  # everything the release inherits facts from
-    upstream = Artifact.objects.get(pk=min(inputs))
-    unrelated = Artifact.objects.filter(system=marketing["system"]).exclude(pk__in=inputs | {release.pk}).first()
+    release, url, auth, upstream, unrelated = _open_gate(client, marketing)
     failing = (
         b'<testsuite name="smoke" tests="1" failures="1"><testcase name="login" classname="smoke">'
         b'<failure message="500 on /login"/></testcase></testsuite>'

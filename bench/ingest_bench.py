@@ -17,6 +17,9 @@
   the bench Redis and the load clients; psutil and getrusage around the timed runs), each against
   the same for a bare-view request: where the CPU of an accept goes, and so what bounds the rate
   on 2 cores. Only the run's own processes are counted: the machine may be shared.
+- ``ingest: CPU per durable blob write``: one blob_store() of a delivery's body in this process
+  (temporary file, fsync, rename, directory fsync), against a bare request's CPU: the part of an
+  accept's floor that durability of the raw body sets on this machine.
 - ``ingest: accept latency p50/p99``: of the saturated run above, against the bare Django view's
   in the same gunicorn with the same clients; and at 80% of that rate, with paced clients (open
   loop, latency from each request's due time; issue 25's target: p99 < 50 ms).

@@ -31,9 +31,10 @@ import hashlib
 import json
 import math
 import random
+import threading
 import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field
 
 from django.core.management import call_command
@@ -41,6 +42,7 @@ from django.db import connection
 from django.utils import timezone
 
 from apps.ingest.models import Source
+from apps.ledger.services import SEQUENCER_BATCH, ledger_integrate
 from devtools.scale.evidence import EvidenceSteps
 from devtools.scale.graph import GraphSteps
 from devtools.scale.results import ResultSteps
@@ -165,6 +167,40 @@ def secondary_indexes_deferred(tables: tuple[str, ...] = BULK_TABLES) -> Iterato
             cursor.execute("RESET maintenance_work_mem")
 
 
+@contextmanager
+def sequencer_beside(say: Callable[[str], None]) -> Iterator[None]:
+    """Sequence committed ledger entries on a connection of its own while the block loads, as the
+    sequencer process does beside the writers in production: the load is one Python process on one
+    core, the sequencing mostly PostgreSQL's work on the other. Not inside a transaction (a test's):
+    nothing the block writes would be visible to another connection. What it leaves pending, the
+    block's last transactions, is sequenced after it (ledger_integrate_all)."""
+    if connection.in_atomic_block:
+        yield
+        return
+    stop = threading.Event()
+    failed: list[BaseException] = []
+
+    def run() -> None:
+        try:
+            while not stop.is_set():
+                if not ledger_integrate(max_batch=SEQUENCER_BATCH):
+                    stop.wait(0.5)
+        except Exception as exc:  # noqa: BLE001 - reported below; the pass after the block sequences the rest
+            failed.append(exc)
+        finally:
+            connection.close()  # the proxy names this thread's own connection
+
+    thread = threading.Thread(target=run, name="sequencer-beside", daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        thread.join()
+        for exc in failed:
+            say(f"  the sequencer beside the load stopped: {exc!r}; the pass after it sequences the rest")
+
+
 def already_generated() -> bool:
     return Source.objects.filter(name=MARKER_SOURCE).exists()
 
@@ -186,11 +222,12 @@ def generate(spec: ScaleSpec, *, progress: Callable[[str], None] = print) -> Cou
     run.lap("seed_demo")
     run.people_and_systems()
     run.lineage()
-    with secondary_indexes_deferred():
-        run.evidence()
-        run.results()
-    run.lap("secondary indexes built")
-    run.rollups()
+    with sequencer_beside(progress) if spec.ledger else nullcontext():
+        with secondary_indexes_deferred():
+            run.evidence()
+            run.results()
+        run.lap("secondary indexes built")
+        run.rollups()
     run.ledger()
     return run.counts
 

@@ -13,8 +13,9 @@ rules, the demo systems) and adds, with the portal's own services wherever one e
 - the control results of the current rules on every release, deployment and model version and on
   every system, with history, evaluated subjects and gate state; `exceptions` in every state
   (`exception_bulk_create`) that turn covered results into "excepted";
-- the daily rollups of the last `history_days` days (`coverage_snapshot`, `exception_metrics_snapshot`),
-  and the ledger sequenced and checkpointed (`ledger_integrate_all`, `ledger_checkpoint`).
+- the daily rollups of the last `history_days` days (`coverage_snapshot_days`, `exception_metrics_snapshot`),
+  and the ledger sequenced and checkpointed (`ledger_integrate` beside the load, `sequencer_beside`;
+  then `ledger_integrate_all`, `ledger_checkpoint`).
 
 Two writes have no bulk path in their apps' services yet, and are done here with COPY plus the
 ledger's bulk path, mirroring what the services write: receipts (ingest) and control results

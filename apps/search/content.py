@@ -144,8 +144,13 @@ def evidence_search_index_schedule(*, evidence_ids: list[int]) -> None:
 
 def _pending_add(ids: list[int]) -> None:
     _redis().sadd(PENDING_KEY, *ids)
+    _wake(settings.PORTAL_AFTER_PARSE_DELAY_MS / 1000)
+
+
+def _wake(countdown: float) -> None:
+    """Queue the drain, unless a wake-up is queued already: it will find these ids too."""
     if cache.add(PENDING_FLAG, 1, timeout=PENDING_FLAG_SECONDS):
-        evidence_search_index_pending_task.apply_async(countdown=settings.PORTAL_AFTER_PARSE_DELAY_MS / 1000)
+        evidence_search_index_pending_task.apply_async(countdown=countdown)
 
 
 def evidence_search_index_pending() -> int:
@@ -170,8 +175,7 @@ def evidence_search_index_pending() -> int:
             raise
         if len(ids) < PENDING_BATCH:
             return written
-    if cache.add(PENDING_FLAG, 1, timeout=PENDING_FLAG_SECONDS):
-        evidence_search_index_pending_task.delay()
+    _wake(0)  # more than PENDING_ROUNDS batches: a fresh message, behind the parses queued meanwhile
     return written
 
 

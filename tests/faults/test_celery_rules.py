@@ -47,7 +47,7 @@ DYNAMIC_COUNTDOWNS = {
     ("apps/policy/services/pending.py", "_wake"): "policy-evaluate-pending",
     # New evidence's words wait in a Redis set (PORTAL_AFTER_PARSE_DELAY_MS); evidence left unindexed
     # (the set or the message lost) is found by its missing EvidenceIndexed row.
-    ("apps/search/content.py", "_pending_add"): "search-reconcile",
+    ("apps/search/content.py", "_wake"): "search-reconcile",
 }
 
 

@@ -203,26 +203,30 @@ def coverage_snapshot_days(*, days: Iterable[date], system_ids: Iterable[int] | 
     context = _RollupContext.read()
     past = {day: day_end(day) for day in days if day < today}
     history = system_control_statuses_by_end(ids, list(past.values()))
-    coverage_rows, metric_rows = [], []
+    coverage_rows, past_metrics, today_metrics = [], [], []
     for day in days:
         end = past.get(day)
         statuses = history[end] if end is not None else system_control_statuses(ids)
         coverage, metrics = _snapshot_rows(day, systems, statuses, context, end=end)
         coverage_rows += coverage
-        metric_rows.append((end, metrics))
+        (past_metrics if end is not None else today_metrics).extend(metrics)
+    fields = ["results_applicable", "results_failing", "results_missing", "computed_at"]
     with transaction.atomic():
         _coverage_store(coverage_rows, days=days, system_ids=ids)
-        for end, metrics in metric_rows:
-            fields = ["results_applicable", "results_failing", "results_missing", "computed_at"]
-            if end is None:
-                fields += [
-                    "prod_deployments", "prod_deployments_with_provenance", "evidence_kinds", "evidence_kinds_fresh",
-                    "gate_blocked_subjects",
-                ]  # fmt: skip
-            SystemMetricSnapshot.objects.bulk_create(
-                metrics, update_conflicts=True, unique_fields=["day", "system"], update_fields=fields
-            )
+        # Past days keep the metrics that exist only for the present (provenance, freshness) as they were.
+        for metrics, update in ((past_metrics, fields), (today_metrics, fields + _PRESENT_METRICS)):
+            if metrics:
+                SystemMetricSnapshot.objects.bulk_create(
+                    metrics, update_conflicts=True, unique_fields=["day", "system"], update_fields=update
+                )
     return len(coverage_rows)
+
+
+# SystemMetricSnapshot's fields that only today's rollup computes (_current_metrics).
+_PRESENT_METRICS = [
+    "prod_deployments", "prod_deployments_with_provenance", "evidence_kinds", "evidence_kinds_fresh",
+    "gate_blocked_subjects",
+]  # fmt: skip
 
 
 class _RollupContext(NamedTuple):

@@ -39,9 +39,10 @@ _OTHER_SESSIONS = "FROM pg_stat_activity WHERE datname = current_database() AND 
 
 
 def pytest_configure(config):
-    from tests import flush
+    from tests import flush, templatedb
 
     flush.install()  # the flush between transactional tests skips post_migrate when it can (tests/flush.py)
+    templatedb.install()  # one migrate per PostgreSQL cluster, copies for the other processes (tests/templatedb.py)
 
 
 # ---------------------------------------------------------------- the fast lane and the slow lane

@@ -2,14 +2,18 @@
 
 import itertools
 import json
+import math
+import random
 from collections import defaultdict
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from django.db import connection, transaction
 
-from apps.evidence.services import BulkEvidence, evidence_bulk_record, lineage_edges_bulk_record
+from apps.evidence.services import BulkEvidence, deployment_slot, evidence_bulk_record, lineage_edges_bulk_record
 from apps.ingest.blobs import blob_store
 from apps.ledger.services import ledger_record_many
+from devtools.scale.forked import forked_map, processes_for
 from devtools.scale.shapes import (
     CHANNEL_OF,
     CHUNK,
@@ -18,6 +22,17 @@ from devtools.scale.shapes import (
     GenerationRefused,
     _summary,
 )
+
+
+@dataclass
+class _ChunkWritten:
+    """What writing one chunk of evidence gave: small, sent back from the process that wrote it."""
+
+    receipts: int
+    by_kind: dict[str, int] = field(default_factory=dict)
+    verdicts: dict[str, int] = field(default_factory=dict)
+    stating: list[tuple[tuple[str, str], int]] = field(default_factory=list)  # ((uri, kind), evidence id)
+    about: list[tuple[str, int]] = field(default_factory=list)  # (uri, evidence id), at most 4 per uri
 
 
 class EvidenceSteps:
@@ -38,46 +53,81 @@ class EvidenceSteps:
         bodies = self._bodies()
         plan, stated = self._evidence_plan()
         fmt_of = {k: (p, f) for g in EVIDENCE_BY_ARTIFACT.values() for k, _w, p, f in g}
+        chunks = math.ceil(len(plan) / CHUNK)
+
+        def write_chunk(k: int) -> _ChunkWritten:
+            return self._evidence_chunk(k, plan[k * CHUNK : (k + 1) * CHUNK], fmt_of, bodies, stated)
+
         stating: dict[tuple[str, str], int] = {}
         by_kind: dict[str, int] = defaultdict(int)
         verdicts: dict[str, int] = defaultdict(int)
         self.evidence_of: dict[str, list[int]] = defaultdict(list)  # artifact uri -> evidence ids (some)
         receipts = 0
-        for start in range(0, len(plan), CHUNK):
-            # Sorted by system and kind so that neighbours can share a receipt (JSON Lines, webhooks);
-            # the stating items come first within the plan, so they stay in the first chunks.
-            chunk = sorted(plan[start : start + CHUNK], key=lambda p: (p[1], p[2]))
-            plan[start : start + CHUNK] = chunk
-            items_meta = [self._item_meta(item, fmt_of) for item in chunk]
-            with transaction.atomic():
-                receipt_ids, receipt_rows = self._receipts(items_meta, bodies)
-                receipts += len(receipt_ids)
-                items = [
-                    self._bulk_evidence(meta, receipt_row, stated)
-                    for meta, receipt_row in zip(items_meta, receipt_rows, strict=True)
-                ]
-                new_ids = evidence_bulk_record(items)
-            for (uri, _sid, kind, _fmt, verdict, _eff, states), pk in zip(items_meta, new_ids, strict=True):
-                by_kind[kind] += 1
-                verdicts[verdict] += 1
-                if states:
-                    stating[(uri, kind)] = pk
-                if uri and len(self.evidence_of[uri]) < 4:
+        for written in forked_map(write_chunk, chunks, processes=self.spec.processes):  # in chunk order
+            receipts += written.receipts
+            for kind, n in written.by_kind.items():
+                by_kind[kind] += n
+            for verdict, n in written.verdicts.items():
+                verdicts[verdict] += n
+            stating.update(written.stating)
+            for uri, pk in written.about:
+                if len(self.evidence_of[uri]) < 4:
                     self.evidence_of[uri].append(pk)
-            self.say(f"  evidence {min(start + CHUNK, len(plan)):,}/{len(plan):,}")
+        self.say(f"  evidence: {chunks} chunks written by {processes_for(chunks, self.spec.processes)} processes")
         self.counts.receipts = receipts
         self.counts.evidence = len(plan)
         self.counts.evidence_by_kind = dict(by_kind)
         self.counts.verdicts = dict(verdicts)
         self.lap("receipts and evidence (COPY)")
-        ids = self.artifact_ids
-        edge_rows = []
+        parts = self._edge_parts(stating)
+
+        def write_edges(k: int) -> int:
+            with transaction.atomic():
+                return lineage_edges_bulk_record(parts[k])
+
+        self.counts.edges = sum(forked_map(write_edges, len(parts), processes=self.spec.processes))
+        self.lap("lineage edges")
+
+    def _edge_parts(self, stating: dict[tuple[str, str], int]) -> list[list[tuple]]:
+        """The lineage edge rows in one part per process, alike in size. A deployment's edges go with every
+        other edge into its slot (deployment_slot()): ending the deployment that ran there before reads and
+        updates those, in order. Any other edge goes with its target's (an edge is unique per target)."""
+        ids, rows_by_key = self.artifact_ids, defaultdict(list)
         for src, target, relation in self.edges:
             ev = stating[(target, STATED_BY[relation])]
-            edge_rows.append((ids[src], ids[target], relation, ev, self.artifact_seen[target]))
+            key = deployment_slot(target) if target.startswith("deployment:") else target
+            rows_by_key[key].append((ids[src], ids[target], relation, ev, self.artifact_seen[target]))
+        parts: list[list[tuple]] = [[] for _ in range(max(1, self.spec.processes))]
+        for rows in sorted(rows_by_key.values(), key=len, reverse=True):  # largest first, to the smallest part
+            min(parts, key=len).extend(rows)
+        return [part for part in parts if part]
+
+    def _evidence_chunk(self, k, part, fmt_of, bodies, stated) -> _ChunkWritten:
+        """Receipts and evidence of the plan's k-th chunk, in one transaction. Its own random source (seeded
+        by the run's seed and k) keeps the data set the same whichever process writes the chunk."""
+        rng = random.Random(f"{self.spec.seed}:evidence:{k}")
+        # Sorted by system and kind so that neighbours can share a receipt (JSON Lines, webhooks);
+        # the stating items come first within the plan, so they stay in the first chunks.
+        chunk = sorted(part, key=lambda p: (p[1], p[2]))
+        items_meta = [self._item_meta(item, fmt_of, rng) for item in chunk]
         with transaction.atomic():
-            self.counts.edges = lineage_edges_bulk_record(edge_rows)
-        self.lap("lineage edges")
+            receipt_ids, receipt_rows = self._receipts(items_meta, bodies, rng)
+            items = [
+                self._bulk_evidence(meta, receipt_row, stated, rng)
+                for meta, receipt_row in zip(items_meta, receipt_rows, strict=True)
+            ]
+            new_ids = evidence_bulk_record(items)
+        written = _ChunkWritten(receipts=len(receipt_ids))
+        seen: dict[str, int] = defaultdict(int)
+        for (uri, _sid, kind, _fmt, verdict, _eff, states), pk in zip(items_meta, new_ids, strict=True):
+            written.by_kind[kind] = written.by_kind.get(kind, 0) + 1
+            written.verdicts[verdict] = written.verdicts.get(verdict, 0) + 1
+            if states:
+                written.stating.append(((uri, kind), pk))
+            if uri and seen[uri] < 4:
+                seen[uri] += 1
+                written.about.append((uri, pk))
+        return written
 
     def _evidence_plan(self) -> tuple[list[tuple[str | None, int | None, str, bool]], dict[tuple[str, str], int]]:
         """(plan, edges stated per stating item): (artifact uri, system id, kind, states edges) per item.
@@ -129,9 +179,8 @@ class EvidenceSteps:
                 plan.append((uri, owner or sid, kind, False))
         return plan, stated
 
-    def _item_meta(self, item: tuple, fmt_of: dict) -> tuple:
+    def _item_meta(self, item: tuple, fmt_of: dict, rng: random.Random) -> tuple:
         """(uri, system id, kind, format, verdict, effective at, states edges) of one planned item."""
-        rng = self.rng
         uri, sid, kind, states = item
         pass_share, fmt = fmt_of[kind]
         health = self.health.get(sid, 0.8)
@@ -143,7 +192,7 @@ class EvidenceSteps:
         effective = min(self.now, seen + timedelta(minutes=rng.randint(1, 60 * 24 * 3)))
         return (uri, sid, kind, fmt, verdict, effective, states)
 
-    def _bulk_evidence(self, meta: tuple, receipt_row: tuple, stated: dict):
+    def _bulk_evidence(self, meta: tuple, receipt_row: tuple, stated: dict, rng: random.Random):
         uri, sid, kind, fmt, verdict, effective, states = meta
         rid, ordinal, sha, received = receipt_row
         return BulkEvidence(
@@ -158,17 +207,15 @@ class EvidenceSteps:
             format=fmt,
             title=f"{kind} {('of ' + uri.rsplit('/', 1)[-1][:60]) if uri else 'of the system'}",
             verdict=verdict,
-            summary=_summary(kind, verdict, self.rng),
+            summary=_summary(kind, verdict, rng),
             received_at=received,
             effective_at=effective,
             new_edges=stated[(uri, kind)] if states else 0,
         )
 
-    def _receipts(self, items_meta, bodies) -> tuple[list[int], list[tuple[int, int, str, datetime]]]:
+    def _receipts(self, items_meta, bodies, rng) -> tuple[list[int], list[tuple[int, int, str, datetime]]]:
         """Receipts for a chunk of evidence (1-5 items each, as JSON Lines uploads and webhooks give),
         COPYed with their `receipt.accepted` ledger entries. Returns ids and per item (receipt, ordinal, sha, at)."""
-
-        rng = self.rng
         groups: list[list[int]] = []
         i = 0
         while i < len(items_meta):

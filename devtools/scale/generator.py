@@ -17,6 +17,11 @@ rules, the demo systems) and adds, with the portal's own services wherever one e
   and the ledger sequenced and checkpointed (`ledger_integrate` beside the load, `sequencer_beside`;
   then `ledger_integrate_all`, `ledger_checkpoint`).
 
+The evidence chunks, the lineage edges, the control results and the rollups' days are independent of
+each other, and `spec.processes` forked processes write them side by side (devtools/scale/forked.py;
+one chunk per transaction, each chunk drawing from a random source of its own seeded by the run's seed
+and its number, so the data set does not depend on how many processes wrote it).
+
 Two writes have no bulk path in their apps' services yet, and are done here with COPY plus the
 ledger's bulk path, mirroring what the services write: receipts (ingest) and control results
 (policy; `policy_evaluate` over 10,000s of subjects would take far longer than the rest together).
@@ -31,6 +36,7 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+import os
 import random
 import threading
 import time
@@ -66,6 +72,7 @@ class ScaleSpec:
     history_days: int = 90
     seed: int = 10
     ledger: bool = True  # sequence and checkpoint the ledger at the end
+    processes: int = field(default_factory=lambda: os.cpu_count() or 1)  # forked writers (devtools/scale/forked.py)
 
     def resolved(self) -> ScaleSpec:
         n = self.evidence
@@ -171,8 +178,8 @@ def secondary_indexes_deferred(tables: tuple[str, ...] = BULK_TABLES) -> Iterato
 @contextmanager
 def sequencer_beside(say: Callable[[str], None]) -> Iterator[None]:
     """Sequence committed ledger entries on a connection of its own while the block loads, as the
-    sequencer process does beside the writers in production: the load is one Python process on one
-    core, the sequencing mostly PostgreSQL's work on the other. Not inside a transaction (a test's):
+    sequencer process does beside the writers in production: the sequencing is mostly PostgreSQL's
+    work, done while the writers build their next rows. Not inside a transaction (a test's):
     nothing the block writes would be visible to another connection. What it leaves pending, the
     block's last transactions, is sequenced after it (ledger_integrate_all)."""
     if connection.in_atomic_block:

@@ -1,5 +1,7 @@
 """Scale generator, step 3: control results, exceptions, rollups and the ledger."""
 
+import math
+import random
 from collections import defaultdict
 from datetime import timedelta
 
@@ -15,12 +17,15 @@ from apps.ledger.services import ledger_checkpoint, ledger_integrate_all, ledger
 from apps.policy.models import Control, ControlResult, Framework, RuleVersion
 from apps.policy.services import coverage_snapshot_days
 from devtools.scale.exceptions_bulk import BulkException, exception_bulk_create
+from devtools.scale.forked import forked_map, processes_for
 from devtools.scale.shapes import (
     EXCEPTION_STATES,
     _pick,
     _reason,
 )
 
+# Planned results per transaction (and per job of a forked process).
+RESULT_CHUNK = 100_000
 # Worst first: a subject's worst status is the lowest of its results.
 _STATUS_ORDER = {"fail": 0, "missing": 1, "excepted": 2, "pass": 3}
 
@@ -203,11 +208,46 @@ class ResultSteps:
         return made
 
     def _write_results(self, planned, subjects, gate_blocked, worst) -> None:
+        parts = math.ceil(len(planned) / RESULT_CHUNK)
+
+        def write_part(k: int) -> int:
+            return self._results_part(k, planned[k * RESULT_CHUNK : (k + 1) * RESULT_CHUNK])
+
+        changes = sum(forked_map(write_part, parts, processes=self.spec.processes))
+        self.say(f"  control results: {parts} parts written by {processes_for(parts, self.spec.processes)} processes")
         rng, ids = self.rng, self.artifact_ids
+        with transaction.atomic(), connection.cursor() as cursor, cursor.cursor.copy(
+            "COPY policy_evaluatedsubject (artifact_id, system_id, kind, environment, "
+            "provenance_complete, worst_status, gate_blocked, first_seen, evaluated_at) FROM STDIN"
+        ) as copy:
+            for uri, system, kind, env, seen in subjects:
+                if uri is None:
+                    continue
+                copy.write_row(
+                    (
+                        ids[uri],
+                        system.pk,
+                        kind,
+                        env,
+                        rng.random() < 0.85,
+                        worst.get(uri, "pass"),
+                        gate_blocked.get(uri, False),
+                        seen,
+                        self.now,
+                    )
+                )
+        self.counts.results = len(planned)
+        self.counts.result_changes = changes
+        self.lap("control results, history and subjects (COPY)")
+
+    def _results_part(self, k: int, part: list) -> int:
+        """The k-th part of the planned results with their history and ledger entries, in one transaction
+        (a random source of its own, as for evidence chunks). Returns how many changes it wrote."""
+        rng, ids = random.Random(f"{self.spec.seed}:results:{k}"), self.artifact_ids
         with transaction.atomic(), connection.cursor() as cursor:
             cursor.execute(
                 "SELECT nextval(pg_get_serial_sequence('policy_controlresult', 'id')) FROM generate_series(1, %s)",
-                [len(planned)],
+                [len(part)],
             )
             rids = [r[0] for r in cursor.fetchall()]
             changes, entries = [], []
@@ -216,7 +256,7 @@ class ResultSteps:
                 "COPY policy_controlresult (id, control_id, rule_id, rule_version_id, system_id, "
                 "artifact_id, status, reason, message, evidence_ids, exception_id, evaluated_at) FROM STDIN"
             ) as copy:
-                for rid, (control_pk, v, system, uri, status, at, ev, exc) in zip(rids, planned, strict=True):
+                for rid, (control_pk, v, system, uri, status, at, ev, exc) in zip(rids, part, strict=True):
                     reason = _reason(v.rule.key, status)
                     aid = ids[uri] if uri else None
                     # No plain-language message: pages fall back to the reason (a pass has none either way).
@@ -256,30 +296,8 @@ class ResultSteps:
             ) as copy:
                 for c in changes:
                     copy.write_row(c)
-            with raw.copy(
-                "COPY policy_evaluatedsubject (artifact_id, system_id, kind, environment, "
-                "provenance_complete, worst_status, gate_blocked, first_seen, evaluated_at) FROM STDIN"
-            ) as copy:
-                for uri, system, kind, env, seen in subjects:
-                    if uri is None:
-                        continue
-                    copy.write_row(
-                        (
-                            ids[uri],
-                            system.pk,
-                            kind,
-                            env,
-                            rng.random() < 0.85,
-                            worst.get(uri, "pass"),
-                            gate_blocked.get(uri, False),
-                            seen,
-                            self.now,
-                        )
-                    )
             ledger_record_many(entries)
-        self.counts.results = len(planned)
-        self.counts.result_changes = len(changes)
-        self.lap("control results, history and subjects (COPY)")
+        return len(changes)
 
     # ---- rollups, ledger
 
@@ -287,7 +305,10 @@ class ResultSteps:
         with connection.cursor() as cursor:
             cursor.execute("ANALYZE")
         today = timezone.localdate()
-        written = coverage_snapshot_days(days=[today - timedelta(days=back) for back in range(self.spec.history_days)])
+        days = [today - timedelta(days=back) for back in range(self.spec.history_days)]
+        # Each process takes every n-th day (alike in cost): disjoint days never write the same rollup rows.
+        n = max(1, min(self.spec.processes, len(days)))
+        written = sum(forked_map(lambda k: coverage_snapshot_days(days=days[k::n]), n, processes=n))
         exception_metrics_snapshot()
         self.counts.coverage_rows = written
         self.lap(f"rollups ({self.spec.history_days} days, coverage_snapshot_days)")

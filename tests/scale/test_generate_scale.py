@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import re
 from collections import defaultdict
 from datetime import timedelta
 
@@ -89,11 +90,17 @@ def _assert_only_the_latest_generated_deployment_runs(user) -> None:
     assert recorded >= ends
 
 
-def test_generated_data_set_has_the_requested_shape_and_a_verifiable_ledger(client):
+def test_generated_data_set_has_the_requested_shape_and_a_verifiable_ledger(client, monkeypatch):
+    # Two processes write the evidence, results and rollups (devtools/scale/forked.py), in chunks small
+    # enough that each writes several: the set must be whole and the ledger verify all the same.
+    monkeypatch.setattr("devtools.scale.evidence.CHUNK", 600)
+    monkeypatch.setattr("devtools.scale.results.RESULT_CHUNK", 250)
     out = io.StringIO()
-    call_command("generate_scale", evidence=EVIDENCE, lineage_depth=DEPTH, history_days=5, stdout=out)
+    call_command("generate_scale", evidence=EVIDENCE, lineage_depth=DEPTH, history_days=5, processes=2, stdout=out)
     printed = out.getvalue()
     assert "generated:" in printed and "evidence" in printed
+    assert "evidence: 4 chunks written by 2 processes" in printed
+    assert re.search(r"control results: \d+ parts written by 2 processes", printed)
 
     # Counts: the requested evidence, defaults derived from N (releases N/100, lineage nodes N/10,
     # exceptions N/200, at least 8 systems), every item reachable from a parsed receipt.

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
@@ -28,6 +29,12 @@ class Command(BaseCommand):
         parser.add_argument("--history-days", type=int, default=90, help="days of daily rollups (default 90)")
         parser.add_argument("--seed", type=int, default=10, help="random seed (default 10)")
         parser.add_argument(
+            "--processes",
+            type=int,
+            default=os.cpu_count() or 1,
+            help="processes writing evidence, results and rollups side by side (default: the CPU count)",
+        )
+        parser.add_argument(
             "--ledger",
             choices=["sequence", "pending"],
             default="sequence",
@@ -47,6 +54,7 @@ class Command(BaseCommand):
             systems=o["systems"],
             history_days=max(1, o["history_days"]),
             seed=o["seed"],
+            processes=max(1, o["processes"]),
             ledger=o["ledger"] == "sequence",
         )
         try:

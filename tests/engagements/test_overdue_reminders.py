@@ -36,7 +36,9 @@ def _reminders(user) -> list[Notification]:
 def test_an_overdue_request_reminds_the_assignee_and_the_auditor_once_a_day(world, engineer):
     overdue = _request(world, engineer, due_in_days=-2)
     _request(world, engineer, due_in_days=1, title="Not due yet")
-    now = timezone.now()
+    # Today at 09:00, so that 50 minutes later is still today whenever the suite runs (from 23:10 on it
+    # was tomorrow, and the request was rightly reminded again).
+    now = timezone.localtime().replace(hour=9, minute=0, second=0, microsecond=0)
 
     assert evidence_request_remind_overdue(now=now) == 1
     assert evidence_request_remind_overdue(now=now) == 0  # the same day again: nothing more

@@ -168,8 +168,8 @@ def test_no_link_on_a_users_pages_leads_to_a_refusal(client, scoped, who):
     client.force_login(users[who])
     refused = []
     for href, page in sorted(_sampled(links).items()):
-        if href.startswith(("/admin/", "/static/")):
-            continue
+        if href.startswith(("/admin/", "/static/")) or href in pages:
+            continue  # a page of the user's own list: read() above got it as a 200
         response = client.get(href)
         if response.status_code == 403:
             refused.append(f"{href} (linked from {page})")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import signal
 
 import pytest
 from django.db import connection, transaction
@@ -71,3 +72,15 @@ def test_inside_a_transaction_the_jobs_run_here(probe_table):
     results = forked_map(_write, 4, processes=2)
     assert {pid for _square, pid in results} == {os.getpid()}
     assert set(_rows()) == {0, 1, 2, 3}
+
+
+def _killed_on_two(job: int) -> int:
+    if job == 2:
+        os.kill(os.getpid(), signal.SIGKILL)  # the OOM killer, or an operator
+    return job
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_child_killed_before_reporting_fails_the_call():
+    with pytest.raises(ForkedJobFailed, match="exited with status .* before reporting"):
+        forked_map(_killed_on_two, 4, processes=2)

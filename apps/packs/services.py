@@ -573,7 +573,8 @@ def _publish(build: Build, zip_path: Path, *, sha256: str, size: int, pages: int
             "checkpoint_size": checkpoint_size, "attempt": locked.attempts, "seconds": round(seconds, 1)})
         requester = locked.requester
         transaction.on_commit(lambda: _notify(pack.pk, requester, failed=False), robust=True)
-    shutil.rmtree(build.dir, ignore_errors=True)
+    # This build's directory and any an earlier attempt's late chunk helper left (the sweep catches the rest).
+    _remove_build_dirs(pack.pk)
 
 
 # ---------------------------------------------------------------- chunks
@@ -674,7 +675,8 @@ def pack_report_open(*, user, pack: Pack):
 
 def pack_sweep() -> dict:
     """Beat, every minute: queue again builds whose worker died (lease lapsed) and queued packs whose
-    message was lost. Each is a no-op for packs a live worker holds."""
+    message was lost, and remove build directories no live build owns. Each is a no-op for packs a
+    live worker holds."""
     now = timezone.now()
     grace = timedelta(seconds=_lease_seconds())
     orphaned = list(
@@ -700,7 +702,27 @@ def pack_sweep() -> dict:
     Pack.objects.filter(pk__in=stale_queued, status=Pack.Status.QUEUED).update(status_since=now)
     for pack_id in stale_queued:
         _enqueue_build(pack_id)
-    return {"requeued": requeued, "reenqueued": stale_queued}
+    return {"requeued": requeued, "reenqueued": stale_queued, "build_dirs_removed": _remove_stale_build_dirs()}
+
+
+def _remove_stale_build_dirs() -> int:
+    """Remove every build directory no live build owns: a killed worker's, or one that a chunk helper of an
+    earlier attempt wrote into while the next attempt was removing it (the removal skips what appears
+    meanwhile). The directories are listed before the live builds are read: a build claims the pack
+    (BUILDING, its token) before it makes its directory, so a directory listed here either belongs to a
+    build read as live or to none. Returns how many were removed."""
+    root = pack_root() / "build"
+    listed = list(root.iterdir()) if root.is_dir() else []
+    if not listed:
+        return 0
+    live = {f"{pk}-{token}" for pk, token in Pack.objects.filter(status=Pack.Status.BUILDING)
+            .values_list("pk", "build_token")}  # fmt: skip
+    removed = 0
+    for path in listed:
+        if path.name not in live:
+            shutil.rmtree(path, ignore_errors=True)
+            removed += not path.exists()
+    return removed
 
 
 def _opening_consistency(pack: Pack, checkpoint) -> dict:

@@ -91,7 +91,8 @@ class EvidenceSteps:
     def _edge_parts(self, stating: dict[tuple[str, str], int]) -> list[list[tuple]]:
         """The lineage edge rows in one part per process, alike in size. A deployment's edges go with every
         other edge into its slot (deployment_slot()): ending the deployment that ran there before reads and
-        updates those, in order. Any other edge goes with its target's (an edge is unique per target)."""
+        updates those, in order. Any other edge goes with its target's, so an edge listed twice is inserted
+        by one transaction, never by two at once."""
         ids, rows_by_key = self.artifact_ids, defaultdict(list)
         for src, target, relation in self.edges:
             ev = stating[(target, STATED_BY[relation])]

@@ -20,8 +20,9 @@ import hashlib
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-# What a migrated test database depends on; suffixes of the files under apps/ that code may load.
-_INPUT_SUFFIXES = {".py", ".yaml", ".yml", ".json", ".rego", ".csv", ".toml", ".txt", ".xml"}
+# What a migrated test database depends on: every file under apps/ (code, and the data files migrations
+# and post_migrate handlers load, whatever their kind) but pages, static files and bytecode, plus these.
+_NOT_INPUTS = {"templates", "static", "__pycache__"}
 _INPUT_FILES = ("compliance_portal/settings.py", "requirements.txt", "requirements-dev.txt")
 _PREFIX = "portal_test_template_"
 _LOCK = "SELECT pg_advisory_lock(hashtext('portal-test-template'))"
@@ -30,8 +31,8 @@ _LOCK = "SELECT pg_advisory_lock(hashtext('portal-test-template'))"
 def inputs_digest(root: Path = ROOT) -> str:
     """A digest of every file a migrated test database depends on (path and content)."""
     digest = hashlib.sha256()
-    files = [p for p in sorted((root / "apps").rglob("*")) if p.suffix in _INPUT_SUFFIXES and p.is_file()
-             and "__pycache__" not in p.parts]
+    files = [p for p in sorted((root / "apps").rglob("*")) if p.is_file()
+             and not _NOT_INPUTS & set(p.relative_to(root).parts)]
     files += [root / name for name in _INPUT_FILES if (root / name).is_file()]
     for path in files:
         digest.update(str(path.relative_to(root)).encode() + b"\0" + path.read_bytes() + b"\0")

@@ -35,11 +35,16 @@ def test_the_template_is_renamed_by_any_change_a_migrate_depends_on(tmp_path):
         seen.add(digest)
     (tmp_path / "apps" / "policy" / "migrations" / "0002_more.py").write_text("operations = []\n")  # a new file
     assert inputs_digest(tmp_path) not in seen
+    seen.add(inputs_digest(tmp_path))
+    (tmp_path / "apps" / "policy" / "catalogs" / "nist.cue").write_text("controls: []\n")  # data of a new kind
+    assert inputs_digest(tmp_path) not in seen
     assert template_name(first).startswith("portal_test_template_") and len(template_name(first)) < 64
 
 
-def test_a_page_template_does_not_rename_it(tmp_path):
+def test_a_page_template_or_static_file_does_not_rename_it(tmp_path):
     _tree(tmp_path)
     before = inputs_digest(tmp_path)
     (tmp_path / "apps" / "policy" / "templates" / "page.html").write_text("<p>changed")
+    (tmp_path / "apps" / "policy" / "static").mkdir()
+    (tmp_path / "apps" / "policy" / "static" / "chart.js").write_text("draw()")
     assert inputs_digest(tmp_path) == before

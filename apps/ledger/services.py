@@ -286,10 +286,11 @@ def ledger_integrate(*, max_batch: int = 10_000) -> int:
         return len(leaves)
 
 
-# The sequencer loop's pacing. Each ledger_integrate() is one transaction (lock, read, COPY, delete,
-# commit with its fsync): run back to back under a steady trickle of writes it would sequence a
-# handful of entries per transaction and compete with the writers for the CPU and the WAL. So after
-# a partial batch it waits a moment for entries to gather; a full batch means a backlog: no wait.
+# The sequencer loop's pacing. Each ledger_integrate() is one transaction (lock, the statement that
+# moves the batch, COPY of the tree's new nodes, commit with its fsync): run back to back under a steady
+# trickle of writes it would sequence a handful of entries per transaction and compete with the writers
+# for the CPU and the WAL. So after a partial batch it waits a moment for entries to gather; a full
+# batch means a backlog: no wait.
 SEQUENCER_IDLE_SECONDS = 0.2
 SEQUENCER_GATHER_SECONDS = 0.1
 SEQUENCER_BATCH = 10_000

@@ -4,7 +4,7 @@ import itertools
 import json
 import math
 import random
-from collections import defaultdict
+from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
@@ -29,8 +29,8 @@ class _ChunkWritten:
     """What writing one chunk of evidence gave: small, sent back from the process that wrote it."""
 
     receipts: int
-    by_kind: dict[str, int] = field(default_factory=dict)
-    verdicts: dict[str, int] = field(default_factory=dict)
+    by_kind: Counter = field(default_factory=Counter)
+    verdicts: Counter = field(default_factory=Counter)
     stating: list[tuple[tuple[str, str], int]] = field(default_factory=list)  # ((uri, kind), evidence id)
     about: list[tuple[str, int]] = field(default_factory=list)  # (uri, evidence id), at most 4 per uri
 
@@ -59,16 +59,14 @@ class EvidenceSteps:
             return self._evidence_chunk(k, plan[k * CHUNK : (k + 1) * CHUNK], fmt_of, bodies, stated)
 
         stating: dict[tuple[str, str], int] = {}
-        by_kind: dict[str, int] = defaultdict(int)
-        verdicts: dict[str, int] = defaultdict(int)
+        by_kind: Counter = Counter()
+        verdicts: Counter = Counter()
         self.evidence_of: dict[str, list[int]] = defaultdict(list)  # artifact uri -> evidence ids (some)
         receipts = 0
         for written in forked_map(write_chunk, chunks, processes=self.spec.processes):  # in chunk order
             receipts += written.receipts
-            for kind, n in written.by_kind.items():
-                by_kind[kind] += n
-            for verdict, n in written.verdicts.items():
-                verdicts[verdict] += n
+            by_kind.update(written.by_kind)
+            verdicts.update(written.verdicts)
             stating.update(written.stating)
             for uri, pk in written.about:
                 if len(self.evidence_of[uri]) < 4:
@@ -121,8 +119,8 @@ class EvidenceSteps:
         written = _ChunkWritten(receipts=len(receipt_ids))
         seen: dict[str, int] = defaultdict(int)
         for (uri, _sid, kind, _fmt, verdict, _eff, states), pk in zip(items_meta, new_ids, strict=True):
-            written.by_kind[kind] = written.by_kind.get(kind, 0) + 1
-            written.verdicts[verdict] = written.verdicts.get(verdict, 0) + 1
+            written.by_kind[kind] += 1
+            written.verdicts[verdict] += 1
             if states:
                 written.stating.append(((uri, kind), pk))
             if uri and seen[uri] < 4:

@@ -336,6 +336,14 @@ if PORTAL_OIDC_ENABLED:
 
 # ================================================================ database
 _db_conn_max_age = env_int("PORTAL_DB_CONN_MAX_AGE", default=60, minimum=0)
+# Server-side prepared statements for the few statements the code asks for by name
+# (apps.ledger.services.prepared_cursor: the webhook accept's SELECT and INSERT, every ledger
+# entry's INSERT), parsed and planned once per connection. Django leaves psycopg's
+# prepare_threshold at None, which turns off `prepare=True` as well; a threshold no statement
+# reaches prepares those and nothing else (Django's own queries keep their per-call plans).
+# Off for a transaction-mode pooler that cannot carry prepared statements (docs/deploy/README.md).
+PORTAL_DB_PREPARED_STATEMENTS = env_bool("PORTAL_DB_PREPARED_STATEMENTS", default=True)
+_db_options = {"prepare_threshold": 2**31 - 1} if PORTAL_DB_PREPARED_STATEMENTS else {}
 DATABASES = {
     "default": {
         **dj_database_url.parse(
@@ -345,9 +353,12 @@ DATABASES = {
             conn_max_age=_db_conn_max_age,
             conn_health_checks=True,
         ),
-        # Only test connections may TRUNCATE the append-only ledger tables (pytest-django empties the
-        # database between transactional tests); UPDATE and DELETE stay refused. See ledger migration 0002.
-        **({"OPTIONS": {"options": "-c portal.ledger_allow_truncate=on"}} if PROFILE == "test" else {}),
+        "OPTIONS": {
+            **_db_options,
+            # Only test connections may TRUNCATE the append-only ledger tables (pytest-django empties the
+            # database between transactional tests); UPDATE and DELETE stay refused. See ledger migration 0002.
+            **({"options": "-c portal.ledger_allow_truncate=on"} if PROFILE == "test" else {}),
+        },
     },
     # Replicas get the read-heavy pages' reads (compliance_portal/db_router.py); writes, transactions,
     # access decisions and the ledger stay on "default", the primary. Tests mirror them to the same database.

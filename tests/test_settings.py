@@ -121,3 +121,15 @@ def test_the_dev_profile_of_make_run_shows_no_debug_pages_unless_asked():
     asked = _manage("shell", "-c", code, env={"PORTAL_PROFILE": "dev", "DEBUG": "true"})
     assert asked.returncode == 0, asked.stderr
     assert asked.stdout.split()[-1] == "True"
+
+
+def test_prepared_statements_are_on_by_default_and_can_be_turned_off_for_a_pooler():
+    # psycopg prepares nothing while prepare_threshold is None (Django's default), not even the
+    # statements the code asks to prepare; the switch is for a pooler that cannot carry them.
+    code = "from django.conf import settings; print(settings.DATABASES['default']['OPTIONS'].get('prepare_threshold'))"
+    on = _manage("shell", "--no-imports", "-c", code, env=PROD_ENV)
+    assert on.returncode == 0, on.stderr
+    assert int(on.stdout.split()[-1]) >= 2**31 - 1  # never reached: only statements asked for by name
+    off = _manage("shell", "--no-imports", "-c", code, env={**PROD_ENV, "PORTAL_DB_PREPARED_STATEMENTS": "false"})
+    assert off.returncode == 0, off.stderr
+    assert off.stdout.split()[-1] == "None"

@@ -104,11 +104,19 @@ if _PreparingCursorBase is not None:
         def execute(self, query, params=None, **kwargs):
             return super().execute(query, params, prepare=True)
 
+        def _send_query_prepared(self, name, pgq, **kwargs):
+            # psycopg keeps the statement it ran only when it did not run a prepared one (executemany
+            # keeps it either way); Django's query log (last_executed_query) reads it from there.
+            self._query = pgq
+            super()._send_query_prepared(name, pgq, **kwargs)
+
 
 def _pending_cursor():
     """A cursor for the pending-row INSERT: server-side binding and a prepared statement (PostgreSQL
     parses and plans it once per connection, the canonical bytes travel as binary, not as an escaped
-    literal), still wrapped by Django so query logging and execute wrappers see it."""
+    literal), still wrapped by Django so query logging and execute wrappers see it. Prepared only with
+    PORTAL_DB_PREPARED_STATEMENTS on (compliance_portal/settings.py sets psycopg's prepare_threshold;
+    at Django's default, None, psycopg ignores `prepare=True`)."""
     if _PreparingCursorBase is None or connection.vendor != "postgresql":
         return connection.cursor()
     connection.ensure_connection()

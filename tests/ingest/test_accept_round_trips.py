@@ -133,3 +133,28 @@ def test_a_delivery_on_a_connection_the_database_dropped_is_accepted_on_a_new_on
     assert response.status_code == 202, response.content
     assert connection.connection is not dropped
     assert Receipt.objects.filter(delivery_key="after-drop").count() == 1
+
+
+def _prepared_statements() -> list[str]:
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT statement FROM pg_prepared_statements")
+        return [row[0] for row in cursor.fetchall()]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_accept_statements_are_prepared_once_per_connection_and_nothing_else_is(client):
+    # The source SELECT and the accept's INSERT are parsed and planned once per connection, not
+    # per delivery; Django's own statements never are (they keep plans made for their values).
+    creds = source_create(actor="system:test", kind="github", name="github prepared")
+    for n in range(3):
+        response = post_github(client, creds, "workflow_run", WORKFLOW_RUN, delivery=f"prepared-{n}")
+        assert response.status_code == 202, response.content
+    for _ in range(10):  # an ORM query run far more often than psycopg's default threshold (5)
+        assert Receipt.objects.filter(source=creds.source).count() == 3
+    # The accept's SELECT and INSERT, and the ledger's pending-row INSERT (source_create's entry).
+    prepared = _prepared_statements()
+    assert len(prepared) == 3, prepared
+    assert any("FROM ingest_source s LEFT JOIN ingest_receipt r" in s for s in prepared), prepared
+    assert any(s.startswith("WITH r AS (INSERT INTO ingest_receipt") for s in prepared), prepared
+    assert any(s.startswith("INSERT INTO ledger_pending") for s in prepared), prepared
+

@@ -158,3 +158,43 @@ def test_the_accept_statements_are_prepared_once_per_connection_and_nothing_else
     assert any(s.startswith("WITH r AS (INSERT INTO ingest_receipt") for s in prepared), prepared
     assert any(s.startswith("INSERT INTO ledger_pending") for s in prepared), prepared
 
+
+@pytest.mark.django_db(transaction=True)
+def test_a_new_sources_replay_check_is_one_index_probe_however_many_receipts_it_has():
+    # PostgreSQL's statistics know nothing of a source that started sending after the last ANALYZE.
+    # The lookup of a delivery id must still go straight to it, not read through every receipt of
+    # the source (which grows with each delivery until autovacuum analyzes the table again).
+    from apps.ingest.auth import _WEBHOOK_SOURCE_SQL
+
+    older = source_create(actor="system:test", kind="github", name="github older").source
+    Receipt.objects.bulk_create(_receipts(older, 200))
+    with connection.cursor() as cursor:
+        cursor.execute("ANALYZE ingest_receipt")
+    new = source_create(actor="system:test", kind="github", name="github new").source
+    Receipt.objects.bulk_create(_receipts(new, 3000))
+    with connection.cursor() as cursor:
+        cursor.execute("EXPLAIN (ANALYZE, FORMAT JSON) " + _WEBHOOK_SOURCE_SQL, ["bulk-2999", new.pk, "github"])
+        plan = cursor.fetchone()[0]
+        plan = plan if isinstance(plan, list) else json.loads(plan)
+    scans = [node for node in _plan_nodes(plan[0]["Plan"]) if node.get("Relation Name") == "ingest_receipt"]
+    assert len(scans) == 1, plan
+    assert scans[0]["Actual Rows"] == 1, plan
+    assert scans[0].get("Rows Removed by Filter", 0) == 0, plan  # before: 2,999 receipts read and dropped
+    assert "delivery_key" in scans[0].get("Index Cond", ""), plan
+
+
+def _receipts(source, count: int) -> list[Receipt]:
+    from django.utils import timezone
+
+    now = timezone.now()
+    return [
+        Receipt(source=source, channel="github", delivery_key=f"bulk-{n}", sha256="0" * 64, size=1, received_at=now,
+                state_since=now)  # fmt: skip
+        for n in range(count)
+    ]
+
+
+def _plan_nodes(node: dict):
+    yield node
+    for child in node.get("Plans", []):
+        yield from _plan_nodes(child)

@@ -31,7 +31,10 @@ from apps.ingest.tasks import receipt_parse_many as receipt_parse_many_task
 
 logger = logging.getLogger(__name__)
 
-LINGER = 0.02  # seconds the first id of a batch waits for company
+# Seconds the first id of a batch waits for company. A Celery publish costs ~0.5-0.8 ms of CPU
+# whatever the batch's size; at 20 ms, a saturated web worker spent ~20% of its Python time
+# publishing, at 100 ms ~5% (py-spy --gil, docs/BENCHMARKS.md). A parse starts at most this much later.
+LINGER = 0.1
 MAX_BATCH = 500
 _STOP = object()
 

@@ -40,6 +40,7 @@ import contextlib
 import gc
 import hashlib
 import hmac
+import io
 import json
 import multiprocessing as mp
 import os
@@ -226,6 +227,7 @@ def bench_accepts() -> list[dict]:
     if accepted["errors"] or paced["errors"]:
         raise RuntimeError(f"{accepted['errors'] + paced['errors']} deliveries were not accepted")
     committed = Receipt.objects.filter(source=creds.source).count() - before
+    inproc = _inprocess_cpu(creds.source.pk, deliveries)
     _purge_queue()
     config = f"{server['workers']}x{server['threads']} gthread, {CLIENTS} clients"
     return [
@@ -250,6 +252,20 @@ def bench_accepts() -> list[dict]:
         # its fsync, the rename, the directory's fsync). Its CPU alone is about a bare request's.
         row("ingest: CPU per durable blob write of a delivery's body (in-process, blob_store)", _blob_cpu(), "ms CPU",
             bare_cpu["machine"], "ms CPU per bare-view request"),
+        # The same accept without any HTTP server: the WSGI application called directly in this
+        # process (parse messages batched as in gunicorn's workers), against the bare view called
+        # the same way. What gunicorn adds per request is then the same for both (the rows above
+        # minus these); what is left is the accept's own work.
+        row("ingest: CPU per accept in-process (WSGI application called directly; this process and its "
+            "PostgreSQL backend)", inproc["accept"], "ms CPU", inproc["bare"], "ms CPU per bare-view request"),
+        row("ingest: CPU per accept in-process, of it this process's PostgreSQL backend", inproc["accept_postgres"],
+            "ms CPU", inproc["commit_postgres"], "ms backend CPU per durable single-row INSERT commit"),
+        # Not only blob_store()'s own CPU (the row above): on this VM, a request that waits (here
+        # for the fsyncs) runs its remaining code slower afterwards; a 2 ms sleep in place of the
+        # write cost about as much (docs/BENCHMARKS.md, "Ingestion accept at line rate").
+        row("ingest: CPU per accept in-process with the blob write left out (not durable; what the raw "
+            "body's durable write costs an accept, its wait included)", inproc["no_blob"], "ms CPU",
+            inproc["accept"], "ms CPU per accept in-process"),
         row("ingest: accept latency p50", accepted["p50_ms"], "ms", bare["p50_ms"], "ms bare view"),
         row("ingest: accept latency p99", accepted["p99_ms"], "ms", bare["p99_ms"], "ms bare view"),
         row(f"ingest: accept latency p50 at 80% of saturation ({pace:.0f}/s paced, {paced['rps']:.0f}/s answered)",
@@ -260,6 +276,100 @@ def bench_accepts() -> list[dict]:
         row("ingest: receipts committed during the timed runs", committed, "receipts",
             accepted["ok"] + paced["ok"], "202 answers"),
     ]
+
+
+def _wsgi_environ(path: str, query: str = "", body: bytes = b"", headers: dict | None = None) -> dict:
+    environ = {
+        "REQUEST_METHOD": "POST" if body else "GET", "PATH_INFO": path, "QUERY_STRING": query,
+        "SERVER_NAME": "127.0.0.1", "SERVER_PORT": "80", "HTTP_HOST": "127.0.0.1", "REMOTE_ADDR": "127.0.0.1",
+        "wsgi.url_scheme": "http", "wsgi.input": io.BytesIO(body), "CONTENT_LENGTH": str(len(body)),
+    }  # fmt: skip
+    for name, value in (headers or {}).items():
+        key = name.upper().replace("-", "_")
+        environ[key if key == "CONTENT_TYPE" else f"HTTP_{key}"] = value
+    return environ
+
+
+def _inprocess_cpu(source_id: int, deliveries: _Deliveries, count: int = 1000) -> dict[str, float]:
+    """Milliseconds of CPU per request, this process and its PostgreSQL backend together, with the
+    WSGI application called directly (no HTTP server, no threads): the bare view; an accept; an
+    accept with blob_store() left out; and the backend's share. Each the best of three alternated
+    runs of `count` requests. Also the backend's CPU per durable single-row INSERT commit."""
+    from unittest import mock
+
+    from django.db import connection
+    from django.test import override_settings
+
+    import apps.ingest.services
+    from apps.ingest.dispatch import dispatch_batching_start, dispatch_batching_stop
+    from bench.wsgi import application
+
+    statuses = []
+
+    def start_response(status, headers, exc_info=None):
+        statuses.append(status)
+
+    numbers = iter(range(10**9, 2 * 10**9))  # delivery numbers none of the load clients used
+
+    def environs(bare: bool) -> list[dict]:
+        if bare:
+            return [_wsgi_environ("/bench/bare") for _ in range(count)]
+        query = f"source={source_id}"
+        return [
+            _wsgi_environ("/api/v1/ingest/github", query, deliveries.body(n), deliveries.headers(n))
+            for n in (next(numbers) for _ in range(count))
+        ]
+
+    def timed(bare: bool) -> tuple[float, float]:
+        requests = environs(bare)
+        statuses.clear()
+        # One backend for the whole run: past PORTAL_DB_CONN_MAX_AGE, Django would close the
+        # connection at the end of a request and the next one would count a new backend's CPU.
+        connection.ensure_connection()
+        connection.close_at = None
+        cpu, backend = time.process_time(), backend_cpu()
+        for environ in requests:
+            for _ in application(environ, start_response):
+                pass
+        cpu, backend = time.process_time() - cpu, backend_cpu() - backend
+        if any(not s.startswith("20") for s in statuses):
+            raise RuntimeError(f"in-process accept answered {sorted(set(statuses))}")
+        return 1000 * (cpu + backend) / count, 1000 * backend / count
+
+    def no_blob():
+        return mock.patch.object(apps.ingest.services, "blob_store", lambda body, sha256=None: sha256)
+
+    best: dict[str, float] = {}
+    dispatch_batching_start()
+    try:
+        with override_settings(PORTAL_INGEST_RATE="10000000/min"):
+            timed(bare=True), timed(bare=False)  # warm-up
+            for _ in range(3):
+                for name, bare, patch in (("bare", True, None), ("accept", False, None), ("no_blob", False, no_blob)):
+                    with patch() if patch else contextlib.nullcontext():
+                        total, backend = timed(bare)
+                    best[name] = min(best.get(name, total), total)
+                    if name == "accept":
+                        best["accept_postgres"] = min(best.get("accept_postgres", backend), backend)
+    finally:
+        dispatch_batching_stop()
+    best["commit_postgres"] = _commit_backend_cpu()
+    return best
+
+
+def _commit_backend_cpu(count: int = 2000) -> float:
+    """PostgreSQL backend CPU (ms) per durable single-row INSERT commit (autocommit; a logged table, so
+    each commit flushes the WAL as an accept's does)."""
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute("CREATE TABLE bench_commit_floor (id bigserial PRIMARY KEY, payload text)")
+        before = backend_cpu()
+        for n in range(count):
+            cursor.execute("INSERT INTO bench_commit_floor (payload) VALUES (%s)", [f"row {n}"])
+        used = backend_cpu() - before
+        cursor.execute("DROP TABLE bench_commit_floor")
+    return 1000 * used / count
 
 
 def _blob_cpu(count: int = 300) -> float:

@@ -226,7 +226,11 @@ class LineageEdge(models.Model):
 class EvidenceRecord(models.Model):
     """One row of a piece of evidence's detail: a test case, a scan result, an SBOM component."""
 
-    evidence = models.ForeignKey(Evidence, on_delete=models.PROTECT, related_name="records")
+    # Checked once per statement, not per row (migration 0010: a parse COPYs tens of thousands of rows
+    # of one evidence, and a foreign key would query for each); indexed by evidence_record_unique.
+    evidence = models.ForeignKey(
+        Evidence, on_delete=models.PROTECT, related_name="records", db_constraint=False, db_index=False
+    )
     ordinal = models.PositiveIntegerField()
     data = models.JSONField()
 

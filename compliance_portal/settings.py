@@ -340,7 +340,9 @@ _db_conn_max_age = env_int("PORTAL_DB_CONN_MAX_AGE", default=60, minimum=0)
 # (apps.ledger.services.prepared_cursor: the webhook accept's SELECT and INSERT, every ledger
 # entry's INSERT), parsed and planned once per connection. Django leaves psycopg's
 # prepare_threshold at None, which turns off `prepare=True` as well; a threshold no statement
-# reaches prepares those and nothing else (Django's own queries keep their per-call plans).
+# reaches prepares those and nothing else (Django's own queries keep their per-call plans). The
+# price: psycopg now counts every statement it runs, 2.5-9 us of client CPU each (20,000 executes,
+# three alternated runs), against ~0.4 ms of backend CPU saved per webhook accept.
 # Off for a transaction-mode pooler that cannot carry prepared statements (docs/deploy/README.md).
 PORTAL_DB_PREPARED_STATEMENTS = env_bool("PORTAL_DB_PREPARED_STATEMENTS", default=True)
 _db_options = {"prepare_threshold": 2**31 - 1} if PORTAL_DB_PREPARED_STATEMENTS else {}

@@ -26,7 +26,8 @@ COPY requirements.txt .
 RUN pip install --no-cache-dir -r requirements.txt
 COPY . .
 COPY --from=assets /assets/node_modules /app/node_modules
-# collectstatic loads the prod settings, which refuse to start without real secrets: give this step
+# collectstatic writes the hashed names only, with .br and .gz copies (settings.py, WhiteNoise).
+# It loads the prod settings, which refuse to start without real secrets: give this step
 # freshly generated throwaway ones (deleted in the same step, so in no layer) and services it never calls.
 RUN python scripts/init_secrets.py --stdout --host build.invalid > /tmp/build.env \
     && set -a && . /tmp/build.env && set +a \

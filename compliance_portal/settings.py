@@ -407,6 +407,10 @@ WHITENOISE_AUTOREFRESH = PROFILE == "test"
 # Source maps (the API docs' bundles ship 7 MB of them) are fetched only by a browser's developer tools:
 # compressing them took half of collectstatic's time, so they are served as they are.
 WHITENOISE_SKIP_COMPRESS_EXTENSIONS = (*Compressor.SKIP_COMPRESS_EXTENSIONS, "map")
+# Prod keeps only the hashed names: every page names its files through the manifest ({% static %}; nothing
+# names a file under /static/ by hand), so the unhashed copies were never served, yet doubled the image's
+# static files and collectstatic's compression time.
+WHITENOISE_KEEP_ONLY_HASHED_FILES = IS_PROD
 
 # Raw bodies, content-addressed by sha256: the local filesystem or any S3-compatible store.
 PORTAL_EVIDENCE_STORAGE = env_choice("PORTAL_EVIDENCE_STORAGE", ("filesystem", "s3"), default="filesystem")

@@ -39,13 +39,15 @@ def logging_from_settings(**kwargs):
     dictConfig(settings.LOGGING)
 
 
+@signals.worker_ready.connect
 @signals.worker_process_init.connect
 def freeze_start_up_objects(**kwargs):
     """In each pool process, once it is set up: move every object alive now (Django, the apps and their
     modules: ~150,000) to the garbage collector's permanent generation. They live as long as the process,
     and each full collection walked them all: parsing a 10,000-component SBOM spent ~0.2 s of its ~0.8 s
     CPU on that (docs/BENCHMARKS.md, "Parse through the worker"). Nothing else changes: objects made by
-    tasks are collected as before."""
+    tasks are collected as before. Also in the worker's main process once it is ready: with the solo pool
+    (`--pool solo`, the tests' worker) that process runs the tasks itself."""
     gc.freeze()
 
 

@@ -44,6 +44,8 @@ GROUPS = {
     "demo": ("tests/demo/",),  # the package-scoped seeded demo (tests/demo/conftest.py), seeded once
     # the verifiers read one built pack (pack_zip in tests/packs/conftest.py), built once per process
     "built-pack": ("tests/packs/test_verify_pack.py", "tests/packs/test_standalone_verifier.py"),
+    # one MLflow server for both modules (mlflow_url in tests/ingest/conftest.py)
+    "mlflow": ("tests/ingest/test_connectors_mlflow.py", "tests/ingest/test_connectors_mlflow_details.py"),
 }
 
 

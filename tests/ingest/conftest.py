@@ -26,6 +26,16 @@ def github_signature(secret: str, body: bytes) -> str:
     return "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
 
 
+@pytest.fixture(scope="session")
+def mlflow_url(tmp_path_factory):
+    """One real `mlflow server` for the MLflow modules (the "mlflow" group of tests/parallel.py runs them in one
+    process): each start cost ~10 s of CPU. They share no experiment, model or webhook."""
+    from tests.ingest.servers import mlflow_server
+
+    with mlflow_server(tmp_path_factory.mktemp("mlflow")) as url:
+        yield url
+
+
 @pytest.fixture
 def system(db):
     return System.objects.create(name="Payments API", slug="payments-api", risk_tier="high")

@@ -17,7 +17,6 @@ from apps.ingest.services import source_create
 from apps.inventory.models import System
 from apps.ledger.models import LedgerEntry, PendingEntry
 from tests.conftest import wait_until, worker_settled
-from tests.ingest.servers import mlflow_server
 
 pytestmark = [pytest.mark.worker, pytest.mark.django_db(transaction=True)]
 
@@ -25,11 +24,6 @@ REPO = "https://github.com/acme/fraud-model"
 SHA = "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b"
 CSV = b"amount,merchant,label\n12.5,groceries,0\n980.0,electronics,1\n"
 
-
-@pytest.fixture(scope="module")
-def mlflow_url(tmp_path_factory):
-    with mlflow_server(tmp_path_factory.mktemp("mlflow")) as url:
-        yield url
 
 
 def _train_and_register(url: str, *, model: str, accuracy: float) -> tuple[str, str]:

@@ -15,16 +15,10 @@ from apps.evidence.models import Artifact, Evidence, LineageEdge
 from apps.ingest.models import Receipt
 from apps.ingest.services import receipt_parse, source_create
 from apps.inventory.models import System
-from tests.ingest.servers import mlflow_server
 
 MODEL = "churn-scorer"
 SOURCE_URI = "s3://datasets/churn/2024q4.parquet"
 
-
-@pytest.fixture(scope="module")
-def mlflow_url(tmp_path_factory):
-    with mlflow_server(tmp_path_factory.mktemp("mlflow")) as url:
-        yield url
 
 
 def _train(url: str) -> tuple[str, str, str]:

@@ -46,7 +46,6 @@ def pytest_configure(config):
     templatedb.install()  # one migrate per PostgreSQL cluster, copies for the other processes (tests/templatedb.py)
 
 
-
 def pytest_collection_finish(session):
     """Move what collection built (Django, the apps, every test module and item) out of the collector's reach,
     and collect the young generation every 10,000 allocations instead of 700.
@@ -58,6 +57,7 @@ def pytest_collection_finish(session):
     gc.collect()
     gc.freeze()
     gc.set_threshold(10_000, 20, 10)
+
 
 # ---------------------------------------------------------------- the fast lane and the slow lane
 # A test is in the slow lane (marker `slow`) when it runs real processes or servers: a Celery worker, Chromium,

@@ -74,8 +74,9 @@ def scenario(system, owners, make_request):  # noqa: F811 - pytest fixtures
     }
 
 
-# One built system pack per process for the modules that only read its ZIP (the verifiers: tests/parallel.py
-# keeps them in one process), so the scenario is built into a pack once instead of once per module.
+# One built system pack per process for the modules that only read its ZIP (the verifiers and the result
+# messages: tests/parallel.py keeps them in one process), so the scenario is built into a pack once instead of
+# once per module.
 _BUILT: dict[str, bytes] = {}
 
 

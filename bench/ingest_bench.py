@@ -193,11 +193,12 @@ def bench_accepts() -> list[dict]:
             url, path, method="POST", headers=deliveries.headers, body=deliveries.body, clients=CLIENTS, seconds=1
         )  # warm-up: connections, imports, the source's secret cache
         port = int(url.rsplit(":", 1)[1])
-        cpu = _cpu_seconds(port)
+        cpu, idle = _cpu_seconds(port), _machine_idle()
         bare = load(url, "/bench/bare", clients=CLIENTS, seconds=SECONDS / 2)
         bare_cpu = _cpu_per_request(cpu, _cpu_seconds(port), bare["ok"])
+        bare_idle = _idle_share(idle, _machine_idle())
         before = Receipt.objects.filter(source=creds.source).count()
-        cpu = _cpu_seconds(port)
+        cpu, idle = _cpu_seconds(port), _machine_idle()
         accepted = load(
             url,
             path,
@@ -209,6 +210,7 @@ def bench_accepts() -> list[dict]:
             max_requests=MAX_REQUESTS,
         )
         accept_cpu = _cpu_per_request(cpu, _cpu_seconds(port), accepted["ok"])
+        accept_idle = _idle_share(idle, _machine_idle())
         pace = PACED_SHARE * accepted["rps"]
         # The same deliveries sent on a schedule at 80% of the rate just measured: the latency a
         # sender sees when the server is busy but not saturated (latency from each due time).
@@ -242,6 +244,11 @@ def bench_accepts() -> list[dict]:
             bare["rps"], "bare-view req/s"),
         # Where an accept's CPU goes (2 cores = 2,000 ms of CPU a second, clients included): the
         # gap to 1,000/s explained. "machine" is every process of the run, the load clients included.
+        # Whether "saturation" saturated the machine: with 16 clients each waiting on an fsync, a slow
+        # disk leaves the CPU idle and the rate is the disk's, not the server's (docs/BENCHMARKS.md,
+        # "Fourth pass"). Near 0 % when the run was CPU-bound.
+        row("ingest: machine CPU idle or waiting on I/O while accepting at saturation", accept_idle, "%",
+            bare_idle, "% during the bare view"),
         row("ingest: CPU per accept, gunicorn workers", accept_cpu["server"], "ms CPU", bare_cpu["server"],
             "ms CPU per bare-view request"),
         row("ingest: CPU per accept, PostgreSQL", accept_cpu["postgres"], "ms CPU", bare_cpu["postgres"],
@@ -288,6 +295,18 @@ def _wsgi_environ(path: str, query: str = "", body: bytes = b"", headers: dict |
         key = name.upper().replace("-", "_")
         environ[key if key == "CONTENT_TYPE" else f"HTTP_{key}"] = value
     return environ
+
+
+def _machine_idle() -> tuple[int, int]:
+    """(idle + I/O-wait ticks, all ticks) of the whole machine so far, from /proc/stat."""
+    fields = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    return fields[3] + fields[4], sum(fields[:8])
+
+
+def _idle_share(before: tuple[int, int], after: tuple[int, int]) -> float:
+    """Per cent of the machine's CPU time between two `_machine_idle()` readings spent idle or waiting on I/O."""
+    ticks = after[1] - before[1]
+    return 100 * (after[0] - before[0]) / ticks if ticks else 0.0
 
 
 def _inprocess_cpu(source_id: int, deliveries: _Deliveries, count: int = 1000) -> dict[str, float]:

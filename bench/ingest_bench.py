@@ -242,13 +242,13 @@ def bench_accepts() -> list[dict]:
         ),
         row("ingest: accepts/s against the bare view through the same server", accepted["rps"], "accepts/s",
             bare["rps"], "bare-view req/s"),
-        # Where an accept's CPU goes (2 cores = 2,000 ms of CPU a second, clients included): the
-        # gap to 1,000/s explained. "machine" is every process of the run, the load clients included.
         # Whether "saturation" saturated the machine: with 16 clients each waiting on an fsync, a slow
         # disk leaves the CPU idle and the rate is the disk's, not the server's (docs/BENCHMARKS.md,
         # "Fourth pass"). Near 0 % when the run was CPU-bound.
         row("ingest: machine CPU idle or waiting on I/O while accepting at saturation", accept_idle, "%",
             bare_idle, "% during the bare view"),
+        # Where an accept's CPU goes (2 cores = 2,000 ms of CPU a second, clients included): the
+        # gap to 1,000/s explained. "machine" is every process of the run, the load clients included.
         row("ingest: CPU per accept, gunicorn workers", accept_cpu["server"], "ms CPU", bare_cpu["server"],
             "ms CPU per bare-view request"),
         row("ingest: CPU per accept, PostgreSQL", accept_cpu["postgres"], "ms CPU", bare_cpu["postgres"],

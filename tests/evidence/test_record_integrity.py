@@ -68,5 +68,5 @@ def test_the_detail_rows_carry_no_index_that_another_index_already_covers():
             "WHERE indrelid = 'evidence_evidencerecord'::regclass"
         )
         keys = dict(cursor.fetchall())
-    evidence_column = next(k for k in keys.values() if len(k.split()) == 2)[0]  # the unique index's first column
+    evidence_column = next(k for k in keys.values() if len(k.split()) == 2).split()[0]  # the unique index's first
     assert [name for name, key in keys.items() if key == evidence_column] == [], keys

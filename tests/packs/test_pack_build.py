@@ -27,11 +27,16 @@ def _build(user, kind, params, django_capture_on_commit_callbacks) -> Pack:
     return pack
 
 
-def _pdf_text(settings, pack: Pack, tmp_path) -> str:
-    with zipfile.ZipFile(settings.PORTAL_PACK_ROOT / pack.file) as zf:
+def report_text(zip_path, tmp_path) -> str:
+    """The text of a pack ZIP's report.pdf (pdftotext)."""
+    with zipfile.ZipFile(zip_path) as zf:
         (tmp_path / "report.pdf").write_bytes(zf.read("report.pdf"))
     return subprocess.run(["pdftotext", str(tmp_path / "report.pdf"), "-"], capture_output=True,
                           text=True, check=True).stdout
+
+
+def _pdf_text(settings, pack: Pack, tmp_path) -> str:
+    return report_text(settings.PORTAL_PACK_ROOT / pack.file, tmp_path)
 
 
 def _actions(pack: Pack) -> list[str]:

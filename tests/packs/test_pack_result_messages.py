@@ -6,12 +6,10 @@ words, the same in every build of it; only the database ids differ."""
 
 from __future__ import annotations
 
-import subprocess
-import zipfile
-
 import pytest
 
 from apps.policy.models import ControlResult
+from tests.packs.test_pack_build import report_text
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -19,11 +17,7 @@ pytestmark = pytest.mark.django_db(transaction=True)
 def test_a_system_pack_shows_the_failure_message_of_a_failing_result(scenario, pack_zip, tmp_path):
     failing = ControlResult.objects.filter(system=scenario["system"], status="fail").exclude(message="")
     assert failing.exists(), "the scenario has a failing result"
-    with zipfile.ZipFile(pack_zip) as zf:
-        (tmp_path / "report.pdf").write_bytes(zf.read("report.pdf"))
-    text = subprocess.run(["pdftotext", str(tmp_path / "report.pdf"), "-"], capture_output=True, text=True,
-                          check=True).stdout
-    flat = " ".join(text.split())
+    flat = " ".join(report_text(pack_zip, tmp_path).split())
     # shown in the results table, not only inside the ledger entries' data (which carry it too)
     phrases = {" ".join(r.message.split()[:5]) for r in failing}
     shown = [p for p in phrases if flat.count(p) > flat.count(f'"message": "{p}')]

@@ -3,8 +3,9 @@
 ``run()`` returns rows ``{"name", "value", "unit", "baseline", "baseline_unit", "ratio"}``:
 
 - ``ingest: signed GitHub deliveries accepted``: 202s per second for signed
-  ``workflow_run`` deliveries (each body unique, so each is a new blob: hashed, fsynced and
-  renamed, a Receipt and a ledger entry committed, the parse task handed to Redis), through
+  ``workflow_run`` deliveries (each body unique, so each is a new blob: hashed and committed
+  with its Receipt and ledger entry in one statement, as a PendingBody, since it is under
+  PORTAL_INLINE_BODY_MAX_BYTES; the parse task handed to Redis), through
   gunicorn in the production configuration (compliance_portal/gunicorn.conf.py: gthread
   workers, batched parse messages; DEBUG=false) on 127.0.0.1, from CLIENTS keep-alive client
   processes for a bounded time — enough clients that the server, not the clients' round
@@ -18,8 +19,11 @@
   the same for a bare-view request: where the CPU of an accept goes, and so what bounds the rate
   on 2 cores. Only the run's own processes are counted: the machine may be shared.
 - ``ingest: CPU per durable blob write``: one blob_store() of a delivery's body in this process
-  (temporary file, fsync, rename, directory fsync), against a bare request's CPU: the part of an
-  accept's floor that durability of the raw body sets on this machine.
+  (temporary file, fsync, rename, directory fsync), against a bare request's CPU: what an accept
+  paid before the 202 when every body went to the blob store first (PORTAL_INLINE_BODY_MAX_BYTES=0,
+  or a body above it); the parse pays it now for small bodies.
+- ``ingest: CPU per accept in-process``: the WSGI application called directly, against the bare
+  view called the same way; and the same accept with every body written to the blob store first.
 - ``ingest: accept latency p50/p99``: of the saturated run above, against the bare Django view's
   in the same gunicorn with the same clients; and at 80% of that rate, with paced clients (open
   loop, latency from each request's due time; issue 25's target: p99 < 50 ms).
@@ -267,12 +271,13 @@ def bench_accepts() -> list[dict]:
             "PostgreSQL backend)", inproc["accept"], "ms CPU", inproc["bare"], "ms CPU per bare-view request"),
         row("ingest: CPU per accept in-process, of it this process's PostgreSQL backend", inproc["accept_postgres"],
             "ms CPU", inproc["commit_postgres"], "ms backend CPU per durable single-row INSERT commit"),
-        # Not only blob_store()'s own CPU (the row above): on this VM, a request that waits (here
-        # for the fsyncs) runs its remaining code slower afterwards; a 2 ms sleep in place of the
-        # write cost about as much (docs/BENCHMARKS.md, "Ingestion accept at line rate").
-        row("ingest: CPU per accept in-process with the blob write left out (not durable; what the raw "
-            "body's durable write costs an accept, its wait included)", inproc["no_blob"], "ms CPU",
-            inproc["accept"], "ms CPU per accept in-process"),
+        # What committing a small body with its receipt saves against writing it to the blob store
+        # before the 202 (PORTAL_INLINE_BODY_MAX_BYTES=0): more than blob_store()'s own CPU (the row
+        # above), since on this VM a request that waits for the fsyncs runs its remaining code slower
+        # afterwards (docs/BENCHMARKS.md, "Ingestion accept at line rate").
+        row("ingest: CPU per accept in-process with every body written to the blob store before the 202 "
+            "(PORTAL_INLINE_BODY_MAX_BYTES=0)", inproc["file_first"], "ms CPU",
+            inproc["accept"], "ms CPU per accept in-process, the body committed with its receipt"),
         row("ingest: accept latency p50", accepted["p50_ms"], "ms", bare["p50_ms"], "ms bare view"),
         row("ingest: accept latency p99", accepted["p99_ms"], "ms", bare["p99_ms"], "ms bare view"),
         row(f"ingest: accept latency p50 at 80% of saturation ({pace:.0f}/s paced, {paced['rps']:.0f}/s answered)",
@@ -312,14 +317,11 @@ def _idle_share(before: tuple[int, int], after: tuple[int, int]) -> float:
 def _inprocess_cpu(source_id: int, deliveries: _Deliveries, count: int = 1000) -> dict[str, float]:
     """Milliseconds of CPU per request, this process and its PostgreSQL backend together, with the
     WSGI application called directly (no HTTP server, no threads): the bare view; an accept; an
-    accept with blob_store() left out; and the backend's share. Each the best of three alternated
+    accept with its body written to the blob store first; and the backend's share. Each the best of three alternated
     runs of `count` requests. Also the backend's CPU per durable single-row INSERT commit."""
-    from unittest import mock
-
     from django.db import connection
     from django.test import override_settings
 
-    import apps.ingest.services
     from apps.ingest.dispatch import dispatch_batching_start, dispatch_batching_stop
     from bench.wsgi import application
 
@@ -355,8 +357,8 @@ def _inprocess_cpu(source_id: int, deliveries: _Deliveries, count: int = 1000) -
             raise RuntimeError(f"in-process accept answered {sorted(set(statuses))}")
         return 1000 * (cpu + backend) / count, 1000 * backend / count
 
-    def no_blob():
-        return mock.patch.object(apps.ingest.services, "blob_store", lambda body, sha256=None: sha256)
+    def file_first():
+        return override_settings(PORTAL_INLINE_BODY_MAX_BYTES=0)
 
     best: dict[str, float] = {}
     dispatch_batching_start()
@@ -365,7 +367,8 @@ def _inprocess_cpu(source_id: int, deliveries: _Deliveries, count: int = 1000) -
             timed(bare=True)  # warm-up, both paths
             timed(bare=False)
             for _ in range(3):
-                for name, bare, patch in (("bare", True, None), ("accept", False, None), ("no_blob", False, no_blob)):
+                variants = (("bare", True, None), ("accept", False, None), ("file_first", False, file_first))
+                for name, bare, patch in variants:
                     with patch() if patch else contextlib.nullcontext():
                         total, backend = timed(bare)
                     best[name] = min(best.get(name, total), total)

@@ -456,6 +456,10 @@ STORAGES = {
 # fsync every new blob (and its directory) before the 202: a crash cannot lose an accepted body.
 # The test profile skips it for speed; tests/ingest/test_accept_path.py turns it on.
 PORTAL_BLOB_FSYNC = env_bool("PORTAL_BLOB_FSYNC", default=PROFILE != "test")
+# A raw body up to this size is committed with its receipt, in the accept's one statement, and moved
+# into the blob store by its parse (or the receipt sweep): durable by the commit, with no file write
+# and no fsync on the way to the 202 (apps.ingest.models.PendingBody). 0 writes every body first.
+PORTAL_INLINE_BODY_MAX_BYTES = env_int("PORTAL_INLINE_BODY_MAX_BYTES", default=64 * 1024, minimum=0)
 # Built evidence packs (ZIP) and their build directories; web and heavy workers must share it.
 PORTAL_PACK_ROOT = Path(env_str("PORTAL_PACK_ROOT", default=str(VAR_DIR / "packs")))
 

@@ -3,18 +3,30 @@
 Blobs go through Django's storage API (the "evidence" alias of STORAGES), so S3 or any
 other backend works by configuration. A blob's name is derived from its content, so
 writing the same bytes twice is a no-op and a blob is never overwritten with other bytes.
+
+A small body may not be in the store yet: the accept committed it with its receipt as a
+PendingBody (PORTAL_INLINE_BODY_MAX_BYTES), and `blob_settle` moves it here. Every reader below
+falls back to that row, so a blob is readable from the moment its 202 was sent.
 """
 
 from __future__ import annotations
 
 import contextlib
 import hashlib
+import io
+import logging
 import os
 import tempfile
+from datetime import timedelta
 
 from django.conf import settings
 from django.core.files.base import ContentFile
 from django.core.files.storage import FileSystemStorage, storages
+from django.utils import timezone
+
+from apps.ingest.models import PendingBody
+
+logger = logging.getLogger(__name__)
 
 
 def blob_name(sha256: str) -> str:
@@ -43,12 +55,95 @@ def blob_store(data: bytes, *, sha256: str | None = None) -> str:
 
 def blob_open(sha256: str):
     """A binary file object of the blob (FileNotFoundError when it is missing)."""
-    return blob_storage().open(blob_name(sha256), "rb")
+    storage, name = blob_storage(), blob_name(sha256)
+    try:
+        return storage.open(name, "rb")
+    except FileNotFoundError:
+        body = _pending(sha256)
+        if body is None:
+            return storage.open(name, "rb")  # moved into the store meanwhile, or missing: FileNotFoundError
+        return io.BytesIO(body)
 
 
-def blob_read(sha256: str) -> bytes:
+def blob_read(sha256: str, *, settle: bool = False) -> bytes:
+    """The blob's bytes. `settle=True` (the parse) also moves a pending body into the store."""
+    if settle:
+        body = _pending(sha256)
+        if body is not None:
+            _move([(sha256, body)])
+            return body
     with blob_open(sha256) as fh:
         return fh.read()
+
+
+def blob_size(sha256: str) -> int:
+    """The blob's size in bytes (FileNotFoundError when it is missing)."""
+    try:
+        return blob_storage().size(blob_name(sha256))
+    except FileNotFoundError:
+        body = _pending(sha256)
+        if body is None:
+            return blob_storage().size(blob_name(sha256))
+        return len(body)
+
+
+def blob_exists(sha256: str) -> bool:
+    return PendingBody.objects.filter(sha256=sha256).exists() or blob_storage().exists(blob_name(sha256))
+
+
+def blob_delete(sha256: str) -> bool:
+    """Delete the blob, from the store and as a pending body (retention's disposal); True when
+    there was something to delete."""
+    pending = PendingBody.objects.filter(sha256=sha256).delete()[0] > 0
+    storage, name = blob_storage(), blob_name(sha256)
+    if not storage.exists(name):
+        return pending
+    storage.delete(name)
+    return True
+
+
+def blob_settle(*, older_than: timedelta, limit: int = 500) -> int:
+    """Move pending bodies committed more than `older_than` ago into the store (the receipt sweep:
+    their parse has not run). Returns how many moved."""
+    rows = (
+        PendingBody.objects.filter(created_at__lt=timezone.now() - older_than)
+        .order_by("created_at")
+        .values_list("sha256", "body")[:limit]
+    )
+    good = []
+    for sha256, body in rows:
+        body = bytes(body)
+        if _matches(sha256, body):
+            good.append((sha256, body))
+    _move(good)
+    return len(good)
+
+
+def _move(bodies: list[tuple[str, bytes]]) -> None:
+    """Each body into the store (durable when PORTAL_BLOB_FSYNC), then its row deleted: a crash
+    in between leaves the row, and the next move writes nothing (same name, same bytes)."""
+    for sha256, body in bodies:
+        blob_store(body, sha256=sha256)
+    if bodies:
+        PendingBody.objects.filter(sha256__in=[sha256 for sha256, _ in bodies]).delete()
+
+
+def _pending(sha256: str) -> bytes | None:
+    """A pending body's bytes, or None. Bytes that do not hash to their name are never served."""
+    body = PendingBody.objects.filter(sha256=sha256).values_list("body", flat=True).first()
+    if body is None:
+        return None
+    body = bytes(body)
+    if not _matches(sha256, body):
+        raise FileNotFoundError(f"the pending body sha256:{sha256} does not hash to its name; it is not served")
+    return body
+
+
+def _matches(sha256: str, body: bytes) -> bool:
+    if hashlib.sha256(body).hexdigest() == sha256:
+        return True
+    logger.error("ingest: the pending body sha256:%s does not hash to its name; left in place, not moved", sha256)
+    return False
 
 
 class BlobFileSystemStorage(FileSystemStorage):

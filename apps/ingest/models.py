@@ -1,7 +1,8 @@
 """Sources that push evidence, and the Receipt of every accepted delivery or upload.
 
-A Receipt is committed, with its raw body already in the blob store, before the sender
-gets its 202; parsing it into evidence happens later in Celery. The states and the
+A Receipt is committed, with its raw body stored durably (in the blob store, or for a small
+body as a PendingBody in the same statement), before the sender gets its 202; parsing it into
+evidence happens later in Celery. The states and the
 moves between them are data here; `apps.ingest.services` makes the moves.
 """
 
@@ -228,6 +229,25 @@ class Receipt(StateMachine, models.Model):
     def generation(self) -> int:
         """Evidence written by the latest parse carries this number (see Evidence.generation)."""
         return self.attempts
+
+
+class PendingBody(models.Model):
+    """A raw body committed with its receipt and not yet in the blob store.
+
+    A body up to PORTAL_INLINE_BODY_MAX_BYTES rides the accept's one statement: the commit's WAL
+    flush, shared with every writer committing at that moment, makes it durable, instead of a file
+    write with two fsyncs of its own before each 202. The receipt's parse, or the receipt sweep,
+    writes the bytes to the blob store (durably) and only then deletes the row; until then every
+    reader of the blob store (apps.ingest.blobs) falls back to it. Content-addressed like the
+    store: one row per sha256, whatever number of receipts name it.
+    """
+
+    sha256 = models.CharField(max_length=64, primary_key=True)
+    body = models.BinaryField()
+    created_at = models.DateTimeField()
+
+    def __str__(self) -> str:
+        return f"pending body sha256:{self.sha256}"
 
 
 class TrustedKey(models.Model):

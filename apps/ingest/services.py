@@ -30,7 +30,7 @@ from apps.ingest.binding import (  # noqa: F401 - the refusals are part of this 
     SourceBindingRefused,
     source_binding_check,
 )
-from apps.ingest.blobs import blob_read, blob_store
+from apps.ingest.blobs import blob_read, blob_settle, blob_store
 from apps.ingest.crypto import secret_encrypt
 from apps.ingest.dispatch import receipt_dispatch
 from apps.ingest.hooks import body_redactor, evidence_recorded
@@ -50,6 +50,8 @@ MAX_PARSE_ATTEMPTS = 10
 
 # How far ahead of its receipt an effective time may be (clock skew between a CI runner and us).
 EFFECTIVE_AT_SKEW = timedelta(minutes=5)
+# The receipt sweep moves pending raw bodies this old into the blob store (their parse moves the rest).
+PENDING_BODY_GRACE = timedelta(minutes=1)
 
 
 # ---------------------------------------------------------------- sources
@@ -236,6 +238,14 @@ _ACCEPT_SQL = (
     "%s, %s, %s, %s, %s, %s FROM r) "
     "SELECT id FROM r"
 )
+# The same, with a small raw body committed as a PendingBody in the same statement (the blob store
+# gets it after the 202: PORTAL_INLINE_BODY_MAX_BYTES). Content-addressed: a second receipt of the
+# same bytes finds the row there already.
+_ACCEPT_INLINE_SQL = _ACCEPT_SQL.replace(
+    " SELECT id FROM r",
+    ", b AS (INSERT INTO ingest_pendingbody (sha256, body, created_at) SELECT %s, %s, %s FROM r "
+    "ON CONFLICT (sha256) DO NOTHING) SELECT id FROM r",
+)
 # What receipt_accept looks up itself unless the caller already did (the webhook views read the
 # original receipt of a delivery id in the same statement as the source: apps.ingest.auth).
 LOOK_UP = object()
@@ -265,8 +275,10 @@ def receipt_accept(
     `key_from_content=True` says the delivery key is a digest of the content in canonical form
     (an OpenLineage event): then a replay in other bytes (whitespace, key order) is the same
     content, so it answers the original receipt instead of a conflict.
-    The blob is written before the transaction: if the insert then fails, an unreferenced
-    content-addressed blob is harmless, while a Receipt without its blob would not be.
+    A body up to PORTAL_INLINE_BODY_MAX_BYTES is committed in the receipt's own statement (a
+    PendingBody, moved into the blob store by the parse); a larger one is written to the blob store
+    before the statement: if the insert then fails, an unreferenced content-addressed blob is
+    harmless, while a Receipt without its body would not be.
     `enqueue=False` is for the demo seed and benchmarks, which parse synchronously.
     `original`: the receipt already stored under (source, delivery_key), or None, when the caller
     has read it already (the webhook views, with the source); by default it is looked up here.
@@ -298,7 +310,10 @@ def receipt_accept(
     if redaction is not None:
         body = redaction.body
     digest = hashlib.sha256(body).hexdigest() if redaction is not None else sent_digest
-    blob_store(body, sha256=digest)
+    # A small body is committed with the receipt, below; a larger one is in the store first.
+    inline = len(body) <= settings.PORTAL_INLINE_BODY_MAX_BYTES
+    if not inline:
+        blob_store(body, sha256=digest)
     receipt = Receipt(
         source=source,
         channel=channel,
@@ -351,15 +366,18 @@ def receipt_accept(
         template.canonical_tail,
         *template.columns,
     ]
+    if inline:
+        params += [digest, body, now]
+    sql = _ACCEPT_INLINE_SQL if inline else _ACCEPT_SQL
     try:
         if redaction is None and not connection.in_atomic_block:
             # The common case: one statement in autocommit, durable when it returns.
-            receipt.pk = _accept_insert(params)
+            receipt.pk = _accept_insert(sql, params)
         else:
             # A redaction record joins the statement's transaction; inside a caller's transaction
             # a savepoint keeps a duplicate key from aborting it (the replay is answered below).
             with transaction.atomic():
-                receipt.pk = _accept_insert(params)
+                receipt.pk = _accept_insert(sql, params)
                 redactor.record(receipt_id=receipt.pk, redaction=redaction)
         receipt._state.adding, receipt._state.db = False, connection.alias
     except IntegrityError:
@@ -377,10 +395,10 @@ def receipt_accept(
     return receipt, True
 
 
-def _accept_insert(params: list) -> int:
-    """Insert the receipt and its ledger entry (_ACCEPT_SQL); returns the receipt's id."""
+def _accept_insert(sql: str, params: list) -> int:
+    """Insert the receipt and its ledger entry (_ACCEPT_SQL, _ACCEPT_INLINE_SQL); returns the receipt's id."""
     with prepared_cursor() as cursor:
-        cursor.execute(_ACCEPT_SQL, params)
+        cursor.execute(sql, params)
         return cursor.fetchone()[0]
 
 
@@ -476,7 +494,7 @@ def receipt_parse(*, receipt_id: int, takeover: bool = False) -> Receipt | None:
         receipt.refresh_from_db()
         return receipt
     try:
-        body = blob_read(receipt.sha256)
+        body = blob_read(receipt.sha256, settle=True)  # a pending body moves into the blob store now
         result = _parse(receipt, body)
         # Signed provenance counts only once its signature verifies against a trusted key: a parser
         # can read what an attestation claims, never check it (it has no keys).
@@ -581,8 +599,10 @@ def receipt_sweep(*, older_than: int | None = None, now: datetime | None = None)
     """Queue again receipts left queued (lost message) or parsing (dead worker) too long; returns how many.
 
     Parsing receipts get at least the task time limit before they count as stuck, so a large
-    file still being parsed is not taken away from its worker.
+    file still being parsed is not taken away from its worker. Raw bodies committed with their
+    receipts a minute ago or more, which no parse has moved into the blob store yet, move now.
     """
+    blob_settle(older_than=PENDING_BODY_GRACE)
     now = now or timezone.now()
     queued_cutoff = now - timedelta(seconds=older_than or settings.PORTAL_RECEIPT_SWEEP_SECONDS)
     parsing_cutoff = now - timedelta(

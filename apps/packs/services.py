@@ -45,7 +45,7 @@ from apps.accounts.notifications import notification_send
 from apps.accounts.roles import Role
 from apps.accounts.scoping import can_see_system, is_scoped_auditor
 from apps.engagements.models import Engagement
-from apps.ingest.blobs import blob_name, blob_open, blob_storage
+from apps.ingest.blobs import blob_open, blob_size
 from apps.ledger.selectors import consistency_bundle
 from apps.ledger.services import latest_checkpoint, ledger_checkpoint, ledger_integrate_all, ledger_record
 from apps.ledger.verify import encode_hash
@@ -510,11 +510,9 @@ def _merge_report(build: Build, content, meta: dict, toc_parts: list, *, n_chunk
         {"title": e["title"], "level": e["level"], "page": front_pages + e["body_page"]} for e in toc_body
     ]
 
-    storage = blob_storage()
-
     def size_of(sha: str) -> int | None:
         try:
-            return storage.size(blob_name(sha))
+            return blob_size(sha)
         except (OSError, NotImplementedError):
             return None
 

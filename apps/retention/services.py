@@ -19,7 +19,7 @@ from apps.accounts.roles import Role
 from apps.approvals.refusals import decision_refusals_recorded
 from apps.approvals.slots import Slot, slot_candidates
 from apps.evidence.models import Evidence, EvidenceRecord
-from apps.ingest.blobs import blob_name, blob_storage
+from apps.ingest.blobs import blob_delete
 from apps.ingest.models import Receipt, Source
 from apps.ledger.services import ledger_record
 from apps.retention.detect import identifiers_count
@@ -339,10 +339,8 @@ def blob_purge(*, sha256: str) -> bool:
     """Delete a disposed blob unless a receipt that needs it exists (again). True when deleted."""
     if _live_receipts_of(sha256).exists():
         return False
-    storage, name = blob_storage(), blob_name(sha256)
-    if not storage.exists(name):
+    if not blob_delete(sha256):  # from the store, or still pending in the database
         return False
-    storage.delete(name)
     logger.info("retention: deleted blob sha256:%s", sha256)
     return True
 

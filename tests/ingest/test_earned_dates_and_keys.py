@@ -11,7 +11,7 @@ import pytest
 from django.utils import timezone
 
 from apps.evidence.models import Evidence
-from apps.ingest.blobs import blob_name, blob_storage
+from apps.ingest.blobs import blob_exists
 from apps.ingest.models import Receipt
 from apps.ingest.services import receipt_accept, receipt_parse
 from apps.ledger.models import PendingEntry
@@ -26,7 +26,7 @@ DAY = timedelta(days=1)
 
 
 def _blob_exists(body: bytes) -> bool:
-    return blob_storage().exists(blob_name(hashlib.sha256(body).hexdigest()))
+    return blob_exists(hashlib.sha256(body).hexdigest())  # in the store, or pending with a receipt
 
 
 # ---------------------------------------------------------------- hole 5: Idempotency-Key

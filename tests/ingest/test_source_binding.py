@@ -16,7 +16,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from apps.evidence.models import Artifact, Evidence, EvidenceSubject, LineageEdge
-from apps.ingest.blobs import blob_name, blob_storage
+from apps.ingest.blobs import blob_exists
 from apps.ingest.models import Receipt, SourceAllowance
 from apps.ingest.services import receipt_parse, source_allow_system, source_create, source_disallow_system
 from apps.ledger.models import PendingEntry
@@ -106,7 +106,7 @@ def _status(rule: str, uri: str) -> str | None:
 def _blob_exists(body: bytes) -> bool:
     import hashlib
 
-    return blob_storage().exists(blob_name(hashlib.sha256(body).hexdigest()))
+    return blob_exists(hashlib.sha256(body).hexdigest())  # in the store, or pending with a receipt
 
 
 def test_a_source_of_another_system_cannot_change_this_gate(client, world):

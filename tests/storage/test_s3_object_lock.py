@@ -19,7 +19,7 @@ from django.utils import timezone
 
 from apps.evidence.models import Evidence
 from apps.ingest.blobs import blob_name, blob_read, blob_store
-from apps.ingest.models import Receipt
+from apps.ingest.models import PendingBody, Receipt
 from apps.ingest.services import receipt_accept, receipt_parse, source_create
 from apps.ingest.storage_s3 import EvidenceS3Storage, retention_shortest_days
 from apps.inventory.models import System
@@ -133,12 +133,15 @@ def test_receipt_accept_and_parse_work_end_to_end_on_s3(db, s3_evidence, s3_clie
         delivery_key="run-1-junit",
     )
     assert created
-    head = s3_client.head_object(Bucket=s3_evidence, Key=_key(receipt.sha256))
-    assert head["ObjectLockMode"] == "COMPLIANCE"
-    assert head["ContentLength"] == len(body)
+    # A small body is committed with its receipt; its parse moves it into the bucket, locked.
+    assert PendingBody.objects.filter(sha256=receipt.sha256).exists()
 
     parsed = receipt_parse(receipt_id=receipt.pk)
     assert parsed.state == Receipt.State.PARSED
+    head = s3_client.head_object(Bucket=s3_evidence, Key=_key(receipt.sha256))
+    assert head["ObjectLockMode"] == "COMPLIANCE"
+    assert head["ContentLength"] == len(body)
+    assert not PendingBody.objects.filter(sha256=receipt.sha256).exists()
     evidence = Evidence.objects.get(receipt=receipt)
     assert evidence.kind == "test-report"
 
@@ -152,4 +155,5 @@ def test_receipt_accept_and_parse_work_end_to_end_on_s3(db, s3_evidence, s3_clie
         delivery_key="run-2-junit",
     )
     assert other.pk != receipt.pk and other.sha256 == receipt.sha256
+    assert receipt_parse(receipt_id=other.pk).state == Receipt.State.PARSED
     assert len(s3_client.list_object_versions(Bucket=s3_evidence, Prefix=_key(receipt.sha256))["Versions"]) == 1

@@ -68,13 +68,13 @@ def test_uploaded_evidence_is_stored_locked_in_s3_and_parsed_by_a_worker(
     assert response.status_code == 202, response.content
     receipt_id = int(response.json()["receipt"])
 
-    s3 = boto3.client("s3", endpoint_url=s3_endpoint, region_name=REGION)
-    head = s3.head_object(Bucket=s3_bucket, Key=f"blobs/{blob_name(response.json()['sha256'])}")
-    assert head["ObjectLockMode"] == "COMPLIANCE"
-    assert head["ContentLength"] == len(body)
-
     receipt = wait_until(
         lambda: Receipt.objects.filter(pk=receipt_id, state__in=["parsed", "failed"]).first(), timeout=60
     )
     assert receipt.state == Receipt.State.PARSED, receipt.error
+    # The body rode the accept's statement; the worker's parse put it in the bucket, locked.
+    s3 = boto3.client("s3", endpoint_url=s3_endpoint, region_name=REGION)
+    head = s3.head_object(Bucket=s3_bucket, Key=f"blobs/{blob_name(response.json()['sha256'])}")
+    assert head["ObjectLockMode"] == "COMPLIANCE"
+    assert head["ContentLength"] == len(body)
     assert Evidence.objects.filter(receipt=receipt, kind="sast-scan").exists()

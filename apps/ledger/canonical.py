@@ -105,6 +105,8 @@ def _plain_jsonable(obj: Any) -> Any:
         return [_plain_jsonable(value) for value in obj]
     if kind is dt.datetime and obj.utcoffset() is not None:
         return format_timestamp(obj)
+    if isinstance(obj, str):  # a str subclass (Django's TextChoices): kept, as the full walk keeps it
+        return obj
     raise _NotPlain
 
 

@@ -99,3 +99,19 @@ def test_to_jsonable_converts_or_refuses_as_the_walk_with_paths_does(value):
         assert str(refused.value) == str(exc)
         return
     assert canonical.to_jsonable(value) == expected
+
+
+def test_to_jsonable_keeps_choice_values_on_the_walk_without_paths(monkeypatch):
+    """Django's TextChoices values are str subclasses (a receipt's channel in every accept's entry):
+    the walk without paths keeps them as they are, like the full walk, instead of starting over."""
+    from apps.ingest.models import Receipt
+
+    data = {"channel": Receipt.Channel.GITHUB, "sha256": "ab" * 32, "size": 5_700}
+    expected = canonical._to_jsonable(data, "$")
+
+    def refuse(_value, _path):
+        raise AssertionError("the walk with paths ran for plain data")
+
+    monkeypatch.setattr(canonical, "_to_jsonable", refuse)
+    assert canonical.to_jsonable(data) == expected
+    assert canonical_json(canonical.to_jsonable(data)) == rfc8785.dumps({**data, "channel": "github"})

@@ -198,3 +198,26 @@ def _plan_nodes(node: dict):
     yield node
     for child in node.get("Plans", []):
         yield from _plan_nodes(child)
+
+
+@pytest.mark.django_db
+def test_the_receipt_an_accept_returns_is_the_row_it_committed(django_assert_num_queries):
+    from apps.ingest.services import receipt_accept
+    from apps.inventory.models import System
+
+    system = System.objects.create(name="Returned", slug="returned", risk_tier="low")
+    source = source_create(actor="system:test", kind="generic-ci", name="ci returned", system=system).source
+    with CaptureQueriesContext(connection) as queries:
+        receipt, created = receipt_accept(
+            source=source, channel=Receipt.Channel.UPLOAD, body=b"<testsuite/>", content_type="application/xml",
+            delivery_key="returned-1", headers={"user_agent": "ci"}, filename="junit.xml", subject="pkg:pypi/x@1",
+            format_hint="junit", system=system, enqueue=False, original=None,
+        )  # fmt: skip
+    # The one INSERT … WITH touches the receipts table; nothing is read back.
+    assert [_statements([q]) for q in queries.captured_queries if "ingest_receipt" in q["sql"]] == [["WITH"]]
+    assert created and not receipt._state.adding and receipt._state.db == "default"
+    stored = Receipt.objects.get(pk=receipt.pk)
+    for field in Receipt._meta.concrete_fields:
+        assert getattr(receipt, field.attname) == getattr(stored, field.attname), field.name
+    with django_assert_num_queries(0):  # its source and system come with it
+        assert receipt.source is source and receipt.system is system

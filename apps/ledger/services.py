@@ -18,7 +18,7 @@ from typing import Any
 from django.conf import settings
 from django.core.files.base import ContentFile
 from django.core.files.storage import storages
-from django.db import connection, models, transaction
+from django.db import DEFAULT_DB_ALIAS, connection, connections, models, transaction
 from django.utils import timezone
 
 from apps.ledger import merkle
@@ -117,10 +117,11 @@ def _pending_cursor():
     literal), still wrapped by Django so query logging and execute wrappers see it. Prepared only with
     PORTAL_DB_PREPARED_STATEMENTS on (compliance_portal/settings.py sets psycopg's prepare_threshold;
     at Django's default, None, psycopg ignores `prepare=True`)."""
-    if _PreparingCursorBase is None or connection.vendor != "postgresql":
-        return connection.cursor()
-    connection.ensure_connection()
-    return connection._prepare_cursor(_PreparingCursor(connection.connection))
+    db = connections[DEFAULT_DB_ALIAS]  # once: each attribute of the `connection` proxy is a lookup of its own
+    if _PreparingCursorBase is None or db.vendor != "postgresql":
+        return db.cursor()
+    db.ensure_connection()
+    return db._prepare_cursor(_PreparingCursor(db.connection))
 
 
 def _entry_body(who: Actor, action: str, object_type: str, object_id: str, now, data: dict | None) -> dict:

@@ -604,7 +604,10 @@ def receipt_sweep(*, older_than: int | None = None, now: datetime | None = None)
     file still being parsed is not taken away from its worker. Raw bodies committed with their
     receipts a minute ago or more, which no parse has moved into the blob store yet, move now.
     """
-    blob_settle(older_than=PENDING_BODY_GRACE)
+    try:
+        blob_settle(older_than=PENDING_BODY_GRACE)
+    except OSError:  # the blob store is failing: the bodies stay committed; re-queueing must still happen
+        logger.exception("receipt sweep: pending raw bodies could not be moved into the blob store; next sweep")
     now = now or timezone.now()
     queued_cutoff = now - timedelta(seconds=older_than or settings.PORTAL_RECEIPT_SWEEP_SECONDS)
     parsing_cutoff = now - timedelta(

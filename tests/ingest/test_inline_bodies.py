@@ -146,3 +146,27 @@ def test_disposal_deletes_a_body_still_pending_when_no_receipt_needs_it(client, 
     assert blob_purge(sha256=digest)
 
     assert not PendingBody.objects.filter(sha256=digest).exists() and not blob_exists(digest)
+
+
+@pytest.mark.django_db
+def test_a_failing_blob_store_does_not_stop_the_sweep_requeueing_stuck_receipts(
+    client, github, monkeypatch, caplog, django_capture_on_commit_callbacks
+):
+    import apps.ingest.blobs
+
+    body = _delivery()
+    response = post_github(client, github, "workflow_run", body)
+    receipt_id = int(response.json()["receipt"])
+    long_ago = timezone.now() - timedelta(hours=2)
+    PendingBody.objects.filter(sha256=response.json()["sha256"]).update(created_at=long_ago)
+    Receipt.objects.filter(pk=receipt_id).update(state_since=long_ago)
+
+    def disk_full(data, *, sha256=None):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(apps.ingest.blobs, "blob_store", disk_full)
+    with django_capture_on_commit_callbacks(execute=False):
+        assert receipt_sweep() == 1, "the stuck receipt is queued again all the same"
+
+    assert PendingBody.objects.filter(sha256=response.json()["sha256"]).exists(), "kept for the next sweep"
+    assert any("could not be moved" in record.getMessage() for record in caplog.records)

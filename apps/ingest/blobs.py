@@ -55,14 +55,7 @@ def blob_store(data: bytes, *, sha256: str | None = None) -> str:
 
 def blob_open(sha256: str):
     """A binary file object of the blob (FileNotFoundError when it is missing)."""
-    storage, name = blob_storage(), blob_name(sha256)
-    try:
-        return storage.open(name, "rb")
-    except FileNotFoundError:
-        body = _pending(sha256)
-        if body is None:
-            return storage.open(name, "rb")  # moved into the store meanwhile, or missing: FileNotFoundError
-        return io.BytesIO(body)
+    return _stored_or_pending(sha256, lambda storage, name: storage.open(name, "rb"), io.BytesIO)
 
 
 def blob_read(sha256: str, *, settle: bool = False) -> bytes:
@@ -78,13 +71,19 @@ def blob_read(sha256: str, *, settle: bool = False) -> bytes:
 
 def blob_size(sha256: str) -> int:
     """The blob's size in bytes (FileNotFoundError when it is missing)."""
+    return _stored_or_pending(sha256, lambda storage, name: storage.size(name), len)
+
+
+def _stored_or_pending(sha256: str, from_store, from_pending):
+    """`from_store(storage, name)`; for a body not in the store yet, `from_pending(its bytes)`."""
+    storage, name = blob_storage(), blob_name(sha256)
     try:
-        return blob_storage().size(blob_name(sha256))
+        return from_store(storage, name)
     except FileNotFoundError:
         body = _pending(sha256)
         if body is None:
-            return blob_storage().size(blob_name(sha256))
-        return len(body)
+            return from_store(storage, name)  # moved into the store meanwhile, or missing: FileNotFoundError
+        return from_pending(body)
 
 
 def blob_exists(sha256: str) -> bool:
@@ -105,11 +104,9 @@ def blob_delete(sha256: str) -> bool:
 def blob_settle(*, older_than: timedelta, limit: int = 500) -> int:
     """Move pending bodies committed more than `older_than` ago into the store (the receipt sweep:
     their parse has not run). Returns how many moved."""
-    rows = (
-        PendingBody.objects.filter(created_at__lt=timezone.now() - older_than)
-        .order_by("created_at")
-        .values_list("sha256", "body")[:limit]
-    )
+    # Unordered: the LIMIT stops the scan early; in order, a backlog (workers down for hours) would
+    # be read and sorted whole on every sweep, for want of an index no accept should pay for.
+    rows = PendingBody.objects.filter(created_at__lt=timezone.now() - older_than).values_list("sha256", "body")[:limit]
     good = []
     for sha256, body in rows:
         body = bytes(body)

@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 
+from apps.ingest.blobs import blob_exists
 from apps.ingest.services import source_create
 from apps.inventory.models import System
 
@@ -19,6 +20,11 @@ COMMIT = "git+https://github.com/octo-org/octo-repo@3484a3fb816e0859fd6e1cea078d
 
 def fixture_bytes(name: str) -> bytes:
     return (DATA / name).read_bytes()
+
+
+def body_stored(body: bytes) -> bool:
+    """Whether these bytes are stored: in the blob store, or pending with a receipt (apps.ingest.blobs)."""
+    return blob_exists(hashlib.sha256(body).hexdigest())
 
 
 def github_signature(secret: str, body: bytes) -> str:

@@ -11,7 +11,6 @@ import pytest
 from django.utils import timezone
 
 from apps.evidence.models import Evidence
-from apps.ingest.blobs import blob_exists
 from apps.ingest.models import Receipt
 from apps.ingest.services import receipt_accept, receipt_parse
 from apps.ledger.models import PendingEntry
@@ -19,14 +18,10 @@ from apps.policy.models import ControlResult
 from apps.policy.services import policy_evaluate
 from apps.retention.selectors import evidence_retention
 from apps.retention.services import retention_dispose_due
-from tests.ingest.conftest import COMMIT, fixture_bytes, upload
+from tests.ingest.conftest import COMMIT, body_stored, fixture_bytes, upload
 
 pytestmark = pytest.mark.django_db
 DAY = timedelta(days=1)
-
-
-def _blob_exists(body: bytes) -> bool:
-    return blob_exists(hashlib.sha256(body).hexdigest())  # in the store, or pending with a receipt
 
 
 # ---------------------------------------------------------------- hole 5: Idempotency-Key
@@ -49,7 +44,7 @@ def test_an_idempotency_key_reused_with_another_body_is_a_409_naming_both_digest
     assert "Idempotency-Key 'build-42'" in body["error"] and "another body" in body["error"]
     # Nothing stored: no receipt, no ledger entry, no blob of the second file.
     assert Receipt.objects.count() == receipts and PendingEntry.objects.count() == ledger
-    assert not _blob_exists(second_body)
+    assert not body_stored(second_body)
     # The same body again is still a harmless replay.
     assert upload(client, ci.token, first_body, key="build-42").status_code == 200
 
@@ -63,7 +58,7 @@ def test_an_effective_time_in_the_future_is_refused_with_400_and_nothing_is_stor
     assert response.status_code == 400
     error = response.json()["error"]
     assert "effective_at 2030-01-01T00:00:00Z" in error and "more than 5 minutes after" in error
-    assert not Receipt.objects.exists() and not _blob_exists(body)
+    assert not Receipt.objects.exists() and not body_stored(body)
     # A few minutes of clock skew is fine.
     soon = (timezone.now() + timedelta(minutes=4)).isoformat()
     assert upload(client, ci.token, body, effective_at=soon).status_code == 202

@@ -16,14 +16,13 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from apps.evidence.models import Artifact, Evidence, EvidenceSubject, LineageEdge
-from apps.ingest.blobs import blob_exists
 from apps.ingest.models import Receipt, SourceAllowance
 from apps.ingest.services import receipt_parse, source_allow_system, source_create, source_disallow_system
 from apps.ledger.models import PendingEntry
 from apps.ledger.services import ledger_integrate_all
 from apps.policy.models import ControlResult
 from apps.policy.services import policy_evaluate
-from tests.ingest.conftest import COMMIT, fixture_bytes, post_github, upload
+from tests.ingest.conftest import COMMIT, body_stored, fixture_bytes, post_github, upload
 from tests.policy.conftest import make_system
 
 pytestmark = pytest.mark.django_db
@@ -103,12 +102,6 @@ def _status(rule: str, uri: str) -> str | None:
     return row
 
 
-def _blob_exists(body: bytes) -> bool:
-    import hashlib
-
-    return blob_exists(hashlib.sha256(body).hexdigest())  # in the store, or pending with a receipt
-
-
 def test_a_source_of_another_system_cannot_change_this_gate(client, world):
     policy_evaluate()
     before = gate(client, world["pay_ci"].token, COMMIT).json()
@@ -124,7 +117,7 @@ def test_a_source_of_another_system_cannot_change_this_gate(client, world):
     )
     # Refused before anything is stored: no receipt, no ledger entry, no blob.
     assert Receipt.objects.count() == receipts and PendingEntry.objects.count() == ledger
-    assert not _blob_exists(body)
+    assert not body_stored(body)
     policy_evaluate()
     assert gate(client, world["pay_ci"].token, COMMIT).json()["failing"] == before["failing"]
     assert _status("security-scan-fresh", COMMIT) == "missing"
@@ -136,7 +129,7 @@ def test_a_bound_source_cannot_name_another_system_at_upload(world):
     assert response.status_code == 403
     assert "bound to system marketing-site" in response.json()["error"]
     assert "payments-api" in response.json()["error"]
-    assert not Artifact.objects.filter(uri=MARKETING_COMMIT).exists() and not _blob_exists(body)
+    assert not Artifact.objects.filter(uri=MARKETING_COMMIT).exists() and not body_stored(body)
 
 
 def test_a_bound_source_writes_about_its_own_and_new_subjects_which_become_its_systems(world):

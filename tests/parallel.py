@@ -42,10 +42,10 @@ GROUPS = {
     "faults": ("tests/faults/",),  # the package-scoped fault stack, started once
     "dev-static": ("tests/dashboard/test_static_assets.py", "tests/test_logging.py"),  # dev_static_root
     "demo": ("tests/demo/",),  # the package-scoped seeded demo (tests/demo/conftest.py), seeded once
-    # the verifiers and the result messages read one built pack (pack_zip in tests/packs/conftest.py), built
-    # once per process
+    # the verifiers, the result messages and the working paper read one built pack (pack_zip in
+    # tests/packs/conftest.py), built once per process
     "built-pack": ("tests/packs/test_verify_pack.py", "tests/packs/test_standalone_verifier.py",
-                   "tests/packs/test_pack_result_messages.py"),
+                   "tests/packs/test_pack_result_messages.py", "tests/packs/test_pack_working_paper.py"),
     # one MLflow server for both modules (mlflow_url in tests/ingest/conftest.py)
     "mlflow": ("tests/ingest/test_connectors_mlflow.py", "tests/ingest/test_connectors_mlflow_details.py"),
 }

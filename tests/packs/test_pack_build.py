@@ -88,9 +88,9 @@ def test_a_release_pack_follows_lineage_and_is_signed_with_proofs(
 
 
 def test_building_records_ledger_entries_notifies_the_requester_and_the_built_pack_never_changes(
-    scenario, officer, django_capture_on_commit_callbacks
+    scenario, officer, settings, client, django_capture_on_commit_callbacks
 ):
-    """One build for both, of a period before any of the scenario's evidence: the record of a build does not
+    """One build for all, of a period before any of the scenario's evidence: the record of a build does not
     depend on what the pack holds, and a pack of the whole period renders ~45 pages (~9 s of CPU)."""
     pack = _build(officer, "system", {"system": scenario["system"].slug, "start": "2000-01-01", "end": "2000-01-02"},
                   django_capture_on_commit_callbacks)
@@ -98,6 +98,13 @@ def test_building_records_ledger_entries_notifies_the_requester_and_the_built_pa
     assert _actions(pack) == ["pack.built", "pack.requested"]
     note = Notification.objects.get(recipient=officer)
     assert pack.reference in note.title and note.url == pack.get_absolute_url()
+    # The report downloads on its own, the same bytes as in the ZIP.
+    with zipfile.ZipFile(settings.PORTAL_PACK_ROOT / pack.file) as zf:
+        report = zf.read("report.pdf")
+    client.force_login(officer)
+    response = client.get(f"/packs/{pack.pk}/report.pdf")
+    assert response.status_code == 200 and response["Content-Type"] == "application/pdf"
+    assert b"".join(response.streaming_content) == report
 
     with pytest.raises(DatabaseError, match="never changes"), transaction.atomic():
         Pack.objects.filter(pk=pack.pk).update(sha256="0" * 64)

@@ -313,14 +313,17 @@ class RateReservations:
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        self._held: dict[tuple[str, int], list[int]] = {}  # (window key, limit) -> [requests left, last chunk]
+        # (source, window, limit) -> [requests left, last chunk]
+        self._held: dict[tuple[int, int, int], list[int]] = {}
 
     def wait(self, source_id: int, limit: int, period: int, now: float) -> float | None:
         """None when this request is admitted, else the seconds until the window ends (RedisError
         when Redis cannot be asked)."""
-        key = f"portal:ingest-rate:{source_id}:{int(now // period)}"
+        window = int(now // period)
+        slot = (source_id, window, limit)
+        key = f"portal:ingest-rate:{source_id}:{window}"
         with self._lock:
-            held = self._held.get((key, limit))
+            held = self._held.get(slot)
             if held is not None and held[0] > 0:
                 held[0] -= 1
                 return None
@@ -333,9 +336,9 @@ class RateReservations:
         if granted <= 0:
             return period - (now % period)
         with self._lock:
-            if (key, limit) not in self._held:  # a new window: what was held of earlier ones lapses
-                self._held = {k: v for k, v in self._held.items() if k[0].rsplit(":", 1)[1] == key.rsplit(":", 1)[1]}
-            held = self._held.setdefault((key, limit), [0, chunk])
+            if slot not in self._held:  # a new window: what was held of earlier ones lapses
+                self._held = {s: v for s, v in self._held.items() if s[1] == window}
+            held = self._held.setdefault(slot, [0, chunk])
             held[0] += granted - 1
             held[1] = chunk
         return None

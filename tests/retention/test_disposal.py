@@ -12,7 +12,7 @@ from django.utils import timezone
 
 from apps.accounts.roles import Role
 from apps.evidence.models import Evidence, EvidenceRecord
-from apps.ingest.blobs import blob_name, blob_storage
+from apps.ingest.blobs import blob_exists  # in the store, or still pending: disposal leaves neither
 from apps.ingest.services import receipt_accept, receipt_parse
 from apps.ledger.models import LedgerEntry
 from apps.ledger.services import ledger_integrate_all
@@ -43,10 +43,6 @@ def upload(ci, system, fixture="junit_pytest.xml", *, effective_at, key=None):
         )
     receipt = receipt_parse(receipt_id=receipt.pk)
     return Evidence.objects.get(receipt=receipt)
-
-
-def blob_exists(sha256: str) -> bool:
-    return blob_storage().exists(blob_name(sha256))
 
 
 def actions(target) -> list[str]:
